@@ -1,0 +1,345 @@
+"""mlci's command line: parse, call one library function, render, map errors to exit codes.
+
+Heavy libraries are imported inside the commands, so `mlci --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from mlci import __version__
+from mlci.errors import MlciError, NotImplementedYet
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Options:
+    """Global options every command sees."""
+
+    config: str
+    json: bool
+    verbose: int
+    quiet: bool
+
+    def load(self) -> Any:
+        """Return the validated Config named by -c/--config."""
+        from mlci.config import load_config
+
+        return load_config(self.config)
+
+
+def _secrets() -> list[str]:
+    return [v for k in ("GITHUB_TOKEN", "MLCI_GITHUB_TOKEN", "INPUT_GITHUB-TOKEN") if len(v := os.environ.get(k, "")) >= 4]
+
+
+def scrub(text: str) -> str:
+    """Return `text` with every token mlci knows of replaced by ***."""
+    for secret in _secrets():
+        text = text.replace(secret, "***")
+    return text
+
+
+def echo(text: str = "", *, err: bool = False) -> None:
+    """Print `text` with secrets scrubbed."""
+    click.echo(scrub(text), err=err)
+
+
+def emit_json(value: Any) -> None:
+    """Print `value` as JSON on stdout (the --json contract)."""
+    echo(json.dumps(value, indent=2, sort_keys=False, default=str))
+
+
+def fail(error: MlciError, verbose: int) -> NoReturn:
+    """Print `error` for the user (traceback only with -v) and exit with its code."""
+    if verbose:
+        echo(scrub("".join(traceback.format_exception(error))), err=True)
+    for line in error.lines():
+        echo(f"mlci: {line}" if not line.startswith(("mlci", "/", ".")) else line, err=True)
+    if error.hint and error.lines() != [str(error)]:
+        echo(f"  hint: {error.hint}", err=True)
+    sys.exit(error.exit_code)
+
+
+def pending(issue: str) -> NoReturn:
+    """Raise for a command of the contract whose issue has not landed yet."""
+    raise NotImplementedYet(f"this command is not available yet: it lands with the {issue} issue")
+
+
+def run_command(fn: F) -> F:
+    """Decorate a command so MlciError becomes one clear line and its exit code."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        opts: Options = click.get_current_context().find_object(Options) or Options("mlci.yaml", False, 0, False)
+        try:
+            return fn(*args, **kwargs)
+        except MlciError as e:
+            fail(e, opts.verbose)
+        except KeyboardInterrupt:
+            echo("mlci: interrupted", err=True)
+            sys.exit(130)
+        except Exception as e:  # a bug in mlci or a library: still no traceback without -v
+            if opts.verbose:
+                raise
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            echo(f"mlci: internal error: {type(e).__name__}: {first} (re-run with -v for the traceback)", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+pass_options = click.make_pass_decorator(Options)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="mlci", message="%(prog)s %(version)s")
+@click.option("-c", "--config", default="mlci.yaml", show_default=True, envvar="MLCI_CONFIG", help="Config file.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+@click.option("-v", "--verbose", count=True, help="Show tracebacks and more detail.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors and the result line.")
+@click.pass_context
+def cli(ctx: click.Context, config: str, as_json: bool, verbose: int, quiet: bool) -> None:
+    """mlci: CI/CD for machine-learning repositories.
+
+    Validate data, train a candidate, benchmark it against production with confidence
+    intervals, report on the pull request, and ship model versions safely.
+
+    Exit codes: 0 ok, 1 a check said no, 2 bad input, 3 conflict, 4 outside service failed.
+    """
+    ctx.obj = Options(config=config, json=as_json, verbose=verbose, quiet=quiet)
+
+
+# --- config ------------------------------------------------------------------------------
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Check mlci.yaml or print its JSON Schema."""
+
+
+@config_group.command("check")
+@pass_options
+@run_command
+def config_check(opts: Options) -> None:
+    """Validate mlci.yaml; one line per problem with its line number.
+
+    Example: mlci -c mlci.yaml config check
+    """
+    config = opts.load()
+    if opts.json:
+        emit_json({"valid": True, "config": str(opts.config), "model": config.model.name})
+    elif not opts.quiet:
+        echo(f"{opts.config}: valid (model '{config.model.name}', {config.model.task})")
+
+
+@config_group.command("schema")
+@run_command
+def config_schema() -> None:
+    """Print the JSON Schema of mlci.yaml (for editors)."""
+    from mlci.config import json_schema
+
+    emit_json(json_schema())
+
+
+# --- validate ----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--data", "which", default=None, help="train, test, or a table PATH (default: the configured tables).")
+@pass_options
+@run_command
+def validate(opts: Options, which: str | None) -> None:
+    """Run the expectation suite on a table; exit 1 when an expectation fails.
+
+    Example: mlci validate --data data/fresh.parquet
+    """
+    from mlci import pipelines
+
+    config = opts.load()
+    results = pipelines.validate_data(config, which)
+    if opts.json:
+        emit_json({"success": all(r.success for r in results), "results": [r.to_dict() for r in results]})
+    else:
+        for r in results:
+            for line in render_validation(r):
+                echo(line)
+    _annotate_validation(results)
+    if not all(r.success for r in results):
+        sys.exit(1)
+
+
+def render_validation(result: Any) -> list[str]:
+    """Return the terminal lines summarising one ValidationResult."""
+    mark = "ok" if result.success else "FAILED"
+    lines = [
+        f"{mark}: {result.table} ({result.rows} rows) against {result.suite}: "
+        f"{result.evaluated} expectations evaluated, {result.failed} failed"
+    ]
+    lines += [f"  - {f.describe()}" for f in result.failures]
+    return lines
+
+
+def _annotate_validation(results: list[Any]) -> None:
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return
+    from mlci.github.workflow import annotation
+
+    for r in results:
+        for f in r.failures:
+            echo(annotation("error", f.describe(), title=f"mlci validate: {r.table}", file=r.suite, line=f.line))
+
+
+# --- train / evaluate / report / check ---------------------------------------------------
+
+
+@cli.command()
+@click.option("--output", "-o", default=None, help="Bundle directory (default: .mlci/bundles/<id>).")
+@pass_options
+@run_command
+def train(opts: Options, output: str | None) -> None:
+    """Fit the candidate and write a bundle (model.skops + manifest.json)."""
+    pending("PR-check")
+
+
+@cli.command()
+@click.option("--candidate", required=True, help="Candidate REF: a bundle directory, version id or alias.")
+@click.option("--baseline", default="production", show_default=True, help="Baseline REF.")
+@click.option("--output", "-o", default="comparison.json", show_default=True, help="Where to write the comparison.")
+@pass_options
+@run_command
+def evaluate(opts: Options, candidate: str, baseline: str, output: str) -> None:
+    """Compare candidate and baseline on the same test rows and apply the gates."""
+    pending("PR-check")
+
+
+@cli.command()
+@click.option("--input", "input_", default="comparison.json", show_default=True, help="comparison.json to render.")
+@click.option("--output", "-o", default=None, help="Markdown file (default: report.output in mlci.yaml).")
+@click.option("--post", is_flag=True, help="Post or update the sticky PR comment and the commit status.")
+@pass_options
+@run_command
+def report(opts: Options, input_: str, output: str | None, post: bool) -> None:
+    """Render the Markdown report; with --post, the sticky PR comment."""
+    pending("report and GitHub")
+
+
+@cli.command()
+@pass_options
+@run_command
+def check(opts: Options) -> None:
+    """The PR check: validate -> train -> evaluate -> report -> push."""
+    pending("PR-check")
+
+
+# --- registry ----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("bundle")
+@click.option("--alias", default=None, help="Also point this alias at the version.")
+@pass_options
+@run_command
+def push(opts: Options, bundle: str, alias: str | None) -> None:
+    """Store a bundle as an immutable version (idempotent)."""
+    pending("PR-check")
+
+
+@cli.command()
+@click.argument("ref", required=False)
+@click.option("--to", "alias", required=True, help="Alias to move (e.g. staging).")
+@click.option("--from-pr", default=None, help="PR number, or 'auto' to find the PR of the pushed commit.")
+@click.option("--allow-failed", is_flag=True, help="Promote even if the PR's candidate failed its gates.")
+@click.option("--reason", default="", help="Why, for the event log.")
+@pass_options
+@run_command
+def promote(
+    opts: Options, ref: str | None, alias: str, from_pr: str | None, allow_failed: bool, reason: str
+) -> None:
+    """Move an alias to a version (compare-and-swap; exit 3 if it moved under us)."""
+    pending("PR-check")
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--env", "env", required=True, help="Environment (e.g. production).")
+@pass_options
+@run_command
+def deploy(opts: Options, ref: str, env: str) -> None:
+    """Promote, publish, smoke-test; roll back by itself when the smoke test fails."""
+    pending("S3 and deploy")
+
+
+@cli.command()
+@click.option("--env", "env", required=True, help="Environment to roll back.")
+@click.option("--to", "to", default=None, help="Version REF (default: the previous one).")
+@pass_options
+@run_command
+def rollback(opts: Options, env: str, to: str | None) -> None:
+    """Put the previous (or a named) version back into an environment."""
+    pending("S3 and deploy")
+
+
+@cli.command()
+@click.option("--alias", default=None, help="Only this alias.")
+@pass_options
+@run_command
+def history(opts: Options, alias: str | None) -> None:
+    """Show versions, aliases and the event log."""
+    pending("PR-check")
+
+
+# --- scheduled ---------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--current", default=None, help="Fresh table (default: retrain.data).")
+@pass_options
+@run_command
+def drift(opts: Options, current: str | None) -> None:
+    """Drift of fresh data against the production version's reference profile."""
+    pending("retraining and drift")
+
+
+@cli.command()
+@pass_options
+@run_command
+def retrain(opts: Options) -> None:
+    """The scheduled job: validate fresh data, measure drift, retrain, compare, report."""
+    pending("retraining and drift")
+
+
+# --- scaffolding -------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("directory", default=".")
+@click.option("--data", default=None, help="A sample table to build the expectation suite from.")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+@pass_options
+@run_command
+def init(opts: Options, directory: str, data: str | None, force: bool) -> None:
+    """Scaffold mlci.yaml, an expectation suite and the workflows."""
+    pending("action and workflows")
+
+
+@cli.command()
+@pass_options
+@run_command
+def demo(opts: Options) -> None:
+    """Run the whole lifecycle on examples/ with a local registry."""
+    pending("PR-check")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="mlci")

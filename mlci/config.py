@@ -1,0 +1,513 @@
+"""mlci.yaml as pydantic models: load, interpolate ${VAR}, validate, locate errors by line."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlci.errors import ConfigError
+from mlci.metrics import METRICS, check_metric_name
+
+DEFAULT_CONFIG = "mlci.yaml"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ModelSection(_Model):
+    """What to train."""
+
+    name: str = Field(
+        description="Model name: the registry folder, the PR comment marker and the commit status context.",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        examples=["churn"],
+    )
+    task: Literal["classification", "regression"] = Field(
+        description="The kind of model; it decides which metrics apply.", examples=["classification"]
+    )
+    estimator: str | None = Field(
+        None,
+        description="Dotted path of a scikit-learn compatible estimator class, built with `params`. "
+        "On a raw table mlci wraps it in default preprocessing (see `preprocessing`).",
+        examples=["sklearn.ensemble.HistGradientBoostingClassifier"],
+    )
+    entrypoint: str | None = Field(
+        None,
+        description="`module:function` in your repository returning an unfitted estimator "
+        "(called with `params` as keyword arguments). Use instead of `estimator`.",
+        examples=["src.model:build"],
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments for the estimator class or the entrypoint function.",
+        examples=[{"max_iter": 200, "learning_rate": 0.1}],
+    )
+    preprocessing: Literal["auto", "none"] = Field(
+        "auto",
+        description="`auto` wraps a dotted-path estimator in impute+scale (numeric) and impute+one-hot "
+        "(categorical, unknown categories ignored); `none` passes the raw columns.",
+        examples=["auto"],
+    )
+    random_state: int = Field(
+        0,
+        description="Seed given to the estimator (when it takes `random_state`) and to data splits.",
+        examples=[0],
+    )
+    trusted_types: list[str] = Field(
+        default_factory=list,
+        description="Extra fully qualified type names that skops may load from a model file, "
+        "beyond scikit-learn's own. Each one is code you trust.",
+        examples=[["xgboost.sklearn.XGBClassifier"]],
+    )
+
+    @field_validator("estimator")
+    @classmethod
+    def _dotted(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", v):
+            raise ValueError(f"'{v}' is not a dotted path like 'sklearn.linear_model.LogisticRegression'")
+        return v
+
+    @field_validator("entrypoint")
+    @classmethod
+    def _entry(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", v):
+            raise ValueError(f"'{v}' is not 'module:function'")
+        return v
+
+    @model_validator(mode="after")
+    def _one_builder(self) -> ModelSection:
+        if (self.estimator is None) == (self.entrypoint is None):
+            raise ValueError("give exactly one of 'estimator' (dotted path) or 'entrypoint' (module:function)")
+        return self
+
+
+class SplitSection(_Model):
+    """How one table is split into train and test rows."""
+
+    test_size: float = Field(0.25, gt=0, lt=1, description="Share of rows held out for testing.", examples=[0.25])
+    stratify: bool = Field(
+        True, description="Keep the target's class balance in both parts (classification).", examples=[True]
+    )
+    seed: int = Field(0, description="Seed of the split, so every run splits the same way.", examples=[0])
+
+
+class DataSection(_Model):
+    """Where the data is and what its columns mean."""
+
+    train: str | None = Field(
+        None, description="Training table: a CSV or Parquet path or an `s3://` URI.", examples=["data/train.csv"]
+    )
+    test: str | None = Field(
+        None,
+        description="Test table scored by both candidate and baseline (same rows for both).",
+        examples=["data/test.csv"],
+    )
+    table: str | None = Field(
+        None, description="One table to split into train and test instead of `train` + `test`.", examples=[None]
+    )
+    split: SplitSection | None = Field(None, description="Split rule for `table`.", examples=[{"test_size": 0.2}])
+    target: str = Field(description="Column to predict.", examples=["churned"])
+    id: str | None = Field(
+        None, description="Row identifier column, never used as a feature.", examples=["customer_id"]
+    )
+    slices: list[str] = Field(
+        default_factory=list,
+        description="Categorical columns whose categories get their own metrics in the report.",
+        examples=[["plan", "region"]],
+    )
+    features: list[str] | None = Field(
+        None,
+        description="Feature columns; default: every column but the target and the id.",
+        examples=[None],
+    )
+
+    @model_validator(mode="after")
+    def _tables(self) -> DataSection:
+        if self.table is not None:
+            if self.train is not None or self.test is not None:
+                raise ValueError("give either 'table' (with 'split') or 'train' and 'test', not both")
+        elif self.train is None or self.test is None:
+            raise ValueError("give 'train' and 'test' tables, or one 'table' with a 'split' rule")
+        return self
+
+
+class ExpectationsSection(_Model):
+    """The Great Expectations suite the data must meet."""
+
+    suite: str = Field(
+        description="Path of a GX 1.x expectation suite JSON (as `suite.to_json_dict()` writes it).",
+        examples=["expectations/churn.json"],
+    )
+    tables: list[Literal["train", "test"]] = Field(
+        # pydantic copies mutable defaults per instance, so a literal list is safe here.
+        default=["train", "test"],
+        description="Which tables `mlci check` validates.",
+        examples=[["train", "test"]],
+    )
+
+
+class StatisticsSection(_Model):
+    """How uncertainty is estimated."""
+
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of intervals.", examples=[0.95])
+    resamples: int = Field(
+        1000,
+        ge=100,
+        le=100000,
+        description="Paired bootstrap resamples for metrics without an exact method.",
+        examples=[1000],
+    )
+    seed: int = Field(0, description="Bootstrap seed, so the same data gives the same interval.", examples=[0])
+
+
+class MetricsSection(_Model):
+    """Which metrics are computed and which one leads."""
+
+    primary: str = Field(description="The metric the report leads with.", examples=["roc_auc"])
+    others: list[str] = Field(
+        default_factory=list, description="Further metrics to compute and show.", examples=[["accuracy", "log_loss"]]
+    )
+    statistics: StatisticsSection = Field(
+        default_factory=StatisticsSection, description="Confidence intervals and p-values.", examples=[{}]
+    )
+
+    @field_validator("primary")
+    @classmethod
+    def _check_primary(cls, v: str) -> str:
+        return check_metric_name(v)
+
+    @field_validator("others")
+    @classmethod
+    def _check_others(cls, v: list[str]) -> list[str]:
+        for name in v:
+            check_metric_name(name)
+        return v
+
+    @property
+    def names(self) -> list[str]:
+        """Return the primary metric followed by the others, without repeats."""
+        return list(dict.fromkeys([self.primary, *self.others]))
+
+
+class Gate(_Model):
+    """A condition the candidate must meet to pass."""
+
+    metric: str = Field(description="Metric the gate applies to.", examples=["roc_auc"])
+    threshold: float | None = Field(
+        None,
+        description="Absolute bound on the candidate (a minimum, or a maximum for lower-is-better metrics).",
+        examples=[0.8],
+    )
+    min_absolute_change: float | None = Field(
+        None,
+        description="Least improvement over the baseline, in metric units; negative allows a bounded regression.",
+        examples=[-0.005],
+    )
+    min_relative_change: float | None = Field(
+        None, description="Least improvement relative to the baseline (0.01 = 1%).", examples=[0.0]
+    )
+    significant: bool = Field(
+        False, description="The improvement's confidence interval must exclude zero.", examples=[True]
+    )
+    non_inferiority_margin: float | None = Field(
+        None,
+        ge=0,
+        description="The candidate may be worse than the baseline by at most this, with the configured confidence.",
+        examples=[0.01],
+    )
+    slices: bool = Field(
+        False,
+        description="Apply the gate to every slice category with at least `min_slice_size` rows.",
+        examples=[True],
+    )
+    min_slice_size: int = Field(
+        30, ge=1, description="Slices smaller than this are shown but not gated.", examples=[50]
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _check_metric(cls, v: str) -> str:
+        return check_metric_name(v)
+
+
+class RegistrySection(_Model):
+    """Where versions and aliases are kept."""
+
+    uri: str = Field(
+        ".mlci/registry",
+        description="A local directory (relative to mlci.yaml) or `s3://bucket/prefix`.",
+        examples=["s3://ml-models/registry"],
+    )
+    endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint (MinIO, SeaweedFS, R2, Ceph).", examples=["${S3_ENDPOINT_URL:-}"]
+    )
+    region: str | None = Field(None, description="S3 region.", examples=["eu-west-1"])
+    addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="`path` for most S3-compatible servers.", examples=["path"]
+    )
+    locking: Literal["conditional", "none"] = Field(
+        "conditional",
+        description="`conditional` uses If-Match / If-None-Match so races lose loudly; `none` accepts the risk "
+        "on servers without conditional writes.",
+        examples=["conditional"],
+    )
+
+
+class EnvironmentSection(_Model):
+    """A deployment target."""
+
+    description: str | None = Field(None, description="Shown in the GitHub deployment.", examples=["live traffic"])
+    url: str | None = Field(
+        None, description="Where the environment serves, shown on GitHub's Environments page.", examples=[None]
+    )
+
+
+class DeploySection(_Model):
+    """How deploys are checked and announced."""
+
+    smoke_rows: int = Field(
+        50,
+        ge=1,
+        le=10000,
+        description="Test rows kept with each version to smoke-test its published copy.",
+        examples=[50],
+    )
+    webhook: str | None = Field(
+        None, description="URL that receives a signed JSON notice after publishing.", examples=[None]
+    )
+    webhook_secret_env: str = Field(
+        "MLCI_WEBHOOK_SECRET",
+        description="Environment variable holding the HMAC-SHA256 secret that signs the webhook body.",
+        examples=["MLCI_WEBHOOK_SECRET"],
+    )
+    webhook_required: bool = Field(
+        False, description="Roll back when the webhook fails after retries.", examples=[False]
+    )
+
+
+class DriftFeature(_Model):
+    """Thresholds for one feature."""
+
+    psi_warn: float | None = Field(None, ge=0, description="Override of `drift.psi_warn`.", examples=[0.2])
+    psi_fail: float | None = Field(None, ge=0, description="Override of `drift.psi_fail`.", examples=[0.5])
+
+
+class DriftSection(_Model):
+    """When fresh data counts as drifted."""
+
+    psi_warn: float = Field(0.1, ge=0, description="Population stability index that warns.", examples=[0.1])
+    psi_fail: float = Field(0.25, ge=0, description="Population stability index that fails.", examples=[0.25])
+    features: dict[str, DriftFeature] = Field(
+        default_factory=dict, description="Per-feature overrides.", examples=[{"tenure": {"psi_fail": 0.5}}]
+    )
+    ignore: list[str] = Field(default_factory=list, description="Features not checked.", examples=[["signup_day"]])
+
+
+class RetrainSection(_Model):
+    """The scheduled retraining job."""
+
+    data: str | None = Field(
+        None,
+        description="Fresh table; `{date}` and `{yesterday}` become UTC dates (YYYY-MM-DD).",
+        examples=["s3://ml-data/churn/{yesterday}.parquet"],
+    )
+    holdout: float = Field(
+        0.25,
+        gt=0,
+        lt=1,
+        description="Share of fresh rows held out to compare candidate and production.",
+        examples=[0.25],
+    )
+    promote: Literal["none", "staging", "production"] = Field(
+        "none", description="Alias moved when the retrained candidate passes the gates.", examples=["staging"]
+    )
+
+
+class ReportSection(_Model):
+    """The Markdown report."""
+
+    templates: str | None = Field(
+        None, description="Directory of your own `*.md.j2` templates overriding mlci's.", examples=[None]
+    )
+    output: str = Field("report.md", description="Where the report is written.", examples=["report.md"])
+
+
+class Config(_Model):
+    """mlci.yaml."""
+
+    version: Literal[1] = Field(1, description="Schema version of this file.", examples=[1])
+    model: ModelSection = Field(description="What to train.")
+    data: DataSection = Field(description="Where the data is and what its columns mean.")
+    expectations: ExpectationsSection | None = Field(None, description="Data validation with Great Expectations.")
+    metrics: MetricsSection = Field(description="Which metrics are computed and which one leads.")
+    gates: list[Gate] = Field(default_factory=list, description="Conditions a candidate must meet to pass.")
+    registry: RegistrySection = Field(default_factory=RegistrySection, description="Where models are kept.")
+    environments: dict[str, EnvironmentSection] = Field(
+        default_factory=lambda: {"staging": EnvironmentSection(), "production": EnvironmentSection()},
+        description="Deployment targets, by name.",
+    )
+    deploy: DeploySection = Field(default_factory=DeploySection, description="Deploy checks and notices.")
+    drift: DriftSection = Field(default_factory=DriftSection, description="Drift thresholds.")
+    retrain: RetrainSection = Field(default_factory=RetrainSection, description="The scheduled job.")
+    report: ReportSection = Field(default_factory=ReportSection, description="The Markdown report.")
+
+    # Where the file was read from; relative paths in it are relative to this directory.
+    _base_dir: Path = Path(".")
+    _path: Path = Path(DEFAULT_CONFIG)
+
+    def task_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Return (field path, message) for every metric that does not fit model.task."""
+        named: list[tuple[tuple[str | int, ...], str]] = [(("metrics", "primary"), self.metrics.primary)]
+        named += [(("metrics", "others", i), m) for i, m in enumerate(self.metrics.others)]
+        named += [(("gates", i, "metric"), g.metric) for i, g in enumerate(self.gates)]
+        return [
+            (loc, f"metric '{name}' is for {METRICS[name].task}, but model.task is {self.model.task}")
+            for loc, name in named
+            if METRICS[name].task != self.model.task
+        ]
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def resolve(self, path: str) -> str:
+        """Return `path` resolved against the config's directory (URIs are returned unchanged)."""
+        if "://" in path or os.path.isabs(path):
+            return path
+        return str(self._base_dir / path)
+
+
+# --- loading -----------------------------------------------------------------------------
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """Return `value` with ${VAR} and ${VAR:-default} replaced from `env`; KeyError names a missing VAR."""
+
+    def sub(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if env.get(name):
+            return env[name]
+        if default is not None:
+            return default
+        if name in env:
+            return ""
+        raise KeyError(name)
+
+    return _VAR.sub(sub, value)
+
+
+def _line_of(root: Any, path: tuple[str | int, ...]) -> int:
+    """Return the 1-based line of the YAML node at `path`, or of its nearest existing parent."""
+    import yaml
+
+    node = root
+    line = node.start_mark.line + 1 if node is not None else 1
+    for key in path:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == key:
+                    node, line = v, k.start_mark.line + 1
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _format_loc(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: dict[str, str] | None = None) -> Config:
+    """Return the validated Config in `path`; ConfigError lists every problem with its line."""
+    import yaml
+
+    p = Path(path)
+    env = dict(os.environ) if env is None else env
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{p}: no such file", hint="run `mlci init` to create one, or pass -c/--config PATH"
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read ({e.strerror})") from None
+    try:
+        root = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"{p}:{line} invalid YAML: {problem}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}:1 expected a mapping of sections (model, data, metrics, ...)")
+
+    problems: list[str] = []
+
+    def walk(value: Any, loc: tuple[str | int, ...]) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, (*loc, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, (*loc, i)) for i, v in enumerate(value)]
+        if isinstance(value, str):
+            try:
+                return interpolate(value, env)
+            except KeyError as e:
+                problems.append(
+                    f"{p}:{_line_of(root, loc)} {_format_loc(loc)}: environment variable {e.args[0]} is not set "
+                    f"(set it, or write ${{{e.args[0]}:-default}})"
+                )
+        return value
+
+    data = walk(raw, ())
+    if not problems:
+        try:
+            config = Config.model_validate(data)
+        except ValidationError as e:
+            for err in e.errors():
+                loc = tuple(err["loc"])
+                msg = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "extra_forbidden":
+                    msg = f"unknown key '{loc[-1]}'" if loc else "unknown key"
+                    parent = _format_loc(loc[:-1])
+                    where = f"{parent}: " if parent else ""
+                    problems.append(f"{p}:{_line_of(root, loc)} {where}{msg}")
+                    continue
+                if err["type"] == "missing":
+                    msg = "required field is missing"
+                problems.append(f"{p}:{_line_of(root, loc)} {_format_loc(loc) or '(top level)'}: {msg}")
+        else:
+            for loc, msg in config.task_problems():
+                problems.append(f"{p}:{_line_of(root, loc)} {_format_loc(loc)}: {msg}")
+            if not problems:
+                config._base_dir = p.resolve().parent
+                config._path = p
+                return config
+    raise ConfigError(f"{p}: {len(problems)} problem(s)", problems=problems)
+
+
+def json_schema() -> dict[str, Any]:
+    """Return the JSON Schema of mlci.yaml."""
+    schema = Config.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "mlci.yaml"
+    return schema

@@ -1,0 +1,175 @@
+"""Read the tables mlci.yaml names (CSV or Parquet, local or s3://) and fingerprint them."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlci.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlci.config import Config
+
+_PARQUET = (".parquet", ".pq")
+_CSV = (".csv", ".csv.gz", ".tsv", ".txt")
+
+
+@dataclass
+class Table:
+    """A table as read, with where it came from and the sha256 of its bytes."""
+
+    uri: str
+    frame: pd.DataFrame
+    sha256: str
+
+
+@dataclass
+class Datasets:
+    """The train and test tables of a config, ready for training and evaluation."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    target: str
+    features: list[str]
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def categorical(self) -> list[str]:
+        """Return the feature columns that are not numeric."""
+        import pandas as pd
+
+        return [c for c in self.features if not pd.api.types.is_numeric_dtype(self.train[c])]
+
+
+def read_bytes(uri: str, *, s3_options: dict[str, Any] | None = None) -> bytes:
+    """Return the bytes at a local path or an s3:// URI; DataError when it cannot be read."""
+    if uri.startswith("s3://"):
+        from mlci.registry.s3 import read_object
+
+        return read_object(uri, **(s3_options or {}))
+    path = Path(uri)
+    if not path.exists():
+        raise DataError(f"{uri}: no such file", hint="check the path in mlci.yaml (relative to the config file)")
+    if path.is_dir():
+        raise DataError(f"{uri}: is a directory, expected a CSV or Parquet file")
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{uri}: cannot read ({e.strerror})") from None
+
+
+def parse_table(uri: str, raw: bytes) -> pd.DataFrame:
+    """Return the DataFrame in `raw`, read as CSV or Parquet by the name's extension."""
+    import pandas as pd
+
+    name = uri.lower()
+    try:
+        if name.endswith(_PARQUET):
+            return pd.read_parquet(io.BytesIO(raw))
+        if name.endswith(_CSV):
+            sep = "\t" if name.endswith(".tsv") else ","
+            comp = "gzip" if name.endswith(".gz") else None
+            return pd.read_csv(io.BytesIO(raw), sep=sep, compression=comp)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{uri}: the file is empty") from None
+    except Exception as e:  # pandas and pyarrow raise many types for a corrupt file
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(f"{uri}: cannot parse as {'Parquet' if name.endswith(_PARQUET) else 'CSV'}: {first}") from e
+    raise DataError(f"{uri}: unknown table format", hint="use a .csv, .csv.gz, .tsv or .parquet file")
+
+
+def read_table(uri: str, *, s3_options: dict[str, Any] | None = None, allow_empty: bool = False) -> Table:
+    """Return the table at `uri` with its fingerprint; DataError for missing, unreadable or empty tables."""
+    raw = read_bytes(uri, s3_options=s3_options)
+    frame = parse_table(uri, raw)
+    if len(frame) == 0 and not allow_empty:
+        raise DataError(f"{uri}: the table has no rows")
+    return Table(uri=uri, frame=frame, sha256=hashlib.sha256(raw).hexdigest())
+
+
+def s3_options(config: Config) -> dict[str, Any]:
+    """Return the S3 client settings of a config's registry, used for s3:// tables too."""
+    r = config.registry
+    return {"endpoint_url": r.endpoint_url or None, "region": r.region, "addressing_style": r.addressing_style}
+
+
+def require_columns(frame: pd.DataFrame, columns: list[str], *, uri: str, field: str) -> None:
+    """Raise DataError naming the first of `columns` that `frame` lacks."""
+    for col in columns:
+        if col not in frame.columns:
+            shown = ", ".join(map(str, list(frame.columns)[:12]))
+            raise DataError(f"{uri}: no column '{col}' ({field} in mlci.yaml); the table has: {shown}")
+
+
+def load_datasets(config: Config) -> Datasets:
+    """Return the train and test tables named by `config`, split when it names one table."""
+    d = config.data
+    opts = s3_options(config)
+    if d.table is not None:
+        table = read_table(config.resolve(d.table), s3_options=opts)
+        require_columns(table.frame, [d.target], uri=table.uri, field="data.target")
+        train, test = split_table(table.frame, config)
+        split = d.split or _default_split()
+        fp = {"table": table.sha256, "split": f"test_size={split.test_size},seed={split.seed},stratify={split.stratify}"}
+        sources = {"table": table.uri}
+    else:
+        assert d.train is not None and d.test is not None  # guaranteed by DataSection's validator
+        tr = read_table(config.resolve(d.train), s3_options=opts)
+        te = read_table(config.resolve(d.test), s3_options=opts)
+        require_columns(tr.frame, [d.target], uri=tr.uri, field="data.target")
+        require_columns(te.frame, [d.target], uri=te.uri, field="data.target")
+        train, test = tr.frame, te.frame
+        fp = {"train": tr.sha256, "test": te.sha256}
+        sources = {"train": tr.uri, "test": te.uri}
+    features = feature_columns(config, train)
+    uri = sources.get("train", sources.get("table", ""))
+    require_columns(train, features + ([d.id] if d.id else []) + d.slices, uri=uri, field="data.features/id/slices")
+    require_columns(test, features, uri=sources.get("test", uri), field="data.features")
+    for name, frame in (("train", train), ("test", test)):
+        if frame[d.target].isna().all():
+            raise DataError(f"{sources.get(name, uri)}: target column '{d.target}' has no values")
+    return Datasets(train=train, test=test, target=d.target, features=features, fingerprints=fp, sources=sources)
+
+
+def feature_columns(config: Config, frame: pd.DataFrame) -> list[str]:
+    """Return the configured features, or every column but the target and the id."""
+    d = config.data
+    if d.features is not None:
+        return list(d.features)
+    return [str(c) for c in frame.columns if c not in (d.target, d.id)]
+
+
+def _default_split() -> Any:
+    from mlci.config import SplitSection
+
+    return SplitSection()
+
+
+def split_table(frame: pd.DataFrame, config: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (train, test) rows of one table by the config's seeded split rule."""
+    from sklearn.model_selection import train_test_split
+
+    split = config.data.split or _default_split()
+    target = frame[config.data.target]
+    stratify = target if split.stratify and config.model.task == "classification" else None
+    try:
+        train, test = train_test_split(frame, test_size=split.test_size, random_state=split.seed, stratify=stratify)
+    except ValueError as e:
+        raise DataError(f"data.split: cannot split the table: {e}") from None
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def fingerprint_frame(frame: pd.DataFrame) -> str:
+    """Return a sha256 of a DataFrame's contents (for tables that never were a file)."""
+    import pandas as pd
+
+    h = hashlib.sha256()
+    h.update(",".join(map(str, frame.columns)).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return h.hexdigest()

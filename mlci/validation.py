@@ -1,0 +1,226 @@
+"""Run a Great Expectations 1.x suite (GX's own JSON format) against a table."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlci.errors import SuiteError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SAMPLE_VALUES = 5
+
+
+@dataclass
+class ExpectationFailure:
+    """One expectation that the table did not meet."""
+
+    index: int
+    type: str
+    column: str | None
+    kwargs: dict[str, Any]
+    observed: Any
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    sample_values: list[Any]
+    line: int | None = None
+    error: str | None = None
+
+    def describe(self) -> str:
+        """Return one line naming the expectation, its column and what was seen."""
+        where = f" on column '{self.column}'" if self.column else ""
+        if self.error:
+            return f"expectations[{self.index}] {self.type}{where}: could not run: {self.error}"
+        parts = []
+        if self.unexpected_count is not None:
+            pct = f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent is not None else ""
+            parts.append(f"{self.unexpected_count} unexpected{pct}")
+        if self.observed is not None:
+            parts.append(f"observed {_short(self.observed)}")
+        if self.sample_values:
+            parts.append("e.g. " + ", ".join(_short(v) for v in self.sample_values))
+        return f"expectations[{self.index}] {self.type}{where}: " + "; ".join(parts or ["failed"])
+
+
+@dataclass
+class ValidationResult:
+    """The outcome of a suite on one table."""
+
+    suite: str
+    suite_name: str
+    table: str
+    rows: int
+    evaluated: int
+    failed: int
+    failures: list[ExpectationFailure] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def success(self) -> bool:
+        return self.failed == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["success"] = self.success
+        return json.loads(json.dumps(d, default=_jsonable))
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _expectation_lines(text: str) -> list[int]:
+    """Return the 1-based line of each `"type": "expect_..."` in the suite file, in order."""
+    lines = []
+    for m in re.finditer(r'"(?:type|expectation_type)"\s*:\s*"expect_', text):
+        lines.append(text.count("\n", 0, m.start()) + 1)
+    return lines
+
+
+def load_suite(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[int]]:
+    """Return the suite JSON in `path` (checked expectation by expectation) and each one's line."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SuiteError(f"{p}: no such expectation suite", hint="check expectations.suite in mlci.yaml") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SuiteError(f"{p}:{e.lineno} invalid JSON: {e.msg}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
+        raise SuiteError(f"{p}: not a GX expectation suite (expected an object with an 'expectations' list)")
+    lines = _expectation_lines(text)
+    for i, exp in enumerate(data["expectations"]):
+        _check_expectation(p, i, exp, lines[i] if i < len(lines) else None)
+    return data, lines
+
+
+def _check_expectation(path: Path, index: int, exp: Any, line: int | None) -> None:
+    from great_expectations.exceptions import ExpectationNotFoundError
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    where = f"{path}:{line}" if line else str(path)
+    if not isinstance(exp, dict):
+        raise SuiteError(f"{where} expectations[{index}]: expected an object with 'type' and 'kwargs'")
+    etype = exp.get("type", exp.get("expectation_type"))
+    if not isinstance(etype, str):
+        raise SuiteError(f"{where} expectations[{index}]: missing 'type' (e.g. 'expect_column_values_to_not_be_null')")
+    kwargs = exp.get("kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise SuiteError(f"{where} expectations[{index}] {etype}: 'kwargs' must be an object")
+    try:
+        ExpectationConfiguration(type=etype, kwargs=kwargs).to_domain_obj()
+    except ExpectationNotFoundError:
+        raise SuiteError(
+            f"{where} expectations[{index}]: unknown expectation type '{etype}'",
+            hint="see the GX expectation gallery for valid names",
+        ) from None
+    except Exception as e:  # GX validates kwargs with pydantic v1; turn its report into one line
+        raise SuiteError(f"{where} expectations[{index}] {etype}: {_pydantic_v1_summary(e)}") from None
+
+
+def _pydantic_v1_summary(e: Exception) -> str:
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        try:
+            parts = []
+            for err in errors():
+                loc = ".".join(str(x) for x in err.get("loc", ()))
+                msg = "missing argument" if err.get("type") == "value_error.missing" else err.get("msg", "")
+                parts.append(f"'{loc}': {msg}" if loc else msg)
+            if parts:
+                return "; ".join(parts)
+        except Exception:
+            pass
+    return str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+
+
+def _gx_context() -> Any:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+        progress_bars=ProgressBarsConfig(globally=False),
+        analytics_enabled=False,
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def validate(frame: pd.DataFrame, suite_path: str | os.PathLike[str], *, table: str = "table") -> ValidationResult:
+    """Return the result of the suite in `suite_path` on `frame`, run in an ephemeral GX context."""
+    import great_expectations as gx
+
+    started = time.perf_counter()
+    data, lines = load_suite(suite_path)
+    context = _gx_context()
+    suite_args = {k: v for k, v in data.items() if k in ("name", "expectations", "meta", "notes")}
+    suite_args.setdefault("name", Path(suite_path).stem)
+    # GX records the name only; an id from an exported suite would clash with nothing here, so drop it.
+    suite = context.suites.add(gx.ExpectationSuite(**suite_args))
+    source = context.data_sources.add_pandas("mlci")
+    batch = source.add_dataframe_asset(name="table").add_batch_definition_whole_dataframe("all")
+    definition = context.validation_definitions.add(gx.ValidationDefinition(name="mlci", data=batch, suite=suite))
+    result = definition.run(
+        batch_parameters={"dataframe": frame},
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_VALUES},
+    )
+    # GX returns results in suite order; map each back to its index in the file by position.
+    failures = []
+    for index, r in enumerate(result.results):
+        if r.success:
+            continue
+        cfg = r.expectation_config
+        kwargs = {k: v for k, v in dict(cfg.kwargs).items() if k != "batch_id"}
+        res = dict(r.result or {})
+        exc = r.exception_info or {}
+        error = None
+        if isinstance(exc, dict) and exc.get("raised_exception"):
+            error = str(exc.get("exception_message") or "exception").strip().splitlines()[0]
+        failures.append(
+            ExpectationFailure(
+                index=index,
+                type=cfg.type,
+                column=kwargs.get("column"),
+                kwargs=kwargs,
+                observed=res.get("observed_value"),
+                unexpected_count=res.get("unexpected_count"),
+                unexpected_percent=res.get("unexpected_percent"),
+                sample_values=list(res.get("partial_unexpected_list") or [])[:SAMPLE_VALUES],
+                line=lines[index] if index < len(lines) else None,
+                error=error,
+            )
+        )
+    stats = result.statistics
+    return ValidationResult(
+        suite=str(suite_path),
+        suite_name=suite.name,
+        table=table,
+        rows=len(frame),
+        evaluated=int(stats["evaluated_expectations"]),
+        failed=int(stats["unsuccessful_expectations"]),
+        failures=failures,
+        seconds=time.perf_counter() - started,
+    )
