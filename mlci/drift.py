@@ -1,0 +1,489 @@
+"""Per-feature drift of fresh data against a reference profile of the training data.
+
+`build_profile` summarises the training table (and the model's test-set predictions) into a
+small JSON-ready dict that every bundle stores as profile.json. `compare_profile` bins a fresh
+table the same way and scores each feature with the population stability index (PSI), which
+decides the status, plus a two-sample test (Kolmogorov–Smirnov on numeric features,
+chi-square on categorical ones) reported alongside.
+
+Binning (numeric): the inner edges are the training quantiles (deciles by default),
+deduplicated; bins are right-closed, `(-inf, e1], (e1, e2], ..., (ek, +inf)`, so the
+cumulative count at an edge is the empirical CDF there. The outer edges are stored as
+`null` to keep the profile strict JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from mlci.errors import ArtifactError, DataError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from mlci.config import DriftSection
+
+#: Share that replaces an empty bin's share in the PSI, so that ln(cur/ref) stays finite.
+#: Shares are `count / non-null total` and are not renormalised after the replacement.
+EPSILON = 1e-4
+
+#: The name under which prediction drift is reported (and looked up in drift.features / ignore).
+PREDICTION = "prediction"
+
+#: Bucket of training categories outside the top_k.
+OTHER = "__other__"
+#: Bucket of current categories never seen in training (reported in `FeatureDrift.unseen`).
+UNSEEN = "__unseen__"
+
+# Beyond the top_k, this many more training category names are kept (without counts) so that a
+# fresh category can be told apart from a rare known one. Past that the profile would stop
+# being compact, and categories outside the named ones count as __other__, not as unseen.
+_MAX_NAMED = 1000
+# How many unseen categories a FeatureDrift lists.
+_MAX_UNSEEN_LISTED = 10
+
+Kind = Literal["numeric", "categorical", "prediction"]
+Status = Literal["ok", "warn", "fail"]
+_RANK: dict[str, int] = {"ok": 0, "warn": 1, "fail": 2}
+
+
+@dataclass
+class FeatureDrift:
+    """The drift of one feature (or of the predictions) and its verdict."""
+
+    feature: str
+    kind: Kind
+    psi: float
+    test: Literal["ks", "chi2"]
+    # NaN when a side has no non-null values (the test is undefined then).
+    statistic: float
+    p_value: float
+    null_rate_ref: float
+    null_rate_cur: float
+    unseen: list[str] = field(default_factory=list)
+    status: Status = "ok"
+    psi_warn: float = 0.1
+    psi_fail: float = 0.25
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the feature as JSON-ready data (NaN becomes null)."""
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureDrift:
+        """Rebuild a FeatureDrift from `to_dict` output."""
+        values = dict(data)
+        for key in ("psi", "statistic", "p_value", "null_rate_ref", "null_rate_cur", "psi_warn", "psi_fail"):
+            values[key] = math.nan if values.get(key) is None else float(values[key])
+        values["unseen"] = [str(u) for u in values.get("unseen") or []]
+        return cls(**values)
+
+
+@dataclass
+class DriftReport:
+    """Drift of a fresh table against a profile; `features` is sorted worst first."""
+
+    rows_ref: int
+    rows_cur: int
+    features: list[FeatureDrift]
+    status: Status
+
+    def counts(self) -> dict[str, int]:
+        """Return how many features have each status."""
+        out = {"ok": 0, "warn": 0, "fail": 0}
+        for f in self.features:
+            out[f.status] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-ready data."""
+        return {
+            "rows_ref": self.rows_ref,
+            "rows_cur": self.rows_cur,
+            "status": self.status,
+            "counts": self.counts(),
+            "features": [f.to_dict() for f in self.features],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DriftReport:
+        """Rebuild a DriftReport from `to_dict` output (extra keys such as `counts` are ignored)."""
+        return cls(
+            rows_ref=int(data["rows_ref"]),
+            rows_cur=int(data["rows_cur"]),
+            features=[FeatureDrift.from_dict(f) for f in data["features"]],
+            status=data["status"],
+        )
+
+
+# --- building the profile -----------------------------------------------------------------
+
+
+def build_profile(
+    df: pd.DataFrame,
+    *,
+    features: list[str],
+    categorical: list[str] | None = None,
+    predictions: np.ndarray | None = None,
+    bins: int = 10,
+    top_k: int = 20,
+) -> dict[str, Any]:
+    """Return a JSON-ready profile of the training table `df` (and of the test predictions).
+
+    Shape: `{"rows": n, "features": {name: entry}, "predictions": entry | None}` where a
+    numeric entry is `{"kind": "numeric", "edges": [null, e1, ..., ek, null], "counts": [...],
+    "n": non-null rows, "mean", "std", "min", "max", "null_rate"}` and a categorical entry is
+    `{"kind": "categorical", "counts": {category: count} (top_k), "other": count,
+    "other_names": [...], "complete": bool, "n", "null_rate"}`. Counts rather than frequencies
+    are kept because the chi-square test needs the reference sample size.
+
+    A feature is categorical when its dtype is object, string, category or bool, or when it is
+    listed in `categorical`. Predictions: float scores are numeric; bool, string and integer
+    labels are categorical (integers with more than `top_k` distinct values are numeric);
+    an (n, 2) probability array is reduced to its positive-class column.
+    """
+    if bins < 1:
+        raise DataError(f"drift profile: bins must be at least 1, got {bins}")
+    if len(df) == 0:
+        raise DataError("the reference table has no rows", hint="a drift profile needs training data")
+    missing = [name for name in features if name not in df.columns]
+    if missing:
+        raise DataError(
+            f"the reference table has no column {', '.join(repr(m) for m in missing)}",
+            hint=f"columns are: {', '.join(map(str, df.columns))}",
+        )
+    forced = set(categorical or [])
+    entries: dict[str, Any] = {}
+    for name in dict.fromkeys(features):
+        column = df[name]
+        if name in forced or _is_categorical(column):
+            entries[name] = _categorical_entry(column, top_k)
+        else:
+            entries[name] = _numeric_entry(_as_float(column, name, "reference"), bins)
+    return {
+        "rows": len(df),
+        "features": entries,
+        "predictions": None if predictions is None else _prediction_entry(predictions, bins, top_k),
+    }
+
+
+def _is_categorical(column: pd.Series) -> bool:
+    import pandas as pd
+
+    dtype = column.dtype
+    return bool(
+        pd.api.types.is_bool_dtype(dtype)
+        or isinstance(dtype, pd.CategoricalDtype)
+        or pd.api.types.is_string_dtype(dtype)
+        or pd.api.types.is_object_dtype(dtype)
+        or not pd.api.types.is_numeric_dtype(dtype)  # datetimes and the like: compared as labels
+    )
+
+
+def _as_float(column: pd.Series, name: str, which: str) -> np.ndarray:
+    """Return the column as float64 with NaN for nulls."""
+    import numpy as np
+    import pandas as pd
+
+    if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
+        try:
+            column = pd.to_numeric(column, errors="raise")
+        except (ValueError, TypeError) as exc:
+            raise DataError(
+                f"column '{name}' of the {which} table is not numeric ({exc})",
+                hint="the profile holds it as numeric; fix the values or list it under drift.ignore",
+            ) from None
+    return np.asarray(column.to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
+
+
+def _bin_counts(values: np.ndarray, inner_edges: np.ndarray) -> tuple[np.ndarray, int]:
+    """Return (counts per right-closed bin over the non-null values, number of nulls)."""
+    import numpy as np
+
+    # One pass: NaN sorts past every edge into the last bin, so it is taken out of that bin
+    # afterwards instead of copying the non-null values first.
+    counts = np.bincount(np.searchsorted(inner_edges, values, side="left"), minlength=len(inner_edges) + 1)
+    nulls = int(np.count_nonzero(np.isnan(values)))
+    counts[-1] -= nulls
+    return counts.astype("int64"), nulls
+
+
+def _numeric_entry(values: np.ndarray, bins: int) -> dict[str, Any]:
+    import numpy as np
+
+    finite = values[np.isfinite(values)]
+    if finite.size:
+        quantiles = np.linspace(0.0, 1.0, bins + 1)[1:-1]
+        inner = np.unique(np.quantile(finite, quantiles)) if quantiles.size else np.array([])
+        if inner.size == 0:
+            # bins=1, or nothing to split: one edge at the median still separates "above" from
+            # "below" the training data, so a shift of a constant column is seen.
+            inner = np.array([float(np.median(finite))])
+    else:
+        inner = np.array([], dtype="float64")
+    counts, nulls = _bin_counts(values, inner)
+    n = len(values) - nulls
+    return {
+        "kind": "numeric",
+        "edges": [None, *(float(e) for e in inner), None],
+        "counts": [int(c) for c in counts],
+        "n": int(n),
+        "mean": _json_float(finite.mean()) if finite.size else None,
+        "std": _json_float(finite.std()) if finite.size else None,
+        "min": _json_float(finite.min()) if finite.size else None,
+        "max": _json_float(finite.max()) if finite.size else None,
+        "null_rate": nulls / len(values) if len(values) else 0.0,
+    }
+
+
+def _category_counts(column: pd.Series) -> tuple[dict[str, int], int]:
+    """Return (count per category as a string, sorted by count desc then name; null count)."""
+    counts: dict[str, int] = {}
+    vc = column.value_counts(dropna=True)
+    for key, count in zip(vc.index.tolist(), vc.to_numpy().tolist(), strict=True):
+        if count:
+            # Labels are compared as strings so that the profile survives JSON.
+            label = str(key)
+            counts[label] = counts.get(label, 0) + int(count)
+    nulls = int(column.isna().sum())
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))), nulls
+
+
+def _categorical_entry(column: pd.Series, top_k: int) -> dict[str, Any]:
+    counts, nulls = _category_counts(column)
+    items = list(counts.items())
+    top, rest = items[:top_k], items[top_k:]
+    return {
+        "kind": "categorical",
+        "counts": dict(top),
+        "other": sum(c for _, c in rest),
+        "other_names": [k for k, _ in rest[:_MAX_NAMED]],
+        "complete": len(rest) <= _MAX_NAMED,
+        "n": sum(counts.values()),
+        "null_rate": nulls / len(column) if len(column) else 0.0,
+    }
+
+
+def _prediction_series(predictions: Any) -> pd.Series:
+    import numpy as np
+    import pandas as pd
+
+    arr = np.asarray(predictions)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    elif arr.ndim == 2 and arr.shape[1] == 2:
+        arr = arr[:, 1]  # binary predict_proba: the positive class's score
+    elif arr.ndim != 1:
+        raise DataError(
+            f"predictions have shape {arr.shape}; drift needs one value per row",
+            hint="pass labels, scores, or the positive-class column of predict_proba",
+        )
+    return pd.Series(arr, name=PREDICTION)
+
+
+def _prediction_entry(predictions: Any, bins: int, top_k: int) -> dict[str, Any]:
+    import pandas as pd
+
+    series = _prediction_series(predictions)
+    dtype = series.dtype
+    if _is_categorical(series) or (pd.api.types.is_integer_dtype(dtype) and series.nunique() <= top_k):
+        return _categorical_entry(series, top_k)
+    return _numeric_entry(_as_float(series, PREDICTION, "prediction"), bins)
+
+
+def _json_float(x: Any) -> float | None:
+    value = float(x)
+    return value if math.isfinite(value) else None
+
+
+# --- comparing fresh data ------------------------------------------------------------------
+
+
+def compare_profile(
+    profile: dict[str, Any],
+    current: pd.DataFrame,
+    settings: DriftSection,
+    *,
+    predictions: np.ndarray | None = None,
+) -> DriftReport:
+    """Return the drift of `current` against `profile`, one FeatureDrift per feature, worst first.
+
+    PSI = Σ (cur% − ref%) · ln(cur% / ref%) over the reference bins, shares taken over non-null
+    values, with every empty share replaced by EPSILON (1e-4). Numeric bins are the stored
+    edges; categorical bins are the stored top categories, __other__ and __unseen__. A feature
+    fails when PSI ≥ psi_fail, warns when PSI ≥ psi_warn (per-feature overrides in
+    `settings.features`; `settings.ignore` skips features). The test reported beside PSI:
+    numeric, Kolmogorov–Smirnov with D = max |CDF_ref − CDF_cur| over the stored edges and the
+    p-value of the Kolmogorov distribution for effective n = n·m/(n+m); categorical,
+    chi-square on the 2 × k table of reference and current counts.
+
+    Prediction drift is reported as feature "prediction" when both the profile and
+    `predictions` have it.
+    """
+    if len(current) == 0:
+        raise DataError("the current table has no rows", hint="drift needs fresh data to compare")
+    try:
+        rows_ref = int(profile["rows"])
+        entries: dict[str, Any] = profile["features"]
+        prediction_entry: dict[str, Any] | None = profile.get("predictions")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"the drift profile is malformed: missing {exc}") from None
+    ignored = set(settings.ignore)
+    names = [name for name in entries if name not in ignored]
+    missing = [name for name in names if name not in current.columns]
+    if missing:
+        raise DataError(
+            f"the current table has no column {', '.join(repr(m) for m in missing)}, which the reference profile holds",
+            hint="add it, or list it under drift.ignore in mlci.yaml",
+        )
+
+    results: list[FeatureDrift] = []
+    for name in names:
+        results.append(_compare_entry(name, entries[name], current[name], settings, kind=None))
+    if prediction_entry is not None and predictions is not None and PREDICTION not in ignored:
+        series = _prediction_series(predictions)
+        results.append(_compare_entry(PREDICTION, prediction_entry, series, settings, kind="prediction"))
+
+    results.sort(key=lambda f: (-_RANK[f.status], -f.psi, f.feature))
+    worst: Status = max((f.status for f in results), key=lambda s: _RANK[s], default="ok")
+    return DriftReport(rows_ref=rows_ref, rows_cur=len(current), features=results, status=worst)
+
+
+def _thresholds(name: str, settings: DriftSection) -> tuple[float, float]:
+    override = settings.features.get(name)
+    warn = settings.psi_warn if override is None or override.psi_warn is None else override.psi_warn
+    fail = settings.psi_fail if override is None or override.psi_fail is None else override.psi_fail
+    return float(warn), float(fail)
+
+
+def _compare_entry(
+    name: str, entry: dict[str, Any], column: pd.Series, settings: DriftSection, *, kind: Kind | None
+) -> FeatureDrift:
+    import numpy as np
+
+    try:
+        entry_kind = entry["kind"]
+        null_rate_ref = float(entry["null_rate"])
+        if entry_kind == "numeric":
+            inner = np.asarray(entry["edges"][1:-1], dtype="float64")
+            ref = np.asarray(entry["counts"], dtype="int64")
+        elif entry_kind == "categorical":
+            labels = list(entry["counts"])
+            ref = np.asarray([*entry["counts"].values(), int(entry["other"]), 0], dtype="int64")
+            other_names = set(entry.get("other_names", []))
+            complete = bool(entry.get("complete", True))
+        else:
+            raise KeyError(f"kind {entry_kind!r}")
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ArtifactError(f"the drift profile entry for '{name}' is malformed: {exc}") from None
+
+    unseen: list[str] = []
+    if entry_kind == "numeric":
+        values = _as_float(column, name, "current")
+        cur, nulls = _bin_counts(values, inner)
+        statistic, p_value = ks_from_counts(ref, cur)
+        test: Literal["ks", "chi2"] = "ks"
+    else:
+        counts, nulls = _category_counts(column)
+        index = {label: i for i, label in enumerate(labels)}
+        cur = np.zeros(len(labels) + 2, dtype="int64")
+        for label, count in counts.items():
+            i = index.get(label)
+            if i is None:
+                if label in other_names or not complete:
+                    i = len(labels)
+                else:
+                    i = len(labels) + 1
+                    if len(unseen) < _MAX_UNSEEN_LISTED:
+                        unseen.append(label)  # counts are sorted, so these are the most frequent
+            cur[i] += count
+        statistic, p_value = chi2_from_counts(ref, cur)
+        test = "chi2"
+
+    psi = psi_from_counts(ref, cur)
+    warn, fail = _thresholds(name, settings)
+    status: Status = "fail" if psi >= fail else "warn" if psi >= warn else "ok"
+    return FeatureDrift(
+        feature=name,
+        kind=kind or entry_kind,
+        psi=psi,
+        test=test,
+        statistic=statistic,
+        p_value=p_value,
+        null_rate_ref=null_rate_ref,
+        null_rate_cur=nulls / len(column) if len(column) else 0.0,
+        unseen=unseen,
+        status=status,
+        psi_warn=warn,
+        psi_fail=fail,
+    )
+
+
+# --- the statistics ------------------------------------------------------------------------
+
+
+def _shares(counts: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    total = counts.sum()
+    shares = counts / total if total else np.zeros(len(counts))
+    return np.where(shares == 0, EPSILON, shares)
+
+
+def psi_from_counts(ref: Iterable[int] | np.ndarray, cur: Iterable[int] | np.ndarray) -> float:
+    """Return the population stability index of two count vectors over the same bins.
+
+    Σ (q − p) · ln(q / p) with p, q the shares of each bin and EPSILON for an empty share.
+    """
+    import numpy as np
+
+    p = _shares(np.asarray(ref, dtype="float64"))
+    q = _shares(np.asarray(cur, dtype="float64"))
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def ks_from_counts(ref: Iterable[int] | np.ndarray, cur: Iterable[int] | np.ndarray) -> tuple[float, float]:
+    """Return (D, p-value) of the two-sample Kolmogorov–Smirnov test on binned counts.
+
+    D is the largest CDF gap at the bin edges, a lower bound of the unbinned D. The p-value is
+    the asymptotic one scipy's `ks_2samp(method="asymp")` uses: `kstwo.sf(D, round(n·m/(n+m)))`.
+    NaN when either side is empty.
+    """
+    import numpy as np
+    from scipy import stats
+
+    r = np.asarray(ref, dtype="float64")
+    c = np.asarray(cur, dtype="float64")
+    n, m = r.sum(), c.sum()
+    if n == 0 or m == 0:
+        return math.nan, math.nan
+    gaps = np.abs(np.cumsum(r)[:-1] / n - np.cumsum(c)[:-1] / m)
+    d = float(gaps.max()) if gaps.size else 0.0
+    effective_n = max(1, round(n * m / (n + m)))
+    p = float(np.clip(stats.kstwo.sf(d, effective_n), 0.0, 1.0))
+    return d, p
+
+
+def chi2_from_counts(ref: Iterable[int] | np.ndarray, cur: Iterable[int] | np.ndarray) -> tuple[float, float]:
+    """Return (statistic, p-value) of the chi-square test of homogeneity on two count vectors.
+
+    The reference is itself a sample, so the 2 × k contingency test (both rows random) is the
+    right one rather than a goodness-of-fit test that would treat the reference shares as
+    exact. No continuity correction; bins empty on both sides are dropped. NaN when either
+    side is empty.
+    """
+    import numpy as np
+    from scipy import stats
+
+    table = np.vstack([np.asarray(ref, dtype="float64"), np.asarray(cur, dtype="float64")])
+    if table[0].sum() == 0 or table[1].sum() == 0:
+        return math.nan, math.nan
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return 0.0, 1.0
+    result = stats.chi2_contingency(table, correction=False)
+    return float(result.statistic), float(result.pvalue)
