@@ -38,7 +38,9 @@ class Options:
 
 
 def _secrets() -> list[str]:
-    return [v for k in ("GITHUB_TOKEN", "MLCI_GITHUB_TOKEN", "INPUT_GITHUB-TOKEN") if len(v := os.environ.get(k, "")) >= 4]
+    return [
+        v for k in ("GITHUB_TOKEN", "MLCI_GITHUB_TOKEN", "INPUT_GITHUB-TOKEN") if len(v := os.environ.get(k, "")) >= 4
+    ]
 
 
 def scrub(text: str) -> str:
@@ -63,7 +65,7 @@ def fail(error: MlciError, verbose: int) -> NoReturn:
     if verbose:
         echo(scrub("".join(traceback.format_exception(error))), err=True)
     for line in error.lines():
-        echo(f"mlci: {line}" if not line.startswith(("mlci", "/", ".")) else line, err=True)
+        echo(line, err=True)
     if error.hint and error.lines() != [str(error)]:
         echo(f"  hint: {error.hint}", err=True)
     sys.exit(error.exit_code)
@@ -262,9 +264,7 @@ def push(opts: Options, bundle: str, alias: str | None) -> None:
 @click.option("--reason", default="", help="Why, for the event log.")
 @pass_options
 @run_command
-def promote(
-    opts: Options, ref: str | None, alias: str, from_pr: str | None, allow_failed: bool, reason: str
-) -> None:
+def promote(opts: Options, ref: str | None, alias: str, from_pr: str | None, allow_failed: bool, reason: str) -> None:
     """Move an alias to a version (compare-and-swap; exit 3 if it moved under us)."""
     pending("PR-check")
 
