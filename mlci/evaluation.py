@@ -1,0 +1,1011 @@
+"""Compare a candidate with a baseline on the same test rows: metrics, paired significance, gates.
+
+Every interval and p-value here is about the *paired* difference
+`delta = metric(candidate) - metric(baseline)`: both models score the same rows, so row-level
+noise cancels and the comparison is much sharper than two independent intervals would be.
+
+Method per metric (`MetricResult.method`):
+
+- `delong`        binary roc_auc: DeLong's paired test, fast midrank form (Sun & Xu 2014).
+- `mcnemar`       accuracy: exact McNemar p-value, Wald interval with the paired variance.
+- `paired-t`      log_loss, brier, mae, mape: each is a mean of per-row losses, so the
+                  t-interval of the mean per-row difference is the textbook answer.
+- `delta-method`  rmse: a smooth function of two means (see `_rmse_delta`).
+- `bootstrap`     f1, precision, recall, balanced_accuracy, average_precision, r2 and multiclass
+                  roc_auc: paired percentile bootstrap over rows (`statistics.resamples`).
+
+numpy, scipy and scikit-learn are imported inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from mlci.errors import ConfigError, DataError
+from mlci.metrics import METRICS, check_metric_name
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from mlci.config import Gate, StatisticsSection
+
+MISSING_CATEGORY = "(missing)"
+
+# Metrics that are the mean of a per-row loss; their paired CI is the t-interval of the mean.
+# mape belongs here too (sklearn defines it as mean(|y - ŷ| / max(|y|, eps))), so it gets the
+# exact interval for a mean instead of a slower bootstrap of the same quantity.
+_MEAN_LOSSES = {"log_loss", "brier", "mae", "mape"}
+_CONFUSION = {"f1", "precision", "recall", "balanced_accuracy"}
+
+# Upper bound on the elements of one bootstrap chunk (resamples x rows), ~32 MB of float64.
+_CHUNK_ELEMENTS = 4_000_000
+
+
+# --- results -------------------------------------------------------------------------------
+
+
+@dataclass
+class Predictions:
+    """What one model predicted for the test rows."""
+
+    labels: Any  # np.ndarray: predicted class labels (classification) or values (regression)
+    proba: Any = None  # np.ndarray (n, n_classes) in `classes` order; None for regression
+    classes: list[Any] | None = None  # class labels in proba column order
+
+
+@dataclass
+class MetricResult:
+    """One metric for candidate and baseline, with the paired difference's uncertainty."""
+
+    name: str
+    greater_is_better: bool
+    baseline: float | None
+    candidate: float | None  # None when undefined on these rows (e.g. roc_auc of a one-class slice)
+    delta: float | None  # candidate - baseline
+    relative_delta: float | None  # delta / |baseline|
+    ci_low: float | None  # CI of delta at statistics.confidence
+    ci_high: float | None
+    p_value: float | None  # two-sided, H0: delta == 0
+    method: str  # "delong", "mcnemar", "paired-t", "delta-method", "bootstrap", "none"
+
+
+@dataclass
+class SliceResult:
+    """The metrics of the rows whose `column` equals `category`."""
+
+    column: str
+    category: str
+    n: int
+    metrics: list[MetricResult]
+
+
+@dataclass
+class GateResult:
+    """One gate applied to one scope ("overall" or "<column>=<category>")."""
+
+    metric: str
+    scope: str
+    passed: bool
+    reason: str
+    skipped: bool = False
+
+
+@dataclass
+class Verdict:
+    """Whether the candidate may replace the baseline, and why."""
+
+    status: Literal["pass", "fail", "bootstrap"]
+    gates: list[GateResult]
+    reasons: list[str]  # one per failed gate
+    summary: str
+
+
+@dataclass
+class Comparison:
+    """Everything `mlci evaluate` found: overall metrics, slices and the verdict."""
+
+    task: str
+    primary: str
+    n_rows: int
+    confidence: float
+    metrics: list[MetricResult]
+    slices: list[SliceResult]
+    verdict: Verdict
+
+    def metric(self, name: str) -> MetricResult | None:
+        """Return the overall result of metric `name`, if it was computed."""
+        return next((m for m in self.metrics if m.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict: plain floats and ints, NaN and infinities as None."""
+        out = _jsonable(asdict(self))
+        assert isinstance(out, dict)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Comparison:
+        """Rebuild a Comparison from `to_dict()` output (e.g. a comparison.json)."""
+        v = d["verdict"]
+        return cls(
+            task=d["task"],
+            primary=d["primary"],
+            n_rows=int(d["n_rows"]),
+            confidence=float(d["confidence"]),
+            metrics=[MetricResult(**m) for m in d["metrics"]],
+            slices=[
+                SliceResult(s["column"], s["category"], int(s["n"]), [MetricResult(**m) for m in s["metrics"]])
+                for s in d.get("slices", [])
+            ],
+            verdict=Verdict(
+                status=v["status"],
+                gates=[GateResult(**g) for g in v["gates"]],
+                reasons=list(v["reasons"]),
+                summary=v["summary"],
+            ),
+        )
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return x
+    if isinstance(x, int):
+        return int(x)
+    if isinstance(x, float):
+        return float(x) if math.isfinite(x) else None
+    if hasattr(x, "item"):  # numpy scalar
+        return _jsonable(x.item())
+    return x
+
+
+# --- inputs on common class indices --------------------------------------------------------
+
+
+@dataclass
+class _Model:
+    """One model's predictions with labels as class indices and proba columns in common order."""
+
+    labels: np.ndarray
+    proba: np.ndarray | None
+
+
+@dataclass
+class _Frame:
+    """Truth and both models' predictions on the same rows, encoded once."""
+
+    task: str
+    y: np.ndarray  # class index (classification) or float value (regression)
+    n_classes: int  # 0 for regression
+    cand: _Model
+    base: _Model | None
+
+    @property
+    def pos(self) -> int | None:
+        """Return the positive class's index for binary tasks (the second sorted class)."""
+        return 1 if self.task == "classification" and self.n_classes == 2 else None
+
+    def subset(self, mask: np.ndarray) -> _Frame:
+        def sub(m: _Model) -> _Model:
+            return _Model(m.labels[mask], None if m.proba is None else m.proba[mask])
+
+        return _Frame(
+            self.task, self.y[mask], self.n_classes, sub(self.cand), None if self.base is None else sub(self.base)
+        )
+
+
+def _prepare(y_true: Any, candidate: Predictions, baseline: Predictions | None, task: str) -> _Frame:
+    import numpy as np
+
+    y = np.asarray(y_true)
+    n = len(y)
+    if n == 0:
+        raise DataError("no test rows to evaluate")
+    preds = [("candidate", candidate)] + ([("baseline", baseline)] if baseline is not None else [])
+    for who, p in preds:
+        if len(np.asarray(p.labels)) != n:
+            raise DataError(f"the {who} predicted {len(np.asarray(p.labels))} rows but the test table has {n}")
+        if p.proba is not None and len(np.asarray(p.proba)) != n:
+            raise DataError(f"the {who}'s probabilities have {len(np.asarray(p.proba))} rows, expected {n}")
+
+    if task == "regression":
+        try:
+            yf = y.astype(float)
+            models = [_Model(np.asarray(p.labels).astype(float), None) for _, p in preds]
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"regression needs numeric targets and predictions ({exc})") from exc
+        return _Frame(task, yf, 0, models[0], models[1] if len(models) > 1 else None)
+
+    # Classification: one sorted list of every label seen, so both models and the truth share
+    # class indices and `classes[1]` is the positive class of a binary task.
+    parts = [np.unique(y)]
+    for _, p in preds:
+        parts.append(np.unique(np.asarray(p.labels)))
+        if p.classes is not None:
+            parts.append(np.asarray(p.classes))
+    try:
+        classes = np.unique(np.concatenate(parts))
+        models = [_encode_model(who, p, classes) for who, p in preds]
+        yi = _encode(y, classes)
+    except TypeError as exc:
+        raise DataError(f"class labels of mixed types cannot be compared ({exc})") from exc
+    return _Frame(task, yi, len(classes), models[0], models[1] if len(models) > 1 else None)
+
+
+def _encode(values: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    idx = np.searchsorted(classes, values)
+    idx = np.clip(idx, 0, len(classes) - 1)
+    if not np.all(classes[idx] == values):
+        raise DataError("a label is missing from the list of classes")
+    return idx.astype(np.intp)
+
+
+def _encode_model(who: str, p: Predictions, classes: np.ndarray) -> _Model:
+    import numpy as np
+
+    labels = _encode(np.asarray(p.labels), classes)
+    if p.proba is None:
+        return _Model(labels, None)
+    proba = np.asarray(p.proba, dtype=float)
+    if proba.ndim == 1:  # a binary model's positive-class column alone
+        proba = np.column_stack([1.0 - proba, proba])
+    model_classes = np.asarray(p.classes) if p.classes is not None else classes
+    if proba.shape[1] != len(model_classes):
+        raise DataError(
+            f"the {who}'s probabilities have {proba.shape[1]} columns but it names {len(model_classes)} classes"
+        )
+    cols = _encode(model_classes, classes)
+    if len(cols) == len(classes) and np.array_equal(cols, np.arange(len(classes))):
+        return _Model(labels, proba)
+    aligned = np.zeros((len(proba), len(classes)))
+    aligned[:, cols] = proba  # classes the model never saw get probability 0
+    return _Model(labels, aligned)
+
+
+# --- point values --------------------------------------------------------------------------
+
+
+def compute_metric(name: str, y_true: Any, pred: Predictions) -> float:
+    """Return metric `name` of `pred` against `y_true` (NaN when undefined on these rows)."""
+    info = METRICS[_known(name)]
+    return _value(name, _prepare(y_true, pred, None, info.task), "cand")
+
+
+def _known(name: str) -> str:
+    try:
+        return check_metric_name(name)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _proba(name: str, frame: _Frame, which: str) -> np.ndarray:
+    model = frame.cand if which == "cand" else frame.base
+    assert model is not None
+    if model.proba is None:
+        who = "candidate" if which == "cand" else "baseline"
+        raise DataError(f"metric '{name}' needs predicted probabilities, but the {who} gave none")
+    return model.proba
+
+
+def _value(name: str, frame: _Frame, which: str) -> float:
+    """Return the metric for one model with scikit-learn, NaN when it is undefined."""
+    import warnings
+
+    import numpy as np
+    from sklearn import metrics as skm
+
+    model = frame.cand if which == "cand" else frame.base
+    assert model is not None
+    y, pred, pos, k = frame.y, model.labels, frame.pos, frame.n_classes
+    with warnings.catch_warnings():
+        # Undefined cases (one class in a slice, no predicted positives) are reported as
+        # None/0 in the result; sklearn's warnings about them would only be noise.
+        warnings.simplefilter("ignore")
+        try:
+            if name == "accuracy":
+                return float(np.mean(y == pred))
+            if name == "balanced_accuracy":
+                return float(skm.balanced_accuracy_score(y, pred))
+            if name in ("f1", "precision", "recall"):
+                fn = {"f1": skm.f1_score, "precision": skm.precision_score, "recall": skm.recall_score}[name]
+                if pos is not None:
+                    return float(fn(y, pred, labels=[0, 1], pos_label=pos, average="binary", zero_division=0))
+                return float(fn(y, pred, average="macro", zero_division=0))
+            if name == "roc_auc":
+                proba = _proba(name, frame, which)
+                if pos is not None:
+                    if len(np.unique(y)) < 2:
+                        return math.nan
+                    return float(skm.roc_auc_score(y == pos, proba[:, pos]))
+                return float(skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=np.arange(k)))
+            if name == "average_precision":
+                proba = _proba(name, frame, which)
+                if pos is not None:
+                    if not np.any(y == pos):
+                        return math.nan
+                    return float(skm.average_precision_score(y == pos, proba[:, pos]))
+                return float(skm.average_precision_score(np.eye(k)[y], proba, average="macro"))
+            if name == "log_loss":
+                return float(skm.log_loss(y, _proba(name, frame, which), labels=np.arange(k)))
+            if name == "brier":
+                proba = _proba(name, frame, which)
+                if pos is not None:
+                    return float(skm.brier_score_loss(y == pos, proba[:, pos]))
+                return float(skm.brier_score_loss(y, proba, labels=np.arange(k)))
+            if name == "r2":
+                return float(skm.r2_score(y, pred)) if len(y) >= 2 else math.nan
+            if name == "rmse":
+                return float(skm.root_mean_squared_error(y, pred))
+            if name == "mae":
+                return float(skm.mean_absolute_error(y, pred))
+            if name == "mape":
+                return float(skm.mean_absolute_percentage_error(y, pred))
+        except ValueError:
+            return math.nan
+    raise ConfigError(f"metric '{name}' has no implementation")  # pragma: no cover - METRICS is closed
+
+
+def _row_losses(name: str, frame: _Frame, which: str) -> np.ndarray:
+    """Return the per-row loss whose mean is the metric (the mean-loss metrics only)."""
+    import numpy as np
+
+    model = frame.cand if which == "cand" else frame.base
+    assert model is not None
+    y = frame.y
+    if name == "log_loss":
+        proba = _proba(name, frame, which)
+        eps = np.finfo(proba.dtype).eps  # the clip sklearn's log_loss applies
+        return -np.log(np.clip(proba[np.arange(len(y)), y], eps, 1 - eps))
+    if name == "brier":
+        proba = _proba(name, frame, which)
+        if frame.pos is not None:
+            return ((y == frame.pos) - proba[:, frame.pos]) ** 2
+        p_true = proba[np.arange(len(y)), y]
+        return np.einsum("ij,ij->i", proba, proba) - 2 * p_true + 1  # sum_k (onehot_k - p_k)^2
+    err = np.abs(y - model.labels)
+    if name == "mae":
+        return err
+    if name == "mape":
+        return err / np.maximum(np.abs(y), np.finfo(np.float64).eps)
+    if name in ("rmse", "r2"):
+        return err**2
+    raise ValueError(name)  # pragma: no cover
+
+
+# --- paired statistics ---------------------------------------------------------------------
+
+
+@dataclass
+class _Interval:
+    low: float
+    high: float
+    p: float
+
+
+def _z(confidence: float) -> float:
+    from scipy import stats
+
+    return float(stats.norm.ppf(0.5 + confidence / 2))
+
+
+def _normal_interval(delta: float, se: float, confidence: float) -> _Interval:
+    from scipy import stats
+
+    if not se > 0:  # identical predictions: no spread, nothing to test
+        return _Interval(delta, delta, 1.0 if delta == 0 else 0.0)
+    z = _z(confidence)
+    return _Interval(delta - z * se, delta + z * se, float(2 * stats.norm.sf(abs(delta) / se)))
+
+
+def paired_mean_interval(diff: np.ndarray, confidence: float) -> _Interval | None:
+    """Return the t-interval and two-sided p-value of the mean of paired per-row differences."""
+    import numpy as np
+    from scipy import stats
+
+    n = len(diff)
+    if n < 2:
+        return None
+    mean = float(np.mean(diff))
+    se = float(np.std(diff, ddof=1)) / math.sqrt(n)
+    if not se > 0:
+        return _Interval(mean, mean, 1.0 if mean == 0 else 0.0)
+    t = float(stats.t.ppf(0.5 + confidence / 2, n - 1))
+    return _Interval(mean - t * se, mean + t * se, float(2 * stats.t.sf(abs(mean) / se, n - 1)))
+
+
+def mcnemar(correct_c: np.ndarray, correct_b: np.ndarray, confidence: float) -> _Interval:
+    """Return the accuracy difference's interval with McNemar's exact p-value.
+
+    The p-value is the exact binomial test of the discordant pairs (n10 vs n01, p=1/2). The
+    interval is the Wald interval of the paired difference of proportions,
+    (n10 - n01)/n ± z·sqrt(n10 + n01 - (n10 - n01)²/n)/n: simple and accurate at CI sizes
+    (hundreds of rows and more); with a handful of discordant pairs it is a little narrow,
+    which the exact p-value does not suffer from.
+    """
+    import numpy as np
+    from scipy import stats
+
+    n = len(correct_c)
+    n10 = int(np.count_nonzero(correct_c & ~correct_b))
+    n01 = int(np.count_nonzero(~correct_c & correct_b))
+    discordant = n10 + n01
+    delta = (n10 - n01) / n
+    p = 1.0 if discordant == 0 else min(1.0, float(2 * stats.binom.cdf(min(n10, n01), discordant, 0.5)))
+    var = (discordant - (n10 - n01) ** 2 / n) / n**2
+    z = _z(confidence)
+    half = z * math.sqrt(max(var, 0.0))
+    return _Interval(delta - half, delta + half, p)
+
+
+def _delong_components(positive: np.ndarray, score: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Return (auc, v10, v01): DeLong's structural components from one sort (midranks).
+
+    v10[i] for positive i is the share of negatives it outscores (ties count 1/2); v01[j] for
+    negative j is the share of positives that outscore it. Sun & Xu (2014) get these from
+    midranks; computing per tie group on one sorted order is the same thing in O(n log n).
+    """
+    import numpy as np
+
+    order = np.argsort(score, kind="stable")
+    s = score[order]
+    pos_sorted = positive[order]
+    new_group = np.empty(len(s), dtype=bool)
+    new_group[0] = True
+    np.not_equal(s[1:], s[:-1], out=new_group[1:])
+    gid = np.cumsum(new_group) - 1
+    n_groups = int(gid[-1]) + 1
+    pos_in = np.bincount(gid, weights=pos_sorted, minlength=n_groups)
+    neg_in = np.bincount(gid, minlength=n_groups) - pos_in
+    m = float(pos_in.sum())
+    k = float(len(s) - m)
+    neg_below = np.cumsum(neg_in) - neg_in
+    pos_above = m - np.cumsum(pos_in)
+    v10_group = (neg_below + 0.5 * neg_in) / k
+    v01_group = (pos_above + 0.5 * pos_in) / m
+    row_value = np.empty(len(s))
+    row_value[order] = np.where(pos_sorted, v10_group[gid], v01_group[gid])
+    v10 = row_value[positive]
+    v01 = row_value[~positive]
+    return float(v10.mean()), v10, v01
+
+
+def delong(positive: np.ndarray, score_c: np.ndarray, score_b: np.ndarray, confidence: float) -> _Interval | None:
+    """Return DeLong's paired interval and p-value for auc(score_c) - auc(score_b).
+
+    None when either class has fewer than 2 rows (the variance is undefined).
+    """
+    import numpy as np
+
+    m = int(np.count_nonzero(positive))
+    if m < 2 or len(positive) - m < 2:
+        return None
+    auc_c, v10_c, v01_c = _delong_components(positive, score_c)
+    auc_b, v10_b, v01_b = _delong_components(positive, score_b)
+    # Var(auc_c - auc_b) = Var(v10_c - v10_b)/m + Var(v01_c - v01_b)/n, the covariance form of
+    # DeLong et al. (1988) written on the per-row differences.
+    var = float(np.var(v10_c - v10_b, ddof=1)) / m + float(np.var(v01_c - v01_b, ddof=1)) / (len(positive) - m)
+    return _normal_interval(auc_c - auc_b, math.sqrt(max(var, 0.0)), confidence)
+
+
+def _rmse_delta(sq_c: np.ndarray, sq_b: np.ndarray, confidence: float) -> _Interval | None:
+    """Return the delta-method interval of rmse_c - rmse_b.
+
+    rmse = sqrt(mean(squared error)) is a smooth function of a mean, so its difference has the
+    influence function e_c²/(2·rmse_c) - e_b²/(2·rmse_b) per row; the normal interval of that
+    mean is first-order exact and costs one pass, where a bootstrap would cost `resamples`
+    passes over up to millions of rows. Undefined when either rmse is 0.
+    """
+    import numpy as np
+
+    n = len(sq_c)
+    rmse_c, rmse_b = math.sqrt(float(np.mean(sq_c))), math.sqrt(float(np.mean(sq_b)))
+    if n < 2 or rmse_c == 0 or rmse_b == 0:
+        return None
+    infl = sq_c / (2 * rmse_c) - sq_b / (2 * rmse_b)
+    return _normal_interval(rmse_c - rmse_b, float(np.std(infl, ddof=1)) / math.sqrt(n), confidence)
+
+
+# --- paired bootstrap ----------------------------------------------------------------------
+
+
+def _bootstrap_summary(deltas: np.ndarray, confidence: float) -> _Interval | None:
+    """Return the percentile interval and bootstrap p-value of resampled deltas.
+
+    p = min(1, 2·(1 + min(#{d <= 0}, #{d >= 0})) / (B + 1)): twice the smaller tail, with the
+    usual +1 so that a finite number of resamples never claims p = 0 (the floor is 2/(B+1)).
+    Resamples where the metric is undefined (e.g. one class drawn) are dropped; if more than
+    half are, there is no interval.
+    """
+    import numpy as np
+
+    d = deltas[np.isfinite(deltas)]
+    if d.size == 0 or d.size < 0.5 * deltas.size:
+        return None
+    lo, hi = np.quantile(d, [(1 - confidence) / 2, (1 + confidence) / 2])
+    tail = min(int(np.count_nonzero(d <= 0)), int(np.count_nonzero(d >= 0)))
+    return _Interval(float(lo), float(hi), min(1.0, 2 * (1 + tail) / (d.size + 1)))
+
+
+def _resample_weights(n: int, resamples: int, seed: int, dtype: Any = float) -> Iterator[np.ndarray]:
+    """Yield (n, chunk) arrays of bootstrap row counts, `resamples` columns in all.
+
+    Drawing index matrices chunk by chunk keeps memory bounded at any n; bincount turns a
+    chunk's indices into per-row multiplicities so every statistic is a weighted sum. Rows
+    run down axis 0 so that running sums over rows (cumsum) add contiguous vectors of
+    resamples, ~2.5x faster than cumsum along a long last axis.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(resamples, _CHUNK_ELEMENTS // n))
+    done = 0
+    while done < resamples:
+        b = min(chunk, resamples - done)
+        idx = rng.integers(0, n, size=(n, b))
+        idx *= b
+        idx += np.arange(b)
+        yield np.bincount(idx.ravel(), minlength=n * b).reshape(n, b).astype(dtype)
+        done += b
+
+
+def _from_confusion(name: str, cm: np.ndarray, pos: int | None, present: np.ndarray) -> np.ndarray:
+    """Return metric `name` from confusion matrices cm[..., true, predicted], vectorised.
+
+    Zero denominators give 0 (sklearn's zero_division=0); macro averages run over `present`,
+    the classes seen in the truth or the predictions (sklearn's default label set).
+    """
+    import numpy as np
+
+    diag = np.diagonal(cm, axis1=-2, axis2=-1)
+    rows = cm.sum(axis=-1)
+    cols = cm.sum(axis=-2)
+
+    def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b > 0)
+
+    if name == "balanced_accuracy":  # mean recall over the classes present in the truth
+        has = rows > 0
+        return ratio(np.where(has, ratio(diag, rows), 0.0).sum(axis=-1), has.sum(axis=-1).astype(float))
+    per_class = {
+        "precision": lambda: ratio(diag, cols),
+        "recall": lambda: ratio(diag, rows),
+        "f1": lambda: ratio(2 * diag, rows + cols),
+    }[name]()
+    if pos is not None:
+        return per_class[..., pos]
+    return per_class[..., present].mean(axis=-1)
+
+
+def _bootstrap_confusion(name: str, frame: _Frame, stats: StatisticsSection) -> _Interval | None:
+    """Return the paired bootstrap of a confusion-matrix metric, exactly and without row loops.
+
+    Such a metric depends only on how many rows fall in each (truth, candidate, baseline) cell,
+    and resampling n rows with replacement draws those cell counts from a multinomial with the
+    observed cell shares. So we draw the multinomial directly: O(resamples x cells), whatever n.
+    """
+    import numpy as np
+
+    assert frame.base is not None
+    k, n = frame.n_classes, len(frame.y)
+    codes = (frame.y * k + frame.cand.labels) * k + frame.base.labels
+    counts = np.bincount(codes, minlength=k**3)
+    cells = np.flatnonzero(counts)
+    rng = np.random.default_rng(stats.seed)
+    present_c = np.flatnonzero(np.bincount(np.r_[frame.y, frame.cand.labels], minlength=k))
+    present_b = np.flatnonzero(np.bincount(np.r_[frame.y, frame.base.labels], minlength=k))
+    deltas = []
+    chunk = max(1, _CHUNK_ELEMENTS // max(k**3, 1))
+    for start in range(0, stats.resamples, chunk):
+        b = min(chunk, stats.resamples - start)
+        draw = np.zeros((b, k**3))
+        draw[:, cells] = rng.multinomial(n, counts[cells] / n, size=b)
+        joint = draw.reshape(b, k, k, k)  # [resample, truth, candidate, baseline]
+        cm_c = joint.sum(axis=3)
+        cm_b = joint.sum(axis=2)
+        deltas.append(
+            _from_confusion(name, cm_c, frame.pos, present_c) - _from_confusion(name, cm_b, frame.pos, present_b)
+        )
+    return _bootstrap_summary(np.concatenate(deltas), stats.confidence)
+
+
+@dataclass
+class _Ranked:
+    """One score column presorted once, so each resample only re-weights rows."""
+
+    order: np.ndarray
+    starts: np.ndarray  # first sorted position of each tie group
+    positive: np.ndarray  # is the row (in sorted order) of the scored class
+    ties: bool
+
+
+def _ranked(score: np.ndarray, positive: np.ndarray, descending: bool) -> _Ranked:
+    import numpy as np
+
+    order = np.argsort(-score if descending else score, kind="stable")
+    s = score[order]
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    return _Ranked(order, starts, positive[order], len(starts) < len(s))
+
+
+def _weighted_rank_metric(name: str, r: _Ranked, w: np.ndarray) -> np.ndarray:
+    """Return roc_auc or average_precision for each column of weights `w` (n, chunk)."""
+    import numpy as np
+
+    ws = np.take(w, r.order, axis=0)
+    gp = ws * r.positive.astype(w.dtype)[:, None]  # positive weight per tie group (a row each without ties)
+    gn = ws - gp
+    if r.ties:
+        gp = np.add.reduceat(gp, r.starts, axis=0)
+        gn = np.add.reduceat(gn, r.starts, axis=0)
+    p_tot, n_tot = gp.sum(axis=0, dtype=np.float64), gn.sum(axis=0, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if name == "roc_auc":  # ascending order: negatives below, half of the tied ones
+            below = np.cumsum(gn, axis=0) - gn
+            return (gp * (below + 0.5 * gn)).sum(axis=0, dtype=np.float64) / (p_tot * n_tot)
+        # descending order: sklearn's step-wise AP, sum over thresholds of Δrecall · precision
+        tps = np.cumsum(gp, axis=0)
+        seen = np.cumsum(ws, axis=0) if not r.ties else tps + np.cumsum(gn, axis=0)
+        precision = np.divide(tps, seen, out=np.zeros_like(tps), where=seen > 0)
+        return (gp * precision).sum(axis=0, dtype=np.float64) / p_tot
+
+
+def _bootstrap_ranking(name: str, frame: _Frame, stats: StatisticsSection) -> _Interval | None:
+    """Return the paired bootstrap of average_precision (any) or roc_auc (multiclass, ovr macro)."""
+    import numpy as np
+
+    assert frame.base is not None
+    descending = name == "average_precision"
+    scored = [frame.pos] if frame.pos is not None else list(range(frame.n_classes))
+    ranked = {
+        which: [_ranked(_proba(name, frame, which)[:, c], frame.y == c, descending) for c in scored]
+        for which in ("cand", "base")
+    }
+    # float32 halves the memory traffic of these O(resamples x rows) passes (~2.5x faster); it
+    # holds integer counts and their running sums exactly below 2**24 rows, and the remaining
+    # rounding (~1e-6 relative) is far below the spread of any bootstrap distribution.
+    dtype = np.float32 if len(frame.y) < 2**24 else np.float64
+    deltas = []
+    for w in _resample_weights(len(frame.y), stats.resamples, stats.seed, dtype):
+        value = {
+            which: np.nanmean(np.vstack([_weighted_rank_metric(name, r, w) for r in rs]), axis=0)
+            if len(rs) > 1
+            else _weighted_rank_metric(name, rs[0], w)
+            for which, rs in ranked.items()
+        }
+        deltas.append(value["cand"] - value["base"])
+    return _bootstrap_summary(np.concatenate(deltas), stats.confidence)
+
+
+def _bootstrap_r2(frame: _Frame, stats: StatisticsSection) -> _Interval | None:
+    """Return the paired bootstrap of r2 from four weighted sums per resample."""
+    import numpy as np
+
+    assert frame.base is not None
+    y = frame.y - frame.y.mean()  # centring keeps the total sum of squares numerically stable
+    cols = np.column_stack([y, y**2, (frame.y - frame.cand.labels) ** 2, (frame.y - frame.base.labels) ** 2])
+    n = len(y)
+    deltas = []
+    for w in _resample_weights(n, stats.resamples, stats.seed):
+        s = cols.T @ w  # (4, chunk) weighted sums
+        sst = s[1] - s[0] ** 2 / n
+        with np.errstate(divide="ignore", invalid="ignore"):
+            deltas.append(np.where(sst > 0, (s[3] - s[2]) / sst, np.nan))  # r2_c - r2_b
+    return _bootstrap_summary(np.concatenate(deltas), stats.confidence)
+
+
+def _paired(name: str, frame: _Frame, stats: StatisticsSection) -> tuple[str, _Interval | None]:
+    """Return (method, interval) for the paired difference of metric `name`."""
+    assert frame.base is not None
+    if len(frame.y) < 2:
+        return "none", None
+    if name == "roc_auc" and frame.pos is not None:
+        positive = frame.y == frame.pos
+        return "delong", delong(
+            positive,
+            _proba(name, frame, "cand")[:, frame.pos],
+            _proba(name, frame, "base")[:, frame.pos],
+            stats.confidence,
+        )
+    if name == "accuracy":
+        return "mcnemar", mcnemar(frame.cand.labels == frame.y, frame.base.labels == frame.y, stats.confidence)
+    if name in _MEAN_LOSSES:
+        diff = _row_losses(name, frame, "cand") - _row_losses(name, frame, "base")
+        return "paired-t", paired_mean_interval(diff, stats.confidence)
+    if name == "rmse":
+        return "delta-method", _rmse_delta(
+            _row_losses(name, frame, "cand"), _row_losses(name, frame, "base"), stats.confidence
+        )
+    if name in _CONFUSION:
+        return "bootstrap", _bootstrap_confusion(name, frame, stats)
+    if name == "r2":
+        return "bootstrap", _bootstrap_r2(frame, stats)
+    return "bootstrap", _bootstrap_ranking(name, frame, stats)
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _metric_result(name: str, frame: _Frame, stats: StatisticsSection) -> MetricResult:
+    info = METRICS[name]
+    cand = _finite(_value(name, frame, "cand"))
+    if frame.base is None:
+        return MetricResult(name, info.greater_is_better, None, cand, None, None, None, None, None, "none")
+    base = _finite(_value(name, frame, "base"))
+    if cand is None or base is None:
+        return MetricResult(name, info.greater_is_better, base, cand, None, None, None, None, None, "none")
+    delta = cand - base
+    method, iv = _paired(name, frame, stats)
+    return MetricResult(
+        name=name,
+        greater_is_better=info.greater_is_better,
+        baseline=base,
+        candidate=cand,
+        delta=delta,
+        relative_delta=delta / abs(base) if base != 0 else None,
+        ci_low=None if iv is None else _finite(iv.low),
+        ci_high=None if iv is None else _finite(iv.high),
+        p_value=None if iv is None else _finite(iv.p),
+        method=method,
+    )
+
+
+# --- compare -------------------------------------------------------------------------------
+
+
+def _categories(column: str, values: Any, n: int) -> tuple[list[str], np.ndarray]:
+    """Return the sorted category names of a slice column and each row's category index."""
+    import numpy as np
+    import pandas as pd
+
+    s = pd.Series(np.asarray(values, dtype=object))
+    if len(s) != n:
+        raise DataError(f"slice column '{column}' has {len(s)} values but the test table has {n} rows")
+    names = s.map(str).where(~s.isna(), MISSING_CATEGORY)
+    codes, uniques = pd.factorize(names, sort=True)
+    return [str(u) for u in uniques], np.asarray(codes)
+
+
+def compare(
+    y_true: Any,
+    candidate: Predictions,
+    baseline: Predictions | None,
+    *,
+    task: str,
+    metrics: list[str],
+    primary: str,
+    gates: Sequence[Gate],
+    statistics: StatisticsSection,
+    slices: dict[str, Any] | None = None,
+) -> Comparison:
+    """Return the comparison of candidate and baseline on the same rows, with its verdict.
+
+    Metrics named only by a gate are computed too. `slices` maps a column name to its value
+    on every test row; each category gets its own metrics (NaN becomes "(missing)").
+    """
+    names = list(dict.fromkeys([_known(primary), *map(_known, metrics), *(_known(g.metric) for g in gates)]))
+    for name in names:
+        if METRICS[name].task != task:
+            raise ConfigError(f"metric '{name}' is for {METRICS[name].task}, but the task is {task}")
+    frame = _prepare(y_true, candidate, baseline, task)
+    overall = [_metric_result(name, frame, statistics) for name in names]
+
+    slice_results: list[SliceResult] = []
+    for column, values in (slices or {}).items():
+        categories, codes = _categories(column, values, len(frame.y))
+        for i, category in enumerate(categories):
+            mask = codes == i
+            sub = frame.subset(mask)
+            slice_results.append(
+                SliceResult(
+                    column, category, int(mask.sum()), [_metric_result(name, sub, statistics) for name in names]
+                )
+            )
+
+    verdict = apply_gates(
+        overall,
+        slice_results,
+        gates,
+        confidence=statistics.confidence,
+        has_baseline=baseline is not None,
+        primary=primary,
+    )
+    return Comparison(task, primary, len(frame.y), statistics.confidence, overall, slice_results, verdict)
+
+
+# --- gates ---------------------------------------------------------------------------------
+
+
+def _num(x: float) -> str:
+    """Format a metric value or difference readably at any scale."""
+    a = abs(x)
+    if a == 0:
+        return "0"
+    if a >= 1000:
+        return f"{x:.0f}"
+    if a >= 0.01:
+        return f"{x:.3f}"
+    return f"{x:.2g}"
+
+
+def _signed(x: float) -> str:
+    s = _num(x)
+    return s if s.startswith("-") else "+" + s
+
+
+def _ci_text(m: MetricResult, confidence: float) -> str:
+    if m.ci_low is None or m.ci_high is None:
+        return "no CI"
+    return f"{confidence * 100:g}% CI {_signed(m.ci_low)}..{_signed(m.ci_high)}"
+
+
+def _p_text(p: float | None) -> str:
+    if p is None:
+        return "p n/a"
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
+def _relative_conditions(gate: Gate) -> list[str]:
+    conds = []
+    if gate.min_absolute_change is not None:
+        conds.append("min_absolute_change")
+    if gate.min_relative_change is not None:
+        conds.append("min_relative_change")
+    if gate.significant:
+        conds.append("significant")
+    if gate.non_inferiority_margin is not None:
+        conds.append("non_inferiority_margin")
+    return conds
+
+
+def _check_gate(gate: Gate, m: MetricResult | None, scope: str, confidence: float, has_baseline: bool) -> GateResult:
+    """Return one gate applied to one scope's metric result."""
+    name = gate.metric
+    on_slice = scope != "overall"
+    if m is None:
+        return GateResult(name, scope, False, f"{name} was not computed")
+    if m.candidate is None:
+        why = f"{name} is undefined on these rows (e.g. only one class present)"
+        return GateResult(name, scope, on_slice, why, skipped=on_slice)
+
+    failed: list[str] = []
+    passed: list[str] = []
+    notes: list[str] = []
+    gib = m.greater_is_better
+    cand = m.candidate
+
+    if gate.threshold is not None:
+        ok = cand >= gate.threshold if gib else cand <= gate.threshold
+        op = (">=" if ok else "<") if gib else ("<=" if ok else ">")
+        (passed if ok else failed).append(f"{name} {_num(cand)} {op} threshold {gate.threshold:g}")
+
+    relative = _relative_conditions(gate)
+    if relative and not has_baseline:
+        notes.append(f"{', '.join(relative)} not checked: no baseline yet")
+    elif relative and (m.delta is None or m.baseline is None):
+        text = f"{', '.join(relative)} not checked: the baseline's {name} is undefined on these rows"
+        if on_slice:
+            notes.append(text)
+        else:
+            failed.append(text)
+    elif relative:
+        assert m.delta is not None and m.baseline is not None
+        better = m.delta if gib else -m.delta  # improvement in the metric's good direction
+        direction = "" if gib else f" = improvement {_signed(better)} (lower is better),"
+        change = f"{name} delta {_signed(m.delta)} ({_ci_text(m, confidence)}){direction}"
+        if gate.min_absolute_change is not None:
+            c = gate.min_absolute_change
+            ok = better >= c
+            (passed if ok else failed).append(f"{change} {'meets' if ok else 'below'} min_absolute_change {_signed(c)}")
+        if gate.min_relative_change is not None:
+            r = gate.min_relative_change
+            if m.baseline == 0:
+                failed.append(f"{name} baseline is 0, so min_relative_change {r:+g} cannot be checked")
+            else:
+                rel = better / abs(m.baseline)
+                ok = rel >= r
+                (passed if ok else failed).append(
+                    f"{name} relative improvement {rel * 100:+.2f}% "
+                    f"{'meets' if ok else 'below'} min_relative_change {r * 100:+g}%"
+                )
+        has_ci = m.ci_low is not None and m.ci_high is not None
+        if gate.significant:
+            if not has_ci:
+                failed.append(f"{name} delta {_signed(m.delta)} has no CI, so significance cannot be shown")
+            else:
+                assert m.ci_low is not None and m.ci_high is not None
+                ok = m.ci_low > 0 if gib else m.ci_high < 0
+                verdict = "significant improvement" if ok else "not a significant improvement"
+                (passed if ok else failed).append(f"{change} {_p_text(m.p_value)}: {verdict}")
+        if gate.non_inferiority_margin is not None:
+            margin = gate.non_inferiority_margin
+            if not has_ci:
+                failed.append(f"{name} delta {_signed(m.delta)} has no CI, so non-inferiority cannot be shown")
+            else:
+                assert m.ci_low is not None and m.ci_high is not None
+                worst = m.ci_low if gib else m.ci_high
+                ok = worst > -margin if gib else worst < margin
+                (passed if ok else failed).append(
+                    f"{change} worse-side bound {_signed(worst)} "
+                    f"{'within' if ok else 'beyond'} non_inferiority_margin {margin:g}"
+                )
+
+    if failed:
+        return GateResult(name, scope, False, "; ".join(failed))
+    if not passed:
+        return GateResult(name, scope, True, "; ".join(notes) or "no condition set", skipped=bool(notes))
+    return GateResult(name, scope, True, "; ".join(passed + notes))
+
+
+def apply_gates(
+    metrics: list[MetricResult],
+    slices: list[SliceResult],
+    gates: Sequence[Gate],
+    *,
+    confidence: float,
+    has_baseline: bool,
+    primary: str | None = None,
+) -> Verdict:
+    """Return the verdict of `gates` on overall (and, where asked, per-slice) metric results.
+
+    `primary` names the metric the summary leads with (default: the first of `metrics`).
+    """
+    results: list[GateResult] = []
+    for gate in gates:
+        overall = next((m for m in metrics if m.name == gate.metric), None)
+        results.append(_check_gate(gate, overall, "overall", confidence, has_baseline))
+        if not gate.slices:
+            continue
+        for s in slices:
+            scope = f"{s.column}={s.category}"
+            if s.n < gate.min_slice_size:
+                results.append(
+                    GateResult(
+                        gate.metric, scope, True, f"n={s.n} below min_slice_size {gate.min_slice_size}", skipped=True
+                    )
+                )
+                continue
+            m = next((r for r in s.metrics if r.name == gate.metric), None)
+            results.append(_check_gate(gate, m, scope, confidence, has_baseline))
+
+    failed = [g for g in results if not g.passed]
+    reasons = [f"{g.metric} gate on {g.scope}: {g.reason}" for g in failed]
+    status: Literal["pass", "fail", "bootstrap"] = "fail" if failed else ("pass" if has_baseline else "bootstrap")
+    return Verdict(status, results, reasons, _summary(metrics, results, failed, confidence, primary, has_baseline))
+
+
+def _summary(
+    metrics: list[MetricResult],
+    results: list[GateResult],
+    failed: list[GateResult],
+    confidence: float,
+    primary: str | None,
+    has_baseline: bool,
+) -> str:
+    lead = next((m for m in metrics if m.name == primary), metrics[0] if metrics else None)
+    if lead is None or lead.candidate is None:
+        head = f"{primary or 'primary metric'} undefined"
+    elif lead.baseline is None or lead.delta is None:
+        head = f"{lead.name} {_num(lead.candidate)}" + ("" if has_baseline else " (no baseline yet)")
+    else:
+        head = (
+            f"{lead.name} {_num(lead.baseline)} -> {_num(lead.candidate)} "
+            f"({_signed(lead.delta)}, {_ci_text(lead, confidence)}, {_p_text(lead.p_value)})"
+        )
+    checked = [g for g in results if not g.skipped]
+    skipped = len(results) - len(checked)
+    tail = f", {skipped} skipped" if skipped else ""
+    if not results:
+        return f"{head}: no gates configured"
+    if failed:
+        first = failed[0]
+        return f"{head}: fails {len(failed)} of {len(checked)} gates{tail} (first: {first.metric} on {first.scope})"
+    suffix = "" if has_baseline else "; thresholds only until a baseline exists"
+    return f"{head}: passes {len(checked)} of {len(checked)} gates{tail}{suffix}"
