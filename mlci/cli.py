@@ -16,7 +16,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from mlci import __version__
-from mlci.errors import MlciError, NotImplementedYet
+from mlci.errors import MlciError, NotImplementedYet, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -209,8 +209,22 @@ def _annotate_validation(results: list[Any]) -> None:
 @pass_options
 @run_command
 def train(opts: Options, output: str | None) -> None:
-    """Fit the candidate and write a bundle (model.skops + manifest.json)."""
-    pending("PR-check")
+    """Fit the candidate and write a bundle (model.skops + manifest.json).
+
+    Example: mlci train --output build/model
+    """
+    from pathlib import Path
+
+    from mlci import pipelines
+    from mlci.data import load_datasets
+
+    config = opts.load()
+    result = pipelines.train_candidate(config, load_datasets(config), Path(output) if output else None)
+    b = result.bundle
+    if opts.json:
+        emit_json({"version": b.version, "path": str(b.path), "seconds": round(result.seconds, 3)})
+    else:
+        echo(f"trained {config.model.name} version {b.version} in {result.seconds:.1f}s -> {b.path}")
 
 
 @cli.command()
@@ -220,8 +234,60 @@ def train(opts: Options, output: str | None) -> None:
 @pass_options
 @run_command
 def evaluate(opts: Options, candidate: str, baseline: str, output: str) -> None:
-    """Compare candidate and baseline on the same test rows and apply the gates."""
-    pending("PR-check")
+    """Compare candidate and baseline on the same test rows and apply the gates.
+
+    Exit 1 when a gate fails. Example: mlci evaluate --candidate .mlci/bundles/ab12cd34ef56ab78
+    """
+    from pathlib import Path
+
+    from mlci import pipelines
+    from mlci.data import load_datasets
+
+    config = opts.load()
+    registry = pipelines.open_registry(config)
+    datasets = load_datasets(config)
+    cand = pipelines.resolve_bundle(config, registry, candidate)
+    base = pipelines.baseline_bundle(config, registry, baseline)
+    comparison = pipelines.evaluate(config, datasets, cand, base)
+    document = pipelines.report_document(
+        config,
+        comparison,
+        [],
+        pipelines.Candidate(cand, reused=True, seconds=0.0),
+        base,
+        candidate,
+        registry.store.uri,
+        datasets,
+        os.environ,
+    )
+    Path(output).write_text(json.dumps(document, indent=2) + "\n")
+    if opts.json:
+        emit_json(document)
+    else:
+        echo(render_verdict(comparison))
+        echo(f"comparison written to {output}")
+    if comparison.verdict.status == "fail":
+        sys.exit(1)
+
+
+def render_verdict(comparison: Any) -> str:
+    """Return the terminal lines of a Comparison: verdict, metrics, failed gates."""
+    v = comparison.verdict
+    lines = [
+        f"verdict: {v.status.upper()} - {v.summary}",
+        "",
+        f"{'metric':<18}{'baseline':>10}{'candidate':>11}{'delta':>10}  CI / p",
+    ]
+    for m in comparison.metrics:
+        base = "-" if m.baseline is None else f"{m.baseline:.4f}"
+        cand = "-" if m.candidate is None else f"{m.candidate:.4f}"
+        delta = "-" if m.delta is None else f"{m.delta:+.4f}"
+        ci = "" if m.ci_low is None else f"[{m.ci_low:+.4f}, {m.ci_high:+.4f}] p={m.p_value:.3g} ({m.method})"
+        lines.append(f"{m.name:<18}{base:>10}{cand:>11}{delta:>10}  {ci}")
+    failed = [g for g in v.gates if not g.passed and not g.skipped]
+    if failed:
+        lines += ["", "failed gates:"] + [f"  - {g.reason}" for g in failed]
+    return "\n".join(lines)
 
 
 @cli.command()
@@ -236,11 +302,34 @@ def report(opts: Options, input_: str, output: str | None, post: bool) -> None:
 
 
 @cli.command()
+@click.option("--baseline", default="production", show_default=True, help="Baseline REF.")
 @pass_options
 @run_command
-def check(opts: Options) -> None:
-    """The PR check: validate -> train -> evaluate -> report -> push."""
-    pending("PR-check")
+def check(opts: Options, baseline: str) -> None:
+    """The PR check: validate -> train -> evaluate -> push -> report.
+
+    The candidate is stored under alias pr-<number> (from the GitHub event) or `candidate`.
+    Writes comparison.json and report.md; exit 1 when expectations or gates fail.
+    """
+    from mlci import pipelines
+
+    config = opts.load()
+    result = pipelines.check(config, baseline=baseline)
+    if opts.json:
+        emit_json(result.document)
+    else:
+        for r in result.validation:
+            for line in render_validation(r):
+                echo(line)
+        for message in result.messages:
+            echo(message)
+        echo(render_verdict(result.comparison))
+        stored = "already stored" if not result.push.created else "stored"
+        echo(f"candidate {result.push.version} {stored} as '{result.alias}' in {result.push.uri}")
+        echo(f"report: {result.report_path}  comparison: {result.comparison_path}")
+    _annotate_validation(result.validation)
+    if result.status == "fail":
+        sys.exit(1)
 
 
 # --- registry ----------------------------------------------------------------------------
@@ -252,8 +341,20 @@ def check(opts: Options) -> None:
 @pass_options
 @run_command
 def push(opts: Options, bundle: str, alias: str | None) -> None:
-    """Store a bundle as an immutable version (idempotent)."""
-    pending("PR-check")
+    """Store a bundle as an immutable version (idempotent).
+
+    Example: mlci push .mlci/bundles/ab12cd34ef56ab78 --alias candidate
+    """
+    from mlci import pipelines
+
+    result = pipelines.push(opts.load(), bundle, alias)
+    if opts.json:
+        emit_json(result)
+    else:
+        state = "stored" if result["created"] else "already stored (0 bytes sent)"
+        echo(f"version {result['version']} {state} at {result['uri']}")
+        if alias:
+            echo(f"alias '{alias}' -> {result['version']} (was {result.get('previous') or 'unset'})")
 
 
 @cli.command()
@@ -262,11 +363,35 @@ def push(opts: Options, bundle: str, alias: str | None) -> None:
 @click.option("--from-pr", default=None, help="PR number, or 'auto' to find the PR of the pushed commit.")
 @click.option("--allow-failed", is_flag=True, help="Promote even if the PR's candidate failed its gates.")
 @click.option("--reason", default="", help="Why, for the event log.")
+@click.option(
+    "--expect", default=None, help="Only move the alias if it still holds this version ('none': unset); else exit 3."
+)
 @pass_options
 @run_command
-def promote(opts: Options, ref: str | None, alias: str, from_pr: str | None, allow_failed: bool, reason: str) -> None:
-    """Move an alias to a version (compare-and-swap; exit 3 if it moved under us)."""
-    pending("PR-check")
+def promote(
+    opts: Options,
+    ref: str | None,
+    alias: str,
+    from_pr: str | None,
+    allow_failed: bool,
+    reason: str,
+    expect: str | None,
+) -> None:
+    """Move an alias to a version (compare-and-swap; exit 3 if it moved under us).
+
+    Example: mlci promote pr-42 --to production
+    """
+    from mlci import pipelines
+
+    if from_pr is not None:
+        pending("S3 and deploy")
+    if ref is None:
+        raise UsageError("name the version to promote (REF), or use --from-pr")
+    result = pipelines.promote(opts.load(), ref, alias, reason=reason, allow_failed=allow_failed, expect=expect)
+    if opts.json:
+        emit_json(result)
+    else:
+        echo(f"alias '{alias}' -> {result['version']} (was {result['previous'] or 'unset'})")
 
 
 @cli.command()
@@ -295,7 +420,28 @@ def rollback(opts: Options, env: str, to: str | None) -> None:
 @run_command
 def history(opts: Options, alias: str | None) -> None:
     """Show versions, aliases and the event log."""
-    pending("PR-check")
+    from mlci import pipelines
+
+    result = pipelines.history(opts.load(), alias)
+    if opts.json:
+        emit_json(result)
+        return
+    echo(f"model {result['model']} in {result['registry']}")
+    echo("\naliases:")
+    for a in result["aliases"]:
+        echo(f"  {a['alias']:<14} {a['version']}  (previous {a['previous'] or '-'}, {a['updated_at']} by {a['actor']})")
+    echo("\nversions:")
+    for v in result["versions"]:
+        metrics = ", ".join(f"{k}={val:.4f}" for k, val in v["metrics"].items() if isinstance(val, (int, float)))
+        echo(f"  {v['version']}  {v['created_at']}  {metrics}")
+    echo("\nevents:")
+    for e in result["events"]:
+        what = e.get("alias") or e.get("env") or ""
+        verdict = (e.get("extra") or {}).get("verdict")
+        extra = f" verdict={verdict}" if verdict else ""
+        echo(
+            f"  {e.get('time', '')}  {e.get('action', ''):<8} {what:<12} {e.get('version') or ''}{extra}  {e.get('actor', '')}"
+        )
 
 
 # --- scheduled ---------------------------------------------------------------------------
@@ -333,11 +479,18 @@ def init(opts: Options, directory: str, data: str | None, force: bool) -> None:
 
 
 @cli.command()
+@click.option("--clean", is_flag=True, help="Delete the demo's temp directory at the end.")
 @pass_options
 @run_command
-def demo(opts: Options) -> None:
-    """Run the whole lifecycle on examples/ with a local registry."""
-    pending("PR-check")
+def demo(opts: Options, clean: bool) -> None:
+    """Run the whole lifecycle on examples/ with a local registry.
+
+    Trains a first model (bootstrap), checks and promotes a better one, shows a worse one
+    rejected by the gates, and prints the history. Takes well under a minute.
+    """
+    from mlci import demo as demo_module
+
+    sys.exit(demo_module.run(echo, keep=not clean))
 
 
 def main() -> None:

@@ -116,7 +116,10 @@ def load_datasets(config: Config) -> Datasets:
         require_columns(table.frame, [d.target], uri=table.uri, field="data.target")
         train, test = split_table(table.frame, config)
         split = d.split or _default_split()
-        fp = {"table": table.sha256, "split": f"test_size={split.test_size},seed={split.seed},stratify={split.stratify}"}
+        fp = {
+            "table": table.sha256,
+            "split": f"test_size={split.test_size},seed={split.seed},stratify={split.stratify}",
+        }
         sources = {"table": table.uri}
     else:
         assert d.train is not None and d.test is not None  # guaranteed by DataSection's validator

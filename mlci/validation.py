@@ -71,6 +71,11 @@ class ValidationResult:
         d["success"] = self.success
         return json.loads(json.dumps(d, default=_jsonable))
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ValidationResult:
+        fields = {k: v for k, v in d.items() if k not in ("success", "failures")}
+        return cls(**fields, failures=[ExpectationFailure(**f) for f in d.get("failures", [])])
+
 
 def _short(value: Any, limit: int = 60) -> str:
     text = repr(value) if isinstance(value, str) else str(value)

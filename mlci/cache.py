@@ -1,0 +1,48 @@
+"""A local cache of results that are pure functions of their inputs (validation, comparison).
+
+The train cache lives in the registry (a stored candidate with the same cache key), so it
+works across CI runners; this one only spares a local re-run the GX validation and the
+scoring, whose results cannot change while the data, suite, models and settings are the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mlci import __version__
+
+
+def key_of(kind: str, **inputs: Any) -> str:
+    """Return the cache key of a result of `kind` computed from `inputs` (and this mlci version)."""
+    payload = json.dumps({"kind": kind, "mlci": __version__, **inputs}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class ResultCache:
+    """JSON results under a directory, one file per key, written atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def get(self, key: str) -> Any | None:
+        """Return the cached value for `key`, or None."""
+        try:
+            return json.loads((self.root / f"{key}.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def put(self, key: str, value: Any) -> None:
+        """Store `value` under `key`; a failure to cache is never an error."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
+            with os.fdopen(fd, "w") as f:
+                json.dump(value, f)
+            os.replace(tmp, self.root / f"{key}.json")
+        except OSError:
+            pass

@@ -1,0 +1,267 @@
+"""Build the estimator mlci.yaml names (dotted path + params, or module:function) and fit it."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlci import __version__
+from mlci.errors import TrainingError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlci.artifacts import Bundle
+    from mlci.config import Config
+    from mlci.data import Datasets
+
+LIBRARIES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "great-expectations")
+
+
+@dataclass
+class TrainResult:
+    """A fitted candidate written as a bundle."""
+
+    bundle: Bundle
+    seconds: float
+    cache_key: str
+
+
+def _import_attr(path: str, sep: str, field: str) -> Any:
+    module_name, _, attr = path.rpartition(sep)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:
+        raise TrainingError(f"{field}: cannot import module '{module_name}' ({type(e).__name__}: {e})") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise TrainingError(f"{field}: module '{module_name}' has no '{attr}'") from None
+
+
+def repo_on_path(config: Config) -> None:
+    # An entrypoint is the repository's own code: import it from the repository root (the
+    # directory of mlci.yaml) and from where the user runs mlci.
+    for p in (str(config.base_dir), os.getcwd()):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+
+
+def build_estimator(config: Config, categorical: list[str], numeric: list[str]) -> Any:
+    """Return the unfitted estimator: the user's, wrapped in default preprocessing when asked."""
+    m = config.model
+    params = dict(m.params)
+    if m.entrypoint:
+        repo_on_path(config)
+        module_name, _, func_name = m.entrypoint.partition(":")
+        func = _import_attr(f"{module_name}:{func_name}", ":", "model.entrypoint")
+        try:
+            estimator = func(**params)
+        except Exception as e:
+            raise TrainingError(f"model.entrypoint '{m.entrypoint}' raised {type(e).__name__}: {e}") from e
+        if not hasattr(estimator, "fit"):
+            raise TrainingError(
+                f"model.entrypoint '{m.entrypoint}' returned {type(estimator).__name__}, not an estimator"
+            )
+        return estimator
+    assert m.estimator is not None
+    cls = _import_attr(m.estimator, ".", "model.estimator")
+    try:
+        accepted = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        accepted = {}  # type: ignore[assignment]
+    if "random_state" in accepted and "random_state" not in params:
+        params["random_state"] = m.random_state
+    try:
+        estimator = cls(**params)
+    except TypeError as e:
+        raise TrainingError(f"model.params: {m.estimator} does not accept them ({e})") from None
+    if m.preprocessing == "none":
+        return estimator
+    return _default_preprocessing(estimator, categorical, numeric)
+
+
+def _default_preprocessing(estimator: Any, categorical: list[str], numeric: list[str]) -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    parts = []
+    if numeric:
+        parts.append(
+            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric)
+        )
+    if categorical:
+        encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+        parts.append(
+            (
+                "categorical",
+                Pipeline([("impute", SimpleImputer(strategy="most_frequent")), ("onehot", encoder)]),
+                categorical,
+            )
+        )
+    return Pipeline([("preprocess", ColumnTransformer(parts)), ("model", estimator)])
+
+
+def training_code_hash(config: Config) -> str:
+    """Return a hash of the code that builds the model: the entrypoint's module file, or the estimator path."""
+    h = hashlib.sha256()
+    if config.model.entrypoint:
+        module_name = config.model.entrypoint.partition(":")[0]
+        repo_on_path(config)
+        try:
+            import importlib.util
+
+            spec = importlib.util.find_spec(module_name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec and spec.origin and os.path.exists(spec.origin):
+            h.update(Path(spec.origin).read_bytes())
+        else:
+            h.update(module_name.encode())
+    h.update((config.model.estimator or "").encode())
+    return h.hexdigest()
+
+
+def cache_key(config: Config, fingerprints: dict[str, str]) -> str:
+    """Return the key under which an unchanged training run can reuse its earlier candidate."""
+    payload = {
+        "data": fingerprints,
+        "model": config.model.model_dump(mode="json"),
+        "data_config": config.data.model_dump(mode="json"),
+        "code": training_code_hash(config),
+        "libraries": library_versions(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Return the versions of Python, mlci and the libraries a model depends on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "mlci": __version__}
+    for name in LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def git_sha(cwd: Path, env: dict[str, str] | None = None) -> str | None:
+    """Return the commit being built: GITHUB_SHA in Actions, else `git rev-parse HEAD`, else None."""
+    env = dict(os.environ) if env is None else env
+    if env.get("GITHUB_SHA"):
+        return env["GITHUB_SHA"]
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def features_frame(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """Return the feature columns of `frame`, in training order."""
+    return frame[features]
+
+
+def train(config: Config, datasets: Datasets, output: Path, *, pr: int | None = None) -> TrainResult:
+    """Fit the candidate on the train table and write its bundle to `output`."""
+    import numpy as np
+
+    from mlci.artifacts import PROFILE, SMOKE, write_bundle
+    from mlci.drift import build_profile
+
+    categorical = datasets.categorical
+    numeric = [c for c in datasets.features if c not in categorical]
+    estimator = build_estimator(config, categorical, numeric)
+    X = features_frame(datasets.train, datasets.features)
+    y = datasets.train[datasets.target]
+    started = time.perf_counter()
+    try:
+        estimator.fit(X, y)
+    except Exception as e:
+        field = "model.entrypoint" if config.model.entrypoint else "model.estimator/model.params"
+        raise TrainingError(f"training failed ({field}): {type(e).__name__}: {e}") from e
+    seconds = time.perf_counter() - started
+
+    X_test = features_frame(datasets.test, datasets.features)
+    try:
+        scores = _scores(estimator, X_test, config.model.task)
+    except Exception as e:
+        raise TrainingError(f"the fitted model cannot predict the test table: {type(e).__name__}: {e}") from e
+    profile = build_profile(datasets.train, features=datasets.features, categorical=categorical, predictions=scores)
+    # Rows kept with the version so a deploy can check the published copy predicts exactly
+    # what it predicted here (the smoke test).
+    n = min(config.deploy.smoke_rows, len(X_test))
+    smoke = X_test.iloc[:n].copy()
+    smoke["__mlci_prediction__"] = np.asarray(scores[:n], dtype="float64")
+    smoke_bytes = _parquet_bytes(smoke)
+
+    key = cache_key(config, datasets.fingerprints)
+    manifest: dict[str, Any] = {
+        "model": config.model.name,
+        "task": config.model.task,
+        "estimator": config.model.estimator,
+        "entrypoint": config.model.entrypoint,
+        "params": config.model.params,
+        "features": datasets.features,
+        "categorical": categorical,
+        "target": datasets.target,
+        "classes": [_plain(c) for c in getattr(estimator, "classes_", [])],
+        "data": {
+            "fingerprints": datasets.fingerprints,
+            "sources": datasets.sources,
+            "rows": {"train": len(datasets.train), "test": len(datasets.test)},
+        },
+        "git_sha": git_sha(config.base_dir),
+        "pr": pr,
+        "training_seconds": round(seconds, 3),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "libraries": library_versions(),
+        "cache_key": key,
+        "metrics": {},
+    }
+    extra = {PROFILE: json.dumps(profile, sort_keys=True).encode(), SMOKE: smoke_bytes}
+    bundle = write_bundle(output, estimator, manifest, extra)
+    return TrainResult(bundle=bundle, seconds=seconds, cache_key=key)
+
+
+def _scores(estimator: Any, X: pd.DataFrame, task: str) -> Any:
+    """Return one number per row: the positive-class probability (binary), else the prediction."""
+    import numpy as np
+
+    if task == "classification" and hasattr(estimator, "predict_proba"):
+        proba = np.asarray(estimator.predict_proba(X))
+        if proba.ndim == 2 and proba.shape[1] == 2:
+            return proba[:, 1]
+    pred = np.asarray(estimator.predict(X))
+    if pred.dtype.kind not in "fiub":
+        # class labels that are strings: record their index in classes_ so the smoke test compares numbers
+        classes = list(getattr(estimator, "classes_", []))
+        return np.array([classes.index(p) for p in pred], dtype="float64")
+    return pred.astype("float64")
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,239 @@
+"""The PR check on the example project: train, gates, registry, caches, safe artifacts."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mlci.demo import _set_estimator
+from tests.conftest import EXAMPLE, mlci_env
+
+WEAK = ("sklearn.tree.DecisionTreeClassifier", "{max_depth: 2}")
+GOOD = ("sklearn.ensemble.HistGradientBoostingClassifier", "{max_iter: 100, learning_rate: 0.05, max_depth: 3}")
+BAD = ("sklearn.tree.DecisionTreeClassifier", "{max_depth: 12}")
+
+
+def _mlci(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlci", *args], cwd=cwd, env=mlci_env(), capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def with_production(tmp_path_factory) -> Path:
+    """A copy of the example whose registry has the weak model in production (built once)."""
+    project = tmp_path_factory.mktemp("prod") / "churn"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
+    _set_estimator(project / "mlci.yaml", *WEAK)
+    first = _mlci("--json", "check", cwd=project)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["comparison"]["verdict"]["status"] == "bootstrap"
+    promoted = _mlci("promote", "candidate", "--to", "production", cwd=project)
+    assert promoted.returncode == 0, promoted.stderr
+    return project
+
+
+@pytest.fixture
+def project(with_production, tmp_path) -> Path:
+    dest = tmp_path / "churn"
+    shutil.copytree(with_production, dest)
+    return dest
+
+
+def _version(project: Path, alias: str) -> str:
+    return json.loads((project / ".mlci/registry/churn/aliases" / f"{alias}.json").read_text())["version"]
+
+
+def test_a_better_candidate_passes_and_a_worse_one_fails_naming_gate_and_numbers(project):
+    _set_estimator(project / "mlci.yaml", *GOOD)
+    good = _mlci("check", cwd=project)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "verdict: PASS" in good.stdout
+
+    _set_estimator(project / "mlci.yaml", *BAD)
+    bad = _mlci("check", cwd=project)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "verdict: FAIL" in bad.stdout
+    failed = bad.stdout.split("failed gates:")[1]
+    # The threshold gate names the metric, the candidate's value and the bound.
+    assert re.search(r"roc_auc 0\.6\d+ < threshold 0\.7", failed), failed
+    assert "non_inferiority_margin" in failed
+    report = (project / "report.md").read_text()
+    assert "threshold" in report
+
+
+def test_check_writes_comparison_and_report_and_stores_the_candidate(project):
+    _set_estimator(project / "mlci.yaml", *GOOD)
+    run = _mlci("--json", "check", cwd=project)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads((project / "comparison.json").read_text())
+    assert doc["baseline"]["version"] == _version(project, "production")
+    assert doc["candidate"]["version"] == _version(project, "candidate")
+    roc = next(m for m in doc["comparison"]["metrics"] if m["name"] == "roc_auc")
+    assert roc["method"] == "delong" and roc["ci_low"] < roc["delta"] < roc["ci_high"]
+    assert {s["column"] for s in doc["comparison"]["slices"]} == {"plan", "region"}
+    manifest = json.loads(
+        (project / ".mlci/registry/churn/versions" / doc["candidate"]["version"] / "manifest.json").read_text()
+    )
+    assert manifest["metrics"]["roc_auc"] == pytest.approx(roc["candidate"])
+    assert set(manifest["data"]["fingerprints"]) == {"train", "test"}
+    assert {"model.skops", "profile.json", "smoke.parquet"} <= set(manifest["files"])
+
+
+def test_unchanged_second_check_reuses_the_candidate_and_is_5x_faster(project):
+    from mlci import pipelines
+    from mlci.config import load_config
+
+    _set_estimator(project / "mlci.yaml", *GOOD)
+    config = load_config(project / "mlci.yaml", env={})
+    # Warm the imports so the first timing measures the work, not Python loading libraries.
+    import great_expectations  # noqa: F401
+    import sklearn.ensemble  # noqa: F401
+
+    start = time.perf_counter()
+    first = pipelines.check(config, env={}, output_dir=project)
+    first_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    second = pipelines.check(config, env={}, output_dir=project)
+    second_seconds = time.perf_counter() - start
+
+    assert not first.candidate.reused and second.candidate.reused
+    assert second.candidate.bundle.version == first.candidate.bundle.version
+    assert any("train cache hit" in m for m in second.messages)
+    assert second.status == first.status
+    assert first_seconds / second_seconds >= 5, (first_seconds, second_seconds)
+
+    run = _mlci("check", cwd=project)
+    assert "train cache hit: reusing version" in run.stdout
+
+
+def test_changed_params_retrain(project):
+    _set_estimator(project / "mlci.yaml", *GOOD)
+    assert "trained version" in _mlci("check", cwd=project).stdout
+    _set_estimator(project / "mlci.yaml", GOOD[0], "{max_iter: 50, learning_rate: 0.05, max_depth: 3}")
+    assert "trained version" in _mlci("check", cwd=project).stdout
+
+
+def test_same_inputs_give_the_same_version(project, tmp_path):
+    a = _mlci("--json", "train", "-o", str(tmp_path / "a"), cwd=project)
+    b = _mlci("--json", "train", "-o", str(tmp_path / "b"), cwd=project)
+    assert json.loads(a.stdout)["version"] == json.loads(b.stdout)["version"]
+    assert (tmp_path / "a/model.skops").read_bytes() == (tmp_path / "b/model.skops").read_bytes()
+
+
+def test_two_processes_racing_to_move_production_one_wins_one_exits_3(project):
+    for estimator in (GOOD, BAD):
+        _set_estimator(project / "mlci.yaml", *estimator)
+        assert _mlci("check", cwd=project).returncode in (0, 1)
+    before = _version(project, "production")
+    versions = [d.name for d in (project / ".mlci/registry/churn/versions").iterdir() if d.name != before]
+    assert len(versions) == 2
+    # Both processes compared against the same production version and now race to replace it.
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mlci", "promote", v, "--to", "production", "--expect", before, "--allow-failed"],
+            cwd=project,
+            env=mlci_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for v in versions
+    ]
+    results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 3], results
+    loser_err = next(err for code, _, err in results if code == 3)
+    assert "production" in loser_err and "Traceback" not in loser_err
+    winner = versions[[code for code, _, _ in results].index(0)]
+    record = json.loads((project / ".mlci/registry/churn/aliases/production.json").read_text())
+    assert record["version"] == winner and record["previous"] == before
+
+
+def test_a_bundle_altered_by_one_byte_is_refused(project, tmp_path):
+    out = tmp_path / "bundle"
+    assert _mlci("train", "-o", str(out), cwd=project).returncode == 0
+    data = bytearray((out / "model.skops").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (out / "model.skops").write_bytes(bytes(data))
+    run = _mlci("evaluate", "--candidate", str(out), cwd=project)
+    assert run.returncode == 2
+    assert "does not match the manifest" in run.stderr and "refusing" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_a_stored_version_altered_in_the_registry_is_refused(project):
+    version = _version(project, "production")
+    stored = project / ".mlci/registry/churn/versions" / version / "model.skops"
+    data = bytearray(stored.read_bytes())
+    data[100] ^= 0x01
+    stored.write_bytes(bytes(data))
+    shutil.rmtree(project / ".mlci/versions", ignore_errors=True)
+    run = _mlci("evaluate", "--candidate", "production", cwd=project)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "sha256" in run.stderr
+
+
+ENTRYPOINT = """
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import make_column_transformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+
+class Clip(BaseEstimator, TransformerMixin):
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return X.clip(0, 200).fillna(0)
+
+
+def build(C=1.0, explode=False):
+    if explode:
+        raise ValueError("the learning rate must be positive")
+    numeric = ["tenure_months", "monthly_charges", "support_calls"]
+    pre = make_column_transformer((Clip(), numeric), (OneHotEncoder(handle_unknown="ignore"), ["plan", "contract"]))
+    return make_pipeline(pre, LogisticRegression(C=C, max_iter=500))
+"""
+
+
+def _use_entrypoint(project: Path, params: str) -> None:
+    (project / "churn_model.py").write_text(ENTRYPOINT)
+    text = (project / "mlci.yaml").read_text()
+    text = re.sub(r"(?m)^  estimator: .*$", "  entrypoint: churn_model:build", text)
+    text = re.sub(r"(?ms)^  params:\n(    .*?\n)+", f"  params: {params}\n", text)
+    (project / "mlci.yaml").write_text(text)
+
+
+def test_entrypoint_errors_name_the_config_field_and_the_users_message(project):
+    _use_entrypoint(project, "{explode: true}")
+    run = _mlci("train", cwd=project)
+    assert run.returncode == 2
+    assert "model.entrypoint 'churn_model:build' raised ValueError: the learning rate must be positive" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_untrusted_types_are_refused_until_listed_in_trusted_types(project, tmp_path):
+    _use_entrypoint(project, "{C: 0.5}")
+    assert _mlci("train", "-o", str(tmp_path / "b"), cwd=project).returncode == 0
+    refused = _mlci("evaluate", "--candidate", str(tmp_path / "b"), cwd=project)
+    assert refused.returncode == 2
+    assert "churn_model.Clip" in refused.stderr and "model.trusted_types" in refused.stderr
+    text = (
+        (project / "mlci.yaml")
+        .read_text()
+        .replace("  params: {C: 0.5}\n", "  params: {C: 0.5}\n  trusted_types: [churn_model.Clip]\n")
+    )
+    (project / "mlci.yaml").write_text(text)
+    allowed = _mlci("evaluate", "--candidate", str(tmp_path / "b"), cwd=project)
+    assert allowed.returncode in (0, 1), allowed.stderr
+    assert "verdict:" in allowed.stdout
