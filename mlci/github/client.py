@@ -1,0 +1,576 @@
+"""A small GitHub REST client: sticky PR comments, statuses, deployments, issues.
+
+Every request has a timeout and bounded retries; rate limits are waited out only when the
+wait fits the client's budget. POSTs that create things are never blindly retried: after a
+failure whose outcome is unknown, the client looks for what it meant to create first.
+The token never appears in an exception, a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import requests
+
+from mlci import __version__
+from mlci.errors import ConfigError, ServiceError
+from mlci.github.context import GitHubContext
+from mlci.github.workflow import mask_secret
+
+DEFAULT_BOT_LOGIN = "github-actions[bot]"
+READ_ONLY_MESSAGE = "Resource not accessible by integration"
+STATUS_STATES = ("error", "failure", "pending", "success")
+DEPLOYMENT_STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
+# How recent an identical comment must be to count as the one our failed POST created.
+_RECENT_DUPLICATE = timedelta(minutes=10)
+
+
+# Errors
+
+
+class GitHubAPIError(ServiceError):
+    """A GitHub API call failed; `status` is the HTTP status when there was a response."""
+
+    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None) -> None:
+        self.status = status
+        super().__init__(message, hint=hint)
+
+
+class ReadOnlyToken(GitHubAPIError):
+    """The token may not write here (a fork PR's GITHUB_TOKEN, or missing `permissions:`)."""
+
+
+class _OutcomeUnknown(GitHubAPIError):
+    """A non-idempotent request failed in a way that may or may not have applied it."""
+
+
+# Results
+
+
+@dataclass(frozen=True)
+class CommentResult:
+    """The sticky comment after an upsert."""
+
+    id: int
+    url: str
+    action: Literal["created", "updated"]
+
+
+@dataclass(frozen=True)
+class IssueResult:
+    """The tracking issue after an upsert."""
+
+    number: int
+    url: str
+    action: Literal["created", "updated", "unchanged"]
+
+
+class GitHubClient:
+    """Calls the GitHub REST API of one repository with one token."""
+
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        repository: str,
+        *,
+        timeout: float = 10.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        max_wait: float = 60.0,
+        user_agent: str = f"mlci/{__version__}",
+        bot_login: str = DEFAULT_BOT_LOGIN,
+        max_pages: int = 50,
+    ) -> None:
+        if not token:
+            raise ConfigError("no GitHub token: set GITHUB_TOKEN (or MLCI_GITHUB_TOKEN)")
+        if repository.count("/") != 1 or not all(repository.split("/")):
+            raise ConfigError(f"GitHub repository must be 'owner/name', not {repository!r}")
+        self.api_url = api_url.rstrip("/")
+        self.repository = repository
+        self.timeout = timeout
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self.max_wait = max_wait
+        self.bot_login = bot_login
+        self.max_pages = max_pages
+        self._token = token
+        self._rate_limit_waited = 0.0
+        self._login: str | None = None
+        self._login_known = False
+        self._api_origin = urlsplit(self.api_url)[:2]
+        self._session = requests.Session()
+        self._session.headers.update(
+            {
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": "2022-11-28",
+                "User-Agent": user_agent,
+                "Authorization": f"Bearer {token}",
+            }
+        )
+
+    @classmethod
+    def from_context(cls, ctx: GitHubContext, **kwargs: Any) -> GitHubClient:
+        """Return a client for the run's repository, API address and token."""
+        if not ctx.token:
+            raise ConfigError("no GitHub token: set GITHUB_TOKEN (or MLCI_GITHUB_TOKEN) in the step's env")
+        if not ctx.repository:
+            raise ConfigError("GITHUB_REPOSITORY is not set; mlci cannot tell which repository to call")
+        return cls(ctx.api_url, ctx.token, ctx.repository, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"GitHubClient(api_url={self.api_url!r}, repository={self.repository!r})"
+
+    def close(self) -> None:
+        """Release the pooled connections."""
+        self._session.close()
+
+    def __enter__(self) -> GitHubClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport ---------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        return mask_secret(text, [self._token])
+
+    def _url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            # Pagination links come from the server; never send the token to another host.
+            if urlsplit(path)[:2] != self._api_origin:
+                raise GitHubAPIError(f"GitHub API sent a link to another host: {self._scrub(path)}")
+            return path
+        return f"{self.api_url}{path if path.startswith('/') else '/' + path}"
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def _backoff_delay(self, attempt: int) -> float:
+        return float(self.backoff * (2 ** (attempt - 1)))
+
+    def _rate_limit_delay(self, response: requests.Response) -> float | None:
+        """Return how long GitHub asks us to wait, or None when this is no rate limit."""
+        if response.status_code not in (403, 429):
+            return None
+        headers = response.headers
+        retry_after = headers.get("Retry-After")
+        if retry_after:
+            try:
+                return max(0.0, float(retry_after))
+            except ValueError:
+                when = email.utils.parsedate_to_datetime(retry_after)
+                if when is not None:
+                    return max(0.0, when.timestamp() - time.time())
+        if headers.get("X-RateLimit-Remaining") == "0" and headers.get("X-RateLimit-Reset"):
+            try:
+                reset = float(headers["X-RateLimit-Reset"])
+            except ValueError:
+                reset = time.time() + 60.0
+            # One second of slack for clock skew between the runner and GitHub.
+            return max(0.0, reset - time.time()) + 1.0
+        if response.status_code == 429 or "rate limit" in _message_of(response).lower():
+            # A secondary limit without headers: GitHub asks for at least a minute.
+            return 60.0
+        return None
+
+    def _rate_limit_error(self, delay: float) -> GitHubAPIError:
+        until = datetime.now(timezone.utc) + timedelta(seconds=delay)
+        return GitHubAPIError(
+            f"GitHub rate limit exhausted until {until:%H:%M:%S}Z (in {round(delay)} s); "
+            f"mlci waits at most {self.max_wait:g} s — re-run later",
+            status=429,
+        )
+
+    def _error(self, method: str, path: str, response: requests.Response) -> GitHubAPIError:
+        status = response.status_code
+        message = _message_of(response) or response.reason or "no message"
+        details = _error_details(response)
+        where = f"GitHub API {method} {_path_of(path)}"
+        if status == 403 and message.startswith(READ_ONLY_MESSAGE):
+            return ReadOnlyToken(
+                self._scrub(f"{where} returned 403: {message}"),
+                status=status,
+                hint="the token is read-only here: a pull request from a fork, or the workflow lacks "
+                "`permissions:` such as pull-requests: write",
+            )
+        hint = {
+            401: "check GITHUB_TOKEN / MLCI_GITHUB_TOKEN",
+            404: f"check that {self.repository} exists and the token can see it",
+        }.get(status)
+        text = f"{where} returned {status}: {message}{details}"
+        return GitHubAPIError(self._scrub(text), status=status, hint=hint)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        idempotent: bool = True,
+    ) -> requests.Response:
+        """Send one API call with timeouts, backoff and rate-limit waits; return the 2xx response."""
+        url = self._url(path)
+        problem = "no attempt made"
+        status: int | None = None
+        for attempt in range(1, self.retries + 2):
+            try:
+                response = self._session.request(method, url, params=params, json=json_body, timeout=self.timeout)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+                status = None
+            else:
+                if response.status_code < 400:
+                    return response
+                delay = self._rate_limit_delay(response)
+                if delay is not None:
+                    # A rate-limited request was not applied, so even a POST may be re-sent.
+                    if delay > self.max_wait - self._rate_limit_waited:
+                        raise self._rate_limit_error(delay)
+                    if attempt > self.retries:
+                        problem, status = "still rate limited", response.status_code
+                        break
+                    self._rate_limit_waited += delay
+                    self._sleep(delay)
+                    continue
+                if response.status_code < 500:
+                    raise self._error(method, path, response)
+                status = response.status_code
+                problem = f"{status} {response.reason or ''}".strip()
+                message = _message_of(response)
+                if message:
+                    problem += f": {message}"
+            if not idempotent:
+                raise _OutcomeUnknown(
+                    self._scrub(f"GitHub API {method} {_path_of(path)} failed: {problem}"), status=status
+                )
+            if attempt <= self.retries:
+                self._sleep(self._backoff_delay(attempt))
+        raise GitHubAPIError(
+            self._scrub(f"GitHub API {method} {_path_of(path)} failed after {self.retries + 1} attempts: {problem}"),
+            status=status,
+            hint="GitHub may be having an outage; re-run the job later",
+        )
+
+    def _json(self, response: requests.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise GitHubAPIError(
+                f"GitHub API {response.request.method} {_path_of(response.url)} returned a body that is not JSON",
+                status=response.status_code,
+            ) from exc
+
+    def _create_once(
+        self, path: str, body: Mapping[str, Any], find: Callable[[], dict[str, Any] | None]
+    ) -> dict[str, Any]:
+        """POST `body`; after a failure of unknown outcome, return what `find` sees before re-posting."""
+        last: _OutcomeUnknown | None = None
+        for attempt in range(1, self.retries + 2):
+            try:
+                created = self._json(self._request("POST", path, json_body=body, idempotent=False))
+                return dict(created)
+            except _OutcomeUnknown as exc:
+                last = exc
+            found = find()
+            if found is not None:
+                return found
+            if attempt <= self.retries:
+                self._sleep(self._backoff_delay(attempt))
+        assert last is not None
+        raise GitHubAPIError(
+            f"{last.message} (after {self.retries + 1} attempts)",
+            status=last.status,
+            hint="GitHub may be having an outage; re-run the job later",
+        )
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Return the decoded JSON of a GET."""
+        return self._json(self._request("GET", path, params=params))
+
+    def paginate(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Yield every item of a list endpoint, following `Link: rel="next"` (bounded)."""
+        query: dict[str, Any] = {"per_page": 100, **(params or {})}
+        url: str = path
+        for _page in range(self.max_pages):
+            response = self._request("GET", url, params=query)
+            items = self._json(response)
+            if not isinstance(items, list):
+                raise GitHubAPIError(f"GitHub API GET {_path_of(path)} did not return a list")
+            yield from (item for item in items if isinstance(item, dict))
+            next_url = response.links.get("next", {}).get("url")
+            if not next_url:
+                return
+            # The next link already carries every query parameter.
+            url, query = next_url, {}
+        raise GitHubAPIError(
+            f"GitHub API GET {_path_of(path)} has more than {self.max_pages} pages; mlci stopped reading",
+        )
+
+    # -- identity ----------------------------------------------------------------------
+
+    def authenticated_login(self) -> str | None:
+        """Return the token's user login, or None when GitHub will not say (GITHUB_TOKEN)."""
+        if not self._login_known:
+            try:
+                login = self.get("/user").get("login")
+            except GitHubAPIError as exc:
+                # An installation token (the Actions GITHUB_TOKEN) gets 403 on /user.
+                if exc.status not in (401, 403, 404):
+                    raise
+                login = None
+            self._login = login if isinstance(login, str) and login else None
+            self._login_known = True
+        return self._login
+
+    def _is_own(self, item: Mapping[str, Any]) -> bool:
+        user = item.get("user") or {}
+        login = self.authenticated_login()
+        if login is not None:
+            return bool(user.get("login") == login)
+        return bool(user.get("type") == "Bot" and user.get("login") == self.bot_login)
+
+    # -- sticky comments ---------------------------------------------------------------
+
+    def _repo_path(self, suffix: str) -> str:
+        return f"/repos/{self.repository}{suffix}"
+
+    def find_comment(self, issue_number: int, marker: str) -> dict[str, Any] | None:
+        """Return our own oldest comment on the issue/PR that contains `marker`, else None."""
+        for comment in self.paginate(self._repo_path(f"/issues/{issue_number}/comments")):
+            if marker in (comment.get("body") or "") and self._is_own(comment):
+                return comment
+        return None
+
+    def upsert_comment(self, issue_number: int, marker: str, body: str) -> CommentResult:
+        """Edit our comment carrying `marker` on the issue/PR, or create it; return where it is."""
+        if not marker:
+            raise ValueError("a sticky comment needs a non-empty marker")
+        if not body.startswith(marker):
+            body = f"{marker}\n{body}"
+        existing = self.find_comment(issue_number, marker)
+        if existing is not None:
+            updated = self._json(
+                self._request("PATCH", self._repo_path(f"/issues/comments/{existing['id']}"), json_body={"body": body})
+            )
+            return CommentResult(int(updated["id"]), str(updated["html_url"]), "updated")
+        created = self._create_once(
+            self._repo_path(f"/issues/{issue_number}/comments"),
+            {"body": body},
+            lambda: self.find_comment(issue_number, marker),
+        )
+        return CommentResult(int(created["id"]), str(created["html_url"]), "created")
+
+    def add_issue_comment(self, number: int, body: str) -> str:
+        """Post a comment on an issue or PR; return its web address."""
+        started = datetime.now(timezone.utc)
+
+        def find() -> dict[str, Any] | None:
+            newest: dict[str, Any] | None = None
+            for comment in self.paginate(self._repo_path(f"/issues/{number}/comments")):
+                if comment.get("body") == body and self._is_own(comment):
+                    newest = comment
+            if newest is None:
+                return None
+            created_at = _parse_time(newest.get("created_at"))
+            recent = created_at is not None and created_at >= started - _RECENT_DUPLICATE
+            return newest if recent else None
+
+        created = self._create_once(self._repo_path(f"/issues/{number}/comments"), {"body": body}, find)
+        return str(created["html_url"])
+
+    # -- statuses and deployments ------------------------------------------------------
+
+    def create_status(
+        self,
+        sha: str,
+        state: str,
+        context: str,
+        description: str = "",
+        target_url: str | None = None,
+    ) -> int:
+        """Set a commit status (idempotent per context: the latest wins); return its id."""
+        if state not in STATUS_STATES:
+            raise ValueError(f"commit status state must be one of {', '.join(STATUS_STATES)}, not {state!r}")
+        body: dict[str, Any] = {"state": state, "context": context, "description": _truncate(description, 140)}
+        if target_url:
+            body["target_url"] = target_url
+        created = self._json(self._request("POST", self._repo_path(f"/statuses/{sha}"), json_body=body))
+        return int(created["id"])
+
+    def create_deployment(
+        self,
+        ref: str,
+        environment: str,
+        payload: Mapping[str, Any] | None = None,
+        description: str = "",
+    ) -> int:
+        """Record a GitHub deployment of `ref` to `environment`; return its id."""
+        request_id = uuid.uuid4().hex
+        # The request id in the payload lets a retry find the deployment a failed POST made.
+        full_payload = {**(payload or {}), "mlci_request_id": request_id}
+        body = {
+            "ref": ref,
+            "task": "deploy",
+            "environment": environment,
+            "payload": full_payload,
+            "description": _truncate(description, 140),
+            "auto_merge": False,
+            "required_contexts": [],
+            "transient_environment": False,
+            "production_environment": environment == "production",
+        }
+
+        def find() -> dict[str, Any] | None:
+            params = {"ref": ref, "environment": environment, "per_page": 30}
+            for deployment in self.get(self._repo_path("/deployments"), params=params):
+                if (deployment.get("payload") or {}).get("mlci_request_id") == request_id:
+                    return dict(deployment)
+            return None
+
+        created = self._create_once(self._repo_path("/deployments"), body, find)
+        if "id" not in created:
+            # 202: GitHub answered with a message instead of a deployment (auto-merge).
+            raise GitHubAPIError(f"GitHub did not create the deployment: {created.get('message', created)}")
+        return int(created["id"])
+
+    def create_deployment_status(
+        self,
+        deployment_id: int,
+        state: str,
+        *,
+        environment_url: str | None = None,
+        log_url: str | None = None,
+        description: str = "",
+        environment: str | None = None,
+    ) -> int:
+        """Record a deployment's state (a duplicate is harmless: the latest wins); return its id."""
+        if state not in DEPLOYMENT_STATES:
+            raise ValueError(f"deployment state must be one of {', '.join(DEPLOYMENT_STATES)}, not {state!r}")
+        body: dict[str, Any] = {"state": state, "description": _truncate(description, 140)}
+        if environment_url:
+            body["environment_url"] = environment_url
+        if log_url:
+            body["log_url"] = log_url
+        if environment:
+            body["environment"] = environment
+        created = self._json(
+            self._request("POST", self._repo_path(f"/deployments/{deployment_id}/statuses"), json_body=body)
+        )
+        return int(created["id"])
+
+    # -- commits -----------------------------------------------------------------------
+
+    def pulls_for_commit(self, sha: str) -> list[int]:
+        """Return the numbers of the PRs associated with a commit, merged ones first."""
+        pulls = list(self.paginate(self._repo_path(f"/commits/{sha}/pulls")))
+        merged = [int(p["number"]) for p in pulls if p.get("merged_at")]
+        others = [int(p["number"]) for p in pulls if not p.get("merged_at")]
+        return merged + others
+
+    def commit_message(self, sha: str) -> str:
+        """Return a commit's full message."""
+        data = self.get(self._repo_path(f"/commits/{sha}"))
+        return str((data.get("commit") or {}).get("message") or "")
+
+    # -- tracking issues ---------------------------------------------------------------
+
+    def find_issue(self, marker: str, labels: list[str]) -> dict[str, Any] | None:
+        """Return our own issue (open or closed) whose body holds `marker`, else None."""
+        params = {"state": "all", "labels": ",".join(labels)} if labels else {"state": "all"}
+        for issue in self.paginate(self._repo_path("/issues"), params):
+            if "pull_request" in issue:
+                continue
+            if marker in (issue.get("body") or "") and self._is_own(issue):
+                return issue
+        return None
+
+    def ensure_label(self, name: str, color: str = "5319e7", description: str = "") -> None:
+        """Create a label unless it already exists."""
+        body = {"name": name, "color": color, "description": description or "Managed by mlci"}
+        try:
+            self._request("POST", self._repo_path("/labels"), json_body=body)
+        except GitHubAPIError as exc:
+            if exc.status == 422 and "already_exists" in exc.message:
+                return
+            raise
+
+    def upsert_issue(self, marker: str, title: str, body: str, labels: list[str] | None = None) -> IssueResult:
+        """Edit our issue carrying `marker`, or open it; return its number, address and what changed."""
+        labels = ["mlci"] if labels is None else list(labels)
+        if not marker:
+            raise ValueError("a tracking issue needs a non-empty marker")
+        if not body.startswith(marker):
+            body = f"{marker}\n{body}"
+        existing = self.find_issue(marker, labels)
+        if existing is not None:
+            number = int(existing["number"])
+            if existing.get("body") == body and existing.get("title") == title:
+                return IssueResult(number, str(existing["html_url"]), "unchanged")
+            updated = self._json(
+                self._request("PATCH", self._repo_path(f"/issues/{number}"), json_body={"title": title, "body": body})
+            )
+            return IssueResult(number, str(updated["html_url"]), "updated")
+        for label in labels:
+            self.ensure_label(label)
+        created = self._create_once(
+            self._repo_path("/issues"),
+            {"title": title, "body": body, "labels": labels},
+            lambda: self.find_issue(marker, labels),
+        )
+        return IssueResult(int(created["number"]), str(created["html_url"]), "created")
+
+
+def _message_of(response: requests.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    message = data.get("message") if isinstance(data, dict) else None
+    return str(message) if message else ""
+
+
+def _error_details(response: requests.Response) -> str:
+    """Return GitHub's validation details (`errors: [{code, field, message}]`) as a suffix."""
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    errors = data.get("errors") if isinstance(data, dict) else None
+    if not isinstance(errors, list) or not errors:
+        return ""
+    parts = []
+    for error in errors:
+        if isinstance(error, dict):
+            bits = [str(error[k]) for k in ("field", "code", "message") if error.get(k)]
+            parts.append(" ".join(bits))
+        else:
+            parts.append(str(error))
+    return " (" + "; ".join(parts) + ")"
+
+
+def _path_of(url: str) -> str:
+    return urlsplit(url).path if url.startswith(("http://", "https://")) else url
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -1,0 +1,168 @@
+"""The GitHub Actions run mlci is in: event, repository, commit, token and file-command paths."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_SERVER_URL = "https://github.com"
+
+
+def _as_dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _read_event(path: str | None) -> dict[str, Any]:
+    # A missing or malformed event file is normal outside Actions (and under some runners);
+    # the properties below then fall back to the plain environment variables.
+    if not path:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return _as_dict(data)
+
+
+@dataclass(frozen=True)
+class GitHubContext:
+    """What the Actions runner tells a step about its run (all fields optional outside Actions)."""
+
+    actions: bool = False
+    event_name: str | None = None
+    event: dict[str, Any] = field(default_factory=dict, repr=False)
+    repository: str | None = None
+    sha: str | None = None
+    ref: str | None = None
+    api_url: str = DEFAULT_API_URL
+    server_url: str = DEFAULT_SERVER_URL
+    run_id: str | None = None
+    actor: str | None = None
+    output_path: str | None = None
+    summary_path: str | None = None
+    env_head_ref: str | None = None
+    # The token must never reach a log line, so it is kept out of repr.
+    token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> GitHubContext:
+        """Return the context described by the runner's environment variables."""
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value if value else None
+
+        return cls(
+            actions=(env.get("GITHUB_ACTIONS", "").lower() == "true"),
+            event_name=get("GITHUB_EVENT_NAME"),
+            event=_read_event(get("GITHUB_EVENT_PATH")),
+            repository=get("GITHUB_REPOSITORY"),
+            sha=get("GITHUB_SHA"),
+            ref=get("GITHUB_REF"),
+            api_url=(get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/"),
+            server_url=(get("GITHUB_SERVER_URL") or DEFAULT_SERVER_URL).rstrip("/"),
+            run_id=get("GITHUB_RUN_ID"),
+            actor=get("GITHUB_ACTOR"),
+            output_path=get("GITHUB_OUTPUT"),
+            summary_path=get("GITHUB_STEP_SUMMARY"),
+            env_head_ref=get("GITHUB_HEAD_REF"),
+            # A user-supplied token (a PAT or app token) wins over the job's GITHUB_TOKEN.
+            token=get("MLCI_GITHUB_TOKEN") or get("GITHUB_TOKEN"),
+        )
+
+    @property
+    def in_actions(self) -> bool:
+        """Return True when running inside a GitHub Actions job."""
+        return self.actions
+
+    @property
+    def _pull_request(self) -> dict[str, Any]:
+        return _as_dict(self.event.get("pull_request"))
+
+    @property
+    def pr_number(self) -> int | None:
+        """Return the pull request number of a pull_request(_target) event, else None."""
+        number = self._pull_request.get("number")
+        if number is None:
+            number = self.event.get("number")
+        if isinstance(number, bool):
+            return None
+        if isinstance(number, int):
+            return number
+        if isinstance(number, str) and number.isdigit():
+            return int(number)
+        return None
+
+    @property
+    def head_sha(self) -> str | None:
+        """Return the PR's head commit (GITHUB_SHA is a test-merge commit on PRs), else GITHUB_SHA."""
+        sha = _as_dict(self._pull_request.get("head")).get("sha")
+        return sha if isinstance(sha, str) and sha else self.sha
+
+    @property
+    def run_url(self) -> str | None:
+        """Return the web address of this workflow run, or None outside Actions."""
+        if not (self.repository and self.run_id):
+            return None
+        return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
+
+    @property
+    def pr_title(self) -> str | None:
+        """Return the pull request's title, or None."""
+        title = self._pull_request.get("title")
+        return title if isinstance(title, str) else None
+
+    @property
+    def head_ref(self) -> str | None:
+        """Return the PR's source branch name, or None."""
+        ref = _as_dict(self._pull_request.get("head")).get("ref")
+        return ref if isinstance(ref, str) and ref else self.env_head_ref
+
+    @property
+    def is_fork_pr(self) -> bool:
+        """Return True for a PR whose head lives in another repository (its token is read-only)."""
+        pr = self._pull_request
+        if not pr:
+            return False
+        head_repo = _as_dict(pr.get("head")).get("repo")
+        base_repo = _as_dict(_as_dict(pr.get("base")).get("repo"))
+        if head_repo is None:
+            # GitHub sends null when the fork was deleted; treat it as foreign.
+            return True
+        head_name = _as_dict(head_repo).get("full_name")
+        base_name = base_repo.get("full_name") or self.repository
+        if head_name and base_name:
+            return bool(head_name != base_name)
+        return bool(_as_dict(head_repo).get("fork", False))
+
+    @property
+    def commit_message(self) -> str | None:
+        """Return the pushed head commit's message (push events), else None."""
+        message = _as_dict(self.event.get("head_commit")).get("message")
+        return message if isinstance(message, str) else None
+
+    @property
+    def ref_name(self) -> str | None:
+        """Return the short branch or tag name of GITHUB_REF (`main`, `v1.2.0`), else None."""
+        if not self.ref:
+            return None
+        for prefix in ("refs/heads/", "refs/tags/"):
+            if self.ref.startswith(prefix):
+                return self.ref[len(prefix) :]
+        return self.ref
+
+    @property
+    def tag(self) -> str | None:
+        """Return the tag name when the run was triggered by a tag, else None."""
+        if self.ref and self.ref.startswith("refs/tags/"):
+            return self.ref[len("refs/tags/") :]
+        return None
+
+    @property
+    def secrets(self) -> list[str]:
+        """Return the values that must be scrubbed from any text mlci prints."""
+        return [self.token] if self.token else []

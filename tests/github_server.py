@@ -1,0 +1,957 @@
+"""A GitHub REST API server for the test suite (GitHub itself cannot be reached from tests).
+
+It serves one repository on 127.0.0.1 with GitHub's real request and response shapes for
+the endpoints mlci calls: issue/PR comments, issues, labels, commit statuses, deployments
+and their statuses, commits and their pull requests, and `GET /user`. It paginates with
+`Link` headers, sends rate-limit headers, authenticates bearer tokens, and can inject
+faults (5xx, dropped connections, delays, rate limits) so retry behaviour is tested for real.
+
+    with GitHubServer() as gh:
+        gh.add_pull(7, head_sha="a" * 40)
+        client = GitHubClient(gh.url, gh.token, gh.repository)
+
+Both `/repos/...` and the GitHub Enterprise form `/api/v3/repos/...` are served.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+DOCS = "https://docs.github.com/rest"
+WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
+STATUS_STATES = ("error", "failure", "pending", "success")
+DEPLOYMENT_STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
+
+
+@dataclass
+class Account:
+    """Who a token authenticates as."""
+
+    login: str
+    id: int
+    type: str = "User"  # "User" or "Bot"
+    read_only: bool = False
+    # Installation tokens (the Actions GITHUB_TOKEN) cannot read GET /user.
+    installation: bool = False
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "login": self.login,
+            "id": self.id,
+            "node_id": f"U_{self.id}",
+            "avatar_url": f"https://avatars.githubusercontent.com/u/{self.id}?v=4",
+            "url": f"https://api.github.com/users/{self.login}",
+            "html_url": f"https://github.com/{self.login}",
+            "type": self.type,
+            "site_admin": False,
+        }
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the server saw it (the Authorization value is redacted)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    status: int = 0
+
+
+@dataclass
+class _Fault:
+    kind: str  # "fail" | "drop" | "delay"
+    status: int = 502
+    method: str | None = None
+    after: bool = False
+    seconds: float = 0.0
+    message: str = "Server Error"
+
+
+@dataclass
+class _Response:
+    status: int
+    payload: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _Error(Exception):
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.payload = {"message": message, "documentation_url": DOCS, "status": str(status), **extra}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _not_found() -> _Error:
+    return _Error(404, "Not Found")
+
+
+def _validation(resource: str, code: str, field_name: str) -> _Error:
+    return _Error(422, "Validation Failed", errors=[{"resource": resource, "code": code, "field": field_name}])
+
+
+class GitHubServer:
+    """An in-memory GitHub API for one repository, on a free port of 127.0.0.1."""
+
+    def __init__(
+        self,
+        repository: str = "octo-org/ml-repo",
+        *,
+        html_url: str = "https://github.com",
+        strict_commits: bool = True,
+    ) -> None:
+        self.repository = repository
+        self.html_url = html_url
+        # With strict_commits, statuses on a SHA the server does not know get GitHub's 422.
+        self.strict_commits = strict_commits
+        self.requests: list[RecordedRequest] = []
+        self._lock = threading.RLock()
+        self._ids = 1000
+        self._accounts: dict[str, Account] = {}
+        self._users: dict[str, Account] = {}
+        self._issues: dict[int, dict[str, Any]] = {}
+        self._comments: dict[int, dict[str, Any]] = {}
+        self._pulls: dict[int, dict[str, Any]] = {}
+        self._commits: dict[str, dict[str, Any]] = {}
+        self._statuses: dict[str, list[dict[str, Any]]] = {}
+        self._deployments: dict[int, dict[str, Any]] = {}
+        self._deployment_statuses: dict[int, list[dict[str, Any]]] = {}
+        self._labels: dict[str, dict[str, Any]] = {}
+        self._faults: list[_Fault] = []
+        self._limited_until = 0.0
+        self._limit_status = 403
+        self._limit_retry_after: float | None = None
+        self._used: dict[str, int] = {}
+        self._window_reset = int(time.time()) + 3600
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+        # The job's GITHUB_TOKEN: writes as github-actions[bot], cannot read GET /user.
+        self.token = "ghs_" + secrets.token_hex(18)
+        self.add_token(self.token, "github-actions[bot]", type="Bot", installation=True, user_id=41898282)
+        # A fork PR's GITHUB_TOKEN: same identity, read-only.
+        self.readonly_token = "ghs_" + secrets.token_hex(18)
+        self.add_token(
+            self.readonly_token, "github-actions[bot]", type="Bot", installation=True, read_only=True, user_id=41898282
+        )
+        # A personal access token of a human maintainer.
+        self.user_token = "ghp_" + secrets.token_hex(18)
+        self.add_token(self.user_token, "octocat", type="User", user_id=583231)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> GitHubServer:
+        """Bind a free port of 127.0.0.1 and serve in a background thread."""
+        handler = type("_BoundHandler", (_Handler,), {"gh": self})
+        self._httpd = _QuietServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> GitHubServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Return the API base address, e.g. http://127.0.0.1:PORT (use as GITHUB_API_URL)."""
+        if self._httpd is None:
+            raise RuntimeError("GitHubServer is not started")
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def env(self, token: str | None = None) -> dict[str, str]:
+        """Return the environment variables a job would see for this server."""
+        return {
+            "GITHUB_API_URL": self.url,
+            "GITHUB_SERVER_URL": self.html_url,
+            "GITHUB_REPOSITORY": self.repository,
+            "GITHUB_TOKEN": token or self.token,
+        }
+
+    # -- accounts ----------------------------------------------------------------------
+
+    def add_token(
+        self,
+        token: str,
+        login: str,
+        *,
+        type: str = "User",
+        read_only: bool = False,
+        installation: bool = False,
+        user_id: int | None = None,
+    ) -> Account:
+        """Register a token and the account it authenticates as."""
+        with self._lock:
+            known = self._users.get(login)
+            account = Account(
+                login=login,
+                id=user_id or (known.id if known else self._next_id()),
+                type=type,
+                read_only=read_only,
+                installation=installation,
+            )
+            self._accounts[token] = account
+            self._users.setdefault(login, account)
+            return account
+
+    def _user(self, user: str | Account | None) -> Account:
+        if isinstance(user, Account):
+            return user
+        login = user or "octocat"
+        with self._lock:
+            if login not in self._users:
+                kind = "Bot" if login.endswith("[bot]") else "User"
+                self._users[login] = Account(login=login, id=self._next_id(), type=kind)
+            return self._users[login]
+
+    def _next_id(self) -> int:
+        with self._lock:
+            self._ids += 1
+            return self._ids
+
+    # -- state helpers for tests -------------------------------------------------------
+
+    def add_commit(self, sha: str, message: str = "commit", pulls: list[int] | None = None) -> dict[str, Any]:
+        """Add a commit (optionally associated with PR numbers); return its API shape."""
+        with self._lock:
+            commit = {
+                "sha": sha,
+                "node_id": f"C_{sha[:12]}",
+                "url": f"{self._api()}/repos/{self.repository}/commits/{sha}",
+                "html_url": f"{self.html_url}/{self.repository}/commit/{sha}",
+                "commit": {
+                    "message": message,
+                    "author": {"name": "Octo Cat", "email": "octocat@example.com", "date": _now()},
+                    "committer": {"name": "GitHub", "email": "noreply@github.com", "date": _now()},
+                },
+                "parents": [],
+                "_pulls": list(pulls or []),
+            }
+            self._commits[sha] = commit
+            return _public(commit)
+
+    def add_pull(
+        self,
+        number: int | None = None,
+        head_sha: str | None = None,
+        merge_commit_sha: str | None = None,
+        title: str = "Improve the model",
+        *,
+        merged: bool = False,
+        head_ref: str = "feature",
+        base_ref: str = "main",
+        user: str = "octocat",
+        body: str = "",
+        fork: bool = False,
+    ) -> dict[str, Any]:
+        """Add a pull request (and its issue, and its commits); return the pull's API shape."""
+        with self._lock:
+            number = number or self._next_number()
+            head_sha = head_sha or hashlib.sha1(f"head-{number}".encode()).hexdigest()
+            author = self._user(user)
+            if head_sha not in self._commits:
+                self.add_commit(head_sha, title)
+            if merge_commit_sha and merge_commit_sha not in self._commits:
+                self.add_commit(merge_commit_sha, f"Merge pull request #{number} from {head_ref}\n\n{title}")
+            now = _now()
+            repo = self.repository
+            head_repo = f"{author.login}/{repo.split('/')[1]}" if fork else repo
+            html = f"{self.html_url}/{repo}/pull/{number}"
+            pull = {
+                "id": self._next_id(),
+                "node_id": f"PR_{number}",
+                "number": number,
+                "state": "closed" if merged else "open",
+                "title": title,
+                "body": body,
+                "user": author.json(),
+                "url": f"{self._api()}/repos/{repo}/pulls/{number}",
+                "html_url": html,
+                "head": {"ref": head_ref, "sha": head_sha, "repo": {"full_name": head_repo, "fork": fork}},
+                "base": {"ref": base_ref, "sha": "0" * 40, "repo": {"full_name": repo, "fork": False}},
+                "merged_at": now if merged else None,
+                "merge_commit_sha": merge_commit_sha,
+                "draft": False,
+                "created_at": now,
+                "updated_at": now,
+            }
+            self._pulls[number] = pull
+            issue = self._new_issue(number, title, body, author, [])
+            issue["pull_request"] = {
+                "url": pull["url"],
+                "html_url": html,
+                "diff_url": f"{html}.diff",
+                "patch_url": f"{html}.patch",
+                "merged_at": pull["merged_at"],
+            }
+            issue["html_url"] = html
+            if merged:
+                issue["state"] = "closed"
+                issue["closed_at"] = now
+            return copy.deepcopy(pull)
+
+    def add_issue(self, title: str, body: str = "", user: str = "octocat", labels: list[str] | None = None) -> int:
+        """Add a plain issue; return its number."""
+        with self._lock:
+            issue = self._new_issue(self._next_number(), title, body, self._user(user), labels or [])
+            return int(issue["number"])
+
+    def add_comment(self, issue: int, body: str, user: str = "octocat") -> dict[str, Any]:
+        """Add a comment to an issue or PR as `user`; return its API shape."""
+        with self._lock:
+            if issue not in self._issues:
+                raise KeyError(f"no issue or pull request #{issue}")
+            return copy.deepcopy(self._new_comment(issue, body, self._user(user)))
+
+    def comments(self, issue: int) -> list[dict[str, Any]]:
+        """Return the comments on an issue or PR, oldest first."""
+        with self._lock:
+            return [copy.deepcopy(c) for c in self._comments.values() if c["_issue"] == issue]
+
+    def statuses(self, sha: str) -> list[dict[str, Any]]:
+        """Return the commit statuses set on `sha`, newest first (as GitHub lists them)."""
+        with self._lock:
+            return [copy.deepcopy(s) for s in reversed(self._statuses.get(sha, []))]
+
+    def deployments(self) -> list[dict[str, Any]]:
+        """Return every deployment, newest first."""
+        with self._lock:
+            return [copy.deepcopy(d) for d in sorted(self._deployments.values(), key=lambda d: -d["id"])]
+
+    def deployment_statuses(self, deployment_id: int) -> list[dict[str, Any]]:
+        """Return a deployment's statuses, newest first."""
+        with self._lock:
+            return [copy.deepcopy(s) for s in reversed(self._deployment_statuses.get(deployment_id, []))]
+
+    def issues(self) -> list[dict[str, Any]]:
+        """Return the plain issues (not pull requests), oldest first."""
+        with self._lock:
+            return [_public(i) for i in self._issues.values() if "pull_request" not in i]
+
+    def labels(self) -> list[dict[str, Any]]:
+        """Return the repository's labels."""
+        with self._lock:
+            return [copy.deepcopy(label) for label in self._labels.values()]
+
+    def requests_for(self, method: str, path_contains: str = "") -> list[RecordedRequest]:
+        """Return the recorded requests of one method whose path contains a fragment."""
+        with self._lock:
+            return [r for r in self.requests if r.method == method and path_contains in r.path]
+
+    # -- fault injection ---------------------------------------------------------------
+
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 502,
+        *,
+        method: str | None = None,
+        after: bool = False,
+        message: str = "Server Error",
+    ) -> None:
+        """Answer the next `n` requests (of `method`, if given) with `status` and `message`.
+
+        With `after=True` the request is applied first and its answer lost, like a proxy
+        timing out after GitHub committed the write.
+        """
+        with self._lock:
+            self._faults.extend(
+                _Fault("fail", status=status, method=method, after=after, message=message) for _ in range(n)
+            )
+
+    def drop_next(self, n: int = 1, *, method: str | None = None) -> None:
+        """Close the connection of the next `n` requests without answering."""
+        with self._lock:
+            self._faults.extend(_Fault("drop", method=method) for _ in range(n))
+
+    def delay_next(self, seconds: float, n: int = 1, *, method: str | None = None) -> None:
+        """Hold the next `n` requests for `seconds` before handling them."""
+        with self._lock:
+            self._faults.extend(_Fault("delay", method=method, seconds=seconds) for _ in range(n))
+
+    def rate_limit_next(self, reset_in: float = 2.0, *, status: int = 403, retry_after: float | None = None) -> None:
+        """Rate-limit every request for the next `reset_in` seconds (primary limit headers).
+
+        With `retry_after`, answer like a secondary limit: a `Retry-After` header instead.
+        """
+        with self._lock:
+            self._limited_until = time.time() + reset_in
+            self._limit_status = status
+            self._limit_retry_after = retry_after
+
+    def clear_faults(self) -> None:
+        """Forget every pending injected fault and end any rate limit."""
+        with self._lock:
+            self._faults.clear()
+            self._limited_until = 0.0
+
+    def _take_fault(self, method: str) -> _Fault | None:
+        with self._lock:
+            for i, fault in enumerate(self._faults):
+                if fault.method is None or fault.method == method:
+                    return self._faults.pop(i)
+            return None
+
+    # -- request handling --------------------------------------------------------------
+
+    def _api(self) -> str:
+        return self.url if self._httpd is not None else "http://127.0.0.1"
+
+    def _rate_headers(self, token: str | None) -> dict[str, str]:
+        with self._lock:
+            now = time.time()
+            if now >= self._window_reset:
+                self._window_reset = int(now) + 3600
+                self._used.clear()
+            account = self._accounts.get(token or "")
+            limit = 1000 if account and account.installation else 5000
+            key = token or ""
+            self._used[key] = self._used.get(key, 0) + 1
+            used = self._used[key]
+            reset = self._window_reset
+            if now < self._limited_until:
+                used, reset = limit, math.ceil(self._limited_until)
+            return {
+                "X-RateLimit-Limit": str(limit),
+                "X-RateLimit-Remaining": str(max(0, limit - used)),
+                "X-RateLimit-Reset": str(reset),
+                "X-RateLimit-Used": str(used),
+                "X-RateLimit-Resource": "core",
+            }
+
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], raw_body: bytes) -> _Response | None:
+        """Answer one request; None means drop the connection."""
+        parts = urlsplit(raw_path)
+        path = parts.path
+        if path.startswith("/api/v3"):
+            path = path[len("/api/v3") :] or "/"
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        auth = headers.get("Authorization", "")
+        token = auth.split(" ", 1)[1].strip() if " " in auth else None
+        shown = dict(headers)
+        if "Authorization" in shown:
+            shown["Authorization"] = auth.split(" ", 1)[0] + " <redacted>"
+        body: Any = None
+        bad_json = False
+        if raw_body:
+            try:
+                body = json.loads(raw_body)
+            except ValueError:
+                bad_json = True
+        record = RecordedRequest(method, path, query, shown, body)
+        with self._lock:
+            self.requests.append(record)
+
+        response = self._respond(method, path, query, token, body, bad_json)
+        record.status = response.status if response else 0
+        return response
+
+    def _respond(
+        self, method: str, path: str, query: dict[str, str], token: str | None, body: Any, bad_json: bool
+    ) -> _Response | None:
+        fault = self._take_fault(method)
+        while fault is not None and fault.kind == "delay":
+            time.sleep(fault.seconds)
+            fault = self._take_fault(method)
+        if fault is not None and fault.kind == "drop":
+            return None
+        rate = self._rate_headers(token)
+        if fault is not None and fault.kind == "fail":
+            if fault.after:
+                self._route(method, path, query, token, body, bad_json)
+            return _Response(fault.status, {"message": fault.message, "documentation_url": DOCS}, rate)
+        if time.time() < self._limited_until:
+            extra = dict(rate)
+            if self._limit_retry_after is not None:
+                extra["Retry-After"] = str(math.ceil(self._limit_retry_after))
+                extra["X-RateLimit-Remaining"] = "10"
+                message = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+            else:
+                message = "API rate limit exceeded for installation ID 1."
+            payload = {
+                "message": message,
+                "documentation_url": f"{DOCS}/overview/rate-limits-for-the-rest-api",
+                "status": str(self._limit_status),
+            }
+            return _Response(self._limit_status, payload, extra)
+        response = self._route(method, path, query, token, body, bad_json)
+        response.headers.update(rate)
+        return response
+
+    def _route(
+        self, method: str, path: str, query: dict[str, str], token: str | None, body: Any, bad_json: bool
+    ) -> _Response:
+        try:
+            account = self._accounts.get(token or "")
+            if account is None:
+                raise _Error(401, "Bad credentials" if token else "Requires authentication")
+            if bad_json:
+                raise _Error(400, "Problems parsing JSON")
+            if path == "/user" and method == "GET":
+                if account.installation:
+                    raise _Error(403, "Resource not accessible by integration")
+                return _Response(200, account.json())
+            prefix = f"/repos/{self.repository}"
+            if not (path == prefix or path.startswith(prefix + "/")):
+                raise _not_found()
+            rest = path[len(prefix) :]
+            for route_method, pattern, handler in self._routes():
+                match = re.fullmatch(pattern, rest)
+                if match and route_method == method:
+                    if method in WRITE_METHODS and account.read_only:
+                        raise _Error(403, "Resource not accessible by integration")
+                    with self._lock:
+                        return handler(account, query, body if isinstance(body, dict) else {}, *match.groups())
+            raise _not_found()
+        except _Error as exc:
+            return _Response(exc.status, exc.payload)
+
+    def _routes(self) -> list[tuple[str, str, Callable[..., _Response]]]:
+        return [
+            ("GET", r"/issues", self._list_issues),
+            ("POST", r"/issues", self._create_issue),
+            ("GET", r"/issues/(\d+)", self._get_issue),
+            ("PATCH", r"/issues/(\d+)", self._edit_issue),
+            ("GET", r"/issues/(\d+)/comments", self._list_comments),
+            ("POST", r"/issues/(\d+)/comments", self._create_comment),
+            ("GET", r"/issues/comments/(\d+)", self._get_comment),
+            ("PATCH", r"/issues/comments/(\d+)", self._edit_comment),
+            ("DELETE", r"/issues/comments/(\d+)", self._delete_comment),
+            ("GET", r"/labels", self._list_labels),
+            ("POST", r"/labels", self._create_label),
+            ("POST", r"/statuses/([0-9a-fA-F]+)", self._create_status),
+            ("GET", r"/commits/([^/]+)/statuses", self._list_statuses),
+            ("GET", r"/commits/([^/]+)/pulls", self._commit_pulls),
+            ("GET", r"/commits/([^/]+)", self._get_commit),
+            ("GET", r"/pulls/(\d+)", self._get_pull),
+            ("GET", r"/deployments", self._list_deployments),
+            ("POST", r"/deployments", self._create_deployment),
+            ("GET", r"/deployments/(\d+)", self._get_deployment),
+            ("GET", r"/deployments/(\d+)/statuses", self._list_deployment_statuses),
+            ("POST", r"/deployments/(\d+)/statuses", self._create_deployment_status),
+        ]
+
+    # -- pagination --------------------------------------------------------------------
+
+    def _page(self, items: list[dict[str, Any]], query: dict[str, str], path: str) -> _Response:
+        try:
+            per_page = min(100, max(1, int(query.get("per_page", "30"))))
+            page = max(1, int(query.get("page", "1")))
+        except ValueError as exc:
+            raise _Error(422, "Invalid request.") from exc
+        last = max(1, math.ceil(len(items) / per_page))
+        chunk = items[(page - 1) * per_page : page * per_page]
+
+        def link(n: int) -> str:
+            params = {**query, "per_page": str(per_page), "page": str(n)}
+            return f"<{self._api()}/repos/{self.repository}{path}?{urlencode(params)}>"
+
+        links = []
+        if page > 1:
+            links += [f'{link(page - 1)}; rel="prev"']
+        if page < last:
+            links += [f'{link(page + 1)}; rel="next"', f'{link(last)}; rel="last"']
+        if page > 1:
+            links += [f'{link(1)}; rel="first"']
+        headers = {"Link": ", ".join(links)} if links else {}
+        return _Response(200, [_public(i) for i in chunk], headers)
+
+    # -- issues and comments -----------------------------------------------------------
+
+    def _next_number(self) -> int:
+        return max([0, *self._issues]) + 1
+
+    def _new_issue(
+        self, number: int, title: str, body: str | None, author: Account, labels: list[str]
+    ) -> dict[str, Any]:
+        now = _now()
+        api = f"{self._api()}/repos/{self.repository}/issues/{number}"
+        issue = {
+            "id": self._next_id(),
+            "node_id": f"I_{number}",
+            "url": api,
+            "repository_url": f"{self._api()}/repos/{self.repository}",
+            "labels_url": f"{api}/labels{{/name}}",
+            "comments_url": f"{api}/comments",
+            "events_url": f"{api}/events",
+            "html_url": f"{self.html_url}/{self.repository}/issues/{number}",
+            "number": number,
+            "state": "open",
+            "state_reason": None,
+            "title": title,
+            "body": body,
+            "user": author.json(),
+            "labels": [self._label(name) for name in labels],
+            "assignees": [],
+            "locked": False,
+            "comments": 0,
+            "created_at": now,
+            "updated_at": now,
+            "closed_at": None,
+            "author_association": "NONE" if author.type == "Bot" else "MEMBER",
+        }
+        self._issues[number] = issue
+        return issue
+
+    def _label(self, name: str, color: str = "ededed", description: str | None = None) -> dict[str, Any]:
+        if name not in self._labels:
+            self._labels[name] = {
+                "id": self._next_id(),
+                "node_id": f"LA_{name}",
+                "url": f"{self._api()}/repos/{self.repository}/labels/{name}",
+                "name": name,
+                "color": color,
+                "default": False,
+                "description": description,
+            }
+        return copy.deepcopy(self._labels[name])
+
+    def _issue(self, number: str) -> dict[str, Any]:
+        issue = self._issues.get(int(number))
+        if issue is None:
+            raise _not_found()
+        return issue
+
+    def _list_issues(self, account: Account, query: dict[str, str], body: dict[str, Any]) -> _Response:
+        state = query.get("state", "open")
+        wanted = {name.strip() for name in query.get("labels", "").split(",") if name.strip()}
+        items = [
+            issue
+            for issue in sorted(self._issues.values(), key=lambda i: -i["number"])
+            if (state == "all" or issue["state"] == state) and wanted <= {label["name"] for label in issue["labels"]}
+        ]
+        return self._page(items, query, "/issues")
+
+    def _create_issue(self, account: Account, query: dict[str, str], body: dict[str, Any]) -> _Response:
+        title = body.get("title")
+        if not title:
+            raise _validation("Issue", "missing_field", "title")
+        issue = self._new_issue(
+            self._next_number(), str(title), body.get("body"), account, list(body.get("labels", []))
+        )
+        return _Response(201, _public(issue))
+
+    def _get_issue(self, account: Account, query: dict[str, str], body: dict[str, Any], number: str) -> _Response:
+        return _Response(200, _public(self._issue(number)))
+
+    def _edit_issue(self, account: Account, query: dict[str, str], body: dict[str, Any], number: str) -> _Response:
+        issue = self._issue(number)
+        for key in ("title", "body"):
+            if key in body:
+                issue[key] = body[key]
+        if body.get("state") in ("open", "closed"):
+            issue["state"] = body["state"]
+            issue["closed_at"] = _now() if body["state"] == "closed" else None
+        if "labels" in body:
+            issue["labels"] = [self._label(name) for name in body["labels"]]
+        issue["updated_at"] = _now()
+        return _Response(200, _public(issue))
+
+    def _new_comment(self, number: int, text: str, author: Account) -> dict[str, Any]:
+        comment_id = self._next_id()
+        issue = self._issues[number]
+        kind = "pull" if "pull_request" in issue else "issues"
+        now = _now()
+        comment = {
+            "id": comment_id,
+            "node_id": f"IC_{comment_id}",
+            "url": f"{self._api()}/repos/{self.repository}/issues/comments/{comment_id}",
+            "html_url": f"{self.html_url}/{self.repository}/{kind}/{number}#issuecomment-{comment_id}",
+            "issue_url": issue["url"],
+            "body": text,
+            "user": author.json(),
+            "created_at": now,
+            "updated_at": now,
+            "author_association": "NONE" if author.type == "Bot" else "MEMBER",
+            "performed_via_github_app": None,
+            "_issue": number,
+        }
+        self._comments[comment_id] = comment
+        issue["comments"] += 1
+        return comment
+
+    def _list_comments(self, account: Account, query: dict[str, str], body: dict[str, Any], number: str) -> _Response:
+        self._issue(number)
+        items = [c for c in self._comments.values() if c["_issue"] == int(number)]
+        return self._page(items, query, f"/issues/{number}/comments")
+
+    def _create_comment(self, account: Account, query: dict[str, str], body: dict[str, Any], number: str) -> _Response:
+        self._issue(number)
+        text = body.get("body")
+        if not isinstance(text, str) or not text:
+            raise _validation("IssueComment", "missing_field", "body")
+        return _Response(201, _public(self._new_comment(int(number), text, account)))
+
+    def _comment(self, comment_id: str) -> dict[str, Any]:
+        comment = self._comments.get(int(comment_id))
+        if comment is None:
+            raise _not_found()
+        return comment
+
+    def _get_comment(self, account: Account, query: dict[str, str], body: dict[str, Any], cid: str) -> _Response:
+        return _Response(200, _public(self._comment(cid)))
+
+    def _edit_comment(self, account: Account, query: dict[str, str], body: dict[str, Any], cid: str) -> _Response:
+        comment = self._comment(cid)
+        text = body.get("body")
+        if not isinstance(text, str) or not text:
+            raise _validation("IssueComment", "missing_field", "body")
+        comment["body"] = text
+        comment["updated_at"] = _now()
+        return _Response(200, _public(comment))
+
+    def _delete_comment(self, account: Account, query: dict[str, str], body: dict[str, Any], cid: str) -> _Response:
+        comment = self._comment(cid)
+        del self._comments[int(cid)]
+        self._issues[comment["_issue"]]["comments"] -= 1
+        return _Response(204)
+
+    def _list_labels(self, account: Account, query: dict[str, str], body: dict[str, Any]) -> _Response:
+        return self._page(list(self._labels.values()), query, "/labels")
+
+    def _create_label(self, account: Account, query: dict[str, str], body: dict[str, Any]) -> _Response:
+        name = body.get("name")
+        if not name:
+            raise _validation("Label", "missing_field", "name")
+        if name in self._labels:
+            raise _validation("Label", "already_exists", "name")
+        color = str(body.get("color", "ededed")).lstrip("#")
+        return _Response(201, self._label(str(name), color, body.get("description")))
+
+    # -- commits, statuses, pulls ------------------------------------------------------
+
+    def _commit(self, ref: str) -> dict[str, Any]:
+        commit = self._commits.get(ref)
+        if commit is None and len(ref) >= 7:
+            matches = [c for sha, c in self._commits.items() if sha.startswith(ref)]
+            commit = matches[0] if len(matches) == 1 else None
+        if commit is None:
+            raise _Error(422, f"No commit found for SHA: {ref}")
+        return commit
+
+    def _get_commit(self, account: Account, query: dict[str, str], body: dict[str, Any], ref: str) -> _Response:
+        return _Response(200, _public(self._commit(ref)))
+
+    def _commit_pulls(self, account: Account, query: dict[str, str], body: dict[str, Any], ref: str) -> _Response:
+        commit = self._commit(ref)
+        sha = commit["sha"]
+        numbers = set(commit["_pulls"])
+        numbers |= {n for n, p in self._pulls.items() if sha in (p["head"]["sha"], p["merge_commit_sha"])}
+        items = [self._pulls[n] for n in sorted(numbers) if n in self._pulls]
+        return self._page(items, query, f"/commits/{ref}/pulls")
+
+    def _get_pull(self, account: Account, query: dict[str, str], body: dict[str, Any], number: str) -> _Response:
+        pull = self._pulls.get(int(number))
+        if pull is None:
+            raise _not_found()
+        return _Response(200, _public(pull))
+
+    def _create_status(self, account: Account, query: dict[str, str], body: dict[str, Any], sha: str) -> _Response:
+        if self.strict_commits:
+            sha = self._commit(sha)["sha"]
+        state = body.get("state")
+        if state not in STATUS_STATES:
+            raise _validation("Status", "custom", "state")
+        status_id = self._next_id()
+        now = _now()
+        status = {
+            "url": f"{self._api()}/repos/{self.repository}/statuses/{sha}",
+            "avatar_url": None,
+            "id": status_id,
+            "node_id": f"SC_{status_id}",
+            "state": state,
+            "description": body.get("description"),
+            "target_url": body.get("target_url"),
+            "context": body.get("context") or "default",
+            "created_at": now,
+            "updated_at": now,
+            "creator": account.json(),
+        }
+        self._statuses.setdefault(sha, []).append(status)
+        return _Response(201, _public(status))
+
+    def _list_statuses(self, account: Account, query: dict[str, str], body: dict[str, Any], ref: str) -> _Response:
+        items = list(reversed(self._statuses.get(ref, [])))
+        return self._page(items, query, f"/commits/{ref}/statuses")
+
+    # -- deployments -------------------------------------------------------------------
+
+    def _create_deployment(self, account: Account, query: dict[str, str], body: dict[str, Any]) -> _Response:
+        ref = body.get("ref")
+        if not ref:
+            raise _validation("Deployment", "missing_field", "ref")
+        environment = body.get("environment") or "production"
+        sha = self._commits[ref]["sha"] if ref in self._commits else hashlib.sha1(str(ref).encode()).hexdigest()
+        deployment_id = self._next_id()
+        now = _now()
+        api = f"{self._api()}/repos/{self.repository}/deployments/{deployment_id}"
+        payload = body.get("payload", {})
+        if isinstance(payload, str):
+            try:
+                payload = json.loads(payload) if payload else {}
+            except ValueError as exc:
+                raise _validation("Deployment", "invalid", "payload") from exc
+        deployment = {
+            "url": api,
+            "id": deployment_id,
+            "node_id": f"DE_{deployment_id}",
+            "sha": sha,
+            "ref": ref,
+            "task": body.get("task", "deploy"),
+            "payload": payload,
+            "original_environment": environment,
+            "environment": environment,
+            "description": body.get("description"),
+            "creator": account.json(),
+            "created_at": now,
+            "updated_at": now,
+            "statuses_url": f"{api}/statuses",
+            "repository_url": f"{self._api()}/repos/{self.repository}",
+            "transient_environment": bool(body.get("transient_environment", False)),
+            "production_environment": bool(body.get("production_environment", environment == "production")),
+            "_request": copy.deepcopy(body),
+        }
+        self._deployments[deployment_id] = deployment
+        return _Response(201, _public(deployment))
+
+    def _list_deployments(self, account: Account, query: dict[str, str], body: dict[str, Any]) -> _Response:
+        items = [
+            d
+            for d in sorted(self._deployments.values(), key=lambda d: -d["id"])
+            if all(query.get(key) in (None, d[key]) for key in ("sha", "ref", "task", "environment"))
+        ]
+        return self._page(items, query, "/deployments")
+
+    def _deployment(self, deployment_id: str) -> dict[str, Any]:
+        deployment = self._deployments.get(int(deployment_id))
+        if deployment is None:
+            raise _not_found()
+        return deployment
+
+    def _get_deployment(self, account: Account, query: dict[str, str], body: dict[str, Any], did: str) -> _Response:
+        return _Response(200, _public(self._deployment(did)))
+
+    def _create_deployment_status(
+        self, account: Account, query: dict[str, str], body: dict[str, Any], did: str
+    ) -> _Response:
+        deployment = self._deployment(did)
+        state = body.get("state")
+        if state not in DEPLOYMENT_STATES:
+            raise _validation("DeploymentStatus", "custom", "state")
+        status_id = self._next_id()
+        now = _now()
+        status = {
+            "url": f"{deployment['url']}/statuses/{status_id}",
+            "id": status_id,
+            "node_id": f"DES_{status_id}",
+            "state": state,
+            "creator": account.json(),
+            "description": body.get("description", ""),
+            "environment": body.get("environment") or deployment["environment"],
+            "target_url": body.get("target_url") or body.get("log_url") or "",
+            "log_url": body.get("log_url") or body.get("target_url") or "",
+            "environment_url": body.get("environment_url", ""),
+            "created_at": now,
+            "updated_at": now,
+            "deployment_url": deployment["url"],
+            "repository_url": deployment["repository_url"],
+        }
+        self._deployment_statuses.setdefault(deployment["id"], []).append(status)
+        return _Response(201, _public(status))
+
+    def _list_deployment_statuses(
+        self, account: Account, query: dict[str, str], body: dict[str, Any], did: str
+    ) -> _Response:
+        deployment = self._deployment(did)
+        items = list(reversed(self._deployment_statuses.get(deployment["id"], [])))
+        return self._page(items, query, f"/deployments/{did}/statuses")
+
+
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy without the server's private bookkeeping keys (those starting with `_`)."""
+    return {k: copy.deepcopy(v) for k, v in item.items() if not k.startswith("_")}
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out (delay_next) closes its socket; the late reply then fails.
+        # That is expected here, so it is not printed as a traceback.
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    gh: GitHubServer
+    protocol_version = "HTTP/1.1"
+    # Idle keep-alive connections close after this, so stop() never waits on a client.
+    timeout = 5
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        headers = {key: value for key, value in self.headers.items()}
+        response = self.gh.handle(self.command, self.path, headers, raw)
+        if response is None:
+            self.close_connection = True
+            return
+        data = b"" if response.payload is None else json.dumps(response.payload).encode()
+        self.send_response(response.status)
+        if data:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-GitHub-Media-Type", "github.v3; format=json")
+        self.send_header("X-GitHub-Request-Id", secrets.token_hex(8).upper())
+        for key, value in response.headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if data:
+            self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Quiet: the test records requests in GitHubServer.requests instead.
+        pass
