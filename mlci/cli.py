@@ -119,6 +119,36 @@ def cli(ctx: click.Context, config: str, as_json: bool, verbose: int, quiet: boo
     Exit codes: 0 ok, 1 a check said no, 2 bad input, 3 conflict, 4 outside service failed.
     """
     ctx.obj = Options(config=config, json=as_json, verbose=verbose, quiet=quiet)
+    if in_actions():
+        # Before anything else is printed: the runner hides every later occurrence of the token.
+        for secret in _secrets():
+            click.echo(f"::add-mask::{secret}")
+
+
+def in_actions() -> bool:
+    """Return whether mlci runs inside a GitHub Actions step."""
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def github_context() -> Any:
+    """Return the GitHub Actions context of this process's environment."""
+    from mlci.github.context import GitHubContext
+
+    return GitHubContext.from_env(os.environ)
+
+
+def show_published(published: Any) -> None:
+    """Print where the report went; warnings become Actions annotations."""
+    from mlci.github.workflow import annotation
+
+    for note in published.notes:
+        echo(note)
+    for warning in published.warnings:
+        echo(annotation("warning", warning, title="mlci") if in_actions() else f"warning: {warning}")
+    if published.comment_url:
+        echo(f"PR comment {published.comment_action}: {published.comment_url}")
+    if published.status_state:
+        echo(f"commit status: {published.status_state}")
 
 
 # --- config ------------------------------------------------------------------------------
@@ -286,7 +316,7 @@ def render_verdict(comparison: Any) -> str:
         lines.append(f"{m.name:<18}{base:>10}{cand:>11}{delta:>10}  {ci}")
     failed = [g for g in v.gates if not g.passed and not g.skipped]
     if failed:
-        lines += ["", "failed gates:"] + [f"  - {g.reason}" for g in failed]
+        lines += ["", "failed gates:"] + [f"  - {g.metric} on {g.scope}: {g.reason}" for g in failed]
     return "\n".join(lines)
 
 
@@ -297,39 +327,85 @@ def render_verdict(comparison: Any) -> str:
 @pass_options
 @run_command
 def report(opts: Options, input_: str, output: str | None, post: bool) -> None:
-    """Render the Markdown report; with --post, the sticky PR comment."""
-    pending("report and GitHub")
+    """Render the Markdown report; with --post, the sticky PR comment and the commit status.
+
+    In GitHub Actions the report also goes to the step summary, and the outputs verdict,
+    report-path and comment-url are set. Example: mlci report --post
+    """
+    from pathlib import Path
+
+    from mlci import pipelines
+    from mlci.publish import publish, verdict_of
+
+    config = opts.load()
+    document = pipelines.load_document(Path(input_))
+    target = Path(output or config.report.output)
+    target.write_text(pipelines.render_report(config, document))
+    published = publish(config, document, github_context(), post=post, report_path=str(target))
+    if opts.json:
+        emit_json({"verdict": verdict_of(document), "report_path": str(target), "comment_url": published.comment_url})
+    else:
+        echo(f"report ({verdict_of(document)}) written to {target}")
+        show_published(published)
 
 
 @cli.command()
 @click.option("--baseline", default="production", show_default=True, help="Baseline REF.")
+@click.option(
+    "--post/--no-post", default=None, help="Post the PR comment and commit status (default: in GitHub Actions)."
+)
 @pass_options
 @run_command
-def check(opts: Options, baseline: str) -> None:
+def check(opts: Options, baseline: str, post: bool | None) -> None:
     """The PR check: validate -> train -> evaluate -> push -> report.
 
     The candidate is stored under alias pr-<number> (from the GitHub event) or `candidate`.
     Writes comparison.json and report.md; exit 1 when expectations or gates fail.
     """
     from mlci import pipelines
+    from mlci.publish import publish
 
     config = opts.load()
     result = pipelines.check(config, baseline=baseline)
+    published = publish(
+        config,
+        result.document,
+        github_context(),
+        post=in_actions() if post is None else post,
+        report_path=str(result.report_path),
+    )
     if opts.json:
-        emit_json(result.document)
+        emit_json({**result.document, "comment_url": published.comment_url})
     else:
-        for r in result.validation:
-            for line in render_validation(r):
-                echo(line)
+        with folded("mlci validate"):
+            for r in result.validation:
+                for line in render_validation(r):
+                    echo(line)
         for message in result.messages:
             echo(message)
         echo(render_verdict(result.comparison))
         stored = "already stored" if not result.push.created else "stored"
         echo(f"candidate {result.push.version} {stored} as '{result.alias}' in {result.push.uri}")
         echo(f"report: {result.report_path}  comparison: {result.comparison_path}")
+        show_published(published)
     _annotate_validation(result.validation)
     if result.status == "fail":
         sys.exit(1)
+
+
+class folded:
+    """Fold the lines printed inside into a collapsible group in the Actions log."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+
+    def __enter__(self) -> None:
+        if in_actions():
+            echo(f"::group::{self.title}")
+
+    def __exit__(self, *exc: object) -> None:
+        if in_actions():
+            echo("::endgroup::")
 
 
 # --- registry ----------------------------------------------------------------------------

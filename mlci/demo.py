@@ -56,7 +56,7 @@ STEPS = [
 def _set_estimator(config: Path, dotted: str, params: str) -> None:
     text = config.read_text()
     text = re.sub(r"(?m)^  estimator: .*$", f"  estimator: {dotted}", text)
-    text = re.sub(r"(?ms)^  params:\n(    .*?\n)+", f"  params: {params}\n", text)
+    text = re.sub(r"(?m)^  params:.*\n(?:    .*\n)*", f"  params: {params}\n", text)
     config.write_text(text)
 
 
@@ -86,7 +86,8 @@ def run(echo: Callable[[str], None], keep: bool = True) -> int:
             if proc.returncode != step.expect:
                 surprises += 1
                 echo(f"    unexpected: this step should exit {step.expect}\n")
-        echo(f"The report of the last check is in {project / 'report.md'}.")
+        if keep:
+            echo(f"The report of the last check is in {project / 'report.md'}.")
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)

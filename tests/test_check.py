@@ -210,7 +210,7 @@ def _use_entrypoint(project: Path, params: str) -> None:
     (project / "churn_model.py").write_text(ENTRYPOINT)
     text = (project / "mlci.yaml").read_text()
     text = re.sub(r"(?m)^  estimator: .*$", "  entrypoint: churn_model:build", text)
-    text = re.sub(r"(?ms)^  params:\n(    .*?\n)+", f"  params: {params}\n", text)
+    text = re.sub(r"(?m)^  params:.*\n(?:    .*\n)*", f"  params: {params}\n", text)
     (project / "mlci.yaml").write_text(text)
 
 
@@ -237,3 +237,24 @@ def test_untrusted_types_are_refused_until_listed_in_trusted_types(project, tmp_
     allowed = _mlci("evaluate", "--candidate", str(tmp_path / "b"), cwd=project)
     assert allowed.returncode in (0, 1), allowed.stderr
     assert "verdict:" in allowed.stdout
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_lifecycle_in_under_a_minute(tmp_path):
+    start = time.perf_counter()
+    run = subprocess.run(
+        [sys.executable, "-m", "mlci", "demo", "--clean"],
+        cwd=tmp_path,
+        env=mlci_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    seconds = time.perf_counter() - start
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+    out = run.stdout
+    assert out.count("$ mlci check") == 3
+    assert "verdict: BOOTSTRAP" in out and "verdict: PASS" in out and "verdict: FAIL" in out
+    assert "[exit 1]" in out and "unexpected" not in out
+    assert "aliases:" in out and "events:" in out
+    assert seconds < 120  # the 60 s target is measured by the benchmark; this only guards a blow-up

@@ -1,0 +1,86 @@
+"""Show a report where GitHub users look: step summary, outputs, sticky PR comment, commit status."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlci.config import Config
+    from mlci.github.context import GitHubContext
+
+STATUS_STATE = {"pass": "success", "bootstrap": "success", "fail": "failure"}
+
+
+@dataclass
+class Published:
+    """Where a report went, and the warnings the user should see."""
+
+    comment_url: str | None = None
+    comment_action: str | None = None
+    status_state: str | None = None
+    summary_written: bool = False
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def verdict_of(document: Mapping[str, Any]) -> str:
+    """Return the verdict status of a comparison.json document."""
+    return str(document.get("status") or document["comparison"]["verdict"]["status"])
+
+
+def publish(
+    config: Config,
+    document: dict[str, Any],
+    ctx: GitHubContext,
+    *,
+    post: bool,
+    report_path: str | None = None,
+) -> Published:
+    """Write the step summary and outputs; with `post`, upsert the PR comment and set the status.
+
+    A fork PR's read-only token is not an error: the report stays in the step summary and a
+    warning says why there is no comment.
+    """
+    from mlci.github import workflow
+    from mlci.github.client import GitHubClient, ReadOnlyToken
+    from mlci.pipelines import render_report
+    from mlci.report import COMMENT_LIMIT, marker
+
+    result = Published()
+    verdict = verdict_of(document)
+    if ctx.summary_path:
+        result.summary_written = workflow.append_summary(render_report(config, document), ctx.summary_path)
+    if post:
+        if not ctx.token or not ctx.repository:
+            result.notes.append("no GitHub token or repository in the environment: not posting the report")
+        elif ctx.pr_number is None:
+            result.notes.append(f"not a pull request event ({ctx.event_name or 'none'}): no PR comment to post")
+        else:
+            body = render_report(config, document, limit=COMMENT_LIMIT)
+            summary = str(document["comparison"]["verdict"].get("summary", ""))
+            try:
+                with GitHubClient.from_context(ctx) as client:
+                    comment = client.upsert_comment(ctx.pr_number, marker(config.model.name), body)
+                    result.comment_url, result.comment_action = comment.url, comment.action
+                    if ctx.head_sha:
+                        state = STATUS_STATE.get(verdict, "error")
+                        client.create_status(ctx.head_sha, state, f"mlci/{config.model.name}", summary, ctx.run_url)
+                        result.status_state = state
+            except ReadOnlyToken:
+                where = "the job's step summary" if result.summary_written else "report.md"
+                result.warnings.append(
+                    "the GitHub token is read-only (a pull request from a fork): no PR comment or status; "
+                    f"the report is in {where}"
+                )
+    if ctx.output_path:
+        outputs = {
+            "verdict": verdict,
+            "report-path": report_path or "",
+            "comment-url": result.comment_url or "",
+            "version": str((document.get("candidate") or {}).get("version") or ""),
+        }
+        for name, value in outputs.items():
+            workflow.set_output(name, value, ctx.output_path)
+    return result
