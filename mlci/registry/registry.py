@@ -1,0 +1,460 @@
+"""Registry: immutable model versions, movable aliases and an audit log, over a Store.
+
+Layout under the store's root (DESIGN.md), identical on disk and on S3:
+
+    <model>/versions/<id>/<file>...        the bundle's files; manifest.json written LAST
+    <model>/aliases/<alias>.json           {version, previous, updated_at, actor, reason}
+    <model>/deployments/<env>/<file>...    the published copy a serving system loads
+    <model>/deployments/<env>/CURRENT.json {version, published_at, actor}, written after it
+    <model>/events/<utc-stamp>-<rand>.json append-only audit log
+
+A version exists if and only if its manifest exists: files go first, so a push that dies
+halfway leaves nothing visible, and the next push completes it without re-sending what
+is already there. A deployment is republished the same way: its manifest is removed
+first and written last, so a serving system that polls `deployments/<env>/manifest.json`
+never sees a manifest whose files are not all in place. Aliases move only by
+compare-and-swap on the alias object's ETag.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from mlci.errors import ArtifactError, ConfigError, ConflictError, NotFoundError
+from mlci.registry.store import Store
+
+MANIFEST = "manifest.json"
+CURRENT = "CURRENT.json"
+MODEL_FILE = "model.skops"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+VERSION_RE = re.compile(r"^[0-9a-f]{16}$")
+PREFIX_RE = re.compile(r"^[0-9a-f]{6,16}$")
+MIN_PREFIX = 6
+
+
+class _Read:
+    """Sentinel type of READ: 'read the alias's current etag yourself'."""
+
+    def __repr__(self) -> str:
+        return "READ"
+
+
+READ = _Read()
+
+
+@dataclass
+class AliasRecord:
+    """Where an alias points, where it pointed before, and who moved it."""
+
+    name: str
+    version: str
+    previous: str | None
+    updated_at: str
+    actor: str
+    reason: str
+    etag: str | None
+
+    def to_json(self) -> bytes:
+        body = {k: v for k, v in asdict(self).items() if k not in ("name", "etag")}
+        return json.dumps(body, indent=2, sort_keys=True).encode()
+
+
+@dataclass
+class PushResult:
+    """The version a push stored; created is False when it was already there (0 bytes sent)."""
+
+    version: str
+    created: bool
+    uri: str
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(t: datetime) -> str:
+    return t.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_name(kind: str, name: str) -> str:
+    if not NAME_RE.match(name):
+        raise ConfigError(
+            f"invalid {kind} name {name!r}: use letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+def _parse_manifest(raw: bytes, where: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """Return (manifest, files) after checking the fields the registry relies on."""
+    try:
+        manifest = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ArtifactError(f"{where}: manifest.json is not valid JSON: {e}") from None
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{where}: manifest.json is not a JSON object")
+    files = manifest.get("files")
+    sha = manifest.get("sha256")
+    if not isinstance(files, dict) or not isinstance(files.get(MODEL_FILE), str):
+        raise ArtifactError(f"{where}: manifest.json has no files.{MODEL_FILE} checksum")
+    if sha != files[MODEL_FILE]:
+        raise ArtifactError(f"{where}: manifest.json sha256 differs from files.{MODEL_FILE}")
+    for name, digest in files.items():
+        parts = PurePosixPath(name).parts
+        # A manifest names files to write on fetch: refuse anything that escapes the bundle.
+        if (
+            not isinstance(digest, str)
+            or not parts
+            or name.startswith("/")
+            or ".." in parts
+            or "\\" in name
+            or name in (MANIFEST, CURRENT)
+        ):
+            raise ArtifactError(f"{where}: manifest.json lists an invalid file entry {name!r}")
+    return manifest, {str(k): str(v) for k, v in files.items()}
+
+
+class Registry:
+    """The versions, aliases, deployments and events of one model in one store."""
+
+    def __init__(self, store: Store, model: str) -> None:
+        self.store = store
+        self.model = _check_name("model", model)
+        self.uri = store.url(model)
+
+    # -- keys --------------------------------------------------------------
+
+    def _version_prefix(self, version: str) -> str:
+        return f"{self.model}/versions/{version}/"
+
+    def _alias_key(self, name: str) -> str:
+        return f"{self.model}/aliases/{name}.json"
+
+    def _deploy_prefix(self, env: str) -> str:
+        return f"{self.model}/deployments/{_check_name('environment', env)}/"
+
+    # -- versions ----------------------------------------------------------
+
+    def push(self, bundle_dir: Path, *, actor: str, reason: str = "") -> PushResult:
+        """Store the bundle as an immutable version; files first, manifest last."""
+        manifest_path = bundle_dir / MANIFEST
+        if not manifest_path.is_file():
+            raise ArtifactError(f"{bundle_dir} is not a model bundle: {MANIFEST} is missing")
+        raw = manifest_path.read_bytes()
+        _, files = _parse_manifest(raw, str(bundle_dir))
+        version = files[MODEL_FILE][:16]
+        prefix = self._version_prefix(version)
+        if self.store.head(prefix + MANIFEST) is not None:
+            return PushResult(version=version, created=False, uri=self.store.url(prefix))
+        # Verify before sending: a wrong file under a content-addressed key would stick forever.
+        for name, digest in files.items():
+            path = bundle_dir / name
+            if not path.is_file():
+                raise ArtifactError(f"{bundle_dir}: {name} is listed in {MANIFEST} but missing")
+            if _sha256_file(path) != digest:
+                raise ArtifactError(
+                    f"{path} does not match its sha256 in {MANIFEST}; the bundle was modified after it was written"
+                )
+        for name in files:
+            self.store.put_if_absent(prefix + name, bundle_dir / name)
+        created = self.store.put_if_absent(prefix + MANIFEST, raw)
+        if created:
+            self.log_event("push", actor=actor, reason=reason, version=version)
+        return PushResult(version=version, created=created, uri=self.store.url(prefix))
+
+    def exists(self, version: str) -> bool:
+        """Return whether the version's manifest (hence the whole version) is stored."""
+        if not VERSION_RE.match(version):
+            return False
+        return self.store.head(self._version_prefix(version) + MANIFEST) is not None
+
+    def manifest(self, version: str) -> dict[str, Any]:
+        """Return the version's manifest; NotFoundError if the version does not exist."""
+        if not VERSION_RE.match(version):
+            raise NotFoundError(f"{version!r} is not a version id of model {self.model!r}")
+        try:
+            raw, _ = self.store.get(self._version_prefix(version) + MANIFEST)
+        except NotFoundError:
+            raise NotFoundError(
+                f"version {version} of model {self.model!r} not found in {self.uri}",
+                hint="`mlci history` lists the versions",
+            ) from None
+        manifest, _ = _parse_manifest(raw, self.store.url(self._version_prefix(version)))
+        return manifest
+
+    def version_ids(self) -> list[str]:
+        """Return the ids of every complete version (those with a manifest)."""
+        prefix = f"{self.model}/versions/"
+        ids = []
+        for key in self.store.list(prefix):
+            parts = key[len(prefix) :].split("/")
+            if len(parts) == 2 and parts[1] == MANIFEST and VERSION_RE.match(parts[0]):
+                ids.append(parts[0])
+        return ids
+
+    def versions(self) -> list[dict[str, Any]]:
+        """Return every version's manifest, newest first, each with its `id` added."""
+        out = []
+        for vid in self.version_ids():
+            manifest = self.manifest(vid)
+            manifest.setdefault("id", vid)
+            out.append(manifest)
+        out.sort(key=lambda m: (str(m.get("created_at", "")), m["id"]), reverse=True)
+        return out
+
+    def resolve(self, ref: str) -> str:
+        """Return the version id named by a full id, a unique id prefix (>= 6 hex) or an alias."""
+        ref = ref.strip()
+        if VERSION_RE.match(ref) and self.exists(ref):
+            return ref
+        if NAME_RE.match(ref):
+            record = self.alias(ref)
+            if record is not None:
+                return record.version
+        if PREFIX_RE.match(ref):
+            matches = [v for v in self.version_ids() if v.startswith(ref)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise NotFoundError(
+                    f"version prefix {ref!r} of model {self.model!r} is ambiguous: {', '.join(matches)}",
+                    hint="give more characters",
+                )
+        short = " (version prefixes need at least 6 characters)" if re.match(r"^[0-9a-f]{1,5}$", ref) else ""
+        raise NotFoundError(
+            f"no version or alias {ref!r} for model {self.model!r} in {self.uri}{short}",
+            hint="`mlci history` lists versions and aliases",
+        )
+
+    # -- aliases -----------------------------------------------------------
+
+    def alias(self, name: str) -> AliasRecord | None:
+        """Return the alias's record (with its etag), or None if it was never set."""
+        key = self._alias_key(_check_name("alias", name))
+        try:
+            raw, etag = self.store.get(key)
+        except NotFoundError:
+            return None
+        try:
+            body = json.loads(raw)
+            return AliasRecord(
+                name=name,
+                version=str(body["version"]),
+                previous=body.get("previous"),
+                updated_at=str(body.get("updated_at", "")),
+                actor=str(body.get("actor", "")),
+                reason=str(body.get("reason", "")),
+                etag=etag,
+            )
+        except (ValueError, KeyError, TypeError) as e:
+            raise ArtifactError(f"{self.store.url(key)} is not a valid alias record: {e}") from None
+
+    def aliases(self) -> list[AliasRecord]:
+        """Return every alias of the model, by name."""
+        prefix = f"{self.model}/aliases/"
+        records = []
+        for key in self.store.list(prefix):
+            name = key[len(prefix) :].removesuffix(".json")
+            if key.endswith(".json") and NAME_RE.match(name):
+                record = self.alias(name)
+                if record is not None:
+                    records.append(record)
+        return records
+
+    def set_alias(
+        self,
+        name: str,
+        version: str,
+        *,
+        actor: str,
+        reason: str,
+        expected_etag: str | _Read | None = READ,
+    ) -> AliasRecord:
+        """Point the alias at `version` by compare-and-swap; return the new record.
+
+        With `expected_etag` (an etag, or None for "the alias must not exist yet") the move
+        only happens if the alias is still what the caller read earlier; by default the
+        current record is read here. Losing the race raises ConflictError (exit 3).
+        Moving an alias to the version it already points at changes nothing.
+        """
+        _check_name("alias", name)
+        if not self.exists(version):
+            raise NotFoundError(f"cannot point alias {name!r} at {version!r}: no such version of {self.model!r}")
+        current = self.alias(name)
+        current_etag = current.etag if current else None
+        expected = current_etag if isinstance(expected_etag, _Read) else expected_etag
+        if current_etag != expected:
+            raise self._lost_race(name, None, current, version)
+        if current is not None and current.version == version:
+            return current
+        record = AliasRecord(
+            name=name,
+            version=version,
+            previous=current.version if current else None,
+            updated_at=_iso(_now()),
+            actor=actor,
+            reason=reason,
+            etag=None,
+        )
+        try:
+            record.etag = self.store.put_if_match(self._alias_key(name), record.to_json(), expected)
+        except ConflictError:
+            was = current.version if current else "nothing"
+            raise self._lost_race(name, was, self.alias(name), version) from None
+        self.log_event("alias", actor=actor, reason=reason, alias=name, version=version, previous=record.previous)
+        return record
+
+    def _lost_race(self, name: str, was: str | None, after: AliasRecord | None, target: str) -> ConflictError:
+        """The ConflictError for a lost race; `was` is None when the caller's view is unknown."""
+        now = after.version if after else "nothing"
+        moved = f"moved to {now}" if was is None else f"moved from {was} to {now}"
+        return ConflictError(
+            f"alias {name!r} of model {self.model!r} {moved} while mlci was moving it to {target}; re-run"
+        )
+
+    # -- bundles: fetch and publish ----------------------------------------
+
+    def fetch(self, version: str, dest: Path) -> Path:
+        """Download the version's bundle into dest/<id>, verifying every file's sha256."""
+        self.manifest(version)  # a clear NotFoundError before any download
+        return self._download(self._version_prefix(version), dest, expect=version)
+
+    def publish(self, version: str, env: str, *, actor: str = "", reason: str = "") -> str:
+        """Copy the version's files to deployments/<env>/ (manifest last); return that URI."""
+        src = self._version_prefix(version)
+        dst = self._deploy_prefix(env)
+        self.manifest(version)
+        raw, _ = self.store.get(src + MANIFEST)
+        _, files = _parse_manifest(raw, self.store.url(src))
+        previous = self.published_version(env)
+        try:
+            deployed_raw: bytes | None = self.store.get(dst + MANIFEST)[0]
+        except NotFoundError:
+            deployed_raw = None
+        if deployed_raw != raw:
+            # Manifest off first: readers see "nothing published" rather than a mix of versions.
+            self.store.delete(dst + MANIFEST)
+            for key in self.store.list(dst):
+                name = key[len(dst) :]
+                if name not in files and name not in (MANIFEST, CURRENT):
+                    self.store.delete(key)
+            for name in files:
+                self.store.copy(src + name, dst + name)
+            self.store.put(dst + MANIFEST, raw)
+        current = {"version": version, "published_at": _iso(_now()), "actor": actor, "model": self.model}
+        self.store.put(dst + CURRENT, json.dumps(current, indent=2, sort_keys=True).encode())
+        self.log_event("publish", actor=actor, reason=reason, env=env, version=version, previous=previous)
+        return self.store.url(dst)
+
+    def published_version(self, env: str) -> str | None:
+        """Return the version published to `env`, or None if nothing is."""
+        try:
+            raw, _ = self.store.get(self._deploy_prefix(env) + MANIFEST)
+        except NotFoundError:
+            return None
+        _, files = _parse_manifest(raw, self.store.url(self._deploy_prefix(env)))
+        return files[MODEL_FILE][:16]
+
+    def fetch_published(self, env: str, dest: Path) -> Path:
+        """Download what is published to `env` into dest/<id>, verifying every file."""
+        prefix = self._deploy_prefix(env)
+        if self.store.head(prefix + MANIFEST) is None:
+            raise NotFoundError(f"nothing is published to environment {env!r} of model {self.model!r}")
+        return self._download(prefix, dest)
+
+    def _download(self, prefix: str, dest: Path, expect: str | None = None) -> Path:
+        raw, _ = self.store.get(prefix + MANIFEST)
+        _, files = _parse_manifest(raw, self.store.url(prefix))
+        target = dest / files[MODEL_FILE][:16]
+        if expect is not None and target.name != expect:
+            raise ArtifactError(
+                f"{self.store.url(prefix + MANIFEST)} describes version {target.name}, not {expect}; "
+                "the stored bundle was altered — do not deploy it"
+            )
+        if target.is_dir() and self._complete(target, files, raw):
+            return target
+        dest.mkdir(parents=True, exist_ok=True)
+        # Assemble beside the target and rename: a bundle that fails verification never
+        # appears at dest/<id>.
+        tmp = dest / f".mlci-tmp-{secrets.token_hex(6)}-{target.name}"
+        try:
+            tmp.mkdir()
+            for name, digest in files.items():
+                path = tmp / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.store.get_file(prefix + name, path)
+                actual = _sha256_file(path)
+                if actual != digest:
+                    raise ArtifactError(
+                        f"{self.store.url(prefix + name)} has sha256 {actual[:12]}…, but its manifest says "
+                        f"{digest[:12]}…; the stored bundle was altered — do not deploy it"
+                    )
+            (tmp / MANIFEST).write_bytes(raw)
+            if target.exists():
+                shutil.rmtree(target, ignore_errors=True)
+            try:
+                os.replace(tmp, target)
+            except OSError:
+                # Another process fetched the same version into the same place first.
+                if not self._complete(target, files, raw):
+                    raise
+
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                shutil.rmtree(tmp)
+        return target
+
+    @staticmethod
+    def _complete(target: Path, files: dict[str, str], raw: bytes) -> bool:
+        manifest = target / MANIFEST
+        if not manifest.is_file() or manifest.read_bytes() != raw:
+            return False
+        return all((target / n).is_file() and _sha256_file(target / n) == d for n, d in files.items())
+
+    # -- events ------------------------------------------------------------
+
+    def events(self) -> list[dict[str, Any]]:
+        """Return the audit log, oldest first."""
+        prefix = f"{self.model}/events/"
+        out = []
+        for key in self.store.list(prefix):
+            if not key.endswith(".json"):
+                continue
+            raw, _ = self.store.get(key)
+            try:
+                out.append(json.loads(raw))
+            except ValueError:
+                continue  # an unreadable event must not hide the rest of the log
+        return out
+
+    def log_event(self, action: str, **fields: Any) -> None:
+        """Append one event {time, actor, action, model, alias, env, version, previous, reason, extra}."""
+        now = _now()
+        event: dict[str, Any] = {"time": _iso(now), "action": action, "model": self.model}
+        for key in ("actor", "alias", "env", "version", "previous", "reason"):
+            event[key] = fields.pop(key, None)
+        event["extra"] = fields
+        data = json.dumps(event, indent=2, sort_keys=True, default=str).encode()
+        # The key sorts by time; the random suffix keeps two writers in one microsecond apart.
+        stamp = now.strftime("%Y%m%dT%H%M%S.%fZ")
+        for _ in range(5):
+            if self.store.put_if_absent(f"{self.model}/events/{stamp}-{secrets.token_hex(4)}.json", data):
+                return
+        raise ConflictError(f"could not append an event to {self.uri}/events after 5 attempts")

@@ -1,0 +1,132 @@
+"""The Store protocol: the few object operations the Registry needs, and `open_store`.
+
+Two real implementations sit behind it: `LocalStore` (a directory, the embedded default)
+and `S3Store` (any S3-compatible service). Keys are '/'-separated relative paths; the
+store maps them under its root (a directory or `s3://bucket/prefix`).
+
+ETags are opaque strings: callers only ever hand back one they got from `get`, `head`
+or a write, to `put_if_match`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from mlci.errors import ConfigError
+
+LOCKING_MODES = ("conditional", "none")
+ADDRESSING_STYLES = ("auto", "path", "virtual")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What `head` knows about one object."""
+
+    key: str
+    etag: str
+    size: int
+
+
+class Store(Protocol):
+    """A flat key -> bytes store with atomic writes and compare-and-swap."""
+
+    uri: str
+
+    def get(self, key: str) -> tuple[bytes, str]:
+        """Return (data, etag); NotFoundError when the key is absent."""
+        ...
+
+    def get_file(self, key: str, path: Path) -> str:
+        """Download the object to `path` (large objects in parallel ranges); return its etag."""
+        ...
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """Return the object's etag and size, or None when it is absent."""
+        ...
+
+    def put(self, key: str, data: bytes) -> str:
+        """Write unconditionally; return the new etag."""
+        ...
+
+    def put_file(self, key: str, path: Path) -> str:
+        """Write a (large) file unconditionally; return the new etag."""
+        ...
+
+    def put_if_absent(self, key: str, data: bytes | Path) -> bool:
+        """Write only if the key does not exist; False (and no bytes sent) if it does."""
+        ...
+
+    def put_if_match(self, key: str, data: bytes, etag: str | None) -> str:
+        """Compare-and-swap: write only if the current etag is `etag` (None: must not exist).
+
+        Returns the new etag; raises ConflictError when someone else wrote first.
+        """
+        ...
+
+    def copy(self, src: str, dst: str) -> str:
+        """Copy one object to another key inside the store (server-side on S3); return its etag."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the key; absent keys are not an error."""
+        ...
+
+    def list(self, prefix: str) -> list[str]:
+        """Return every key that starts with `prefix`, sorted."""
+        ...
+
+    def url(self, key: str) -> str:
+        """Return where a user or a serving system finds `key` (a path or an s3:// URI)."""
+        ...
+
+
+def check_key(key: str) -> str:
+    """Return `key` when it is a safe relative '/'-path; ConfigError otherwise."""
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
+        raise ConfigError(f"invalid registry key {key!r}: keys are relative paths without '..'")
+    return key
+
+
+def open_store(
+    uri: str,
+    *,
+    base_dir: Path,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    addressing_style: str = "auto",
+    locking: str = "conditional",
+) -> Store:
+    """Return the store for `uri`: `s3://bucket/prefix`, `file:///abs/dir` or a directory path.
+
+    A relative directory is resolved against `base_dir` (the directory of mlci.yaml), so
+    the registry does not move when mlci runs from another working directory.
+    """
+    if locking not in LOCKING_MODES:
+        raise ConfigError(f"registry.locking must be one of {', '.join(LOCKING_MODES)}, not {locking!r}")
+    if addressing_style not in ADDRESSING_STYLES:
+        raise ConfigError(
+            f"registry.addressing_style must be one of {', '.join(ADDRESSING_STYLES)}, not {addressing_style!r}"
+        )
+    if uri.startswith("s3://"):
+        from mlci.registry.s3 import S3Store
+
+        return S3Store(
+            uri,
+            endpoint_url=endpoint_url,
+            region=region,
+            addressing_style=addressing_style,
+            locking=locking,
+        )
+    if "://" in uri and not uri.startswith("file://"):
+        scheme = uri.split("://", 1)[0]
+        raise ConfigError(
+            f"registry.uri {uri!r}: scheme {scheme!r} is not supported; use a directory or s3://bucket/prefix"
+        )
+    from mlci.registry.local import LocalStore
+
+    path = Path(uri.removeprefix("file://")).expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    return LocalStore(path)

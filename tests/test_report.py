@@ -1,0 +1,526 @@
+"""mlci.report: the Markdown comparison report, its escaping, and the comment size limit."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlci.config import DriftSection, Gate, StatisticsSection
+from mlci.drift import build_profile, compare_profile
+from mlci.errors import ConfigError
+from mlci.evaluation import Comparison, Predictions, compare
+from mlci.report import COMMENT_LIMIT, escape, marker, render, safe_url
+from mlci.report.render import CUT_PHRASE
+from mlci.validation import ExpectationFailure, ValidationResult
+
+STATS = StatisticsSection(confidence=0.95, resamples=200, seed=0)
+HOSTILE_COLUMN = "@org/team <img src=x> | x"
+HOSTILE_CATEGORIES = ["fence ``` here", "tick ` here", "line\nbreak", "<!-- end --> </details>", "[x](javascript:y)"]
+MENTION = re.compile(r"(^|[^\w`])@[A-Za-z0-9-]+")
+
+
+# --- building real comparisons --------------------------------------------------------------
+
+
+def binary_model(y: np.ndarray, noise: np.ndarray | float, rng: np.random.Generator) -> Predictions:
+    """Return a probabilistic classifier whose scores are the truth plus `noise`-sized noise."""
+    logit = 2.0 * (y - 0.5) + rng.normal(0, 1, len(y)) * noise
+    p = 1 / (1 + np.exp(-logit))
+    return Predictions(labels=(p > 0.5).astype(int), proba=np.column_stack([1 - p, p]), classes=[0, 1])
+
+
+@cache
+def comparison(kind: str) -> Comparison:
+    """Return a real Comparison: "pass", "fail" (overall), "slice-fail", "bootstrap" or "hostile"."""
+    rng = np.random.default_rng(7)
+    n = 1500
+    y = rng.integers(0, 2, n)
+    region = rng.choice(["north", "south", "east"], n, p=[0.45, 0.1, 0.45])
+    slices: dict[str, Any] = {"region": region}
+    baseline: Predictions | None = binary_model(y, 1.2, rng)
+    noise: np.ndarray | float = {"pass": 0.8, "fail": 2.5, "slice-fail": 0.8, "bootstrap": 0.8, "hostile": 0.8}[kind]
+    gates = [Gate(metric="roc_auc", min_absolute_change=-0.005), Gate(metric="roc_auc", threshold=0.6)]
+    if kind == "slice-fail":
+        noise = np.where(region == "south", 3.0, 0.4)  # better overall, much worse in the south
+        gates = [Gate(metric="roc_auc", min_absolute_change=-0.01, slices=True, min_slice_size=30)]
+    if kind == "bootstrap":
+        baseline = None
+    if kind == "hostile":
+        slices = {HOSTILE_COLUMN: np.array(HOSTILE_CATEGORIES)[rng.integers(0, len(HOSTILE_CATEGORIES), n)]}
+        gates = [Gate(metric="roc_auc", threshold=0.99, slices=True, min_slice_size=10)]  # every slice fails
+    candidate = binary_model(y, noise, rng)
+    return compare(
+        y,
+        candidate,
+        baseline,
+        task="classification",
+        metrics=["roc_auc", "accuracy", "log_loss"],
+        primary="roc_auc",
+        gates=gates,
+        statistics=STATS,
+        slices=slices,
+    )
+
+
+def make_doc(c: Comparison, **overrides: Any) -> dict[str, Any]:
+    """Return a comparison.json document around `c`, as the pipeline writes it."""
+    doc: dict[str, Any] = {
+        "mlci_version": "0.1.0",
+        "model": "churn",
+        "comparison": c.to_dict(),
+        "validation": [],
+        "drift": None,
+        "candidate": {
+            "version": "ab12ab12ab12ab12",
+            "uri": "file:///srv/registry/churn/versions/ab12ab12ab12ab12",
+            "alias": "pr-42",
+            "reused": False,
+        },
+        "baseline": None
+        if c.verdict.status == "bootstrap"
+        else {"version": "cd34cd34cd34cd34", "alias": "production", "uri": "s3://models/churn/versions/cd34"},
+        "data": {"fingerprints": {"train": "a1" * 32, "test": "b2" * 32}, "rows": {"train": 3000, "test": 1500}},
+        "git": {
+            "sha": "0123456789abcdef0123456789abcdef01234567",
+            "ref": "refs/pull/42/merge",
+            "pr": 42,
+            "pr_title": "Tune the churn model",
+            "head_ref": "feature/tune",
+        },
+        "libraries": {"python": "3.11.7", "mlci": "0.1.0", "scikit-learn": "1.9.1"},
+        "run_url": "https://github.com/acme/churn/actions/runs/123",
+    }
+    doc.update(overrides)
+    return doc
+
+
+def section(text: str, heading: str) -> str:
+    """Return the text from `### heading` to the next `### ` heading."""
+    start = text.index(f"### {heading}")
+    end = text.find("\n### ", start + 4)
+    return text[start : end if end >= 0 else len(text)]
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """Return each table as its lines (lines starting with `|`), for checking column counts."""
+    tables: list[list[str]] = []
+    current: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append(current)
+            current = []
+    if current:
+        tables.append(current)
+    return tables
+
+
+def assert_well_formed(text: str) -> None:
+    """Assert what any rendered report must keep, whatever the data."""
+    assert text.startswith(marker("churn") + "\n")
+    body = text[len(marker("churn")) :]
+    assert "<!--" not in body, "a second HTML comment could hide content or fake the marker"
+    fences = [line for line in text.splitlines() if line.startswith("```")]
+    assert len(fences) % 2 == 0
+    assert fences in ([], ["```mermaid", "```"])
+    assert body.count("<details") == body.count("</details>")
+    for table in table_rows(text):
+        # Data pipes are escaped, so every row has the header's number of `|`.
+        assert {row.count("|") for row in table} == {table[0].count("|")}, table
+
+
+# --- verdicts, metrics, gates -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "mark", "title"),
+    [("pass", "✅", "passed"), ("fail", "❌", "failed"), ("bootstrap", "🆕", "first model (no baseline yet)")],
+)
+def test_title_has_the_verdict_mark_and_the_summary_sentence(kind: str, mark: str, title: str) -> None:
+    c = comparison(kind)
+    assert c.verdict.status == kind
+    text = render(make_doc(c))
+    assert_well_formed(text)
+    assert text.splitlines()[1] == f"## {mark} mlci · churn: {title}"
+    auc = c.metric("roc_auc")
+    assert auc is not None and auc.candidate is not None
+    if kind == "bootstrap":
+        assert f"**roc_auc {auc.candidate:.3f} (no baseline yet): passes" in text
+    else:
+        assert auc.baseline is not None and auc.delta is not None
+        head = f"**roc_auc {auc.baseline:.3f} → {auc.candidate:.3f} ({auc.delta:+.3f}, 95% CI "
+        assert head in text
+        assert ("passes 2 of 2 gates" if kind == "pass" else "fails 1 of 2 gates") in text
+
+
+def test_metrics_table_has_values_delta_ci_p_and_method() -> None:
+    c = comparison("pass")
+    text = render(make_doc(c))
+    metrics = section(text, "Metrics")
+    assert "| Metric | Baseline | Candidate | Δ | 95% CI of Δ | p | Method |" in metrics
+    auc = c.metric("roc_auc")
+    loss = c.metric("log_loss")
+    assert auc is not None and loss is not None
+    assert auc.ci_low is not None and auc.ci_high is not None and auc.p_value is not None
+    row = next(line for line in metrics.splitlines() if line.startswith("| **roc_auc**"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1:4] == [
+        f"{auc.baseline:.3f}",
+        f"{auc.candidate:.3f}",
+        f"{auc.delta:+.3f} ({auc.relative_delta * 100:+.1f}%)",
+    ]
+    assert cells[4] == f"{auc.ci_low:+.3f}..{auc.ci_high:+.3f}"
+    assert cells[5] == ("<0.001" if auc.p_value < 0.001 else f"{auc.p_value:.3f}")
+    assert cells[6] == "delong"
+    assert "| log_loss ↓ |" in metrics and "paired-t" in metrics
+
+
+def test_gates_table_marks_each_gate_and_gives_its_reason() -> None:
+    c = comparison("fail")
+    gates = section(render(make_doc(c)), "Gates")
+    failed = [g for g in c.verdict.gates if not g.passed]
+    passed = [g for g in c.verdict.gates if g.passed]
+    assert failed and passed
+    for g, mark in [(failed[0], "❌"), (passed[0], "✅")]:
+        reason = g.reason.replace(" >= ", " ≥ ").replace(" <= ", " ≤ ")
+        assert f"| {mark} | {g.metric} | overall | {reason} |" in gates
+    assert "below min_absolute_change -0.005" in gates
+
+
+# --- slices -------------------------------------------------------------------------------------
+
+
+def test_slices_are_collapsed_when_every_slice_gate_passes() -> None:
+    c = comparison("pass")
+    text = render(make_doc(c))
+    slices = section(text, "Slices")
+    assert "<details><summary>roc_auc on 3 slices of region</summary>" in slices
+    for s in c.slices:
+        auc = next(m for m in s.metrics if m.name == "roc_auc")
+        assert f"| region = {s.category} | {s.n:,} | {auc.baseline:.3f} | {auc.candidate:.3f} |" in slices
+
+
+def test_slices_are_open_when_a_slice_gate_failed() -> None:
+    c = comparison("slice-fail")
+    failed = [g for g in c.verdict.gates if not g.passed]
+    assert [g.scope for g in failed] == ["region=south"]
+    text = render(make_doc(c))
+    assert "<details open><summary>roc_auc on 3 slices of region: 1 failed a gate</summary>" in text
+    south = next(line for line in section(text, "Slices").splitlines() if line.startswith("| region = south"))
+    assert south.endswith("| ❌ |")
+    # The failed slice gate is in the main gates table, not folded away.
+    gates = section(text, "Gates").split("<details>")[0]
+    assert "| ❌ | roc_auc | region=south |" in gates
+
+
+# --- validation and drift -----------------------------------------------------------------------
+
+
+def validation_results() -> list[dict[str, Any]]:
+    passed = ValidationResult("expectations/churn.json", "churn", "train", 3000, 15, 0, [], 0.4)
+    failure = ExpectationFailure(
+        index=3,
+        type="expect_column_values_to_be_between",
+        column="tenure_months",
+        kwargs={"column": "tenure_months", "min_value": 0, "max_value": 120},
+        observed=None,
+        unexpected_count=2,
+        unexpected_percent=0.13,
+        sample_values=[999, -4],
+        line=31,
+    )
+    nulls = ExpectationFailure(
+        index=0,
+        type="expect_column_values_to_not_be_null",
+        column="customer_id",
+        kwargs={"column": "customer_id"},
+        observed=None,
+        unexpected_count=3,
+        unexpected_percent=0.2,
+        sample_values=[],
+        line=5,
+    )
+    failed = ValidationResult("expectations/churn.json", "churn", "test", 1500, 15, 2, [nulls, failure], 0.3)
+    return [passed.to_dict(), failed.to_dict()]
+
+
+def test_validation_failures_are_open_and_passes_collapsed() -> None:
+    text = render(make_doc(comparison("pass"), validation=validation_results()))
+    assert_well_formed(text)
+    v = section(text, "Data validation")
+    assert "<details><summary>✅ churn on train: 15 expectations passed</summary>" in v
+    assert "<details open><summary>❌ churn on test: 2 of 15 expectations failed (1,500 rows)</summary>" in v
+    row = next(line for line in v.splitlines() if "expect_column_values_to_be_between" in line)
+    assert row == (
+        "| 3 | expect_column_values_to_be_between (line 31) | tenure_months | min_value=0, max_value=120 "
+        "|  | 2 (0.13%) | 999, -4 |"
+    )
+    assert "| 0 | expect_column_values_to_not_be_null (line 5) | customer_id |" in v
+
+
+def test_no_validation_section_without_results() -> None:
+    assert "Data validation" not in render(make_doc(comparison("pass"), validation=[]))
+
+
+def drift_report() -> dict[str, Any]:
+    rng = np.random.default_rng(3)
+    ref = pd.DataFrame(
+        {
+            "tenure": rng.normal(24, 6, 2000),
+            "charges": rng.normal(70, 10, 2000),
+            "plan": rng.choice(["basic", "pro"], 2000),
+        }
+    )
+    cur = pd.DataFrame(
+        {
+            "tenure": rng.normal(24, 6, 1000),  # same
+            "charges": rng.normal(100, 10, 1000),  # far shifted: fails
+            "plan": rng.choice(["basic", "pro"], 1000, p=[0.3, 0.7]),  # some shift
+        }
+    )
+    profile = build_profile(ref, features=["tenure", "charges", "plan"])
+    return compare_profile(profile, cur, DriftSection()).to_dict()
+
+
+def test_drift_section_only_when_drift_is_given_worst_first() -> None:
+    c = comparison("pass")
+    assert "### Drift" not in render(make_doc(c))
+    drift = drift_report()
+    text = render(make_doc(c, drift=drift))
+    assert_well_formed(text)
+    d = section(text, "Drift")
+    assert "❌ Drift fail against the production reference (2,000 reference rows, 1,000 current)" in d
+    assert "<details open><summary>3 features, worst first</summary>" in d
+    order = [line.split("|")[1].strip() for line in d.splitlines() if line.startswith("| ") and "---" not in line]
+    assert order[0] == "Feature"
+    by_name = {f["feature"]: f for f in drift["features"]}
+    assert order[1] == "charges" and order[-1] == "tenure"
+    psis = [by_name[name]["psi"] for name in order[1:]]
+    assert psis[0] == max(psis)
+    assert "| charges | numeric |" in d and "| ks |" in d and d.count("| ❌ |") >= 1
+
+
+# --- chart -------------------------------------------------------------------------------------
+
+
+def mermaid_block(text: str) -> list[str]:
+    lines = text.splitlines()
+    start = lines.index("```mermaid")
+    end = lines.index("```", start + 1)
+    return lines[start + 1 : end]
+
+
+def test_chart_is_a_mermaid_xychart_of_baseline_and_candidate() -> None:
+    c = comparison("pass")
+    block = mermaid_block(render(make_doc(c)))
+    assert block[0] == "xychart-beta"
+    axis = next(line.strip() for line in block if line.strip().startswith("x-axis"))
+    assert axis.startswith('x-axis ["overall", "')
+    assert all(f'"{s.category}"' in axis for s in c.slices)  # one slice column: the category alone
+    bars = [line.strip() for line in block if line.strip().startswith("bar [")]
+    assert len(bars) == 2
+    auc = c.metric("roc_auc")
+    assert auc is not None
+    assert bars[0].startswith(f"bar [{auc.baseline:.4g}, ")
+    assert bars[1].startswith(f"bar [{auc.candidate:.4g}, ")
+    assert all(len(b.split(",")) == 4 for b in bars)  # overall + 3 slices
+
+
+def test_chart_without_a_baseline_has_one_series() -> None:
+    block = mermaid_block(render(make_doc(comparison("bootstrap"))))
+    assert sum(1 for line in block if line.strip().startswith("bar [")) == 1
+
+
+# --- escaping -----------------------------------------------------------------------------------
+
+
+def test_hostile_column_and_category_names_render_harmlessly() -> None:
+    c = comparison("hostile")
+    assert {s.column for s in c.slices} == {HOSTILE_COLUMN}
+    assert {g.passed for g in c.verdict.gates if g.scope != "overall"} == {False}
+    git = {
+        "sha": "0123456789abcdef0123456789abcdef01234567",
+        "ref": "refs/heads/@org/team",
+        "pr": 7,
+        "pr_title": "Fix @org/team <script>alert(1)</script> `x` ![i](http://e/x.png) **bold** $x$",
+        "head_ref": "feat/@someone|x",
+    }
+    failure = ExpectationFailure(
+        index=0,
+        type="expect_column_values_to_be_in_set",
+        column=HOSTILE_COLUMN,
+        kwargs={"column": HOSTILE_COLUMN, "value_set": ["a|b", "@org/team", "```"]},
+        observed=None,
+        unexpected_count=1,
+        unexpected_percent=1.0,
+        sample_values=["```\n<img src=x>", "@org/team|x"],
+    )
+    validation = [ValidationResult("s.json", "suite <b>", "test", 10, 1, 1, [failure]).to_dict()]
+    text = render(
+        make_doc(c, git=git, validation=validation, candidate={"version": "v`1`", "alias": "@o/t", "uri": "u"})
+    )
+    assert_well_formed(text)
+    body = text[len(marker("churn")) :]
+    assert not MENTION.search(body), MENTION.search(body)
+    assert "<img" not in body and "<script" not in body and "<b>" not in body
+    assert "&lt;img src=x&gt;" in body
+    assert "](http://e" not in body and "**bold**" not in body and "$x$" not in body
+    # Each hostile category is one table row of the slices table (no line break survived).
+    slices = section(text, "Slices")
+    assert sum(1 for line in slices.splitlines() if line.startswith("| @")) == len(HOSTILE_CATEGORIES)
+    # Inside the chart, labels are plain: no backtick, no quote but the delimiters, no @.
+    for line in mermaid_block(text):
+        assert "`" not in line and "@" not in line
+        if line.strip().startswith("x-axis"):
+            assert line.count('"') == 2 * (1 + len(HOSTILE_CATEGORIES))
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("@team", "@\u200dteam"),
+        ("<img src=x>", "&lt;img src=x&gt;"),
+        ("a & b", "a &amp; b"),
+        ("a|b", "a&#124;b"),
+        ("one\r\ntwo\nthree", "one two three"),
+        ("```", "&#96;&#96;&#96;"),
+        ("[a](b)", "&#91;a&#93;(b)"),
+        ("*em* _em_ ~~s~~", "&#42;em&#42; &#95;em&#95; &#126;&#126;s&#126;&#126;"),
+        ("roc_auc", "roc_auc"),
+        ("# head", "#\u200d head"),
+        ("<!-- x -->", "&lt;!-- x --&gt;"),
+        ("</details>", "&lt;/details&gt;"),
+        ("- item", "&#45; item"),
+        ("1. item", "1&#46; item"),
+        ("3.11.7", "3.11.7"),
+        ("p<0.001", "p<0.001"),
+        ("back\\slash", "back&#92;slash"),
+        ("$x$", "&#36;x&#36;"),
+        ("rtl\u202etxt", "rtltxt"),
+    ],
+)
+def test_escape(raw: str, expected: str) -> None:
+    assert escape(raw) == expected
+
+
+def test_only_http_urls_become_links() -> None:
+    assert safe_url("https://github.com/o/r/actions/runs/1") == "https://github.com/o/r/actions/runs/1"
+    assert safe_url("https://x/a)b") == "https://x/a%29b"
+    for bad in ["javascript:alert(1)", "data:text/html,x", "file:///etc/passwd", "https://x/a b", "//evil", None, 3]:
+        assert safe_url(bad) is None
+
+
+# --- footer ----------------------------------------------------------------------------------
+
+
+def test_footer_links_the_run_and_names_commit_fingerprints_and_versions() -> None:
+    text = render(make_doc(comparison("pass")))
+    footer = text[text.rindex("\n---\n") :]
+    assert "[workflow run](https://github.com/acme/churn/actions/runs/123)" in footer
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    assert f"[{commit[:12]}](https://github.com/acme/churn/commit/{commit}) (refs/pull/42/merge)" in footer
+    assert f"train {'a1' * 6} (3,000 rows), test {'b2' * 6} (1,500 rows)" in footer
+    assert "python 3.11.7, mlci 0.1.0, scikit-learn 1.9.1" in footer
+    artifacts = section(text, "Artifacts")
+    assert (
+        "| Candidate | ab12ab12ab12ab12 | pr-42 | file:///srv/registry/churn/versions/ab12ab12ab12ab12 |" in artifacts
+    )
+    assert "| Baseline | cd34cd34cd34cd34 | production | s3://models/churn/versions/cd34 |" in artifacts
+
+
+def test_a_javascript_run_url_is_not_linked() -> None:
+    text = render(make_doc(comparison("pass"), run_url="javascript:alert(document.cookie)"))
+    assert "](javascript" not in text
+    assert "[workflow run]" not in text
+    assert "javascript:alert(document.cookie)" in text  # shown as text
+    assert "/commit/" not in text  # no repository link is guessed from it either
+
+
+# --- size limit ----------------------------------------------------------------------------
+
+
+@cache
+def many_slices() -> Comparison:
+    rng = np.random.default_rng(11)
+    n = 10000
+    y = rng.integers(0, 2, n)
+    names = np.array([f"category {i:04d} " + "with a long name " * 6 + "@team|`" for i in range(5000)])
+    return compare(
+        y,
+        binary_model(y, 0.8, rng),
+        binary_model(y, 1.2, rng),
+        task="classification",
+        metrics=["accuracy"],
+        primary="accuracy",
+        gates=[Gate(metric="accuracy", threshold=0.5, slices=True, min_slice_size=1)],
+        statistics=STATS,
+        slices={"segment": names[np.arange(n) % 5000]},
+    )
+
+
+def test_5000_slices_fit_a_comment_with_the_cut_noted() -> None:
+    c = many_slices()
+    assert len(c.slices) == 5000
+    doc = make_doc(c, validation=validation_results(), drift=drift_report())
+    full = render(doc)
+    assert len(full) > COMMENT_LIMIT and CUT_PHRASE not in full
+    text = render(doc, limit=COMMENT_LIMIT, full_report_hint="the step summary of run 123")
+    assert len(text) <= COMMENT_LIMIT
+    assert_well_formed(text)
+    assert CUT_PHRASE in text and "The full report is in the step summary of run 123." in text
+    assert "of 5,000 slices" in text
+    # What matters most survives the cut: verdict, metrics, failed validation, the footer.
+    assert "### Metrics" in text and "❌ churn on test" in text and "[workflow run](" in text
+    # The chart still shows at most 20 bars.
+    axis = next(line for line in mermaid_block(text) if line.strip().startswith("x-axis"))
+    assert axis.count('"') == 2 * 20
+
+
+def test_a_tiny_limit_still_gives_a_well_formed_comment() -> None:
+    doc = make_doc(many_slices(), validation=validation_results(), drift=drift_report())
+    for limit in (300, 2500, 6000):
+        text = render(doc, limit=limit)
+        assert len(text) <= limit
+        assert_well_formed(text)
+        assert CUT_PHRASE in text
+
+
+def test_a_small_report_is_not_cut() -> None:
+    doc = make_doc(comparison("slice-fail"))
+    assert render(doc, limit=COMMENT_LIMIT) == render(doc)
+
+
+# --- templates -----------------------------------------------------------------------------
+
+
+def test_a_user_template_overrides_one_partial(tmp_path: Path) -> None:
+    (tmp_path / "_summary.md.j2").write_text(
+        "## Our own heading for {{ r.model }} ({{ r.status }})\n\nPR title: {{ doc.git.pr_title }}\n"
+    )
+    doc = make_doc(comparison("pass"))
+    doc["git"]["pr_title"] = "ping @org/team"
+    text = render(doc, templates_dir=tmp_path)
+    assert text.startswith(marker("churn") + "\n## Our own heading for churn (pass)")
+    assert "PR title: ping @\u200dorg/team" in text  # data in a user template is escaped too
+    assert "### Metrics" in text  # the other partials are still mlci's
+
+
+def test_template_errors_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a directory"):
+        render(make_doc(comparison("pass")), templates_dir=tmp_path / "missing")
+    (tmp_path / "_gates.md.j2").write_text("{% if %}\n")
+    with pytest.raises(ConfigError, match=r"_gates\.md\.j2:1"):
+        render(make_doc(comparison("pass")), templates_dir=tmp_path)
+
+
+def test_marker_is_first_and_sanitised() -> None:
+    assert marker("churn") == "<!-- mlci:churn -->"
+    assert marker("a-->b <x>") == "<!-- mlci:a--_b__x_ -->"
+    assert render(make_doc(comparison("pass"))).startswith("<!-- mlci:churn -->\n")
