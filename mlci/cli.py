@@ -87,6 +87,8 @@ def run_command(fn: F) -> F:
             return fn(*args, **kwargs)
         except MlciError as e:
             fail(e, opts.verbose)
+        except BrokenPipeError:  # `mlci history | head`: the reader left, nothing to report
+            sys.exit(0)
         except KeyboardInterrupt:
             echo("mlci: interrupted", err=True)
             sys.exit(130)
@@ -459,11 +461,16 @@ def promote(
     """
     from mlci import pipelines
 
+    config = opts.load()
     if from_pr is not None:
-        pending("S3 and deploy")
+        if ref is not None:
+            raise UsageError("give either REF or --from-pr, not both")
+        ref, found = pipelines.pr_candidate(config, from_pr, github_context())
+        echo(found)
+        reason = reason or found
     if ref is None:
         raise UsageError("name the version to promote (REF), or use --from-pr")
-    result = pipelines.promote(opts.load(), ref, alias, reason=reason, allow_failed=allow_failed, expect=expect)
+    result = pipelines.promote(config, ref, alias, reason=reason, allow_failed=allow_failed, expect=expect)
     if opts.json:
         emit_json(result)
     else:
@@ -473,21 +480,53 @@ def promote(
 @cli.command()
 @click.argument("ref")
 @click.option("--env", "env", required=True, help="Environment (e.g. production).")
+@click.option("--reason", default="", help="Why, for the event log.")
 @pass_options
 @run_command
-def deploy(opts: Options, ref: str, env: str) -> None:
-    """Promote, publish, smoke-test; roll back by itself when the smoke test fails."""
-    pending("S3 and deploy")
+def deploy(opts: Options, ref: str, env: str, reason: str) -> None:
+    """Promote, publish, smoke-test; roll back by itself when the smoke test fails.
+
+    Example: mlci deploy staging --env production
+    """
+    from mlci import deploy as deploying
+    from mlci.pipelines import actor
+
+    result = deploying.deploy(opts.load(), ref, env, env=os.environ, actor=actor(), reason=reason)
+    show_deploy(opts, result, "deployed")
 
 
 @cli.command()
 @click.option("--env", "env", required=True, help="Environment to roll back.")
 @click.option("--to", "to", default=None, help="Version REF (default: the previous one).")
+@click.option("--reason", default="", help="Why, for the event log.")
 @pass_options
 @run_command
-def rollback(opts: Options, env: str, to: str | None) -> None:
-    """Put the previous (or a named) version back into an environment."""
-    pending("S3 and deploy")
+def rollback(opts: Options, env: str, to: str | None, reason: str) -> None:
+    """Put the previous (or a named) version back into an environment, smoke-tested like a deploy.
+
+    Example: mlci rollback --env production
+    """
+    from mlci import deploy as deploying
+    from mlci.pipelines import actor
+
+    result = deploying.rollback(opts.load(), env, to, env=os.environ, actor=actor(), reason=reason)
+    show_deploy(opts, result, "rolled back")
+
+
+def show_deploy(opts: Options, result: Any, verb: str) -> None:
+    """Print a DeployResult and set the Actions output `version`."""
+    from mlci.github.workflow import set_output
+
+    set_output("version", result.version, os.environ.get("GITHUB_OUTPUT"))
+    if opts.json:
+        emit_json(result.to_dict())
+        return
+    for note in result.notes:
+        echo(note)
+    echo(
+        f"{verb}: {result.env} is version {result.version} (was {result.previous or 'unset'}); published at {result.uri}"
+    )
+    echo("smoke test passed")
 
 
 @cli.command()

@@ -192,6 +192,25 @@ def promote(
     return {"alias": alias, "version": record.version, "previous": record.previous, "verdict": verdict}
 
 
+def pr_candidate(config: Config, from_pr: str, ctx: Any) -> tuple[str, str]:
+    """Return (REF of the candidate a PR's check stored, how the PR was found); ChecksFailed if none."""
+    from mlci.deploy import pr_of_commit
+
+    if from_pr == "auto":
+        number, how = pr_of_commit(ctx)
+    elif from_pr.isdigit():
+        number, how = int(from_pr), f"PR #{from_pr} named on the command line"
+    else:
+        raise ConfigError(f"--from-pr {from_pr!r}: give a PR number or 'auto'")
+    registry = open_registry(config)
+    if registry.alias(f"pr-{number}") is None:
+        raise ChecksFailed(
+            f"PR #{number} has no stored candidate (no alias pr-{number} for model '{config.model.name}'); "
+            "did its mlci check run and push?"
+        )
+    return f"pr-{number}", f"{how}: promoting its candidate pr-{number}"
+
+
 def last_verdict(registry: Registry, version: str) -> str | None:
     """Return the verdict of the latest check that stored `version`, if any."""
     for event in reversed(registry.events()):
@@ -549,12 +568,14 @@ def report_document(
     }
 
 
-def render_report(config: Config, document: dict[str, Any], limit: int | None = None) -> str:
-    """Return the Markdown report of a comparison.json document."""
+def render_report(config: Config, document: dict[str, Any], limit: int | None = None, hint: str | None = None) -> str:
+    """Return the Markdown report of a comparison.json document, cut to `limit` characters if given."""
     from mlci.report import render
 
     templates = config.resolve(config.report.templates) if config.report.templates else None
-    return render(document, templates_dir=templates, limit=limit)
+    if hint is None:
+        return render(document, templates_dir=templates, limit=limit)
+    return render(document, templates_dir=templates, limit=limit, full_report_hint=hint)
 
 
 def load_document(path: Path) -> dict[str, Any]:

@@ -46,12 +46,13 @@ def publish(
     from mlci.github import workflow
     from mlci.github.client import GitHubClient, ReadOnlyToken
     from mlci.pipelines import render_report
-    from mlci.report import COMMENT_LIMIT, marker
+    from mlci.report import COMMENT_LIMIT, STEP_SUMMARY_LIMIT, marker
 
     result = Published()
     verdict = verdict_of(document)
     if ctx.summary_path:
-        result.summary_written = workflow.append_summary(render_report(config, document), ctx.summary_path)
+        summary = render_report(config, document, limit=STEP_SUMMARY_LIMIT, hint="the report.md artifact")
+        result.summary_written = workflow.append_summary(summary, ctx.summary_path)
     if post:
         if not ctx.token or not ctx.repository:
             result.notes.append("no GitHub token or repository in the environment: not posting the report")

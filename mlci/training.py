@@ -199,15 +199,17 @@ def train(config: Config, datasets: Datasets, output: Path, *, pr: int | None = 
 
     X_test = features_frame(datasets.test, datasets.features)
     try:
-        scores = _scores(estimator, X_test, config.model.task)
+        test_scores = scores(estimator, X_test, config.model.task)
     except Exception as e:
         raise TrainingError(f"the fitted model cannot predict the test table: {type(e).__name__}: {e}") from e
-    profile = build_profile(datasets.train, features=datasets.features, categorical=categorical, predictions=scores)
+    profile = build_profile(
+        datasets.train, features=datasets.features, categorical=categorical, predictions=test_scores
+    )
     # Rows kept with the version so a deploy can check the published copy predicts exactly
     # what it predicted here (the smoke test).
     n = min(config.deploy.smoke_rows, len(X_test))
     smoke = X_test.iloc[:n].copy()
-    smoke["__mlci_prediction__"] = np.asarray(scores[:n], dtype="float64")
+    smoke["__mlci_prediction__"] = np.asarray(test_scores[:n], dtype="float64")
     smoke_bytes = _parquet_bytes(smoke)
 
     key = cache_key(config, datasets.fingerprints)
@@ -239,7 +241,7 @@ def train(config: Config, datasets: Datasets, output: Path, *, pr: int | None = 
     return TrainResult(bundle=bundle, seconds=seconds, cache_key=key)
 
 
-def _scores(estimator: Any, X: pd.DataFrame, task: str) -> Any:
+def scores(estimator: Any, X: pd.DataFrame, task: str) -> Any:
     """Return one number per row: the positive-class probability (binary), else the prediction."""
     import numpy as np
 

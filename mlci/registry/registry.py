@@ -286,6 +286,7 @@ class Registry:
         actor: str,
         reason: str,
         expected_etag: str | _Read | None = READ,
+        previous: str | _Read | None = READ,
     ) -> AliasRecord:
         """Point the alias at `version` by compare-and-swap; return the new record.
 
@@ -307,7 +308,9 @@ class Registry:
         record = AliasRecord(
             name=name,
             version=version,
-            previous=current.version if current else None,
+            # An automatic rollback restores the record as it was, so a later `rollback` does
+            # not return to the version that just failed.
+            previous=(current.version if current else None) if isinstance(previous, _Read) else previous,
             updated_at=_iso(_now()),
             actor=actor,
             reason=reason,
@@ -320,6 +323,16 @@ class Registry:
             raise self._lost_race(name, was, self.alias(name), version) from None
         self.log_event("alias", actor=actor, reason=reason, alias=name, version=version, previous=record.previous)
         return record
+
+    def delete_alias(self, name: str, *, expected_etag: str | None, actor: str, reason: str) -> None:
+        """Remove an alias that still has `expected_etag` (an automatic rollback of a first deploy)."""
+        current = self.alias(name)
+        if current is None:
+            return
+        if current.etag != expected_etag:
+            raise self._lost_race(name, None, current, "nothing")
+        self.store.delete(self._alias_key(name))
+        self.log_event("alias", actor=actor, reason=reason, alias=name, version=None, previous=current.version)
 
     def _lost_race(self, name: str, was: str | None, after: AliasRecord | None, target: str) -> ConflictError:
         """The ConflictError for a lost race; `was` is None when the caller's view is unknown."""
@@ -362,6 +375,15 @@ class Registry:
         self.store.put(dst + CURRENT, json.dumps(current, indent=2, sort_keys=True).encode())
         self.log_event("publish", actor=actor, reason=reason, env=env, version=version, previous=previous)
         return self.store.url(dst)
+
+    def unpublish(self, env: str, *, actor: str = "", reason: str = "") -> None:
+        """Remove the published copy of `env` (manifest first, so readers never see half of it)."""
+        prefix = self._deploy_prefix(env)
+        previous = self.published_version(env)
+        self.store.delete(prefix + MANIFEST)
+        for key in self.store.list(prefix):
+            self.store.delete(key)
+        self.log_event("unpublish", actor=actor, reason=reason, env=env, version=None, previous=previous)
 
     def published_version(self, env: str) -> str | None:
         """Return the version published to `env`, or None if nothing is."""

@@ -463,3 +463,22 @@ class S3Store:
                     hint=_LOCKING_HINT,
                 )
             self._conditional_checked = True
+
+
+def read_object(
+    uri: str, *, endpoint_url: str | None = None, region: str | None = None, addressing_style: str = "auto"
+) -> bytes:
+    """Return the bytes of the object at `s3://bucket/key`, for data tables; DataError if it is missing."""
+    from mlci.errors import DataError
+
+    bucket, key = parse_s3_uri(uri)
+    if not key:
+        raise DataError(f"{uri}: names a bucket, not an object; write s3://bucket/path/table.parquet")
+    store = S3Store(f"s3://{bucket}", endpoint_url=endpoint_url, region=region, addressing_style=addressing_style)
+    try:
+        data, _ = store.get(key.rstrip("/"))
+    except NotFoundError:
+        raise DataError(
+            f"{uri}: no such object", hint="check the path, or that the job's credentials can read it"
+        ) from None
+    return data

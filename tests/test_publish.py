@@ -1,0 +1,191 @@
+"""Reports reaching GitHub from the CLI: against the GitHub API server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import EXAMPLE, mlci_env
+from tests.github_server import GitHubServer
+
+HOSTILE_COLUMN = "@org/team <img src=x> | x"
+HOSTILE_VALUE = "```\nrm -rf / `id`"
+
+
+def pr_event(path: Path, server: GitHubServer, number: int = 42, title: str = "Better churn model") -> dict:
+    pull = server.add_pull(number, title=title, head_ref="feature/boost")
+    event = {
+        "action": "opened",
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "title": title,
+            "head": {"sha": pull["head"]["sha"], "ref": "feature/boost", "repo": {"full_name": server.repository}},
+            "base": {"ref": "main", "repo": {"full_name": server.repository}},
+        },
+        "repository": {"full_name": server.repository},
+    }
+    path.write_text(json.dumps(event))
+    return event
+
+
+def actions_env(tmp: Path, server: GitHubServer, event: Path, token: str | None = None) -> dict[str, str]:
+    env = mlci_env(
+        GITHUB_ACTIONS="true",
+        GITHUB_EVENT_NAME="pull_request",
+        GITHUB_EVENT_PATH=str(event),
+        GITHUB_SHA="0" * 40,
+        GITHUB_RUN_ID="777",
+        GITHUB_ACTOR="octocat",
+        GITHUB_OUTPUT=str(tmp / "output.txt"),
+        GITHUB_STEP_SUMMARY=str(tmp / "summary.md"),
+        **server.env(token),
+    )
+    (tmp / "output.txt").touch()
+    return env
+
+
+def parse_outputs(path: Path) -> dict[str, str]:
+    """Parse GITHUB_OUTPUT's `name<<DELIM ... DELIM` format as the runner does."""
+    out, lines, i = {}, path.read_text().splitlines(), 0
+    while i < len(lines):
+        name, _, delim = lines[i].partition("<<")
+        j = lines.index(delim, i + 1)
+        out[name] = "\n".join(lines[i + 1 : j])
+        i = j + 1
+    return out
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlci", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    dest = tmp_path / "churn"
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
+    return dest
+
+
+def test_check_in_a_pull_request_posts_comment_status_and_outputs(project, tmp_path, github_server):
+    event = tmp_path / "event.json"
+    pr_event(event, github_server)
+    env = actions_env(tmp_path, github_server, event)
+    result = run(["check"], project, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    (comment,) = github_server.comments(42)
+    assert comment["body"].startswith("<!-- mlci:churn -->")
+    assert "roc_auc" in comment["body"]
+    head = json.loads(event.read_text())["pull_request"]["head"]["sha"]
+    (status,) = github_server.statuses(head)
+    assert status["context"] == "mlci/churn" and status["state"] == "success"
+    assert status["target_url"].endswith("/actions/runs/777") and len(status["description"]) <= 140
+    outputs = parse_outputs(tmp_path / "output.txt")
+    assert outputs["verdict"] == "bootstrap"
+    assert outputs["comment-url"] == comment["html_url"]
+    assert Path(outputs["report-path"]).exists()
+    assert re.fullmatch(r"[0-9a-f]{16}", outputs["version"])
+    assert "mlci · churn" in (tmp_path / "summary.md").read_text()
+    # The candidate is stored under the PR's alias.
+    alias = json.loads((project / ".mlci/registry/churn/aliases/pr-42.json").read_text())
+    assert alias["version"] == outputs["version"]
+    # The token never reaches the output; the mask command is the only line that carries it.
+    printed = result.stdout + result.stderr
+    assert printed.startswith(f"::add-mask::{github_server.token}\n")
+    assert printed.count(github_server.token) == 1
+
+
+def test_a_second_report_edits_the_same_comment(project, tmp_path, github_server):
+    event = tmp_path / "event.json"
+    pr_event(event, github_server)
+    env = actions_env(tmp_path, github_server, event)
+    assert run(["check"], project, env).returncode == 0
+    text = (project / "mlci.yaml").read_text().replace("learning_rate: 0.05", "learning_rate: 0.1")
+    (project / "mlci.yaml").write_text(text)
+    second = run(["check"], project, env)
+    assert second.returncode == 0, second.stderr
+    assert "PR comment updated" in second.stdout
+    assert len(github_server.requests_for("POST", "/issues/42/comments")) == 1
+    assert len(github_server.requests_for("PATCH", "/issues/comments/")) == 1
+    (comment,) = github_server.comments(42)
+    assert comment["body"].startswith("<!-- mlci:churn -->")
+
+
+def test_a_fork_token_warns_and_falls_back_to_the_step_summary(project, tmp_path, github_server):
+    event = tmp_path / "event.json"
+    pr_event(event, github_server)
+    env = actions_env(tmp_path, github_server, event, token=github_server.readonly_token)
+    result = run(["check"], project, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "::warning title=mlci::" in result.stdout and "read-only" in result.stdout
+    assert github_server.comments(42) == []
+    assert "mlci · churn" in (tmp_path / "summary.md").read_text()
+    assert github_server.readonly_token not in result.stdout.split("\n", 1)[1] + result.stderr
+
+
+def test_hostile_names_in_data_and_event_render_harmlessly(project, tmp_path, github_server):
+    for name in ("train", "test"):
+        path = project / "data" / f"{name}.csv"
+        frame = pd.read_csv(path).rename(columns={"region": HOSTILE_COLUMN})
+        frame.loc[frame[HOSTILE_COLUMN] == "west", HOSTILE_COLUMN] = HOSTILE_VALUE
+        frame.to_csv(path, index=False)
+    text = (project / "mlci.yaml").read_text().replace("region", json.dumps(HOSTILE_COLUMN))
+    (project / "mlci.yaml").write_text(text.replace("expectations:\n  suite: expectations/churn.json\n", ""))
+    event = tmp_path / "event.json"
+    pr_event(event, github_server, title="@org/team <script>x</script> | `pwn`")
+    result = run(["check"], project, actions_env(tmp_path, github_server, event))
+    assert result.returncode == 0, result.stdout + result.stderr
+    (comment,) = github_server.comments(42)
+    body = comment["body"]
+    assert HOSTILE_COLUMN not in body and "@org/team" not in body
+    assert "<img" not in body and "<script" not in body
+    # Only the mermaid block opens a fence, and every fence closes.
+    fences = [line for line in body.splitlines() if line.lstrip().startswith("```")]
+    assert len(fences) % 2 == 0 and all(f.strip() in ("```mermaid", "```") for f in fences)
+    # Table rows keep their column count.
+    for table in re.findall(r"(?:^\|.*\|$\n?)+", body, flags=re.M):
+        rows = table.strip().splitlines()
+        widths = {len(re.findall(r"(?<!\\)\|", r)) for r in rows}
+        assert len(widths) == 1, rows
+
+
+def test_a_report_with_5000_slices_is_cut_under_the_comment_limit(project, tmp_path, github_server):
+    import numpy as np
+
+    from mlci.config import load_config
+    from mlci.evaluation import Predictions, compare
+
+    config = load_config(project / "mlci.yaml", env={})
+    rng = np.random.default_rng(3)
+    n = 20000
+    y = rng.integers(0, 2, n)
+    p_base = np.clip(y * 0.3 + rng.uniform(0, 0.7, n), 0, 1)
+    p_cand = np.clip(y * 0.35 + rng.uniform(0, 0.65, n), 0, 1)
+    preds = [Predictions(labels=(p > 0.5).astype(int), proba=np.c_[1 - p, p], classes=[0, 1]) for p in (p_cand, p_base)]
+    segment = np.array([f"segment-{i:05d}-with-a-long-descriptive-name" for i in rng.integers(0, 5000, n)])
+    comparison = compare(
+        y, preds[0], preds[1], task="classification", metrics=["roc_auc", "accuracy"], primary="roc_auc",
+        gates=config.gates, statistics=config.metrics.statistics, slices={"segment": segment},
+    )  # fmt: skip
+    assert len(comparison.slices) >= 4900
+    doc = {"mlci_version": "0", "model": "churn", "comparison": comparison.to_dict(), "validation": [], "drift": None}
+    (project / "comparison.json").write_text(json.dumps(doc))
+    event = tmp_path / "event.json"
+    pr_event(event, github_server)
+    result = run(["report", "--post"], project, actions_env(tmp_path, github_server, event))
+    assert result.returncode == 0, result.stderr
+    (comment,) = github_server.comments(42)
+    assert len(comment["body"]) < 65536
+    assert "This report was shortened to fit 65,536 characters" in comment["body"]
+    assert "The full report is in the job's step summary and the report.md artifact" in comment["body"]
+    assert len((tmp_path / "summary.md").read_text()) > len(comment["body"])
