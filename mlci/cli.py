@@ -567,16 +567,91 @@ def history(opts: Options, alias: str | None) -> None:
 @pass_options
 @run_command
 def drift(opts: Options, current: str | None) -> None:
-    """Drift of fresh data against the production version's reference profile."""
-    pending("retraining and drift")
+    """Drift of fresh data against the production version's reference profile.
+
+    Per feature: population stability index, a KS (numeric) or chi-square (categorical)
+    test, unseen categories and null rates; exit 1 when a feature crosses drift.psi_fail.
+    Example: mlci drift --current data/2026-11-22.parquet
+    """
+    from mlci import retrain as retraining
+    from mlci.github.workflow import set_output
+
+    report, uri, version = retraining.drift(opts.load(), current)
+    set_output("drift", report.status, os.environ.get("GITHUB_OUTPUT"))
+    if opts.json:
+        emit_json({"table": uri, "production": version, **report.to_dict()})
+    else:
+        echo(
+            f"drift of {uri} ({report.rows_cur} rows) against production {version} ({report.rows_ref} rows): {report.status}"
+        )
+        echo(render_drift(report))
+    if report.status == "fail":
+        sys.exit(1)
+
+
+def render_drift(report: Any) -> str:
+    """Return the drift table, worst feature first."""
+    lines = [f"{'feature':<24}{'kind':<13}{'psi':>8}  {'test':<5}{'p':>10}  {'nulls ref->cur':<16}status  unseen"]
+    for f in report.features:
+        p = "-" if f.p_value is None or f.p_value != f.p_value else f"{f.p_value:.3g}"
+        nulls = f"{f.null_rate_ref:.1%}->{f.null_rate_cur:.1%}"
+        unseen = ", ".join(map(str, f.unseen[:3])) + (" ..." if len(f.unseen) > 3 else "")
+        lines.append(
+            f"{f.feature[:23]:<24}{f.kind:<13}{f.psi:>8.3f}  {f.test:<5}{p:>10}  {nulls:<16}{f.status:<8}{unseen}"
+        )
+    return "\n".join(lines)
 
 
 @cli.command()
 @pass_options
 @run_command
 def retrain(opts: Options) -> None:
-    """The scheduled job: validate fresh data, measure drift, retrain, compare, report."""
-    pending("retraining and drift")
+    """The scheduled job: validate fresh data, measure drift, retrain, compare, report.
+
+    Reads retrain.data ({date}/{yesterday} filled in), stores the candidate as
+    retrain-<date>, applies retrain.promote when the gates pass, and keeps one GitHub
+    issue per model up to date. Outputs: verdict, drift, version.
+    """
+    from mlci import retrain as retraining
+    from mlci.github.workflow import append_summary, set_output
+    from mlci.pipelines import render_report
+
+    config = opts.load()
+    result = retraining.retrain(config, env=os.environ)
+    out = os.environ.get("GITHUB_OUTPUT")
+    for name, value in (("verdict", result.verdict), ("drift", result.drift), ("version", result.version or "")):
+        set_output(name, value, out)
+    report = render_report(config, result.document)
+    from pathlib import Path
+
+    Path(config.report.output).write_text(report)
+    append_summary(report, os.environ.get("GITHUB_STEP_SUMMARY"))
+    if opts.json:
+        emit_json(
+            {k: v for k, v in result.document.items()}
+            | {
+                "verdict": result.verdict,
+                "drift": result.drift,
+                "version": result.version,
+                "promoted": result.promoted,
+                "issue_url": result.issue_url,
+            }
+        )
+        return
+    for r in result.validation:
+        for line in render_validation(r):
+            echo(line)
+    if result.drift_report is not None:
+        echo(render_drift(result.drift_report))
+    if result.comparison is not None:
+        echo(render_verdict(result.comparison))
+    echo(f"candidate {result.version} stored as '{result.alias}'; promoted: {result.promoted or 'no'}")
+    for note in result.notes:
+        echo(note)
+    if result.issue_url:
+        echo(f"tracking issue {result.issue_action}: {result.issue_url}")
+    if not all(v.success for v in result.validation):
+        sys.exit(1)  # the fresh data broke its expectations: nothing was promoted
 
 
 # --- scaffolding -------------------------------------------------------------------------

@@ -55,7 +55,7 @@ def read_bytes(uri: str, *, s3_options: dict[str, Any] | None = None) -> bytes:
         return read_object(uri, **(s3_options or {}))
     path = Path(uri)
     if not path.exists():
-        raise DataError(f"{uri}: no such file", hint="check the path in mlci.yaml (relative to the config file)")
+        raise DataError(f"{uri}: no such file", hint="check the path; paths in mlci.yaml are relative to that file")
     if path.is_dir():
         raise DataError(f"{uri}: is a directory, expected a CSV or Parquet file")
     try:

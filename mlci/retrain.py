@@ -1,0 +1,253 @@
+"""drift and retrain: the scheduled loop that keeps a deployed model honest."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlci.errors import ConfigError, NotFoundError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlci.artifacts import Bundle
+    from mlci.config import Config
+    from mlci.drift import DriftReport
+    from mlci.evaluation import Comparison
+    from mlci.registry.registry import Registry
+    from mlci.validation import ValidationResult
+
+ISSUE_MARKER = "<!-- mlci:retrain:{model} -->"
+
+
+def fresh_data_uri(config: Config, template: str | None = None, now: datetime | None = None) -> str:
+    """Return retrain.data (or `template`) with {date} and {yesterday} filled in (UTC)."""
+    template = template or config.retrain.data
+    if not template:
+        raise ConfigError(
+            f"{config.path}: retrain.data is not set", hint="name the fresh table, e.g. data/{yesterday}.parquet"
+        )
+    now = now or datetime.now(timezone.utc)
+    try:
+        uri = template.format(date=now.date().isoformat(), yesterday=(now - timedelta(days=1)).date().isoformat())
+    except (KeyError, IndexError, ValueError) as e:
+        raise ConfigError(
+            f"retrain.data '{template}': unknown placeholder {e}; use {{date}} or {{yesterday}}"
+        ) from None
+    return uri if uri.startswith("s3://") else config.resolve(uri)
+
+
+def production_bundle(config: Config, registry: Registry) -> Bundle | None:
+    """Return the production bundle, or None when nothing is in production yet."""
+    from mlci.pipelines import resolve_bundle
+
+    if registry.alias("production") is None:
+        return None
+    return resolve_bundle(config, registry, "production")
+
+
+def measure_drift(config: Config, bundle: Bundle, frame: pd.DataFrame) -> DriftReport:
+    """Return the drift of `frame` against the bundle's reference profile, with prediction drift."""
+    from mlci.artifacts import load_model
+    from mlci.drift import compare_profile
+    from mlci.training import repo_on_path, scores
+
+    profile = bundle.profile()
+    if profile is None:
+        raise NotFoundError(f"version {bundle.version} has no profile.json to measure drift against (retrain it)")
+    predictions = None
+    features = list(bundle.manifest.get("features", []))
+    if all(f in frame.columns for f in features):
+        repo_on_path(config)
+        model = load_model(bundle, config.model.trusted_types)
+        predictions = scores(model, frame[features], str(bundle.manifest.get("task")))
+    # compare_profile names a missing column itself (unless drift.ignore lists it).
+    return compare_profile(profile, frame, config.drift, predictions=predictions)
+
+
+def drift(config: Config, current: str | None = None) -> tuple[DriftReport, str, str]:
+    """Return (drift report, table URI, production version) for a fresh table against production."""
+    from mlci.data import read_table, s3_options
+    from mlci.pipelines import open_registry
+
+    uri = current if current is not None else fresh_data_uri(config)
+    registry = open_registry(config)
+    bundle = production_bundle(config, registry)
+    if bundle is None:
+        raise NotFoundError(
+            f"model '{config.model.name}' has nothing in production to measure drift against",
+            hint="deploy a version first: mlci deploy REF --env production",
+        )
+    table = read_table(uri, s3_options=s3_options(config))
+    return measure_drift(config, bundle, table.frame), table.uri, bundle.version
+
+
+# --- the scheduled job --------------------------------------------------------------------
+
+
+@dataclass
+class RetrainResult:
+    """What the scheduled job found and did."""
+
+    data: str
+    verdict: str
+    drift: str
+    version: str | None
+    alias: str
+    promoted: str | None
+    validation: list[ValidationResult]
+    drift_report: DriftReport | None
+    comparison: Comparison | None
+    document: dict[str, Any]
+    aliases: dict[str, str] = field(default_factory=dict)
+    issue_url: str | None = None
+    issue_action: str | None = None
+    comment_url: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def retrain(config: Config, *, env: Mapping[str, str], now: datetime | None = None) -> RetrainResult:
+    """Validate fresh data, measure drift, retrain, compare with production, store, maybe promote, report."""
+    from mlci.data import Datasets, feature_columns, read_table, require_columns, s3_options, split_table
+    from mlci.deploy import deploy
+    from mlci.pipelines import (
+        Candidate,
+        actor,
+        baseline_bundle,
+        evaluate,
+        open_registry,
+        report_document,
+        train_candidate,
+        validate_datasets,
+    )
+
+    now = now or datetime.now(timezone.utc)
+    uri = fresh_data_uri(config, now=now)
+    table = read_table(uri, s3_options=s3_options(config))
+    require_columns(table.frame, [config.data.target], uri=table.uri, field="data.target")
+    registry = open_registry(config)
+    production = production_bundle(config, registry)
+    drift_report = measure_drift(config, production, table.frame) if production is not None else None
+
+    # Same split rule as a one-table config, with the holdout share of retrain.holdout.
+    holdout = config.model_copy(
+        update={
+            "data": config.data.model_copy(update={"split": _split(config), "table": uri, "train": None, "test": None})
+        }
+    )
+    train, test = split_table(table.frame, holdout)
+    features = feature_columns(config, train)
+    fingerprints = {"table": table.sha256, "split": f"holdout={config.retrain.holdout}"}
+    datasets = Datasets(train, test, config.data.target, features, fingerprints, {"train": uri, "test": uri})
+    validation = validate_datasets(config, datasets, ["train", "test"]) if config.expectations else []
+
+    date = now.date().isoformat()
+    alias = f"retrain-{date}"
+    candidate = train_candidate(config, datasets)
+    base = baseline_bundle(config, registry, "production")
+    comparison = evaluate(config, datasets, candidate.bundle, base)
+    verdict = comparison.verdict.status
+    if not all(v.success for v in validation):
+        verdict = "fail"
+    candidate.bundle.manifest["metrics"] = {m.name: m.candidate for m in comparison.metrics}
+    candidate.bundle.manifest["evaluation"] = {"baseline": base.version if base else None, "verdict": verdict}
+    candidate.bundle.write_manifest()
+    who = actor(env)
+    pushed = registry.push(candidate.bundle.path, actor=who, reason=f"mlci retrain on {uri}")
+    registry.set_alias(alias, pushed.version, actor=who, reason=f"mlci retrain: {verdict}")
+    drift_status = drift_report.status if drift_report else "none"
+    registry.log_event("retrain", actor=who, alias=alias, version=pushed.version, verdict=verdict, drift=drift_status)
+
+    promoted = None
+    notes: list[str] = []
+    target = config.retrain.promote
+    if target != "none" and verdict in ("pass", "bootstrap"):
+        current = registry.alias(target)
+        if current is None or current.version != pushed.version:
+            reason = f"retrain {date}: gates {verdict}"
+            if target == "production":
+                deploy(config, pushed.version, "production", env=env, actor=who, reason=reason)
+            else:
+                registry.set_alias(target, pushed.version, actor=who, reason=reason)
+            promoted = target
+    elif target != "none":
+        notes.append(f"not promoting to {target}: the candidate's verdict is {verdict}")
+
+    document = report_document(
+        config,
+        comparison,
+        validation,
+        Candidate(candidate.bundle, reused=False, seconds=candidate.seconds),
+        base,
+        alias,
+        pushed.uri,
+        datasets,
+        env,
+        drift=drift_report.to_dict() if drift_report else None,
+    )
+    result = RetrainResult(
+        data=uri,
+        verdict=verdict,
+        drift=drift_status,
+        version=pushed.version,
+        alias=alias,
+        promoted=promoted,
+        validation=validation,
+        drift_report=drift_report,
+        comparison=comparison,
+        document=document,
+        notes=notes,
+    )
+    for name in ("staging", "production"):
+        record = registry.alias(name)
+        if record is not None:
+            result.aliases[name] = record.version
+    _track(config, result, env, date)
+    return result
+
+
+def _split(config: Config) -> Any:
+    from mlci.config import SplitSection
+
+    return SplitSection(test_size=config.retrain.holdout, stratify=True, seed=config.model.random_state)
+
+
+def _track(config: Config, result: RetrainResult, env: Mapping[str, str], date: str) -> None:
+    """Keep one GitHub issue per model current; comment when this run changed something."""
+    from mlci.github.client import GitHubClient
+    from mlci.github.context import GitHubContext
+    from mlci.pipelines import render_report
+    from mlci.report import COMMENT_LIMIT
+
+    ctx = GitHubContext.from_env(env)
+    if not (ctx.token and ctx.repository):
+        result.notes.append("no GitHub token or repository: no tracking issue updated")
+        return
+    marker = ISSUE_MARKER.format(model=config.model.name)
+    # The body holds only the state of the model, not the run, so an unchanged run leaves it
+    # unchanged (and adds no comment); the run link goes into the comment.
+    validation = [{**v, "seconds": None} for v in result.document.get("validation", [])]
+    stable = {**result.document, "run_url": None, "timings": None, "validation": validation}
+    # Where the aliases point now: a promotion changes this line, a repeated run does not.
+    aliases = ", ".join(f"{name}: `{version}`" for name, version in sorted(result.aliases.items())) or "no aliases"
+    state = (
+        f"{marker}\n**Model `{config.model.name}`: latest scheduled retrain**\n\n"
+        f"- fresh data: `{Path(result.data).name}`\n- drift: **{result.drift}**\n"
+        f"- candidate: `{result.version}` (alias `{result.alias}`), verdict **{result.verdict}**\n"
+        f"- {aliases}\n\n"
+    )
+    body = state + render_report(config, stable, limit=COMMENT_LIMIT - len(state) - 100)
+    title = f"mlci: scheduled retraining of {config.model.name}"
+    with GitHubClient.from_context(ctx) as client:
+        issue = client.upsert_issue(marker, title, body, labels=["mlci"])
+        result.issue_url, result.issue_action = issue.url, issue.action
+        if issue.action == "updated":
+            run = f" ([run]({ctx.run_url}))" if ctx.run_url else ""
+            summary = (
+                f"Retrain {date}{run}: drift **{result.drift}**, candidate `{result.version}` verdict "
+                f"**{result.verdict}**, promoted: {result.promoted or 'no'}."
+            )
+            result.comment_url = client.add_issue_comment(issue.number, summary)
