@@ -17,6 +17,7 @@ import pytest
 from mlci.demo import _set_estimator
 from tests.conftest import EXAMPLE, mlci_env
 from tests.github_server import GitHubServer
+from tests.s3_server import SeaweedFS
 
 pytestmark = pytest.mark.slow
 
@@ -136,9 +137,23 @@ def test_twenty_concurrent_promotes_one_wins_nineteen_exit_3(project, env, bundl
     assert [m["version"] for m in moves] == [before, target]
 
 
-def test_server_killed_mid_push_exits_4_leaves_no_version_and_a_retry_completes(
-    project, env, s3_server, s3_bucket, tmp_path
-):
+@pytest.fixture
+def own_server(tmp_path):
+    """A SeaweedFS of this test's own: killing it must not change the session server
+    (a restarted SeaweedFS creates missing buckets on write, which other tests rely on not happening)."""
+    server = SeaweedFS(tmp_path / "weed")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(kill=True)
+
+
+def test_server_killed_mid_push_exits_4_leaves_no_version_and_a_retry_completes(project, own_server, tmp_path):
+    s3_server = own_server
+    s3_bucket = own_server.make_bucket()
+    use_s3(project, s3_server, s3_bucket)
+    env = mlci_env(**s3_server.env)
     bundle = tmp_path / "big"
     bundle.mkdir()
     data = os.urandom(200 * 1024 * 1024)
