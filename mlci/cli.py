@@ -659,13 +659,32 @@ def retrain(opts: Options) -> None:
 
 @cli.command()
 @click.argument("directory", default=".")
-@click.option("--data", default=None, help="A sample table to build the expectation suite from.")
+@click.option("--data", required=True, help="A sample table (CSV or Parquet) to build the expectation suite from.")
+@click.option(
+    "--target", default=None, help="Column to predict (default: a column named target/label/y, else the last)."
+)
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @pass_options
 @run_command
-def init(opts: Options, directory: str, data: str | None, force: bool) -> None:
-    """Scaffold mlci.yaml, an expectation suite and the workflows."""
-    pending("action and workflows")
+def init(opts: Options, directory: str, data: str, target: str | None, force: bool) -> None:
+    """Scaffold mlci.yaml, an expectation suite and the workflows.
+
+    The suite (GX's JSON format) is drawn from a sample of your data: nulls, ranges, sets
+    and uniqueness it shows today. Edit it. Example: mlci init --data data/train.csv
+    """
+    from pathlib import Path
+
+    from mlci.scaffold import init as scaffold
+
+    result = scaffold(Path(directory), data, target, force=force)
+    if opts.json:
+        emit_json({"written": [str(p) for p in result.written], "notes": result.notes})
+        return
+    for path in result.written:
+        echo(f"wrote {path}")
+    for note in result.notes:
+        echo(note)
+    echo("next: mlci config check && mlci validate && mlci check")
 
 
 @cli.command()
