@@ -23,3 +23,22 @@ def test_config_reference_documents_every_field_with_a_description():
         for name, field in section.model_fields.items():  # type: ignore[union-attr]
             assert field.description, f"{section.__name__}.{name} has no description"
             assert f"| `{name}` |" in text
+
+
+def test_troubleshooting_documents_every_exit_code():
+    from mlci import errors
+
+    text = (ROOT / "docs" / "troubleshooting.md").read_text()
+    codes = {
+        cls.exit_code for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, errors.MlciError)
+    }
+    for code in codes | {0}:
+        assert f"| {code} |" in text, f"exit code {code} is not in docs/troubleshooting.md"
+
+
+def test_docs_link_to_files_that_exist():
+    import re
+
+    for page in (ROOT / "docs").glob("*.md"):
+        for target in re.findall(r"\]\(([^)#:]+\.md)\)", page.read_text()):
+            assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
