@@ -368,12 +368,24 @@ def check(opts: Options, baseline: str, post: bool | None) -> None:
     from mlci.publish import publish
 
     config = opts.load()
-    result = pipelines.check(config, baseline=baseline)
+    post = in_actions() if post is None else post
+    try:
+        result = pipelines.check(config, baseline=baseline)
+    except MlciError as e:
+        # The PR's status must not stay pending (or green from an earlier push) when the
+        # check could not finish.
+        if post:
+            from mlci.publish import error_status
+
+            note = error_status(config, github_context(), e.lines()[0])
+            if note:
+                echo(note, err=True)
+        raise
     published = publish(
         config,
         result.document,
         github_context(),
-        post=in_actions() if post is None else post,
+        post=post,
         report_path=str(result.report_path),
     )
     if opts.json:

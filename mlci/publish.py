@@ -85,3 +85,18 @@ def publish(
         for name, value in outputs.items():
             workflow.set_output(name, value, ctx.output_path)
     return result
+
+
+def error_status(config: Config, ctx: GitHubContext, message: str) -> str | None:
+    """Set the commit status `mlci/<model>` to error when the check could not finish; return a note."""
+    from mlci.errors import ServiceError
+    from mlci.github.client import GitHubClient
+
+    if not (ctx.token and ctx.repository and ctx.head_sha):
+        return None
+    try:
+        with GitHubClient.from_context(ctx) as client:
+            client.create_status(ctx.head_sha, "error", f"mlci/{config.model.name}", message, ctx.run_url)
+    except ServiceError as e:  # the check's own error is what the user must see
+        return f"could not set the error status: {e}"
+    return None

@@ -192,3 +192,16 @@ def test_a_report_with_5000_slices_is_cut_under_the_comment_limit(project, tmp_p
     assert "The full report is in the report.md artifact" in (tmp_path / "summary.md").read_text()
     full = (project / "report.md").read_text()
     assert len(full) > 65536 and full.count("segment-0") >= 4900
+
+
+def test_a_check_that_cannot_finish_sets_an_error_status(project, tmp_path, github_server):
+    (project / "data" / "test.csv").write_text("a,b\n1,2\n")
+    event = tmp_path / "event.json"
+    pr_event(event, github_server)
+    result = run(["check"], project, actions_env(tmp_path, github_server, event))
+    assert result.returncode == 2
+    assert "no column 'churned'" in result.stderr
+    head = json.loads(event.read_text())["pull_request"]["head"]["sha"]
+    (status,) = github_server.statuses(head)
+    assert status["state"] == "error" and "no column 'churned'" in status["description"]
+    assert github_server.comments(42) == []
