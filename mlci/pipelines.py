@@ -212,9 +212,9 @@ def pr_candidate(config: Config, from_pr: str, ctx: Any) -> tuple[str, str]:
 
 
 def last_verdict(registry: Registry, version: str) -> str | None:
-    """Return the verdict of the latest check that stored `version`, if any."""
+    """Return the verdict of the latest check (or scheduled retrain) that stored `version`, if any."""
     for event in reversed(registry.events()):
-        if event.get("action") == "check" and event.get("version") == version:
+        if event.get("action") in ("check", "retrain") and event.get("version") == version:
             return str((event.get("extra") or {}).get("verdict"))
     return None
 
