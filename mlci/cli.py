@@ -16,7 +16,8 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from mlci import __version__
-from mlci.errors import MlciError, NotImplementedYet, UsageError
+from mlci.errors import MlciError, UsageError
+from mlci.terminal import render_drift, render_validation, render_verdict
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,11 +70,6 @@ def fail(error: MlciError, verbose: int) -> NoReturn:
     if error.hint and error.lines() != [str(error)]:
         echo(f"  hint: {error.hint}", err=True)
     sys.exit(error.exit_code)
-
-
-def pending(issue: str) -> NoReturn:
-    """Raise for a command of the contract whose issue has not landed yet."""
-    raise NotImplementedYet(f"this command is not available yet: it lands with the {issue} issue")
 
 
 def run_command(fn: F) -> F:
@@ -212,17 +208,6 @@ def validate(opts: Options, which: str | None) -> None:
         sys.exit(1)
 
 
-def render_validation(result: Any) -> list[str]:
-    """Return the terminal lines summarising one ValidationResult."""
-    mark = "ok" if result.success else "FAILED"
-    lines = [
-        f"{mark}: {result.table} ({result.rows} rows) against {result.suite}: "
-        f"{result.evaluated} expectations evaluated, {result.failed} failed"
-    ]
-    lines += [f"  - {f.describe()}" for f in result.failures]
-    return lines
-
-
 def _annotate_validation(results: list[Any]) -> None:
     if os.environ.get("GITHUB_ACTIONS") != "true":
         return
@@ -300,26 +285,6 @@ def evaluate(opts: Options, candidate: str, baseline: str, output: str) -> None:
         echo(f"comparison written to {output}")
     if comparison.verdict.status == "fail":
         sys.exit(1)
-
-
-def render_verdict(comparison: Any) -> str:
-    """Return the terminal lines of a Comparison: verdict, metrics, failed gates."""
-    v = comparison.verdict
-    lines = [
-        f"verdict: {v.status.upper()} - {v.summary}",
-        "",
-        f"{'metric':<18}{'baseline':>10}{'candidate':>11}{'delta':>10}  CI / p",
-    ]
-    for m in comparison.metrics:
-        base = "-" if m.baseline is None else f"{m.baseline:.4f}"
-        cand = "-" if m.candidate is None else f"{m.candidate:.4f}"
-        delta = "-" if m.delta is None else f"{m.delta:+.4f}"
-        ci = "" if m.ci_low is None else f"[{m.ci_low:+.4f}, {m.ci_high:+.4f}] p={m.p_value:.3g} ({m.method})"
-        lines.append(f"{m.name:<18}{base:>10}{cand:>11}{delta:>10}  {ci}")
-    failed = [g for g in v.gates if not g.passed and not g.skipped]
-    if failed:
-        lines += ["", "failed gates:"] + [f"  - {g.metric} on {g.scope}: {g.reason}" for g in failed]
-    return "\n".join(lines)
 
 
 @cli.command()
@@ -599,19 +564,6 @@ def drift(opts: Options, current: str | None) -> None:
         echo(render_drift(report))
     if report.status == "fail":
         sys.exit(1)
-
-
-def render_drift(report: Any) -> str:
-    """Return the drift table, worst feature first."""
-    lines = [f"{'feature':<24}{'kind':<13}{'psi':>8}  {'test':<5}{'p':>10}  {'nulls ref->cur':<16}status  unseen"]
-    for f in report.features:
-        p = "-" if f.p_value is None or f.p_value != f.p_value else f"{f.p_value:.3g}"
-        nulls = f"{f.null_rate_ref:.1%}->{f.null_rate_cur:.1%}"
-        unseen = ", ".join(map(str, f.unseen[:3])) + (" ..." if len(f.unseen) > 3 else "")
-        lines.append(
-            f"{f.feature[:23]:<24}{f.kind:<13}{f.psi:>8.3f}  {f.test:<5}{p:>10}  {nulls:<16}{f.status:<8}{unseen}"
-        )
-    return "\n".join(lines)
 
 
 @cli.command()

@@ -74,12 +74,6 @@ class NotFoundError(MlciError):
     exit_code = 2
 
 
-class NotImplementedYet(MlciError):
-    """A command of the contract whose issue has not landed yet."""
-
-    exit_code = 2
-
-
 # A check said no (exit 1)
 
 

@@ -1,0 +1,49 @@
+"""Terminal renderings of mlci's results (the CLI's plain-text output)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def render_validation(result: Any) -> list[str]:
+    """Return the terminal lines summarising one ValidationResult."""
+    mark = "ok" if result.success else "FAILED"
+    lines = [
+        f"{mark}: {result.table} ({result.rows} rows) against {result.suite}: "
+        f"{result.evaluated} expectations evaluated, {result.failed} failed"
+    ]
+    lines += [f"  - {f.describe()}" for f in result.failures]
+    return lines
+
+
+def render_verdict(comparison: Any) -> str:
+    """Return the terminal lines of a Comparison: verdict, metrics, failed gates."""
+    v = comparison.verdict
+    lines = [
+        f"verdict: {v.status.upper()} - {v.summary}",
+        "",
+        f"{'metric':<18}{'baseline':>10}{'candidate':>11}{'delta':>10}  CI / p",
+    ]
+    for m in comparison.metrics:
+        base = "-" if m.baseline is None else f"{m.baseline:.4f}"
+        cand = "-" if m.candidate is None else f"{m.candidate:.4f}"
+        delta = "-" if m.delta is None else f"{m.delta:+.4f}"
+        ci = "" if m.ci_low is None else f"[{m.ci_low:+.4f}, {m.ci_high:+.4f}] p={m.p_value:.3g} ({m.method})"
+        lines.append(f"{m.name:<18}{base:>10}{cand:>11}{delta:>10}  {ci}")
+    failed = [g for g in v.gates if not g.passed and not g.skipped]
+    if failed:
+        lines += ["", "failed gates:"] + [f"  - {g.metric} on {g.scope}: {g.reason}" for g in failed]
+    return "\n".join(lines)
+
+
+def render_drift(report: Any) -> str:
+    """Return the drift table, worst feature first."""
+    lines = [f"{'feature':<24}{'kind':<13}{'psi':>8}  {'test':<5}{'p':>10}  {'nulls ref->cur':<16}status  unseen"]
+    for f in report.features:
+        p = "-" if f.p_value is None or f.p_value != f.p_value else f"{f.p_value:.3g}"
+        nulls = f"{f.null_rate_ref:.1%}->{f.null_rate_cur:.1%}"
+        unseen = ", ".join(map(str, f.unseen[:3])) + (" ..." if len(f.unseen) > 3 else "")
+        lines.append(
+            f"{f.feature[:23]:<24}{f.kind:<13}{f.psi:>8.3f}  {f.test:<5}{p:>10}  {nulls:<16}{f.status:<8}{unseen}"
+        )
+    return "\n".join(lines)
