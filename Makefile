@@ -24,8 +24,22 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
+# MLflow (and py-spy, for profiling) live only in this venv, never in .venv. Each run pins it
+# to .venv's numpy/pandas/scipy/scikit-learn (a no-op once they match), so both sides of the
+# MLflow comparison run the same libraries and the models pickled on one side load on the
+# other. pyarrow is left free: MLflow caps it, and pinning it made pip fall back to an MLflow
+# from 2022; `mlflow>=3` forbids that.
+BENCH_VENV  := .venv-bench
+
 bench: $(STAMP)
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BIN)/pip freeze --disable-pip-version-check | grep -iE '^(numpy|pandas|scipy|scikit-learn)==' > $(BENCH_VENV)/constraints.txt
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -c $(BENCH_VENV)/constraints.txt 'mlflow>=3' scikit-learn py-spy
 	$(BIN)/python -m benchmarks.run
 
+# Every row at a tiny size, written outside the repository (tests/test_bench.py runs the same module).
+bench-smoke: $(STAMP)
+	$(BIN)/python -m benchmarks.run --size tiny --output-dir $(or $(BENCH_OUT),build/bench-smoke)
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache
