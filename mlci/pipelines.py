@@ -267,6 +267,8 @@ class Candidate:
     bundle: Bundle
     reused: bool
     seconds: float
+    # Test-table predictions made in this process at training time (None when reused).
+    predictions: Predictions | None = None
 
 
 def train_candidate(
@@ -286,7 +288,7 @@ def train_candidate(
             shutil.rmtree(final)
         staging.rename(final)
         bundle.path = final
-    return Candidate(bundle=bundle, reused=False, seconds=result.seconds)
+    return Candidate(bundle=bundle, reused=False, seconds=result.seconds, predictions=result.test_predictions)
 
 
 def cached_candidate(config: Config, registry: Registry, key: str, aliases: list[str]) -> Bundle | None:
@@ -306,29 +308,25 @@ def cached_candidate(config: Config, registry: Registry, key: str, aliases: list
 
 def predict(config: Config, bundle: Bundle, frame: pd.DataFrame) -> Predictions:
     """Return a bundle's predictions on `frame` (labels, and probabilities for classifiers)."""
-    import numpy as np
-
     from mlci.artifacts import load_model
     from mlci.data import require_columns
-    from mlci.evaluation import Predictions
-    from mlci.training import repo_on_path
+    from mlci.training import predictions, repo_on_path
 
     repo_on_path(config)  # a model built by the repository's own code needs that code to load
     model = load_model(bundle, config.model.trusted_types)
     features = list(bundle.manifest.get("features") or [])
     require_columns(frame, features, uri="the test table", field=f"features of version {bundle.version}")
-    X = frame[features]
-    labels = np.asarray(model.predict(X))
-    proba = None
-    classes = None
-    if bundle.manifest.get("task") == "classification" and hasattr(model, "predict_proba"):
-        proba = np.asarray(model.predict_proba(X))
-        classes = list(getattr(model, "classes_", range(proba.shape[1])))
-    return Predictions(labels=labels, proba=proba, classes=classes)
+    return predictions(model, frame[features], str(bundle.manifest.get("task")))
 
 
 def evaluate(
-    config: Config, datasets: Datasets, candidate: Bundle, baseline: Bundle | None, *, cached: bool = False
+    config: Config,
+    datasets: Datasets,
+    candidate: Bundle,
+    baseline: Bundle | None,
+    *,
+    cached: bool = False,
+    candidate_predictions: Predictions | None = None,
 ) -> Comparison:
     """Return the comparison of candidate and baseline on the same test rows, gates applied."""
     from mlci.cache import ResultCache, key_of
@@ -347,12 +345,18 @@ def evaluate(
     )
     if cached and (hit := cache.get(key)) is not None:
         return Comparison.from_dict(hit)
-    comparison = _compare(config, datasets, candidate, baseline)
+    comparison = _compare(config, datasets, candidate, baseline, candidate_predictions)
     cache.put(key, comparison.to_dict())
     return comparison
 
 
-def _compare(config: Config, datasets: Datasets, candidate: Bundle, baseline: Bundle | None) -> Comparison:
+def _compare(
+    config: Config,
+    datasets: Datasets,
+    candidate: Bundle,
+    baseline: Bundle | None,
+    candidate_predictions: Predictions | None = None,
+) -> Comparison:
     from mlci.evaluation import compare
 
     test = datasets.test
@@ -360,7 +364,7 @@ def _compare(config: Config, datasets: Datasets, candidate: Bundle, baseline: Bu
     slices = {c: test[c].to_numpy() for c in config.data.slices if c in test.columns}
     return compare(
         y,
-        predict(config, candidate, test),
+        candidate_predictions or predict(config, candidate, test),
         predict(config, baseline, test) if baseline is not None else None,
         task=config.model.task,
         metrics=config.metrics.names,
@@ -439,7 +443,9 @@ def check(
             messages.append(f"trained version {candidate.bundle.version} in {candidate.seconds:.1f}s")
     with clock("evaluate"):
         base = baseline_bundle(config, registry, baseline)
-        comparison = evaluate(config, datasets, candidate.bundle, base, cached=True)
+        comparison = evaluate(
+            config, datasets, candidate.bundle, base, cached=True, candidate_predictions=candidate.predictions
+        )
     status = comparison.verdict.status
     if not all(v.success for v in validation):
         status = "fail"

@@ -148,7 +148,7 @@ def retrain(config: Config, *, env: Mapping[str, str], now: datetime | None = No
     alias = f"retrain-{date}"
     candidate = train_candidate(config, datasets)
     base = baseline_bundle(config, registry, "production")
-    comparison = evaluate(config, datasets, candidate.bundle, base)
+    comparison = evaluate(config, datasets, candidate.bundle, base, candidate_predictions=candidate.predictions)
     verdict = comparison.verdict.status
     if not all(v.success for v in validation):
         verdict = "fail"

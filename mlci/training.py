@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mlci.artifacts import Bundle
     from mlci.config import Config
     from mlci.data import Datasets
+    from mlci.evaluation import Predictions
 
 LIBRARIES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "great-expectations")
 
@@ -36,6 +37,8 @@ class TrainResult:
     bundle: Bundle
     seconds: float
     cache_key: str
+    # Its predictions on the test table, made while training: evaluation need not predict again.
+    test_predictions: Predictions | None = None
 
 
 def _import_attr(path: str, sep: str, field: str) -> Any:
@@ -199,9 +202,10 @@ def train(config: Config, datasets: Datasets, output: Path, *, pr: int | None = 
 
     X_test = features_frame(datasets.test, datasets.features)
     try:
-        test_scores = scores(estimator, X_test, config.model.task)
+        test_predictions = predictions(estimator, X_test, config.model.task)
     except Exception as e:
         raise TrainingError(f"the fitted model cannot predict the test table: {type(e).__name__}: {e}") from e
+    test_scores = score_of(test_predictions)
     profile = build_profile(
         datasets.train, features=datasets.features, categorical=categorical, predictions=test_scores
     )
@@ -238,23 +242,57 @@ def train(config: Config, datasets: Datasets, output: Path, *, pr: int | None = 
     }
     extra = {PROFILE: json.dumps(profile, sort_keys=True).encode(), SMOKE: smoke_bytes}
     bundle = write_bundle(output, estimator, manifest, extra)
-    return TrainResult(bundle=bundle, seconds=seconds, cache_key=key)
+    return TrainResult(bundle=bundle, seconds=seconds, cache_key=key, test_predictions=test_predictions)
 
 
-def scores(estimator: Any, X: pd.DataFrame, task: str) -> Any:
-    """Return one number per row: the positive-class probability (binary), else the prediction."""
+# Final estimators whose predict() is the argmax of predict_proba() by construction, so one
+# pass over the rows gives both. Others (SVC with probability=True, threshold tuners, user
+# code) keep their own predict().
+_ARGMAX_FAMILIES = (
+    "sklearn.ensemble.",
+    "sklearn.tree.",
+    "sklearn.linear_model.",
+    "sklearn.neighbors.",
+    "sklearn.naive_bayes.",
+    "sklearn.discriminant_analysis.",
+)
+
+
+def predictions(estimator: Any, X: pd.DataFrame, task: str) -> Predictions:
+    """Return an estimator's labels, and its class probabilities when it is a classifier that has them."""
     import numpy as np
+
+    from mlci.evaluation import Predictions
 
     if task == "classification" and hasattr(estimator, "predict_proba"):
         proba = np.asarray(estimator.predict_proba(X))
-        if proba.ndim == 2 and proba.shape[1] == 2:
-            return proba[:, 1]
-    pred = np.asarray(estimator.predict(X))
-    if pred.dtype.kind not in "fiub":
+        classes = list(getattr(estimator, "classes_", range(proba.shape[1])))
+        final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+        if type(final).__module__.startswith(_ARGMAX_FAMILIES):
+            labels = np.asarray(classes)[np.argmax(proba, axis=1)]
+        else:
+            labels = np.asarray(estimator.predict(X))
+        return Predictions(labels=labels, proba=proba, classes=classes)
+    return Predictions(labels=np.asarray(estimator.predict(X)), proba=None, classes=None)
+
+
+def score_of(pred: Predictions) -> Any:
+    """Return one number per row: the positive-class probability (binary), else the prediction."""
+    import numpy as np
+
+    if pred.proba is not None and pred.proba.ndim == 2 and pred.proba.shape[1] == 2:
+        return pred.proba[:, 1]
+    labels = np.asarray(pred.labels)
+    if labels.dtype.kind not in "fiub":
         # class labels that are strings: record their index in classes_ so the smoke test compares numbers
-        classes = list(getattr(estimator, "classes_", []))
-        return np.array([classes.index(p) for p in pred], dtype="float64")
-    return pred.astype("float64")
+        classes = list(pred.classes or sorted(set(labels.tolist())))
+        return np.array([classes.index(p) for p in labels], dtype="float64")
+    return labels.astype("float64")
+
+
+def scores(estimator: Any, X: pd.DataFrame, task: str) -> Any:
+    """Return one number per row (see score_of) for an estimator on X."""
+    return score_of(predictions(estimator, X, task))
 
 
 def _parquet_bytes(frame: pd.DataFrame) -> bytes:

@@ -145,6 +145,20 @@ def test_push_refuses_a_bundle_modified_after_its_manifest(store: Store, tmp_pat
     assert store.list(f"{MODEL}/") == []
 
 
+def test_a_large_file_altered_after_its_manifest_is_never_made_visible(store: Store, tmp_path: Path) -> None:
+    # Past 16 MiB the check runs while the file uploads (multipart on S3): the upload is
+    # abandoned before completion, so nothing of the version is stored.
+    registry = Registry(store, MODEL)
+    bundle = make_bundle(tmp_path, "large", size=18 * 1024 * 1024)
+    with (bundle / "model.skops").open("r+b") as f:
+        f.seek(17 * 1024 * 1024)
+        f.write(b"!")
+
+    with pytest.raises(ArtifactError, match="does not match its sha256"):
+        registry.push(bundle, actor="ci")
+    assert store.list(f"{MODEL}/") == []
+
+
 def test_versions_are_listed_newest_first(store: Store, tmp_path: Path) -> None:
     registry = Registry(store, MODEL)
     old = registry.push(make_bundle(tmp_path, "old", created_at="2024-01-01T00:00:00Z"), actor="ci")

@@ -19,7 +19,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from mlci.errors import ConflictError, NotFoundError, ServiceError
+from mlci.errors import ArtifactError, ConflictError, NotFoundError, ServiceError
 from mlci.registry.store import ObjectInfo, check_key
 
 LOCK_DIR = ".mlci-locks"
@@ -175,11 +175,14 @@ class LocalStore:
         with self._lock(key):
             return self._replace(self._path(key), path)
 
-    def put_if_absent(self, key: str, data: bytes | Path) -> bool:
+    def put_if_absent(self, key: str, data: bytes | Path, *, sha256: str | None = None) -> bool:
         target = self._path(key)
         if target.exists():
             return False
-        tmp, _ = self._write_temp(target, data)
+        tmp, digest = self._write_temp(target, data)
+        if sha256 is not None and digest != sha256:
+            tmp.unlink(missing_ok=True)
+            raise ArtifactError(f"{target}: content does not match its sha256 {sha256[:12]}…; not stored")
         try:
             # link() refuses an existing name: the atomic "create if absent" of POSIX.
             os.link(tmp, target)

@@ -94,6 +94,12 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _modified(path: Path) -> ArtifactError:
+    return ArtifactError(
+        f"{path} does not match its sha256 in {MANIFEST}; the bundle was modified after it was written"
+    )
+
+
 def _check_name(kind: str, name: str) -> str:
     if not NAME_RE.match(name):
         raise ConfigError(
@@ -163,17 +169,22 @@ class Registry:
         prefix = self._version_prefix(version)
         if self.store.head(prefix + MANIFEST) is not None:
             return PushResult(version=version, created=False, uri=self.store.url(prefix))
-        # Verify before sending: a wrong file under a content-addressed key would stick forever.
+        # A wrong file under a content-addressed key would stick forever, so every file is
+        # checked against the manifest before it becomes visible: small ones up front, large
+        # ones by the store while it uploads them (one pass over the bytes, not two).
+        large = 16 * 1024 * 1024
         for name, digest in files.items():
             path = bundle_dir / name
             if not path.is_file():
                 raise ArtifactError(f"{bundle_dir}: {name} is listed in {MANIFEST} but missing")
-            if _sha256_file(path) != digest:
-                raise ArtifactError(
-                    f"{path} does not match its sha256 in {MANIFEST}; the bundle was modified after it was written"
-                )
-        for name in files:
-            self.store.put_if_absent(prefix + name, bundle_dir / name)
+            if path.stat().st_size < large and _sha256_file(path) != digest:
+                raise _modified(path)
+        # Large files first: if one fails its check, nothing of the version has been written.
+        for name in sorted(files, key=lambda n: -(bundle_dir / n).stat().st_size):
+            try:
+                self.store.put_if_absent(prefix + name, bundle_dir / name, sha256=files[name])
+            except ArtifactError:
+                raise _modified(bundle_dir / name) from None
         created = self.store.put_if_absent(prefix + MANIFEST, raw)
         if created:
             self.log_event("push", actor=actor, reason=reason, version=version)

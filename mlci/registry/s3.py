@@ -14,6 +14,7 @@ module sees a botocore exception.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import threading
@@ -22,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from mlci.errors import ConfigError, ConflictError, NotFoundError, ServiceError
+from mlci.errors import ArtifactError, ConfigError, ConflictError, NotFoundError, ServiceError
 from mlci.registry.store import ObjectInfo, check_key
 
 MB = 1024 * 1024
@@ -293,7 +294,7 @@ class S3Store:
         with self._errors("PutObject", key):
             return self._upload(key, path)
 
-    def put_if_absent(self, key: str, data: bytes | Path) -> bool:
+    def put_if_absent(self, key: str, data: bytes | Path, *, sha256: str | None = None) -> bool:
         # HEAD first: an idempotent re-push of a 500 MB model must send no bytes at all.
         if self.head(key) is not None:
             return False
@@ -303,8 +304,9 @@ class S3Store:
         with self._errors("PutObject", key, conditional=True):
             try:
                 if isinstance(data, Path):
-                    self._upload(key, data, **conditions)
+                    self._upload(key, data, sha256=sha256, **conditions)
                 else:
+                    _verify(data, sha256, key)
                     self._put_object(key, data, **conditions)
             except ClientError as e:
                 code, status = _code(e)
@@ -368,11 +370,17 @@ class S3Store:
 
     # -- multipart upload --------------------------------------------------
 
-    def _upload(self, key: str, path: Path, **conditions: str) -> str:
-        """Upload a file (multipart past the threshold); the condition applies at completion."""
+    def _upload(self, key: str, path: Path, *, sha256: str | None = None, **conditions: str) -> str:
+        """Upload a file (multipart past the threshold); the condition applies at completion.
+
+        With `sha256`, the file is hashed alongside the part uploads and the upload is only
+        completed (made visible) if the digest matches: no second pass before sending.
+        """
         size = path.stat().st_size
         if size < self.multipart_threshold:
-            return self._put_object(key, path.read_bytes(), **conditions)
+            body = path.read_bytes()
+            _verify(body, sha256, key)
+            return self._put_object(key, body, **conditions)
         chunk = max(self.multipart_chunksize, -(-size // MAX_PARTS))
         full_key = self._key(key)
         mpu = self.client.create_multipart_upload(Bucket=self.bucket, Key=full_key, ChecksumAlgorithm="CRC32")
@@ -400,8 +408,11 @@ class S3Store:
 
         try:
             count = -(-size // chunk)
-            with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
+            with ThreadPoolExecutor(max_workers=self.max_concurrency + 1) as pool:
+                digest = pool.submit(_sha256_of, path) if sha256 is not None else None
                 parts = list(pool.map(upload_part, range(1, count + 1)))
+                if digest is not None and digest.result() != sha256:
+                    raise ArtifactError(f"{path} does not match its sha256 {str(sha256)[:12]}…; upload abandoned")
             resp = self.client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=full_key,
@@ -482,3 +493,17 @@ def read_object(
             f"{uri}: no such object", hint="check the path, or that the job's credentials can read it"
         ) from None
     return data
+
+
+def _sha256_of(path: Path) -> str:
+    # hashlib releases the GIL on large buffers, so this runs beside the part uploads.
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(8 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _verify(data: bytes, sha256: str | None, key: str) -> None:
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise ArtifactError(f"{key}: content does not match its sha256 {sha256[:12]}…; not stored")

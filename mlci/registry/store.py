@@ -54,8 +54,12 @@ class Store(Protocol):
         """Write a (large) file unconditionally; return the new etag."""
         ...
 
-    def put_if_absent(self, key: str, data: bytes | Path) -> bool:
-        """Write only if the key does not exist; False (and no bytes sent) if it does."""
+    def put_if_absent(self, key: str, data: bytes | Path, *, sha256: str | None = None) -> bool:
+        """Write only if the key does not exist; False (and no bytes sent) if it does.
+
+        With `sha256`, the object becomes visible only if its content has that digest
+        (ArtifactError otherwise), checked while writing rather than in a pass before it.
+        """
         ...
 
     def put_if_match(self, key: str, data: bytes, etag: str | None) -> str:
