@@ -52,6 +52,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "mlflow": {"rows": 1_000_000, "rounds": 2},
         "storage": {"size_mb": 500, "rounds": 3},
         "drift": {"rows": 1_000_000, "features": 20},
+        "demo": {},
     },
     "tiny": {
         "startup": {"repeats": 2},
@@ -61,6 +62,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "mlflow": {"rows": 5_000, "rounds": 1},
         "storage": {"size_mb": 4, "rounds": 1},
         "drift": {"rows": 20_000, "features": 20},
+        "demo": {},
     },
 }
 GROUPS = list(SIZES["full"])
@@ -324,6 +326,35 @@ def drift(rows: int, features: int) -> list[dict[str, Any]]:
             met=r["met"],
             command=_mod("bench_drift", rows, features),
             details={**r, "scipy_seconds": round(bare, 3)},
+        )
+    ]
+
+
+def demo() -> list[dict[str, Any]]:
+    """`mlci demo`: the whole lifecycle on the example (issue 3: under 60 s on 2 cores)."""
+    import tempfile
+
+    target = 60.0
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "mlci", "demo", "--clean"], cwd=tmp, capture_output=True, text=True
+        )
+        seconds = time.perf_counter() - started
+    ok = proc.returncode == 0
+    return [
+        row(
+            "demo",
+            "demo",
+            "`mlci demo`: three checks, two promotions, history",
+            ratio=round(seconds / target, 3),
+            ratio_of="wall time / the 60 s budget",
+            absolute=f"{seconds:.1f} s" + ("" if ok else f" (exit {proc.returncode})"),
+            target=f"< {target:.0f} s",
+            met=ok and seconds < target,
+            command="python -m mlci demo --clean",
+            details={"seconds": round(seconds, 2), "exit": proc.returncode},
+            status="ok" if ok else "error",
         )
     ]
 

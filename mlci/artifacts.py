@@ -31,9 +31,11 @@ DEFAULT_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.")
 
 def sha256_file(path: Path) -> str:
     """Return the hex sha256 of a file, read in chunks."""
+    # Large chunks: hashlib releases the GIL while it hashes them, so a hash can run beside
+    # the threads of a multipart upload.
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
+        while chunk := f.read(8 << 20):
             h.update(chunk)
     return h.hexdigest()
 

@@ -446,28 +446,11 @@ def check(
         comparison = evaluate(
             config, datasets, candidate.bundle, base, cached=True, candidate_predictions=candidate.predictions
         )
-    status = comparison.verdict.status
-    if not all(v.success for v in validation):
-        status = "fail"
-
-    if not candidate.reused:
-        bundle = candidate.bundle
-        bundle.manifest["metrics"] = {m.name: m.candidate for m in comparison.metrics}
-        bundle.manifest["evaluation"] = {"baseline": base.version if base else None, "verdict": status}
-        bundle.write_manifest()
+    status = verdict_of(comparison, validation)
     who = actor(env)
     clock.start("push")
-    pushed = registry.push(candidate.bundle.path, actor=who, reason=f"mlci check ({alias})")
-    registry.set_alias(alias, pushed.version, actor=who, reason=f"mlci check: {status}")
-    registry.log_event(
-        "check",
-        actor=who,
-        alias=alias,
-        version=pushed.version,
-        verdict=status,
-        baseline=base.version if base else None,
-        pr=pr,
-        sha=ctx.head_sha,
+    pushed = store_candidate(
+        registry, candidate, comparison, status, base, alias, actor=who, action="check", pr=pr, sha=ctx.head_sha
     )
 
     clock.stop()
@@ -494,6 +477,38 @@ def check(
         messages=messages,
         timings=clock.timings,
     )
+
+
+def verdict_of(comparison: Comparison, validation: list[ValidationResult]) -> str:
+    """Return the verdict of a candidate: its gates' verdict, or fail when the data broke its expectations."""
+    return "fail" if not all(v.success for v in validation) else comparison.verdict.status
+
+
+def store_candidate(
+    registry: Registry,
+    candidate: Candidate,
+    comparison: Comparison,
+    verdict: str,
+    baseline: Bundle | None,
+    alias: str,
+    *,
+    actor: str,
+    action: str,
+    **event: Any,
+) -> PushResult:
+    """Push a candidate (its manifest carrying metrics and verdict), point `alias` at it, log the `action`."""
+    if not candidate.reused:  # a stored version is immutable; its manifest says what its first check found
+        bundle = candidate.bundle
+        bundle.manifest["metrics"] = {m.name: m.candidate for m in comparison.metrics}
+        bundle.manifest["evaluation"] = {"baseline": baseline.version if baseline else None, "verdict": verdict}
+        bundle.write_manifest()
+    pushed = registry.push(candidate.bundle.path, actor=actor, reason=f"mlci {action} ({alias})")
+    registry.set_alias(alias, pushed.version, actor=actor, reason=f"mlci {action}: {verdict}")
+    baseline_version = baseline.version if baseline else None
+    registry.log_event(
+        action, actor=actor, alias=alias, version=pushed.version, verdict=verdict, baseline=baseline_version, **event
+    )
+    return pushed
 
 
 class _Clock:

@@ -120,8 +120,10 @@ def retrain(config: Config, *, env: Mapping[str, str], now: datetime | None = No
         evaluate,
         open_registry,
         report_document,
+        store_candidate,
         train_candidate,
         validate_datasets,
+        verdict_of,
     )
 
     now = now or datetime.now(timezone.utc)
@@ -149,17 +151,12 @@ def retrain(config: Config, *, env: Mapping[str, str], now: datetime | None = No
     candidate = train_candidate(config, datasets)
     base = baseline_bundle(config, registry, "production")
     comparison = evaluate(config, datasets, candidate.bundle, base, candidate_predictions=candidate.predictions)
-    verdict = comparison.verdict.status
-    if not all(v.success for v in validation):
-        verdict = "fail"
-    candidate.bundle.manifest["metrics"] = {m.name: m.candidate for m in comparison.metrics}
-    candidate.bundle.manifest["evaluation"] = {"baseline": base.version if base else None, "verdict": verdict}
-    candidate.bundle.write_manifest()
+    verdict = verdict_of(comparison, validation)
     who = actor(env)
-    pushed = registry.push(candidate.bundle.path, actor=who, reason=f"mlci retrain on {uri}")
-    registry.set_alias(alias, pushed.version, actor=who, reason=f"mlci retrain: {verdict}")
     drift_status = drift_report.status if drift_report else "none"
-    registry.log_event("retrain", actor=who, alias=alias, version=pushed.version, verdict=verdict, drift=drift_status)
+    pushed = store_candidate(
+        registry, candidate, comparison, verdict, base, alias, actor=who, action="retrain", drift=drift_status, data=uri
+    )
 
     promoted = None
     notes: list[str] = []

@@ -19,7 +19,6 @@ compare-and-swap on the alias object's ETag.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -30,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from mlci.artifacts import sha256_file
 from mlci.errors import ArtifactError, ConfigError, ConflictError, NotFoundError
 from mlci.registry.store import Store
 
@@ -84,14 +84,6 @@ def _now() -> datetime:
 
 def _iso(t: datetime) -> str:
     return t.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _modified(path: Path) -> ArtifactError:
@@ -177,7 +169,7 @@ class Registry:
             path = bundle_dir / name
             if not path.is_file():
                 raise ArtifactError(f"{bundle_dir}: {name} is listed in {MANIFEST} but missing")
-            if path.stat().st_size < large and _sha256_file(path) != digest:
+            if path.stat().st_size < large and sha256_file(path) != digest:
                 raise _modified(path)
         # Large files first: if one fails its check, nothing of the version has been written.
         for name in sorted(files, key=lambda n: -(bundle_dir / n).stat().st_size):
@@ -433,7 +425,7 @@ class Registry:
                 path = tmp / name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self.store.get_file(prefix + name, path)
-                actual = _sha256_file(path)
+                actual = sha256_file(path)
                 if actual != digest:
                     raise ArtifactError(
                         f"{self.store.url(prefix + name)} has sha256 {actual[:12]}…, but its manifest says "
@@ -459,7 +451,7 @@ class Registry:
         manifest = target / MANIFEST
         if not manifest.is_file() or manifest.read_bytes() != raw:
             return False
-        return all((target / n).is_file() and _sha256_file(target / n) == d for n, d in files.items())
+        return all((target / n).is_file() and sha256_file(target / n) == d for n, d in files.items())
 
     # -- events ------------------------------------------------------------
 

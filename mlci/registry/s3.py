@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from mlci.artifacts import sha256_file
 from mlci.errors import ArtifactError, ConfigError, ConflictError, NotFoundError, ServiceError
 from mlci.registry.store import ObjectInfo, check_key
 
@@ -409,7 +410,7 @@ class S3Store:
         try:
             count = -(-size // chunk)
             with ThreadPoolExecutor(max_workers=self.max_concurrency + 1) as pool:
-                digest = pool.submit(_sha256_of, path) if sha256 is not None else None
+                digest = pool.submit(sha256_file, path) if sha256 is not None else None
                 parts = list(pool.map(upload_part, range(1, count + 1)))
                 if digest is not None and digest.result() != sha256:
                     raise ArtifactError(f"{path} does not match its sha256 {str(sha256)[:12]}…; upload abandoned")
@@ -493,15 +494,6 @@ def read_object(
             f"{uri}: no such object", hint="check the path, or that the job's credentials can read it"
         ) from None
     return data
-
-
-def _sha256_of(path: Path) -> str:
-    # hashlib releases the GIL on large buffers, so this runs beside the part uploads.
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(8 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _verify(data: bytes, sha256: str | None, key: str) -> None:
