@@ -32,8 +32,12 @@ DEFAULT_MAX_ATTEMPTS = 5
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 60.0
 MULTIPART_THRESHOLD = 16 * MB
-MULTIPART_CHUNKSIZE = 16 * MB
-MAX_CONCURRENCY = 10
+# Parts of 8 MiB (as s3transfer) and threads by core count: each part is read, checksummed
+# and sent by its thread, so past ~2 threads a core they only contend (measured on loopback:
+# 2 cores, 500 MB, 4 threads 2.5 s vs 10 threads 2.9 s; a WAN-bound upload on a bigger
+# runner still gets 10).
+MULTIPART_CHUNKSIZE = 8 * MB
+MAX_CONCURRENCY = max(4, min(10, 2 * (os.cpu_count() or 2)))
 # S3 allows at most 10,000 parts; grow the part size for very large files.
 MAX_PARTS = 10_000
 
