@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,16 +29,55 @@ class Table:
     sha256: str
 
 
-@dataclass
 class Datasets:
-    """The train and test tables of a config, ready for training and evaluation."""
+    """The train and test tables of a config, fingerprinted at once and parsed on first use.
 
-    train: pd.DataFrame
-    test: pd.DataFrame
-    target: str
-    features: list[str]
-    fingerprints: dict[str, str] = field(default_factory=dict)
-    sources: dict[str, str] = field(default_factory=dict)
+    An unchanged re-run of `mlci check` finds its validation, candidate and comparison in the
+    caches by the fingerprints alone; parsing lazily lets it skip pandas entirely.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        fingerprints: dict[str, str],
+        sources: dict[str, str],
+        load: Callable[[], tuple[pd.DataFrame, pd.DataFrame, list[str]]],
+    ) -> None:
+        self.target = target
+        self.fingerprints = fingerprints
+        self.sources = sources
+        self._load = load
+        self._frames: tuple[pd.DataFrame, pd.DataFrame, list[str]] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        train: pd.DataFrame,
+        test: pd.DataFrame,
+        target: str,
+        features: list[str],
+        fingerprints: dict[str, str],
+        sources: dict[str, str],
+    ) -> Datasets:
+        """Return Datasets of frames already in memory."""
+        return cls(target, fingerprints, sources, lambda: (train, test, features))
+
+    def _parsed(self) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+        if self._frames is None:
+            self._frames = self._load()
+        return self._frames
+
+    @property
+    def train(self) -> pd.DataFrame:
+        return self._parsed()[0]
+
+    @property
+    def test(self) -> pd.DataFrame:
+        return self._parsed()[1]
+
+    @property
+    def features(self) -> list[str]:
+        return self._parsed()[2]
 
     @property
     def categorical(self) -> list[str]:
@@ -108,36 +148,60 @@ def require_columns(frame: pd.DataFrame, columns: list[str], *, uri: str, field:
 
 
 def load_datasets(config: Config) -> Datasets:
-    """Return the train and test tables named by `config`, split when it names one table."""
+    """Return the train and test tables named by `config`, split when it names one table.
+
+    The files are read and fingerprinted here (a missing file fails at once); they are
+    parsed and their columns checked when first used.
+    """
     d = config.data
     opts = s3_options(config)
     if d.table is not None:
-        table = read_table(config.resolve(d.table), s3_options=opts)
-        require_columns(table.frame, [d.target], uri=table.uri, field="data.target")
-        train, test = split_table(table.frame, config)
+        uri = config.resolve(d.table)
+        raw = read_bytes(uri, s3_options=opts)
         split = d.split or _default_split()
-        fp = {
-            "table": table.sha256,
+        fingerprints = {
+            "table": hashlib.sha256(raw).hexdigest(),
             "split": f"test_size={split.test_size},seed={split.seed},stratify={split.stratify}",
         }
-        sources = {"table": table.uri}
+        sources = {"table": uri}
+
+        def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+            table = _checked_frame(uri, raw, d.target)
+            return split_table(table, config)
+
     else:
         assert d.train is not None and d.test is not None  # guaranteed by DataSection's validator
-        tr = read_table(config.resolve(d.train), s3_options=opts)
-        te = read_table(config.resolve(d.test), s3_options=opts)
-        require_columns(tr.frame, [d.target], uri=tr.uri, field="data.target")
-        require_columns(te.frame, [d.target], uri=te.uri, field="data.target")
-        train, test = tr.frame, te.frame
-        fp = {"train": tr.sha256, "test": te.sha256}
-        sources = {"train": tr.uri, "test": te.uri}
-    features = feature_columns(config, train)
-    uri = sources.get("train", sources.get("table", ""))
-    require_columns(train, features + ([d.id] if d.id else []) + d.slices, uri=uri, field="data.features/id/slices")
-    require_columns(test, features, uri=sources.get("test", uri), field="data.features")
-    for name, frame in (("train", train), ("test", test)):
-        if frame[d.target].isna().all():
-            raise DataError(f"{sources.get(name, uri)}: target column '{d.target}' has no values")
-    return Datasets(train=train, test=test, target=d.target, features=features, fingerprints=fp, sources=sources)
+        uris = {"train": config.resolve(d.train), "test": config.resolve(d.test)}
+        raws = {name: read_bytes(u, s3_options=opts) for name, u in uris.items()}
+        fingerprints = {name: hashlib.sha256(raw).hexdigest() for name, raw in raws.items()}
+        sources = dict(uris)
+
+        def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+            return (
+                _checked_frame(uris["train"], raws["train"], d.target),
+                _checked_frame(uris["test"], raws["test"], d.target),
+            )
+
+    def load() -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+        train, test = frames()
+        features = feature_columns(config, train)
+        uri = sources.get("train", sources.get("table", ""))
+        require_columns(train, features + ([d.id] if d.id else []) + d.slices, uri=uri, field="data.features/id/slices")
+        require_columns(test, features, uri=sources.get("test", uri), field="data.features")
+        for name, frame in (("train", train), ("test", test)):
+            if frame[d.target].isna().all():
+                raise DataError(f"{sources.get(name, uri)}: target column '{d.target}' has no values")
+        return train, test, features
+
+    return Datasets(d.target, fingerprints, sources, load)
+
+
+def _checked_frame(uri: str, raw: bytes, target: str) -> pd.DataFrame:
+    frame = parse_table(uri, raw)
+    if len(frame) == 0:
+        raise DataError(f"{uri}: the table has no rows")
+    require_columns(frame, [target], uri=uri, field="data.target")
+    return frame
 
 
 def feature_columns(config: Config, frame: pd.DataFrame) -> list[str]:

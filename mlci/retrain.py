@@ -143,7 +143,7 @@ def retrain(config: Config, *, env: Mapping[str, str], now: datetime | None = No
     train, test = split_table(table.frame, holdout)
     features = feature_columns(config, train)
     fingerprints = {"table": table.sha256, "split": f"holdout={config.retrain.holdout}"}
-    datasets = Datasets(train, test, config.data.target, features, fingerprints, {"train": uri, "test": uri})
+    datasets = Datasets.of(train, test, config.data.target, features, fingerprints, {"train": uri, "test": uri})
     validation = validate_datasets(config, datasets, ["train", "test"]) if config.expectations else []
 
     date = now.date().isoformat()
