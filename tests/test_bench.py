@@ -31,7 +31,7 @@ def test_tiny_bench_writes_every_row_with_its_ratio_target_and_verdict(tmp_path:
     assert results["size"] == "tiny"
     assert results["machine"]["cores"]
     groups = {r["group"] for r in results["rows"]}
-    assert groups == {"startup", "validate", "check", "significance", "mlflow", "storage", "drift"}
+    assert groups == {"startup", "validate", "check", "significance", "mlflow", "storage", "drift", "demo"}
     for row in results["rows"]:
         assert {"ratio", "target", "met", "absolute", "status"} <= set(row), row
         assert row["status"] != "error", f"{row['id']}: {row['absolute']}"
