@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlci.errors import ConfigError, DataError
-from mlci.metrics import METRICS, check_metric_name
+from mlci.metrics import METRICS, check_metric_name, format_signed, format_value
 
 if TYPE_CHECKING:
     import numpy as np
@@ -823,27 +823,10 @@ def compare(
 # --- gates ---------------------------------------------------------------------------------
 
 
-def _num(x: float) -> str:
-    """Format a metric value or difference readably at any scale."""
-    a = abs(x)
-    if a == 0:
-        return "0"
-    if a >= 1000:
-        return f"{x:.0f}"
-    if a >= 0.01:
-        return f"{x:.3f}"
-    return f"{x:.2g}"
-
-
-def _signed(x: float) -> str:
-    s = _num(x)
-    return s if s.startswith("-") else "+" + s
-
-
 def _ci_text(m: MetricResult, confidence: float) -> str:
     if m.ci_low is None or m.ci_high is None:
         return "no CI"
-    return f"{confidence * 100:g}% CI {_signed(m.ci_low)}..{_signed(m.ci_high)}"
+    return f"{confidence * 100:g}% CI {format_signed(m.ci_low)}..{format_signed(m.ci_high)}"
 
 
 def _p_text(p: float | None) -> str:
@@ -884,7 +867,7 @@ def _check_gate(gate: Gate, m: MetricResult | None, scope: str, confidence: floa
     if gate.threshold is not None:
         ok = cand >= gate.threshold if gib else cand <= gate.threshold
         op = (">=" if ok else "<") if gib else ("<=" if ok else ">")
-        (passed if ok else failed).append(f"{name} {_num(cand)} {op} threshold {gate.threshold:g}")
+        (passed if ok else failed).append(f"{name} {format_value(cand)} {op} threshold {gate.threshold:g}")
 
     relative = _relative_conditions(gate)
     if relative and not has_baseline:
@@ -898,12 +881,14 @@ def _check_gate(gate: Gate, m: MetricResult | None, scope: str, confidence: floa
     elif relative:
         assert m.delta is not None and m.baseline is not None
         better = m.delta if gib else -m.delta  # improvement in the metric's good direction
-        direction = "" if gib else f" = improvement {_signed(better)} (lower is better),"
-        change = f"{name} delta {_signed(m.delta)} ({_ci_text(m, confidence)}){direction}"
+        direction = "" if gib else f" = improvement {format_signed(better)} (lower is better),"
+        change = f"{name} delta {format_signed(m.delta)} ({_ci_text(m, confidence)}){direction}"
         if gate.min_absolute_change is not None:
             c = gate.min_absolute_change
             ok = better >= c
-            (passed if ok else failed).append(f"{change} {'meets' if ok else 'below'} min_absolute_change {_signed(c)}")
+            (passed if ok else failed).append(
+                f"{change} {'meets' if ok else 'below'} min_absolute_change {format_signed(c)}"
+            )
         if gate.min_relative_change is not None:
             r = gate.min_relative_change
             if m.baseline == 0:
@@ -918,7 +903,7 @@ def _check_gate(gate: Gate, m: MetricResult | None, scope: str, confidence: floa
         has_ci = m.ci_low is not None and m.ci_high is not None
         if gate.significant:
             if not has_ci:
-                failed.append(f"{name} delta {_signed(m.delta)} has no CI, so significance cannot be shown")
+                failed.append(f"{name} delta {format_signed(m.delta)} has no CI, so significance cannot be shown")
             else:
                 assert m.ci_low is not None and m.ci_high is not None
                 ok = m.ci_low > 0 if gib else m.ci_high < 0
@@ -927,13 +912,13 @@ def _check_gate(gate: Gate, m: MetricResult | None, scope: str, confidence: floa
         if gate.non_inferiority_margin is not None:
             margin = gate.non_inferiority_margin
             if not has_ci:
-                failed.append(f"{name} delta {_signed(m.delta)} has no CI, so non-inferiority cannot be shown")
+                failed.append(f"{name} delta {format_signed(m.delta)} has no CI, so non-inferiority cannot be shown")
             else:
                 assert m.ci_low is not None and m.ci_high is not None
                 worst = m.ci_low if gib else m.ci_high
                 ok = worst > -margin if gib else worst < margin
                 (passed if ok else failed).append(
-                    f"{change} worse-side bound {_signed(worst)} "
+                    f"{change} worse-side bound {format_signed(worst)} "
                     f"{'within' if ok else 'beyond'} non_inferiority_margin {margin:g}"
                 )
 
@@ -993,11 +978,11 @@ def _summary(
     if lead is None or lead.candidate is None:
         head = f"{primary or 'primary metric'} undefined"
     elif lead.baseline is None or lead.delta is None:
-        head = f"{lead.name} {_num(lead.candidate)}" + ("" if has_baseline else " (no baseline yet)")
+        head = f"{lead.name} {format_value(lead.candidate)}" + ("" if has_baseline else " (no baseline yet)")
     else:
         head = (
-            f"{lead.name} {_num(lead.baseline)} -> {_num(lead.candidate)} "
-            f"({_signed(lead.delta)}, {_ci_text(lead, confidence)}, {_p_text(lead.p_value)})"
+            f"{lead.name} {format_value(lead.baseline)} -> {format_value(lead.candidate)} "
+            f"({format_signed(lead.delta)}, {_ci_text(lead, confidence)}, {_p_text(lead.p_value)})"
         )
     checked = [g for g in results if not g.skipped]
     skipped = len(results) - len(checked)

