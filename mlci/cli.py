@@ -120,7 +120,9 @@ def cli(ctx: click.Context, config: str, as_json: bool, verbose: int, quiet: boo
     if in_actions():
         # Before anything else is printed: the runner hides every later occurrence of the token.
         for secret in _secrets():
-            click.echo(f"::add-mask::{secret}")
+            # With --json, stdout is the machine-readable document: keep it pure, and let the
+            # runner (which reads commands on both streams) find the mask on stderr.
+            click.echo(f"::add-mask::{secret}", err=as_json)
 
 
 def in_actions() -> bool:

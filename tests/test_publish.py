@@ -205,3 +205,12 @@ def test_a_check_that_cannot_finish_sets_an_error_status(project, tmp_path, gith
     (status,) = github_server.statuses(head)
     assert status["state"] == "error" and "no column 'churned'" in status["description"]
     assert github_server.comments(42) == []
+
+
+def test_json_output_stays_pure_json_in_actions(project, tmp_path, github_server):
+    event = tmp_path / "event.json"
+    pr_event(event, github_server)
+    result = run(["--json", "check", "--no-post"], project, actions_env(tmp_path, github_server, event))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["model"] == "churn"
+    assert result.stderr.startswith("::add-mask::")
