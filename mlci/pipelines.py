@@ -6,12 +6,14 @@ MlciError subclasses; the CLI renders and maps exit codes.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -446,13 +448,19 @@ def check(
             config, datasets, candidate.bundle, base, cached=True, candidate_predictions=candidate.predictions
         )
     status = verdict_of(comparison, validation)
-    who = actor(env)
-    clock.start("push")
-    pushed = store_candidate(
-        registry, candidate, comparison, status, base, alias, actor=who, action="check", pr=pr, sha=ctx.head_sha
-    )
-
-    clock.stop()
+    with clock("push"):
+        pushed = store_candidate(
+            registry,
+            candidate,
+            comparison,
+            status,
+            base,
+            alias,
+            actor=actor(env),
+            action="check",
+            pr=pr,
+            sha=ctx.head_sha,
+        )
     with clock("report"):
         document = report_document(config, comparison, validation, candidate, base, alias, pushed.uri, datasets, env)
         out = output_dir or Path.cwd()
@@ -515,30 +523,14 @@ class _Clock:
 
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
-        self._stage: str | None = None
-        self._t0 = 0.0
 
-    def start(self, stage: str) -> None:
-        import time
-
-        self._stage, self._t0 = stage, time.perf_counter()
-
-    def stop(self) -> None:
-        import time
-
-        if self._stage is not None:
-            self.timings[self._stage] = round(time.perf_counter() - self._t0, 4)
-            self._stage = None
-
-    def __call__(self, stage: str) -> _Clock:
-        self.start(stage)
-        return self
-
-    def __enter__(self) -> _Clock:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = round(time.perf_counter() - started, 4)
 
 
 def report_document(
