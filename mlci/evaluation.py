@@ -10,7 +10,7 @@ Method per metric (`MetricResult.method`):
 - `mcnemar`       accuracy: exact McNemar p-value, Wald interval with the paired variance.
 - `paired-t`      log_loss, brier, mae, mape: each is a mean of per-row losses, so the
                   t-interval of the mean per-row difference is the textbook answer.
-- `delta-method`  rmse: a smooth function of two means (see `_rmse_delta`).
+- `delta-method`  rmse: a smooth function of two means (see `rmse_delta`).
 - `bootstrap`     f1, precision, recall, balanced_accuracy, average_precision, r2 and multiclass
                   roc_auc: paired percentile bootstrap over rows (`statistics.resamples`).
 
@@ -20,12 +20,22 @@ numpy, scipy and scikit-learn are imported inside the functions that use them.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlci.errors import ConfigError, DataError
-from mlci.metrics import METRICS, check_metric_name, format_signed, format_value
+from mlci.metrics import METRICS, check_metric_name
+from mlci.significance import (
+    CHUNK_ELEMENTS,
+    Interval,
+    bootstrap_summary,
+    delong,
+    mcnemar,
+    paired_mean_interval,
+    resample_weights,
+    rmse_delta,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,9 +49,6 @@ MISSING_CATEGORY = "(missing)"
 # exact interval for a mean instead of a slower bootstrap of the same quantity.
 _MEAN_LOSSES = {"log_loss", "brier", "mae", "mape"}
 _CONFUSION = {"f1", "precision", "recall", "balanced_accuracy"}
-
-# Upper bound on the elements of one bootstrap chunk (resamples x rows), ~32 MB of float64.
-_CHUNK_ELEMENTS = 4_000_000
 
 
 # --- results -------------------------------------------------------------------------------
@@ -379,182 +386,6 @@ def _row_losses(name: str, frame: _Frame, which: str) -> np.ndarray:
     raise ValueError(name)  # pragma: no cover
 
 
-# --- paired statistics ---------------------------------------------------------------------
-
-
-@dataclass
-class _Interval:
-    low: float
-    high: float
-    p: float
-
-
-def _z(confidence: float) -> float:
-    from scipy import stats
-
-    return float(stats.norm.ppf(0.5 + confidence / 2))
-
-
-def _normal_interval(delta: float, se: float, confidence: float) -> _Interval:
-    from scipy import stats
-
-    if not se > 0:  # identical predictions: no spread, nothing to test
-        return _Interval(delta, delta, 1.0 if delta == 0 else 0.0)
-    z = _z(confidence)
-    return _Interval(delta - z * se, delta + z * se, float(2 * stats.norm.sf(abs(delta) / se)))
-
-
-def paired_mean_interval(diff: np.ndarray, confidence: float) -> _Interval | None:
-    """Return the t-interval and two-sided p-value of the mean of paired per-row differences."""
-    import numpy as np
-    from scipy import stats
-
-    n = len(diff)
-    if n < 2:
-        return None
-    mean = float(np.mean(diff))
-    se = float(np.std(diff, ddof=1)) / math.sqrt(n)
-    if not se > 0:
-        return _Interval(mean, mean, 1.0 if mean == 0 else 0.0)
-    t = float(stats.t.ppf(0.5 + confidence / 2, n - 1))
-    return _Interval(mean - t * se, mean + t * se, float(2 * stats.t.sf(abs(mean) / se, n - 1)))
-
-
-def mcnemar(correct_c: np.ndarray, correct_b: np.ndarray, confidence: float) -> _Interval:
-    """Return the accuracy difference's interval with McNemar's exact p-value.
-
-    The p-value is the exact binomial test of the discordant pairs (n10 vs n01, p=1/2). The
-    interval is the Wald interval of the paired difference of proportions,
-    (n10 - n01)/n ± z·sqrt(n10 + n01 - (n10 - n01)²/n)/n: simple and accurate at CI sizes
-    (hundreds of rows and more); with a handful of discordant pairs it is a little narrow,
-    which the exact p-value does not suffer from.
-    """
-    import numpy as np
-    from scipy import stats
-
-    n = len(correct_c)
-    n10 = int(np.count_nonzero(correct_c & ~correct_b))
-    n01 = int(np.count_nonzero(~correct_c & correct_b))
-    discordant = n10 + n01
-    delta = (n10 - n01) / n
-    p = 1.0 if discordant == 0 else min(1.0, float(2 * stats.binom.cdf(min(n10, n01), discordant, 0.5)))
-    var = (discordant - (n10 - n01) ** 2 / n) / n**2
-    z = _z(confidence)
-    half = z * math.sqrt(max(var, 0.0))
-    return _Interval(delta - half, delta + half, p)
-
-
-def _delong_components(positive: np.ndarray, score: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Return (auc, v10, v01): DeLong's structural components from one sort (midranks).
-
-    v10[i] for positive i is the share of negatives it outscores (ties count 1/2); v01[j] for
-    negative j is the share of positives that outscore it. Sun & Xu (2014) get these from
-    midranks; computing per tie group on one sorted order is the same thing in O(n log n).
-    """
-    import numpy as np
-
-    order = np.argsort(score, kind="stable")
-    s = score[order]
-    pos_sorted = positive[order]
-    new_group = np.empty(len(s), dtype=bool)
-    new_group[0] = True
-    np.not_equal(s[1:], s[:-1], out=new_group[1:])
-    gid = np.cumsum(new_group) - 1
-    n_groups = int(gid[-1]) + 1
-    pos_in = np.bincount(gid, weights=pos_sorted, minlength=n_groups)
-    neg_in = np.bincount(gid, minlength=n_groups) - pos_in
-    m = float(pos_in.sum())
-    k = float(len(s) - m)
-    neg_below = np.cumsum(neg_in) - neg_in
-    pos_above = m - np.cumsum(pos_in)
-    v10_group = (neg_below + 0.5 * neg_in) / k
-    v01_group = (pos_above + 0.5 * pos_in) / m
-    row_value = np.empty(len(s))
-    row_value[order] = np.where(pos_sorted, v10_group[gid], v01_group[gid])
-    v10 = row_value[positive]
-    v01 = row_value[~positive]
-    return float(v10.mean()), v10, v01
-
-
-def delong(positive: np.ndarray, score_c: np.ndarray, score_b: np.ndarray, confidence: float) -> _Interval | None:
-    """Return DeLong's paired interval and p-value for auc(score_c) - auc(score_b).
-
-    None when either class has fewer than 2 rows (the variance is undefined).
-    """
-    import numpy as np
-
-    m = int(np.count_nonzero(positive))
-    if m < 2 or len(positive) - m < 2:
-        return None
-    auc_c, v10_c, v01_c = _delong_components(positive, score_c)
-    auc_b, v10_b, v01_b = _delong_components(positive, score_b)
-    # Var(auc_c - auc_b) = Var(v10_c - v10_b)/m + Var(v01_c - v01_b)/n, the covariance form of
-    # DeLong et al. (1988) written on the per-row differences.
-    var = float(np.var(v10_c - v10_b, ddof=1)) / m + float(np.var(v01_c - v01_b, ddof=1)) / (len(positive) - m)
-    return _normal_interval(auc_c - auc_b, math.sqrt(max(var, 0.0)), confidence)
-
-
-def _rmse_delta(sq_c: np.ndarray, sq_b: np.ndarray, confidence: float) -> _Interval | None:
-    """Return the delta-method interval of rmse_c - rmse_b.
-
-    rmse = sqrt(mean(squared error)) is a smooth function of a mean, so its difference has the
-    influence function e_c²/(2·rmse_c) - e_b²/(2·rmse_b) per row; the normal interval of that
-    mean is first-order exact and costs one pass, where a bootstrap would cost `resamples`
-    passes over up to millions of rows. Undefined when either rmse is 0.
-    """
-    import numpy as np
-
-    n = len(sq_c)
-    rmse_c, rmse_b = math.sqrt(float(np.mean(sq_c))), math.sqrt(float(np.mean(sq_b)))
-    if n < 2 or rmse_c == 0 or rmse_b == 0:
-        return None
-    infl = sq_c / (2 * rmse_c) - sq_b / (2 * rmse_b)
-    return _normal_interval(rmse_c - rmse_b, float(np.std(infl, ddof=1)) / math.sqrt(n), confidence)
-
-
-# --- paired bootstrap ----------------------------------------------------------------------
-
-
-def _bootstrap_summary(deltas: np.ndarray, confidence: float) -> _Interval | None:
-    """Return the percentile interval and bootstrap p-value of resampled deltas.
-
-    p = min(1, 2·(1 + min(#{d <= 0}, #{d >= 0})) / (B + 1)): twice the smaller tail, with the
-    usual +1 so that a finite number of resamples never claims p = 0 (the floor is 2/(B+1)).
-    Resamples where the metric is undefined (e.g. one class drawn) are dropped; if more than
-    half are, there is no interval.
-    """
-    import numpy as np
-
-    d = deltas[np.isfinite(deltas)]
-    if d.size == 0 or d.size < 0.5 * deltas.size:
-        return None
-    lo, hi = np.quantile(d, [(1 - confidence) / 2, (1 + confidence) / 2])
-    tail = min(int(np.count_nonzero(d <= 0)), int(np.count_nonzero(d >= 0)))
-    return _Interval(float(lo), float(hi), min(1.0, 2 * (1 + tail) / (d.size + 1)))
-
-
-def _resample_weights(n: int, resamples: int, seed: int, dtype: Any = float) -> Iterator[np.ndarray]:
-    """Yield (n, chunk) arrays of bootstrap row counts, `resamples` columns in all.
-
-    Drawing index matrices chunk by chunk keeps memory bounded at any n; bincount turns a
-    chunk's indices into per-row multiplicities so every statistic is a weighted sum. Rows
-    run down axis 0 so that running sums over rows (cumsum) add contiguous vectors of
-    resamples, ~2.5x faster than cumsum along a long last axis.
-    """
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    chunk = max(1, min(resamples, _CHUNK_ELEMENTS // n))
-    done = 0
-    while done < resamples:
-        b = min(chunk, resamples - done)
-        idx = rng.integers(0, n, size=(n, b))
-        idx *= b
-        idx += np.arange(b)
-        yield np.bincount(idx.ravel(), minlength=n * b).reshape(n, b).astype(dtype)
-        done += b
-
-
 def _from_confusion(name: str, cm: np.ndarray, pos: int | None, present: np.ndarray) -> np.ndarray:
     """Return metric `name` from confusion matrices cm[..., true, predicted], vectorised.
 
@@ -583,7 +414,7 @@ def _from_confusion(name: str, cm: np.ndarray, pos: int | None, present: np.ndar
     return per_class[..., present].mean(axis=-1)
 
 
-def _bootstrap_confusion(name: str, frame: _Frame, stats: StatisticsSection) -> _Interval | None:
+def _bootstrap_confusion(name: str, frame: _Frame, stats: StatisticsSection) -> Interval | None:
     """Return the paired bootstrap of a confusion-matrix metric, exactly and without row loops.
 
     Such a metric depends only on how many rows fall in each (truth, candidate, baseline) cell,
@@ -601,7 +432,7 @@ def _bootstrap_confusion(name: str, frame: _Frame, stats: StatisticsSection) -> 
     present_c = np.flatnonzero(np.bincount(np.r_[frame.y, frame.cand.labels], minlength=k))
     present_b = np.flatnonzero(np.bincount(np.r_[frame.y, frame.base.labels], minlength=k))
     deltas = []
-    chunk = max(1, _CHUNK_ELEMENTS // max(k**3, 1))
+    chunk = max(1, CHUNK_ELEMENTS // max(k**3, 1))
     for start in range(0, stats.resamples, chunk):
         b = min(chunk, stats.resamples - start)
         draw = np.zeros((b, k**3))
@@ -612,7 +443,7 @@ def _bootstrap_confusion(name: str, frame: _Frame, stats: StatisticsSection) -> 
         deltas.append(
             _from_confusion(name, cm_c, frame.pos, present_c) - _from_confusion(name, cm_b, frame.pos, present_b)
         )
-    return _bootstrap_summary(np.concatenate(deltas), stats.confidence)
+    return bootstrap_summary(np.concatenate(deltas), stats.confidence)
 
 
 @dataclass
@@ -656,7 +487,7 @@ def _weighted_rank_metric(name: str, r: _Ranked, w: np.ndarray) -> np.ndarray:
         return (gp * precision).sum(axis=0, dtype=np.float64) / p_tot
 
 
-def _bootstrap_ranking(name: str, frame: _Frame, stats: StatisticsSection) -> _Interval | None:
+def _bootstrap_ranking(name: str, frame: _Frame, stats: StatisticsSection) -> Interval | None:
     """Return the paired bootstrap of average_precision (any) or roc_auc (multiclass, ovr macro)."""
     import numpy as np
 
@@ -672,7 +503,7 @@ def _bootstrap_ranking(name: str, frame: _Frame, stats: StatisticsSection) -> _I
     # rounding (~1e-6 relative) is far below the spread of any bootstrap distribution.
     dtype = np.float32 if len(frame.y) < 2**24 else np.float64
     deltas = []
-    for w in _resample_weights(len(frame.y), stats.resamples, stats.seed, dtype):
+    for w in resample_weights(len(frame.y), stats.resamples, stats.seed, dtype):
         value = {
             which: np.nanmean(np.vstack([_weighted_rank_metric(name, r, w) for r in rs]), axis=0)
             if len(rs) > 1
@@ -680,10 +511,10 @@ def _bootstrap_ranking(name: str, frame: _Frame, stats: StatisticsSection) -> _I
             for which, rs in ranked.items()
         }
         deltas.append(value["cand"] - value["base"])
-    return _bootstrap_summary(np.concatenate(deltas), stats.confidence)
+    return bootstrap_summary(np.concatenate(deltas), stats.confidence)
 
 
-def _bootstrap_r2(frame: _Frame, stats: StatisticsSection) -> _Interval | None:
+def _bootstrap_r2(frame: _Frame, stats: StatisticsSection) -> Interval | None:
     """Return the paired bootstrap of r2 from four weighted sums per resample."""
     import numpy as np
 
@@ -692,15 +523,15 @@ def _bootstrap_r2(frame: _Frame, stats: StatisticsSection) -> _Interval | None:
     cols = np.column_stack([y, y**2, (frame.y - frame.cand.labels) ** 2, (frame.y - frame.base.labels) ** 2])
     n = len(y)
     deltas = []
-    for w in _resample_weights(n, stats.resamples, stats.seed):
+    for w in resample_weights(n, stats.resamples, stats.seed):
         s = cols.T @ w  # (4, chunk) weighted sums
         sst = s[1] - s[0] ** 2 / n
         with np.errstate(divide="ignore", invalid="ignore"):
             deltas.append(np.where(sst > 0, (s[3] - s[2]) / sst, np.nan))  # r2_c - r2_b
-    return _bootstrap_summary(np.concatenate(deltas), stats.confidence)
+    return bootstrap_summary(np.concatenate(deltas), stats.confidence)
 
 
-def _paired(name: str, frame: _Frame, stats: StatisticsSection) -> tuple[str, _Interval | None]:
+def _paired(name: str, frame: _Frame, stats: StatisticsSection) -> tuple[str, Interval | None]:
     """Return (method, interval) for the paired difference of metric `name`."""
     assert frame.base is not None
     if len(frame.y) < 2:
@@ -719,7 +550,7 @@ def _paired(name: str, frame: _Frame, stats: StatisticsSection) -> tuple[str, _I
         diff = _row_losses(name, frame, "cand") - _row_losses(name, frame, "base")
         return "paired-t", paired_mean_interval(diff, stats.confidence)
     if name == "rmse":
-        return "delta-method", _rmse_delta(
+        return "delta-method", rmse_delta(
             _row_losses(name, frame, "cand"), _row_losses(name, frame, "base"), stats.confidence
         )
     if name in _CONFUSION:
@@ -809,6 +640,8 @@ def compare(
                 )
             )
 
+    from mlci.gates import apply_gates
+
     verdict = apply_gates(
         overall,
         slice_results,
@@ -818,179 +651,3 @@ def compare(
         primary=primary,
     )
     return Comparison(task, primary, len(frame.y), statistics.confidence, overall, slice_results, verdict)
-
-
-# --- gates ---------------------------------------------------------------------------------
-
-
-def _ci_text(m: MetricResult, confidence: float) -> str:
-    if m.ci_low is None or m.ci_high is None:
-        return "no CI"
-    return f"{confidence * 100:g}% CI {format_signed(m.ci_low)}..{format_signed(m.ci_high)}"
-
-
-def _p_text(p: float | None) -> str:
-    if p is None:
-        return "p n/a"
-    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
-
-
-def _relative_conditions(gate: Gate) -> list[str]:
-    conds = []
-    if gate.min_absolute_change is not None:
-        conds.append("min_absolute_change")
-    if gate.min_relative_change is not None:
-        conds.append("min_relative_change")
-    if gate.significant:
-        conds.append("significant")
-    if gate.non_inferiority_margin is not None:
-        conds.append("non_inferiority_margin")
-    return conds
-
-
-def _check_gate(gate: Gate, m: MetricResult | None, scope: str, confidence: float, has_baseline: bool) -> GateResult:
-    """Return one gate applied to one scope's metric result."""
-    name = gate.metric
-    on_slice = scope != "overall"
-    if m is None:
-        return GateResult(name, scope, False, f"{name} was not computed")
-    if m.candidate is None:
-        why = f"{name} is undefined on these rows (e.g. only one class present)"
-        return GateResult(name, scope, on_slice, why, skipped=on_slice)
-
-    failed: list[str] = []
-    passed: list[str] = []
-    notes: list[str] = []
-    gib = m.greater_is_better
-    cand = m.candidate
-
-    if gate.threshold is not None:
-        ok = cand >= gate.threshold if gib else cand <= gate.threshold
-        op = (">=" if ok else "<") if gib else ("<=" if ok else ">")
-        (passed if ok else failed).append(f"{name} {format_value(cand)} {op} threshold {gate.threshold:g}")
-
-    relative = _relative_conditions(gate)
-    if relative and not has_baseline:
-        notes.append(f"{', '.join(relative)} not checked: no baseline yet")
-    elif relative and (m.delta is None or m.baseline is None):
-        text = f"{', '.join(relative)} not checked: the baseline's {name} is undefined on these rows"
-        if on_slice:
-            notes.append(text)
-        else:
-            failed.append(text)
-    elif relative:
-        assert m.delta is not None and m.baseline is not None
-        better = m.delta if gib else -m.delta  # improvement in the metric's good direction
-        direction = "" if gib else f" = improvement {format_signed(better)} (lower is better),"
-        change = f"{name} delta {format_signed(m.delta)} ({_ci_text(m, confidence)}){direction}"
-        if gate.min_absolute_change is not None:
-            c = gate.min_absolute_change
-            ok = better >= c
-            (passed if ok else failed).append(
-                f"{change} {'meets' if ok else 'below'} min_absolute_change {format_signed(c)}"
-            )
-        if gate.min_relative_change is not None:
-            r = gate.min_relative_change
-            if m.baseline == 0:
-                failed.append(f"{name} baseline is 0, so min_relative_change {r:+g} cannot be checked")
-            else:
-                rel = better / abs(m.baseline)
-                ok = rel >= r
-                (passed if ok else failed).append(
-                    f"{name} relative improvement {rel * 100:+.2f}% "
-                    f"{'meets' if ok else 'below'} min_relative_change {r * 100:+g}%"
-                )
-        has_ci = m.ci_low is not None and m.ci_high is not None
-        if gate.significant:
-            if not has_ci:
-                failed.append(f"{name} delta {format_signed(m.delta)} has no CI, so significance cannot be shown")
-            else:
-                assert m.ci_low is not None and m.ci_high is not None
-                ok = m.ci_low > 0 if gib else m.ci_high < 0
-                verdict = "significant improvement" if ok else "not a significant improvement"
-                (passed if ok else failed).append(f"{change} {_p_text(m.p_value)}: {verdict}")
-        if gate.non_inferiority_margin is not None:
-            margin = gate.non_inferiority_margin
-            if not has_ci:
-                failed.append(f"{name} delta {format_signed(m.delta)} has no CI, so non-inferiority cannot be shown")
-            else:
-                assert m.ci_low is not None and m.ci_high is not None
-                worst = m.ci_low if gib else m.ci_high
-                ok = worst > -margin if gib else worst < margin
-                (passed if ok else failed).append(
-                    f"{change} worse-side bound {format_signed(worst)} "
-                    f"{'within' if ok else 'beyond'} non_inferiority_margin {margin:g}"
-                )
-
-    if failed:
-        return GateResult(name, scope, False, "; ".join(failed))
-    if not passed:
-        return GateResult(name, scope, True, "; ".join(notes) or "no condition set", skipped=bool(notes))
-    return GateResult(name, scope, True, "; ".join(passed + notes))
-
-
-def apply_gates(
-    metrics: list[MetricResult],
-    slices: list[SliceResult],
-    gates: Sequence[Gate],
-    *,
-    confidence: float,
-    has_baseline: bool,
-    primary: str | None = None,
-) -> Verdict:
-    """Return the verdict of `gates` on overall (and, where asked, per-slice) metric results.
-
-    `primary` names the metric the summary leads with (default: the first of `metrics`).
-    """
-    results: list[GateResult] = []
-    for gate in gates:
-        overall = next((m for m in metrics if m.name == gate.metric), None)
-        results.append(_check_gate(gate, overall, "overall", confidence, has_baseline))
-        if not gate.slices:
-            continue
-        for s in slices:
-            scope = f"{s.column}={s.category}"
-            if s.n < gate.min_slice_size:
-                results.append(
-                    GateResult(
-                        gate.metric, scope, True, f"n={s.n} below min_slice_size {gate.min_slice_size}", skipped=True
-                    )
-                )
-                continue
-            m = next((r for r in s.metrics if r.name == gate.metric), None)
-            results.append(_check_gate(gate, m, scope, confidence, has_baseline))
-
-    failed = [g for g in results if not g.passed]
-    reasons = [f"{g.metric} gate on {g.scope}: {g.reason}" for g in failed]
-    status: Literal["pass", "fail", "bootstrap"] = "fail" if failed else ("pass" if has_baseline else "bootstrap")
-    return Verdict(status, results, reasons, _summary(metrics, results, failed, confidence, primary, has_baseline))
-
-
-def _summary(
-    metrics: list[MetricResult],
-    results: list[GateResult],
-    failed: list[GateResult],
-    confidence: float,
-    primary: str | None,
-    has_baseline: bool,
-) -> str:
-    lead = next((m for m in metrics if m.name == primary), metrics[0] if metrics else None)
-    if lead is None or lead.candidate is None:
-        head = f"{primary or 'primary metric'} undefined"
-    elif lead.baseline is None or lead.delta is None:
-        head = f"{lead.name} {format_value(lead.candidate)}" + ("" if has_baseline else " (no baseline yet)")
-    else:
-        head = (
-            f"{lead.name} {format_value(lead.baseline)} -> {format_value(lead.candidate)} "
-            f"({format_signed(lead.delta)}, {_ci_text(lead, confidence)}, {_p_text(lead.p_value)})"
-        )
-    checked = [g for g in results if not g.skipped]
-    skipped = len(results) - len(checked)
-    tail = f", {skipped} skipped" if skipped else ""
-    if not results:
-        return f"{head}: no gates configured"
-    if failed:
-        first = failed[0]
-        return f"{head}: fails {len(failed)} of {len(checked)} gates{tail} (first: {first.metric} on {first.scope})"
-    suffix = "" if has_baseline else "; thresholds only until a baseline exists"
-    return f"{head}: passes {len(checked)} of {len(checked)} gates{tail}{suffix}"

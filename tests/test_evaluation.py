@@ -15,10 +15,10 @@ from mlci.evaluation import (
     Comparison,
     MetricResult,
     Predictions,
-    apply_gates,
     compare,
     compute_metric,
 )
+from mlci.gates import apply_gates
 
 STATS = StatisticsSection(confidence=0.95, resamples=500, seed=0)
 
