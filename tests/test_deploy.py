@@ -281,3 +281,26 @@ def test_from_pr_refuses_a_failed_or_missing_candidate_unless_allowed(project, e
     assert allowed.returncode == 0, allowed.stderr
     events = json.loads(mlci(project, "--json", "history", "--alias", "staging", env=env).stdout)["events"]
     assert "--allow-failed" in events[-1]["reason"]
+
+
+def test_data_tables_at_s3_uris_load_through_the_same_client(project, env, s3_server, s3_bucket):
+    client = s3_server.client()
+    for name in ("train", "test"):
+        client.upload_file(str(project / "data" / f"{name}.csv"), s3_bucket, f"data/{name}.csv")
+    text = (project / "mlci.yaml").read_text()
+    text = text.replace("train: data/train.csv", f"train: s3://{s3_bucket}/data/train.csv")
+    text = text.replace("test: data/test.csv", f"test: s3://{s3_bucket}/data/test.csv")
+    (project / "mlci.yaml").write_text(text)
+    shutil.rmtree(project / "data")
+
+    validated = mlci(project, "--json", "validate", env=env)
+    assert validated.returncode == 0, validated.stderr
+    tables = [r["table"] for r in json.loads(validated.stdout)["results"]]
+    assert tables == [f"s3://{s3_bucket}/data/train.csv", f"s3://{s3_bucket}/data/test.csv"]
+    checked = mlci(project, "--json", "check", env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(checked.stdout)["data"]["rows"] == {"train": 3000, "test": 1000}
+
+    missing = mlci(project, "validate", "--data", f"s3://{s3_bucket}/data/2026-01-01.csv", env=env)
+    assert missing.returncode == 2
+    assert f"s3://{s3_bucket}/data/2026-01-01.csv: no such object" in missing.stderr
