@@ -17,6 +17,7 @@ import click
 
 from mlci import __version__
 from mlci.errors import MlciError, UsageError
+from mlci.github.workflow import add_mask, endgroup, group, mask_secret
 from mlci.terminal import render_drift, render_validation, render_verdict
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,9 +47,7 @@ def _secrets() -> list[str]:
 
 def scrub(text: str) -> str:
     """Return `text` with every token mlci knows of replaced by ***."""
-    for secret in _secrets():
-        text = text.replace(secret, "***")
-    return text
+    return mask_secret(text, _secrets())
 
 
 def echo(text: str = "", *, err: bool = False) -> None:
@@ -122,7 +121,7 @@ def cli(ctx: click.Context, config: str, as_json: bool, verbose: int, quiet: boo
         for secret in _secrets():
             # With --json, stdout is the machine-readable document: keep it pure, and let the
             # runner (which reads commands on both streams) find the mask on stderr.
-            click.echo(f"::add-mask::{secret}", err=as_json)
+            click.echo(add_mask(secret), err=as_json)
 
 
 def in_actions() -> bool:
@@ -385,11 +384,11 @@ class folded:
 
     def __enter__(self) -> None:
         if in_actions():
-            echo(f"::group::{self.title}")
+            echo(group(self.title))
 
     def __exit__(self, *exc: object) -> None:
         if in_actions():
-            echo("::endgroup::")
+            echo(endgroup())
 
 
 # --- registry ----------------------------------------------------------------------------

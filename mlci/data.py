@@ -14,7 +14,7 @@ from mlci.errors import DataError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlci.config import Config
+    from mlci.config import Config, SplitSection
 
 _PARQUET = (".parquet", ".pq")
 _CSV = (".csv", ".csv.gz", ".tsv", ".txt")
@@ -218,11 +218,13 @@ def _default_split() -> Any:
     return SplitSection()
 
 
-def split_table(frame: pd.DataFrame, config: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (train, test) rows of one table by the config's seeded split rule."""
+def split_table(
+    frame: pd.DataFrame, config: Config, split: SplitSection | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (train, test) rows of one table by a seeded split rule (default: the config's)."""
     from sklearn.model_selection import train_test_split
 
-    split = config.data.split or _default_split()
+    split = split or config.data.split or _default_split()
     target = frame[config.data.target]
     stratify = target if split.stratify and config.model.task == "classification" else None
     try:
@@ -230,13 +232,3 @@ def split_table(frame: pd.DataFrame, config: Config) -> tuple[pd.DataFrame, pd.D
     except ValueError as e:
         raise DataError(f"data.split: cannot split the table: {e}") from None
     return train.reset_index(drop=True), test.reset_index(drop=True)
-
-
-def fingerprint_frame(frame: pd.DataFrame) -> str:
-    """Return a sha256 of a DataFrame's contents (for tables that never were a file)."""
-    import pandas as pd
-
-    h = hashlib.sha256()
-    h.update(",".join(map(str, frame.columns)).encode())
-    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return h.hexdigest()

@@ -57,8 +57,8 @@ def smoke_test(config: Config, registry: Registry, env: str, version: str) -> No
     import numpy as np
     import pandas as pd
 
-    from mlci.artifacts import SMOKE, load_model, open_bundle
-    from mlci.training import repo_on_path, scores
+    from mlci.artifacts import SMOKE, open_bundle
+    from mlci.training import load_trusted, scores
 
     with tempfile.TemporaryDirectory(prefix="mlci-smoke-") as tmp:
         try:
@@ -66,8 +66,7 @@ def smoke_test(config: Config, registry: Registry, env: str, version: str) -> No
             bundle = open_bundle(path)
             if bundle.version != version:
                 raise ChecksFailed(f"the copy published to {env} is version {bundle.version}, not {version}")
-            repo_on_path(config)
-            model = load_model(bundle, config.model.trusted_types)
+            model = load_trusted(config, bundle)
             smoke_path = bundle.path / SMOKE
             if not smoke_path.exists():
                 raise ChecksFailed(f"version {version} has no {SMOKE} (sample rows) to smoke-test with")

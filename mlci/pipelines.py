@@ -273,7 +273,7 @@ class Candidate:
 
 
 def train_candidate(
-    config: Config, datasets: Datasets, output: Path | None = None, *, pr: int | None = None
+    config: Config, datasets: Datasets, output: Path | None = None, *, pr: int | None = None, key: str | None = None
 ) -> Candidate:
     """Fit the candidate and write its bundle (to `output`, else .mlci/bundles/<version>)."""
     from mlci.training import train
@@ -281,7 +281,7 @@ def train_candidate(
     root = work_dir(config) / "bundles"
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="train-", dir=root)) if output is None else output
-    result = train(config, datasets, staging, pr=pr)
+    result = train(config, datasets, staging, pr=pr, key=key)
     bundle = result.bundle
     if output is None:
         final = root / bundle.version
@@ -309,12 +309,10 @@ def cached_candidate(config: Config, registry: Registry, key: str, aliases: list
 
 def predict(config: Config, bundle: Bundle, frame: pd.DataFrame) -> Predictions:
     """Return a bundle's predictions on `frame` (labels, and probabilities for classifiers)."""
-    from mlci.artifacts import load_model
     from mlci.data import require_columns
-    from mlci.training import predictions, repo_on_path
+    from mlci.training import load_trusted, predictions
 
-    repo_on_path(config)  # a model built by the repository's own code needs that code to load
-    model = load_model(bundle, config.model.trusted_types)
+    model = load_trusted(config, bundle)
     features = list(bundle.manifest.get("features") or [])
     require_columns(frame, features, uri="the test table", field=f"features of version {bundle.version}")
     return predictions(model, frame[features], str(bundle.manifest.get("task")))
@@ -440,7 +438,7 @@ def check(
             candidate = Candidate(bundle=cached, reused=True, seconds=0.0)
             messages.append(f"train cache hit: reusing version {cached.version} (same data, config and code)")
         else:
-            candidate = train_candidate(config, datasets, pr=pr)
+            candidate = train_candidate(config, datasets, pr=pr, key=key)
             messages.append(f"trained version {candidate.bundle.version} in {candidate.seconds:.1f}s")
     with clock("evaluate"):
         base = baseline_bundle(config, registry, baseline)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlci.artifacts import Bundle
-    from mlci.config import Config
+    from mlci.config import Config, SplitSection
     from mlci.drift import DriftReport
     from mlci.evaluation import Comparison
     from mlci.registry.registry import Registry
@@ -51,9 +51,8 @@ def production_bundle(config: Config, registry: Registry) -> Bundle | None:
 
 def measure_drift(config: Config, bundle: Bundle, frame: pd.DataFrame) -> DriftReport:
     """Return the drift of `frame` against the bundle's reference profile, with prediction drift."""
-    from mlci.artifacts import load_model
     from mlci.drift import compare_profile
-    from mlci.training import repo_on_path, scores
+    from mlci.training import load_trusted, scores
 
     profile = bundle.profile()
     if profile is None:
@@ -61,8 +60,7 @@ def measure_drift(config: Config, bundle: Bundle, frame: pd.DataFrame) -> DriftR
     predictions = None
     features = list(bundle.manifest.get("features", []))
     if all(f in frame.columns for f in features):
-        repo_on_path(config)
-        model = load_model(bundle, config.model.trusted_types)
+        model = load_trusted(config, bundle)
         predictions = scores(model, frame[features], str(bundle.manifest.get("task")))
     # compare_profile names a missing column itself (unless drift.ignore lists it).
     return compare_profile(profile, frame, config.drift, predictions=predictions)
@@ -135,12 +133,7 @@ def retrain(config: Config, *, env: Mapping[str, str], now: datetime | None = No
     drift_report = measure_drift(config, production, table.frame) if production is not None else None
 
     # Same split rule as a one-table config, with the holdout share of retrain.holdout.
-    holdout = config.model_copy(
-        update={
-            "data": config.data.model_copy(update={"split": _split(config), "table": uri, "train": None, "test": None})
-        }
-    )
-    train, test = split_table(table.frame, holdout)
+    train, test = split_table(table.frame, config, _split(config))
     features = feature_columns(config, train)
     fingerprints = {"table": table.sha256, "split": f"holdout={config.retrain.holdout}"}
     datasets = Datasets.of(train, test, config.data.target, features, fingerprints, {"train": uri, "test": uri})
@@ -206,7 +199,7 @@ def retrain(config: Config, *, env: Mapping[str, str], now: datetime | None = No
     return result
 
 
-def _split(config: Config) -> Any:
+def _split(config: Config) -> SplitSection:
     from mlci.config import SplitSection
 
     return SplitSection(test_size=config.retrain.holdout, stratify=True, seed=config.model.random_state)

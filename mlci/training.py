@@ -61,6 +61,14 @@ def repo_on_path(config: Config) -> None:
             sys.path.insert(0, p)
 
 
+def load_trusted(config: Config, bundle: Bundle) -> Any:
+    """Return the estimator in a verified bundle, loaded with the config's trusted types."""
+    from mlci.artifacts import load_model
+
+    repo_on_path(config)  # a model built by the repository's own code needs that code to load
+    return load_model(bundle, config.model.trusted_types)
+
+
 def build_estimator(config: Config, categorical: list[str], numeric: list[str]) -> Any:
     """Return the unfitted estimator: the user's, wrapped in default preprocessing when asked."""
     m = config.model
@@ -175,13 +183,10 @@ def git_sha(cwd: Path, env: dict[str, str] | None = None) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def features_frame(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """Return the feature columns of `frame`, in training order."""
-    return frame[features]
-
-
-def train(config: Config, datasets: Datasets, output: Path, *, pr: int | None = None) -> TrainResult:
-    """Fit the candidate on the train table and write its bundle to `output`."""
+def train(
+    config: Config, datasets: Datasets, output: Path, *, pr: int | None = None, key: str | None = None
+) -> TrainResult:
+    """Fit the candidate on the train table and write its bundle to `output` (`key`: its cache key, if known)."""
     import numpy as np
 
     from mlci.artifacts import PROFILE, SMOKE, write_bundle
@@ -190,7 +195,7 @@ def train(config: Config, datasets: Datasets, output: Path, *, pr: int | None = 
     categorical = datasets.categorical
     numeric = [c for c in datasets.features if c not in categorical]
     estimator = build_estimator(config, categorical, numeric)
-    X = features_frame(datasets.train, datasets.features)
+    X = datasets.train[datasets.features]
     y = datasets.train[datasets.target]
     started = time.perf_counter()
     try:
@@ -200,7 +205,7 @@ def train(config: Config, datasets: Datasets, output: Path, *, pr: int | None = 
         raise TrainingError(f"training failed ({field}): {type(e).__name__}: {e}") from e
     seconds = time.perf_counter() - started
 
-    X_test = features_frame(datasets.test, datasets.features)
+    X_test = datasets.test[datasets.features]
     try:
         test_predictions = predictions(estimator, X_test, config.model.task)
     except Exception as e:
@@ -216,7 +221,7 @@ def train(config: Config, datasets: Datasets, output: Path, *, pr: int | None = 
     smoke["__mlci_prediction__"] = np.asarray(test_scores[:n], dtype="float64")
     smoke_bytes = _parquet_bytes(smoke)
 
-    key = cache_key(config, datasets.fingerprints)
+    key = key or cache_key(config, datasets.fingerprints)
     manifest: dict[str, Any] = {
         "model": config.model.name,
         "task": config.model.task,
