@@ -36,7 +36,7 @@ class Options:
         """Return the validated Config named by -c/--config."""
         from mlci.config import load_config
 
-        return load_config(self.config)
+        return load_config(self.config, env=os.environ)
 
 
 def _secrets() -> list[str]:
@@ -194,10 +194,10 @@ def validate(opts: Options, which: str | None) -> None:
 
     Example: mlci validate --data data/fresh.parquet
     """
-    from mlci import pipelines
+    from mlci.check import validate_data
 
     config = opts.load()
-    results = pipelines.validate_data(config, which)
+    results = validate_data(config, which)
     if opts.json:
         emit_json({"success": all(r.success for r in results), "results": [r.to_dict() for r in results]})
     else:
@@ -236,11 +236,11 @@ def train(opts: Options, output: str | None) -> None:
     """
     from pathlib import Path
 
-    from mlci import pipelines
+    from mlci.check import train_candidate
     from mlci.data import load_datasets
 
     config = opts.load()
-    result = pipelines.train_candidate(config, load_datasets(config), Path(output) if output else None)
+    result = train_candidate(config, load_datasets(config), Path(output) if output else None, ctx=github_context())
     b = result.bundle
     if opts.json:
         emit_json({"version": b.version, "path": str(b.path), "seconds": round(result.seconds, 3)})
@@ -261,25 +261,27 @@ def evaluate(opts: Options, candidate: str, baseline: str, output: str) -> None:
     """
     from pathlib import Path
 
-    from mlci import pipelines
+    from mlci import check as checking
     from mlci.data import load_datasets
+    from mlci.document import report_document
+    from mlci.references import baseline_bundle, open_registry, resolve_bundle
 
     config = opts.load()
-    registry = pipelines.open_registry(config)
+    registry = open_registry(config)
     datasets = load_datasets(config)
-    cand = pipelines.resolve_bundle(config, registry, candidate)
-    base = pipelines.baseline_bundle(config, registry, baseline)
-    comparison = pipelines.evaluate(config, datasets, cand, base)
-    document = pipelines.report_document(
+    cand = resolve_bundle(config, registry, candidate)
+    base = baseline_bundle(config, registry, baseline)
+    comparison = checking.evaluate(config, datasets, cand, base)
+    document = report_document(
         config,
         comparison,
         [],
-        pipelines.Candidate(cand, reused=True, seconds=0.0),
+        checking.Candidate(cand, reused=True, seconds=0.0),
         base,
         candidate,
         registry.store.uri,
         datasets,
-        os.environ,
+        github_context(),
     )
     Path(output).write_text(json.dumps(document, indent=2) + "\n")
     if opts.json:
@@ -305,13 +307,13 @@ def report(opts: Options, input_: str, output: str | None, post: bool) -> None:
     """
     from pathlib import Path
 
-    from mlci import pipelines
+    from mlci.document import load_document, render_report
     from mlci.publish import publish, verdict_of
 
     config = opts.load()
-    document = pipelines.load_document(Path(input_))
+    document = load_document(Path(input_))
     target = Path(output or config.report.output)
-    target.write_text(pipelines.render_report(config, document))
+    target.write_text(render_report(config, document))
     published = publish(config, document, github_context(), post=post, report_path=str(target))
     if opts.json:
         emit_json({"verdict": verdict_of(document), "report_path": str(target), "comment_url": published.comment_url})
@@ -333,13 +335,13 @@ def check(opts: Options, baseline: str, post: bool | None) -> None:
     The candidate is stored under alias pr-<number> (from the GitHub event) or `candidate`.
     Writes comparison.json and report.md; exit 1 when expectations or gates fail.
     """
-    from mlci import pipelines
+    from mlci.check import check as run_check
     from mlci.publish import publish
 
     config = opts.load()
     post = in_actions() if post is None else post
     try:
-        result = pipelines.check(config, baseline=baseline)
+        result = run_check(config, baseline=baseline, ctx=github_context())
     except MlciError as e:
         # The PR's status must not stay pending (or green from an earlier push) when the
         # check could not finish.
@@ -404,9 +406,9 @@ def push(opts: Options, bundle: str, alias: str | None) -> None:
 
     Example: mlci push .mlci/bundles/ab12cd34ef56ab78 --alias candidate
     """
-    from mlci import pipelines
+    from mlci.release import push as push_bundle
 
-    result = pipelines.push(opts.load(), bundle, alias)
+    result = push_bundle(opts.load(), bundle, alias, ctx=github_context())
     if opts.json:
         emit_json(result)
     else:
@@ -440,18 +442,20 @@ def promote(
 
     Example: mlci promote pr-42 --to production
     """
-    from mlci import pipelines
+    from mlci import release
 
     config = opts.load()
     if from_pr is not None:
         if ref is not None:
             raise UsageError("give either REF or --from-pr, not both")
-        ref, found = pipelines.pr_candidate(config, from_pr, github_context())
+        ref, found = release.pr_candidate(config, from_pr, github_context())
         echo(found)
         reason = reason or found
     if ref is None:
         raise UsageError("name the version to promote (REF), or use --from-pr")
-    result = pipelines.promote(config, ref, alias, reason=reason, allow_failed=allow_failed, expect=expect)
+    result = release.promote(
+        config, ref, alias, reason=reason, allow_failed=allow_failed, expect=expect, ctx=github_context()
+    )
     from mlci.github.workflow import set_output
 
     set_output("version", result["version"], os.environ.get("GITHUB_OUTPUT"))
@@ -463,37 +467,35 @@ def promote(
 
 @cli.command()
 @click.argument("ref")
-@click.option("--env", "env", required=True, help="Environment (e.g. production).")
+@click.option("--env", "environment", required=True, help="Environment (e.g. production).")
 @click.option("--reason", default="", help="Why, for the event log.")
 @pass_options
 @run_command
-def deploy(opts: Options, ref: str, env: str, reason: str) -> None:
+def deploy(opts: Options, ref: str, environment: str, reason: str) -> None:
     """Promote, publish, smoke-test; roll back by itself when the smoke test fails.
 
     Example: mlci deploy staging --env production
     """
     from mlci import deploy as deploying
-    from mlci.pipelines import actor
 
-    result = deploying.deploy(opts.load(), ref, env, env=os.environ, actor=actor(), reason=reason)
+    result = deploying.deploy(opts.load(), ref, environment, ctx=github_context(), env=os.environ, reason=reason)
     show_deploy(opts, result, "deployed")
 
 
 @cli.command()
-@click.option("--env", "env", required=True, help="Environment to roll back.")
+@click.option("--env", "environment", required=True, help="Environment to roll back.")
 @click.option("--to", "to", default=None, help="Version REF (default: the previous one).")
 @click.option("--reason", default="", help="Why, for the event log.")
 @pass_options
 @run_command
-def rollback(opts: Options, env: str, to: str | None, reason: str) -> None:
+def rollback(opts: Options, environment: str, to: str | None, reason: str) -> None:
     """Put the previous (or a named) version back into an environment, smoke-tested like a deploy.
 
     Example: mlci rollback --env production
     """
     from mlci import deploy as deploying
-    from mlci.pipelines import actor
 
-    result = deploying.rollback(opts.load(), env, to, env=os.environ, actor=actor(), reason=reason)
+    result = deploying.rollback(opts.load(), environment, to, ctx=github_context(), env=os.environ, reason=reason)
     show_deploy(opts, result, "rolled back")
 
 
@@ -519,9 +521,9 @@ def show_deploy(opts: Options, result: Any, verb: str) -> None:
 @run_command
 def history(opts: Options, alias: str | None) -> None:
     """Show versions, aliases and the event log."""
-    from mlci import pipelines
+    from mlci.release import history as read_history
 
-    result = pipelines.history(opts.load(), alias)
+    result = read_history(opts.load(), alias)
     if opts.json:
         emit_json(result)
         return
@@ -584,11 +586,11 @@ def retrain(opts: Options) -> None:
     issue per model up to date. Outputs: verdict, drift, version.
     """
     from mlci import retrain as retraining
+    from mlci.document import render_report
     from mlci.github.workflow import append_summary, set_output
-    from mlci.pipelines import render_report
 
     config = opts.load()
-    result = retraining.retrain(config, env=os.environ)
+    result = retraining.retrain(config, ctx=github_context(), env=os.environ)
     out = os.environ.get("GITHUB_OUTPUT")
     for name, value in (("verdict", result.verdict), ("drift", result.drift), ("version", result.version or "")):
         set_output(name, value, out)
@@ -670,7 +672,7 @@ def demo(opts: Options, clean: bool) -> None:
     """
     from mlci import demo as demo_module
 
-    sys.exit(demo_module.run(echo, keep=not clean))
+    sys.exit(demo_module.run(echo, os.environ, keep=not clean))
 
 
 def main() -> None:

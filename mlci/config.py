@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -391,7 +392,7 @@ class Config(_Model):
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def interpolate(value: str, env: dict[str, str]) -> str:
+def interpolate(value: str, env: Mapping[str, str]) -> str:
     """Return `value` with ${VAR} and ${VAR:-default} replaced from `env`; KeyError names a missing VAR."""
 
     def sub(m: re.Match[str]) -> str:
@@ -436,12 +437,15 @@ def _format_loc(loc: tuple[str | int, ...]) -> str:
     return out
 
 
-def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: dict[str, str] | None = None) -> Config:
-    """Return the validated Config in `path`; ConfigError lists every problem with its line."""
+def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str, str] | None = None) -> Config:
+    """Return the validated Config in `path`; ConfigError lists every problem with its line.
+
+    `env` fills ${VAR} (the CLI passes the process environment; None is an empty one).
+    """
     import yaml
 
     p = Path(path)
-    env = dict(os.environ) if env is None else env
+    env = {} if env is None else env
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,14 +59,17 @@ def _set_estimator(config: Path, dotted: str, params: str) -> None:
     config.write_text(text)
 
 
-def run(echo: Callable[[str], None], keep: bool = True) -> int:
-    """Run the demo, printing commentary and each command's output; return 0 when every step did as expected."""
+def run(echo: Callable[[str], None], env: Mapping[str, str], keep: bool = True) -> int:
+    """Run the demo, printing commentary and each command's output; return 0 when every step did as expected.
+
+    `env` is the process environment; the demo's commands run without its GitHub variables.
+    """
     if not (EXAMPLE / "mlci.yaml").exists():
         raise NotFoundError(f"{EXAMPLE}: the example project is missing (mlci demo runs from a source checkout)")
     work = Path(tempfile.mkdtemp(prefix="mlci-demo-"))
     project = work / "churn"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__", "*.md", "*.json.bak"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "MLCI_"))}
+    env = {k: v for k, v in env.items() if not k.startswith(("GITHUB_", "MLCI_"))}
     echo(f"mlci demo in {project} (a copy of examples/churn; registry at .mlci/registry)\n")
     surprises = 0
     try:

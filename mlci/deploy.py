@@ -1,4 +1,4 @@
-"""deploy, rollback and promote --from-pr: move a model into an environment without ever losing one.
+"""deploy and rollback: move a model into an environment without ever losing one.
 
 A deploy moves the environment's alias (compare-and-swap), publishes the version's files to
 deployments/<env>/, then smoke-tests the published copy: it downloads it (sha256 checked),
@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
 import tempfile
 import time
 from collections.abc import Mapping
@@ -52,8 +51,8 @@ class DeployResult:
 # --- smoke test ---------------------------------------------------------------------------
 
 
-def smoke_test(config: Config, registry: Registry, env: str, version: str) -> None:
-    """Raise ChecksFailed unless the copy published to `env` is `version` and predicts as recorded."""
+def smoke_test(config: Config, registry: Registry, environment: str, version: str) -> None:
+    """Raise ChecksFailed unless the copy published to `environment` is `version` and predicts as recorded."""
     import numpy as np
     import pandas as pd
 
@@ -62,10 +61,10 @@ def smoke_test(config: Config, registry: Registry, env: str, version: str) -> No
 
     with tempfile.TemporaryDirectory(prefix="mlci-smoke-") as tmp:
         try:
-            path = registry.fetch_published(env, Path(tmp))
+            path = registry.fetch_published(environment, Path(tmp))
             bundle = open_bundle(path)
             if bundle.version != version:
-                raise ChecksFailed(f"the copy published to {env} is version {bundle.version}, not {version}")
+                raise ChecksFailed(f"the copy published to {environment} is version {bundle.version}, not {version}")
             model = load_trusted(config, bundle)
             smoke_path = bundle.path / SMOKE
             if not smoke_path.exists():
@@ -77,13 +76,13 @@ def smoke_test(config: Config, registry: Registry, env: str, version: str) -> No
         except ChecksFailed:
             raise
         except MlciError as e:
-            raise ChecksFailed(f"smoke test of {version} in {env}: {e}") from e
+            raise ChecksFailed(f"smoke test of {version} in {environment}: {e}") from e
         except Exception as e:  # a model that cannot load or predict fails the smoke test
-            raise ChecksFailed(f"smoke test of {version} in {env}: {type(e).__name__}: {e}") from e
+            raise ChecksFailed(f"smoke test of {version} in {environment}: {type(e).__name__}: {e}") from e
     if got.shape != expected.shape or not np.allclose(got, expected, rtol=0, atol=SMOKE_ATOL, equal_nan=True):
         worst = float(np.nanmax(np.abs(got - expected))) if got.shape == expected.shape else float("nan")
         raise ChecksFailed(
-            f"smoke test of {version} in {env}: predictions on {len(expected)} sample rows differ from those "
+            f"smoke test of {version} in {environment}: predictions on {len(expected)} sample rows differ from those "
             f"recorded at training (max difference {worst:.3g})"
         )
 
@@ -140,27 +139,27 @@ class _Deployments:
 
         self.client = GitHubClient.from_context(ctx)
 
-    def start(self, env: str, model: str, version: str, description: str) -> None:
+    def start(self, environment: str, model: str, version: str, description: str) -> None:
         if self.client is None:
             return
         try:
             self.id = self.client.create_deployment(
-                self.ctx.sha or self.ctx.ref or "main", env, {"model": model, "version": version}, description
+                self.ctx.sha or self.ctx.ref or "main", environment, {"model": model, "version": version}, description
             )
             self.client.create_deployment_status(
-                self.id, "in_progress", log_url=self.ctx.run_url, description=description, environment=env
+                self.id, "in_progress", log_url=self.ctx.run_url, description=description, environment=environment
             )
         except ServiceError as e:
             self.notes.append(f"could not record a GitHub deployment: {e}")
             self.id = None
 
-    def finish(self, env: str, ok: bool, description: str) -> None:
+    def finish(self, environment: str, ok: bool, description: str) -> None:
         if self.client is None or self.id is None:
             return
         try:
             state = "success" if ok else "failure"
             self.client.create_deployment_status(
-                self.id, state, log_url=self.ctx.run_url, description=description[:140], environment=env
+                self.id, state, log_url=self.ctx.run_url, description=description[:140], environment=environment
             )
         except ServiceError as e:
             self.notes.append(f"could not record the GitHub deployment status: {e}")
@@ -174,38 +173,43 @@ class _Deployments:
 def deploy(
     config: Config,
     ref: str,
-    env_name: str,
+    environment: str,
     *,
+    ctx: GitHubContext,
     env: Mapping[str, str],
-    actor: str,
     reason: str = "",
     action: str = "deploy",
 ) -> DeployResult:
-    """Move `env_name` to the version REF names, publish, smoke-test; roll back on any failure."""
-    from mlci.github.context import GitHubContext
-    from mlci.pipelines import open_registry
+    """Move `environment` to the version REF names, publish, smoke-test; roll back on any failure.
 
-    if env_name not in config.environments:
+    `ctx` is the Actions run (the actor, the GitHub deployment record); `env` the process
+    environment, read only for the webhook secret named in deploy.webhook_secret_env.
+    """
+    from mlci.references import actor as actor_of
+    from mlci.references import open_registry
+
+    actor = actor_of(ctx)
+    if environment not in config.environments:
         known = ", ".join(config.environments)
-        raise ConfigError(f"unknown environment '{env_name}' (environments in mlci.yaml: {known})")
+        raise ConfigError(f"unknown environment '{environment}' (environments in mlci.yaml: {known})")
     registry = open_registry(config)
     version = registry.resolve(ref)
-    before = registry.alias(env_name)
+    before = registry.alias(environment)
     notes: list[str] = []
-    github = _Deployments(GitHubContext.from_env(env), notes)
-    github.start(env_name, config.model.name, version, f"{action} {config.model.name} {version}")
+    github = _Deployments(ctx, notes)
+    github.start(environment, config.model.name, version, f"{action} {config.model.name} {version}")
     why = reason or f"{action} {ref}"
     record = registry.set_alias(
-        env_name, version, actor=actor, reason=why, expected_etag=before.etag if before else None
+        environment, version, actor=actor, reason=why, expected_etag=before.etag if before else None
     )
     previous = before.version if before else None
     uri = ""
     try:
-        uri = registry.publish(version, env_name, actor=actor, reason=why)
-        smoke_test(config, registry, env_name, version)
+        uri = registry.publish(version, environment, actor=actor, reason=why)
+        smoke_test(config, registry, environment, version)
         notice = {
             "model": config.model.name,
-            "environment": env_name,
+            "environment": environment,
             "version": version,
             "previous": previous,
             "sha256": registry.manifest(version).get("sha256"),
@@ -219,78 +223,56 @@ def deploy(
                 raise ChecksFailed(f"{e} (deploy.webhook_required)") from e
             notes.append(f"warning: {e}")
     except ChecksFailed as failure:
-        restored = _restore(registry, env_name, record, before, actor, str(failure))
-        registry.log_event(action, actor=actor, env=env_name, version=version, previous=previous, result="rolled back")
-        github.finish(env_name, False, f"{version} failed: rolled back to {restored or 'nothing'}")
+        restored = _restore(registry, environment, record, before, actor, str(failure))
+        registry.log_event(
+            action, actor=actor, env=environment, version=version, previous=previous, result="rolled back"
+        )
+        github.finish(environment, False, f"{version} failed: rolled back to {restored or 'nothing'}")
         raise ChecksFailed(
-            f"{action} of {config.model.name} {version} to {env_name} failed: {failure.message}; "
-            f"rolled back: {env_name} is {restored or 'unset'} again"
+            f"{action} of {config.model.name} {version} to {environment} failed: {failure.message}; "
+            f"rolled back: {environment} is {restored or 'unset'} again"
         ) from failure
-    registry.log_event(action, actor=actor, env=env_name, version=version, previous=previous, result="ok")
-    github.finish(env_name, True, f"{config.model.name} {version} is live in {env_name}")
-    return DeployResult(env_name, version, previous, uri, ok=True, deployment_id=github.id, notes=notes)
+    registry.log_event(action, actor=actor, env=environment, version=version, previous=previous, result="ok")
+    github.finish(environment, True, f"{config.model.name} {version} is live in {environment}")
+    return DeployResult(environment, version, previous, uri, ok=True, deployment_id=github.id, notes=notes)
 
 
 def _restore(
-    registry: Registry, env: str, ours: AliasRecord, before: AliasRecord | None, actor: str, why: str
+    registry: Registry, environment: str, ours: AliasRecord, before: AliasRecord | None, actor: str, why: str
 ) -> str | None:
     """Put alias and published copy back as they were before our deploy; return what is live now."""
     reason = f"automatic rollback: {why}"[:500]
     if before is None:
-        registry.delete_alias(env, expected_etag=ours.etag, actor=actor, reason=reason)
-        registry.unpublish(env, actor=actor, reason=reason)
+        registry.delete_alias(environment, expected_etag=ours.etag, actor=actor, reason=reason)
+        registry.unpublish(environment, actor=actor, reason=reason)
         return None
     registry.set_alias(
-        env, before.version, actor=actor, reason=reason, expected_etag=ours.etag, previous=before.previous
+        environment, before.version, actor=actor, reason=reason, expected_etag=ours.etag, previous=before.previous
     )
-    registry.publish(before.version, env, actor=actor, reason=reason)
+    registry.publish(before.version, environment, actor=actor, reason=reason)
     return before.version
 
 
 def rollback(
-    config: Config, env_name: str, to: str | None, *, env: Mapping[str, str], actor: str, reason: str = ""
+    config: Config,
+    environment: str,
+    to: str | None,
+    *,
+    ctx: GitHubContext,
+    env: Mapping[str, str],
+    reason: str = "",
 ) -> DeployResult:
-    """Put the previous (or a named) version back into `env_name`, published and smoke-tested."""
-    from mlci.pipelines import open_registry
+    """Put the previous (or a named) version back into `environment`, published and smoke-tested."""
+    from mlci.references import open_registry
 
     registry = open_registry(config)
-    current = registry.alias(env_name)
+    current = registry.alias(environment)
     if to is None:
         if current is None or not current.previous:
             raise NotFoundError(
-                f"nothing to roll back to: environment '{env_name}' of {config.model.name} has no previous version",
+                f"nothing to roll back to: environment '{environment}' of {config.model.name} has no previous version",
                 hint="name one with --to VERSION",
             )
         to = current.previous
     why = reason or f"rollback from {current.version if current else 'nothing'}"
-    return deploy(config, to, env_name, env=env, actor=actor, reason=why, action="rollback")
-
-
-# --- promote --from-pr --------------------------------------------------------------------
-
-
-_SQUASH = re.compile(r"\(#(\d+)\)\s*$", re.M)
-_MERGE = re.compile(r"^Merge pull request #(\d+)", re.M)
-
-
-def pr_of_commit(ctx: GitHubContext, message: str | None = None) -> tuple[int, str]:
-    """Return (PR number, how it was found) for the commit the push event is about."""
-    if ctx.token and ctx.repository and ctx.sha:
-        from mlci.github.client import GitHubClient
-
-        with GitHubClient.from_context(ctx) as client:
-            pulls = client.pulls_for_commit(ctx.sha)
-            if pulls:
-                return pulls[0], f"GitHub lists commit {ctx.sha[:12]} in PR #{pulls[0]}"
-            if message is None:
-                message = client.commit_message(ctx.sha)
-    message = message if message is not None else (ctx.commit_message or "")
-    for pattern, how in ((_MERGE, "merge commit message"), (_SQUASH, "squash-merge message")):
-        m = pattern.search(message)
-        if m:
-            return int(m.group(1)), f"{how} names PR #{m.group(1)}"
-    raise ChecksFailed(
-        f"cannot tell which pull request commit {(ctx.sha or 'HEAD')[:12]} came from "
-        "(GitHub lists none and its message has no '(#123)')",
-        hint="pass --from-pr NUMBER",
-    )
+    return deploy(config, to, environment, ctx=ctx, env=env, reason=why, action="rollback")

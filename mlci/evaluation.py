@@ -22,9 +22,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from mlci.errors import ConfigError, DataError
+from mlci.gates import GateResult, Verdict, apply_gates
 from mlci.metrics import METRICS, check_metric_name
 from mlci.significance import (
     CHUNK_ELEMENTS,
@@ -87,27 +88,6 @@ class SliceResult:
     category: str
     n: int
     metrics: list[MetricResult]
-
-
-@dataclass
-class GateResult:
-    """One gate applied to one scope ("overall" or "<column>=<category>")."""
-
-    metric: str
-    scope: str
-    passed: bool
-    reason: str
-    skipped: bool = False
-
-
-@dataclass
-class Verdict:
-    """Whether the candidate may replace the baseline, and why."""
-
-    status: Literal["pass", "fail", "bootstrap"]
-    gates: list[GateResult]
-    reasons: list[str]  # one per failed gate
-    summary: str
 
 
 @dataclass
@@ -639,8 +619,6 @@ def compare(
                     column, category, int(mask.sum()), [_metric_result(name, sub, statistics) for name in names]
                 )
             )
-
-    from mlci.gates import apply_gates
 
     verdict = apply_gates(
         overall,

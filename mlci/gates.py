@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from mlci.evaluation import GateResult, MetricResult, SliceResult, Verdict
 from mlci.metrics import format_signed, format_value
 
 if TYPE_CHECKING:
     from mlci.config import Gate
+    from mlci.evaluation import MetricResult, SliceResult
+
+
+@dataclass
+class GateResult:
+    """One gate applied to one scope ("overall" or "<column>=<category>")."""
+
+    metric: str
+    scope: str
+    passed: bool
+    reason: str
+    skipped: bool = False
+
+
+@dataclass
+class Verdict:
+    """Whether the candidate may replace the baseline, and why."""
+
+    status: Literal["pass", "fail", "bootstrap"]
+    gates: list[GateResult]
+    reasons: list[str]  # one per failed gate
+    summary: str
 
 
 def _ci_text(m: MetricResult, confidence: float) -> str:

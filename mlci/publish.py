@@ -43,9 +43,9 @@ def publish(
     A fork PR's read-only token is not an error: the report stays in the step summary and a
     warning says why there is no comment.
     """
+    from mlci.document import render_report
     from mlci.github import workflow
     from mlci.github.client import GitHubClient, ReadOnlyToken
-    from mlci.pipelines import render_report
     from mlci.report import COMMENT_LIMIT, STEP_SUMMARY_LIMIT, marker
 
     result = Published()

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mlci.config import Config, SplitSection
     from mlci.drift import DriftReport
     from mlci.evaluation import Comparison
+    from mlci.github.context import GitHubContext
     from mlci.registry.registry import Registry
     from mlci.validation import ValidationResult
 
@@ -42,7 +43,7 @@ def fresh_data_uri(config: Config, template: str | None = None, now: datetime | 
 
 def production_bundle(config: Config, registry: Registry) -> Bundle | None:
     """Return the production bundle, or None when nothing is in production yet."""
-    from mlci.pipelines import resolve_bundle
+    from mlci.references import resolve_bundle
 
     if registry.alias("production") is None:
         return None
@@ -69,7 +70,7 @@ def measure_drift(config: Config, bundle: Bundle, frame: pd.DataFrame) -> DriftR
 def drift(config: Config, current: str | None = None) -> tuple[DriftReport, str, str]:
     """Return (drift report, table URI, production version) for a fresh table against production."""
     from mlci.data import read_table, s3_options
-    from mlci.pipelines import open_registry
+    from mlci.references import open_registry
 
     uri = current if current is not None else fresh_data_uri(config)
     registry = open_registry(config)
@@ -107,22 +108,19 @@ class RetrainResult:
     notes: list[str] = field(default_factory=list)
 
 
-def retrain(config: Config, *, env: Mapping[str, str], now: datetime | None = None) -> RetrainResult:
-    """Validate fresh data, measure drift, retrain, compare with production, store, maybe promote, report."""
+def retrain(
+    config: Config, *, ctx: GitHubContext, env: Mapping[str, str], now: datetime | None = None
+) -> RetrainResult:
+    """Validate fresh data, measure drift, retrain, compare with production, store, maybe promote, report.
+
+    `ctx` is the Actions run (actor, tracking issue); `env` the process environment, passed on
+    to a deploy for its webhook secret.
+    """
+    from mlci.check import Candidate, evaluate, store_candidate, train_candidate, validate_datasets, verdict_of
     from mlci.data import Datasets, feature_columns, read_table, require_columns, s3_options, split_table
     from mlci.deploy import deploy
-    from mlci.pipelines import (
-        Candidate,
-        actor,
-        baseline_bundle,
-        evaluate,
-        open_registry,
-        report_document,
-        store_candidate,
-        train_candidate,
-        validate_datasets,
-        verdict_of,
-    )
+    from mlci.document import report_document
+    from mlci.references import actor, baseline_bundle, open_registry
 
     now = now or datetime.now(timezone.utc)
     uri = fresh_data_uri(config, now=now)
@@ -141,11 +139,11 @@ def retrain(config: Config, *, env: Mapping[str, str], now: datetime | None = No
 
     date = now.date().isoformat()
     alias = f"retrain-{date}"
-    candidate = train_candidate(config, datasets)
+    candidate = train_candidate(config, datasets, ctx=ctx)
     base = baseline_bundle(config, registry, "production")
     comparison = evaluate(config, datasets, candidate.bundle, base, candidate_predictions=candidate.predictions)
     verdict = verdict_of(comparison, validation)
-    who = actor(env)
+    who = actor(ctx)
     drift_status = drift_report.status if drift_report else "none"
     pushed = store_candidate(
         registry, candidate, comparison, verdict, base, alias, actor=who, action="retrain", drift=drift_status, data=uri
@@ -159,7 +157,7 @@ def retrain(config: Config, *, env: Mapping[str, str], now: datetime | None = No
         if current is None or current.version != pushed.version:
             reason = f"retrain {date}: gates {verdict}"
             if target == "production":
-                deploy(config, pushed.version, "production", env=env, actor=who, reason=reason)
+                deploy(config, pushed.version, "production", ctx=ctx, env=env, reason=reason)
             else:
                 registry.set_alias(target, pushed.version, actor=who, reason=reason)
             promoted = target
@@ -175,7 +173,7 @@ def retrain(config: Config, *, env: Mapping[str, str], now: datetime | None = No
         alias,
         pushed.uri,
         datasets,
-        env,
+        ctx,
         drift=drift_report.to_dict() if drift_report else None,
     )
     result = RetrainResult(
@@ -195,7 +193,7 @@ def retrain(config: Config, *, env: Mapping[str, str], now: datetime | None = No
         record = registry.alias(name)
         if record is not None:
             result.aliases[name] = record.version
-    _track(config, result, env, date)
+    _track(config, result, ctx, date)
     return result
 
 
@@ -205,14 +203,12 @@ def _split(config: Config) -> SplitSection:
     return SplitSection(test_size=config.retrain.holdout, stratify=True, seed=config.model.random_state)
 
 
-def _track(config: Config, result: RetrainResult, env: Mapping[str, str], date: str) -> None:
+def _track(config: Config, result: RetrainResult, ctx: GitHubContext, date: str) -> None:
     """Keep one GitHub issue per model current; comment when this run changed something."""
+    from mlci.document import render_report
     from mlci.github.client import GitHubClient
-    from mlci.github.context import GitHubContext
-    from mlci.pipelines import render_report
     from mlci.report import COMMENT_LIMIT
 
-    ctx = GitHubContext.from_env(env)
     if not (ctx.token and ctx.repository):
         result.notes.append("no GitHub token or repository: no tracking issue updated")
         return

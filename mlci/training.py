@@ -171,11 +171,8 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def git_sha(cwd: Path, env: dict[str, str] | None = None) -> str | None:
-    """Return the commit being built: GITHUB_SHA in Actions, else `git rev-parse HEAD`, else None."""
-    env = dict(os.environ) if env is None else env
-    if env.get("GITHUB_SHA"):
-        return env["GITHUB_SHA"]
+def git_sha(cwd: Path) -> str | None:
+    """Return the commit checked out in `cwd` (`git rev-parse HEAD`), else None."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
@@ -184,9 +181,19 @@ def git_sha(cwd: Path, env: dict[str, str] | None = None) -> str | None:
 
 
 def train(
-    config: Config, datasets: Datasets, output: Path, *, pr: int | None = None, key: str | None = None
+    config: Config,
+    datasets: Datasets,
+    output: Path,
+    *,
+    pr: int | None = None,
+    key: str | None = None,
+    sha: str | None = None,
 ) -> TrainResult:
-    """Fit the candidate on the train table and write its bundle to `output` (`key`: its cache key, if known)."""
+    """Fit the candidate on the train table and write its bundle to `output`.
+
+    `key` is its cache key, if known; `sha` the commit being built (GITHUB_SHA in Actions),
+    else the checkout's HEAD is recorded.
+    """
     import numpy as np
 
     from mlci.artifacts import PROFILE, SMOKE, write_bundle
@@ -237,7 +244,7 @@ def train(
             "sources": datasets.sources,
             "rows": {"train": len(datasets.train), "test": len(datasets.test)},
         },
-        "git_sha": git_sha(config.base_dir),
+        "git_sha": sha or git_sha(config.base_dir),
         "pr": pr,
         "training_seconds": round(seconds, 3),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

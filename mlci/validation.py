@@ -158,7 +158,8 @@ def _pydantic_v1_summary(e: Exception) -> str:
 
 
 def _gx_context() -> Any:
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # analytics_enabled=False below is what GX reads; its GX_ANALYTICS_ENABLED variable is only
+    # the fallback when the config leaves it unset, so mlci need not touch the environment.
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,

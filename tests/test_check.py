@@ -88,7 +88,7 @@ def test_check_writes_comparison_and_report_and_stores_the_candidate(project):
 
 
 def test_unchanged_second_check_reuses_the_candidate_and_is_5x_faster(project):
-    from mlci import pipelines
+    from mlci.check import check
     from mlci.config import load_config
 
     _set_estimator(project / "mlci.yaml", *GOOD)
@@ -98,10 +98,10 @@ def test_unchanged_second_check_reuses_the_candidate_and_is_5x_faster(project):
     import sklearn.ensemble  # noqa: F401
 
     start = time.perf_counter()
-    first = pipelines.check(config, env={}, output_dir=project)
+    first = check(config, output_dir=project)
     first_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    second = pipelines.check(config, env={}, output_dir=project)
+    second = check(config, output_dir=project)
     second_seconds = time.perf_counter() - start
 
     assert not first.candidate.reused and second.candidate.reused

@@ -63,7 +63,7 @@ def s3_client(
     import boto3
     from botocore.config import Config
 
-    # Validated against ADDRESSING_STYLES by open_store; the stubs want a Literal.
+    # Validated against ADDRESSING_STYLES by mlci.registry.open_store; the stubs want a Literal.
     s3_options: Any = {"addressing_style": addressing_style}
     config = Config(
         retries={"mode": "standard", "max_attempts": max_attempts},

@@ -1,4 +1,4 @@
-"""The Store protocol: the few object operations the Registry needs, and `open_store`.
+"""The Store protocol: the few object operations the Registry needs.
 
 Two real implementations sit behind it: `LocalStore` (a directory, the embedded default)
 and `S3Store` (any S3-compatible service). Keys are '/'-separated relative paths; the
@@ -91,46 +91,3 @@ def check_key(key: str) -> str:
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
         raise ConfigError(f"invalid registry key {key!r}: keys are relative paths without '..'")
     return key
-
-
-def open_store(
-    uri: str,
-    *,
-    base_dir: Path,
-    endpoint_url: str | None = None,
-    region: str | None = None,
-    addressing_style: str = "auto",
-    locking: str = "conditional",
-) -> Store:
-    """Return the store for `uri`: `s3://bucket/prefix`, `file:///abs/dir` or a directory path.
-
-    A relative directory is resolved against `base_dir` (the directory of mlci.yaml), so
-    the registry does not move when mlci runs from another working directory.
-    """
-    if locking not in LOCKING_MODES:
-        raise ConfigError(f"registry.locking must be one of {', '.join(LOCKING_MODES)}, not {locking!r}")
-    if addressing_style not in ADDRESSING_STYLES:
-        raise ConfigError(
-            f"registry.addressing_style must be one of {', '.join(ADDRESSING_STYLES)}, not {addressing_style!r}"
-        )
-    if uri.startswith("s3://"):
-        from mlci.registry.s3 import S3Store
-
-        return S3Store(
-            uri,
-            endpoint_url=endpoint_url,
-            region=region,
-            addressing_style=addressing_style,
-            locking=locking,
-        )
-    if "://" in uri and not uri.startswith("file://"):
-        scheme = uri.split("://", 1)[0]
-        raise ConfigError(
-            f"registry.uri {uri!r}: scheme {scheme!r} is not supported; use a directory or s3://bucket/prefix"
-        )
-    from mlci.registry.local import LocalStore
-
-    path = Path(uri.removeprefix("file://")).expanduser()
-    if not path.is_absolute():
-        path = base_dir / path
-    return LocalStore(path)

@@ -1,0 +1,74 @@
+"""Registry access: where mlci works, who acts, and which bundle a REF or a baseline names."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlci.artifacts import Bundle
+    from mlci.config import Config
+    from mlci.github.context import GitHubContext
+    from mlci.registry.registry import Registry
+
+WORK_DIR = ".mlci"
+
+
+def work_dir(config: Config) -> Path:
+    """Return the directory where mlci keeps bundles and downloads (next to mlci.yaml)."""
+    return config.base_dir / WORK_DIR
+
+
+def actor(ctx: GitHubContext | None = None) -> str:
+    """Return who is acting: the GitHub actor in Actions, else the local user."""
+    if ctx is not None and ctx.actor:
+        return f"github:{ctx.actor}"
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def open_registry(config: Config) -> Registry:
+    """Return the Registry of the config's model on its configured store."""
+    from mlci.registry import open_store
+    from mlci.registry.registry import Registry
+
+    r = config.registry
+    store = open_store(
+        r.uri,
+        base_dir=config.base_dir,
+        endpoint_url=r.endpoint_url or None,
+        region=r.region or None,
+        addressing_style=r.addressing_style,
+        locking=r.locking,
+    )
+    return Registry(store, config.model.name)
+
+
+def resolve_bundle(config: Config, registry: Registry, ref: str) -> Bundle:
+    """Return the verified bundle named by REF: a bundle directory, a version id or an alias."""
+    from mlci.artifacts import MANIFEST, open_bundle
+
+    path = Path(ref)
+    if (path / MANIFEST).exists():
+        return open_bundle(path)
+    version = registry.resolve(ref)
+    cache = work_dir(config) / "versions"
+    local = cache / version
+    if not (local / MANIFEST).exists():
+        registry.fetch(version, cache)
+    return open_bundle(local)
+
+
+def baseline_bundle(config: Config, registry: Registry, ref: str | None) -> Bundle | None:
+    """Return the baseline bundle (default: the production alias); None when there is none yet."""
+    if ref is None:
+        return None
+    path = Path(ref)
+    if path.exists() or registry.alias(ref) is not None:
+        return resolve_bundle(config, registry, ref)
+    if ref in ("production", "staging") or ref in config.environments:
+        return None  # no model in that environment yet: the first candidate bootstraps it
+    return resolve_bundle(config, registry, ref)  # a version id: NotFoundError if unknown
