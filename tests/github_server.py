@@ -11,6 +11,21 @@ faults (5xx, dropped connections, delays, rate limits) so retry behaviour is tes
         client = GitHubClient(gh.url, gh.token, gh.repository)
 
 Both `/repos/...` and the GitHub Enterprise form `/api/v3/repos/...` are served.
+
+It is at least as strict as GitHub (tests/github_spec.py holds GitHub's own description):
+- every request is matched to an operation of the vendored REST description and validated
+  against it (path and query parameters, JSON body: types, enums, required fields); a request
+  that matches none, or does not validate, is answered like GitHub (404/422) and recorded in
+  `violations`, which the `github_server` fixture turns into a failure of the test that sent it;
+- every 2xx answer is given the fields the description requires (from its examples) and
+  checked against the response schema, so the server cannot drift from GitHub's shapes;
+- what GitHub enforces beyond the schema: 422 for a comment or issue body over 65,536
+  characters, a title over 256 and a status description over 140; 409 for a deployment whose
+  required contexts are not all `success`; 202 (auto-merge, no deployment) for a ref behind
+  the default branch unless `auto_merge: false`; `payload` kept as sent (an object or a string);
+- per-token fine-grained permissions from GitHub's published permission data (403 "Resource
+  not accessible by integration"), and 403 on `GET /user` for installation tokens (the
+  operation is not enabled for GitHub Apps in the description).
 """
 
 from __future__ import annotations
@@ -30,6 +45,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from tests import github_spec
+
 DOCS = "https://docs.github.com/rest"
 WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 STATUS_STATES = ("error", "failure", "pending", "success")
@@ -44,8 +61,20 @@ class Account:
     id: int
     type: str = "User"  # "User" or "Bot"
     read_only: bool = False
-    # Installation tokens (the Actions GITHUB_TOKEN) cannot read GET /user.
+    # Installation tokens (the Actions GITHUB_TOKEN, a GitHub App's token) cannot read GET /user.
     installation: bool = False
+    # Fine-grained permissions {"issues": "write", ...}; None: everything (a maintainer's PAT).
+    # `metadata: read` is always granted, as GitHub does.
+    permissions: dict[str, str] | None = None
+
+    def grants(self, permission: str, access: str) -> bool:
+        """Return True when this token holds `permission` at `access` (write implies read)."""
+        if permission == "metadata" and access == "read":
+            return True
+        if self.permissions is None:
+            return not (self.read_only and access == "write")
+        held = self.permissions.get(permission.replace("_", "-"), "none")
+        return held == "write" or (held == "read" and access == "read")
 
     def json(self) -> dict[str, Any]:
         return {
@@ -90,9 +119,10 @@ class _Response:
 
 
 class _Error(Exception):
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = headers or {}
         self.payload = {"message": message, "documentation_url": DOCS, "status": str(status), **extra}
 
 
@@ -123,6 +153,11 @@ class GitHubServer:
         # With strict_commits, statuses on a SHA the server does not know get GitHub's 422.
         self.strict_commits = strict_commits
         self.requests: list[RecordedRequest] = []
+        # Requests GitHub would refuse (not described, invalid, over its limits), and answers
+        # of this server that differ from the description: each fails the test (see fixture).
+        self.violations: list[str] = []
+        # Branches behind the default branch: a deployment of one auto-merges (202) unless told not to.
+        self.behind: set[str] = set()
         self._lock = threading.RLock()
         self._ids = 1000
         self._accounts: dict[str, Account] = {}
@@ -210,8 +245,9 @@ class GitHubServer:
         read_only: bool = False,
         installation: bool = False,
         user_id: int | None = None,
+        permissions: dict[str, str] | None = None,
     ) -> Account:
-        """Register a token and the account it authenticates as."""
+        """Register a token and the account it authenticates as (`permissions` as in a workflow)."""
         with self._lock:
             known = self._users.get(login)
             account = Account(
@@ -220,6 +256,7 @@ class GitHubServer:
                 type=type,
                 read_only=read_only,
                 installation=installation,
+                permissions=dict(permissions) if permissions is not None else None,
             )
             self._accounts[token] = account
             self._users.setdefault(login, account)
@@ -364,6 +401,16 @@ class GitHubServer:
         with self._lock:
             return [copy.deepcopy(label) for label in self._labels.values()]
 
+    def take_violations(self) -> list[str]:
+        """Return the recorded violations and forget them (for tests that provoke one on purpose)."""
+        with self._lock:
+            found, self.violations = self.violations, []
+            return found
+
+    def _violate(self, text: str) -> None:
+        with self._lock:
+            self.violations.append(text)
+
     def requests_for(self, method: str, path_contains: str = "") -> list[RecordedRequest]:
         """Return the recorded requests of one method whose path contains a fragment."""
         with self._lock:
@@ -473,12 +520,12 @@ class GitHubServer:
         with self._lock:
             self.requests.append(record)
 
-        response = self._respond(method, path, query, token, body, bad_json)
+        response = self._respond(method, path, query, token, body, bad_json, bool(raw_body))
         record.status = response.status if response else 0
         return response
 
     def _respond(
-        self, method: str, path: str, query: dict[str, str], token: str | None, body: Any, bad_json: bool
+        self, method: str, path: str, query: dict[str, str], token: str | None, body: Any, bad_json: bool, has_body: bool
     ) -> _Response | None:
         fault = self._take_fault(method)
         while fault is not None and fault.kind == "delay":
@@ -489,7 +536,7 @@ class GitHubServer:
         rate = self._rate_headers(token)
         if fault is not None and fault.kind == "fail":
             if fault.after:
-                self._route(method, path, query, token, body, bad_json)
+                self._route(method, path, query, token, body, bad_json, has_body)
             return _Response(fault.status, {"message": fault.message, "documentation_url": DOCS}, rate)
         if time.time() < self._limited_until:
             extra = dict(rate)
@@ -505,37 +552,63 @@ class GitHubServer:
                 "status": str(self._limit_status),
             }
             return _Response(self._limit_status, payload, extra)
-        response = self._route(method, path, query, token, body, bad_json)
+        response = self._route(method, path, query, token, body, bad_json, has_body)
         response.headers.update(rate)
         return response
 
     def _route(
-        self, method: str, path: str, query: dict[str, str], token: str | None, body: Any, bad_json: bool
+        self, method: str, path: str, query: dict[str, str], token: str | None, body: Any, bad_json: bool, has_body: bool
     ) -> _Response:
         try:
             account = self._accounts.get(token or "")
             if account is None:
                 raise _Error(401, "Bad credentials" if token else "Requires authentication")
             if bad_json:
+                self._violate(f"{method} {path}: the body is not JSON")
                 raise _Error(400, "Problems parsing JSON")
-            if path == "/user" and method == "GET":
-                if account.installation:
-                    raise _Error(403, "Resource not accessible by integration")
-                return _Response(200, account.json())
-            prefix = f"/repos/{self.repository}"
-            if not (path == prefix or path.startswith(prefix + "/")):
+            operation = github_spec.match(method, path)
+            if operation is None:
+                self._violate(f"{method} {path}: no operation of the vendored REST description matches")
                 raise _not_found()
-            rest = path[len(prefix) :]
-            for route_method, pattern, handler in self._routes():
-                match = re.fullmatch(pattern, rest)
-                if match and route_method == method:
-                    if method in WRITE_METHODS and account.read_only:
-                        raise _Error(403, "Resource not accessible by integration")
-                    with self._lock:
-                        return handler(account, query, body if isinstance(body, dict) else {}, *match.groups())
-            raise _not_found()
+            problems = github_spec.validate_request(operation, query, body, has_body)
+            if problems:
+                self._violate(f"{operation.key} ({path}): " + "; ".join(problems))
+                raise _Error(422, "Invalid request.\n\n" + "\n".join(problems))
+            if account.installation and not operation.enabled_for_apps:
+                raise _Error(403, "Resource not accessible by integration")
+            self._authorize(account, operation)
+            response = self._dispatch(account, method, path, query, body if isinstance(body, dict) else {})
         except _Error as exc:
-            return _Response(exc.status, exc.payload)
+            return _Response(exc.status, exc.payload, dict(exc.headers))
+        if 200 <= response.status < 300 and response.payload is not None:
+            response.payload = github_spec.shape_response(operation, response.status, response.payload)
+            for problem in github_spec.validate_response(operation, response.status, response.payload):
+                self._violate(f"the test server answered {operation.key} not as described: {problem}")
+        return response
+
+    def _authorize(self, account: Account, operation: github_spec.Operation) -> None:
+        alternatives = github_spec.permissions_for(operation.key)
+        if alternatives and not any(account.grants(g["permission"], g["access"]) for g in alternatives):
+            # GitHub names the accepted permission sets in this header, separated by semicolons.
+            accepted = "; ".join(f"{g['permission']}={g['access']}" for g in alternatives)
+            message = "Resource not accessible by integration"
+            if not account.installation:
+                message = "Resource not accessible by personal access token"
+            raise _Error(403, message, headers={"X-Accepted-GitHub-Permissions": accepted})
+
+    def _dispatch(self, account: Account, method: str, path: str, query: dict[str, str], body: dict[str, Any]) -> _Response:
+        if path == "/user" and method == "GET":
+            return _Response(200, account.json())
+        prefix = f"/repos/{self.repository}"
+        if not (path == prefix or path.startswith(prefix + "/")):
+            raise _not_found()
+        rest = path[len(prefix) :]
+        for route_method, pattern, handler in self._routes():
+            match = re.fullmatch(pattern, rest)
+            if match and route_method == method:
+                with self._lock:
+                    return handler(account, query, body, *match.groups())
+        raise _not_found()
 
     def _routes(self) -> list[tuple[str, str, Callable[..., _Response]]]:
         return [

@@ -9,6 +9,7 @@ The token never appears in an exception, a log line or a repr.
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -22,10 +23,12 @@ import requests
 from mlci import __version__
 from mlci.errors import ConfigError, ServiceError
 from mlci.github.context import GitHubContext
+from mlci.github.permissions import permission_for
 from mlci.github.workflow import mask_secret
 
-DEFAULT_BOT_LOGIN = "github-actions[bot]"
-READ_ONLY_MESSAGE = "Resource not accessible by integration"
+# GitHub answers 403 with these when the token lacks a permission (an installation token such as
+# GITHUB_TOKEN or an App's; a fine-grained personal token).
+READ_ONLY_MESSAGES = ("Resource not accessible by integration", "Resource not accessible by personal access token")
 STATUS_STATES = ("error", "failure", "pending", "success")
 DEPLOYMENT_STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
 # How recent an identical comment must be to count as the one our failed POST created.
@@ -44,7 +47,14 @@ class GitHubAPIError(ServiceError):
 
 
 class ReadOnlyToken(GitHubAPIError):
-    """The token may not write here (a fork PR's GITHUB_TOKEN, or missing `permissions:`)."""
+    """The token lacks the permission a call needs (a fork PR's GITHUB_TOKEN, or missing `permissions:`).
+
+    `permission` names it as a workflow's `permissions:` key would (`statuses: write`).
+    """
+
+    def __init__(self, message: str, *, permission: str, status: int | None = 403, hint: str | None = None) -> None:
+        self.permission = permission
+        super().__init__(message, status=status, hint=hint)
 
 
 class _OutcomeUnknown(GitHubAPIError):
@@ -86,7 +96,7 @@ class GitHubClient:
         backoff: float = 0.5,
         max_wait: float = 60.0,
         user_agent: str = f"mlci/{__version__}",
-        bot_login: str = DEFAULT_BOT_LOGIN,
+        bot_login: str | None = None,
         max_pages: int = 50,
     ) -> None:
         if not token:
@@ -123,6 +133,7 @@ class GitHubClient:
             raise ConfigError("no GitHub token: set GITHUB_TOKEN (or MLCI_GITHUB_TOKEN) in the step's env")
         if not ctx.repository:
             raise ConfigError("GITHUB_REPOSITORY is not set; mlci cannot tell which repository to call")
+        kwargs.setdefault("bot_login", ctx.bot_login)
         return cls(ctx.api_url, ctx.token, ctx.repository, **kwargs)
 
     def __repr__(self) -> str:
@@ -196,12 +207,13 @@ class GitHubClient:
         message = _message_of(response) or response.reason or "no message"
         details = _error_details(response)
         where = f"GitHub API {method} {_path_of(path)}"
-        if status == 403 and message.startswith(READ_ONLY_MESSAGE):
+        if status == 403 and message.startswith(READ_ONLY_MESSAGES):
+            permission = _accepted_permission(response) or permission_for(method, _path_of(path)) or "a permission"
             return ReadOnlyToken(
                 self._scrub(f"{where} returned 403: {message}"),
-                status=status,
-                hint="the token is read-only here: a pull request from a fork, or the workflow lacks "
-                "`permissions:` such as pull-requests: write",
+                permission=permission,
+                hint=f"the token lacks `{permission}`: a pull request from a fork gets a read-only token; "
+                f"otherwise add `{permission}` to the workflow's `permissions:`",
             )
         hint = {
             401: "check GITHUB_TOKEN / MLCI_GITHUB_TOKEN",
@@ -320,12 +332,12 @@ class GitHubClient:
     # -- identity ----------------------------------------------------------------------
 
     def authenticated_login(self) -> str | None:
-        """Return the token's user login, or None when GitHub will not say (GITHUB_TOKEN)."""
+        """Return the token's user login, or None when GitHub will not say (installation tokens)."""
         if not self._login_known:
             try:
                 login = self.get("/user").get("login")
             except GitHubAPIError as exc:
-                # An installation token (the Actions GITHUB_TOKEN) gets 403 on /user.
+                # GITHUB_TOKEN and GitHub App installation tokens get 403 on GET /user.
                 if exc.status not in (401, 403, 404):
                     raise
                 login = None
@@ -334,11 +346,20 @@ class GitHubClient:
         return self._login
 
     def _is_own(self, item: Mapping[str, Any]) -> bool:
+        """Return True when mlci wrote `item` with this token's identity (callers check the marker).
+
+        A personal token answers GET /user with its login. An installation token (the job's
+        GITHUB_TOKEN writes as github-actions[bot], a GitHub App as <slug>[bot]) cannot ask, so
+        any bot author counts, unless `bot_login` pins one. A human's comment is never ours
+        without a personal token of that human, even when it carries the marker.
+        """
         user = item.get("user") or {}
+        if self.bot_login:
+            return bool(user.get("login") == self.bot_login)
         login = self.authenticated_login()
         if login is not None:
             return bool(user.get("login") == login)
-        return bool(user.get("type") == "Bot" and user.get("login") == self.bot_login)
+        return bool(user.get("type") == "Bot")
 
     # -- sticky comments ---------------------------------------------------------------
 
@@ -434,7 +455,7 @@ class GitHubClient:
         def find() -> dict[str, Any] | None:
             params = {"ref": ref, "environment": environment, "per_page": 30}
             for deployment in self.get(self._repo_path("/deployments"), params=params):
-                if (deployment.get("payload") or {}).get("mlci_request_id") == request_id:
+                if _payload_of(deployment).get("mlci_request_id") == request_id:
                     return dict(deployment)
             return None
 
@@ -529,6 +550,28 @@ class GitHubClient:
             lambda: self.find_issue(marker, labels),
         )
         return IssueResult(int(created["number"]), str(created["html_url"]), "created")
+
+
+def _payload_of(deployment: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a deployment's payload as a mapping: GitHub allows an object or a JSON text (or any text)."""
+    payload = deployment.get("payload")
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload) if payload.strip() else {}
+        except ValueError:
+            return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def _accepted_permission(response: requests.Response) -> str | None:
+    """Return the first permission GitHub's X-Accepted-GitHub-Permissions names, as `permissions:` spells it."""
+    # "issues=write; pull_requests=write": semicolons separate the sets GitHub accepts.
+    header = response.headers.get("X-Accepted-GitHub-Permissions", "")
+    first = header.split(";")[0].split(",")[0].strip()
+    name, _, access = first.partition("=")
+    if not (name and access):
+        return None
+    return f"{name.strip().replace('_', '-')}: {access.strip()}"
 
 
 def _message_of(response: requests.Response) -> str:

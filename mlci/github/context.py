@@ -45,6 +45,9 @@ class GitHubContext:
     output_path: str | None = None
     summary_path: str | None = None
     env_head_ref: str | None = None
+    # Pins the login of mlci's own comments and issues (MLCI_GITHUB_LOGIN, e.g. "acme-mlci[bot]");
+    # unset, a personal token's login or any bot author counts (GitHubClient._is_own).
+    bot_login: str | None = None
     # The token must never reach a log line, so it is kept out of repr.
     token: str | None = field(default=None, repr=False)
 
@@ -70,6 +73,7 @@ class GitHubContext:
             output_path=get("GITHUB_OUTPUT"),
             summary_path=get("GITHUB_STEP_SUMMARY"),
             env_head_ref=get("GITHUB_HEAD_REF"),
+            bot_login=get("MLCI_GITHUB_LOGIN"),
             # A user-supplied token (a PAT or app token) wins over the job's GITHUB_TOKEN.
             token=get("MLCI_GITHUB_TOKEN") or get("GITHUB_TOKEN"),
         )
@@ -99,9 +103,24 @@ class GitHubContext:
 
     @property
     def head_sha(self) -> str | None:
-        """Return the PR's head commit (GITHUB_SHA is a test-merge commit on PRs), else GITHUB_SHA."""
+        """Return the commit a check reports on: the PR's head (GITHUB_SHA is a test merge on PRs),
+        the merge queue's head commit, else GITHUB_SHA."""
         sha = _as_dict(self._pull_request.get("head")).get("sha")
+        if not (isinstance(sha, str) and sha):
+            sha = _as_dict(self.event.get("merge_group")).get("head_sha")
         return sha if isinstance(sha, str) and sha else self.sha
+
+    @property
+    def merge_sha(self) -> str | None:
+        """Return the temporary merge commit a pull_request job checked out (GITHUB_SHA), else None."""
+        if self._pull_request and self.sha and self.sha != self.head_sha:
+            return self.sha
+        return None
+
+    @property
+    def is_merge_group(self) -> bool:
+        """Return True for a merge queue's check (event merge_group)."""
+        return self.event_name == "merge_group" or bool(_as_dict(self.event.get("merge_group")))
 
     @property
     def run_url(self) -> str | None:
