@@ -111,7 +111,17 @@ def train_candidate(
     root = work_dir(config) / "bundles"
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="train-", dir=root)) if output is None else output
-    result = train(config, datasets, staging, pr=pr, key=key, sha=ctx.sha if ctx is not None else None)
+    # On a PR, GITHUB_SHA is GitHub's temporary merge commit: the manifest records the PR's head
+    # commit (the one the report and the status name) and the merge commit beside it.
+    result = train(
+        config,
+        datasets,
+        staging,
+        pr=pr,
+        key=key,
+        sha=ctx.head_sha if ctx is not None else None,
+        merge_sha=ctx.merge_sha if ctx is not None else None,
+    )
     bundle = result.bundle
     if output is None:
         final = root / bundle.version

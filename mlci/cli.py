@@ -16,7 +16,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from mlci import __version__
-from mlci.errors import MlciError, UsageError
+from mlci.errors import MlciError, ServiceError, UsageError
 from mlci.github.workflow import add_mask, endgroup, group, mask_secret
 from mlci.terminal import render_drift, render_validation, render_verdict
 
@@ -453,16 +453,22 @@ def promote(
         reason = reason or found
     if ref is None:
         raise UsageError("name the version to promote (REF), or use --from-pr")
-    result = release.promote(
-        config, ref, alias, reason=reason, allow_failed=allow_failed, expect=expect, ctx=github_context()
-    )
+    ctx = github_context()
+    result = release.promote(config, ref, alias, reason=reason, allow_failed=allow_failed, expect=expect, ctx=ctx)
+    from mlci.deploy import record_promotion
     from mlci.github.workflow import set_output
 
+    notes: list[str] = []
+    if alias in config.environments:
+        description = f"promote {config.model.name} {result['version']}"
+        notes = record_promotion(ctx, alias, config.model.name, result["version"], result["moved"], description)
     set_output("version", result["version"], os.environ.get("GITHUB_OUTPUT"))
     if opts.json:
         emit_json(result)
     else:
         echo(f"alias '{alias}' -> {result['version']} (was {result['previous'] or 'unset'})")
+        for note in notes:
+            echo(note)
 
 
 @cli.command()
@@ -608,8 +614,10 @@ def retrain(opts: Options) -> None:
                 "version": result.version,
                 "promoted": result.promoted,
                 "issue_url": result.issue_url,
+                "issue_error": result.issue_error,
             }
         )
+        _retrain_issue_failed(result)
         return
     for r in result.validation:
         for line in render_validation(r):
@@ -625,6 +633,16 @@ def retrain(opts: Options) -> None:
         echo(f"tracking issue {result.issue_action}: {result.issue_url}")
     if not all(v.success for v in result.validation):
         sys.exit(1)  # the fresh data broke its expectations: nothing was promoted
+    _retrain_issue_failed(result)
+
+
+def _retrain_issue_failed(result: Any) -> None:
+    """Exit 4 when GitHub refused the tracking issue, after every output of the run is written."""
+    if result.issue_error:
+        raise ServiceError(
+            f"{result.issue_error}; the run itself finished: version {result.version}, "
+            f"promoted: {result.promoted or 'no'} (outputs, report and step summary are written)"
+        )
 
 
 # --- scaffolding -------------------------------------------------------------------------

@@ -167,6 +167,24 @@ class _Deployments:
             self.client.close()
 
 
+def record_promotion(
+    ctx: GitHubContext, environment: str, model: str, version: str, moved: bool, description: str
+) -> list[str]:
+    """Record one GitHub deployment of `version` to `environment` when the alias moved; return notes.
+
+    A promotion moves an environment as a deploy does, so the Environments page shows it,
+    naming the model version; a promotion that changed nothing records nothing.
+    """
+    notes: list[str] = []
+    if not moved:
+        notes.append(f"'{environment}' already held {version}: no GitHub deployment recorded")
+        return notes
+    tracker = _Deployments(ctx, notes)
+    tracker.start(environment, model, version, description)
+    tracker.finish(environment, tracker.id is not None, description)
+    return notes
+
+
 # --- deploy and rollback ------------------------------------------------------------------
 
 

@@ -45,8 +45,7 @@ def publish(
     """
     from mlci.document import render_report
     from mlci.github import workflow
-    from mlci.github.client import GitHubClient, ReadOnlyToken
-    from mlci.report import COMMENT_LIMIT, STEP_SUMMARY_LIMIT, marker
+    from mlci.report import STEP_SUMMARY_LIMIT
 
     result = Published()
     verdict = verdict_of(document)
@@ -54,27 +53,7 @@ def publish(
         summary = render_report(config, document, limit=STEP_SUMMARY_LIMIT, hint="the report.md artifact")
         result.summary_written = workflow.append_summary(summary, ctx.summary_path)
     if post:
-        if not ctx.token or not ctx.repository:
-            result.notes.append("no GitHub token or repository in the environment: not posting the report")
-        elif ctx.pr_number is None:
-            result.notes.append(f"not a pull request event ({ctx.event_name or 'none'}): no PR comment to post")
-        else:
-            body = render_report(config, document, limit=COMMENT_LIMIT)
-            summary = str(document["comparison"]["verdict"].get("summary", ""))
-            try:
-                with GitHubClient.from_context(ctx) as client:
-                    comment = client.upsert_comment(ctx.pr_number, marker(config.model.name), body)
-                    result.comment_url, result.comment_action = comment.url, comment.action
-                    if ctx.head_sha:
-                        state = STATUS_STATE.get(verdict, "error")
-                        client.create_status(ctx.head_sha, state, f"mlci/{config.model.name}", summary, ctx.run_url)
-                        result.status_state = state
-            except ReadOnlyToken:
-                where = "the job's step summary" if result.summary_written else "report.md"
-                result.warnings.append(
-                    "the GitHub token is read-only (a pull request from a fork): no PR comment or status; "
-                    f"the report is in {where}"
-                )
+        _post(config, document, ctx, result, verdict)
     if ctx.output_path:
         outputs = {
             "verdict": verdict,
@@ -85,6 +64,48 @@ def publish(
         for name, value in outputs.items():
             workflow.set_output(name, value, ctx.output_path)
     return result
+
+
+def _post(config: Config, document: dict[str, Any], ctx: GitHubContext, result: Published, verdict: str) -> None:
+    """Upsert the PR comment and set the commit status `mlci/<model>` (a merge queue: the status only).
+
+    Each is tried on its own, so a token lacking one permission still does the other, and the
+    warning names the permission GitHub refused.
+    """
+    from mlci.github.client import GitHubClient, ReadOnlyToken
+    from mlci.report import COMMENT_LIMIT, marker
+
+    if not ctx.token or not ctx.repository:
+        result.notes.append("no GitHub token or repository in the environment: not posting the report")
+        return
+    if ctx.pr_number is None and not ctx.is_merge_group:
+        result.notes.append(f"not a pull request event ({ctx.event_name or 'none'}): no PR comment to post")
+        return
+    where = "the job's step summary" if result.summary_written else "report.md"
+    refused: list[str] = []
+    with GitHubClient.from_context(ctx) as client:
+        if ctx.pr_number is not None:
+            from mlci.document import render_report
+
+            body = render_report(config, document, limit=COMMENT_LIMIT)
+            try:
+                comment = client.upsert_comment(ctx.pr_number, marker(config.model.name), body)
+                result.comment_url, result.comment_action = comment.url, comment.action
+            except ReadOnlyToken as e:
+                refused.append(f"no PR comment (the token lacks `{e.permission}`)")
+        if ctx.head_sha:
+            state = STATUS_STATE.get(verdict, "error")
+            summary = str(document["comparison"]["verdict"].get("summary", ""))
+            try:
+                client.create_status(ctx.head_sha, state, f"mlci/{config.model.name}", summary, ctx.run_url)
+                result.status_state = state
+            except ReadOnlyToken as e:
+                refused.append(f"no commit status (the token lacks `{e.permission}`)")
+    if refused:
+        why = "a pull request from a fork gets a read-only token"
+        if not ctx.is_fork_pr:
+            why = "the workflow's `permissions:` must grant it (a fork's token is read-only)"
+        result.warnings.append(f"{'; '.join(refused)}: {why}; the report is in {where}")
 
 
 def error_status(config: Config, ctx: GitHubContext, message: str) -> str | None:

@@ -72,7 +72,8 @@ def promote(
     record = registry.set_alias(
         alias, version, actor=actor(ctx), reason=why, expected_etag=current.etag if current else None
     )
-    return {"alias": alias, "version": record.version, "previous": record.previous, "verdict": verdict}
+    moved = current is None or current.version != record.version
+    return {"alias": alias, "version": record.version, "previous": record.previous, "verdict": verdict, "moved": moved}
 
 
 def pr_candidate(config: Config, from_pr: str, ctx: GitHubContext) -> tuple[str, str]:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlci.errors import ConfigError, NotFoundError
+from mlci.errors import ConfigError, NotFoundError, ServiceError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,6 +104,8 @@ class RetrainResult:
     aliases: dict[str, str] = field(default_factory=dict)
     issue_url: str | None = None
     issue_action: str | None = None
+    # Why the tracking issue could not be updated (the run's own results stand regardless).
+    issue_error: str | None = None
     comment_url: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -206,7 +208,6 @@ def _split(config: Config) -> SplitSection:
 def _track(config: Config, result: RetrainResult, ctx: GitHubContext, date: str) -> None:
     """Keep one GitHub issue per model current; comment when this run changed something."""
     from mlci.document import render_report
-    from mlci.github.client import GitHubClient
     from mlci.report import COMMENT_LIMIT
 
     if not (ctx.token and ctx.repository):
@@ -227,6 +228,16 @@ def _track(config: Config, result: RetrainResult, ctx: GitHubContext, date: str)
     )
     body = state + render_report(config, stable, limit=COMMENT_LIMIT - len(state) - 100)
     title = f"mlci: scheduled retraining of {config.model.name}"
+    try:
+        _update_issue(ctx, result, marker, title, body, date)
+    except ServiceError as e:
+        # The run may have promoted: its outputs, report and summary must still be written.
+        result.issue_error = f"could not update the tracking issue: {e}"
+
+
+def _update_issue(ctx: GitHubContext, result: RetrainResult, marker: str, title: str, body: str, date: str) -> None:
+    from mlci.github.client import GitHubClient
+
     with GitHubClient.from_context(ctx) as client:
         issue = client.upsert_issue(marker, title, body, labels=["mlci"])
         result.issue_url, result.issue_action = issue.url, issue.action

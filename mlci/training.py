@@ -188,11 +188,13 @@ def train(
     pr: int | None = None,
     key: str | None = None,
     sha: str | None = None,
+    merge_sha: str | None = None,
 ) -> TrainResult:
     """Fit the candidate on the train table and write its bundle to `output`.
 
-    `key` is its cache key, if known; `sha` the commit being built (GITHUB_SHA in Actions),
-    else the checkout's HEAD is recorded.
+    `key` is its cache key, if known; `sha` the commit being built (a PR's head commit, else
+    GITHUB_SHA in Actions), else the checkout's HEAD is recorded; `merge_sha` the temporary merge
+    commit a pull_request job checked out, recorded as `git_merge_sha`.
     """
     import numpy as np
 
@@ -245,6 +247,7 @@ def train(
             "rows": {"train": len(datasets.train), "test": len(datasets.test)},
         },
         "git_sha": sha or git_sha(config.base_dir),
+        "git_merge_sha": merge_sha,
         "pr": pr,
         "training_seconds": round(seconds, 3),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -118,7 +118,11 @@ def openapi_subset(package: Path) -> dict[str, Any]:
         kept["summary"] = operation.get("summary", "")
         kept["x-docs"] = operation.get("externalDocs", {}).get("url", "")
         paths.setdefault(path, {})[method.lower()] = kept
-    return {"openapi": spec["openapi"], "info": {"title": spec["info"]["title"], "version": spec["info"]["version"]}, "paths": paths}
+    return {
+        "openapi": spec["openapi"],
+        "info": {"title": spec["info"]["title"], "version": spec["info"]["version"]},
+        "paths": paths,
+    }
 
 
 def permissions_subset(package: Path) -> dict[str, Any]:

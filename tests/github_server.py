@@ -525,7 +525,14 @@ class GitHubServer:
         return response
 
     def _respond(
-        self, method: str, path: str, query: dict[str, str], token: str | None, body: Any, bad_json: bool, has_body: bool
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        token: str | None,
+        body: Any,
+        bad_json: bool,
+        has_body: bool,
     ) -> _Response | None:
         fault = self._take_fault(method)
         while fault is not None and fault.kind == "delay":
@@ -557,7 +564,14 @@ class GitHubServer:
         return response
 
     def _route(
-        self, method: str, path: str, query: dict[str, str], token: str | None, body: Any, bad_json: bool, has_body: bool
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        token: str | None,
+        body: Any,
+        bad_json: bool,
+        has_body: bool,
     ) -> _Response:
         try:
             account = self._accounts.get(token or "")
@@ -577,6 +591,7 @@ class GitHubServer:
             if account.installation and not operation.enabled_for_apps:
                 raise _Error(403, "Resource not accessible by integration")
             self._authorize(account, operation)
+            self._limits(operation, body if isinstance(body, dict) else {}, path)
             response = self._dispatch(account, method, path, query, body if isinstance(body, dict) else {})
         except _Error as exc:
             return _Response(exc.status, exc.payload, dict(exc.headers))
@@ -585,6 +600,28 @@ class GitHubServer:
             for problem in github_spec.validate_response(operation, response.status, response.payload):
                 self._violate(f"the test server answered {operation.key} not as described: {problem}")
         return response
+
+    def _limits(self, operation: github_spec.Operation, body: dict[str, Any], path: str) -> None:
+        """Refuse what GitHub refuses beyond the schema (its 422 "Validation Failed" answers)."""
+        resource, limits = _LIMITS.get(operation.key, ("", {}))
+        for field_name, maximum in limits.items():
+            value = body.get(field_name)
+            if isinstance(value, str) and len(value) > maximum:
+                self._violate(
+                    f"{operation.key} ({path}): {field_name} has {len(value)} characters, GitHub allows {maximum}"
+                )
+                raise _Error(
+                    422,
+                    "Validation Failed",
+                    errors=[
+                        {
+                            "resource": resource,
+                            "code": "custom",
+                            "field": field_name,
+                            "message": f"{field_name} is too long (maximum is {maximum} characters)",
+                        }
+                    ],
+                )
 
     def _authorize(self, account: Account, operation: github_spec.Operation) -> None:
         alternatives = github_spec.permissions_for(operation.key)
@@ -596,7 +633,9 @@ class GitHubServer:
                 message = "Resource not accessible by personal access token"
             raise _Error(403, message, headers={"X-Accepted-GitHub-Permissions": accepted})
 
-    def _dispatch(self, account: Account, method: str, path: str, query: dict[str, str], body: dict[str, Any]) -> _Response:
+    def _dispatch(
+        self, account: Account, method: str, path: str, query: dict[str, str], body: dict[str, Any]
+    ) -> _Response:
         if path == "/user" and method == "GET":
             return _Response(200, account.json())
         prefix = f"/repos/{self.repository}"
@@ -886,15 +925,32 @@ class GitHubServer:
             raise _validation("Deployment", "missing_field", "ref")
         environment = body.get("environment") or "production"
         sha = self._commits[ref]["sha"] if ref in self._commits else hashlib.sha1(str(ref).encode()).hexdigest()
+        if ref in self.behind and body.get("auto_merge", True):
+            # GitHub merges the default branch into the ref instead of deploying it.
+            return _Response(202, {"message": f"Auto-merged main into {ref} on deployment."})
+        latest: dict[str, str] = {}
+        for status in self._statuses.get(sha, []):
+            latest[status["context"]] = status["state"]
+        required = body.get("required_contexts")
+        wanted = list(latest) if required is None else list(required)
+        failing = [c for c in wanted if latest.get(c) != "success"]
+        if failing:
+            raise _Error(
+                409,
+                f"Conflict: Commit status checks failed for {ref}.",
+                errors=[
+                    {
+                        "contexts": [{"context": c, "state": latest.get(c, "missing")} for c in failing],
+                        "resource": "Deployment",
+                        "field": "required_contexts",
+                    }
+                ],
+            )
         deployment_id = self._next_id()
         now = _now()
         api = f"{self._api()}/repos/{self.repository}/deployments/{deployment_id}"
+        # Kept as sent: GitHub accepts an object or a string, and answers with the same.
         payload = body.get("payload", {})
-        if isinstance(payload, str):
-            try:
-                payload = json.loads(payload) if payload else {}
-            except ValueError as exc:
-                raise _validation("Deployment", "invalid", "payload") from exc
         deployment = {
             "url": api,
             "id": deployment_id,
@@ -969,6 +1025,18 @@ class GitHubServer:
         deployment = self._deployment(did)
         items = list(reversed(self._deployment_statuses.get(deployment["id"], [])))
         return self._page(items, query, f"/deployments/{did}/statuses")
+
+
+# GitHub's limits that its REST description does not state: {operation: (resource, {field: max})}.
+_R = "/repos/{owner}/{repo}"
+_LIMITS: dict[str, tuple[str, dict[str, int]]] = {
+    f"POST {_R}/issues": ("Issue", {"body": 65536, "title": 256}),
+    f"PATCH {_R}/issues/{{issue_number}}": ("Issue", {"body": 65536, "title": 256}),
+    f"POST {_R}/issues/{{issue_number}}/comments": ("IssueComment", {"body": 65536}),
+    f"PATCH {_R}/issues/comments/{{comment_id}}": ("IssueComment", {"body": 65536}),
+    f"POST {_R}/statuses/{{sha}}": ("Status", {"description": 140}),
+    f"POST {_R}/deployments/{{deployment_id}}/statuses": ("DeploymentStatus", {"description": 140}),
+}
 
 
 def _public(item: dict[str, Any]) -> dict[str, Any]:

@@ -102,9 +102,9 @@ def match(method: str, path: str) -> Operation | None:
 
 def _params_ok(definition: dict[str, Any], params: dict[str, str]) -> bool:
     for parameter in definition.get("parameters", []):
-        if parameter.get("in") == "path" and parameter["name"] in params:
-            if parameter.get("schema", {}).get("type") == "integer" and not params[parameter["name"]].isdigit():
-                return False
+        integer = parameter.get("schema", {}).get("type") == "integer"
+        if parameter.get("in") == "path" and integer and not params.get(parameter["name"], "0").isdigit():
+            return False
     return True
 
 

@@ -99,6 +99,9 @@ def test_check_in_a_pull_request_posts_comment_status_and_outputs(project, tmp_p
     # The candidate is stored under the PR's alias.
     alias = json.loads((project / ".mlci/registry/churn/aliases/pr-42.json").read_text())
     assert alias["version"] == outputs["version"]
+    # Its manifest names the PR's head commit, and GitHub's temporary merge commit beside it.
+    manifest = json.loads((project / f".mlci/registry/churn/versions/{alias['version']}/manifest.json").read_text())
+    assert manifest["git_sha"] == head and manifest["git_merge_sha"] == "0" * 40
     # The token never reaches the output; the mask command is the only line that carries it.
     printed = result.stdout + result.stderr
     assert printed.startswith(f"::add-mask::{github_server.token}\n")
@@ -214,3 +217,33 @@ def test_json_output_stays_pure_json_in_actions(project, tmp_path, github_server
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["model"] == "churn"
     assert result.stderr.startswith("::add-mask::")
+
+
+def test_a_merge_queue_check_sets_the_status_on_the_queue_head(project, tmp_path, github_server):
+    from tests.github_spec import webhook_examples
+
+    (group, *_) = webhook_examples("merge_group")
+    head = group["merge_group"]["head_sha"]
+    github_server.add_commit(head, group["merge_group"]["head_commit"]["message"])
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(group))
+    env = {**actions_env(tmp_path, github_server, event), "GITHUB_EVENT_NAME": "merge_group", "GITHUB_SHA": head}
+    result = run(["check"], project, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (status,) = github_server.statuses(head)
+    assert status["context"] == "mlci/churn" and status["state"] == "success"
+    assert not github_server.requests_for("POST", "/comments")
+
+
+def test_a_token_without_statuses_still_comments_and_names_the_missing_permission(project, tmp_path, github_server):
+    event = tmp_path / "event.json"
+    pr_event(event, github_server)
+    token = "ghs_comment_only"
+    github_server.add_token(
+        token, "github-actions[bot]", type="Bot", installation=True, permissions={"pull-requests": "write"}
+    )
+    result = run(["check"], project, actions_env(tmp_path, github_server, event, token=token))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(github_server.comments(42)) == 1
+    warning = next(line for line in result.stdout.splitlines() if line.startswith("::warning"))
+    assert "no commit status" in warning and "statuses: write" in warning and "pull-requests" not in warning

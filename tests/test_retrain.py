@@ -143,3 +143,28 @@ def test_retrain_promotes_only_passing_candidates_and_keeps_one_issue(project, g
     (issue,) = github_server.issues()
     (comment,) = github_server.comments(issue["number"])
     assert "verdict **fail**" in comment["body"] and "/actions/runs/5" in comment["body"]
+
+
+def test_a_github_error_on_the_tracking_issue_keeps_outputs_report_and_summary(project, github_server, tmp_path):
+    today = datetime.now(timezone.utc).date().isoformat()
+    (project / "fresh").mkdir()
+    drifted(project).to_csv(project / "fresh" / f"{today}.csv", index=False)
+    text = (project / "mlci.yaml").read_text() + "\nretrain:\n  data: fresh/{date}.csv\n  promote: staging\n"
+    (project / "mlci.yaml").write_text(text)
+    # A workflow that forgot `issues: write`: GitHub refuses the tracking issue.
+    token = "ghs_no_issues"
+    github_server.add_token(
+        token, "github-actions[bot]", type="Bot", installation=True, permissions={"contents": "read"}
+    )
+    out, summary = tmp_path / "out", tmp_path / "summary.md"
+    out.touch()
+    env = mlci_env(
+        **github_server.env(token), GITHUB_ACTIONS="true", GITHUB_OUTPUT=str(out), GITHUB_STEP_SUMMARY=str(summary)
+    )
+    result = run(project, "retrain", env=env)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "could not update the tracking issue" in result.stderr and "issues: write" in result.stderr
+    assert "promoted: staging" in result.stderr
+    assert re.search(r"verdict<<\S+\npass\n", out.read_text()) and re.search(r"version<<\S+\n\w{16}\n", out.read_text())
+    assert "mlci · churn" in summary.read_text() and (project / "report.md").exists()
+    assert github_server.issues() == []

@@ -122,3 +122,23 @@ def test_actionlint_as_run_here_catches_an_unknown_action_input(tmp_path: Path):
     )
     result = lint_project(tmp_path, [bad])
     assert result.returncode != 0 and '"comand" is not defined' in result.stdout, result.stdout
+
+
+def test_the_action_caches_its_venv_without_hashing_files_outside_the_workspace():
+    steps = load(ACTION)["runs"]["steps"]
+    text = ACTION.read_text()
+    # setup-python's pip cache hashes cache-dependency-path with @actions/glob, which skips files
+    # outside GITHUB_WORKSPACE (the action's checkout is outside): the step would fail.
+    setup = next(s for s in steps if str(s.get("uses", "")).startswith("actions/setup-python@"))
+    assert not {"cache", "cache-dependency-path"} & set(setup.get("with", {}))
+    assert "hashFiles(" not in text and "github.action_path" not in text
+    cache = next(s for s in steps if str(s.get("uses", "")).startswith("actions/cache@"))
+    key_step = next(s for s in steps if s.get("id") == "venv")
+    assert cache["with"]["key"] == "${{ steps.venv.outputs.key }}"
+    assert cache["with"]["path"] == "${{ steps.venv.outputs.path }}"
+    script = key_step["run"]
+    # The key: runner OS and architecture, the interpreter, and a hash of the action's own code.
+    assert 'cd "$GITHUB_ACTION_PATH"' in script and "sha256sum" in script
+    assert all(part in script for part in ("RUNNER_OS", "RUNNER_ARCH", "sys.version", "sys.base_prefix"))
+    install = next(s for s in steps if "Install mlci" in s.get("name", ""))
+    assert steps.index(key_step) < steps.index(cache) < steps.index(install)

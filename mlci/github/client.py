@@ -564,14 +564,15 @@ def _payload_of(deployment: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _accepted_permission(response: requests.Response) -> str | None:
-    """Return the first permission GitHub's X-Accepted-GitHub-Permissions names, as `permissions:` spells it."""
+    """Return the permissions GitHub's X-Accepted-GitHub-Permissions accepts ("a: write or b: write")."""
     # "issues=write; pull_requests=write": semicolons separate the sets GitHub accepts.
     header = response.headers.get("X-Accepted-GitHub-Permissions", "")
-    first = header.split(";")[0].split(",")[0].strip()
-    name, _, access = first.partition("=")
-    if not (name and access):
-        return None
-    return f"{name.strip().replace('_', '-')}: {access.strip()}"
+    accepted = []
+    for grant in header.split(";"):
+        name, _, access = grant.strip().partition("=")
+        if name and access:
+            accepted.append(f"{name.strip().replace('_', '-')}: {access.strip()}")
+    return " or ".join(accepted) or None
 
 
 def _message_of(response: requests.Response) -> str:

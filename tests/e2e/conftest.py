@@ -9,10 +9,15 @@ Every scenario is one `act` run of a workflow in tests/e2e/workflows/ against:
 
 act runs the job on this machine (`-P ubuntu-latest=-self-hosted`) in an empty workspace,
 so each workflow's first step copies the repository in (the stand-in for actions/checkout,
-which cannot be fetched here) and then uses the action as `uses: ./`. The action installs
-mlci into `$RUNNER_TOOL_CACHE/mlci/<hash>`; act sets RUNNER_TOOL_CACHE to
-`<--action-cache-path>/tool_cache`, so one cache directory for the session means only the
-first scenario pays the pip install (35-50 s here; later scenarios take 1-15 s each).
+which cannot be fetched here) and then uses the action as `uses: ./`. actions/setup-python
+and actions/cache are the stand-ins of tests/e2e/stand_ins/ (checked against the real
+actions; see its README). The action keeps mlci's venv in `$RUNNER_TOOL_CACHE/mlci/`; act
+sets RUNNER_TOOL_CACHE to `<--action-cache-path>/tool_cache`, so one cache directory for the
+session means only the first scenario pays the pip install (35-50 s here; later scenarios
+take 1-15 s each), and the cache stand-in keeps its entries in one store for the session.
+
+The job's GITHUB_TOKEN holds exactly the workflow's `permissions:` (the GitHub API server
+enforces them per token, from GitHub's published permission data), as on GitHub.
 
 What a test reads back: act's exit code, its full log (stdout and stderr, also kept as
 `act.log` beside each run's event), the step outputs the workflows' last step writes to
@@ -25,6 +30,7 @@ import contextlib
 import json
 import os
 import re
+import secrets as secrets_module
 import shutil
 import signal
 import subprocess
@@ -35,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT
 from tests.github_server import GitHubServer
@@ -42,6 +49,7 @@ from tests.s3_server import SeaweedFS
 from tests.tools import binary
 
 HERE = Path(__file__).resolve().parent
+STAND_INS = HERE / "stand_ins"
 WORKFLOWS = HERE / "workflows"
 EVENTS = HERE / "events"
 ORIGIN = "https://github.com/octo-org/ml-repo.git"
@@ -184,17 +192,27 @@ def pr_event(
     return event
 
 
+def workflow_token(server: GitHubServer, workflow: Path) -> str:
+    """Register a GITHUB_TOKEN holding exactly the workflow's `permissions:`; return it."""
+    data = yaml.safe_load(workflow.read_text())
+    grants = {str(k): str(v) for k, v in (data.get("permissions") or {}).items()}
+    token = "ghs_" + secrets_module.token_hex(18)
+    server.add_token(token, "github-actions[bot]", type="Bot", installation=True, user_id=41898282, permissions=grants)
+    return token
+
+
 @dataclass
 class Act:
     """Runs workflows of tests/e2e/workflows through `act` for one test."""
 
     cache: Path
-    stub: Path
+    store: Path
     repo: Repo
     github: GitHubServer
     s3: SeaweedFS
     tmp: Path
     runs: list[ActRun] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)
 
     def __call__(
         self,
@@ -211,7 +229,9 @@ class Act:
         out.mkdir()
         event_path = out / "event.json"
         event_path.write_text(json.dumps(event, indent=2))
-        token = token or self.github.token
+        if token is None:
+            token = workflow_token(self.github, WORKFLOWS / workflow)
+            self.tokens.append(token)
         secrets = {"GITHUB_TOKEN": token, **{k: v for k, v in self.s3.env.items() if k.startswith("AWS_")}}
         secrets["S3_ENDPOINT_URL"] = self.s3.endpoint_url
         cmd = [
@@ -227,9 +247,10 @@ class Act:
             "--action-cache-path", str(self.cache),
             # No actions/cache or artifact server is needed, and none may bind a port.
             "--no-cache-server",
-            # The composite action names actions/setup-python (skipped: python-version is
-            # empty); act would still try to clone it from github.com, so point it at a stub.
-            "--local-repository", f"actions/setup-python@v5={self.stub}",
+            # The remote actions action.yml uses, as stand-ins checked against the real ones.
+            "--local-repository", f"actions/setup-python@v5={STAND_INS / 'setup-python'}",
+            "--local-repository", f"actions/cache@v4={STAND_INS / 'cache'}",
+            "--env", f"E2E_CACHE_STORE={self.store}",
             "--defaultbranch", "main",
             "--actor", "octocat",
             # act would print every secret as ***; without that, the logs show whether
@@ -280,6 +301,7 @@ class Act:
     def assert_no_secret_in_logs(self) -> None:
         """Assert that no token or S3 secret value appears in the full log of any run of this test."""
         values = {"token": self.github.token, "read-only token": self.github.readonly_token}
+        values.update({f"job token {i}": token for i, token in enumerate(self.tokens, 1)})
         values["S3 secret key"] = self.s3.env["AWS_SECRET_ACCESS_KEY"]
         for i, run in enumerate(self.runs, 1):
             for what, value in values.items():
@@ -293,15 +315,9 @@ def act_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def setup_python_stub(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Return a directory standing in for actions/setup-python (never run: it is skipped)."""
-    stub = Path(tmp_path_factory.mktemp("setup-python-stub"))
-    (stub / "action.yml").write_text(
-        "name: setup-python stand-in\n"
-        "description: offline stand-in; the step using it is skipped in these tests\n"
-        "runs:\n  using: composite\n  steps: []\n"
-    )
-    return stub
+def cache_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return where the actions/cache stand-in keeps its entries for the session."""
+    return Path(tmp_path_factory.mktemp("actions-cache"))
 
 
 def registry_block(bucket: str) -> str:
@@ -350,10 +366,10 @@ def repo(tmp_path: Path, source: Path, s3_server: SeaweedFS) -> Repo:
 
 @pytest.fixture
 def act(
-    act_cache: Path, setup_python_stub: Path, repo: Repo, github_server: GitHubServer, s3_server: SeaweedFS, tmp_path
+    act_cache: Path, cache_store: Path, repo: Repo, github_server: GitHubServer, s3_server: SeaweedFS, tmp_path
 ) -> Act:
     """Return a runner of e2e workflows for this test (each run's full log is kept in its `act.log`)."""
-    runner = Act(act_cache, setup_python_stub, repo, github_server, s3_server, tmp_path / "act")
+    runner = Act(act_cache, cache_store, repo, github_server, s3_server, tmp_path / "act")
     runner.tmp.mkdir()
     return runner
 
