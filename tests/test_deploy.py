@@ -260,6 +260,15 @@ def test_from_pr_auto_resolves_the_pr_of_the_pushed_commit(kind, project, env, b
     assert "PR #8" in run.stdout
     history = json.loads(mlci(project, "--json", "history", "--alias", "staging", env=env).stdout)
     assert history["aliases"][0]["version"] == version
+    # The promotion is the one deployment of staging on the Environments page, naming the version.
+    (deployment,) = github_server.deployments()
+    assert deployment["environment"] == "staging" and deployment["payload"]["version"] == version
+    assert [s["state"] for s in github_server.deployment_statuses(deployment["id"])] == ["success", "in_progress"]
+    if kind == "merge":
+        # A re-run moves nothing and records nothing.
+        again = mlci(project, "promote", "--from-pr", "auto", "--to", "staging", env=gh)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert len(github_server.deployments()) == 1 and "no GitHub deployment recorded" in again.stdout
 
 
 def test_from_pr_refuses_a_failed_or_missing_candidate_unless_allowed(project, env, bundles):

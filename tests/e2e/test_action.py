@@ -124,6 +124,11 @@ def test_push_of_the_merge_commit_promotes_the_reviewed_candidate_to_staging(
     assert "PR #12" in promoted.log
     staging = alias(s3_server, repo.bucket, "staging")
     assert staging["version"] == candidate
+    # One deployment on the Environments page, naming the version (the job's token holds
+    # exactly the workflow's permissions, deployments: write among them).
+    (deployment,) = github_server.deployments()
+    assert deployment["environment"] == "staging" and deployment["payload"]["version"] == candidate
+    assert [s["state"] for s in github_server.deployment_statuses(deployment["id"])] == ["success", "in_progress"]
     # It asked GitHub which PR the pushed commit came from.
     assert github_server.requests_for("GET", f"/commits/{merge}/pulls")
     act.assert_no_secret_in_logs()
