@@ -232,7 +232,9 @@ def _track(config: Config, result: RetrainResult, ctx: GitHubContext, date: str)
         _update_issue(ctx, result, marker, title, body, date)
     except ServiceError as e:
         # The run may have promoted: its outputs, report and summary must still be written.
-        result.issue_error = f"could not update the tracking issue: {e}"
+        lacks = getattr(e, "permission", None)
+        why = f" (the token lacks `{lacks}`)" if lacks else ""
+        result.issue_error = f"could not update the tracking issue{why}: {e}"
 
 
 def _update_issue(ctx: GitHubContext, result: RetrainResult, marker: str, title: str, body: str, date: str) -> None:

@@ -151,10 +151,10 @@ def test_a_github_error_on_the_tracking_issue_keeps_outputs_report_and_summary(p
     drifted(project).to_csv(project / "fresh" / f"{today}.csv", index=False)
     text = (project / "mlci.yaml").read_text() + "\nretrain:\n  data: fresh/{date}.csv\n  promote: staging\n"
     (project / "mlci.yaml").write_text(text)
-    # A workflow that forgot `issues: write`: GitHub refuses the tracking issue.
+    # A workflow that grants `issues: read` instead of write: GitHub refuses the tracking issue.
     token = "ghs_no_issues"
     github_server.add_token(
-        token, "github-actions[bot]", type="Bot", installation=True, permissions={"contents": "read"}
+        token, "github-actions[bot]", type="Bot", installation=True, permissions={"contents": "read", "issues": "read"}
     )
     out, summary = tmp_path / "out", tmp_path / "summary.md"
     out.touch()
@@ -163,7 +163,7 @@ def test_a_github_error_on_the_tracking_issue_keeps_outputs_report_and_summary(p
     )
     result = run(project, "retrain", env=env)
     assert result.returncode == 4, result.stdout + result.stderr
-    assert "could not update the tracking issue" in result.stderr and "issues: write" in result.stderr
+    assert "could not update the tracking issue (the token lacks `issues: write" in result.stderr
     assert "promoted: staging" in result.stderr
     assert re.search(r"verdict<<\S+\npass\n", out.read_text()) and re.search(r"version<<\S+\n\w{16}\n", out.read_text())
     assert "mlci · churn" in summary.read_text() and (project / "report.md").exists()
