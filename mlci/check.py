@@ -43,11 +43,38 @@ def validate_data(config: Config, which: str | None = None) -> list[ValidationRe
         raise ConfigError(f"{config.path}: no 'expectations' section", hint="add expectations.suite: PATH")
     suite = config.resolve(config.expectations.suite)
     if which is not None and which not in ("train", "test"):
+        from mlci.sources import open_table, parse_source
+
+        source = parse_source(which)
+        if not isinstance(source, str):
+            return [open_table(source, field="--data").validate(suite)]
         # A path on the command line is relative to where the user stands, not to mlci.yaml.
-        table = read_table(which, s3_options=s3_options(config))
+        table = read_table(source, s3_options=s3_options(config))
         return [validate(table.frame, suite, table=table.uri)]
+    if (engine_results := _validate_in_engines(config, suite, which)) is not None:
+        return engine_results
     datasets = load_datasets(config)
     return validate_datasets(config, datasets, [which] if which else None)
+
+
+def _validate_in_engines(config: Config, suite: str, which: str | None) -> list[ValidationResult] | None:
+    """Return the suite's results when every configured table lives in an engine (no rows pulled); else None."""
+    from mlci.sources import is_engine, open_table
+
+    assert config.expectations is not None
+    d = config.data
+    named = {"train": d.train, "test": d.test} if d.table is None else {"train": d.table, "test": d.table}
+    chosen = [which] if which else list(config.expectations.tables)
+    if not all(is_engine(named[name]) for name in chosen):
+        return None
+    results: dict[str, ValidationResult] = {}
+    for name in chosen:
+        source = named[name]
+        assert source is not None and not isinstance(source, str)
+        label = f"data.{name if d.table is None else 'table'}"
+        if label not in results:  # one split table is validated once, whole
+            results[label] = open_table(source, field=label).validate(suite)
+    return list(results.values())
 
 
 def validate_datasets(
@@ -64,7 +91,15 @@ def validate_datasets(
     chosen = names or list(config.expectations.tables)
     cache = ResultCache(work_dir(config) / "cache")
     results = []
+    in_engine: set[str] = set()
     for name in chosen:
+        engine = datasets.engine_for(name)
+        if engine is not None:
+            # The whole table, in its engine; never cached: the table can change under the same name.
+            if engine.label not in in_engine:
+                in_engine.add(engine.label)
+                results.append(engine.validate(suite))
+            continue
         table = datasets.sources.get(name, name)
         key = None
         if cached and Path(suite).exists():

@@ -186,18 +186,25 @@ def config_schema() -> None:
 
 
 @cli.command()
-@click.option("--data", "which", default=None, help="train, test, or a table PATH (default: the configured tables).")
+@click.option(
+    "--data",
+    "which",
+    default=None,
+    help="train, test, a table PATH, or an engine table such as '{sql: URL, table: NAME}' "
+    "(${VAR} is filled from the environment; default: the configured tables).",
+)
 @pass_options
 @run_command
 def validate(opts: Options, which: str | None) -> None:
     """Run the expectation suite on a table; exit 1 when an expectation fails.
 
+    SQL and Spark tables are validated in their engine by GX, on the whole table.
     Example: mlci validate --data data/fresh.parquet
     """
     from mlci.check import validate_data
 
     config = opts.load()
-    results = validate_data(config, which)
+    results = validate_data(config, _table_arg(which))
     if opts.json:
         emit_json({"success": all(r.success for r in results), "results": [r.to_dict() for r in results]})
     else:
@@ -207,6 +214,18 @@ def validate(opts: Options, which: str | None) -> None:
     _annotate_validation(results)
     if not all(r.success for r in results):
         sys.exit(1)
+
+
+def _table_arg(text: str | None) -> str | None:
+    """Return a table argument with ${VAR} filled from the environment when it is a mapping (a URL's password)."""
+    if text is None or not text.lstrip().startswith("{"):
+        return text
+    from mlci.config import interpolate
+
+    try:
+        return interpolate(text, dict(os.environ))
+    except KeyError as e:
+        raise UsageError(f"environment variable {e.args[0]} is not set (named in the table argument)") from None
 
 
 def _annotate_validation(results: list[Any]) -> None:
@@ -555,7 +574,11 @@ def history(opts: Options, alias: str | None) -> None:
 
 
 @cli.command()
-@click.option("--current", default=None, help="Fresh table (default: retrain.data).")
+@click.option(
+    "--current",
+    default=None,
+    help="Fresh table: a PATH or an engine table such as '{sql: URL, table: NAME}' (default: retrain.data).",
+)
 @pass_options
 @run_command
 def drift(opts: Options, current: str | None) -> None:
@@ -568,7 +591,7 @@ def drift(opts: Options, current: str | None) -> None:
     from mlci import retrain as retraining
     from mlci.github.workflow import set_output
 
-    report, uri, version = retraining.drift(opts.load(), current)
+    report, uri, version = retraining.drift(opts.load(), _table_arg(current))
     set_output("drift", report.status, os.environ.get("GITHUB_OUTPUT"))
     if opts.json:
         emit_json({"table": uri, "production": version, **report.to_dict()})

@@ -97,19 +97,81 @@ class SplitSection(_Model):
     seed: int = Field(0, description="Seed of the split, so every run splits the same way.", examples=[0])
 
 
+class SqlSource(_Model):
+    """A table in a SQL database, validated and profiled by the database itself."""
+
+    sql: str = Field(
+        description="SQLAlchemy URL of the database; give the password through `${VAR}` (it is redacted "
+        "wherever the URL is shown). Needs `pip install 'mlci[sql]'` (PostgreSQL); other dialects GX "
+        "supports need their SQLAlchemy driver.",
+        examples=["postgresql+psycopg2://mlci:${PGPASSWORD}@db.internal:5432/warehouse"],
+    )
+    table: str | None = Field(
+        None, description="Table name, optionally `schema.table`.", examples=["analytics.churn_train"]
+    )
+    query: str | None = Field(
+        None,
+        description="A SELECT whose rows are the table (instead of `table`).",
+        examples=["SELECT * FROM churn WHERE signup_date < '2026-01-01'"],
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SqlSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of 'table' or 'query' with 'sql'")
+        if self.query is not None and not re.match(r"\s*(select|with)\b", self.query, re.IGNORECASE):
+            raise ValueError("'query' must be a SELECT (or WITH ... SELECT) statement")
+        return self
+
+
+class SparkSource(_Model):
+    """A table in Spark, validated and profiled by Spark itself."""
+
+    spark: str = Field(
+        description="Spark master: `local[2]`, `spark://host:7077`, `yarn`, ... Needs `pip install 'mlci[spark]'`.",
+        examples=["local[2]"],
+    )
+    path: str | None = Field(
+        None, description="Parquet file or directory (`s3a://` too).", examples=["s3a://lake/churn/train/"]
+    )
+    table: str | None = Field(None, description="A table in Spark's catalog.", examples=["lake.churn_train"])
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SparkSource:
+        if (self.path is None) == (self.table is None):
+            raise ValueError("give exactly one of 'path' or 'table' with 'spark'")
+        return self
+
+
+#: Where a table is: a CSV/Parquet path or s3:// URI (read into pandas), or a table in an engine.
+TableSource = str | SqlSource | SparkSource
+_SOURCE_HELP = (
+    "A CSV or Parquet path, an `s3://` URI, `{sql: URL, table: NAME}`, `{sql: URL, query: SELECT ...}`, "
+    "`{spark: MASTER, path: PARQUET}` or `{spark: MASTER, table: NAME}`."
+)
+
+
 class DataSection(_Model):
     """Where the data is and what its columns mean."""
 
-    train: str | None = Field(
-        None, description="Training table: a CSV or Parquet path or an `s3://` URI.", examples=["data/train.csv"]
-    )
-    test: str | None = Field(
+    train: TableSource | None = Field(None, description="Training table. " + _SOURCE_HELP, examples=["data/train.csv"])
+    test: TableSource | None = Field(
         None,
-        description="Test table scored by both candidate and baseline (same rows for both).",
+        description="Test table scored by both candidate and baseline (same rows for both). " + _SOURCE_HELP,
         examples=["data/test.csv"],
     )
-    table: str | None = Field(
-        None, description="One table to split into train and test instead of `train` + `test`.", examples=[None]
+    table: TableSource | None = Field(
+        None,
+        description="One table to split into train and test instead of `train` + `test`. " + _SOURCE_HELP,
+        examples=[None],
+    )
+    sample_rows: int | None = Field(
+        None,
+        ge=1,
+        description="For SQL and Spark tables: train and score on this many rows per table, the same rows every "
+        "run (the first N by md5 of the `id` column, chosen in the engine). Validation and drift still see "
+        "the whole table. Unset: the whole table is pulled into pandas for training.",
+        examples=[200000],
     )
     split: SplitSection | None = Field(None, description="Split rule for `table`.", examples=[{"test_size": 0.2}])
     target: str = Field(description="Column to predict.", examples=["churned"])
@@ -134,6 +196,8 @@ class DataSection(_Model):
                 raise ValueError("give either 'table' (with 'split') or 'train' and 'test', not both")
         elif self.train is None or self.test is None:
             raise ValueError("give 'train' and 'test' tables, or one 'table' with a 'split' rule")
+        if self.sample_rows is not None and self.id is None:
+            raise ValueError("'sample_rows' needs 'id': the sample is chosen by a hash of the id column")
         return self
 
 
@@ -312,9 +376,9 @@ class DriftSection(_Model):
 class RetrainSection(_Model):
     """The scheduled retraining job."""
 
-    data: str | None = Field(
+    data: TableSource | None = Field(
         None,
-        description="Fresh table; `{date}` and `{yesterday}` become UTC dates (YYYY-MM-DD).",
+        description="Fresh table; in a path, `{date}` and `{yesterday}` become UTC dates (YYYY-MM-DD). " + _SOURCE_HELP,
         examples=["s3://ml-data/churn/{yesterday}.parquet"],
     )
     holdout: float = Field(

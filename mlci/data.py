@@ -14,7 +14,8 @@ from mlci.errors import DataError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlci.config import Config, SplitSection
+    from mlci.config import Config, SplitSection, TableSource
+    from mlci.sources import EngineTable
 
 _PARQUET = (".parquet", ".pq")
 _CSV = (".csv", ".csv.gz", ".tsv", ".txt")
@@ -42,12 +43,19 @@ class Datasets:
         fingerprints: dict[str, str],
         sources: dict[str, str],
         load: Callable[[], tuple[pd.DataFrame, pd.DataFrame, list[str]]],
+        *,
+        engines: dict[str, EngineTable] | None = None,
+        sample: Sample | None = None,
     ) -> None:
         self.target = target
         self.fingerprints = fingerprints
         self.sources = sources
         self._load = load
         self._frames: tuple[pd.DataFrame, pd.DataFrame, list[str]] | None = None
+        # Tables that live in an engine, by name (train, test or table): validated and profiled there.
+        self.engines = engines or {}
+        # How the rows in pandas were sampled from the engine tables (None: nothing was sampled).
+        self.sample = sample
 
     @classmethod
     def of(
@@ -58,9 +66,12 @@ class Datasets:
         features: list[str],
         fingerprints: dict[str, str],
         sources: dict[str, str],
+        *,
+        engines: dict[str, EngineTable] | None = None,
+        sample: Sample | None = None,
     ) -> Datasets:
-        """Return Datasets of frames already in memory."""
-        return cls(target, fingerprints, sources, lambda: (train, test, features))
+        """Return Datasets of frames already in memory (sampled from `engines`, if given)."""
+        return cls(target, fingerprints, sources, lambda: (train, test, features), engines=engines, sample=sample)
 
     def _parsed(self) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
         if self._frames is None:
@@ -85,6 +96,44 @@ class Datasets:
         import pandas as pd
 
         return [c for c in self.features if not pd.api.types.is_numeric_dtype(self.train[c])]
+
+    def engine_for(self, name: str) -> EngineTable | None:
+        """Return the engine table behind `train` or `test` (the one split table for both), if any."""
+        return self.engines.get(name) or self.engines.get("table")
+
+    def reference_profile(self, categorical: list[str], predictions: Any) -> dict[str, Any]:
+        """Return the drift profile of the training data: in its engine on the whole table, else in pandas."""
+        from mlci.drift import build_profile, prediction_entry
+
+        engine = self.engine_for("train")
+        if engine is None:
+            return build_profile(self.train, features=self.features, categorical=categorical, predictions=predictions)
+        profile = engine.profile(self.features, categorical=categorical)
+        profile["predictions"] = None if predictions is None else prediction_entry(predictions)
+        return profile
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The deterministic sample of engine tables that training and scoring saw."""
+
+    rows: int | None
+    id: str | None
+    pulled: dict[str, int]
+
+    def describe(self) -> str:
+        """Return one sentence for the report: which rows, chosen how, and what the intervals cover."""
+        pulled = ", ".join(f"{name} {n}" for name, n in self.pulled.items())
+        if self.rows is None:
+            return f"whole engine tables pulled for training and scoring ({pulled} rows)"
+        return (
+            f"trained and scored on a deterministic sample of at most {self.rows} rows per table "
+            f"(the first by md5 of `{self.id}`, chosen in the engine; {pulled} rows); "
+            "confidence intervals are over the sampled rows"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "id": self.id, "pulled": dict(self.pulled), "description": self.describe()}
 
 
 def read_bytes(uri: str, *, s3_options: dict[str, Any] | None = None) -> bytes:
@@ -151,36 +200,50 @@ def load_datasets(config: Config) -> Datasets:
     """Return the train and test tables named by `config`, split when it names one table.
 
     The files are read and fingerprinted here (a missing file fails at once); they are
-    parsed and their columns checked when first used.
+    parsed and their columns checked when first used. An engine table's sample is pulled
+    here (its fingerprint is the sample's content).
     """
     d = config.data
     opts = s3_options(config)
+    engines: dict[str, EngineTable] = {}
+    pulled: dict[str, int] = {}
+
+    def source(name: str, src: TableSource) -> tuple[str, str, Callable[[], pd.DataFrame]]:
+        """Return (fingerprint, shown source, frame loader) of one configured table."""
+        if isinstance(src, str):
+            uri = config.resolve(src)
+            raw = read_bytes(uri, s3_options=opts)
+            return hashlib.sha256(raw).hexdigest(), uri, lambda: _checked_frame(uri, raw, d.target)
+        from mlci.sources import frame_fingerprint, open_table
+
+        table = open_table(src, field=f"data.{name}")
+        frame = table.sample(d.id, d.sample_rows)
+        if len(frame) == 0:
+            raise DataError(f"{table.label}: the table has no rows")
+        require_columns(frame, [d.target], uri=table.label, field="data.target")
+        engines[name], pulled[name] = table, len(frame)
+        return frame_fingerprint(frame, table.label), table.label, lambda: frame
+
     if d.table is not None:
-        uri = config.resolve(d.table)
-        raw = read_bytes(uri, s3_options=opts)
+        fingerprint, uri, read = source("table", d.table)
         split = d.split or _default_split()
         fingerprints = {
-            "table": hashlib.sha256(raw).hexdigest(),
+            "table": fingerprint,
             "split": f"test_size={split.test_size},seed={split.seed},stratify={split.stratify}",
         }
         sources = {"table": uri}
 
         def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
-            table = _checked_frame(uri, raw, d.target)
-            return split_table(table, config)
+            return split_table(read(), config)
 
     else:
         assert d.train is not None and d.test is not None  # guaranteed by DataSection's validator
-        uris = {"train": config.resolve(d.train), "test": config.resolve(d.test)}
-        raws = {name: read_bytes(u, s3_options=opts) for name, u in uris.items()}
-        fingerprints = {name: hashlib.sha256(raw).hexdigest() for name, raw in raws.items()}
-        sources = dict(uris)
+        tables = {name: source(name, src) for name, src in (("train", d.train), ("test", d.test))}
+        fingerprints = {name: t[0] for name, t in tables.items()}
+        sources = {name: t[1] for name, t in tables.items()}
 
         def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
-            return (
-                _checked_frame(uris["train"], raws["train"], d.target),
-                _checked_frame(uris["test"], raws["test"], d.target),
-            )
+            return tables["train"][2](), tables["test"][2]()
 
     def load() -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
         train, test = frames()
@@ -193,7 +256,10 @@ def load_datasets(config: Config) -> Datasets:
                 raise DataError(f"{sources.get(name, uri)}: target column '{d.target}' has no values")
         return train, test, features
 
-    return Datasets(d.target, fingerprints, sources, load)
+    sample = Sample(rows=d.sample_rows, id=d.id, pulled=pulled) if engines else None
+    if sample is not None and d.sample_rows is not None:
+        fingerprints["sample"] = f"rows={d.sample_rows},by=md5({d.id})"
+    return Datasets(d.target, fingerprints, sources, load, engines=engines, sample=sample)
 
 
 def _checked_frame(uri: str, raw: bytes, target: str) -> pd.DataFrame:

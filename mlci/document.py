@@ -54,6 +54,7 @@ def report_document(
         "data": {
             "fingerprints": datasets.fingerprints,
             "rows": rows or {"train": len(datasets.train), "test": len(datasets.test)},
+            "sample": datasets.sample.to_dict() if datasets.sample is not None else None,
         },
         "git": {
             "sha": ctx.head_sha or manifest.get("git_sha"),

@@ -42,7 +42,7 @@ UNSEEN = "__unseen__"
 # Beyond the top_k, this many more training category names are kept (without counts) so that a
 # fresh category can be told apart from a rare known one. Past that the profile would stop
 # being compact, and categories outside the named ones count as __other__, not as unseen.
-_MAX_NAMED = 1000
+MAX_NAMED = 1000
 # How many unseen categories a FeatureDrift lists.
 _MAX_UNSEEN_LISTED = 10
 
@@ -167,7 +167,7 @@ def build_profile(
     return {
         "rows": len(df),
         "features": entries,
-        "predictions": None if predictions is None else _prediction_entry(predictions, bins, top_k),
+        "predictions": None if predictions is None else prediction_entry(predictions, bins, top_k),
     }
 
 
@@ -226,18 +226,39 @@ def _numeric_entry(values: np.ndarray, bins: int) -> dict[str, Any]:
     else:
         inner = np.array([], dtype="float64")
     counts, nulls = _bin_counts(values, inner)
-    n = len(values) - nulls
+    stats = (finite.mean(), finite.std(), finite.min(), finite.max()) if finite.size else None
+    return numeric_entry(inner.tolist(), counts.tolist(), nulls=nulls, rows=len(values), stats=stats)
+
+
+def numeric_entry(
+    inner: list[float], counts: list[int], *, nulls: int, rows: int, stats: tuple[Any, Any, Any, Any] | None
+) -> dict[str, Any]:
+    """Return a numeric profile entry from its inner edges, bin counts, nulls and (mean, std, min, max)."""
+    mean, std, low, high = stats if stats is not None else (None, None, None, None)
     return {
         "kind": "numeric",
         "edges": [None, *(float(e) for e in inner), None],
         "counts": [int(c) for c in counts],
-        "n": int(n),
-        "mean": _json_float(finite.mean()) if finite.size else None,
-        "std": _json_float(finite.std()) if finite.size else None,
-        "min": _json_float(finite.min()) if finite.size else None,
-        "max": _json_float(finite.max()) if finite.size else None,
-        "null_rate": nulls / len(values) if len(values) else 0.0,
+        "n": int(sum(int(c) for c in counts)),
+        "mean": None if mean is None else _json_float(mean),
+        "std": None if std is None else _json_float(std),
+        "min": None if low is None else _json_float(low),
+        "max": None if high is None else _json_float(high),
+        "null_rate": nulls / rows if rows else 0.0,
     }
+
+
+def quantile_edges(quantiles: list[Any]) -> list[float]:
+    """Return the inner bin edges from the values at `edge_quantiles(bins)`: sorted, without repeats."""
+    return sorted({float(q) for q in quantiles if q is not None and math.isfinite(float(q))})
+
+
+def edge_quantiles(bins: int) -> list[float]:
+    """Return the quantile levels whose values are the inner edges (the median alone for one bin)."""
+    import numpy as np
+
+    levels = [float(q) for q in np.linspace(0.0, 1.0, bins + 1)[1:-1]]
+    return levels or [0.5]
 
 
 def _category_counts(column: pd.Series) -> tuple[dict[str, int], int]:
@@ -255,16 +276,27 @@ def _category_counts(column: pd.Series) -> tuple[dict[str, int], int]:
 
 def _categorical_entry(column: pd.Series, top_k: int) -> dict[str, Any]:
     counts, nulls = _category_counts(column)
+    return categorical_entry(counts, nulls=nulls, rows=len(column), top_k=top_k)
+
+
+def categorical_entry(
+    counts: dict[str, int], *, nulls: int, rows: int, top_k: int, rest: int = 0, complete: bool = True
+) -> dict[str, Any]:
+    """Return a profile entry of category counts (sorted by count desc, then name) and their null count.
+
+    `rest` counts non-null rows in categories beyond `counts` (an engine returns the most frequent
+    ones only); `complete=False` says such categories exist, so unknown ones are not called unseen.
+    """
     items = list(counts.items())
-    top, rest = items[:top_k], items[top_k:]
+    top, tail = items[:top_k], items[top_k:]
     return {
         "kind": "categorical",
         "counts": dict(top),
-        "other": sum(c for _, c in rest),
-        "other_names": [k for k, _ in rest[:_MAX_NAMED]],
-        "complete": len(rest) <= _MAX_NAMED,
-        "n": sum(counts.values()),
-        "null_rate": nulls / len(column) if len(column) else 0.0,
+        "other": sum(c for _, c in tail) + rest,
+        "other_names": [k for k, _ in tail[:MAX_NAMED]],
+        "complete": complete and len(tail) <= MAX_NAMED,
+        "n": sum(counts.values()) + rest,
+        "null_rate": nulls / rows if rows else 0.0,
     }
 
 
@@ -285,7 +317,8 @@ def _prediction_series(predictions: Any) -> pd.Series:
     return pd.Series(arr, name=PREDICTION)
 
 
-def _prediction_entry(predictions: Any, bins: int, top_k: int) -> dict[str, Any]:
+def prediction_entry(predictions: Any, bins: int = 10, top_k: int = 20) -> dict[str, Any]:
+    """Return the profile entry of test-set predictions (numeric scores or categorical labels)."""
     import pandas as pd
 
     series = _prediction_series(predictions)
@@ -326,14 +359,9 @@ def compare_profile(
     """
     if len(current) == 0:
         raise DataError("the current table has no rows", hint="drift needs fresh data to compare")
-    try:
-        rows_ref = int(profile["rows"])
-        entries: dict[str, Any] = profile["features"]
-        prediction_entry: dict[str, Any] | None = profile.get("predictions")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ArtifactError(f"the drift profile is malformed: missing {exc}") from None
-    ignored = set(settings.ignore)
-    names = [name for name in entries if name not in ignored]
+    entries = profile_columns(profile, settings)
+    pred_entry: dict[str, Any] | None = profile.get("predictions")
+    names = list(entries)
     missing = [name for name in names if name not in current.columns]
     if missing:
         raise DataError(
@@ -341,16 +369,73 @@ def compare_profile(
             hint="add it, or list it under drift.ignore in mlci.yaml",
         )
 
-    results: list[FeatureDrift] = []
-    for name in names:
-        results.append(_compare_entry(name, entries[name], current[name], settings, kind=None))
-    if prediction_entry is not None and predictions is not None and PREDICTION not in ignored:
+    observed = {name: _observe(name, entries[name], current[name]) for name in names}
+    if pred_entry is not None and predictions is not None and PREDICTION not in settings.ignore:
         series = _prediction_series(predictions)
-        results.append(_compare_entry(PREDICTION, prediction_entry, series, settings, kind="prediction"))
+        observed[PREDICTION] = _observe(PREDICTION, pred_entry, series)
+    return compare_observed(profile, observed, len(current), settings)
 
+
+@dataclass
+class Observed:
+    """What a current table holds in one profiled column, counted over the profile's bins or categories."""
+
+    rows: int
+    nulls: int
+    #: numeric: count per bin of the profile's edges
+    bins: list[int] | None = None
+    #: categorical: count per category label, most frequent first
+    categories: dict[str, int] | None = None
+    #: categorical: non-null rows in categories beyond `categories` (an engine lists the most frequent only)
+    rest: int = 0
+
+
+def profile_columns(profile: dict[str, Any], settings: DriftSection) -> dict[str, dict[str, Any]]:
+    """Return the profile's feature entries that drift checks (drift.ignore left out); ArtifactError if malformed."""
+    try:
+        entries: dict[str, Any] = profile["features"]
+        return {name: entry for name, entry in entries.items() if name not in set(settings.ignore)}
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ArtifactError(f"the drift profile is malformed: missing {exc}") from None
+
+
+def compare_observed(
+    profile: dict[str, Any], observed: dict[str, Observed], rows_cur: int, settings: DriftSection
+) -> DriftReport:
+    """Return the drift report of counts observed on a current table (in pandas or in an engine), worst first."""
+    try:
+        rows_ref = int(profile["rows"])
+        entries: dict[str, Any] = dict(profile["features"])
+        if profile.get("predictions") is not None:
+            entries[PREDICTION] = profile["predictions"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"the drift profile is malformed: missing {exc}") from None
+    results = [
+        _compare_entry(name, entries[name], seen, settings, kind="prediction" if name == PREDICTION else None)
+        for name, seen in observed.items()
+    ]
     results.sort(key=lambda f: (-_RANK[f.status], -f.psi, f.feature))
     worst: Status = max((f.status for f in results), key=lambda s: _RANK[s], default="ok")
-    return DriftReport(rows_ref=rows_ref, rows_cur=len(current), features=results, status=worst)
+    return DriftReport(rows_ref=rows_ref, rows_cur=rows_cur, features=results, status=worst)
+
+
+def observe_predictions(entry: dict[str, Any], predictions: Any) -> Observed:
+    """Return what `predictions` hold over the bins or categories of the profile's prediction entry."""
+    return _observe(PREDICTION, entry, _prediction_series(predictions))
+
+
+def _observe(name: str, entry: dict[str, Any], column: pd.Series) -> Observed:
+    import numpy as np
+
+    if isinstance(entry, dict) and entry.get("kind") == "numeric":
+        try:
+            inner = np.asarray(entry["edges"][1:-1], dtype="float64")
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ArtifactError(f"the drift profile entry for '{name}' is malformed: {exc}") from None
+        counts, nulls = _bin_counts(_as_float(column, name, "current"), inner)
+        return Observed(rows=len(column), nulls=nulls, bins=counts.tolist())
+    counts_by_label, nulls = _category_counts(column)
+    return Observed(rows=len(column), nulls=nulls, categories=counts_by_label)
 
 
 def _thresholds(name: str, settings: DriftSection) -> tuple[float, float]:
@@ -361,7 +446,7 @@ def _thresholds(name: str, settings: DriftSection) -> tuple[float, float]:
 
 
 def _compare_entry(
-    name: str, entry: dict[str, Any], column: pd.Series, settings: DriftSection, *, kind: Kind | None
+    name: str, entry: dict[str, Any], seen: Observed, settings: DriftSection, *, kind: Kind | None
 ) -> FeatureDrift:
     import numpy as np
 
@@ -383,15 +468,16 @@ def _compare_entry(
 
     unseen: list[str] = []
     if entry_kind == "numeric":
-        values = _as_float(column, name, "current")
-        cur, nulls = _bin_counts(values, inner)
+        if seen.bins is None or len(seen.bins) != len(inner) + 1:
+            raise ArtifactError(f"the drift profile entry for '{name}' does not match the current column's kind")
+        cur = np.asarray(seen.bins, dtype="int64")
         statistic, p_value = ks_from_counts(ref, cur)
         test: Literal["ks", "chi2"] = "ks"
     else:
-        counts, nulls = _category_counts(column)
         index = {label: i for i, label in enumerate(labels)}
         cur = np.zeros(len(labels) + 2, dtype="int64")
-        for label, count in counts.items():
+        cur[len(labels)] += seen.rest
+        for label, count in (seen.categories or {}).items():
             i = index.get(label)
             if i is None:
                 if label in other_names or not complete:
@@ -415,7 +501,7 @@ def _compare_entry(
         statistic=statistic,
         p_value=p_value,
         null_rate_ref=null_rate_ref,
-        null_rate_cur=nulls / len(column) if len(column) else 0.0,
+        null_rate_cur=seen.nulls / seen.rows if seen.rows else 0.0,
         unseen=unseen,
         status=status,
         psi_warn=warn,

@@ -14,11 +14,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlci.artifacts import Bundle
-    from mlci.config import Config, SplitSection
+    from mlci.config import Config, SplitSection, TableSource
     from mlci.drift import DriftReport
     from mlci.evaluation import Comparison
     from mlci.github.context import GitHubContext
     from mlci.registry.registry import Registry
+    from mlci.sources import EngineTable
     from mlci.validation import ValidationResult
 
 ISSUE_MARKER = "<!-- mlci:retrain:{model} -->"
@@ -26,7 +27,7 @@ ISSUE_MARKER = "<!-- mlci:retrain:{model} -->"
 
 def fresh_data_uri(config: Config, template: str | None = None, now: datetime | None = None) -> str:
     """Return retrain.data (or `template`) with {date} and {yesterday} filled in (UTC)."""
-    template = template or config.retrain.data
+    template = template or (config.retrain.data if isinstance(config.retrain.data, str) else None)
     if not template:
         raise ConfigError(
             f"{config.path}: retrain.data is not set", hint="name the fresh table, e.g. data/{yesterday}.parquet"
@@ -67,12 +68,49 @@ def measure_drift(config: Config, bundle: Bundle, frame: pd.DataFrame) -> DriftR
     return compare_profile(profile, frame, config.drift, predictions=predictions)
 
 
+def measure_drift_in_engine(config: Config, bundle: Bundle, table: EngineTable) -> DriftReport:
+    """Return the drift of an engine table against the bundle's profile, counted by aggregate queries there.
+
+    Prediction drift needs the model to score rows, so it is measured on the deterministic
+    sample (`data.sample_rows`) when one is configured, and left out otherwise.
+    """
+    from mlci.drift import PREDICTION, compare_observed, observe_predictions, profile_columns
+    from mlci.training import load_trusted, scores
+
+    profile = bundle.profile()
+    if profile is None:
+        raise NotFoundError(f"version {bundle.version} has no profile.json to measure drift against (retrain it)")
+    rows, observed = table.observe(profile_columns(profile, config.drift))
+    entry = profile.get("predictions")
+    if entry is not None and PREDICTION not in config.drift.ignore and config.data.sample_rows is not None:
+        features = list(bundle.manifest.get("features", []))
+        frame = table.sample(config.data.id, config.data.sample_rows)
+        if all(f in frame.columns for f in features):
+            model = load_trusted(config, bundle)
+            observed[PREDICTION] = observe_predictions(
+                entry, scores(model, frame[features], str(bundle.manifest.get("task")))
+            )
+    return compare_observed(profile, observed, rows, config.drift)
+
+
+def fresh_source(config: Config, current: str | None = None, now: datetime | None = None) -> TableSource:
+    """Return the fresh table: `current` from the command line (a path or a mapping), else retrain.data."""
+    from mlci.sources import parse_source
+
+    if current is not None:
+        return parse_source(current)
+    if config.retrain.data is not None and not isinstance(config.retrain.data, str):
+        return config.retrain.data
+    return fresh_data_uri(config, now=now)
+
+
 def drift(config: Config, current: str | None = None) -> tuple[DriftReport, str, str]:
     """Return (drift report, table URI, production version) for a fresh table against production."""
     from mlci.data import read_table, s3_options
     from mlci.references import open_registry
+    from mlci.sources import open_table
 
-    uri = current if current is not None else fresh_data_uri(config)
+    source = fresh_source(config, current)
     registry = open_registry(config)
     bundle = production_bundle(config, registry)
     if bundle is None:
@@ -80,7 +118,10 @@ def drift(config: Config, current: str | None = None) -> tuple[DriftReport, str,
             f"model '{config.model.name}' has nothing in production to measure drift against",
             hint="deploy a version first: mlci deploy REF --env production",
         )
-    table = read_table(uri, s3_options=s3_options(config))
+    if not isinstance(source, str):
+        engine = open_table(source, field="--current" if current is not None else "retrain.data")
+        return measure_drift_in_engine(config, bundle, engine), engine.label, bundle.version
+    table = read_table(source, s3_options=s3_options(config))
     return measure_drift(config, bundle, table.frame), table.uri, bundle.version
 
 
@@ -119,24 +160,46 @@ def retrain(
     to a deploy for its webhook secret.
     """
     from mlci.check import Candidate, evaluate, store_candidate, train_candidate, validate_datasets, verdict_of
-    from mlci.data import Datasets, feature_columns, read_table, require_columns, s3_options, split_table
+    from mlci.data import Datasets, Sample, feature_columns, read_table, require_columns, s3_options, split_table
     from mlci.deploy import deploy
     from mlci.document import report_document
     from mlci.references import actor, baseline_bundle, open_registry
+    from mlci.sources import frame_fingerprint, open_table
 
     now = now or datetime.now(timezone.utc)
-    uri = fresh_data_uri(config, now=now)
-    table = read_table(uri, s3_options=s3_options(config))
-    require_columns(table.frame, [config.data.target], uri=table.uri, field="data.target")
+    source = fresh_source(config, now=now)
     registry = open_registry(config)
     production = production_bundle(config, registry)
-    drift_report = measure_drift(config, production, table.frame) if production is not None else None
+    engines: dict[str, EngineTable] = {}
+    sample = None
+    if isinstance(source, str):
+        table = read_table(source, s3_options=s3_options(config))
+        uri, frame, fingerprint = table.uri, table.frame, table.sha256
+        drift_report = measure_drift(config, production, frame) if production is not None else None
+    else:
+        # Validation and drift see the whole table in its engine; training its deterministic sample.
+        engine = open_table(source, field="retrain.data")
+        frame = engine.sample(config.data.id, config.data.sample_rows)
+        uri, fingerprint = engine.label, frame_fingerprint(frame, engine.label)
+        engines["table"] = engine
+        sample = Sample(rows=config.data.sample_rows, id=config.data.id, pulled={"table": len(frame)})
+        drift_report = measure_drift_in_engine(config, production, engine) if production is not None else None
+    require_columns(frame, [config.data.target], uri=uri, field="data.target")
 
     # Same split rule as a one-table config, with the holdout share of retrain.holdout.
-    train, test = split_table(table.frame, config, _split(config))
+    train, test = split_table(frame, config, _split(config))
     features = feature_columns(config, train)
-    fingerprints = {"table": table.sha256, "split": f"holdout={config.retrain.holdout}"}
-    datasets = Datasets.of(train, test, config.data.target, features, fingerprints, {"train": uri, "test": uri})
+    fingerprints = {"table": fingerprint, "split": f"holdout={config.retrain.holdout}"}
+    datasets = Datasets.of(
+        train,
+        test,
+        config.data.target,
+        features,
+        fingerprints,
+        {"train": uri, "test": uri},
+        engines=engines,
+        sample=sample,
+    )
     validation = validate_datasets(config, datasets, ["train", "test"]) if config.expectations else []
 
     date = now.date().isoformat()

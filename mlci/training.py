@@ -199,7 +199,6 @@ def train(
     import numpy as np
 
     from mlci.artifacts import PROFILE, SMOKE, write_bundle
-    from mlci.drift import build_profile
 
     categorical = datasets.categorical
     numeric = [c for c in datasets.features if c not in categorical]
@@ -220,9 +219,7 @@ def train(
     except Exception as e:
         raise TrainingError(f"the fitted model cannot predict the test table: {type(e).__name__}: {e}") from e
     test_scores = score_of(test_predictions)
-    profile = build_profile(
-        datasets.train, features=datasets.features, categorical=categorical, predictions=test_scores
-    )
+    profile = datasets.reference_profile(categorical, test_scores)
     # Rows kept with the version so a deploy can check the published copy predicts exactly
     # what it predicted here (the smoke test).
     n = min(config.deploy.smoke_rows, len(X_test))

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -177,6 +178,28 @@ def _gx_context() -> Any:
 
 def validate(frame: pd.DataFrame, suite_path: str | os.PathLike[str], *, table: str = "table") -> ValidationResult:
     """Return the result of the suite in `suite_path` on `frame`, run in an ephemeral GX context."""
+
+    def batch(context: Any) -> tuple[Any, dict[str, Any]]:
+        source = context.data_sources.add_pandas("mlci")
+        return source.add_dataframe_asset(name="table").add_batch_definition_whole_dataframe("all"), {
+            "dataframe": frame
+        }
+
+    return run_suite(suite_path, batch, table=table, rows=lambda: len(frame))
+
+
+def run_suite(
+    suite_path: str | os.PathLike[str],
+    batch: Callable[[Any], tuple[Any, dict[str, Any] | None]],
+    *,
+    table: str,
+    rows: Callable[[], int],
+) -> ValidationResult:
+    """Return the result of the suite on the batch `batch(context)` defines: (batch definition, batch parameters).
+
+    The batch may live in pandas, a SQL database or Spark; GX runs the expectations where it lives
+    and hands back only metrics and up to SAMPLE_VALUES failing values per expectation.
+    """
     import great_expectations as gx
 
     started = time.perf_counter()
@@ -186,19 +209,23 @@ def validate(frame: pd.DataFrame, suite_path: str | os.PathLike[str], *, table: 
     suite_args.setdefault("name", Path(suite_path).stem)
     # GX records the name only; an id from an exported suite would clash with nothing here, so drop it.
     suite = context.suites.add(gx.ExpectationSuite(**suite_args))
-    source = context.data_sources.add_pandas("mlci")
-    batch = source.add_dataframe_asset(name="table").add_batch_definition_whole_dataframe("all")
-    definition = context.validation_definitions.add(gx.ValidationDefinition(name="mlci", data=batch, suite=suite))
+    batch_definition, parameters = batch(context)
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="mlci", data=batch_definition, suite=suite)
+    )
     result = definition.run(
-        batch_parameters={"dataframe": frame},
+        batch_parameters=parameters,
         result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_VALUES},
     )
-    # GX returns results in suite order; map each back to its index in the file by position.
+    # GX's SQL and Spark engines return results grouped by metric, not in suite order: map each
+    # back to its index in the file by the id GX gave the expectation when the suite was added.
+    index_of = {str(e.id): i for i, e in enumerate(suite.expectations) if e.id is not None}
     failures = []
-    for index, r in enumerate(result.results):
+    for position, r in enumerate(result.results):
         if r.success:
             continue
         cfg = r.expectation_config
+        index = index_of.get(str(cfg.id), position)
         kwargs = {k: v for k, v in dict(cfg.kwargs).items() if k != "batch_id"}
         res = dict(r.result or {})
         exc = r.exception_info or {}
@@ -219,12 +246,13 @@ def validate(frame: pd.DataFrame, suite_path: str | os.PathLike[str], *, table: 
                 error=error,
             )
         )
+    failures.sort(key=lambda f: f.index)
     stats = result.statistics
     return ValidationResult(
         suite=str(suite_path),
         suite_name=suite.name,
         table=table,
-        rows=len(frame),
+        rows=rows(),
         evaluated=int(stats["evaluated_expectations"]),
         failed=int(stats["unsuccessful_expectations"]),
         failures=failures,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures_github", "tests.fixtures_s3"]
+pytest_plugins = ["tests.fixtures_github", "tests.fixtures_s3", "tests.fixtures_engines"]
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "churn"

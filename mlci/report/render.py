@@ -548,6 +548,7 @@ def _provenance(doc: dict[str, Any]) -> dict[str, Any]:
         "git": git,
         "commit_url": commit_url,
         "fingerprints": fingerprints,
+        "sample": (data.get("sample") or {}).get("description"),
         "libraries": [{"name": k, "version": v} for k, v in libraries],
         "run_url": run_url,
         "mlci_version": doc.get("mlci_version"),
