@@ -6,7 +6,16 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test lint bench bench-smoke clean
 
+# The tests start a real PostgreSQL 15 (Debian's package) and run PySpark in local mode (Java 17).
+
 $(STAMP): pyproject.toml
+	@missing=""; \
+	dpkg -L postgresql-15 2>/dev/null | grep -q '/bin/initdb$$' || missing="$$missing postgresql-15"; \
+	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)

@@ -53,6 +53,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "storage": {"size_mb": 500, "rounds": 3},
         "drift": {"rows": 1_000_000, "features": 20},
         "demo": {},
+        "engines": {"pg_rows": [1_000_000, 20_000_000], "spark_rows": 20_000_000},
     },
     "tiny": {
         "startup": {"repeats": 2},
@@ -63,10 +64,14 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "storage": {"size_mb": 4, "rounds": 1},
         "drift": {"rows": 20_000, "features": 20},
         "demo": {},
+        # PostgreSQL starts in seconds; a JVM for Spark does not, so the tiny run leaves Spark out.
+        "engines": {"pg_rows": [20_000], "spark_rows": 0},
     },
 }
 GROUPS = list(SIZES["full"])
 CHILD_TIMEOUT = {"full": 1500.0, "tiny": 300.0}
+# 20M-row tables in PostgreSQL and Spark take hours on 2 cores, not minutes.
+GROUP_TIMEOUT = {("engines", "full"): 4 * 3600.0}
 
 
 def row(
@@ -330,6 +335,111 @@ def drift(rows: int, features: int) -> list[dict[str, Any]]:
     ]
 
 
+def engines(pg_rows: list[int], spark_rows: int) -> list[dict[str, Any]]:
+    """Tables in PostgreSQL and Spark (issue 15): validation and drift in the engine, memory flat."""
+    from benchmarks import bench_engines
+
+    out = []
+    results = bench_engines.pg(pg_rows)
+    for r in results:
+        n = r["rows"]
+        out.append(
+            row(
+                "engines",
+                f"engines_pg_validate_{n}",
+                f"PostgreSQL, {n:,} rows: `mlci validate` vs GX's own run on the same SQL datasource",
+                ratio=r["ratio"],
+                ratio_of="mlci / GX (whole processes)",
+                absolute=f"mlci {r['mlci_seconds']:.2f} s, GX {r['gx_seconds']:.2f} s; peak memory mlci "
+                f"{r['mlci_peak_mib']} MiB, GX {r['gx_peak_mib']} MiB; the pandas path (Parquet export) "
+                f"{r['pandas_path_seconds']:.2f} s, {r['pandas_path_peak_mib']} MiB",
+                target=f"<= {r['target_ratio']}x",
+                met=r["met"],
+                command=_mod("bench_engines", "pg", n),
+                details=r,
+            )
+        )
+        out.append(
+            row(
+                "engines",
+                f"engines_pg_drift_{n}",
+                f"PostgreSQL, {n:,} rows: drift in the engine vs the pandas path",
+                ratio=round(r["drift_engine_seconds"] / r["drift_pandas_seconds"], 3),
+                ratio_of="in-engine profile + counts / read into pandas + build_profile + compare_profile",
+                absolute=f"engine {r['drift_engine_seconds']:.2f} s, {r['drift_engine_peak_mib']} MiB; pandas "
+                f"{r['drift_pandas_seconds']:.2f} s, {r['drift_pandas_peak_mib']} MiB",
+                target="<= 1x",
+                met=r["drift_engine_seconds"] <= r["drift_pandas_seconds"],
+                command=_mod("bench_engines", "pg", n),
+                details={k: v for k, v in r.items() if k.startswith("drift") or k == "rows"},
+            )
+        )
+    small, large = results[0], results[-1]
+    growth = large["mlci_peak_mib"] / small["mlci_peak_mib"]
+    out.append(
+        row(
+            "engines",
+            "engines_pg_memory",
+            f"PostgreSQL: mlci validate's peak memory, {small['rows']:,} -> {large['rows']:,} rows",
+            ratio=round(growth, 3),
+            ratio_of="peak at the largest size / at the smallest",
+            absolute=f"mlci {small['mlci_peak_mib']} -> {large['mlci_peak_mib']} MiB; pandas path "
+            f"{small['pandas_path_peak_mib']} -> {large['pandas_path_peak_mib']} MiB",
+            target=f"<= 1.1x and <= {small['target_peak_mib']} MiB",
+            # One size (the tiny run) measures no growth: no verdict then.
+            met=(growth <= 1.1 and large["mlci_peak_mib"] <= small["target_peak_mib"]) if len(results) > 1 else None,
+            command=_mod("bench_engines", "pg", *(r["rows"] for r in results)),
+            details={"sizes": [r["rows"] for r in results]},
+        )
+    )
+    if not spark_rows:
+        return [
+            *out,
+            row(
+                "engines",
+                "engines_spark",
+                "Spark local mode: validation and drift on a Parquet table",
+                ratio=None,
+                ratio_of="-",
+                absolute="skipped at this size (a JVM start dominates); run make bench",
+                target=f"<= {bench_engines.TARGET_RATIO}x",
+                met=None,
+                command=_mod("bench_engines", "spark", 20_000_000),
+                status="skipped",
+            ),
+        ]
+    r = bench_engines.spark(spark_rows)
+    return [
+        *out,
+        row(
+            "engines",
+            "engines_spark_validate",
+            f"Spark local[2], {spark_rows:,} rows of Parquet: `mlci validate` vs GX's own Spark run",
+            ratio=r["ratio"],
+            ratio_of="mlci / GX (whole processes)",
+            absolute=f"mlci {r['mlci_seconds']:.2f} s, GX {r['gx_seconds']:.2f} s; peak memory mlci "
+            f"{r['mlci_peak_mib']} MiB, GX {r['gx_peak_mib']} MiB (Python processes; the JVM is separate)",
+            target=f"<= {r['target_ratio']}x",
+            met=r["met"],
+            command=_mod("bench_engines", "spark", spark_rows),
+            details=r,
+        ),
+        row(
+            "engines",
+            "engines_spark_drift",
+            f"Spark local[2], {spark_rows:,} rows: drift in Spark vs the pandas path",
+            ratio=round(r["drift_engine_seconds"] / r["drift_pandas_seconds"], 3),
+            ratio_of="in-Spark profile + counts / read Parquet into pandas + build_profile + compare_profile",
+            absolute=f"Spark {r['drift_engine_seconds']:.2f} s, {r['drift_engine_peak_mib']} MiB; pandas "
+            f"{r['drift_pandas_seconds']:.2f} s, {r['drift_pandas_peak_mib']} MiB",
+            target="<= 1x",
+            met=r["drift_engine_seconds"] <= r["drift_pandas_seconds"],
+            command=_mod("bench_engines", "spark", spark_rows),
+            details=r,
+        ),
+    ]
+
+
 def demo() -> list[dict[str, Any]]:
     """`mlci demo`: the whole lifecycle on the example (issue 3: under 60 s on 2 cores)."""
     import tempfile
@@ -380,7 +490,7 @@ def _child(group: str, size: str) -> list[dict[str, Any]]:
             cwd=ROOT,
             capture_output=True,
             text=True,
-            timeout=CHILD_TIMEOUT[size],
+            timeout=GROUP_TIMEOUT.get((group, size), CHILD_TIMEOUT[size]),
         )
         if p.returncode != 0:
             raise RuntimeError((p.stderr.strip().splitlines() or [f"exit {p.returncode}"])[-1])
@@ -388,7 +498,7 @@ def _child(group: str, size: str) -> list[dict[str, Any]]:
     except Exception as e:
         message = f"{type(e).__name__}: {e}"
         if isinstance(e, subprocess.TimeoutExpired):
-            message = f"timed out after {CHILD_TIMEOUT[size]:.0f} s"
+            message = f"timed out after {GROUP_TIMEOUT.get((group, size), CHILD_TIMEOUT[size]):.0f} s"
         rows = [
             row(
                 group,

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from mlci.config import Config
+from mlci.config import Config, SparkSource, SqlSource
 from mlci.metrics import METRICS
 
 HEADER = """# mlci.yaml reference
@@ -59,7 +59,13 @@ registry:
 """
 
 
+# Documented once, below the sections, rather than under every field that names a table.
+_TABLE_SOURCES: dict[type[BaseModel], str] = {SqlSource: "SQL table", SparkSource: "Spark table"}
+
+
 def _type_name(annotation: Any) -> str:
+    if annotation in _TABLE_SOURCES:
+        return _TABLE_SOURCES[annotation]
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is typing.Literal:
@@ -107,7 +113,8 @@ def _nested_models(annotation: Any) -> list[type[BaseModel]]:
 
 
 def _section(model: type[BaseModel], path: str, lines: list[str], seen: set[str]) -> None:
-    lines += ["", f"## `{path}`" if path else "## Top level", "", (model.__doc__ or "").strip(), ""]
+    title = f"## {path[1:-1]}" if path.startswith("<") else f"## `{path}`" if path else "## Top level"
+    lines += ["", title, "", (model.__doc__ or "").strip(), ""]
     lines += ["| key | type | default | description | example |", "| --- | --- | --- | --- | --- |"]
     nested: list[tuple[str, type[BaseModel]]] = []
     for name, field in model.model_fields.items():
@@ -115,6 +122,8 @@ def _section(model: type[BaseModel], path: str, lines: list[str], seen: set[str]
         desc = (field.description or "").replace("|", "\\\\|").replace("\\n", " ")
         lines.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {desc} | {_example(field)} |")
         for sub in _nested_models(field.annotation):
+            if sub in _TABLE_SOURCES:
+                continue
             origin = typing.get_origin(field.annotation)
             suffix = "[]" if origin is list else ".<name>" if origin is dict else ""
             nested.append((f"{path}.{key}{suffix}" if path else f"{key}{suffix}", sub))
@@ -128,6 +137,8 @@ def reference_markdown() -> str:
     """Return the configuration reference as Markdown."""
     lines = [HEADER.rstrip()]
     _section(Config, "", lines, set())
+    for model, name in _TABLE_SOURCES.items():
+        _section(model, f"<{name}>", lines, set())
     lines += ["", "## Metrics", "", "| metric | task | better | description |", "| --- | --- | --- | --- |"]
     for m in METRICS.values():
         better = "higher" if m.greater_is_better else "lower"

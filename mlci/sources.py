@@ -497,6 +497,7 @@ class SparkTable(EngineTable):
                 SparkSession.builder.master(self.source.spark)
                 .appName("mlci")
                 .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
                 .getOrCreate()
             )
             with self._errors("reading the table"):

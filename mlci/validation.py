@@ -247,12 +247,14 @@ def run_suite(
             )
         )
     failures.sort(key=lambda f: f.index)
+    # Column expectations report the table's row count; ask the engine only when none did.
+    counted = [r.result["element_count"] for r in result.results if r.result and "element_count" in r.result]
     stats = result.statistics
     return ValidationResult(
         suite=str(suite_path),
         suite_name=suite.name,
         table=table,
-        rows=rows(),
+        rows=int(counted[0]) if counted else rows(),
         evaluated=int(stats["evaluated_expectations"]),
         failed=int(stats["unsuccessful_expectations"]),
         failures=failures,

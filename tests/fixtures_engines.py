@@ -32,6 +32,7 @@ def spark() -> Iterator[Any]:
         SparkSession.builder.master("local[1]")
         .appName("mlci-tests")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.default.parallelism", "1")
         .config("spark.driver.memory", "1g")

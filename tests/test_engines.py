@@ -303,3 +303,75 @@ def test_engine_errors_are_one_line_exit_2_without_the_password(
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
     for text in (proc.stdout, proc.stderr):
         assert secret not in text and postgres.password not in text
+
+
+# --- Spark (local mode) -----------------------------------------------------------------------
+
+SPARK_SUITE = {
+    "name": "churn-spark",
+    "expectations": [
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 500}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "customer_id"}},
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "tenure_months", "min_value": 0, "max_value": 72},
+        },
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "plan", "value_set": ["basic", "standard", "premium"]},
+        },
+    ],
+}
+
+
+def test_validate_and_drift_on_a_spark_parquet_table(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from mlci.cli import cli
+    from mlci.config import DriftSection, SparkSource
+    from mlci.drift import compare_observed, profile_columns
+    from mlci.sources import open_table
+
+    train = pd.read_csv(EXAMPLE / "data" / "train.csv")
+    train.to_parquet(tmp_path / "train.parquet")
+    broken = train.copy()
+    broken.loc[[4, 9, 11], "tenure_months"] = -3
+    broken.to_parquet(tmp_path / "broken.parquet")
+    (tmp_path / "suite.json").write_text(json.dumps(SPARK_SUITE))
+    (tmp_path / "mlci.yaml").write_text(
+        "model: {name: churn, task: classification, estimator: sklearn.linear_model.LogisticRegression}\n"
+        f"data: {{table: {{spark: 'local[1]', path: '{tmp_path / 'train.parquet'}'}}, target: churned}}\n"
+        "expectations: {suite: suite.json}\nmetrics: {primary: roc_auc}\n"
+    )
+    runner = CliRunner()
+    monkeypatch.chdir(tmp_path)  # mlci.yaml is found where the user stands
+    ok = runner.invoke(cli, ["validate"], catch_exceptions=False)
+    assert ok.exit_code == 0, ok.output
+    assert "(3000 rows)" in ok.output and "spark local[1] path" in ok.output
+    source = json.dumps({"spark": "local[1]", "path": str(tmp_path / "broken.parquet")})
+    failed = runner.invoke(cli, ["validate", "--data", source], catch_exceptions=False)
+    assert failed.exit_code == 1, failed.output
+    assert "expect_column_values_to_be_between on column 'tenure_months': 3 unexpected" in failed.output
+    assert "e.g. -3, -3, -3" in failed.output
+
+    # Drift: the reference profile and the current counts are both Spark aggregates.
+    shifted = pd.read_csv(EXAMPLE / "data" / "test.csv")
+    shifted["support_calls"] = shifted["support_calls"] + 4
+    shifted["region"] = "north"
+    shifted.to_parquet(tmp_path / "shifted.parquet")
+    features = ["tenure_months", "monthly_charges", "support_calls", "plan", "region"]
+    reference = open_table(SparkSource(spark="local[1]", path=str(tmp_path / "train.parquet")), field="data.train")
+    profile = reference.profile(features)
+    assert profile["rows"] == 3000
+    current = open_table(SparkSource(spark="local[1]", path=str(tmp_path / "shifted.parquet")), field="--current")
+    rows, observed = current.observe(profile_columns(profile, DriftSection()))
+    report = compare_observed(profile, observed, rows, DriftSection())
+    assert rows == 1000 and report.status == "fail"
+    assert {f.feature for f in report.features[:2]} == {"support_calls", "region"}
+    assert {f.feature: f.status for f in report.features[2:]} == {
+        "tenure_months": "ok",
+        "monthly_charges": "ok",
+        "plan": "ok",
+    }
