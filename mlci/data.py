@@ -256,9 +256,8 @@ def load_datasets(config: Config) -> Datasets:
                 raise DataError(f"{sources.get(name, uri)}: target column '{d.target}' has no values")
         return train, test, features
 
+    # The fingerprint of an engine table is its sample's content, so the sampling rule needs no entry of its own.
     sample = Sample(rows=d.sample_rows, id=d.id, pulled=pulled) if engines else None
-    if sample is not None and d.sample_rows is not None:
-        fingerprints["sample"] = f"rows={d.sample_rows},by=md5({d.id})"
     return Datasets(d.target, fingerprints, sources, load, engines=engines, sample=sample)
 
 

@@ -203,6 +203,22 @@ def test_drift_of_a_shifted_postgres_table_lists_the_shifted_features_first(
     assert json.loads(calm.out)["status"] != "fail", calm.text
 
 
+def test_retrain_on_a_postgres_table_validates_and_measures_drift_there(
+    postgres: PostgreSQL, pg_project: Path, promoted: tuple[dict[str, Any], str], tmp_path: Path
+) -> None:
+    project = tmp_path / "churn"
+    shutil.copytree(pg_project, project)  # with its registry, whose production is the promoted version
+    with open(project / "mlci.yaml", "a") as f:
+        f.write(f"\nretrain:\n  data: {{sql: '{_url(postgres)}', query: 'SELECT * FROM churn_test'}}\n")
+    run = _run(postgres, "--json", "retrain", cwd=project)
+    assert run.code == 0, run.text
+    document = json.loads(run.out)
+    assert document["drift"]["rows_cur"] == 1000  # the whole fresh table, counted in PostgreSQL
+    assert {f["feature"] for f in document["drift"]["features"]} >= {"tenure_months", "plan", "prediction"}
+    assert [v["rows"] for v in document["validation"]] == [1000]  # validated once, whole, in the engine
+    assert document["data"]["sample"]["pulled"] == {"table": SAMPLE_ROWS}
+
+
 def test_sql_profile_is_the_pandas_profile(postgres: PostgreSQL) -> None:
     """The engine's aggregate queries give the profile the pandas path gives on the same rows."""
     from sklearn.datasets import load_wine
