@@ -194,24 +194,11 @@ def pg(sizes: list[int]) -> list[dict[str, Any]]:
                 [sys.executable, "-c", DRIFT_PANDAS, "ref", "cur", features, server.url], cwd=project, env=env
             )
             out.append(
-                {
-                    "engine": "postgresql",
-                    "rows": rows,
-                    "mlci_seconds": round(mlci.seconds, 2),
-                    "gx_seconds": round(gx.seconds, 2),
-                    "ratio": round(mlci.seconds / gx.seconds, 3),
-                    "target_ratio": TARGET_RATIO,
-                    "met": mlci.seconds / gx.seconds <= TARGET_RATIO,
-                    "mlci_peak_mib": mlci.peak_mib,
-                    "gx_peak_mib": gx.peak_mib,
+                _result("postgresql", rows, mlci, gx, drift_engine, drift_pandas)
+                | {
                     "pandas_path_seconds": round(pandas.seconds, 2),
                     "pandas_path_peak_mib": pandas.peak_mib,
                     "target_peak_mib": TARGET_PEAK_MIB,
-                    "drift_engine_seconds": round(drift_engine.seconds, 2),
-                    "drift_engine_peak_mib": drift_engine.peak_mib,
-                    "drift_pandas_seconds": round(drift_pandas.seconds, 2),
-                    "drift_pandas_peak_mib": drift_pandas.peak_mib,
-                    "drift_status": drift_engine.out.strip(),
                 }
             )
             print(json.dumps(out[-1]), file=sys.stderr, flush=True)
@@ -252,8 +239,13 @@ def spark(rows: int) -> dict[str, Any]:
         drift_pandas = measure(
             [sys.executable, "-c", DRIFT_PANDAS, ref["path"], cur["path"], features], cwd=project, env=env
         )
+    return _result("spark local[2]", rows, mlci, gx, drift_engine, drift_pandas)
+
+
+def _result(engine: str, rows: int, mlci: Any, gx: Any, drift_engine: Any, drift_pandas: Any) -> dict[str, Any]:
+    """Return one measurement: mlci vs GX validation, drift in the engine vs pandas (whole processes)."""
     return {
-        "engine": "spark local[2]",
+        "engine": engine,
         "rows": rows,
         "mlci_seconds": round(mlci.seconds, 2),
         "gx_seconds": round(gx.seconds, 2),
