@@ -213,8 +213,11 @@ def test_retrain_on_a_postgres_table_validates_and_measures_drift_there(
     run = _run(postgres, "--json", "retrain", cwd=project)
     assert run.code == 0, run.text
     document = json.loads(run.out)
-    assert document["drift"]["rows_cur"] == 1000  # the whole fresh table, counted in PostgreSQL
-    assert {f["feature"] for f in document["drift"]["features"]} >= {"tenure_months", "plan", "prediction"}
+    assert document["drift"] in ("ok", "warn")  # the test table against the training table's profile
+    report = (project / "report.md").read_text()
+    # The whole fresh table counted in PostgreSQL (the sample is 800 rows), prediction drift on the sample.
+    assert "(3,000 reference rows, 1,000 current)" in report, report
+    assert "| prediction |" in report and "| tenure_months |" in report
     assert [v["rows"] for v in document["validation"]] == [1000]  # validated once, whole, in the engine
     assert document["data"]["sample"]["pulled"] == {"table": SAMPLE_ROWS}
 
