@@ -148,10 +148,13 @@ def training_code_hash(config: Config) -> str:
 
 def cache_key(config: Config, fingerprints: dict[str, str]) -> str:
     """Return the key under which an unchanged training run can reuse its earlier candidate."""
+    from mlci.sources import redact
+
     payload = {
         "data": fingerprints,
         "model": config.model.model_dump(mode="json"),
-        "data_config": config.data.model_dump(mode="json"),
+        # Without a database password: the key is stored in manifests anyone can read.
+        "data_config": json.loads(redact(json.dumps(config.data.model_dump(mode="json")))),
         "code": training_code_hash(config),
         "libraries": library_versions(),
     }

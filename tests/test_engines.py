@@ -160,6 +160,8 @@ def test_check_on_postgres_trains_and_compares_on_the_same_sampled_rows(
     assert "deterministic sample of at most 800 rows per table" in first_report
     assert "confidence intervals are over the sampled rows" in first_report
     assert postgres.password not in first_report and postgres.password not in json.dumps(first)
+    for stored in (pg_project / ".mlci").rglob("*.json"):  # manifests, aliases, events, caches
+        assert postgres.password not in stored.read_text(errors="replace"), stored
 
     second = _run(postgres, "check", cwd=pg_project)
     assert second.code == 0, second.text
