@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mlci.evaluation import Comparison, Predictions
     from mlci.github.context import GitHubContext
     from mlci.registry.registry import PushResult, Registry
+    from mlci.signing import VersionSigner
     from mlci.validation import ValidationResult
 
 
@@ -285,6 +286,7 @@ def check(
     from mlci.data import load_datasets
     from mlci.document import render_report, report_document
     from mlci.github.context import GitHubContext
+    from mlci.signing import signature_messages, version_signer
     from mlci.training import cache_key
 
     ctx = GitHubContext() if ctx is None else ctx
@@ -314,6 +316,7 @@ def check(
         )
     status = verdict_of(comparison, validation)
     with clock("push"):
+        signer = version_signer(config, registry, ctx, action="check", actor=actor(ctx))
         pushed = store_candidate(
             registry,
             candidate,
@@ -323,11 +326,15 @@ def check(
             alias,
             actor=actor(ctx),
             action="check",
+            attach=signer,
             pr=pr,
             sha=ctx.head_sha,
         )
+        messages += signature_messages(signer)
     with clock("report"):
         document = report_document(config, comparison, validation, candidate, base, alias, pushed.uri, datasets, ctx)
+        if signer is not None and signer.signed is not None:
+            document["candidate"]["signature"] = signer.signed.model_dump(mode="json")
         out = output_dir or Path.cwd()
         out.mkdir(parents=True, exist_ok=True)
         comparison_path = out / "comparison.json"
@@ -366,6 +373,7 @@ def store_candidate(
     *,
     actor: str,
     action: str,
+    attach: VersionSigner | None = None,
     **event: Any,
 ) -> PushResult:
     """Push a candidate (its manifest carrying metrics and verdict), point `alias` at it, log the `action`."""
@@ -374,7 +382,7 @@ def store_candidate(
         bundle.manifest["metrics"] = {m.name: m.candidate for m in comparison.metrics}
         bundle.manifest["evaluation"] = {"baseline": baseline.version if baseline else None, "verdict": verdict}
         bundle.write_manifest()
-    pushed = registry.push(candidate.bundle.path, actor=actor, reason=f"mlci {action} ({alias})")
+    pushed = registry.push(candidate.bundle.path, actor=actor, reason=f"mlci {action} ({alias})", attach=attach)
     registry.set_alias(alias, pushed.version, actor=actor, reason=f"mlci {action}: {verdict}")
     baseline_version = baseline.version if baseline else None
     registry.log_event(

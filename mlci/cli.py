@@ -433,6 +433,11 @@ def push(opts: Options, bundle: str, alias: str | None) -> None:
     else:
         state = "stored" if result["created"] else "already stored (0 bytes sent)"
         echo(f"version {result['version']} {state} at {result['uri']}")
+        if result.get("signature"):
+            signed = result["signature"]
+            echo(f"signed by {signed['signer']['identity']} (signature {signed['id']}); ML-BOM at {signed['bom_uri']}")
+        elif result.get("signing_note"):
+            echo(result["signing_note"])
         if alias:
             echo(f"alias '{alias}' -> {result['version']} (was {result.get('previous') or 'unset'})")
 
@@ -464,16 +469,23 @@ def promote(
     from mlci import release
 
     config = opts.load()
+    pr = None
     if from_pr is not None:
         if ref is not None:
             raise UsageError("give either REF or --from-pr, not both")
         ref, found = release.pr_candidate(config, from_pr, github_context())
         echo(found)
         reason = reason or found
+        if config.signing is not None:  # the signature must bind the candidate to this PR
+            from mlci.verification import pull_record
+
+            pr = pull_record(github_context(), int(ref.removeprefix("pr-")))
     if ref is None:
         raise UsageError("name the version to promote (REF), or use --from-pr")
     ctx = github_context()
-    result = release.promote(config, ref, alias, reason=reason, allow_failed=allow_failed, expect=expect, ctx=ctx)
+    result = release.promote(
+        config, ref, alias, reason=reason, allow_failed=allow_failed, expect=expect, ctx=ctx, pr=pr
+    )
     from mlci.deploy import record_promotion
     from mlci.github.workflow import set_output
 
@@ -485,9 +497,32 @@ def promote(
     if opts.json:
         emit_json(result)
     else:
+        if result.get("signature"):
+            echo(f"signature verified: signed by {result['signature']['signer']['identity']}")
         echo(f"alias '{alias}' -> {result['version']} (was {result['previous'] or 'unset'})")
         for note in notes:
             echo(note)
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--pr", "pr", type=int, default=None, help="Also require the signature to bind it to this PR.")
+@pass_options
+@run_command
+def verify(opts: Options, ref: str, pr: int | None) -> None:
+    """Check a stored version's signature against mlci.yaml's signing policy (exit 1 when it fails).
+
+    Example: mlci verify staging
+    """
+    from mlci.verification import verify_ref
+
+    result = verify_ref(opts.load(), ref, ctx=github_context(), pr=pr)
+    if opts.json:
+        emit_json(result.model_dump(mode="json"))
+        return
+    s = result.signature
+    echo(f"version {result.version}: signature {s.id} by {s.signer.identity} verifies under the policy")
+    echo(f"ML-BOM: {s.bom_uri}")
 
 
 @cli.command()
@@ -560,6 +595,14 @@ def history(opts: Options, alias: str | None) -> None:
     for v in result["versions"]:
         metrics = ", ".join(f"{k}={val:.4f}" for k, val in v["metrics"].items() if isinstance(val, (int, float)))
         echo(f"  {v['version']}  {v['created_at']}  {metrics}")
+        for sig in v.get("signatures", []):
+            made = sig.get("provenance") or {}
+            pr = f" PR #{made['pr']}" if made.get("pr") else ""
+            echo(
+                f"    signature {sig['id']}  by {sig['signer']['identity']}  ({made.get('action', '?')}{pr}, unverified)"
+            )
+        if "signatures" in v and not v["signatures"]:
+            echo("    unsigned")
     echo("\nevents:")
     for e in result["events"]:
         what = e.get("alias") or e.get("env") or ""

@@ -402,6 +402,97 @@ class ReportSection(_Model):
     output: str = Field("report.md", description="Where the report is written.", examples=["report.md"])
 
 
+GITHUB_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+class SigningIdentity(_Model):
+    """A signer the policy accepts: a certificate identity, or a GitHub Actions workflow (sigstore)."""
+
+    identity: str | None = Field(
+        None,
+        description="Exact identity: the certificate's e-mail, URI or DNS name (SAN) or its subject CN "
+        "(certificate mode); the full certificate identity URI (sigstore).",
+        examples=["ml-release@example.com"],
+    )
+    repository: str | None = Field(
+        None,
+        description="sigstore: the repository (`owner/name`) whose workflow signed.",
+        pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+        examples=["acme/churn-model"],
+    )
+    workflow: str | None = Field(
+        None,
+        description="sigstore: the workflow file that signed, relative to the repository root.",
+        examples=[".github/workflows/pr-check.yml"],
+    )
+    ref: str = Field(
+        "*",
+        description="sigstore: the git ref the workflow ran on, a glob (`refs/heads/main`, `refs/pull/*/merge`, "
+        "`refs/tags/v*`).",
+        examples=["refs/pull/*/merge"],
+    )
+    issuer: str = Field(
+        GITHUB_OIDC_ISSUER,
+        description="sigstore: the OpenID Connect issuer of the signer's token (GitHub Actions by default).",
+        examples=[GITHUB_OIDC_ISSUER],
+    )
+
+    @model_validator(mode="after")
+    def _named(self) -> SigningIdentity:
+        if self.identity is None and self.repository is None:
+            raise ValueError("give 'identity', or 'repository' (with 'workflow' and 'ref') for a GitHub workflow")
+        return self
+
+
+class SigningSection(_Model):
+    """Sign every stored version (OpenSSF Model Signing) and verify it before it is promoted or deployed."""
+
+    method: Literal["key", "certificate", "sigstore"] = Field(
+        description="`key`: an elliptic-curve key pair; `certificate`: a key with an X.509 certificate from your CA; "
+        "`sigstore`: keyless, with the GitHub Actions workflow's OIDC identity (needs `permissions: id-token: write`).",
+        examples=["key"],
+    )
+    private_key: str | None = Field(
+        None,
+        description="PEM private key that signs (key and certificate modes), in the jobs that store versions. "
+        "Empty: versions are stored unsigned (and refused later).",
+        examples=["${MLCI_SIGNING_KEY:-}"],
+    )
+    certificate: str | None = Field(
+        None,
+        description="certificate mode: the PEM signing certificate of `private_key`.",
+        examples=["keys/signer.crt"],
+    )
+    public_keys: list[str] = Field(
+        default_factory=list,
+        description="key mode: PEM public keys a version may be signed by.",
+        examples=[["keys/team.pub"]],
+    )
+    certificate_chain: list[str] = Field(
+        default_factory=list,
+        description="certificate mode: PEM CA certificates; sent with each signature, and the roots verification "
+        "trusts.",
+        examples=[["keys/ca.crt"]],
+    )
+    identities: list[SigningIdentity] = Field(
+        default_factory=list,
+        description="certificate and sigstore modes: who may sign. A signature passes when its signer matches one.",
+        examples=[[{"repository": "acme/churn-model", "workflow": ".github/workflows/pr-check.yml"}]],
+    )
+
+    @field_validator("private_key", "certificate")
+    @classmethod
+    def _empty_is_none(cls, v: str | None) -> str | None:
+        # `${MLCI_SIGNING_KEY_PATH:-}` is empty in jobs without the secret: they sign nothing.
+        return v or None
+
+    @model_validator(mode="after")
+    def _policy(self) -> SigningSection:
+        if self.method == "certificate" and self.private_key and not self.certificate:
+            raise ValueError("method 'certificate' signs with 'private_key' and its 'certificate': give both")
+        return self
+
+
 class Config(_Model):
     """mlci.yaml."""
 
@@ -420,6 +511,9 @@ class Config(_Model):
     drift: DriftSection = Field(default_factory=DriftSection, description="Drift thresholds.")
     retrain: RetrainSection = Field(default_factory=RetrainSection, description="The scheduled job.")
     report: ReportSection = Field(default_factory=ReportSection, description="The Markdown report.")
+    signing: SigningSection | None = Field(
+        None, description="Model signing and the policy versions must meet; without it nothing is signed or checked."
+    )
 
     # Where the file was read from; relative paths in it are relative to this directory.
     _base_dir: Path = Path(".")

@@ -139,12 +139,15 @@ class _Deployments:
 
         self.client = GitHubClient.from_context(ctx)
 
-    def start(self, environment: str, model: str, version: str, description: str) -> None:
+    def start(
+        self, environment: str, model: str, version: str, description: str, extra: dict[str, Any] | None = None
+    ) -> None:
         if self.client is None:
             return
         try:
+            payload = {"model": model, "version": version, **(extra or {})}
             self.id = self.client.create_deployment(
-                self.ctx.sha or self.ctx.ref or "main", environment, {"model": model, "version": version}, description
+                self.ctx.sha or self.ctx.ref or "main", environment, payload, description
             )
             self.client.create_deployment_status(
                 self.id, "in_progress", log_url=self.ctx.run_url, description=description, environment=environment
@@ -205,6 +208,7 @@ def deploy(
     """
     from mlci.references import actor as actor_of
     from mlci.references import open_registry
+    from mlci.verification import provenance_notes, provenance_payload, require_signed
 
     actor = actor_of(ctx)
     if environment not in config.environments:
@@ -212,10 +216,12 @@ def deploy(
         raise ConfigError(f"unknown environment '{environment}' (environments in mlci.yaml: {known})")
     registry = open_registry(config)
     version = registry.resolve(ref)
+    verified = require_signed(config, registry, version)  # exit 1 before the environment changes
     before = registry.alias(environment)
-    notes: list[str] = []
+    notes: list[str] = provenance_notes(verified)
     github = _Deployments(ctx, notes)
-    github.start(environment, config.model.name, version, f"{action} {config.model.name} {version}")
+    description = f"{action} {config.model.name} {version}"
+    github.start(environment, config.model.name, version, description, provenance_payload(verified))
     why = reason or f"{action} {ref}"
     record = registry.set_alias(
         environment, version, actor=actor, reason=why, expected_etag=before.etag if before else None

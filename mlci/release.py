@@ -13,19 +13,23 @@ if TYPE_CHECKING:
     from mlci.config import Config
     from mlci.github.context import GitHubContext
     from mlci.registry.registry import Registry
+    from mlci.verification import PullRecord
 
 
 def push(
     config: Config, bundle_dir: str, alias: str | None = None, *, reason: str = "", ctx: GitHubContext | None = None
 ) -> dict[str, Any]:
-    """Store a bundle as an immutable version and optionally point an alias at it."""
+    """Store a bundle as an immutable version (signed when mlci.yaml says so) and optionally point an alias at it."""
     from mlci.artifacts import open_bundle
+    from mlci.signing import signature_fields, version_signer
 
     bundle = open_bundle(Path(bundle_dir))
     registry = open_registry(config)
     who = actor(ctx)
-    result = registry.push(bundle.path, actor=who, reason=reason)
+    signer = version_signer(config, registry, ctx, action="push", actor=who)
+    result = registry.push(bundle.path, actor=who, reason=reason, attach=signer)
     out: dict[str, Any] = {"version": result.version, "created": result.created, "uri": result.uri}
+    out.update(signature_fields(signer))
     if alias:
         record = registry.set_alias(alias, result.version, actor=who, reason=reason or "push")
         out.update(alias=alias, previous=record.previous)
@@ -41,6 +45,7 @@ def promote(
     allow_failed: bool = False,
     expect: str | None = None,
     ctx: GitHubContext | None = None,
+    pr: PullRecord | None = None,
 ) -> dict[str, Any]:
     """Move `alias` to the version REF names, by compare-and-swap; ConflictError if it moved under us.
 
@@ -48,9 +53,11 @@ def promote(
     e.g. the baseline a PR was compared with: if the alias holds anything else, nothing moves.
     """
     from mlci.errors import ConflictError
+    from mlci.verification import require_signed
 
     registry = open_registry(config)
     version = registry.resolve(ref)
+    verified = require_signed(config, registry, version, pr=pr)  # exit 1 before anything moves
     current = registry.alias(alias)
     if expect is not None:
         wanted = None if expect == "none" else registry.resolve(expect)
@@ -73,7 +80,16 @@ def promote(
         alias, version, actor=actor(ctx), reason=why, expected_etag=current.etag if current else None
     )
     moved = current is None or current.version != record.version
-    return {"alias": alias, "version": record.version, "previous": record.previous, "verdict": verdict, "moved": moved}
+    out: dict[str, Any] = {
+        "alias": alias,
+        "version": record.version,
+        "previous": record.previous,
+        "verdict": verdict,
+        "moved": moved,
+    }
+    if verified is not None:
+        out["signature"] = verified.signature.model_dump(mode="json")
+    return out
 
 
 def pr_candidate(config: Config, from_pr: str, ctx: GitHubContext) -> tuple[str, str]:
@@ -121,6 +137,10 @@ def history(config: Config, alias: str | None = None) -> dict[str, Any]:
                 "metrics": m.get("metrics", {}),
             }
         )
+        if config.signing is not None:
+            from mlci.signing import signatures_of
+
+            versions[-1]["signatures"] = [x.model_dump(mode="json") for x in signatures_of(registry, str(m["id"]))]
     return {
         "model": config.model.name,
         "registry": registry.store.uri,

@@ -165,6 +165,7 @@ def retrain(
     from mlci.document import report_document
     from mlci.references import actor, baseline_bundle, open_registry
     from mlci.sources import frame_fingerprint, open_table
+    from mlci.signing import version_signer
 
     now = now or datetime.now(timezone.utc)
     source = fresh_source(config, now=now)
@@ -210,8 +211,19 @@ def retrain(
     verdict = verdict_of(comparison, validation)
     who = actor(ctx)
     drift_status = drift_report.status if drift_report else "none"
+    signer = version_signer(config, registry, ctx, action="retrain", actor=who)
     pushed = store_candidate(
-        registry, candidate, comparison, verdict, base, alias, actor=who, action="retrain", drift=drift_status, data=uri
+        registry,
+        candidate,
+        comparison,
+        verdict,
+        base,
+        alias,
+        actor=who,
+        action="retrain",
+        attach=signer,
+        drift=drift_status,
+        data=uri,
     )
 
     promoted = None

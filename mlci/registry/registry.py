@@ -3,6 +3,7 @@
 Layout under the store's root (DESIGN.md), identical on disk and on S3:
 
     <model>/versions/<id>/<file>...        the bundle's files; manifest.json written LAST
+    <model>/versions/<id>/signatures/...   with signing: signature, provenance, ML-BOM (before the manifest)
     <model>/aliases/<alias>.json           {version, previous, updated_at, actor, reason}
     <model>/deployments/<env>/<file>...    the published copy a serving system loads
     <model>/deployments/<env>/CURRENT.json {version, published_at, actor}, written after it
@@ -24,6 +25,7 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -142,6 +144,12 @@ class Registry:
     def _version_prefix(self, version: str) -> str:
         return f"{self.model}/versions/{version}/"
 
+    def version_key(self, version: str, name: str) -> str:
+        """Return the store key of an object stored beside a version (a signature, say)."""
+        if not VERSION_RE.match(version):
+            raise NotFoundError(f"{version!r} is not a version id of model {self.model!r}")
+        return self._version_prefix(version) + name
+
     def _alias_key(self, name: str) -> str:
         return f"{self.model}/aliases/{name}.json"
 
@@ -150,8 +158,19 @@ class Registry:
 
     # -- versions ----------------------------------------------------------
 
-    def push(self, bundle_dir: Path, *, actor: str, reason: str = "") -> PushResult:
-        """Store the bundle as an immutable version; files first, manifest last."""
+    def push(
+        self,
+        bundle_dir: Path,
+        *,
+        actor: str,
+        reason: str = "",
+        attach: Callable[[Path], Mapping[str, bytes]] | None = None,
+    ) -> PushResult:
+        """Store the bundle as an immutable version; files first, manifest last.
+
+        `attach` (the signer) gives objects to store beside the version, e.g. its signature:
+        they go in before the manifest, so a new version never appears without them.
+        """
         manifest_path = bundle_dir / MANIFEST
         if not manifest_path.is_file():
             raise ArtifactError(f"{bundle_dir} is not a model bundle: {MANIFEST} is missing")
@@ -159,7 +178,10 @@ class Registry:
         _, files = _parse_manifest(raw, str(bundle_dir))
         version = files[MODEL_FILE][:16]
         prefix = self._version_prefix(version)
+        extra = dict(attach(bundle_dir)) if attach is not None else {}
         if self.store.head(prefix + MANIFEST) is not None:
+            for name, data in extra.items():
+                self.store.put_if_absent(prefix + name, data)
             return PushResult(version=version, created=False, uri=self.store.url(prefix))
         # A wrong file under a content-addressed key would stick forever, so every file is
         # checked against the manifest before it becomes visible: small ones up front, large
@@ -177,6 +199,8 @@ class Registry:
                 self.store.put_if_absent(prefix + name, bundle_dir / name, sha256=files[name])
             except ArtifactError:
                 raise _modified(bundle_dir / name) from None
+        for name, data in extra.items():
+            self.store.put_if_absent(prefix + name, data)
         created = self.store.put_if_absent(prefix + MANIFEST, raw)
         if created:
             self.log_event("push", actor=actor, reason=reason, version=version)
