@@ -261,7 +261,8 @@ def test_check_signs_and_deploy_verifies_and_ships_through_s3(tmp_path, keys, s3
     report = (project / "report.md").read_text()
     assert f"key sha256:{team[:16]}" in report and "bom.cdx.json" in report
 
-    gh = {**env, **github_server.env(), "GITHUB_ACTIONS": "true", "GITHUB_SHA": "d" * 40}
+    gh = {**env, **github_server.env(), "GITHUB_ACTIONS": "true", "GITHUB_RUN_ID": "41", "GITHUB_SHA": "d" * 40}
+    github_server.add_commit("d" * 40, "release")
     deployed = mlci(project, "deploy", "candidate", "--env", "production", env=gh)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     assert f"signature verified: {version} signed by key sha256:{team[:16]}" in deployed.stdout
