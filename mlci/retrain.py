@@ -164,8 +164,8 @@ def retrain(
     from mlci.deploy import deploy
     from mlci.document import report_document
     from mlci.references import actor, baseline_bundle, open_registry
-    from mlci.sources import frame_fingerprint, open_table
     from mlci.signing import version_signer
+    from mlci.sources import frame_fingerprint, open_table
 
     now = now or datetime.now(timezone.utc)
     source = fresh_source(config, now=now)
