@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,20 @@ PROFILE = "profile.json"
 SMOKE = "smoke.parquet"
 FORMAT = 1
 
-# Types skops may build without the user listing them: scikit-learn's own classes and the
-# numpy/scipy containers they hold. Anything else (a user's own class, xgboost, functions)
-# must be named in model.trusted_types, because loading a model file runs its constructors.
-DEFAULT_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.")
+# Loading a model file runs code: every type skops builds is a constructor or a function it
+# calls. skops' own default trusted set (what `get_untrusted_types` does not report) is the
+# only implicit trust; anything else must be named exactly in the loading job's
+# model.trusted_types. Never by prefix: `numpy.` alone includes numpy.testing's exec().
+DEFAULT_MAX_MODEL_MB = 2048
+# Three exact classes (no functions) that scikit-learn models hold but skops 0.16's default set
+# does not list: tree models' Tree and TreePredictor (newer skops trusts them itself, skops
+# PR #513) and numpy.dtype, which every estimator fitted on a DataFrame stores. Constructing
+# them runs no user code. Anything else needs the user's exact name.
+MLCI_TRUSTED_TYPES = (
+    "numpy.dtype",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
 
 
 def sha256_file(path: Path) -> str:
@@ -127,53 +138,137 @@ def write_bundle(
     return bundle
 
 
-def open_bundle(path: Path) -> Bundle:
-    """Return the bundle at `path` after checking every file against the manifest's sha256."""
+def regular_file(path: Path) -> Path:
+    """Return `path` when it is a regular file (not a symlink, FIFO or device); ArtifactError otherwise.
+
+    A FIFO would hang a reader and a symlink would let a bundle name a file outside itself.
+    """
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: missing from the bundle (the manifest lists it)") from None
+    if not stat.S_ISREG(mode):
+        kind = "a symlink" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise ArtifactError(f"{path}: is {kind}; a bundle holds only regular files")
+    return path
+
+
+def open_bundle(path: Path, *, expect: str | None = None) -> Bundle:
+    """Return the bundle at `path` after checking every file against the manifest's sha256.
+
+    Content addressing: sha256(model.skops) == manifest sha256 == files[model.skops], its first
+    16 hex digits == manifest version (== `expect`, the version id the caller asked for).
+    """
     manifest_path = path / MANIFEST
-    if not path.is_dir():
+    if not path.is_dir() or path.is_symlink():
         raise ArtifactError(f"{path}: not a bundle directory")
     try:
-        manifest = json.loads(manifest_path.read_text())
-    except FileNotFoundError:
-        raise ArtifactError(f"{path}: no {MANIFEST}; not an mlci bundle") from None
-    except json.JSONDecodeError as e:
-        raise ArtifactError(f"{manifest_path}: not valid JSON ({e.msg})") from None
+        manifest = json.loads(regular_file(manifest_path).read_text())
+    except ArtifactError:
+        raise ArtifactError(f"{path}: no {MANIFEST} (or not a regular file); not an mlci bundle") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ArtifactError(f"{manifest_path}: not valid JSON ({e})") from None
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{manifest_path}: not a JSON object")
     files = manifest.get("files") or {MODEL_FILE: manifest.get("sha256")}
+    if not isinstance(files, dict):
+        raise ArtifactError(f"{manifest_path}: 'files' is not an object")
     for name, expected in files.items():
-        target = path / name
-        if not target.exists():
-            raise ArtifactError(f"{target}: missing from the bundle (the manifest lists it)")
-        actual = sha256_file(target)
+        target = path / str(name)
+        if ".." in Path(str(name)).parts or Path(str(name)).is_absolute():
+            raise ArtifactError(f"{manifest_path}: lists an invalid file entry {name!r}")
+        actual = sha256_file(regular_file(target))
         if actual != expected:
             raise ArtifactError(
                 f"{target}: sha256 {actual[:16]}… does not match the manifest's {str(expected)[:16]}…; "
                 "the bundle was altered or corrupted, refusing to load it"
             )
-    if manifest.get("sha256") != files.get(MODEL_FILE):
+    sha = manifest.get("sha256")
+    if not isinstance(sha, str) or sha != files.get(MODEL_FILE):
         raise ArtifactError(f"{manifest_path}: sha256 and files[{MODEL_FILE}] disagree; refusing to load")
+    if manifest.get("version") != version_id(sha):
+        raise ArtifactError(
+            f"{manifest_path}: says version {manifest.get('version')!r}, but its model's sha256 makes it "
+            f"{version_id(sha)}; refusing to load it"
+        )
+    if expect is not None and expect != version_id(sha):
+        raise ArtifactError(
+            f"{path}: holds version {version_id(sha)}, not {expect}; the stored bundle was altered — do not use it"
+        )
     return Bundle(path, manifest)
 
 
-def load_model(bundle: Bundle, trusted_types: list[str] | tuple[str, ...] = ()) -> Any:
-    """Return the estimator in a verified bundle, refusing any type that is not trusted."""
+def check_members(data: bytes, where: Path, max_mb: int = DEFAULT_MAX_MODEL_MB) -> None:
+    """Refuse a skops file whose members would expand past `max_mb` (a zip bomb), before reading any.
+
+    zipfile stops each member at the size its header declares, so checking the declared sizes
+    bounds what skops can inflate.
+    """
+    import zipfile
+
+    limit = max_mb * 1024 * 1024
+    try:
+        infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as e:
+        raise ArtifactError(f"{where}: not a readable skops file ({e})") from None
+    total = 0
+    for info in infos:
+        total += info.file_size
+        if info.file_size > limit or total > limit:
+            raise ArtifactError(
+                f"{where}: member {info.filename!r} expands to {info.file_size / 2**20:.0f} MiB "
+                f"({total / 2**20:.0f} MiB so far), past model.max_model_mb = {max_mb}; refusing to load it",
+                hint="raise model.max_model_mb in mlci.yaml if this model really is that large",
+            )
+
+
+class UntrustedTypes(ArtifactError):
+    """A model file holds types the loading job does not trust; `types` names every one."""
+
+    def __init__(self, where: Path, types: list[str]) -> None:
+        self.types = types
+        super().__init__(
+            f"{where}: holds {len(types)} type(s) that are not trusted: {', '.join(types)}",
+            hint="loading a model runs these; if you trust this code, list each exact name under "
+            "model.trusted_types in mlci.yaml",
+        )
+
+
+def untrusted_types(data: bytes, where: Path, trusted_types: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Return the types in a skops file that neither skops' defaults nor `trusted_types` (exact names) trust."""
     import skops.io as sio
 
-    data = bundle.model_path.read_bytes()
-    # Re-check here: the file could have changed since open_bundle looked at it.
-    if hashlib.sha256(data).hexdigest() != bundle.manifest["sha256"]:
-        raise ArtifactError(f"{bundle.model_path}: changed since it was verified; refusing to load it")
     try:
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as e:
-        raise ArtifactError(f"{bundle.model_path}: not a readable skops file ({e})") from None
-    allowed = set(trusted_types)
-    refused = [t for t in untrusted if t not in allowed and not t.startswith(DEFAULT_TRUSTED_PREFIXES)]
+        raise ArtifactError(f"{where}: not a readable skops file ({type(e).__name__}: {e})") from None
+    allowed = {*MLCI_TRUSTED_TYPES, *trusted_types}
+    return sorted(t for t in untrusted if t not in allowed)
+
+
+def load_model(
+    bundle: Bundle, trusted_types: list[str] | tuple[str, ...] = (), *, max_mb: int = DEFAULT_MAX_MODEL_MB
+) -> Any:
+    """Return the estimator in a verified bundle, refusing any type that is not trusted.
+
+    Trusted = skops' default set + the exact names in `trusted_types`, which come from the
+    configuration of the job that loads, never from the artifact.
+    """
+    import skops.io as sio
+
+    data = regular_file(bundle.model_path).read_bytes()
+    # Re-check here: the file could have changed since open_bundle looked at it.
+    sha = hashlib.sha256(data).hexdigest()
+    if sha != bundle.manifest.get("sha256") or version_id(sha) != bundle.manifest.get("version"):
+        raise ArtifactError(f"{bundle.model_path}: changed since it was verified; refusing to load it")
+    check_members(data, bundle.model_path, max_mb)
+    refused = untrusted_types(data, bundle.model_path, trusted_types)
     if refused:
-        raise ArtifactError(
-            f"{bundle.model_path}: holds type(s) that are not trusted: {', '.join(refused)}",
-            hint="if you trust this code, list it under model.trusted_types in mlci.yaml",
-        )
+        raise UntrustedTypes(bundle.model_path, refused)
     try:
-        return sio.loads(data, trusted=untrusted)
+        # Only the user's exact names are passed: skops adds its own defaults itself.
+        allowed = {*MLCI_TRUSTED_TYPES, *trusted_types}
+        listed = [t for t in sio.get_untrusted_types(data=data) if t in allowed]
+        return sio.loads(data, trusted=listed)
     except Exception as e:
         raise ArtifactError(f"{bundle.model_path}: cannot load ({type(e).__name__}: {e})") from None

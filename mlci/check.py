@@ -286,6 +286,7 @@ def check(
     from mlci.data import load_datasets
     from mlci.document import render_report, report_document
     from mlci.github.context import GitHubContext
+    from mlci.redaction import redact
     from mlci.signing import signature_messages, version_signer
     from mlci.training import cache_key
 
@@ -338,9 +339,10 @@ def check(
         out = output_dir or Path.cwd()
         out.mkdir(parents=True, exist_ok=True)
         comparison_path = out / "comparison.json"
-        comparison_path.write_text(json.dumps(document, indent=2) + "\n")
+        # Artifacts outlive the run: no credential in a URI may reach them.
+        comparison_path.write_text(redact(json.dumps(document, indent=2)) + "\n")
         report_path = out / Path(config.report.output).name
-        report_path.write_text(render_report(config, document))
+        report_path.write_text(redact(render_report(config, document)))
     document["timings"] = clock.timings
     return CheckResult(
         status=status,

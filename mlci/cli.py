@@ -46,8 +46,10 @@ def _secrets() -> list[str]:
 
 
 def scrub(text: str) -> str:
-    """Return `text` with every token mlci knows of replaced by ***."""
-    return mask_secret(text, _secrets())
+    """Return `text` with every token mlci knows of, and credentials in URIs, replaced by ***."""
+    from mlci.redaction import redact
+
+    return redact(mask_secret(text, _secrets()))
 
 
 def echo(text: str = "", *, err: bool = False) -> None:
@@ -302,7 +304,9 @@ def evaluate(opts: Options, candidate: str, baseline: str, output: str) -> None:
         datasets,
         github_context(),
     )
-    Path(output).write_text(json.dumps(document, indent=2) + "\n")
+    from mlci.redaction import redact
+
+    Path(output).write_text(redact(json.dumps(document, indent=2)) + "\n")
     if opts.json:
         emit_json(document)
     else:
@@ -332,7 +336,9 @@ def report(opts: Options, input_: str, output: str | None, post: bool) -> None:
     config = opts.load()
     document = load_document(Path(input_))
     target = Path(output or config.report.output)
-    target.write_text(render_report(config, document))
+    from mlci.redaction import redact
+
+    target.write_text(redact(render_report(config, document)))
     published = publish(config, document, github_context(), post=post, report_path=str(target))
     if opts.json:
         emit_json({"verdict": verdict_of(document), "report_path": str(target), "comment_url": published.comment_url})
@@ -529,16 +535,20 @@ def verify(opts: Options, ref: str, pr: int | None) -> None:
 @click.argument("ref")
 @click.option("--env", "environment", required=True, help="Environment (e.g. production).")
 @click.option("--reason", default="", help="Why, for the event log.")
+@click.option("--allow-failed", is_flag=True, help="Deploy even if the version failed its check (recorded).")
 @pass_options
 @run_command
-def deploy(opts: Options, ref: str, environment: str, reason: str) -> None:
-    """Promote, publish, smoke-test; roll back by itself when the smoke test fails.
+def deploy(opts: Options, ref: str, environment: str, reason: str, allow_failed: bool) -> None:
+    """Publish, smoke-test, then move the environment; undo by itself on any failure.
 
-    Example: mlci deploy staging --env production
+    Exit 1 when the smoke test fails, 2 for a tampered or untrusted model, 3 when the
+    environment moved meanwhile. Example: mlci deploy staging --env production
     """
     from mlci import deploy as deploying
 
-    result = deploying.deploy(opts.load(), ref, environment, ctx=github_context(), env=os.environ, reason=reason)
+    result = deploying.deploy(
+        opts.load(), ref, environment, ctx=github_context(), env=os.environ, reason=reason, allow_failed=allow_failed
+    )
     show_deploy(opts, result, "deployed")
 
 
@@ -584,6 +594,8 @@ def history(opts: Options, alias: str | None) -> None:
     from mlci.release import history as read_history
 
     result = read_history(opts.load(), alias)
+    for warning in result.get("warnings", []):
+        echo(f"warning: {warning}", err=True)
     if opts.json:
         emit_json(result)
         return

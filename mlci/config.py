@@ -61,10 +61,30 @@ class ModelSection(_Model):
     )
     trusted_types: list[str] = Field(
         default_factory=list,
-        description="Extra fully qualified type names that skops may load from a model file, "
-        "beyond scikit-learn's own. Each one is code you trust.",
-        examples=[["xgboost.sklearn.XGBClassifier"]],
+        description="Exact, fully qualified type or function names that skops may load from a model file "
+        "beyond skops' own default trusted set (no prefixes, no wildcards). Each one is code that runs "
+        "when a model loads; only the configuration of the job that loads counts. docs/security.md "
+        "lists the names XGBoost, LightGBM and CatBoost models need.",
+        examples=[["xgboost.sklearn.XGBClassifier", "xgboost.core.Booster", "builtins.bytearray"]],
     )
+    max_model_mb: int = Field(
+        2048,
+        ge=1,
+        description="Largest uncompressed size (MiB) of a model file's members, each and together; "
+        "a larger one (a zip bomb) is refused before it is read.",
+        examples=[2048],
+    )
+
+    @field_validator("trusted_types")
+    @classmethod
+    def _exact_names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", name):
+                raise ValueError(
+                    f"'{name}' is not an exact dotted name like 'xgboost.core.Booster' (prefixes and wildcards "
+                    "are not allowed: each name is code that runs when a model loads)"
+                )
+        return v
 
     @field_validator("estimator")
     @classmethod
@@ -595,6 +615,51 @@ def _format_loc(loc: tuple[str | int, ...]) -> str:
     return out
 
 
+# mlci.yaml is small: a real one has a few hundred nodes. A YAML "billion laughs" (anchors
+# whose aliases nest) is a few lines that expand to billions; it is refused by counting the
+# expanded size on the composed node graph (each node once, memoised), before anything walks it.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_NODES = 100_000
+
+
+def _expanded_size(root: Any, where: Path) -> int:
+    """Return how many nodes the YAML graph has once aliases are expanded; ConfigError past the bound."""
+    import yaml
+
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Any) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ConfigError(f"{where}:{node.start_mark.line + 1} a YAML alias refers to itself; refusing to load")
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+                if total > MAX_CONFIG_NODES:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += size(item)
+                if total > MAX_CONFIG_NODES:
+                    break
+        active.discard(key)
+        if total > MAX_CONFIG_NODES:
+            raise ConfigError(
+                f"{where}:{node.start_mark.line + 1} YAML anchors and aliases expand to more than "
+                f"{MAX_CONFIG_NODES:,} nodes; refusing to load (a YAML bomb?)",
+                hint="write the values out instead of nesting aliases",
+            )
+        sizes[key] = total
+        return total
+
+    return size(root) if root is not None else 0
+
+
 def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str, str] | None = None) -> Config:
     """Return the validated Config in `path`; ConfigError lists every problem with its line.
 
@@ -605,6 +670,8 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
     p = Path(path)
     env = {} if env is None else env
     try:
+        if p.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{p}: larger than {MAX_CONFIG_BYTES // 1024} KiB; not an mlci.yaml")
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
@@ -613,7 +680,8 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
     except OSError as e:
         raise ConfigError(f"{p}: cannot read ({e.strerror})") from None
     try:
-        root = yaml.compose(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        _expanded_size(root, p)
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)

@@ -144,6 +144,7 @@ def history(config: Config, alias: str | None = None) -> dict[str, Any]:
     return {
         "model": config.model.name,
         "registry": registry.store.uri,
+        "warnings": registry.warnings,
         "versions": versions,
         "aliases": [
             {

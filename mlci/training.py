@@ -66,7 +66,7 @@ def load_trusted(config: Config, bundle: Bundle) -> Any:
     from mlci.artifacts import load_model
 
     repo_on_path(config)  # a model built by the repository's own code needs that code to load
-    return load_model(bundle, config.model.trusted_types)
+    return load_model(bundle, config.model.trusted_types, max_mb=config.model.max_model_mb)
 
 
 def build_estimator(config: Config, categorical: list[str], numeric: list[str]) -> Any:
@@ -257,6 +257,10 @@ def train(
     }
     extra = {PROFILE: json.dumps(profile, sort_keys=True).encode(), SMOKE: smoke_bytes}
     bundle = write_bundle(output, estimator, manifest, extra)
+    # Fail fast: the model must load back through the loader every later job uses, with this
+    # config's trusted types, or the PR that introduced an untrusted type would only learn at
+    # deploy. UntrustedTypes (exit 2) names every type to list.
+    load_trusted(config, bundle)
     return TrainResult(bundle=bundle, seconds=seconds, cache_key=key, test_predictions=test_predictions)
 
 

@@ -222,19 +222,20 @@ def test_entrypoint_errors_name_the_config_field_and_the_users_message(project):
     assert "Traceback" not in run.stderr
 
 
-def test_untrusted_types_are_refused_until_listed_in_trusted_types(project, tmp_path):
+def test_a_custom_transformer_is_caught_by_the_check_that_trains_it_until_listed(project):
     _use_entrypoint(project, "{C: 0.5}")
-    assert _mlci("train", "-o", str(tmp_path / "b"), cwd=project).returncode == 0
-    refused = _mlci("evaluate", "--candidate", str(tmp_path / "b"), cwd=project)
-    assert refused.returncode == 2
-    assert "churn_model.Clip" in refused.stderr and "model.trusted_types" in refused.stderr
+    refused = _mlci("check", cwd=project)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "holds 1 type(s) that are not trusted: churn_model.Clip" in refused.stderr
+    assert "model.trusted_types" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (project / ".mlci" / "registry").exists()  # nothing stored: the PR learns now, not at deploy
     text = (
         (project / "mlci.yaml")
         .read_text()
         .replace("  params: {C: 0.5}\n", "  params: {C: 0.5}\n  trusted_types: [churn_model.Clip]\n")
     )
     (project / "mlci.yaml").write_text(text)
-    allowed = _mlci("evaluate", "--candidate", str(tmp_path / "b"), cwd=project)
+    allowed = _mlci("check", cwd=project)
     assert allowed.returncode in (0, 1), allowed.stderr
     assert "verdict:" in allowed.stdout
 

@@ -327,10 +327,12 @@ def test_publish_copies_the_version_and_fetch_published_returns_it(store: Store,
     registry.publish(v2, "production", actor="ci")
     served = registry.fetch_published("production", tmp_path / "serve")
     assert served.name == v2
-    deployed = store.list(f"{MODEL}/deployments/production/")
-    assert not any(k.endswith("old.txt") for k in deployed)  # nothing of v1 left behind
+    release = store.list(f"{MODEL}/deployments/production/releases/{v2}/")
+    assert not any(k.endswith("old.txt") for k in release)  # each release is a fresh prefix: no mix
     current = json.loads(store.get(f"{MODEL}/deployments/production/CURRENT.json")[0])
-    assert current["version"] == v2
+    assert current["version"] == v2 and current["prefix"] == f"releases/{v2}/"
+    registry.prune_releases("production", keep={v2})
+    assert not any(v1 in k for k in store.list(f"{MODEL}/deployments/production/"))
     publishes = [e for e in registry.events() if e["action"] == "publish"]
     assert [(e["env"], e["version"], e["previous"]) for e in publishes] == [
         ("production", v1, None),

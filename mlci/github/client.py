@@ -8,8 +8,11 @@ The token never appears in an exception, a log line or a repr.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -93,6 +96,8 @@ class GitHubClient:
         *,
         timeout: float = 10.0,
         retries: int = 4,
+        deadline: float = 30.0,
+        max_response_bytes: int = 32 * 1024 * 1024,
         backoff: float = 0.5,
         max_wait: float = 60.0,
         user_agent: str = f"mlci/{__version__}",
@@ -106,6 +111,8 @@ class GitHubClient:
         self.api_url = api_url.rstrip("/")
         self.repository = repository
         self.timeout = timeout
+        self.deadline = deadline
+        self.max_response_bytes = max_response_bytes
         self.retries = max(0, retries)
         self.backoff = backoff
         self.max_wait = max_wait
@@ -237,11 +244,24 @@ class GitHubClient:
         status: int | None = None
         for attempt in range(1, self.retries + 2):
             try:
-                response = self._session.request(method, url, params=params, json=json_body, timeout=self.timeout)
+                response = self._send(method, url, params, json_body)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
                 status = None
             else:
+                if 300 <= response.status_code < 400:
+                    # Never followed: a redirect would carry the token elsewhere and turn a POST into a GET.
+                    from mlci.redaction import redact
+
+                    where = redact(self._scrub(response.headers.get("Location", "") or "nowhere"))
+                    raise GitHubAPIError(
+                        self._scrub(
+                            f"GitHub API {method} {_path_of(path)} answered {response.status_code} "
+                            f"(a redirect to {where}); mlci does not follow redirects"
+                        ),
+                        status=response.status_code,
+                        hint="check GITHUB_API_URL and the repository name (was it renamed?)",
+                    )
                 if response.status_code < 400:
                     return response
                 delay = self._rate_limit_delay(response)
@@ -273,6 +293,72 @@ class GitHubClient:
             status=status,
             hint="GitHub may be having an outage; re-run the job later",
         )
+
+    def _send(self, method: str, url: str, params: Mapping[str, Any] | None, json_body: Any) -> requests.Response:
+        """Send one HTTP request and read its whole answer within `deadline` and `max_response_bytes`.
+
+        requests' timeout bounds each socket read, not the request: a server trickling a byte
+        every few seconds never trips it. So the exchange runs on a daemon thread that reads the
+        body in pieces (checking the deadline and the size cap between them), and the caller
+        waits at most `deadline`. A thread stuck in a trickled header is abandoned (daemon: it
+        cannot keep the process alive) and its connection closed once the body starts.
+        """
+        result: dict[str, Any] = {}
+        stop = threading.Event()
+
+        def exchange() -> None:
+            try:
+                response = self._session.request(
+                    method, url, params=params, json=json_body, timeout=self.timeout, stream=True, allow_redirects=False
+                )
+                result["response"] = response
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.raw.stream(64 * 1024, decode_content=True):
+                    size += len(chunk)
+                    if size > self.max_response_bytes:
+                        result["too_large"] = size
+                        break
+                    if stop.is_set():
+                        break
+                    chunks.append(chunk)
+                response._content = b"".join(chunks)  # what .json() and .text read
+                response.close()
+            except BaseException as exc:  # handed to the caller's thread
+                result["error"] = exc
+            finally:
+                result["done"] = True
+
+        worker = threading.Thread(target=exchange, name="mlci-github-request", daemon=True)
+        worker.start()
+        worker.join(self.deadline)
+        if worker.is_alive():
+            stop.set()
+            # Shut the socket down rather than close the response: close() would wait for the
+            # worker's read, which holds the reader's lock for as long as the server trickles.
+            sock = getattr(getattr(result.get("response") and result["response"].raw, "connection", None), "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            raise GitHubAPIError(
+                self._scrub(
+                    f"GitHub API {method} {_path_of(url)} gave no complete answer within {self.deadline:g} s; "
+                    "mlci stopped waiting"
+                ),
+                hint="GitHub or the network is too slow; re-run the job later",
+            )
+        if "error" in result:
+            raise result["error"]
+        if "too_large" in result:
+            raise GitHubAPIError(
+                self._scrub(
+                    f"GitHub API {method} {_path_of(url)} answered more than "
+                    f"{self.max_response_bytes / 2**20:g} MiB; mlci stopped reading"
+                ),
+                status=result["response"].status_code,
+            )
+        response: requests.Response = result["response"]
+        return response
 
     def _json(self, response: requests.Response) -> Any:
         try:

@@ -37,6 +37,13 @@ def open_store(
         raise ConfigError(
             f"registry.addressing_style must be one of {', '.join(ADDRESSING_STYLES)}, not {addressing_style!r}"
         )
+    from mlci.redaction import has_credentials, redact
+
+    if has_credentials(uri):
+        raise ConfigError(
+            f"registry.uri {redact(uri)} carries credentials; mlci does not use them",
+            hint="give S3 credentials through AWS_* variables or a role, not in the URI",
+        )
     if uri.startswith("s3://"):
         from mlci.registry.s3 import S3Store
 
@@ -50,7 +57,7 @@ def open_store(
     if "://" in uri and not uri.startswith("file://"):
         scheme = uri.split("://", 1)[0]
         raise ConfigError(
-            f"registry.uri {uri!r}: scheme {scheme!r} is not supported; use a directory or s3://bucket/prefix"
+            f"registry.uri {redact(uri)!r}: scheme {scheme!r} is not supported; use a directory or s3://bucket/prefix"
         )
     from mlci.registry.local import LocalStore
 

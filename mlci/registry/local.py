@@ -16,14 +16,15 @@ import errno
 import hashlib
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 from mlci.errors import ArtifactError, ConflictError, NotFoundError, ServiceError
-from mlci.registry.store import ObjectInfo, check_key
+from mlci.registry.store import TEMP_PREFIX, ObjectInfo, check_key, sweep_temp
 
 LOCK_DIR = ".mlci-locks"
-TMP_PREFIX = ".mlci-tmp-"
+TMP_PREFIX = TEMP_PREFIX
 CHUNK = 1 << 20
 
 
@@ -52,11 +53,45 @@ class LocalStore:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.uri = str(self.root)
+        self._swept: set[Path] = set()
 
     # -- paths and locks -------------------------------------------------
 
     def _path(self, key: str) -> Path:
-        return self.root / check_key(key)
+        """Return the file of `key`; ArtifactError when any directory on the way is a symlink.
+
+        Anyone who can write the registry directory could plant a symlink (deployments/<env>
+        -> /home/...): following it would let a publish write or delete outside the registry.
+        """
+        path = self.root / check_key(key)
+        current = self.root
+        for part in Path(key).parts[:-1]:
+            current = current / part
+            try:
+                mode = current.lstat().st_mode
+            except FileNotFoundError:
+                break
+            if not stat.S_ISDIR(mode):
+                kind = "a symlink" if stat.S_ISLNK(mode) else "not a directory"
+                raise ArtifactError(f"{current}: is {kind} inside the registry; mlci does not follow it")
+        return path
+
+    def _open_regular(self, path: Path) -> int:
+        """Open `path` for reading without following a symlink or blocking on a FIFO; a regular file only."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except FileNotFoundError:
+            raise NotFoundError(f"{path} does not exist") from None
+        except NotADirectoryError:
+            raise NotFoundError(f"{path} does not exist") from None
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise ArtifactError(f"{path}: is a symlink inside the registry; mlci does not follow it") from None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ArtifactError(f"{path}: is not a regular file; the registry holds only regular files")
+        return fd
 
     def url(self, key: str) -> str:
         # A prefix (trailing '/') names a directory: a version or a deployment.
@@ -80,6 +115,9 @@ class LocalStore:
 
     def _temp_for(self, target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent not in self._swept:  # once per directory and process: cheap enough
+            self._swept.add(target.parent)
+            sweep_temp(target.parent)
         return target.parent / f"{TMP_PREFIX}{secrets.token_hex(6)}-{target.name}"
 
     def _write_temp(self, target: Path, data: bytes | Path) -> tuple[Path, str]:
@@ -116,21 +154,18 @@ class LocalStore:
     # -- reads -----------------------------------------------------------
 
     def get(self, key: str) -> tuple[bytes, str]:
-        try:
-            data = self._path(key).read_bytes()
-        except (FileNotFoundError, NotADirectoryError):
-            raise NotFoundError(f"{self.url(key)} does not exist") from None
+        with os.fdopen(self._open_regular(self._path(key)), "rb") as f:
+            data = f.read()
         return data, hashlib.sha256(data).hexdigest()
 
     def get_file(self, key: str, path: Path) -> str:
         src = self._path(key)
-        if not src.is_file():
-            raise NotFoundError(f"{src} does not exist")
+        fd = self._open_regular(src)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f"{TMP_PREFIX}{secrets.token_hex(6)}-{path.name}"
         h = hashlib.sha256()
         try:
-            with src.open("rb") as f, tmp.open("wb") as out:
+            with os.fdopen(fd, "rb") as f, tmp.open("wb") as out:
                 while chunk := f.read(CHUNK):
                     h.update(chunk)
                     out.write(chunk)
@@ -140,25 +175,33 @@ class LocalStore:
         return h.hexdigest()
 
     def head(self, key: str) -> ObjectInfo | None:
-        path = self._path(key)
         try:
-            size = path.stat().st_size
-            etag = _sha256_file(path)
-        except (FileNotFoundError, NotADirectoryError):
+            fd = self._open_regular(self._path(key))
+        except NotFoundError:
             return None
-        return ObjectInfo(key=key, etag=etag, size=size)
+        h = hashlib.sha256()
+        with os.fdopen(fd, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            while chunk := f.read(CHUNK):
+                h.update(chunk)
+        return ObjectInfo(key=key, etag=h.hexdigest(), size=size)
 
     def list(self, prefix: str) -> list[str]:
         # Walk only the deepest directory the prefix names, not the whole registry.
         base = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
-        if not base.is_dir():
+        if base != self.root:
+            self._path(prefix.rsplit("/", 1)[0] + "/x")  # no symlink on the way to the directory walked
+        if base.is_symlink() or not base.is_dir():
             return []
         keys = []
         for dirpath, dirnames, filenames in os.walk(base):
             dirnames[:] = [d for d in dirnames if d != LOCK_DIR]
             rel_dir = Path(dirpath).relative_to(self.root).as_posix()
             for name in filenames:
-                if name.startswith(TMP_PREFIX):
+                # Only regular files are objects: a planted symlink or FIFO is not listed.
+                if name.startswith(TMP_PREFIX) or not os.path.isfile(os.path.join(dirpath, name)):
+                    continue
+                if os.path.islink(os.path.join(dirpath, name)):
                     continue
                 key = name if rel_dir == "." else f"{rel_dir}/{name}"
                 if key.startswith(prefix):
@@ -210,8 +253,8 @@ class LocalStore:
         target = self._path(key)
         with self._lock(key):
             try:
-                current: str | None = hashlib.sha256(target.read_bytes()).hexdigest()
-            except FileNotFoundError:
+                current: str | None = self.get(key)[1]
+            except NotFoundError:
                 current = None
             if current != etag:
                 state = "exists" if current is not None else "does not exist"
@@ -220,8 +263,7 @@ class LocalStore:
 
     def copy(self, src: str, dst: str) -> str:
         source = self._path(src)
-        if not source.is_file():
-            raise NotFoundError(f"{source} does not exist")
+        os.close(self._open_regular(source))
         with self._lock(dst):
             return self._replace(self._path(dst), source)
 

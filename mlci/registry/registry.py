@@ -31,16 +31,19 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mlci.artifacts import sha256_file
+from mlci.artifacts import regular_file, sha256_file
 from mlci.errors import ArtifactError, ConfigError, ConflictError, NotFoundError
-from mlci.registry.store import Store
+from mlci.redaction import redact
+from mlci.registry.store import Store, sweep_temp
 
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT.json"
 MODEL_FILE = "model.skops"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-VERSION_RE = re.compile(r"^[0-9a-f]{16}$")
-PREFIX_RE = re.compile(r"^[0-9a-f]{6,16}$")
+# Matched with fullmatch only: `$` would also accept a trailing newline.
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+VERSION_RE = re.compile(r"[0-9a-f]{16}")
+PREFIX_RE = re.compile(r"[0-9a-f]{6,16}")
+SMOKED = "SMOKED.json"
 MIN_PREFIX = 6
 
 
@@ -95,7 +98,7 @@ def _modified(path: Path) -> ArtifactError:
 
 
 def _check_name(kind: str, name: str) -> str:
-    if not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise ConfigError(
             f"invalid {kind} name {name!r}: use letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
@@ -138,6 +141,8 @@ class Registry:
         self.store = store
         self.model = _check_name("model", model)
         self.uri = store.url(model)
+        # Things a reader should know but that do not stop it (e.g. skipped malformed events).
+        self.warnings: list[str] = []
 
     # -- keys --------------------------------------------------------------
 
@@ -174,7 +179,7 @@ class Registry:
         manifest_path = bundle_dir / MANIFEST
         if not manifest_path.is_file():
             raise ArtifactError(f"{bundle_dir} is not a model bundle: {MANIFEST} is missing")
-        raw = manifest_path.read_bytes()
+        raw = regular_file(manifest_path).read_bytes()
         _, files = _parse_manifest(raw, str(bundle_dir))
         version = files[MODEL_FILE][:16]
         prefix = self._version_prefix(version)
@@ -189,8 +194,9 @@ class Registry:
         large = 16 * 1024 * 1024
         for name, digest in files.items():
             path = bundle_dir / name
-            if not path.is_file():
+            if not path.exists() and not path.is_symlink():
                 raise ArtifactError(f"{bundle_dir}: {name} is listed in {MANIFEST} but missing")
+            regular_file(path)  # a FIFO would hang the upload, a symlink would ship a file from elsewhere
             if path.stat().st_size < large and sha256_file(path) != digest:
                 raise _modified(path)
         # Large files first: if one fails its check, nothing of the version has been written.
@@ -208,13 +214,13 @@ class Registry:
 
     def exists(self, version: str) -> bool:
         """Return whether the version's manifest (hence the whole version) is stored."""
-        if not VERSION_RE.match(version):
+        if not VERSION_RE.fullmatch(version):
             return False
         return self.store.head(self._version_prefix(version) + MANIFEST) is not None
 
     def manifest(self, version: str) -> dict[str, Any]:
         """Return the version's manifest; NotFoundError if the version does not exist."""
-        if not VERSION_RE.match(version):
+        if not VERSION_RE.fullmatch(version):
             raise NotFoundError(f"{version!r} is not a version id of model {self.model!r}")
         try:
             raw, _ = self.store.get(self._version_prefix(version) + MANIFEST)
@@ -232,7 +238,7 @@ class Registry:
         ids = []
         for key in self.store.list(prefix):
             parts = key[len(prefix) :].split("/")
-            if len(parts) == 2 and parts[1] == MANIFEST and VERSION_RE.match(parts[0]):
+            if len(parts) == 2 and parts[1] == MANIFEST and VERSION_RE.fullmatch(parts[0]):
                 ids.append(parts[0])
         return ids
 
@@ -248,14 +254,13 @@ class Registry:
 
     def resolve(self, ref: str) -> str:
         """Return the version id named by a full id, a unique id prefix (>= 6 hex) or an alias."""
-        ref = ref.strip()
-        if VERSION_RE.match(ref) and self.exists(ref):
+        if VERSION_RE.fullmatch(ref) and self.exists(ref):
             return ref
-        if NAME_RE.match(ref):
+        if NAME_RE.fullmatch(ref):
             record = self.alias(ref)
             if record is not None:
                 return record.version
-        if PREFIX_RE.match(ref):
+        if PREFIX_RE.fullmatch(ref):
             matches = [v for v in self.version_ids() if v.startswith(ref)]
             if len(matches) == 1:
                 return matches[0]
@@ -264,7 +269,7 @@ class Registry:
                     f"version prefix {ref!r} of model {self.model!r} is ambiguous: {', '.join(matches)}",
                     hint="give more characters",
                 )
-        short = " (version prefixes need at least 6 characters)" if re.match(r"^[0-9a-f]{1,5}$", ref) else ""
+        short = " (version prefixes need at least 6 characters)" if re.fullmatch(r"[0-9a-f]{1,5}", ref) else ""
         raise NotFoundError(
             f"no version or alias {ref!r} for model {self.model!r} in {self.uri}{short}",
             hint="`mlci history` lists versions and aliases",
@@ -281,10 +286,18 @@ class Registry:
             return None
         try:
             body = json.loads(raw)
+            if not isinstance(body, dict):
+                raise TypeError("not a JSON object")
+            # The PR role can write aliases: a record is believed only as far as its shape.
+            if not isinstance(body.get("version"), str) or not VERSION_RE.fullmatch(body["version"]):
+                raise ValueError(f"version {body.get('version')!r} is not a version id")
+            previous = body.get("previous")
+            if previous is not None and not (isinstance(previous, str) and VERSION_RE.fullmatch(previous)):
+                raise ValueError(f"previous {previous!r} is not a version id")
             return AliasRecord(
                 name=name,
                 version=str(body["version"]),
-                previous=body.get("previous"),
+                previous=previous,
                 updated_at=str(body.get("updated_at", "")),
                 actor=str(body.get("actor", "")),
                 reason=str(body.get("reason", "")),
@@ -299,7 +312,7 @@ class Registry:
         records = []
         for key in self.store.list(prefix):
             name = key[len(prefix) :].removesuffix(".json")
-            if key.endswith(".json") and NAME_RE.match(name):
+            if key.endswith(".json") and NAME_RE.fullmatch(name):
                 record = self.alias(name)
                 if record is not None:
                     records.append(record)
@@ -376,57 +389,136 @@ class Registry:
         self.manifest(version)  # a clear NotFoundError before any download
         return self._download(self._version_prefix(version), dest, expect=version)
 
-    def publish(self, version: str, env: str, *, actor: str = "", reason: str = "") -> str:
-        """Copy the version's files to deployments/<env>/ (manifest last); return that URI."""
+    # Publishing is kill-safe by construction: a version's files are copied to a fresh
+    # prefix, deployments/<env>/releases/<id>/ (manifest last), a SMOKED.json marker is added
+    # there once its smoke test passed, and only then is the pointer deployments/<env>/CURRENT.json
+    # switched (compare-and-swap). A serving system reads the pointer and loads the release it
+    # names, so at every instant it sees one complete, smoke-tested release, never a mix.
+
+    def _release_prefix(self, env: str, version: str) -> str:
+        if not VERSION_RE.fullmatch(version):
+            raise NotFoundError(f"{version!r} is not a version id of model {self.model!r}")
+        return f"{self._deploy_prefix(env)}releases/{version}/"
+
+    def stage(self, version: str, env: str) -> str:
+        """Copy the version's files to its release prefix in `env` (manifest last); return that URI."""
         src = self._version_prefix(version)
-        dst = self._deploy_prefix(env)
+        dst = self._release_prefix(env, version)
         self.manifest(version)
         raw, _ = self.store.get(src + MANIFEST)
         _, files = _parse_manifest(raw, self.store.url(src))
-        previous = self.published_version(env)
+        if files[MODEL_FILE][:16] != version:
+            raise ArtifactError(
+                f"{self.store.url(src + MANIFEST)} describes version {files[MODEL_FILE][:16]}, not {version}; "
+                "the stored bundle was altered — do not deploy it"
+            )
         try:
-            deployed_raw: bytes | None = self.store.get(dst + MANIFEST)[0]
+            staged: bytes | None = self.store.get(dst + MANIFEST)[0]
         except NotFoundError:
-            deployed_raw = None
-        if deployed_raw != raw:
-            # Manifest off first: readers see "nothing published" rather than a mix of versions.
+            staged = None
+        if staged != raw:
+            self.store.delete(dst + SMOKED)
             self.store.delete(dst + MANIFEST)
-            for key in self.store.list(dst):
-                name = key[len(dst) :]
-                if name not in files and name not in (MANIFEST, CURRENT):
-                    self.store.delete(key)
             for name in files:
                 self.store.copy(src + name, dst + name)
             self.store.put(dst + MANIFEST, raw)
-        current = {"version": version, "published_at": _iso(_now()), "actor": actor, "model": self.model}
-        self.store.put(dst + CURRENT, json.dumps(current, indent=2, sort_keys=True).encode())
-        self.log_event("publish", actor=actor, reason=reason, env=env, version=version, previous=previous)
         return self.store.url(dst)
 
-    def unpublish(self, env: str, *, actor: str = "", reason: str = "") -> None:
-        """Remove the published copy of `env` (manifest first, so readers never see half of it)."""
-        prefix = self._deploy_prefix(env)
-        previous = self.published_version(env)
-        self.store.delete(prefix + MANIFEST)
+    def mark_smoked(self, version: str, env: str, *, actor: str) -> None:
+        """Record that the release of `version` in `env` passed its smoke test (after the test, before the switch)."""
+        body = {"version": version, "smoked_at": _iso(_now()), "actor": actor}
+        self.store.put(self._release_prefix(env, version) + SMOKED, json.dumps(body, sort_keys=True).encode())
+
+    def smoked(self, version: str, env: str) -> bool:
+        """Return whether the release of `version` in `env` is complete and passed its smoke test."""
+        prefix = self._release_prefix(env, version)
+        try:
+            marker = json.loads(self.store.get(prefix + SMOKED)[0])
+        except (NotFoundError, ValueError):
+            return False
+        return (
+            isinstance(marker, dict)
+            and marker.get("version") == version
+            and self.store.head(prefix + MANIFEST) is not None
+        )
+
+    def pointer(self, env: str) -> tuple[str | None, str | None]:
+        """Return (version the pointer names or None, the pointer's etag or None)."""
+        key = self._deploy_prefix(env) + CURRENT
+        try:
+            raw, etag = self.store.get(key)
+        except NotFoundError:
+            return None, None
+        try:
+            body = json.loads(raw)
+            version = body["version"] if isinstance(body, dict) else None
+        except ValueError:
+            version = None
+        if not isinstance(version, str) or not VERSION_RE.fullmatch(version):
+            raise ArtifactError(f"{self.store.url(key)} does not name a version id; repair it with mlci rollback --to")
+        return version, etag
+
+    def switch(
+        self, env: str, version: str | None, *, expected_etag: str | None, actor: str = "", reason: str = ""
+    ) -> None:
+        """Point deployments/<env>/CURRENT.json at the release of `version` (None: unpublish), by compare-and-swap."""
+        key = self._deploy_prefix(env) + CURRENT
+        previous, _ = self.pointer(env)
+        if version is None:
+            current, etag = self.pointer(env)
+            if etag != expected_etag:
+                raise ConflictError(f"{self.store.url(key)} changed while mlci was unpublishing it; re-run")
+            if current is not None:
+                self.store.delete(key)
+        else:
+            body = {
+                "version": version,
+                "prefix": f"releases/{version}/",
+                "published_at": _iso(_now()),
+                "actor": actor,
+                "model": self.model,
+            }
+            self.store.put_if_match(key, json.dumps(body, indent=2, sort_keys=True).encode(), expected_etag)
+        self.log_event("publish", actor=actor, reason=reason, env=env, version=version, previous=previous)
+
+    def prune_releases(self, env: str, keep: set[str]) -> None:
+        """Delete the releases of `env` whose version is not in `keep` (only keys under its own prefix)."""
+        prefix = f"{self._deploy_prefix(env)}releases/"
         for key in self.store.list(prefix):
-            self.store.delete(key)
-        self.log_event("unpublish", actor=actor, reason=reason, env=env, version=None, previous=previous)
+            version = key[len(prefix) :].split("/", 1)[0]
+            if version not in keep and key.startswith(prefix):
+                self.store.delete(key)
+
+    def publish(self, version: str, env: str, *, actor: str = "", reason: str = "") -> str:
+        """Stage the version's release in `env` and switch the pointer to it (no smoke test); return the env's URI."""
+        self.stage(version, env)
+        _, etag = self.pointer(env)
+        self.switch(env, version, expected_etag=etag, actor=actor, reason=reason)
+        return self.store.url(self._deploy_prefix(env))
+
+    def unpublish(self, env: str, *, actor: str = "", reason: str = "") -> None:
+        """Switch the pointer of `env` off, then remove its releases."""
+        _, etag = self.pointer(env)
+        self.switch(env, None, expected_etag=etag, actor=actor, reason=reason)
+        self.prune_releases(env, set())
 
     def published_version(self, env: str) -> str | None:
         """Return the version published to `env`, or None if nothing is."""
-        try:
-            raw, _ = self.store.get(self._deploy_prefix(env) + MANIFEST)
-        except NotFoundError:
-            return None
-        _, files = _parse_manifest(raw, self.store.url(self._deploy_prefix(env)))
-        return files[MODEL_FILE][:16]
+        return self.pointer(env)[0]
 
     def fetch_published(self, env: str, dest: Path) -> Path:
         """Download what is published to `env` into dest/<id>, verifying every file."""
-        prefix = self._deploy_prefix(env)
-        if self.store.head(prefix + MANIFEST) is None:
+        version = self.published_version(env)
+        if version is None:
             raise NotFoundError(f"nothing is published to environment {env!r} of model {self.model!r}")
-        return self._download(prefix, dest)
+        return self.fetch_release(env, version, dest)
+
+    def fetch_release(self, env: str, version: str, dest: Path) -> Path:
+        """Download the release of `version` staged in `env` into dest/<id>, verifying it is that version."""
+        prefix = self._release_prefix(env, version)
+        if self.store.head(prefix + MANIFEST) is None:
+            raise NotFoundError(f"version {version} is not staged in environment {env!r} of model {self.model!r}")
+        return self._download(prefix, dest, expect=version)
 
     def _download(self, prefix: str, dest: Path, expect: str | None = None) -> Path:
         raw, _ = self.store.get(prefix + MANIFEST)
@@ -440,6 +532,7 @@ class Registry:
         if target.is_dir() and self._complete(target, files, raw):
             return target
         dest.mkdir(parents=True, exist_ok=True)
+        sweep_temp(dest)
         # Assemble beside the target and rename: a bundle that fails verification never
         # appears at dest/<id>.
         tmp = dest / f".mlci-tmp-{secrets.token_hex(6)}-{target.name}"
@@ -488,9 +581,14 @@ class Registry:
                 continue
             raw, _ = self.store.get(key)
             try:
-                out.append(json.loads(raw))
+                event = json.loads(raw)
             except ValueError:
-                continue  # an unreadable event must not hide the rest of the log
+                event = None
+            # An unreadable or odd event (the PR role can write events/) must not hide the rest.
+            if not isinstance(event, dict) or not isinstance(event.get("extra", {}), dict):
+                self.warnings.append(f"skipped event {self.store.url(key)}: not a JSON object of mlci's shape")
+                continue
+            out.append(event)
         return out
 
     def log_event(self, action: str, **fields: Any) -> None:
@@ -500,7 +598,7 @@ class Registry:
         for key in ("actor", "alias", "env", "version", "previous", "reason"):
             event[key] = fields.pop(key, None)
         event["extra"] = fields
-        data = json.dumps(event, indent=2, sort_keys=True, default=str).encode()
+        data = redact(json.dumps(event, indent=2, sort_keys=True, default=str)).encode()
         # The key sorts by time; the random suffix keeps two writers in one microsecond apart.
         stamp = now.strftime("%Y%m%dT%H%M%S.%fZ")
         for _ in range(5):

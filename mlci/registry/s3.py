@@ -72,13 +72,20 @@ def s3_client(
         max_pool_connections=max_pool_connections,
         s3=s3_options,
     )
+    from mlci.redaction import has_credentials, redact
+
+    if endpoint_url and has_credentials(endpoint_url):
+        raise ConfigError(
+            f"registry.endpoint_url {redact(endpoint_url)} carries credentials; mlci does not use them",
+            hint="give S3 credentials through AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a role, not in the URL",
+        )
     # A custom endpoint (MinIO, SeaweedFS) has no notion of region, but SigV4 needs one.
     if region is None and endpoint_url is not None:
         region = "us-east-1"
     try:
         return boto3.session.Session().client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
-    except ValueError as e:  # botocore rejects a malformed endpoint URL with ValueError
-        raise ConfigError(f"registry.endpoint_url {endpoint_url!r} is not a valid URL: {e}") from e
+    except ValueError:  # botocore rejects a malformed endpoint URL with ValueError
+        raise ConfigError(f"registry.endpoint_url {redact(str(endpoint_url))!r} is not a valid URL") from None
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:

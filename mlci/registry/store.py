@@ -10,6 +10,7 @@ or a write, to `put_if_match`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -84,6 +85,40 @@ class Store(Protocol):
     def url(self, key: str) -> str:
         """Return where a user or a serving system finds `key` (a path or an s3:// URI)."""
         ...
+
+
+TEMP_PREFIX = ".mlci-tmp-"
+# A temporary file this old belongs to a process that died (a kill, a lost runner): no write
+# of mlci takes an hour between creating its temporary file and renaming it.
+ORPHAN_AGE = 3600.0
+
+
+def sweep_temp(directory: Path, *, older_than: float = ORPHAN_AGE) -> int:
+    """Remove orphaned `.mlci-tmp-*` files and directories in `directory`; return how many went."""
+    import shutil
+    import time
+
+    removed = 0
+    cutoff = time.time() - older_than
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.name.startswith(TEMP_PREFIX):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if info.st_mtime > cutoff:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+            removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 def check_key(key: str) -> str:

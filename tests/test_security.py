@@ -1,0 +1,441 @@
+"""Issue 12: nothing a pull request can write runs or ships.
+
+Each test plays the attacker: a hostile model file, a tampered version, a planted symlink or
+FIFO, a bomb, a hostile server. What a user sees is asserted: the exit code, one clear line,
+and that nothing was lost (production unchanged, no file outside the registry touched, no
+marker written by code that must not run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from mlci.errors import ServiceError
+from tests.conftest import EXAMPLE, mlci_env
+
+FUNCTIONS = ("numpy.full_like", "numpy.sum", "numpy.testing._private.utils.runstring")
+
+
+def mlci(project: Path, *args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlci", *args], cwd=project, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def use_registry(project: Path, registry: str) -> None:
+    text = (project / "mlci.yaml").read_text()
+    (project / "mlci.yaml").write_text(re.sub(r"(?ms)^registry:\n.*?(?=^\S|\Z)", registry, text))
+
+
+def hostile_bundle(template: Path, dest: Path, marker: Path) -> Path:
+    """Write a bundle whose model runs Python source on transform, built only from numpy functions.
+
+    full_like fills an object array with the source, sum concatenates it, runstring exec()s it.
+    Everything but the model (manifest fields, smoke rows, profile) is copied from a real bundle.
+    """
+    import numpy as np
+    from numpy.testing._private.utils import runstring
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from mlci.artifacts import write_bundle
+
+    source = f"open({str(marker)!r}, 'a').write('code ran\\n')\n"
+    model = Pipeline(
+        [
+            ("fill", FunctionTransformer(np.full_like, kw_args={"fill_value": source, "dtype": "O"})),
+            ("join", FunctionTransformer(np.sum)),
+            ("run", FunctionTransformer(runstring, kw_args={"dict": {}})),
+            ("model", DummyClassifier()),
+        ]
+    )
+    manifest = json.loads((template / "manifest.json").read_text())
+    extras = {n: (template / n).read_bytes() for n in manifest["files"] if n != "model.skops"}
+    for key in ("sha256", "version", "files"):
+        manifest.pop(key)
+    return write_bundle(dest, model, manifest, extras).path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two real bundles of the example (trained once) and a hostile one built from the first."""
+    root = tmp_path_factory.mktemp("trained")
+    project = root / "churn"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
+    out: dict[str, Path] = {}
+    for name, params in (("good", "{max_iter: 40, max_depth: 3}"), ("other", "{max_iter: 30, max_depth: 2}")):
+        text = re.sub(r"(?m)^  params:.*\n(?:    .*\n)*", f"  params: {params}\n", (project / "mlci.yaml").read_text())
+        (project / "mlci.yaml").write_text(text)
+        run = mlci(project, "train", "-o", str(root / name), env=mlci_env())
+        assert run.returncode == 0, run.stderr
+        out[name] = root / name
+    out["marker"] = root / "marker.txt"
+    out["hostile"] = hostile_bundle(out["good"], root / "hostile", out["marker"])
+    return out
+
+
+@pytest.fixture(params=["local", "s3"])
+def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    """The example project on a local registry or a fresh bucket of the session's SeaweedFS."""
+    dest = tmp_path / "churn"
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
+    env = mlci_env()
+    if request.param == "s3":
+        server = request.getfixturevalue("s3_server")
+        bucket = request.getfixturevalue("s3_bucket")
+        use_registry(
+            dest,
+            f"registry:\n  uri: s3://{bucket}/registry\n  endpoint_url: {server.endpoint_url}\n"
+            "  addressing_style: path\n",
+        )
+        env = mlci_env(**server.env)
+    yield dest, env
+
+
+def version_of(bundle: Path) -> str:
+    return str(json.loads((bundle / "manifest.json").read_text())["version"])
+
+
+def history(project: Path, env: dict[str, str]) -> dict:
+    run = mlci(project, "--json", "history", env=env)
+    assert run.returncode == 0, run.stderr
+    return dict(json.loads(run.stdout))
+
+
+def alias_of(project: Path, env: dict[str, str], name: str) -> str | None:
+    return next((a["version"] for a in history(project, env)["aliases"] if a["alias"] == name), None)
+
+
+# --- loading: exact trust, content addressing -------------------------------------------------
+
+
+def assert_refused_untrusted(run: subprocess.CompletedProcess[str], marker: Path) -> None:
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert all(name in run.stderr for name in FUNCTIONS), run.stderr
+    assert "model.trusted_types" in run.stderr and "Traceback" not in run.stderr
+    assert not marker.exists(), "the hostile model's code ran"
+
+
+@pytest.mark.slow
+def test_numpy_only_code_running_model_is_refused_everywhere_and_never_runs(project, trained):
+    project, env = project
+    hostile, marker = trained["hostile"], trained["marker"]
+    good = version_of(trained["good"])
+
+    assert_refused_untrusted(mlci(project, "evaluate", "--candidate", str(hostile), env=env), marker)
+
+    # The PR role can write versions/: the hostile version is stored, but nothing trusted runs it.
+    assert mlci(project, "push", str(hostile), env=env).returncode == 0
+    bad = version_of(hostile)
+    assert_refused_untrusted(mlci(project, "deploy", bad, "--env", "production", env=env), marker)
+    assert alias_of(project, env, "production") is None
+
+    # A check whose baseline is the hostile version refuses it before it predicts anything.
+    assert mlci(project, "push", str(hostile), "--alias", "production", env=env).returncode == 0
+    assert_refused_untrusted(mlci(project, "check", env=env), marker)
+
+    # Rollback to it: production's previous version is the hostile one.
+    for bundle in (trained["good"], trained["other"]):
+        assert mlci(project, "push", str(bundle), env=env).returncode == 0
+    assert mlci(project, "deploy", good, "--env", "production", env=env).returncode == 0
+    assert_refused_untrusted(mlci(project, "rollback", "--env", "production", env=env), marker)
+    assert alias_of(project, env, "production") == good
+
+
+@pytest.mark.slow
+def test_swapped_model_bytes_with_a_consistent_manifest_are_refused_by_deploy(project, trained, tmp_path):
+    project, env = project
+    good, other = version_of(trained["good"]), version_of(trained["other"])
+    for bundle in (trained["good"], trained["other"]):
+        assert mlci(project, "push", str(bundle), env=env).returncode == 0
+    assert mlci(project, "deploy", good, "--env", "production", env=env).returncode == 0
+
+    # Under version `other`, put the good model's bytes and a manifest that agrees with them.
+    from mlci.config import load_config
+    from mlci.references import open_registry
+
+    # (the s3 variant's AWS_* variables are in this process's environment: see s3_bucket)
+    store = open_registry(load_config(project / "mlci.yaml", env=env)).store
+    swapped = (trained["good"] / "model.skops").read_bytes()
+    manifest = json.loads((trained["good"] / "manifest.json").read_text())
+    store.put(f"churn/versions/{other}/model.skops", swapped)
+    store.put(f"churn/versions/{other}/manifest.json", json.dumps(manifest).encode())
+
+    run = mlci(project, "deploy", other, "--env", "production", env=env)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert f"describes version {good}, not {other}" in run.stderr and "Traceback" not in run.stderr
+    assert alias_of(project, env, "production") == good
+    current = json.loads(store.get("churn/deployments/production/CURRENT.json")[0])
+    assert current["version"] == good
+
+
+# --- bounds ------------------------------------------------------------------------------------
+
+
+def test_yaml_bomb_in_mlci_yaml_is_refused_at_once(tmp_path):
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, 10):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]")
+    (tmp_path / "mlci.yaml").write_text("\n".join(lines) + "\nmodel: *a9\n")
+    assert (tmp_path / "mlci.yaml").stat().st_size < 2048
+    run = mlci(tmp_path, "config", "check", env=mlci_env(), timeout=30)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip() == (
+        "mlci.yaml:6 YAML anchors and aliases expand to more than 100,000 nodes; refusing to load (a YAML bomb?) "
+        "(write the values out instead of nesting aliases)"
+    )
+
+
+def test_skops_zip_bomb_is_refused_before_it_is_inflated(trained, tmp_path):
+    import zipfile
+
+    project = tmp_path / "churn"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
+    text = (
+        (project / "mlci.yaml")
+        .read_text()
+        .replace("  task: classification\n", "  task: classification\n  max_model_mb: 1\n")
+    )
+    (project / "mlci.yaml").write_text(text)
+    bomb = tmp_path / "bomb.skops"
+    with zipfile.ZipFile(trained["good"] / "model.skops") as src, zipfile.ZipFile(bomb, "w") as out:
+        for info in src.infolist():
+            out.writestr(info.filename, src.read(info.filename))
+        out.writestr("padding.npy", b"\0" * (8 * 1024 * 1024), compress_type=zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < 1024 * 1024
+    bundle = tmp_path / "bundle"
+    shutil.copytree(trained["good"], bundle)
+    rehash(bundle, bomb.read_bytes())
+
+    run = mlci(project, "evaluate", "--candidate", str(bundle), env=mlci_env())
+    assert run.returncode == 2, run.stderr
+    assert "member 'padding.npy' expands to 8 MiB" in run.stderr and "model.max_model_mb = 1" in run.stderr
+
+
+def rehash(bundle: Path, model: bytes) -> str:
+    """Replace the bundle's model and make its manifest agree (what an attacker with write access does)."""
+    import hashlib
+
+    (bundle / "model.skops").write_bytes(model)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    digest = hashlib.sha256(model).hexdigest()
+    manifest.update(sha256=digest, version=digest[:16])
+    manifest["files"]["model.skops"] = digest
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    return digest[:16]
+
+
+@pytest.fixture(scope="module")
+def hostile_server() -> Iterator[str]:
+    """One HTTP server for the GitHub transport tests: trickles, floods, redirects."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            if self.path.startswith("/repos/o/r/trickle"):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "1000")
+                self.end_headers()
+                for _ in range(1000):  # one byte every 0.2 s: each read "succeeds", the request never ends
+                    if stopping.wait(0.2):
+                        return
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+            elif self.path.startswith("/repos/o/r/huge"):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(3 * 1024**3))
+                self.end_headers()
+                block = b" " * (1024 * 1024)
+                try:
+                    for _ in range(3 * 1024):  # 3 GiB, made on the fly: neither side may hold it
+                        self.wfile.write(block)
+                        sent[0] += len(block)
+                except OSError:
+                    return
+            else:
+                self.do_POST()
+
+        def do_POST(self) -> None:
+            self.send_response(301)
+            self.send_header("Location", "http://127.0.0.1:1/elsewhere?token=s3cr3t")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    stopping = threading.Event()
+    sent = [0]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        stopping.set()
+        server.shutdown()
+        server.server_close()
+
+
+def client(url: str, **kwargs: object):
+    from mlci.github.client import GitHubClient
+
+    return GitHubClient(url, "ghs_" + "x" * 36, "o/r", retries=0, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_trickling_github_server_hits_the_total_deadline(hostile_server):
+    with pytest.raises(ServiceError) as error:
+        client(hostile_server, deadline=1.0, timeout=5.0).get("/repos/o/r/trickle")
+    assert error.value.exit_code == 4
+    assert str(error.value).startswith("GitHub API GET /repos/o/r/trickle gave no complete answer within 1 s")
+
+
+def test_a_3_gb_github_response_is_cut_at_the_size_cap_without_holding_it(hostile_server):
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ServiceError) as error:
+        client(hostile_server, max_response_bytes=8 * 1024 * 1024, deadline=60).get("/repos/o/r/huge")
+    assert error.value.exit_code == 4
+    assert "GitHub API GET /repos/o/r/huge answered more than 8 MiB; mlci stopped reading" in str(error.value)
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mib < 512, f"peak memory grew by {grown_mib:.0f} MiB"
+
+
+def test_a_redirect_is_not_followed_and_does_not_leak_its_token(hostile_server):
+    with pytest.raises(ServiceError) as error:
+        client(hostile_server).create_status("a" * 40, "success", "mlci/churn")
+    assert error.value.exit_code == 4
+    message = str(error.value)
+    assert message.startswith(f"GitHub API POST /repos/o/r/statuses/{'a' * 40} answered 301 (a redirect to")
+    assert "s3cr3t" not in message and "mlci does not follow redirects" in message
+
+
+# --- the registry: names, events, files ---------------------------------------------------------
+
+
+@pytest.fixture
+def local(tmp_path: Path, trained) -> tuple[Path, dict[str, str], str]:
+    """A local-registry project with the good version pushed; returns (project, env, version)."""
+    project = tmp_path / "churn"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
+    env = mlci_env()
+    run = mlci(project, "--json", "push", str(trained["good"]), env=env)
+    assert run.returncode == 0, run.stderr
+    return project, env, json.loads(run.stdout)["version"]
+
+
+def test_a_non_object_event_is_skipped_with_a_warning(local):
+    project, env, version = local
+    events = project / ".mlci" / "registry" / "churn" / "events"
+    (events / "20300101T000000.000000Z-planted.json").write_text("[1, 2, 3]")
+    run = mlci(project, "--json", "history", env=env)
+    assert run.returncode == 0, run.stderr
+    assert "warning: skipped event" in run.stderr and "20300101T000000.000000Z-planted.json" in run.stderr
+    assert [e["action"] for e in json.loads(run.stdout)["events"]] == ["push"]
+    promoted = mlci(project, "promote", version, "--to", "staging", env=env)
+    assert promoted.returncode == 0, promoted.stderr
+
+
+def test_a_name_with_a_trailing_newline_is_refused(local):
+    project, env, version = local
+    run = mlci(project, "promote", version, "--to", "evil\n", env=env)
+    assert run.returncode == 2
+    assert "invalid alias name 'evil\\n'" in run.stderr
+    assert not list((project / ".mlci" / "registry" / "churn").glob("aliases/evil*"))
+
+
+def test_an_alias_record_without_a_well_formed_version_is_refused(local):
+    project, env, _ = local
+    (project / ".mlci" / "registry" / "churn" / "aliases").mkdir(parents=True, exist_ok=True)
+    (project / ".mlci" / "registry" / "churn" / "aliases" / "staging.json").write_text(
+        json.dumps({"version": "../../../etc", "previous": None})
+    )
+    run = mlci(project, "deploy", "staging", "--env", "production", env=env)
+    assert run.returncode == 2
+    assert "is not a valid alias record: version '../../../etc' is not a version id" in run.stderr
+
+
+def test_publish_never_follows_a_symlinked_deployment_directory(local, tmp_path):
+    project, env, version = local
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("keep me")
+    deployments = project / ".mlci" / "registry" / "churn" / "deployments"
+    deployments.mkdir(parents=True)
+    (deployments / "production").symlink_to(outside)
+
+    run = mlci(project, "deploy", version, "--env", "production", env=env)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "deployments/production: is a symlink inside the registry; mlci does not follow it" in run.stderr
+    assert [p.name for p in outside.iterdir()] == ["precious.txt"]
+    assert (outside / "precious.txt").read_text() == "keep me"
+
+
+def test_a_symlink_or_fifo_in_a_bundle_is_refused_by_push(local, trained, tmp_path):
+    project, env, _ = local
+    for kind in ("symlink", "fifo"):
+        bundle = tmp_path / kind
+        shutil.copytree(trained["good"], bundle)
+        (bundle / "smoke.parquet").unlink()
+        if kind == "symlink":
+            (bundle / "smoke.parquet").symlink_to(trained["good"] / "smoke.parquet")
+        else:
+            os.mkfifo(bundle / "smoke.parquet")
+        run = mlci(project, "push", str(bundle), env=env, timeout=60)
+        assert run.returncode == 2, run.stderr
+        what = "a symlink" if kind == "symlink" else "not a regular file"
+        assert f"smoke.parquet: is {what}; a bundle holds only regular files" in run.stderr
+
+
+def test_orphaned_temporary_files_are_swept(tmp_path):
+    from mlci.registry.local import LocalStore
+
+    store = LocalStore(tmp_path / "registry")
+    store.put("churn/events/a.json", b"{}")
+    orphan = tmp_path / "registry" / "churn" / "events" / ".mlci-tmp-0123456789ab-b.json"
+    orphan.write_bytes(b"half")
+    os.utime(orphan, (0, 0))  # a process that died long ago
+    fresh = orphan.with_name(".mlci-tmp-fedcba987654-c.json")
+    fresh.write_bytes(b"in flight")  # another process's write in progress: left alone
+    LocalStore(tmp_path / "registry").put("churn/events/d.json", b"{}")
+    assert not orphan.exists() and fresh.exists()
+
+
+# --- secrets in URIs ------------------------------------------------------------------------------
+
+
+def test_credentials_in_uris_are_redacted_in_output_events_and_refusals(local):
+    project, env, version = local
+    secret = "hunter2-very-secret"
+    text = (project / "mlci.yaml").read_text() + (
+        "deploy:\n  webhook: http://hook:${HOOK_PASSWORD}@127.0.0.1:1/notify?token=${HOOK_PASSWORD}\n"
+    )
+    (project / "mlci.yaml").write_text(text)
+    run_env = {**env, "HOOK_PASSWORD": secret, "MLCI_WEBHOOK_SECRET": "signing-key"}
+    run = mlci(project, "deploy", version, "--env", "production", env=run_env)
+    assert run.returncode == 0, run.stderr
+    assert "warning: deploy.webhook http://***@127.0.0.1:1/notify?token=*** failed" in run.stdout
+    assert secret not in run.stdout + run.stderr
+    registry = project / ".mlci" / "registry"
+    assert not [p for p in registry.rglob("*.json") if secret in p.read_text()]
+
+    use_registry(project, f"registry:\n  uri: s3://bucket/r\n  endpoint_url: http://key:{secret}@127.0.0.1:1\n")
+    refused = mlci(project, "history", env=run_env)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("registry.endpoint_url http://***@127.0.0.1:1 carries credentials")
+    assert secret not in refused.stderr
