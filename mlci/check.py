@@ -168,18 +168,23 @@ def train_candidate(
     return Candidate(bundle=bundle, reused=False, seconds=result.seconds, predictions=result.test_predictions)
 
 
-def cached_candidate(config: Config, registry: Registry, key: str, aliases: list[str]) -> Bundle | None:
-    """Return a stored candidate trained from the same data, config and code, if there is one."""
-    seen = set()
+def cached_candidate(
+    config: Config, registry: Registry, key: str, aliases: list[str], pr: int | None = None
+) -> Bundle | None:
+    """Return a candidate this PR's own earlier check stored from the same data, config and code, if any.
+
+    Only the versions the PR's alias points at (now, or before its last move) count, and only
+    if their manifest names this PR: a cache_key is predictable, so a scan of every version
+    would reuse whatever another pull request planted under it.
+    """
     for name in aliases:
         record = registry.alias(name)
-        if record is not None:
-            seen.add(record.version)
-            if registry.manifest(record.version).get("cache_key") == key:
-                return resolve_bundle(config, registry, record.version)
-    for manifest in registry.versions():
-        if manifest.get("version") not in seen and manifest.get("cache_key") == key:
-            return resolve_bundle(config, registry, str(manifest["version"]))
+        if record is None:
+            continue
+        for version in dict.fromkeys(v for v in (record.version, record.previous) if v):
+            manifest = registry.manifest(version)
+            if manifest.get("cache_key") == key and manifest.get("pr") == pr:
+                return resolve_bundle(config, registry, version)
     return None
 
 
@@ -302,8 +307,10 @@ def check(
         validation = validate_datasets(config, datasets, cached=True)
     with clock("train"):
         registry = open_registry(config)
+        if pr is not None:
+            registry.event_namespace = alias  # the PR role writes only versions/ and pr-<n>
         key = cache_key(config, datasets.fingerprints)
-        cached = cached_candidate(config, registry, key, [alias])
+        cached = cached_candidate(config, registry, key, [alias], pr)
         if cached is not None:
             candidate = Candidate(bundle=cached, reused=True, seconds=0.0)
             messages.append(f"train cache hit: reusing version {cached.version} (same data, config and code)")

@@ -476,21 +476,25 @@ def promote(
 
     config = opts.load()
     pr = None
+    verdict = None
     if from_pr is not None:
+        from mlci.promotion import verify_pr_candidate
+
         if ref is not None:
             raise UsageError("give either REF or --from-pr, not both")
-        ref, found = release.pr_candidate(config, from_pr, github_context())
-        echo(found)
-        reason = reason or found
+        verified = verify_pr_candidate(config, from_pr, github_context())
+        for line in (verified.found, *verified.notes):
+            echo(line)
+        ref, verdict, reason = verified.version, verified.verdict, reason or verified.found
         if config.signing is not None:  # the signature must bind the candidate to this PR
             from mlci.verification import pull_record
 
-            pr = pull_record(github_context(), int(ref.removeprefix("pr-")))
+            pr = pull_record(github_context(), verified.pr)
     if ref is None:
         raise UsageError("name the version to promote (REF), or use --from-pr")
     ctx = github_context()
     result = release.promote(
-        config, ref, alias, reason=reason, allow_failed=allow_failed, expect=expect, ctx=ctx, pr=pr
+        config, ref, alias, reason=reason, allow_failed=allow_failed, expect=expect, ctx=ctx, pr=pr, verdict=verdict
     )
     from mlci.deploy import record_promotion
     from mlci.github.workflow import set_output

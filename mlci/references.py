@@ -47,27 +47,35 @@ def open_registry(config: Config) -> Registry:
     return Registry(store, config.model.name)
 
 
+def is_path(ref: str) -> bool:
+    """Return whether REF is written as a path (./dir, ../dir, /abs, a/b): only then is it a bundle directory.
+
+    Aliases and version ids never contain '/', so a bare name always means the registry: a
+    `production/` directory that a pull request adds to the checkout cannot shadow the alias.
+    """
+    return "/" in ref or ref in (".", "..") or Path(ref).is_absolute()
+
+
 def resolve_bundle(config: Config, registry: Registry, ref: str) -> Bundle:
-    """Return the verified bundle named by REF: a bundle directory, a version id or an alias."""
+    """Return the verified bundle named by REF: a bundle directory written as a path, a version id or an alias."""
     from mlci.artifacts import MANIFEST, open_bundle
 
-    path = Path(ref)
-    if (path / MANIFEST).exists():
-        return open_bundle(path)
+    if is_path(ref):
+        return open_bundle(Path(ref))
     version = registry.resolve(ref)
     cache = work_dir(config) / "versions"
     local = cache / version
     if not (local / MANIFEST).exists():
         registry.fetch(version, cache)
-    return open_bundle(local)
+    # Checked again on every use: the local cache is a directory of the checkout too.
+    return open_bundle(local, expect=version)
 
 
 def baseline_bundle(config: Config, registry: Registry, ref: str | None) -> Bundle | None:
     """Return the baseline bundle (default: the production alias); None when there is none yet."""
     if ref is None:
         return None
-    path = Path(ref)
-    if path.exists() or registry.alias(ref) is not None:
+    if is_path(ref) or registry.alias(ref) is not None:
         return resolve_bundle(config, registry, ref)
     if ref in ("production", "staging") or ref in config.environments:
         return None  # no model in that environment yet: the first candidate bootstraps it

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlci.errors import ChecksFailed, ConfigError, NotFoundError
+from mlci.errors import ChecksFailed, NotFoundError
 from mlci.references import actor, open_registry
 
 if TYPE_CHECKING:
@@ -46,11 +46,14 @@ def promote(
     expect: str | None = None,
     ctx: GitHubContext | None = None,
     pr: PullRecord | None = None,
+    verdict: str | None = None,
 ) -> dict[str, Any]:
     """Move `alias` to the version REF names, by compare-and-swap; ConflictError if it moved under us.
 
     `expect` ("none" for an unset alias) is the version the caller believes the alias holds,
     e.g. the baseline a PR was compared with: if the alias holds anything else, nothing moves.
+    `verdict` is one this job computed (promote --from-pr re-evaluates); without it the
+    version's last stored check verdict is used.
     """
     from mlci.errors import ConflictError
     from mlci.verification import require_signed
@@ -67,10 +70,12 @@ def promote(
                 f"alias '{alias}' of model '{config.model.name}' holds {held or 'nothing'}, not {wanted or 'nothing'} "
                 f"as expected; someone moved it first. Re-run the check against the new '{alias}'"
             )
-    verdict = last_verdict(registry, version)
+    fresh = verdict is not None
+    verdict = verdict if fresh else last_verdict(registry, version)
     if verdict == "fail" and not allow_failed:
+        when = "when re-evaluated against production in this job" if fresh else "at its last check"
         raise ChecksFailed(
-            f"version {version} failed its gates at its last check; not promoting it to '{alias}'",
+            f"version {version} failed its gates {when}; not promoting it to '{alias}'",
             hint="pass --allow-failed to promote it anyway (recorded in the event log)",
         )
     why = reason or f"promote {ref}"
@@ -90,23 +95,6 @@ def promote(
     if verified is not None:
         out["signature"] = verified.signature.model_dump(mode="json")
     return out
-
-
-def pr_candidate(config: Config, from_pr: str, ctx: GitHubContext) -> tuple[str, str]:
-    """Return (REF of the candidate a PR's check stored, how the PR was found); ChecksFailed if none."""
-    if from_pr == "auto":
-        number, how = pr_of_commit(ctx)
-    elif from_pr.isdigit():
-        number, how = int(from_pr), f"PR #{from_pr} named on the command line"
-    else:
-        raise ConfigError(f"--from-pr {from_pr!r}: give a PR number or 'auto'")
-    registry = open_registry(config)
-    if registry.alias(f"pr-{number}") is None:
-        raise ChecksFailed(
-            f"PR #{number} has no stored candidate (no alias pr-{number} for model '{config.model.name}'); "
-            "did its mlci check run and push?"
-        )
-    return f"pr-{number}", f"{how}: promoting its candidate pr-{number}"
 
 
 def last_verdict(registry: Registry, version: str) -> str | None:

@@ -68,6 +68,15 @@ def env(s3_server) -> dict[str, str]:
     return mlci_env(**s3_server.env)
 
 
+def published_manifest(client, bucket: str, env: str = "production") -> dict:
+    """Return the manifest a serving system loads: the release deployments/<env>/CURRENT.json points at."""
+    base = f"registry/churn/deployments/{env}/"
+    pointer = json.loads(client.get_object(Bucket=bucket, Key=base + "CURRENT.json")["Body"].read())
+    return dict(
+        json.loads(client.get_object(Bucket=bucket, Key=base + pointer["prefix"] + "manifest.json")["Body"].read())
+    )
+
+
 def version_of(bundle: Path) -> str:
     return json.loads((bundle / "manifest.json").read_text())["version"]
 
@@ -94,8 +103,7 @@ def test_check_push_promote_deploy_rollback_history_round_trip_through_s3(projec
     assert "smoke test passed" in deployed.stdout
 
     client = s3_server.client()
-    published = client.get_object(Bucket=s3_bucket, Key="registry/churn/deployments/production/manifest.json")
-    assert json.loads(published["Body"].read())["version"] == v2
+    assert published_manifest(client, s3_bucket)["version"] == v2
 
     back = mlci(project, "rollback", "--env", "production", env=env)
     assert back.returncode == 0, back.stderr
@@ -105,8 +113,7 @@ def test_check_push_promote_deploy_rollback_history_round_trip_through_s3(projec
     assert {v["version"] for v in history["versions"]} >= {v1, v2}
     actions = [e["action"] for e in history["events"]]
     assert actions.count("deploy") == 2 and actions.count("rollback") == 1 and "check" in actions
-    published = client.get_object(Bucket=s3_bucket, Key="registry/churn/deployments/production/manifest.json")
-    assert json.loads(published["Body"].read())["version"] == v1
+    assert published_manifest(client, s3_bucket)["version"] == v1
 
 
 def test_twenty_concurrent_promotes_one_wins_nineteen_exit_3(project, env, bundles):
@@ -199,12 +206,19 @@ def test_a_deploy_failing_its_smoke_test_rolls_back_and_records_a_failed_deploym
     v1 = push(project, bundles["good"], env)
     ok = mlci(project, "deploy", v1, "--env", "production", env=gh)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    v2 = push(project, bundles["other"], env)
-    # The stored model no longer matches what was pushed (bit rot, a bad copy, tampering).
-    key = f"registry/churn/versions/{v2}/model.skops"
-    body = bytearray(s3_server.client().get_object(Bucket=s3_bucket, Key=key)["Body"].read())
-    body[len(body) // 2] ^= 0xFF
-    s3_server.client().put_object(Bucket=s3_bucket, Key=key, Body=bytes(body))
+    # A version whose recorded predictions its model no longer gives (a changed library, a bad
+    # export): its files are consistent, so only the smoke test of the staged copy can tell.
+    broken = tmp_path / "broken"
+    shutil.copytree(bundles["other"], broken)
+    import pandas as pd
+
+    rows = pd.read_parquet(broken / "smoke.parquet")
+    rows["__mlci_prediction__"] += 0.5
+    rows.to_parquet(broken / "smoke.parquet", index=False)
+    manifest = json.loads((broken / "manifest.json").read_text())
+    manifest["files"]["smoke.parquet"] = hashlib.sha256((broken / "smoke.parquet").read_bytes()).hexdigest()
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    v2 = push(project, broken, env)
 
     bad = mlci(project, "deploy", v2, "--env", "production", env=gh)
     assert bad.returncode == 1, bad.stdout + bad.stderr
@@ -212,10 +226,7 @@ def test_a_deploy_failing_its_smoke_test_rolls_back_and_records_a_failed_deploym
     history = json.loads(mlci(project, "--json", "history", env=env).stdout)
     production = next(a for a in history["aliases"] if a["alias"] == "production")
     assert production["version"] == v1 and production["previous"] is None
-    manifest = s3_server.client().get_object(
-        Bucket=s3_bucket, Key="registry/churn/deployments/production/manifest.json"
-    )
-    assert json.loads(manifest["Body"].read())["version"] == v1
+    assert published_manifest(s3_server.client(), s3_bucket)["version"] == v1
 
     first, second = sorted(github_server.deployments(), key=lambda d: d["id"])
     assert first["environment"] == "production" and first["payload"]["version"] == v1
@@ -234,20 +245,27 @@ def test_rollback_with_nothing_previous_is_exit_2(project, env, bundles):
 
 @pytest.mark.parametrize("kind", ["merge", "squash", "rebase", "squash-message-only"])
 def test_from_pr_auto_resolves_the_pr_of_the_pushed_commit(kind, project, env, bundles, github_server, tmp_path):
-    version = push(project, bundles["other"], env, alias="pr-8")
+    head = "8" * 40
+    # What PR 8's check stored: its manifest names the PR and the head commit it trained.
+    candidate = tmp_path / "candidate"
+    shutil.copytree(bundles["other"], candidate)
+    manifest = json.loads((candidate / "manifest.json").read_text())
+    (candidate / "manifest.json").write_text(json.dumps({**manifest, "pr": 8, "git_sha": head}))
+    version = push(project, candidate, env, alias="pr-8")
     push(project, bundles["good"], env, alias="staging")
     sha = hashlib.sha1(kind.encode()).hexdigest()
     message = "Improve the churn model"
     if kind == "merge":
-        github_server.add_pull(8, merge_commit_sha=sha, merged=True)
+        github_server.add_pull(8, head_sha=head, merge_commit_sha=sha, merged=True)
         message = "Merge pull request #8 from octo/feature"
     elif kind == "squash":
-        github_server.add_pull(8, merge_commit_sha=sha, merged=True)
+        github_server.add_pull(8, head_sha=head, merge_commit_sha=sha, merged=True)
         message = "Improve the churn model (#8)"
     elif kind == "rebase":
-        github_server.add_pull(8, merged=True)
+        github_server.add_pull(8, head_sha=head, merged=True)
         github_server.add_commit(sha, message, pulls=[8])
     else:  # the API knows no PR for the commit: the squash message is the fallback
+        github_server.add_pull(8, head_sha=head, merged=True)
         github_server.add_commit(sha, "Improve the churn model (#8)\n\n* details")
     event = tmp_path / "push.json"
     event.write_text(

@@ -439,3 +439,233 @@ def test_credentials_in_uris_are_redacted_in_output_events_and_refusals(local):
     assert refused.returncode == 2
     assert refused.stderr.startswith("registry.endpoint_url http://***@127.0.0.1:1 carries credentials")
     assert secret not in refused.stderr
+
+
+# --- references and trusted promotion -------------------------------------------------------------
+
+
+def test_a_production_directory_in_the_checkout_does_not_change_the_baseline(local, trained):
+    project, env, version = local
+    assert mlci(project, "promote", version, "--to", "production", env=env).returncode == 0
+    # The PR adds a weak "production" bundle to the checkout (here: the other model).
+    shutil.copytree(trained["other"], project / "production")
+    run = mlci(project, "--json", "evaluate", "--candidate", str(trained["other"]), env=env)
+    assert run.returncode in (0, 1), run.stderr
+    assert json.loads(run.stdout)["baseline"]["version"] == version
+    # Written as a path, the directory is still usable on purpose.
+    own = mlci(project, "--json", "evaluate", "--candidate", "./production", "--baseline", "production", env=env)
+    assert json.loads(own.stdout)["candidate"]["version"] == version_of(trained["other"])
+
+
+def pr_event(tmp_path: Path, number: int, head: str) -> Path:
+    event = tmp_path / f"pr-{number}.json"
+    event.write_text(json.dumps({"number": number, "pull_request": {"number": number, "head": {"sha": head}}}))
+    return event
+
+
+def claimed(bundle: Path, dest: Path, **claims: object) -> Path:
+    """Copy a bundle and make its manifest claim `claims` (the model, hence the version id, is unchanged)."""
+    shutil.copytree(bundle, dest)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    manifest.update(claims)
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    return dest
+
+
+@pytest.mark.slow
+def test_forged_event_hijacked_alias_and_planted_cache_entry_get_nothing_promoted_or_reused(
+    s3_server, s3_bucket, trained, github_server, tmp_path
+):
+    from mlci.demo import _set_estimator
+    from mlci.references import open_registry
+
+    project = tmp_path / "churn"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
+    use_registry(
+        project,
+        f"registry:\n  uri: s3://{s3_bucket}/registry\n  endpoint_url: {s3_server.endpoint_url}\n"
+        "  addressing_style: path\n",
+    )
+    env = mlci_env(**s3_server.env)
+    gh = {**env, **github_server.env()}
+    good = version_of(trained["good"])
+    assert mlci(project, "push", str(trained["good"]), "--alias", "production", env=env).returncode == 0
+
+    # PR 12's check: a model that fails the gates against production.
+    head12 = "1" * 40
+    github_server.add_pull(12, head_sha=head12, merged=True)
+    _set_estimator(project / "mlci.yaml", "sklearn.tree.DecisionTreeClassifier", "{max_depth: 12}")
+    pr12 = {**env, "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(pr_event(tmp_path, 12, head12))}
+    checked = mlci(project, "--json", "check", env=pr12)
+    assert checked.returncode == 1, checked.stderr
+    failing = json.loads(checked.stdout)["candidate"]["version"]
+
+    # 1. A forged event says it passed: the merge job re-evaluates and refuses.
+    from mlci.config import load_config
+
+    registry = open_registry(load_config(project / "mlci.yaml", env=env))
+    registry.log_event("check", actor="github:attacker", alias="pr-12", version=failing, verdict="pass")
+    forged = mlci(project, "promote", "--from-pr", "12", "--to", "staging", env=gh)
+    assert forged.returncode == 1, forged.stdout + forged.stderr
+    assert f"version {failing} failed its gates when re-evaluated against production in this job" in forged.stderr
+    assert "stored verdict, informational only: pass" in forged.stdout
+
+    # 2. PR 13's job points pr-12 at its own version: it was stored for PR 13.
+    hijack = claimed(trained["other"], tmp_path / "pr13", pr=13, git_sha="3" * 40)
+    assert mlci(project, "push", str(hijack), "--alias", "pr-12", env=env).returncode == 0
+    hijacked = mlci(project, "promote", "--from-pr", "12", "--to", "staging", env=gh)
+    assert hijacked.returncode == 1
+    assert "which was stored for PR #13, not #12" in hijacked.stderr
+
+    # ... and a manifest that claims PR 12 but names another head than GitHub's record.
+    liar = claimed(trained["good"], tmp_path / "liar", pr=12, git_sha="f" * 40)
+    registry.store.put(f"churn/versions/{good}/manifest.json", (liar / "manifest.json").read_bytes())
+    registry.set_alias("pr-12", good, actor="github:attacker", reason="hijack")
+    lied = mlci(project, "promote", "--from-pr", "12", "--to", "staging", env=gh)
+    assert lied.returncode == 1
+    assert f"trained from commit {'f' * 40}, but GitHub records PR #12's head as {head12}" in lied.stderr
+    assert registry.alias("staging") is None
+
+    # 3. The failing version sits under the cache key every PR with this config computes;
+    # PR 14's check must not reuse it (it is in no alias history of PR 14).
+    pr14 = {**env, "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(pr_event(tmp_path, 14, "4" * 40))}
+    fresh = mlci(project, "check", env=pr14)
+    assert "train cache hit" not in fresh.stdout and "trained version" in fresh.stdout, fresh.stdout + fresh.stderr
+
+
+# --- deploys always restore -------------------------------------------------------------------------
+
+
+def deployment_state(store, env: str = "production") -> tuple[str | None, str | None, set[str]]:
+    """Return (alias version, published pointer version, versions whose release passed its smoke test)."""
+    from mlci.errors import NotFoundError
+
+    def read(key: str) -> dict | None:
+        try:
+            return dict(json.loads(store.get(key)[0]))
+        except NotFoundError:
+            return None
+
+    alias = read(f"churn/aliases/{env}.json")
+    pointer = read(f"churn/deployments/{env}/CURRENT.json")
+    prefix = f"churn/deployments/{env}/releases/"
+    smoked = {k[len(prefix) :].split("/")[0] for k in store.list(prefix) if k.endswith("/SMOKED.json")}
+    return (alias or {}).get("version"), (pointer or {}).get("version"), smoked
+
+
+def assert_serving_a_smoke_tested_version(store, released: dict[str, bytes]) -> None:
+    """The pointer names a complete release that passed its smoke test, with the files of its version."""
+    alias, pointer, smoked = deployment_state(store)
+    assert pointer in smoked and alias in smoked, (alias, pointer, smoked)
+    base = f"churn/deployments/production/releases/{pointer}/"
+    assert store.get(base + "model.skops")[0] == released[str(pointer)]
+
+
+@pytest.mark.slow
+def test_deploys_killed_at_random_points_leave_alias_and_published_copy_on_a_smoke_tested_version(
+    trained, tmp_path, monkeypatch
+):
+    """20 deploys killed by SIGKILL, SIGTERM or SIGINT at seeded random points, then a missing file.
+
+    Guarantee checked after every run: the pointer a serving system reads names a complete
+    release that passed its smoke test, and so does the alias. After SIGTERM/SIGINT they are
+    the same version; after SIGKILL they may differ (alias moved, pointer not yet switched)
+    until the next deploy or rollback, which reconciles them first.
+    """
+    from tests.s3_server import SeaweedFS
+
+    # A server of this test's own: the S3-down run stops it.
+    s3_server = SeaweedFS(tmp_path / "weed")
+    s3_server.start()
+    request_stop = s3_server.stop
+    try:
+        _kill_deploys(s3_server, trained, tmp_path, monkeypatch)
+    finally:
+        request_stop(kill=True)
+
+
+def _kill_deploys(s3_server, trained, tmp_path, monkeypatch) -> None:
+    import random
+    import signal
+    import time
+
+    from mlci.config import load_config
+    from mlci.references import open_registry
+
+    s3_bucket = s3_server.make_bucket()
+    for key, value in s3_server.env.items():
+        monkeypatch.setenv(key, value)
+    project = tmp_path / "churn"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
+    use_registry(
+        project,
+        f"registry:\n  uri: s3://{s3_bucket}/registry\n  endpoint_url: {s3_server.endpoint_url}\n"
+        "  addressing_style: path\n",
+    )
+    env = mlci_env(**s3_server.env)
+    store = open_registry(load_config(project / "mlci.yaml", env=env)).store
+    versions = []
+    released = {}
+    for name in ("good", "other"):
+        assert mlci(project, "push", str(trained[name]), env=env).returncode == 0
+        versions.append(version_of(trained[name]))
+        released[versions[-1]] = (trained[name] / "model.skops").read_bytes()
+    started = time.monotonic()
+    assert mlci(project, "deploy", versions[0], "--env", "production", env=env).returncode == 0
+    full = time.monotonic() - started  # one whole deploy, measured here: kill points spread over it
+
+    rng = random.Random(12)
+    signals = [signal.SIGKILL, signal.SIGTERM, signal.SIGINT]
+    outcomes = []
+    for i in range(20):
+        sig = signals[i % 3]
+        target = versions[1] if deployment_state(store)[0] == versions[0] else versions[0]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlci", "deploy", target, "--env", "production"],
+            cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            proc.wait(timeout=rng.uniform(0.3, 1.1) * full)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+        outcomes.append((sig.name, proc.returncode))
+        alias, pointer, _ = deployment_state(store)
+        assert_serving_a_smoke_tested_version(store, released)
+        assert "Traceback" not in err, err
+        if "rolled back" in err:  # SIGINT/SIGTERM caught mid-deploy: restored before exiting
+            assert proc.returncode in (130, 143) and alias == pointer, (err, alias, pointer)
+        if alias != pointer:  # only a SIGKILL (now or in a run no deploy has reconciled since)
+            assert any(code == -9 for _, code in outcomes), (outcomes, alias, pointer)
+    interrupted = [o for o in outcomes if o[1] in (-9, -15, 130, 143)]
+    assert len(interrupted) >= 10, f"too few runs were interrupted mid-way: {outcomes}"
+
+    # S3 goes down in the middle of a deploy: exit 4, and after it is back nothing is half.
+    alias = deployment_state(store)[0]
+    target = versions[1] if alias == versions[0] else versions[0]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlci", "deploy", target, "--env", "production"],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        proc.wait(timeout=rng.uniform(0.5, 1.0) * full)
+    except subprocess.TimeoutExpired:
+        s3_server.stop(kill=True)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode in (0, 4), err
+    if proc.returncode == 4:
+        assert "S3" in err and "Traceback" not in err
+    s3_server.start()
+    assert_serving_a_smoke_tested_version(store, released)
+
+    # A missing file in the version: refused before anything moves.
+    alias, pointer, _ = deployment_state(store)
+    other = versions[1] if alias == versions[0] else versions[0]
+    store.delete(f"churn/deployments/production/releases/{other}/SMOKED.json")
+    store.delete(f"churn/versions/{other}/smoke.parquet")
+    missing = mlci(project, "deploy", other, "--env", "production", env=env)
+    assert missing.returncode == 2, missing.stderr
+    assert f"churn/versions/{other}/smoke.parquet does not exist" in missing.stderr
+    after = deployment_state(store)
+    assert after[0] == after[1] == alias, (after, outcomes)  # the deploy's reconcile ran first
+    assert_serving_a_smoke_tested_version(store, released)

@@ -143,6 +143,9 @@ class Registry:
         self.uri = store.url(model)
         # Things a reader should know but that do not stop it (e.g. skipped malformed events).
         self.warnings: list[str] = []
+        # A pull request's job writes its events under events/pr-<n>/ so that its role needs no
+        # write access to the events of trusted jobs (docs/security.md: the PR role's policy).
+        self.event_namespace: str | None = None
 
     # -- keys --------------------------------------------------------------
 
@@ -589,6 +592,8 @@ class Registry:
                 self.warnings.append(f"skipped event {self.store.url(key)}: not a JSON object of mlci's shape")
                 continue
             out.append(event)
+        # Events of PR jobs live one level down (events/pr-<n>/): order all of them by time.
+        out.sort(key=lambda e: str(e.get("time", "")))
         return out
 
     def log_event(self, action: str, **fields: Any) -> None:
@@ -602,6 +607,9 @@ class Registry:
         # The key sorts by time; the random suffix keeps two writers in one microsecond apart.
         stamp = now.strftime("%Y%m%dT%H%M%S.%fZ")
         for _ in range(5):
-            if self.store.put_if_absent(f"{self.model}/events/{stamp}-{secrets.token_hex(4)}.json", data):
+            folder = f"{self.model}/events/" + (
+                f"{_check_name('namespace', self.event_namespace)}/" if self.event_namespace else ""
+            )
+            if self.store.put_if_absent(f"{folder}{stamp}-{secrets.token_hex(4)}.json", data):
                 return
         raise ConflictError(f"could not append an event to {self.uri}/events after 5 attempts")

@@ -30,7 +30,10 @@ def alias(s3: SeaweedFS, bucket: str, name: str) -> dict:
 
 
 def published(s3: SeaweedFS, bucket: str, env: str) -> dict:
-    obj = s3.client().get_object(Bucket=bucket, Key=f"registry/churn/deployments/{env}/manifest.json")
+    """Return the manifest a serving system loads: the release deployments/<env>/CURRENT.json points at."""
+    base = f"registry/churn/deployments/{env}/"
+    pointer = json.loads(s3.client().get_object(Bucket=bucket, Key=base + "CURRENT.json")["Body"].read())
+    obj = s3.client().get_object(Bucket=bucket, Key=base + pointer["prefix"] + "manifest.json")
     return dict(json.loads(obj["Body"].read()))
 
 

@@ -1,0 +1,115 @@
+"""promote --from-pr in the merge job: verify the merged PR's candidate instead of believing it.
+
+The pull_request job that stored the candidate ran the PR's own code with the PR role's
+credentials, so everything it wrote is a claim: the version under `pr-<n>`, its manifest,
+the `check` event with its verdict. The merge job therefore
+  1. loads the candidate by content address (sha256(model) == manifest == version id, trusted
+     types only),
+  2. checks its manifest against GitHub's record of the merged PR (number, merged, head sha),
+     which no job's registry credentials can forge, and
+  3. re-evaluates it against the current production on the merged branch's data with the
+     merged branch's gates (no cached result: .mlci/ of the checkout is the PR's too).
+The stored verdict becomes informational: it is shown, never decisive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mlci.errors import ChecksFailed, ConfigError
+
+if TYPE_CHECKING:
+    from mlci.config import Config
+    from mlci.github.context import GitHubContext
+
+
+@dataclass(frozen=True)
+class VerifiedCandidate:
+    """A merged PR's candidate after verification: its version and the verdict of the merge job's own evaluation."""
+
+    pr: int
+    version: str
+    verdict: str
+    found: str
+    notes: list[str] = field(default_factory=list)
+
+
+def pr_number(from_pr: str, ctx: GitHubContext) -> tuple[int, str]:
+    """Return (PR number, how it was found) for `--from-pr NUMBER|auto`."""
+    from mlci.release import pr_of_commit
+
+    if from_pr == "auto":
+        return pr_of_commit(ctx)
+    if from_pr.isdigit():
+        return int(from_pr), f"PR #{from_pr} named on the command line"
+    raise ConfigError(f"--from-pr {from_pr!r}: give a PR number or 'auto'")
+
+
+def github_record(ctx: GitHubContext, number: int) -> tuple[bool, str | None]:
+    """Return (merged, head sha) of PR `number` as GitHub's API records it."""
+    from mlci.github.client import GitHubClient
+
+    with GitHubClient.from_context(ctx) as client:
+        pull = client.get(f"/repos/{ctx.repository}/pulls/{number}")
+    if not isinstance(pull, dict) or pull.get("number") != number:
+        raise ChecksFailed(f"GitHub's answer for PR #{number} is not that pull request")
+    head = (pull.get("head") or {}).get("sha")
+    return bool(pull.get("merged") or pull.get("merged_at")), head if isinstance(head, str) else None
+
+
+def verify_pr_candidate(config: Config, from_pr: str, ctx: GitHubContext) -> VerifiedCandidate:
+    """Return the merged PR's candidate, verified and re-evaluated here; ChecksFailed when it does not hold up."""
+    from mlci.check import evaluate, validate_datasets, verdict_of
+    from mlci.data import load_datasets
+    from mlci.references import baseline_bundle, open_registry, resolve_bundle
+    from mlci.release import last_verdict
+
+    number, how = pr_number(from_pr, ctx)
+    registry = open_registry(config)
+    record = registry.alias(f"pr-{number}")
+    if record is None:
+        raise ChecksFailed(
+            f"PR #{number} has no stored candidate (no alias pr-{number} for model '{config.model.name}'); "
+            "did its mlci check run and push?"
+        )
+    version = record.version
+    bundle = resolve_bundle(config, registry, version)
+    manifest = bundle.manifest
+    notes: list[str] = []
+    if manifest.get("pr") != number:
+        raise ChecksFailed(
+            f"alias pr-{number} points at version {version}, which was stored for PR "
+            f"#{manifest.get('pr')}, not #{number}; refusing to promote it (the alias was moved by another job)"
+        )
+    if ctx.token and ctx.repository:
+        merged, head = github_record(ctx, number)
+        if not merged:
+            raise ChecksFailed(f"GitHub says PR #{number} is not merged; not promoting its candidate")
+        # git_sha is the PR's head commit on a pull_request job (not GitHub's temporary merge commit).
+        if head is None or manifest.get("git_sha") != head:
+            raise ChecksFailed(
+                f"version {version} under pr-{number} was trained from commit {manifest.get('git_sha') or 'unknown'}, "
+                f"but GitHub records PR #{number}'s head as {head}; refusing to promote it"
+            )
+        notes.append(f"GitHub confirms PR #{number} merged with head {head[:12]}, the commit version {version} names")
+    elif ctx.in_actions:
+        raise ConfigError(
+            "promote --from-pr needs a GitHub token in Actions to check the candidate against GitHub's record of the PR",
+            hint="pass github-token (GITHUB_TOKEN) to the step",
+        )
+    else:
+        notes.append("not checked against GitHub (no token outside Actions): re-evaluated only")
+    # Re-evaluate here, with this branch's gates and data, against what is in production now.
+    datasets = load_datasets(config)
+    validation = validate_datasets(config, datasets, cached=False)
+    baseline = baseline_bundle(config, registry, "production")
+    comparison = evaluate(config, datasets, bundle, baseline, cached=False)
+    verdict = verdict_of(comparison, validation)
+    against = f"production {baseline.version}" if baseline is not None else "no production model"
+    stored = last_verdict(registry, version)
+    notes.append(
+        f"re-evaluated {version} against {against} in this job: {verdict}"
+        + (f" (the PR's stored verdict, informational only: {stored})" if stored else "")
+    )
+    return VerifiedCandidate(number, version, verdict, f"{how}: promoting its candidate pr-{number}", notes)
