@@ -89,19 +89,23 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(params=["local", "s3"])
 def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     """The example project on a local registry or a fresh bucket of the session's SeaweedFS."""
+    if request.param == "s3":
+        yield s3_project(tmp_path, request.getfixturevalue("s3_server"), request.getfixturevalue("s3_bucket"))
+        return
     dest = tmp_path / "churn"
     shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
-    env = mlci_env()
-    if request.param == "s3":
-        server = request.getfixturevalue("s3_server")
-        bucket = request.getfixturevalue("s3_bucket")
-        use_registry(
-            dest,
-            f"registry:\n  uri: s3://{bucket}/registry\n  endpoint_url: {server.endpoint_url}\n"
-            "  addressing_style: path\n",
-        )
-        env = mlci_env(**server.env)
-    yield dest, env
+    yield dest, mlci_env()
+
+
+def s3_project(tmp_path: Path, server, bucket: str) -> tuple[Path, dict[str, str]]:
+    """Return the example project with its registry in `bucket`, and the environment to run it with."""
+    project = tmp_path / "churn"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
+    use_registry(
+        project,
+        f"registry:\n  uri: s3://{bucket}/registry\n  endpoint_url: {server.endpoint_url}\n  addressing_style: path\n",
+    )
+    return project, mlci_env(**server.env)
 
 
 def version_of(bundle: Path) -> str:
@@ -479,14 +483,7 @@ def test_forged_event_hijacked_alias_and_planted_cache_entry_get_nothing_promote
     from mlci.demo import _set_estimator
     from mlci.references import open_registry
 
-    project = tmp_path / "churn"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
-    use_registry(
-        project,
-        f"registry:\n  uri: s3://{s3_bucket}/registry\n  endpoint_url: {s3_server.endpoint_url}\n"
-        "  addressing_style: path\n",
-    )
-    env = mlci_env(**s3_server.env)
+    project, env = s3_project(tmp_path, s3_server, s3_bucket)
     gh = {**env, **github_server.env()}
     good = version_of(trained["good"])
     assert mlci(project, "push", str(trained["good"]), "--alias", "production", env=env).returncode == 0
@@ -521,6 +518,7 @@ def test_forged_event_hijacked_alias_and_planted_cache_entry_get_nothing_promote
     liar = claimed(trained["good"], tmp_path / "liar", pr=12, git_sha="f" * 40)
     registry.store.put(f"churn/versions/{good}/manifest.json", (liar / "manifest.json").read_bytes())
     registry.set_alias("pr-12", good, actor="github:attacker", reason="hijack")
+    shutil.rmtree(project / ".mlci" / "versions")  # a merge job starts from a fresh checkout
     lied = mlci(project, "promote", "--from-pr", "12", "--to", "staging", env=gh)
     assert lied.returncode == 1
     assert f"trained from commit {'f' * 40}, but GitHub records PR #12's head as {head12}" in lied.stderr
@@ -561,6 +559,24 @@ def assert_serving_a_smoke_tested_version(store, released: dict[str, bytes]) -> 
     assert store.get(base + "model.skops")[0] == released[str(pointer)]
 
 
+def interrupted_deploy(project: Path, env: dict[str, str], store, versions: list[str], after: float, interrupt):
+    """Deploy the version not in production; after `after` seconds send signal `interrupt` (or stop that server)."""
+    target = versions[1] if deployment_state(store)[0] == versions[0] else versions[0]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlci", "deploy", target, "--env", "production"],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        proc.wait(timeout=after)
+    except subprocess.TimeoutExpired:
+        if isinstance(interrupt, int):
+            proc.send_signal(interrupt)
+        else:
+            interrupt.stop(kill=True)
+    _, err = proc.communicate(timeout=300)
+    return proc.returncode, err
+
+
 @pytest.mark.slow
 def test_deploys_killed_at_random_points_leave_alias_and_published_copy_on_a_smoke_tested_version(
     trained, tmp_path, monkeypatch
@@ -595,14 +611,7 @@ def _kill_deploys(s3_server, trained, tmp_path, monkeypatch) -> None:
     s3_bucket = s3_server.make_bucket()
     for key, value in s3_server.env.items():
         monkeypatch.setenv(key, value)
-    project = tmp_path / "churn"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
-    use_registry(
-        project,
-        f"registry:\n  uri: s3://{s3_bucket}/registry\n  endpoint_url: {s3_server.endpoint_url}\n"
-        "  addressing_style: path\n",
-    )
-    env = mlci_env(**s3_server.env)
+    project, env = s3_project(tmp_path, s3_server, s3_bucket)
     store = open_registry(load_config(project / "mlci.yaml", env=env)).store
     versions = []
     released = {}
@@ -619,41 +628,22 @@ def _kill_deploys(s3_server, trained, tmp_path, monkeypatch) -> None:
     outcomes = []
     for i in range(20):
         sig = signals[i % 3]
-        target = versions[1] if deployment_state(store)[0] == versions[0] else versions[0]
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mlci", "deploy", target, "--env", "production"],
-            cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        try:
-            proc.wait(timeout=rng.uniform(0.3, 1.1) * full)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(sig)
-        _, err = proc.communicate(timeout=120)
-        outcomes.append((sig.name, proc.returncode))
+        code, err = interrupted_deploy(project, env, store, versions, rng.uniform(0.3, 1.1) * full, sig.value)
+        outcomes.append((sig.name, code))
         alias, pointer, _ = deployment_state(store)
         assert_serving_a_smoke_tested_version(store, released)
         assert "Traceback" not in err, err
         if "rolled back" in err:  # SIGINT/SIGTERM caught mid-deploy: restored before exiting
-            assert proc.returncode in (130, 143) and alias == pointer, (err, alias, pointer)
+            assert code in (130, 143) and alias == pointer, (err, alias, pointer)
         if alias != pointer:  # only a SIGKILL (now or in a run no deploy has reconciled since)
             assert any(code == -9 for _, code in outcomes), (outcomes, alias, pointer)
     interrupted = [o for o in outcomes if o[1] in (-9, -15, 130, 143)]
     assert len(interrupted) >= 10, f"too few runs were interrupted mid-way: {outcomes}"
 
     # S3 goes down in the middle of a deploy: exit 4, and after it is back nothing is half.
-    alias = deployment_state(store)[0]
-    target = versions[1] if alias == versions[0] else versions[0]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlci", "deploy", target, "--env", "production"],
-        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        proc.wait(timeout=rng.uniform(0.5, 1.0) * full)
-    except subprocess.TimeoutExpired:
-        s3_server.stop(kill=True)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode in (0, 4), err
-    if proc.returncode == 4:
+    code, err = interrupted_deploy(project, env, store, versions, rng.uniform(0.5, 1.0) * full, s3_server)
+    assert code in (0, 4), err
+    if code == 4:
         assert "S3" in err and "Traceback" not in err
     s3_server.start()
     assert_serving_a_smoke_tested_version(store, released)
