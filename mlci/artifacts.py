@@ -251,8 +251,8 @@ def load_model(
 ) -> Any:
     """Return the estimator in a verified bundle, refusing any type that is not trusted.
 
-    Trusted = skops' default set + the exact names in `trusted_types`, which come from the
-    configuration of the job that loads, never from the artifact.
+    Trusted = skops' default set + MLCI_TRUSTED_TYPES + the exact names in `trusted_types`,
+    which come from the configuration of the job that loads, never from the artifact.
     """
     import skops.io as sio
 
@@ -266,7 +266,7 @@ def load_model(
     if refused:
         raise UntrustedTypes(bundle.model_path, refused)
     try:
-        # Only the user's exact names are passed: skops adds its own defaults itself.
+        # Only exact names are passed: skops adds its own defaults itself.
         allowed = {*MLCI_TRUSTED_TYPES, *trusted_types}
         listed = [t for t in sio.get_untrusted_types(data=data) if t in allowed]
         return sio.loads(data, trusted=listed)

@@ -534,6 +534,46 @@ def test_forged_event_hijacked_alias_and_planted_cache_entry_get_nothing_promote
 # --- deploys always restore -------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("when", ["before the alias moves", "after the pointer switched"])
+def test_a_concurrent_promote_during_a_deploy_is_exit_3_and_publishes_nothing_unsmoked(
+    local, trained, monkeypatch, when
+):
+    from mlci.config import load_config
+    from mlci.deploy import DeployFailed, deploy
+    from mlci.errors import ConflictError
+    from mlci.github.context import GitHubContext
+    from mlci.references import open_registry
+    from mlci.registry.registry import Registry
+
+    project, env, good = local
+    config = load_config(project / "mlci.yaml", env=env)
+    assert deploy(config, good, "production", ctx=GitHubContext(), env={}).ok
+    other = mlci(project, "--json", "push", str(trained["other"]), env=env)
+    other_version = json.loads(other.stdout)["version"]
+    # A third version, never smoke-tested in production: what a racing `promote` moves in.
+    racer = json.loads(mlci(project, "--json", "push", str(trained["hostile"]), env=env).stdout)["version"]
+
+    hook = "mark_smoked" if when == "before the alias moves" else "switch"
+    original = getattr(Registry, hook)
+
+    def racing(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        if kwargs.get("reason", "").startswith("deploy") or hook == "mark_smoked":
+            monkeypatch.setattr(Registry, hook, original)  # once
+            rival = open_registry(config)
+            rival.set_alias("production", racer, actor="someone else", reason="promote")
+        return result
+
+    monkeypatch.setattr(Registry, hook, racing)
+    with pytest.raises(DeployFailed) as failed:
+        deploy(config, other_version, "production", ctx=GitHubContext(), env={})
+    assert failed.value.exit_code == ConflictError.exit_code == 3
+    assert f"moved to {racer}" in str(failed.value) or "moved from" in str(failed.value)
+    registry = open_registry(config)
+    assert registry.alias("production").version == racer  # the rival's move is kept
+    assert registry.published_version("production") == good  # neither ours nor the unsmoked one
+
+
 def deployment_state(store, env: str = "production") -> tuple[str | None, str | None, set[str]]:
     """Return (alias version, published pointer version, versions whose release passed its smoke test)."""
     from mlci.errors import NotFoundError
