@@ -49,6 +49,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "validate": {"rows": [1_000_000, 10_000_000]},
         "check": {"rows": [100_000, 1_000_000], "rounds": 3},
         "significance": {"rows": 1_000_000},
+        "slices": {"compare": [100_000, 5000], "check": [100_000, 2000], "rounds": 2},
         "mlflow": {"rows": 1_000_000, "rounds": 2},
         "storage": {"size_mb": 500, "rounds": 3},
         "drift": {"rows": 1_000_000, "features": 20},
@@ -60,6 +61,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "validate": {"rows": [5_000]},
         "check": {"rows": [5_000], "rounds": 1},
         "significance": {"rows": 20_000},
+        "slices": {"compare": [20_000, 1000], "check": [5_000, 200], "rounds": 1},
         "mlflow": {"rows": 5_000, "rounds": 1},
         "storage": {"size_mb": 4, "rounds": 1},
         "drift": {"rows": 20_000, "features": 20},
@@ -231,6 +233,40 @@ def significance(rows: int) -> list[dict[str, Any]]:
             command=_mod("bench_significance", "--rows", rows),
             details={**r, "sklearn_metrics_seconds": round(bare, 3)},
         )
+    ]
+
+
+def slices(compare: list[int], check: list[int], rounds: int) -> list[dict[str, Any]]:
+    from benchmarks import bench_slices
+
+    c = bench_slices.run_compare(*compare)
+    k = bench_slices.run_check(*check, rounds=rounds)
+    return [
+        row(
+            "slices",
+            "compare_slices",
+            f"Slices in `compare`: {c['slices']:,} slices at {c['rows']:,} test rows (4 metrics, paired CIs, slice gate)",
+            ratio=c["ratio"],
+            ratio_of="compare with the slices / the same compare without",
+            absolute=f"{c['seconds']:.3f} s with slices, {c['without_slices_seconds']:.3f} s without",
+            target=f"<= {c['target_seconds']:g} s",
+            met=c["met"],
+            command=_mod("bench_slices", "compare", *compare),
+            details=c,
+        ),
+        row(
+            "slices",
+            "check_slices",
+            f"Slices in `mlci check`: a {check[1]:,}-category slice column at {k['rows']:,} rows",
+            ratio=k["ratio"],
+            ratio_of="mlci check with the slices / the same check without slices",
+            absolute=f"with {k['with_slices_seconds']:.2f} s ({k['slices']:,} slices), "
+            f"without {k['without_slices_seconds']:.2f} s; best of {rounds}",
+            target=f"<= {k['target_ratio']:g}x",
+            met=k["met"],
+            command=_mod("bench_slices", "check", *check),
+            details=k,
+        ),
     ]
 
 

@@ -540,34 +540,6 @@ def _paired(name: str, frame: _Frame, stats: StatisticsSection) -> tuple[str, In
     return "bootstrap", _bootstrap_ranking(name, frame, stats)
 
 
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None
-
-
-def _metric_result(name: str, frame: _Frame, stats: StatisticsSection) -> MetricResult:
-    info = METRICS[name]
-    cand = _finite(_value(name, frame, "cand"))
-    if frame.base is None:
-        return MetricResult(name, info.greater_is_better, None, cand, None, None, None, None, None, "none")
-    base = _finite(_value(name, frame, "base"))
-    if cand is None or base is None:
-        return MetricResult(name, info.greater_is_better, base, cand, None, None, None, None, None, "none")
-    delta = cand - base
-    method, iv = _paired(name, frame, stats)
-    return MetricResult(
-        name=name,
-        greater_is_better=info.greater_is_better,
-        baseline=base,
-        candidate=cand,
-        delta=delta,
-        relative_delta=delta / abs(base) if base != 0 else None,
-        ci_low=None if iv is None else _finite(iv.low),
-        ci_high=None if iv is None else _finite(iv.high),
-        p_value=None if iv is None else _finite(iv.p),
-        method=method,
-    )
-
-
 # --- compare -------------------------------------------------------------------------------
 
 
@@ -605,20 +577,24 @@ def compare(
     for name in names:
         if METRICS[name].task != task:
             raise ConfigError(f"metric '{name}' is for {METRICS[name].task}, but the task is {task}")
+    import numpy as np
+
+    from mlci.groupwise import group_results
+
     frame = _prepare(y_true, candidate, baseline, task)
-    overall = [_metric_result(name, frame, statistics) for name in names]
+    # All rows are one group; each slice column splits them into its categories. Both go
+    # through the same vectorised pass, so a slice costs no extra scikit-learn call.
+    overall = group_results(names, frame, np.zeros(len(frame.y), dtype=np.intp), 1, statistics)[0]
 
     slice_results: list[SliceResult] = []
     for column, values in (slices or {}).items():
         categories, codes = _categories(column, values, len(frame.y))
-        for i, category in enumerate(categories):
-            mask = codes == i
-            sub = frame.subset(mask)
-            slice_results.append(
-                SliceResult(
-                    column, category, int(mask.sum()), [_metric_result(name, sub, statistics) for name in names]
-                )
-            )
+        sizes = np.bincount(codes, minlength=len(categories))
+        per_slice = group_results(names, frame, codes, len(categories), statistics)
+        slice_results += [
+            SliceResult(column, category, int(n), results)
+            for category, n, results in zip(categories, sizes, per_slice, strict=True)
+        ]
 
     verdict = apply_gates(
         overall,

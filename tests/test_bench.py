@@ -31,7 +31,9 @@ def test_tiny_bench_writes_every_row_with_its_ratio_target_and_verdict(tmp_path:
     assert results["size"] == "tiny"
     assert results["machine"]["cores"]
     groups = {r["group"] for r in results["rows"]}
-    assert groups == {"startup", "validate", "check", "significance", "mlflow", "storage", "drift", "demo", "engines"}
+    assert groups == {
+        "startup", "validate", "check", "significance", "slices", "mlflow", "storage", "drift", "demo", "engines"
+    }  # fmt: skip
     for row in results["rows"]:
         assert {"ratio", "target", "met", "absolute", "status"} <= set(row), row
         assert row["status"] != "error", f"{row['id']}: {row['absolute']}"

@@ -1,0 +1,265 @@
+"""Per-slice metrics come from one vectorised pass; they must equal scikit-learn's on every slice."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from mlci.config import StatisticsSection
+from mlci.evaluation import Predictions, compare, compute_metric
+from mlci.metrics import METRICS
+
+STATS = StatisticsSection(confidence=0.95, resamples=200, seed=0)
+TOLERANCE = 1e-12  # relative and absolute: only floating-point summation order may differ
+
+
+def sklearn_value(name: str, y: np.ndarray, p: Predictions, classes: list) -> float:
+    """Return metric `name` straight from scikit-learn, NaN where it refuses (the reference)."""
+    k = len(classes)
+    binary = k == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            if name == "accuracy":
+                return skm.accuracy_score(y, p.labels)
+            if name == "balanced_accuracy":
+                return skm.balanced_accuracy_score(y, p.labels)
+            if name in ("f1", "precision", "recall"):
+                fn = {"f1": skm.f1_score, "precision": skm.precision_score, "recall": skm.recall_score}[name]
+                if binary:
+                    return fn(y, p.labels, labels=classes, pos_label=classes[1], zero_division=0)
+                return fn(y, p.labels, average="macro", zero_division=0)
+            if name == "roc_auc":
+                if binary:
+                    return skm.roc_auc_score(y == classes[1], p.proba[:, 1]) if len(np.unique(y)) == 2 else math.nan
+                return skm.roc_auc_score(y, p.proba, multi_class="ovr", average="macro", labels=classes)
+            if name == "average_precision":
+                if binary:
+                    positive = y == classes[1]
+                    return skm.average_precision_score(positive, p.proba[:, 1]) if positive.any() else math.nan
+                return skm.average_precision_score(y[:, None] == np.asarray(classes)[None, :], p.proba)
+            if name == "log_loss":
+                return skm.log_loss(y, p.proba, labels=classes)
+            if name == "brier":
+                if binary:
+                    return skm.brier_score_loss(y == classes[1], p.proba[:, 1])
+                return skm.brier_score_loss(y, p.proba, labels=classes)
+            if name == "r2":
+                return skm.r2_score(y, p.labels) if len(y) >= 2 else math.nan
+            if name == "rmse":
+                return skm.root_mean_squared_error(y, p.labels)
+            if name == "mae":
+                return skm.mean_absolute_error(y, p.labels)
+            if name == "mape":
+                return skm.mean_absolute_percentage_error(y, p.labels)
+        except ValueError:
+            return math.nan
+    raise AssertionError(name)
+
+
+def classifier(y: np.ndarray, classes: list, noise: float, rng: np.random.Generator, decimals: int) -> Predictions:
+    """Return a probabilistic classifier with ties (rounded scores) and some confident mistakes."""
+    k = len(classes)
+    index = np.searchsorted(classes, y)
+    logits = np.eye(k)[index] * 1.5 + rng.normal(0, noise, (len(y), k))
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    if k == 2:  # rounding keeps rows summing to one in the binary case only
+        proba[:, 1] = np.round(proba[:, 1], decimals)
+        proba[:, 0] = 1 - proba[:, 1]
+    return Predictions(np.asarray(classes)[proba.argmax(axis=1)], proba, list(classes))
+
+
+def slice_column(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Return a slice column with big, small, one-row and missing categories."""
+    column = rng.choice(np.array(["a", "b", "c", "d"], dtype=object), n, p=[0.5, 0.3, 0.15, 0.05])
+    column[rng.choice(n, 25, replace=False)] = None
+    column[:3] = ["one-row", "two-rows", "two-rows"]
+    column[3:30] = rng.choice(np.array([f"tiny-{i}" for i in range(12)], dtype=object), 27)
+    return column
+
+
+def assert_slices_match_sklearn(y, cand, base, names, task, classes, column) -> int:
+    """Assert every defined value equals sklearn's and every undefined one is None; return how many were defined."""
+    result = compare(
+        y,
+        cand,
+        base,
+        task=task,
+        metrics=names,
+        primary=names[0],
+        gates=[],
+        statistics=STATS,
+        slices={"segment": column},
+    )
+    labels = np.where(np.array([v is None for v in column]), "(missing)", column.astype(str))
+    checked = 0
+    for s in [None, *result.slices]:
+        rows = np.ones(len(y), bool) if s is None else labels == s.category
+        for m in result.metrics if s is None else s.metrics:
+            for got, model in ((m.candidate, cand), (m.baseline, base)):
+                sub = Predictions(model.labels[rows], None if model.proba is None else model.proba[rows], model.classes)
+                want = sklearn_value(m.name, y[rows], sub, classes)
+                where = f"{m.name} on {'overall' if s is None else s.category} (n={rows.sum()})"
+                if math.isnan(want):
+                    assert got is None, where
+                else:
+                    assert got == pytest.approx(want, rel=TOLERANCE, abs=TOLERANCE), where
+                    checked += 1
+    return checked
+
+
+def test_binary_slice_metrics_equal_sklearn_on_every_metric() -> None:
+    rng = np.random.default_rng(0)
+    n = 3000
+    y = rng.choice(np.array(["no", "yes"]), n, p=[0.7, 0.3])
+    y[3:12] = "yes"  # some tiny slices hold one class only (roc_auc undefined, recall 0/0)
+    classes = ["no", "yes"]
+    cand, base = classifier(y, classes, 1.0, rng, 2), classifier(y, classes, 1.4, rng, 1)
+    names = [m for m, info in METRICS.items() if info.task == "classification"]
+    defined = assert_slices_match_sklearn(y, cand, base, names, "classification", classes, slice_column(n, rng))
+    assert defined > 2 * 15 * len(names)  # both models on most of the 19 scopes
+
+
+def test_multiclass_slice_metrics_equal_sklearn_on_every_metric() -> None:
+    rng = np.random.default_rng(1)
+    n = 3000
+    classes = [0, 1, 2, 3]
+    y = rng.choice(classes, n, p=[0.4, 0.3, 0.2, 0.1])
+    cand, base = classifier(y, classes, 0.9, rng, 0), classifier(y, classes, 1.3, rng, 0)
+    names = [m for m, info in METRICS.items() if info.task == "classification"]
+    defined = assert_slices_match_sklearn(y, cand, base, names, "classification", classes, slice_column(n, rng))
+    assert defined > 2 * 15 * len(names)  # both models on most of the 19 scopes
+
+
+def test_regression_slice_metrics_equal_sklearn_on_every_metric() -> None:
+    rng = np.random.default_rng(2)
+    n = 3000
+    y = rng.normal(50, 20, n)
+    y[rng.choice(n, 10, replace=False)] = 0.0  # mape's eps floor
+    y[30:40] = 7.0  # a constant-target stretch: r2 of such a slice is sklearn's 0 or 1
+    cand = Predictions(y + rng.normal(0, 5, n))
+    base = Predictions(np.round(y + rng.normal(0, 7, n)))
+    column = slice_column(n, rng)
+    column[30:40] = "constant"
+    names = [m for m, info in METRICS.items() if info.task == "regression"]
+    defined = assert_slices_match_sklearn(y, cand, base, names, "regression", [], column)
+    assert defined > 2 * 15 * len(names)  # both models on most of the 19 scopes
+
+
+def test_probabilities_sklearn_refuses_make_only_their_slices_undefined() -> None:
+    rng = np.random.default_rng(3)
+    n = 600
+    classes = [0, 1, 2]
+    y = rng.choice(classes, n)
+    cand, base = classifier(y, classes, 1.0, rng, 0), classifier(y, classes, 1.2, rng, 0)
+    column = np.where(np.arange(n) < 300, "left", "right").astype(object)
+    cand.proba[5] = [0.7, 0.7, -0.4]  # out of [0, 1] and the row sums to one: log_loss and brier refuse
+    base.proba[400] *= 0.9  # does not sum to one: multiclass roc_auc refuses
+    names = ["log_loss", "brier", "roc_auc", "average_precision"]
+    assert (
+        assert_slices_match_sklearn(y, cand, base, names, "classification", classes, column) == 24 - 6
+    )  # 3 scopes x 4 metrics x 2 models, 6 refused
+    result = compare(
+        y,
+        cand,
+        base,
+        task="classification",
+        metrics=names,
+        primary=names[0],
+        gates=[],
+        statistics=STATS,
+        slices={"half": column},
+    )
+    left, right = result.slices
+    assert left.metrics[0].candidate is None and right.metrics[0].candidate is not None
+    assert right.metrics[2].baseline is None and left.metrics[2].baseline is not None
+
+
+def test_slice_intervals_equal_the_same_metric_computed_on_the_slice_alone() -> None:
+    # The vectorised intervals (DeLong, McNemar, t, delta method) and the per-slice bootstrap
+    # must give what `compare` gives when it is handed only that slice's rows.
+    rng = np.random.default_rng(4)
+    n = 2000
+    classes = [0, 1]
+    y = rng.choice(classes, n)
+    cand, base = classifier(y, classes, 1.0, rng, 2), classifier(y, classes, 1.3, rng, 2)
+    column = rng.choice(np.array(["a", "b", "c"], dtype=object), n)
+    names = ["roc_auc", "accuracy", "log_loss", "brier", "f1", "average_precision"]
+    whole = compare(
+        y,
+        cand,
+        base,
+        task="classification",
+        metrics=names,
+        primary="roc_auc",
+        gates=[],
+        statistics=STATS,
+        slices={"s": column},
+    )
+    for s in whole.slices:
+        rows = column == s.category
+        alone = compare(
+            y[rows],
+            Predictions(cand.labels[rows], cand.proba[rows], classes),
+            Predictions(base.labels[rows], base.proba[rows], classes),
+            task="classification",
+            metrics=names,
+            primary="roc_auc",
+            gates=[],
+            statistics=STATS,
+        )
+        for got, want in zip(s.metrics, alone.metrics, strict=True):
+            assert got.method == want.method
+            for field in ("candidate", "baseline", "delta", "ci_low", "ci_high", "p_value"):
+                assert getattr(got, field) == pytest.approx(getattr(want, field), rel=1e-9, abs=1e-12), (got, field)
+
+
+def test_regression_slice_intervals_equal_the_slice_alone() -> None:
+    rng = np.random.default_rng(5)
+    n = 1500
+    y = rng.normal(10, 3, n)
+    cand, base = Predictions(y + rng.normal(0, 1.0, n)), Predictions(y + rng.normal(0, 1.3, n))
+    column = rng.choice(np.array(["a", "b"], dtype=object), n)
+    names = ["rmse", "mae", "mape", "r2"]
+    whole = compare(
+        y,
+        cand,
+        base,
+        task="regression",
+        metrics=names,
+        primary="rmse",
+        gates=[],
+        statistics=STATS,
+        slices={"s": column},
+    )
+    for s in whole.slices:
+        rows = column == s.category
+        alone = compare(
+            y[rows],
+            Predictions(cand.labels[rows]),
+            Predictions(base.labels[rows]),
+            task="regression",
+            metrics=names,
+            primary="rmse",
+            gates=[],
+            statistics=STATS,
+        )
+        for got, want in zip(s.metrics, alone.metrics, strict=True):
+            assert got.method == want.method
+            for field in ("candidate", "delta", "ci_low", "ci_high", "p_value"):
+                assert getattr(got, field) == pytest.approx(getattr(want, field), rel=1e-9, abs=1e-12), (got, field)
+
+
+def test_compute_metric_agrees_with_the_vectorised_overall_value() -> None:
+    rng = np.random.default_rng(6)
+    y = rng.choice([0, 1], 500)
+    cand, base = classifier(y, [0, 1], 1.0, rng, 3), classifier(y, [0, 1], 1.2, rng, 3)
+    result = compare(
+        y, cand, base, task="classification", metrics=["roc_auc", "f1"], primary="roc_auc", gates=[], statistics=STATS
+    )
+    for m in result.metrics:
+        assert m.candidate == pytest.approx(compute_metric(m.name, y, cand), rel=1e-12)
