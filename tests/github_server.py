@@ -457,6 +457,11 @@ class GitHubServer:
             self._limit_status = status
             self._limit_retry_after = retry_after
 
+    def advance(self, seconds: float) -> None:
+        """Let `seconds` pass for the rate limit, as if a client had slept them (its clock is injected)."""
+        with self._lock:
+            self._limited_until -= seconds
+
     def clear_faults(self) -> None:
         """Forget every pending injected fault and end any rate limit."""
         with self._lock:

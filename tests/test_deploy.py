@@ -116,7 +116,7 @@ def test_check_push_promote_deploy_rollback_history_round_trip_through_s3(projec
     assert published_manifest(client, s3_bucket)["version"] == v1
 
 
-def test_twenty_concurrent_promotes_one_wins_nineteen_exit_3(project, env, bundles):
+def test_four_concurrent_promotes_one_wins_three_exit_3(project, env, bundles):
     before = push(project, bundles["good"], env, alias="production")
     target = push(project, bundles["other"], env)
     procs = [
@@ -128,14 +128,14 @@ def test_twenty_concurrent_promotes_one_wins_nineteen_exit_3(project, env, bundl
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(20)
+        for _ in range(4)  # four racers show the compare-and-swap; twenty only cost start-up time
     ]
     results = []
     for p in procs:
         _out, err = p.communicate(timeout=300)
         results.append((p.returncode, err))
     codes = [code for code, _ in results]
-    assert codes.count(0) == 1 and codes.count(3) == 19, results
+    assert codes.count(0) == 1 and codes.count(3) == 3, results
     assert all("production" in err and "Traceback" not in err for code, err in results if code == 3)
     history = json.loads(mlci(project, "--json", "history", env=env).stdout)
     production = next(a for a in history["aliases"] if a["alias"] == "production")

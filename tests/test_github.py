@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,13 +21,25 @@ BOT = "github-actions[bot]"
 
 
 def client_for(server: GitHubServer, token: str | None = None, **kwargs: object) -> GitHubClient:
-    options: dict = {"backoff": 0.01, "timeout": 5.0, **kwargs}
+    # The client's waits (backoff, rate limits) are recorded, not slept: the tests assert on
+    # how long the client chose to wait, and the suite does not spend that time.
+    options: dict = {"backoff": 0.01, "timeout": 5.0, "sleep": lambda seconds: None, **kwargs}
     return GitHubClient(server.url, token or server.token, server.repository, **options)
 
 
 @pytest.fixture
-def gh(github_server: GitHubServer) -> Iterator[GitHubClient]:
-    with client_for(github_server) as client:
+def waits() -> list[float]:
+    """The seconds the `gh` client asked to sleep, in order."""
+    return []
+
+
+@pytest.fixture
+def gh(github_server: GitHubServer, waits: list[float]) -> Iterator[GitHubClient]:
+    def sleep(seconds: float) -> None:  # the server's rate limit sees the time pass; no one waits
+        waits.append(seconds)
+        github_server.advance(seconds)
+
+    with client_for(github_server, sleep=sleep) as client:
         yield client
 
 
@@ -107,7 +118,7 @@ def test_personal_token_matches_its_own_login(github_server: GitHubServer) -> No
 
 @pytest.mark.parametrize("applied", [False, True], ids=["lost-before-write", "lost-after-write"])
 def test_502_twice_then_success_posts_exactly_one_comment(
-    github_server: GitHubServer, gh: GitHubClient, applied: bool
+    github_server: GitHubServer, gh: GitHubClient, waits: list[float], applied: bool
 ) -> None:
     github_server.add_pull(11)
     github_server.fail_next(2, 502, method="POST", after=applied)
@@ -118,47 +129,52 @@ def test_502_twice_then_success_posts_exactly_one_comment(
     comments = github_server.comments(11)
     assert len(comments) == 1
     assert comments[0]["id"] == result.id
+    # Lost before the write: the POST is re-sent after exponential backoff. Lost after it: the
+    # outcome is unknown, so the client looks for its comment instead of waiting to re-send.
+    assert waits == ([] if applied else [0.01, 0.02])
 
 
-def test_rate_limit_resetting_soon_is_waited_out(github_server: GitHubServer, gh: GitHubClient) -> None:
+def test_rate_limit_resetting_soon_is_waited_out(
+    github_server: GitHubServer, gh: GitHubClient, waits: list[float]
+) -> None:
     github_server.add_pull(12)
     github_server.rate_limit_next(reset_in=2.0)
 
-    started = time.monotonic()
     result = gh.upsert_comment(12, MARKER, f"{MARKER}\nreport")
-    elapsed = time.monotonic() - started
 
     assert result.action == "created"
     assert len(github_server.comments(12)) == 1
-    assert 1.5 <= elapsed < 10
+    # One wait until the reset (whole seconds in the header) plus the client's 1 s of slack.
+    assert len(waits) == 1 and 1.0 < waits[0] <= 4.0, waits
     limited = [r for r in github_server.requests if r.status == 403]
     assert len(limited) == 1
 
 
-def test_rate_limit_resetting_in_an_hour_fails_fast(github_server: GitHubServer, gh: GitHubClient) -> None:
+def test_rate_limit_resetting_in_an_hour_fails_fast(
+    github_server: GitHubServer, gh: GitHubClient, waits: list[float]
+) -> None:
     github_server.add_pull(13)
     github_server.rate_limit_next(reset_in=3600)
 
-    started = time.monotonic()
     with pytest.raises(ServiceError) as info:
         gh.upsert_comment(13, MARKER, f"{MARKER}\nreport")
-    elapsed = time.monotonic() - started
 
     text = str(info.value)
     assert "GitHub rate limit exhausted until" in text
     assert "Z (in 360" in text
     assert "mlci waits at most 60 s — re-run later" in text
     assert info.value.exit_code == 4
-    assert elapsed < 5
+    assert waits == []  # it did not wait at all
     assert github_server.comments(13) == []
 
 
-def test_secondary_rate_limit_honours_retry_after(github_server: GitHubServer, gh: GitHubClient) -> None:
+def test_secondary_rate_limit_honours_retry_after(
+    github_server: GitHubServer, gh: GitHubClient, waits: list[float]
+) -> None:
     github_server.add_pull(14)
     github_server.rate_limit_next(reset_in=1.0, retry_after=1.0)
-    started = time.monotonic()
     gh.upsert_comment(14, MARKER, f"{MARKER}\nreport")
-    assert time.monotonic() - started >= 0.9
+    assert waits == [1.0]  # Retry-After wins over the reset time
     assert len(github_server.comments(14)) == 1
 
 

@@ -103,6 +103,7 @@ class GitHubClient:
         user_agent: str = f"mlci/{__version__}",
         bot_login: str | None = None,
         max_pages: int = 50,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not token:
             raise ConfigError("no GitHub token: set GITHUB_TOKEN (or MLCI_GITHUB_TOKEN)")
@@ -118,6 +119,7 @@ class GitHubClient:
         self.max_wait = max_wait
         self.bot_login = bot_login
         self.max_pages = max_pages
+        self._wait = sleep  # tests pass a recorder: the retry path's waits are asserted, not slept
         self._token = token
         self._rate_limit_waited = 0.0
         self._login: str | None = None
@@ -171,7 +173,7 @@ class GitHubClient:
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:
-            time.sleep(seconds)
+            self._wait(seconds)
 
     def _backoff_delay(self, attempt: int) -> float:
         return float(self.backoff * (2 ** (attempt - 1)))
