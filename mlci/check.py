@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlci.errors import ConfigError
+from mlci.errors import ChecksFailed, ConfigError
 from mlci.references import actor, baseline_bundle, open_registry, resolve_bundle, work_dir
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from mlci.artifacts import Bundle
+    from mlci.background import BackgroundValidation
     from mlci.config import Config
     from mlci.data import Datasets
     from mlci.evaluation import Comparison, Predictions
@@ -78,12 +79,22 @@ def _validate_in_engines(config: Config, suite: str, which: str | None) -> list[
     return list(results.values())
 
 
+def _validation_key(config: Config, datasets: Datasets, name: str, suite: Path) -> str:
+    """Return the result cache key of the suite's run on one table: its bytes and the suite's."""
+    from mlci.artifacts import sha256_file
+    from mlci.cache import key_of
+
+    table = datasets.sources.get(name, name)
+    # The data fingerprint names the table's bytes; a split table adds its split rule.
+    data = {k: v for k, v in datasets.fingerprints.items() if k in (name, "table", "split")}
+    return key_of("validation", table=table, name=name, data=data, suite=sha256_file(suite))
+
+
 def validate_datasets(
     config: Config, datasets: Datasets, names: list[str] | None = None, *, cached: bool = False
 ) -> list[ValidationResult]:
     """Return the suite's result on already loaded train/test tables (from the local cache when `cached`)."""
-    from mlci.artifacts import sha256_file
-    from mlci.cache import ResultCache, key_of
+    from mlci.cache import ResultCache
     from mlci.validation import ValidationResult, validate
 
     if config.expectations is None:
@@ -104,9 +115,7 @@ def validate_datasets(
         table = datasets.sources.get(name, name)
         key = None
         if cached and Path(suite).exists():
-            # The data fingerprint names the table's bytes; a split table adds its split rule.
-            data = {k: v for k, v in datasets.fingerprints.items() if k in (name, "table", "split")}
-            key = key_of("validation", table=table, name=name, data=data, suite=sha256_file(Path(suite)))
+            key = _validation_key(config, datasets, name, Path(suite))
             hit = cache.get(key)
             if hit is not None:
                 results.append(ValidationResult.from_dict(hit))
@@ -116,6 +125,100 @@ def validate_datasets(
             cache.put(key, result.to_dict())
         results.append(result)
     return results
+
+
+@dataclass
+class PendingValidation:
+    """The check's validation: cached results now, the others from a worker process when waited for."""
+
+    names: list[str]
+    ready: dict[str, ValidationResult]
+    keys: dict[str, str]
+    background: BackgroundValidation | None
+    cache_dir: Path
+
+    @property
+    def failed(self) -> bool:
+        """Return whether a table is known to have failed already (then the fit need not start)."""
+        return any(not r.success for r in self.ready.values()) or (
+            self.background is not None and self.background.failed
+        )
+
+    def stopping_fit(self) -> contextlib.AbstractContextManager[None]:
+        """Return a block in which a validation failure stops the fit (raises ValidationFailed)."""
+        return self.background.stopping_fit() if self.background is not None else contextlib.nullcontext()
+
+    def wait(self) -> list[ValidationResult]:
+        """Return every table's result in the configured order, caching the new ones."""
+        from mlci.cache import ResultCache
+
+        if self.background is not None:
+            fresh = self.background.wait()
+            cache = ResultCache(self.cache_dir)
+            for name, result in fresh.items():
+                if name in self.keys:
+                    cache.put(self.keys[name], result.to_dict())
+            self.ready.update(fresh)
+        return [self.ready[name] for name in self.names]
+
+    def close(self) -> None:
+        if self.background is not None:
+            self.background.close()
+
+
+def start_validation(config: Config, datasets: Datasets) -> PendingValidation:
+    """Return the check's validation: cache hits at once, the rest started in a worker process.
+
+    Tables in an engine (SQL, Spark) are validated here, in their engine, before the fit: their
+    connection cannot move to another process, and the work runs in the engine anyway.
+    """
+    from mlci.background import BackgroundValidation
+    from mlci.cache import ResultCache
+    from mlci.validation import ValidationResult
+
+    cache_dir = work_dir(config) / "cache"
+    if config.expectations is None:
+        return PendingValidation([], {}, {}, None, cache_dir)
+    suite = Path(config.resolve(config.expectations.suite))
+    names: list[str] = []
+    cache = ResultCache(cache_dir)
+    ready: dict[str, ValidationResult] = {}
+    keys: dict[str, str] = {}
+    jobs: list[tuple[str, str, pd.DataFrame]] = []
+    in_engine: set[str] = set()
+    for name in config.expectations.tables:
+        engine = datasets.engine_for(name)
+        if engine is not None:
+            # The whole table, in its engine; never cached: the table can change under the same name.
+            if engine.label not in in_engine:  # one split table is validated once, whole
+                in_engine.add(engine.label)
+                names.append(name)
+                ready[name] = engine.validate(str(suite))
+            continue
+        names.append(name)
+        if suite.exists():
+            keys[name] = _validation_key(config, datasets, name, suite)
+            hit = cache.get(keys[name])
+            if hit is not None:
+                ready[name] = ValidationResult.from_dict(hit)
+                continue
+        frame = datasets.train if name == "train" else datasets.test
+        jobs.append((name, datasets.sources.get(name, name), frame))
+    background = BackgroundValidation(suite, jobs) if jobs else None
+    return PendingValidation(names, ready, keys, background, cache_dir)
+
+
+def data_failure(validation: list[ValidationResult], stopped: bool) -> ChecksFailed:
+    """Return the error of a check whose data broke its expectations: one line per failed expectation."""
+    failed = [v for v in validation if not v.success]
+    summary = ", ".join(f"{v.table}: {v.failed} of {v.evaluated} expectations failed" for v in failed)
+    what = "training stopped" if stopped else "the candidate was not evaluated"
+    problems = [f"  {v.table}: {f.describe()}" for v in failed for f in v.failures]
+    return ChecksFailed(
+        f"the data broke its expectations ({summary}); {what}",
+        problems=problems,
+        hint="fix the data or the suite, then re-run; `mlci validate` shows the same findings",
+    )
 
 
 # --- train and evaluate -------------------------------------------------------------------
@@ -149,15 +252,20 @@ def train_candidate(
     staging = Path(tempfile.mkdtemp(prefix="train-", dir=root)) if output is None else output
     # On a PR, GITHUB_SHA is GitHub's temporary merge commit: the manifest records the PR's head
     # commit (the one the report and the status name) and the merge commit beside it.
-    result = train(
-        config,
-        datasets,
-        staging,
-        pr=pr,
-        key=key,
-        sha=ctx.head_sha if ctx is not None else None,
-        merge_sha=ctx.merge_sha if ctx is not None else None,
-    )
+    try:
+        result = train(
+            config,
+            datasets,
+            staging,
+            pr=pr,
+            key=key,
+            sha=ctx.head_sha if ctx is not None else None,
+            merge_sha=ctx.merge_sha if ctx is not None else None,
+        )
+    except BaseException:  # a failed or stopped fit leaves no half-written bundle behind
+        if output is None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
     bundle = result.bundle
     if output is None:
         final = root / bundle.version
@@ -288,6 +396,7 @@ def check(
     `ctx` is the GitHub Actions run the check is in (the PR, its head commit, the actor);
     None is a local run outside Actions.
     """
+    from mlci.background import ValidationFailed
     from mlci.data import load_datasets
     from mlci.document import render_report, report_document
     from mlci.github.context import GitHubContext
@@ -303,20 +412,36 @@ def check(
 
     with clock("load"):
         datasets = load_datasets(config)
+    # Validation runs in a worker process while the candidate trains; a failed table stops the
+    # fit (ValidationFailed) and the check ends with the failed expectations.
     with clock("validate"):
-        validation = validate_datasets(config, datasets, cached=True)
-    with clock("train"):
-        registry = open_registry(config)
-        if pr is not None:
-            registry.event_namespace = alias  # the PR role writes only versions/ and pr-<n>
-        key = cache_key(config, datasets.fingerprints)
-        cached = cached_candidate(config, registry, key, [alias], pr)
-        if cached is not None:
-            candidate = Candidate(bundle=cached, reused=True, seconds=0.0)
-            messages.append(f"train cache hit: reusing version {cached.version} (same data, config and code)")
-        else:
-            candidate = train_candidate(config, datasets, pr=pr, key=key, ctx=ctx)
-            messages.append(f"trained version {candidate.bundle.version} in {candidate.seconds:.1f}s")
+        pending = start_validation(config, datasets)
+    stopped = False
+    try:
+        with clock("train"):
+            registry = open_registry(config)
+            if pr is not None:
+                registry.event_namespace = alias  # the PR role writes only versions/ and pr-<n>
+            key = cache_key(config, datasets.fingerprints)
+            cached = cached_candidate(config, registry, key, [alias], pr)
+            if cached is not None:
+                candidate = Candidate(bundle=cached, reused=True, seconds=0.0)
+                messages.append(f"train cache hit: reusing version {cached.version} (same data, config and code)")
+            elif pending.failed:  # a cached or in-engine result already failed: do not start the fit
+                stopped = True
+            else:
+                try:
+                    with pending.stopping_fit():
+                        candidate = train_candidate(config, datasets, pr=pr, key=key, ctx=ctx)
+                    messages.append(f"trained version {candidate.bundle.version} in {candidate.seconds:.1f}s")
+                except ValidationFailed:
+                    stopped = True
+        with clock("validation_wait"):
+            validation = pending.wait()
+    finally:
+        pending.close()
+    if stopped or not all(v.success for v in validation):
+        raise data_failure(validation, stopped)
     with clock("evaluate"):
         base = baseline_bundle(config, registry, baseline)
         comparison = evaluate(

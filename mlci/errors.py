@@ -78,9 +78,16 @@ class NotFoundError(MlciError):
 
 
 class ChecksFailed(MlciError):
-    """Expectations, gates or a smoke test said no."""
+    """Expectations, gates or a smoke test said no; `problems` adds one line per finding."""
 
     exit_code = 1
+
+    def __init__(self, message: str, *, problems: list[str] | None = None, hint: str | None = None) -> None:
+        self.problems = problems or []
+        super().__init__(message, hint=hint)
+
+    def lines(self) -> list[str]:
+        return [str(self), *self.problems]
 
 
 # Concurrency (exit 3)

@@ -1,0 +1,125 @@
+"""The PR check validates in a worker process while the fit runs; bad data stops the fit."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mlci.config import load_config
+from mlci.errors import ChecksFailed, SuiteError
+
+# An estimator whose fit takes up to a minute in small Python steps, and leaves markers: the
+# test asserts the fit began and never reached its end (no timing is measured).
+SLOW_MODEL = """
+from pathlib import Path
+import time
+
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.dummy import DummyClassifier
+
+
+class Slow(BaseEstimator, ClassifierMixin):
+    def __init__(self, markers="."):
+        self.markers = markers
+
+    def fit(self, X, y):
+        Path(self.markers, "fit-started").touch()
+        for _ in range(600):  # bounded: 60 s at most
+            time.sleep(0.1)
+        Path(self.markers, "fit-finished").touch()
+        self.model_ = DummyClassifier().fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+    def predict_proba(self, X):
+        return self.model_.predict_proba(X)
+
+
+def build(markers="."):
+    return Slow(markers)
+"""
+
+
+def use_slow_model(project: Path, markers: Path) -> None:
+    (project / "slow_model.py").write_text(SLOW_MODEL)
+    text = (project / "mlci.yaml").read_text()
+    text = re.sub(r"(?m)^  estimator: .*$", "  entrypoint: slow_model:build", text)
+    text = re.sub(r"(?m)^  params:.*\n(?:    .*\n)*", f"  params: {{markers: '{markers}'}}\n", text)
+    (project / "mlci.yaml").write_text(text)
+
+
+def break_plan_column(project: Path) -> None:
+    """Give train.csv a plan the suite's critical expect_column_values_to_be_in_set does not allow."""
+    path = project / "data" / "train.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    lines[1] = (
+        lines[1].replace(",basic,", ",platinum,").replace(",standard,", ",platinum,").replace(",premium,", ",platinum,")
+    )
+    path.write_text("".join(lines))
+
+
+def test_bad_data_stops_the_fit_and_the_check_names_the_failed_expectation(example, tmp_path):
+    from mlci.check import check
+
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    use_slow_model(example, markers)
+    break_plan_column(example)
+    config = load_config(example / "mlci.yaml", env={})
+
+    with pytest.raises(ChecksFailed) as info:
+        check(config, output_dir=example)
+
+    assert (markers / "fit-started").exists()
+    assert not (markers / "fit-finished").exists(), "the fit ran to its end"
+    lines = info.value.lines()
+    assert info.value.exit_code == 1
+    assert lines[0].startswith("the data broke its expectations (")
+    assert re.search(r"train\.csv: 1 of \d+ expectations failed\); training stopped", lines[0]), lines[0]
+    assert any("expect_column_values_to_be_in_set on column 'plan'" in line and "platinum" in line for line in lines)
+    # Nothing of the stopped fit is left: no bundle, no half-written staging directory, no version.
+    assert not list((example / ".mlci" / "bundles").glob("*"))
+    assert not (example / ".mlci" / "registry" / "churn" / "versions").exists()
+    assert not (example / "comparison.json").exists()
+
+
+def test_a_suite_the_worker_cannot_read_is_the_users_error_not_a_crash(example, tmp_path):
+    from mlci.check import check
+
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    use_slow_model(example, markers)
+    (example / "expectations" / "churn.json").write_text('{"name": "churn", "expectations": [')
+    config = load_config(example / "mlci.yaml", env={})
+
+    with pytest.raises(SuiteError) as info:
+        check(config, output_dir=example)
+
+    assert "churn.json" in str(info.value)
+    assert not (markers / "fit-finished").exists(), "the fit ran to its end"
+
+
+def test_good_data_validated_in_the_worker_equals_validation_in_this_process(example):
+    from mlci.check import start_validation, validate_datasets
+    from mlci.data import load_datasets
+
+    config = load_config(example / "mlci.yaml", env={})
+    datasets = load_datasets(config)
+    pending = start_validation(config, datasets)
+    try:
+        assert pending.background is not None  # nothing cached yet: both tables go to the worker
+        background = pending.wait()
+    finally:
+        pending.close()
+    here = validate_datasets(config, datasets)
+    strip = [{k: v for k, v in r.to_dict().items() if k != "seconds"} for r in here]
+    assert [{k: v for k, v in r.to_dict().items() if k != "seconds"} for r in background] == strip
+    assert all(r.success for r in background)
+    # A second start finds both results in the cache and starts no worker.
+    again = start_validation(config, datasets)
+    assert again.background is None and again.wait() == background
