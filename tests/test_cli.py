@@ -24,10 +24,10 @@ def test_help_lists_every_command_of_the_contract(mlci, tmp_path):
     assert set(CONTRACT) <= listed
 
 
-def test_version_prints_the_package_version(mlci, tmp_path):
+def test_version_prints_the_package_version(mlci_process, tmp_path):
     from mlci import __version__
 
-    run = mlci("--version", cwd=tmp_path)
+    run = mlci_process("--version", cwd=tmp_path)
     assert run.code == 0
     assert run.out.strip() == f"mlci {__version__}"
 
@@ -65,14 +65,15 @@ def test_fresh_venv_install_gives_a_working_console_script(tmp_path):
     assert module.stdout == version.stdout
 
 
-def test_unknown_option_is_a_usage_error_without_traceback(mlci, tmp_path):
-    run = mlci("validate", "--nope", cwd=tmp_path)
+def test_unknown_option_is_a_usage_error_without_traceback(mlci_process, tmp_path):
+    # The real entry point: exit code and streams as the shell sees them.
+    run = mlci_process("validate", "--nope", cwd=tmp_path)
     assert run.code == 2
     assert "Traceback" not in run.text
 
 
-def test_missing_config_is_one_line_exit_2(mlci, tmp_path: Path):
-    run = mlci("config", "check", cwd=tmp_path)
+def test_missing_config_is_one_line_exit_2(mlci_process, tmp_path: Path):
+    run = mlci_process("config", "check", cwd=tmp_path)
     assert run.code == 2
     assert "mlci.yaml: no such file" in run.err
     assert "mlci init" in run.err
