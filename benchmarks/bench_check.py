@@ -30,6 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmarks.bench_validate import GX_SETUP
 from benchmarks.common import MLCI, clean_env, measure, project, run_ok
 
 TARGET_RATIO = 1.3
@@ -65,18 +66,9 @@ model.fit(train[numeric + categorical], train["churned"])
 
 # GX validation of train and test (GX's own API, the example suite), then the bare fit above.
 SEQUENCE_SCRIPT = (
-    """
-import json, os, sys
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-import great_expectations as gx
-import pandas as pd
-from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults, ProgressBarsConfig
-suite_json = json.load(open(sys.argv[3]))
-context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
-    store_backend_defaults=InMemoryStoreBackendDefaults(), progress_bars=ProgressBarsConfig(globally=False)))
-suite = context.suites.add(gx.ExpectationSuite(name=suite_json["name"], expectations=suite_json["expectations"]))
-batch = context.data_sources.add_pandas("p").add_dataframe_asset("t").add_batch_definition_whole_dataframe("b")
-vd = context.validation_definitions.add(gx.ValidationDefinition(name="v", data=batch, suite=suite))
+    "import sys\nsuite_path = sys.argv[3]\n"
+    + GX_SETUP
+    + """
 for path in sys.argv[1:3]:
     vd.run(batch_parameters={"dataframe": pd.read_parquet(path)}, result_format={"result_format": "SUMMARY"})
 """

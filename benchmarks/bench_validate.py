@@ -19,23 +19,32 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "churn"
 TARGET_RATIO = 1.2
 
-# The bare-GX side: what a user would write without mlci (ephemeral context, same suite JSON).
-GX_SCRIPT = """
-import json, sys, os
+# GX set up as a user would without mlci (ephemeral context, the same suite JSON read from
+# `suite_path`), ending in `vd`, a ValidationDefinition over a whole-dataframe batch.
+GX_SETUP = """
+import json, os
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 import great_expectations as gx
 import pandas as pd
 from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults, ProgressBarsConfig
-frame = pd.read_parquet(sys.argv[1])
-suite_json = json.load(open(sys.argv[2]))
+suite_json = json.load(open(suite_path))
 context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
     store_backend_defaults=InMemoryStoreBackendDefaults(), progress_bars=ProgressBarsConfig(globally=False)))
 suite = context.suites.add(gx.ExpectationSuite(name=suite_json["name"], expectations=suite_json["expectations"]))
 batch = context.data_sources.add_pandas("p").add_dataframe_asset("t").add_batch_definition_whole_dataframe("b")
 vd = context.validation_definitions.add(gx.ValidationDefinition(name="v", data=batch, suite=suite))
+"""
+
+# The bare-GX side: TABLE SUITE.
+GX_SCRIPT = (
+    "import sys\nsuite_path = sys.argv[2]\n"
+    + GX_SETUP
+    + """
+frame = pd.read_parquet(sys.argv[1])
 result = vd.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "SUMMARY"})
 print(result.statistics["evaluated_expectations"], result.statistics["unsuccessful_expectations"])
 """
+)
 
 
 def _measure(cmd: list[str], cwd: Path) -> tuple[float, int]:
