@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The demo needs mlci and its runtime dependencies only, not the test tool chain
+# (SeaweedFS, act, mypy, ruff): a first `make demo` installs `-e .`, `make test` adds [test].
+DEMO_STAMP := $(VENV)/.installed-runtime
 
 .PHONY: install demo test lint bench bench-smoke clean
 
@@ -18,11 +21,16 @@ $(STAMP): pyproject.toml
 	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
+
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $(DEMO_STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/mlci demo
 
 lint: $(STAMP)

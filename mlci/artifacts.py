@@ -37,6 +37,10 @@ MLCI_TRUSTED_TYPES = (
     "numpy.dtype",
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    # mlci's own preprocessing for datetime, free-text and boolean features (mlci.transformers).
+    "mlci.transformers.DatetimeParts",
+    "mlci.transformers.TextHasher",
+    "mlci.transformers.BooleanToFloat",
 )
 
 

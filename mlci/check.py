@@ -51,7 +51,7 @@ def validate_data(config: Config, which: str | None = None) -> list[ValidationRe
         if not isinstance(source, str):
             return [open_table(source, field="--data").validate(suite)]
         # A path on the command line is relative to where the user stands, not to mlci.yaml.
-        table = read_table(source, s3_options=s3_options(config))
+        table = read_table(source, s3_options=s3_options(config), options=config.data.read_options)
         return [validate(table.frame, suite, table=table.uri)]
     if (engine_results := _validate_in_engines(config, suite, which)) is not None:
         return engine_results
@@ -360,6 +360,7 @@ def _compare(
         gates=config.gates,
         statistics=config.metrics.statistics,
         slices=slices,
+        positive_class=config.data.positive_class,
     )
 
 
@@ -434,6 +435,7 @@ def check(
                     with pending.stopping_fit():
                         candidate = train_candidate(config, datasets, pr=pr, key=key, ctx=ctx)
                     messages.append(f"trained version {candidate.bundle.version} in {candidate.seconds:.1f}s")
+                    messages.extend(feature_notes(config, datasets))
                 except ValidationFailed:
                     stopped = True
         with clock("validation_wait"):
@@ -490,6 +492,15 @@ def check(
         messages=messages,
         timings=clock.timings,
     )
+
+
+def feature_notes(config: Config, datasets: Datasets) -> list[str]:
+    """Return what the default preprocessing did with each kind of feature, in words."""
+    from mlci.features import config_kinds
+
+    if config.model.preprocessing == "none" or config.model.entrypoint:
+        return []
+    return config_kinds(config, datasets.train).notes()
 
 
 def verdict_of(comparison: Comparison, validation: list[ValidationResult]) -> str:

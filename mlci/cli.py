@@ -80,6 +80,12 @@ def run_command(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         opts: Options = click.get_current_context().find_object(Options) or Options("mlci.yaml", False, 0, False)
+        if in_actions():
+            # Before anything else is printed: the runner hides every later occurrence of the token.
+            for secret in _secrets():
+                # With --json, stdout is the machine-readable document: keep it pure, and let the
+                # runner (which reads commands on both streams) find the mask on stderr.
+                click.echo(add_mask(secret), err=opts.json)
         try:
             return fn(*args, **kwargs)
         except MlciError as e:
@@ -118,12 +124,41 @@ def cli(ctx: click.Context, config: str, as_json: bool, verbose: int, quiet: boo
     Exit codes: 0 ok, 1 a check said no, 2 bad input, 3 conflict, 4 outside service failed.
     """
     ctx.obj = Options(config=config, json=as_json, verbose=verbose, quiet=quiet)
-    if in_actions():
-        # Before anything else is printed: the runner hides every later occurrence of the token.
-        for secret in _secrets():
-            # With --json, stdout is the machine-readable document: keep it pure, and let the
-            # runner (which reads commands on both streams) find the mask on stderr.
-            click.echo(add_mask(secret), err=as_json)
+
+
+def _global_options() -> list[click.Option]:
+    """Return the root's options again, for every subcommand: `mlci check --json` works like `mlci --json check`."""
+
+    def setter(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+        def set_option(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+            opts = ctx.find_object(Options)
+            if opts is None or value in (None, False, 0):
+                return  # not given here: the value before the subcommand (or the default) stands
+            if attr == "verbose":
+                opts.verbose += int(value)
+            else:
+                setattr(opts, attr, value)
+
+        return set_option
+
+    def option(decls: list[str], attr: str, help: str, **kw: Any) -> click.Option:
+        return click.Option(decls, expose_value=False, is_eager=True, callback=setter(attr), help=help, **kw)
+
+    return [
+        option(["-c", "--config"], "config", "Config file (as before the command).", default=None),
+        option(["--json", "as_json"], "json", "Machine-readable JSON on stdout.", is_flag=True),
+        option(["-v", "--verbose"], "verbose", "Show tracebacks and more detail.", count=True),
+        option(["-q", "--quiet"], "quiet", "Print only errors and the result line.", is_flag=True),
+    ]
+
+
+def _accept_global_options(group: click.Group) -> None:
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            _accept_global_options(command)
+        else:
+            taken = {o for p in command.params for o in getattr(p, "opts", [])}
+            command.params.extend(o for o in _global_options() if not set(o.opts) & taken)
 
 
 def in_actions() -> bool:
@@ -211,7 +246,7 @@ def validate(opts: Options, which: str | None) -> None:
         emit_json({"success": all(r.success for r in results), "results": [r.to_dict() for r in results]})
     else:
         for r in results:
-            for line in render_validation(r):
+            for line in render_validation(r)[: 1 if opts.quiet else None]:
                 echo(line)
     _annotate_validation(results)
     if not all(r.success for r in results):
@@ -309,6 +344,8 @@ def evaluate(opts: Options, candidate: str, baseline: str, output: str) -> None:
     Path(output).write_text(redact(json.dumps(document, indent=2)) + "\n")
     if opts.json:
         emit_json(document)
+    elif opts.quiet:
+        echo(render_verdict(comparison).splitlines()[0])
     else:
         echo(render_verdict(comparison))
         echo(f"comparison written to {output}")
@@ -344,7 +381,8 @@ def report(opts: Options, input_: str, output: str | None, post: bool) -> None:
         emit_json({"verdict": verdict_of(document), "report_path": str(target), "comment_url": published.comment_url})
     else:
         echo(f"report ({verdict_of(document)}) written to {target}")
-        show_published(published)
+        if not opts.quiet:
+            show_published(published)
 
 
 @cli.command()
@@ -386,6 +424,8 @@ def check(opts: Options, baseline: str, post: bool | None) -> None:
     )
     if opts.json:
         emit_json({**result.document, "comment_url": published.comment_url})
+    elif opts.quiet:
+        echo(render_verdict(result.comparison).splitlines()[0])
     else:
         with folded("mlci validate"):
             for r in result.validation:
@@ -398,7 +438,8 @@ def check(opts: Options, baseline: str, post: bool | None) -> None:
         echo(f"candidate {result.push.version} {stored} as '{result.alias}' in {result.push.uri}")
         echo(f"report: {result.report_path}  comparison: {result.comparison_path}")
         show_published(published)
-    _annotate_validation(result.validation)
+    if not opts.quiet:
+        _annotate_validation(result.validation)
     if result.status == "fail":
         sys.exit(1)
 
@@ -444,7 +485,7 @@ def push(opts: Options, bundle: str, alias: str | None) -> None:
             echo(f"signed by {signed['signer']['identity']} (signature {signed['id']}); ML-BOM at {signed['bom_uri']}")
         elif result.get("signing_note"):
             echo(result["signing_note"])
-        if alias:
+        if alias and not opts.quiet:
             echo(f"alias '{alias}' -> {result['version']} (was {result.get('previous') or 'unset'})")
 
 
@@ -484,7 +525,8 @@ def promote(
             raise UsageError("give either REF or --from-pr, not both")
         verified = verify_pr_candidate(config, from_pr, github_context())
         for line in (verified.found, *verified.notes):
-            echo(line)
+            if not opts.quiet:
+                echo(line)
         ref, verdict, reason = verified.version, verified.verdict, reason or verified.found
         if config.signing is not None:  # the signature must bind the candidate to this PR
             from mlci.verification import pull_record
@@ -581,11 +623,13 @@ def show_deploy(opts: Options, result: Any, verb: str) -> None:
     if opts.json:
         emit_json(result.to_dict())
         return
+    line = f"{verb}: {result.env} is version {result.version} (was {result.previous or 'unset'}); published at {result.uri}"
+    if opts.quiet:
+        echo(line)
+        return
     for note in result.notes:
         echo(note)
-    echo(
-        f"{verb}: {result.env} is version {result.version} (was {result.previous or 'unset'}); published at {result.uri}"
-    )
+    echo(line)
     echo("smoke test passed")
 
 
@@ -658,7 +702,8 @@ def drift(opts: Options, current: str | None) -> None:
         echo(
             f"drift of {uri} ({report.rows_cur} rows) against production {version} ({report.rows_ref} rows): {report.status}"
         )
-        echo(render_drift(report))
+        if not opts.quiet:
+            echo(render_drift(report))
     if report.status == "fail":
         sys.exit(1)
 
@@ -701,6 +746,11 @@ def retrain(opts: Options) -> None:
         )
         _retrain_issue_failed(result)
         return
+    if opts.quiet:
+        echo(f"retrain: {result.verdict}; candidate {result.version}; promoted: {result.promoted or 'no'}")
+        if not all(v.success for v in result.validation):
+            sys.exit(1)
+        return
     for r in result.validation:
         for line in render_validation(r):
             echo(line)
@@ -732,32 +782,51 @@ def _retrain_issue_failed(result: Any) -> None:
 
 @cli.command()
 @click.argument("directory", default=".")
-@click.option("--data", required=True, help="A sample table (CSV or Parquet) to build the expectation suite from.")
+@click.option("--data", required=True, help="Your training table (CSV or Parquet); the suite is drawn from it.")
+@click.option("--test", "test", default=None, help="A separate test table (default: mlci splits --data).")
 @click.option(
-    "--target", default=None, help="Column to predict (default: a column named target/label/y, else the last)."
+    "--target",
+    default=None,
+    help="Column to predict (default: a column named target/label/y/class/outcome, else the last column).",
 )
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @pass_options
 @run_command
-def init(opts: Options, directory: str, data: str, target: str | None, force: bool) -> None:
-    """Scaffold mlci.yaml, an expectation suite and the workflows.
+def init(opts: Options, directory: str, data: str, test: str | None, target: str | None, force: bool) -> None:
+    """Scaffold mlci.yaml, an expectation suite, the workflows and a .gitignore.
 
-    The suite (GX's JSON format) is drawn from a sample of your data: nulls, ranges, sets
-    and uniqueness it shows today. Edit it. Example: mlci init --data data/train.csv
+    The suite (GX's JSON format) is drawn from your data: robust ranges (quantiles widened by
+    a margin, most rows), value sets for categorical columns, nulls and uniqueness. init runs
+    it once on every table it read. Example: mlci init --data data/train.csv --test data/test.csv --target churned
     """
     from pathlib import Path
 
     from mlci.scaffold import init as scaffold
 
-    result = scaffold(Path(directory), data, target, force=force)
+    result = scaffold(Path(directory), data, target, force=force, test=test)
     if opts.json:
-        emit_json({"written": [str(p) for p in result.written], "notes": result.notes})
-        return
-    for path in result.written:
-        echo(f"wrote {path}")
-    for note in result.notes:
-        echo(note)
-    echo("next: mlci config check && mlci validate && mlci check")
+        emit_json(
+            {
+                "written": [str(p) for p in result.written],
+                "notes": result.notes,
+                "validation": [r.to_dict() for r in result.validation],
+            }
+        )
+    else:
+        if not opts.quiet:
+            for path in result.written:
+                echo(f"wrote {path}")
+            for note in result.notes:
+                echo(note)
+        for r in result.validation:
+            outcome = "all pass" if r.success else f"{r.failed} FAILED"
+            echo(f"suite checked on {r.table}: {r.rows} rows, {r.evaluated} expectations, {outcome}")
+            for line in render_validation(r)[1:]:
+                echo(line)
+        if result.success and not opts.quiet:
+            echo("next: mlci config check && mlci check")
+    if not result.success:
+        sys.exit(1)
 
 
 @cli.command()
@@ -773,6 +842,9 @@ def demo(opts: Options, clean: bool) -> None:
     from mlci import demo as demo_module
 
     sys.exit(demo_module.run(echo, os.environ, keep=not clean))
+
+
+_accept_global_options(cli)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -205,8 +206,21 @@ class DataSection(_Model):
     )
     features: list[str] | None = Field(
         None,
-        description="Feature columns; default: every column but the target and the id.",
+        description="Feature columns; default: every column but the target, the id and identifier-like "
+        "strings. Datetimes become numbers (year, month, day, weekday, hour, days), free text is hashed.",
         examples=[None],
+    )
+    positive_class: str | int | bool | None = Field(
+        None,
+        description="The class a binary classifier's roc_auc, precision, recall and brier score are about; "
+        "default: the last of the two labels in sort order (1, True, 'yes').",
+        examples=["churned"],
+    )
+    read_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments for pandas.read_csv / read_parquet, e.g. `{sep: ';', decimal: ','}`. "
+        "Without `sep`, a CSV's separator is read from its header (comma, semicolon, tab or pipe).",
+        examples=[{"sep": ";"}],
     )
 
     @model_validator(mode="after")
@@ -304,6 +318,13 @@ class Gate(_Model):
         ge=0,
         description="The candidate may be worse than the baseline by at most this, with the configured confidence.",
         examples=[0.01],
+    )
+    relative_non_inferiority_margin: float | None = Field(
+        None,
+        ge=0,
+        description="Like `non_inferiority_margin`, as a share of the baseline's value (0.02 = 2%): "
+        "for metrics in the target's units (rmse, mae), whose scale differs from one dataset to the next.",
+        examples=[0.02],
     )
     slices: bool = Field(
         False,
@@ -718,12 +739,20 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
                 msg = err["msg"].removeprefix("Value error, ")
                 if err["type"] == "extra_forbidden":
                     msg = f"unknown key '{loc[-1]}'" if loc else "unknown key"
+                    close = _close_keys(loc)
+                    if close:
+                        msg += f" (did you mean '{close[0]}'?)"
                     parent = _format_loc(loc[:-1])
                     where = f"{parent}: " if parent else ""
                     problems.append(f"{p}:{_line_of(root, loc)} {where}{msg}")
                     continue
                 if err["type"] == "missing":
                     msg = "required field is missing"
+                if err["type"] == "string_pattern_mismatch" and loc == ("model", "name"):
+                    msg = (
+                        f"{err['input']!r} is not a usable model name: use up to 64 letters, digits, '.', '_' "
+                        "or '-', starting with a letter or digit (it names the registry folder), e.g. 'churn-model'"
+                    )
                 problems.append(f"{p}:{_line_of(root, loc)} {_format_loc(loc) or '(top level)'}: {msg}")
         else:
             for loc, msg in config.task_problems():
@@ -733,6 +762,32 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
                 config._path = p
                 return config
     raise ConfigError(f"{p}: {len(problems)} problem(s)", problems=problems)
+
+
+def _close_keys(loc: tuple[str | int, ...]) -> list[str]:
+    """Return the known key closest to the unknown one at `loc` (for "did you mean")."""
+    import difflib
+    import typing
+
+    def unwrap(tp: Any) -> Any:
+        # Optional[X] / X | None -> X
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return unwrap(args[0]) if typing.get_origin(tp) in (typing.Union, types.UnionType) and args else tp
+
+    tp: Any = Config
+    for part in loc[:-1]:
+        tp = unwrap(tp)
+        origin = typing.get_origin(tp)
+        if origin in (list, dict):
+            tp = typing.get_args(tp)[-1]  # a list item or a mapping's value
+        elif isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str) and part in tp.model_fields:
+            tp = tp.model_fields[part].annotation
+        else:
+            return []
+    tp = unwrap(tp)
+    if not (isinstance(tp, type) and issubclass(tp, BaseModel)):
+        return []
+    return difflib.get_close_matches(str(loc[-1]), list(tp.model_fields), n=1, cutoff=0.6)
 
 
 def json_schema() -> dict[str, Any]:

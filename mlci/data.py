@@ -92,23 +92,26 @@ class Datasets:
 
     @property
     def categorical(self) -> list[str]:
-        """Return the feature columns that are not numeric."""
-        import pandas as pd
+        """Return the feature columns that are categories (strings with few values, or booleans)."""
+        from mlci.features import feature_kinds
 
-        return [c for c in self.features if not pd.api.types.is_numeric_dtype(self.train[c])]
+        return feature_kinds(self.train, self.features, explicit=True).of("categorical", "boolean")
 
     def engine_for(self, name: str) -> EngineTable | None:
         """Return the engine table behind `train` or `test` (the one split table for both), if any."""
         return self.engines.get(name) or self.engines.get("table")
 
-    def reference_profile(self, categorical: list[str], predictions: Any) -> dict[str, Any]:
-        """Return the drift profile of the training data: in its engine on the whole table, else in pandas."""
+    def reference_profile(
+        self, categorical: list[str], predictions: Any, features: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Return the drift profile of the training data (of `features`, default all): in its engine, else pandas."""
         from mlci.drift import build_profile, prediction_entry
 
+        features = self.features if features is None else features
         engine = self.engine_for("train")
         if engine is None:
-            return build_profile(self.train, features=self.features, categorical=categorical, predictions=predictions)
-        profile = engine.profile(self.features, categorical=categorical)
+            return build_profile(self.train, features=features, categorical=categorical, predictions=predictions)
+        profile = engine.profile(features, categorical=categorical)
         profile["predictions"] = None if predictions is None else prediction_entry(predictions)
         return profile
 
@@ -153,30 +156,100 @@ def read_bytes(uri: str, *, s3_options: dict[str, Any] | None = None) -> bytes:
         raise DataError(f"{uri}: cannot read ({e.strerror})") from None
 
 
-def parse_table(uri: str, raw: bytes) -> pd.DataFrame:
-    """Return the DataFrame in `raw`, read as CSV or Parquet by the name's extension."""
+def parse_table(uri: str, raw: bytes, options: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Return the DataFrame in `raw`, read as CSV or Parquet by the name's extension.
+
+    `options` (data.read_options) go to pandas' reader as they are; a CSV without a `sep`
+    gets the separator its header uses (comma, semicolon, tab or pipe).
+    """
     import pandas as pd
 
     name = uri.lower()
+    given = dict(options or {})
+    options = dict(given)
     try:
         if name.endswith(_PARQUET):
-            return pd.read_parquet(io.BytesIO(raw))
+            return pd.read_parquet(io.BytesIO(raw), **options)
         if name.endswith(_CSV):
-            sep = "\t" if name.endswith(".tsv") else ","
             comp = "gzip" if name.endswith(".gz") else None
-            return pd.read_csv(io.BytesIO(raw), sep=sep, compression=comp)
+            if "sep" not in options and "delimiter" not in options:
+                options.update(sniff_csv(raw, name))
+            frame = pd.read_csv(io.BytesIO(raw), compression=comp, **options)
+            _refuse_one_column(uri, frame)
+            return frame
     except pd.errors.EmptyDataError:
         raise DataError(f"{uri}: the file is empty") from None
+    except DataError:
+        raise
+    except TypeError as e:
+        if not given:
+            raise DataError(f"{uri}: cannot parse: {e}") from e
+        # an option pandas does not know
+        raise DataError(f"{uri}: data.read_options: {e}", hint="see pandas.read_csv / read_parquet") from None
     except Exception as e:  # pandas and pyarrow raise many types for a corrupt file
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(f"{uri}: cannot parse as {'Parquet' if name.endswith(_PARQUET) else 'CSV'}: {first}") from e
     raise DataError(f"{uri}: unknown table format", hint="use a .csv, .csv.gz, .tsv or .parquet file")
 
 
-def read_table(uri: str, *, s3_options: dict[str, Any] | None = None, allow_empty: bool = False) -> Table:
+def sniff_csv(raw: bytes, name: str) -> dict[str, str]:
+    """Return the `sep` (and for semicolon files with decimal commas, `decimal`) a CSV's first lines use.
+
+    Written here rather than with csv.Sniffer, which guesses from any character and turns a
+    plain comma file with a few semicolons in its text into a semicolon one: a header
+    without a comma is the only case that changes from pandas' default.
+    """
+    head = raw[:65536]
+    if name.endswith(".gz"):
+        import zlib
+
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, 65536)
+        except zlib.error:
+            return {}
+    lines = head.decode("utf-8", errors="replace").splitlines()[:2]
+    if not lines:
+        return {}
+    if name.endswith(".tsv"):
+        return {"sep": "\t"}
+    header = lines[0]
+    if "," in header:
+        return {}
+    counts = {sep: header.count(sep) for sep in (";", "\t", "|")}
+    sep = max(counts, key=lambda k: counts[k])
+    if not counts[sep]:
+        return {}
+    found = {"sep": sep}
+    import re
+
+    if sep == ";" and len(lines) > 1 and re.search(r"(^|;)-?\d+,\d+(;|$)", lines[1]):
+        found["decimal"] = ","  # the spreadsheet export of a locale that writes 1,5
+    return found
+
+
+def _refuse_one_column(uri: str, frame: pd.DataFrame) -> None:
+    """Raise DataError when a CSV was read as one column whose name holds another separator."""
+    if len(frame.columns) != 1:
+        return
+    header = str(frame.columns[0])
+    for sep, shown in ((";", "';'"), ("\t", "'\\t'"), ("|", "'|'"), (",", "','")):
+        if sep in header:
+            raise DataError(
+                f"{uri}: read as one column '{header[:60]}'; its separator looks like {shown}",
+                hint=f"set data.read_options: {{sep: {shown}}} in mlci.yaml",
+            )
+
+
+def read_table(
+    uri: str,
+    *,
+    s3_options: dict[str, Any] | None = None,
+    allow_empty: bool = False,
+    options: dict[str, Any] | None = None,
+) -> Table:
     """Return the table at `uri` with its fingerprint; DataError for missing, unreadable or empty tables."""
     raw = read_bytes(uri, s3_options=s3_options)
-    frame = parse_table(uri, raw)
+    frame = parse_table(uri, raw, options)
     if len(frame) == 0 and not allow_empty:
         raise DataError(f"{uri}: the table has no rows")
     return Table(uri=uri, frame=frame, sha256=hashlib.sha256(raw).hexdigest())
@@ -213,7 +286,7 @@ def load_datasets(config: Config) -> Datasets:
         if isinstance(src, str):
             uri = config.resolve(src)
             raw = read_bytes(uri, s3_options=opts)
-            return hashlib.sha256(raw).hexdigest(), uri, lambda: _checked_frame(uri, raw, d.target)
+            return hashlib.sha256(raw).hexdigest(), uri, lambda: _checked_frame(uri, raw, d.target, d.read_options)
         from mlci.sources import frame_fingerprint, open_table
 
         table = open_table(src, field=f"data.{name}")
@@ -261,20 +334,33 @@ def load_datasets(config: Config) -> Datasets:
     return Datasets(d.target, fingerprints, sources, load, engines=engines, sample=sample)
 
 
-def _checked_frame(uri: str, raw: bytes, target: str) -> pd.DataFrame:
-    frame = parse_table(uri, raw)
+def _checked_frame(uri: str, raw: bytes, target: str, options: dict[str, Any]) -> pd.DataFrame:
+    frame = parse_table(uri, raw, options)
     if len(frame) == 0:
         raise DataError(f"{uri}: the table has no rows")
     require_columns(frame, [target], uri=uri, field="data.target")
+    require_target_values(frame, target, uri)
     return frame
 
 
+def require_target_values(frame: pd.DataFrame, target: str, uri: str) -> None:
+    """Raise DataError naming the rows whose target is empty: no model learns from or is scored on them."""
+    missing = frame[target].isna().to_numpy().nonzero()[0]
+    if 0 < len(missing) < len(frame):
+        rows = ", ".join(str(i + 1) for i in missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise DataError(
+            f"{uri}: target column '{target}' is empty in {len(missing)} of {len(frame)} rows (data rows {rows})",
+            hint="drop those rows or fill in the target",
+        )
+
+
 def feature_columns(config: Config, frame: pd.DataFrame) -> list[str]:
-    """Return the configured features, or every column but the target and the id."""
-    d = config.data
-    if d.features is not None:
-        return list(d.features)
-    return [str(c) for c in frame.columns if c not in (d.target, d.id)]
+    """Return the configured features, or every column but the target, the id and identifier-like ones."""
+    if config.data.features is not None:
+        return list(config.data.features)
+    from mlci.features import config_kinds
+
+    return config_kinds(config, frame).used
 
 
 def _default_split() -> Any:

@@ -101,6 +101,10 @@ class Comparison:
     metrics: list[MetricResult]
     slices: list[SliceResult]
     verdict: Verdict
+    # The label a binary task's roc_auc, precision, recall and brier are about (None otherwise),
+    # and whether data.positive_class named it (else it is the last label in sort order).
+    positive_class: Any = None
+    positive_class_configured: bool = False
 
     def metric(self, name: str) -> MetricResult | None:
         """Return the overall result of metric `name`, if it was computed."""
@@ -132,6 +136,8 @@ class Comparison:
                 reasons=list(v["reasons"]),
                 summary=v["summary"],
             ),
+            positive_class=d.get("positive_class"),
+            positive_class_configured=bool(d.get("positive_class_configured", False)),
         )
 
 
@@ -171,22 +177,25 @@ class _Frame:
     n_classes: int  # 0 for regression
     cand: _Model
     base: _Model | None
+    positive: int = 1  # index of the positive class of a binary task (data.positive_class)
+    labels: list[Any] | None = None  # the class labels, in index order
 
     @property
     def pos(self) -> int | None:
-        """Return the positive class's index for binary tasks (the second sorted class)."""
-        return 1 if self.task == "classification" and self.n_classes == 2 else None
+        """Return the positive class's index for binary tasks (default: the second sorted class)."""
+        return self.positive if self.task == "classification" and self.n_classes == 2 else None
 
     def subset(self, mask: np.ndarray) -> _Frame:
         def sub(m: _Model) -> _Model:
             return _Model(m.labels[mask], None if m.proba is None else m.proba[mask])
 
-        return _Frame(
-            self.task, self.y[mask], self.n_classes, sub(self.cand), None if self.base is None else sub(self.base)
-        )
+        base = None if self.base is None else sub(self.base)
+        return _Frame(self.task, self.y[mask], self.n_classes, sub(self.cand), base, self.positive, self.labels)
 
 
-def _prepare(y_true: Any, candidate: Predictions, baseline: Predictions | None, task: str) -> _Frame:
+def _prepare(
+    y_true: Any, candidate: Predictions, baseline: Predictions | None, task: str, positive_class: Any = None
+) -> _Frame:
     import numpy as np
 
     y = np.asarray(y_true)
@@ -221,7 +230,17 @@ def _prepare(y_true: Any, candidate: Predictions, baseline: Predictions | None, 
         yi = _encode(y, classes)
     except TypeError as exc:
         raise DataError(f"class labels of mixed types cannot be compared ({exc})") from exc
-    return _Frame(task, yi, len(classes), models[0], models[1] if len(models) > 1 else None)
+    labels = [c.item() if hasattr(c, "item") else c for c in classes]
+    positive = 1
+    if positive_class is not None and len(classes) == 2:
+        # YAML may give 1 for a label read as "1" (or the reverse): match by text as well.
+        found = [i for i, c in enumerate(labels) if c == positive_class or str(c) == str(positive_class)]
+        if not found:
+            raise DataError(
+                f"data.positive_class {positive_class!r} is not one of the labels: {', '.join(map(repr, labels))}"
+            )
+        positive = found[0]
+    return _Frame(task, yi, len(classes), models[0], models[1] if len(models) > 1 else None, positive, labels)
 
 
 def _encode(values: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -567,6 +586,7 @@ def compare(
     gates: Sequence[Gate],
     statistics: StatisticsSection,
     slices: dict[str, Any] | None = None,
+    positive_class: Any = None,
 ) -> Comparison:
     """Return the comparison of candidate and baseline on the same rows, with its verdict.
 
@@ -581,7 +601,7 @@ def compare(
 
     from mlci.groupwise import group_results
 
-    frame = _prepare(y_true, candidate, baseline, task)
+    frame = _prepare(y_true, candidate, baseline, task, positive_class)
     # All rows are one group; each slice column splits them into its categories. Both go
     # through the same vectorised pass, so a slice costs no extra scikit-learn call.
     overall = group_results(names, frame, np.zeros(len(frame.y), dtype=np.intp), 1, statistics)[0]
@@ -604,4 +624,15 @@ def compare(
         has_baseline=baseline is not None,
         primary=primary,
     )
-    return Comparison(task, primary, len(frame.y), statistics.confidence, overall, slice_results, verdict)
+    positive = frame.labels[frame.pos] if frame.pos is not None and frame.labels else None
+    return Comparison(
+        task,
+        primary,
+        len(frame.y),
+        statistics.confidence,
+        overall,
+        slice_results,
+        verdict,
+        positive_class=positive,
+        positive_class_configured=positive is not None and positive_class is not None,
+    )

@@ -56,6 +56,8 @@ def _relative_conditions(gate: Gate) -> list[str]:
         conds.append("significant")
     if gate.non_inferiority_margin is not None:
         conds.append("non_inferiority_margin")
+    if gate.relative_non_inferiority_margin is not None:
+        conds.append("relative_non_inferiority_margin")
     return conds
 
 
@@ -120,8 +122,19 @@ def _check_gate(gate: Gate, m: MetricResult | None, scope: str, confidence: floa
                 ok = m.ci_low > 0 if gib else m.ci_high < 0
                 verdict = "significant improvement" if ok else "not a significant improvement"
                 (passed if ok else failed).append(f"{change} {_p_text(m.p_value)}: {verdict}")
+        margins = []
         if gate.non_inferiority_margin is not None:
-            margin = gate.non_inferiority_margin
+            margins.append((gate.non_inferiority_margin, f"non_inferiority_margin {gate.non_inferiority_margin:g}"))
+        if gate.relative_non_inferiority_margin is not None:
+            r = gate.relative_non_inferiority_margin
+            margins.append(
+                (
+                    r * abs(m.baseline),
+                    f"relative_non_inferiority_margin {r * 100:g}% of {format_value(abs(m.baseline))}"
+                    f" = {format_value(r * abs(m.baseline))}",
+                )
+            )
+        for margin, what in margins:
             if not has_ci:
                 failed.append(f"{name} delta {format_signed(m.delta)} has no CI, so non-inferiority cannot be shown")
             else:
@@ -129,8 +142,7 @@ def _check_gate(gate: Gate, m: MetricResult | None, scope: str, confidence: floa
                 worst = m.ci_low if gib else m.ci_high
                 ok = worst > -margin if gib else worst < margin
                 (passed if ok else failed).append(
-                    f"{change} worse-side bound {format_signed(worst)} "
-                    f"{'within' if ok else 'beyond'} non_inferiority_margin {margin:g}"
+                    f"{change} worse-side bound {format_signed(worst)} {'within' if ok else 'beyond'} {what}"
                 )
 
     if failed:

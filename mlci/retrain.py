@@ -121,7 +121,7 @@ def drift(config: Config, current: str | None = None) -> tuple[DriftReport, str,
     if not isinstance(source, str):
         engine = open_table(source, field="--current" if current is not None else "retrain.data")
         return measure_drift_in_engine(config, bundle, engine), engine.label, bundle.version
-    table = read_table(source, s3_options=s3_options(config))
+    table = read_table(source, s3_options=s3_options(config), options=config.data.read_options)
     return measure_drift(config, bundle, table.frame), table.uri, bundle.version
 
 
@@ -174,7 +174,7 @@ def retrain(
     engines: dict[str, EngineTable] = {}
     sample = None
     if isinstance(source, str):
-        table = read_table(source, s3_options=s3_options(config))
+        table = read_table(source, s3_options=s3_options(config), options=config.data.read_options)
         uri, frame, fingerprint = table.uri, table.frame, table.sha256
         drift_report = measure_drift(config, production, frame) if production is not None else None
     else:

@@ -13,6 +13,7 @@ def render_validation(result: Any) -> list[str]:
         f"{result.evaluated} expectations evaluated, {result.failed} failed"
     ]
     lines += [f"  - {f.describe()}" for f in result.failures]
+    lines += [f"  note: {note}" for note in getattr(result, "notes", [])]
     return lines
 
 

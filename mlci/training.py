@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from mlci.config import Config
     from mlci.data import Datasets
     from mlci.evaluation import Predictions
+    from mlci.features import FeatureKinds
 
 LIBRARIES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "great-expectations")
 
@@ -69,7 +70,7 @@ def load_trusted(config: Config, bundle: Bundle) -> Any:
     return load_model(bundle, config.model.trusted_types, max_mb=config.model.max_model_mb)
 
 
-def build_estimator(config: Config, categorical: list[str], numeric: list[str]) -> Any:
+def build_estimator(config: Config, kinds: FeatureKinds) -> Any:
     """Return the unfitted estimator: the user's, wrapped in default preprocessing when asked."""
     m = config.model
     params = dict(m.params)
@@ -100,30 +101,40 @@ def build_estimator(config: Config, categorical: list[str], numeric: list[str]) 
         raise TrainingError(f"model.params: {m.estimator} does not accept them ({e})") from None
     if m.preprocessing == "none":
         return estimator
-    return _default_preprocessing(estimator, categorical, numeric)
+    return _default_preprocessing(estimator, kinds)
 
 
-def _default_preprocessing(estimator: Any, categorical: list[str], numeric: list[str]) -> Any:
+def _default_preprocessing(estimator: Any, kinds: FeatureKinds) -> Any:
+    """Return `estimator` behind one column transformer: each kind of feature turned into numbers its own way."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    parts = []
-    if numeric:
-        parts.append(
-            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric)
-        )
-    if categorical:
-        encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
-        parts.append(
-            (
-                "categorical",
-                Pipeline([("impute", SimpleImputer(strategy="most_frequent")), ("onehot", encoder)]),
-                categorical,
-            )
-        )
-    return Pipeline([("preprocess", ColumnTransformer(parts)), ("model", estimator)])
+    from mlci.transformers import BooleanToFloat, DatetimeParts, TextHasher
+
+    def numbers(*first: tuple[str, Any]) -> Any:
+        # keep_empty_features: a part that is all NaN in training still gives its column, so
+        # the model's inputs do not change shape with the data.
+        impute = SimpleImputer(strategy="median", keep_empty_features=True)
+        return Pipeline([*first, ("impute", impute), ("scale", StandardScaler())])
+
+    onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    steps: list[tuple[str, Any, list[str]]] = [
+        ("numeric", numbers(), kinds.of("numeric")),
+        ("boolean", numbers(("bool", BooleanToFloat())), kinds.of("boolean")),
+        ("datetime", numbers(("parts", DatetimeParts())), kinds.of("datetime")),
+        ("text", TextHasher(), [c for c in kinds.of("text") if c not in kinds.excluded]),
+        (
+            "categorical",
+            Pipeline([("impute", SimpleImputer(strategy="most_frequent")), ("onehot", onehot)]),
+            # An identifier-like column reaches here only when data.features names it.
+            kinds.of("categorical", "identifier"),
+        ),
+    ]
+    parts = [(name, step, columns) for name, step, columns in steps if columns]
+    # Dense output: several estimators (HistGradientBoosting*) refuse sparse input.
+    return Pipeline([("preprocess", ColumnTransformer(parts, sparse_threshold=0.0)), ("model", estimator)])
 
 
 def training_code_hash(config: Config) -> str:
@@ -202,10 +213,10 @@ def train(
     import numpy as np
 
     from mlci.artifacts import PROFILE, SMOKE, write_bundle
+    from mlci.features import feature_kinds
 
-    categorical = datasets.categorical
-    numeric = [c for c in datasets.features if c not in categorical]
-    estimator = build_estimator(config, categorical, numeric)
+    kinds = feature_kinds(datasets.train, datasets.features, explicit=True)
+    estimator = build_estimator(config, kinds)
     X = datasets.train[datasets.features]
     y = datasets.train[datasets.target]
     started = time.perf_counter()
@@ -222,7 +233,10 @@ def train(
     except Exception as e:
         raise TrainingError(f"the fitted model cannot predict the test table: {type(e).__name__}: {e}") from e
     test_scores = score_of(test_predictions)
-    profile = datasets.reference_profile(categorical, test_scores)
+    # Drift is measured on features with a stable distribution: dates move on and text is unique.
+    profiled = kinds.of("numeric", "categorical", "boolean", "identifier")
+    categorical = kinds.of("categorical", "boolean", "identifier")
+    profile = datasets.reference_profile(categorical, test_scores, profiled)
     # Rows kept with the version so a deploy can check the published copy predicts exactly
     # what it predicted here (the smoke test).
     n = min(config.deploy.smoke_rows, len(X_test))
@@ -239,6 +253,7 @@ def train(
         "params": config.model.params,
         "features": datasets.features,
         "categorical": categorical,
+        "feature_kinds": dict(kinds.kinds),
         "target": datasets.target,
         "classes": [_plain(c) for c in getattr(estimator, "classes_", [])],
         "data": {

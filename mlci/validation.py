@@ -62,6 +62,7 @@ class ValidationResult:
     failed: int
     failures: list[ExpectationFailure] = field(default_factory=list)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def success(self) -> bool:
@@ -113,9 +114,59 @@ def load_suite(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[int]]
     if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
         raise SuiteError(f"{p}: not a GX expectation suite (expected an object with an 'expectations' list)")
     lines = _expectation_lines(text)
+    if _is_gx0(data):
+        data = _from_gx0(p, data, lines)
     for i, exp in enumerate(data["expectations"]):
         _check_expectation(p, i, exp, lines[i] if i < len(lines) else None)
     return data, lines
+
+
+# GX 0.x wrote `expectation_type` and `expectation_suite_name`, and per-expectation result
+# options inside kwargs; GX 1.x reads `type` and `name`, and refuses those kwargs.
+_GX0_KWARGS = ("result_format", "include_config", "catch_exceptions")
+_GX0_TOP = ("expectation_suite_name", "data_asset_type", "ge_cloud_id")
+GX0_STEP = (
+    'rename "expectation_suite_name" to "name" and every "expectation_type" to "type", '
+    'delete "data_asset_type", "ge_cloud_id" and the kwargs result_format, include_config and catch_exceptions'
+)
+
+
+def _is_gx0(data: dict[str, Any]) -> bool:
+    exps = data["expectations"]
+    return any(k in data for k in _GX0_TOP) or any(isinstance(e, dict) and "expectation_type" in e for e in exps)
+
+
+def _from_gx0(path: Path, data: dict[str, Any], lines: list[int]) -> dict[str, Any]:
+    """Return a GX 0.x suite in GX 1.x's shape; SuiteError with the exact conversion step when that is not enough."""
+    from great_expectations.exceptions import ExpectationNotFoundError
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    out = {k: v for k, v in data.items() if k not in _GX0_TOP}
+    out.setdefault("name", data.get("expectation_suite_name") or path.stem)
+    converted = []
+    for i, exp in enumerate(data["expectations"]):
+        if not isinstance(exp, dict):
+            converted.append(exp)
+            continue
+        new = {k: v for k, v in exp.items() if k not in ("expectation_type", "ge_cloud_id")}
+        new["type"] = exp.get("type", exp.get("expectation_type"))
+        if isinstance(exp.get("kwargs"), dict):
+            new["kwargs"] = {k: v for k, v in exp["kwargs"].items() if k not in _GX0_KWARGS}
+        try:
+            ExpectationConfiguration(type=new["type"], kwargs=new.get("kwargs", {})).to_domain_obj()
+        except ExpectationNotFoundError:
+            line = lines[i] if i < len(lines) else None
+            raise SuiteError(
+                f"{path}{f':{line}' if line else ''} expectations[{i}]: this GX 0.x suite uses "
+                f"'{new['type']}', which GX 1.x no longer has",
+                hint=f"replace or delete it, then {GX0_STEP}",
+            ) from None
+        except Exception:
+            pass  # a kwargs problem: _check_expectation names it with its line
+        converted.append(new)
+    out["expectations"] = converted
+    out["_mlci_gx0"] = True
+    return out
 
 
 def _check_expectation(path: Path, index: int, exp: Any, line: int | None) -> None:
@@ -156,6 +207,16 @@ def _pydantic_v1_summary(e: Exception) -> str:
         except Exception:
             pass
     return str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+
+
+def _index_by_content(cfg: Any, expectations: list[Any], fallback: int) -> int:
+    """Return the index of the expectation with `cfg`'s type and kwargs (for results without an id)."""
+    kwargs = {k: v for k, v in dict(cfg.kwargs).items() if k != "batch_id"}
+    for i, e in enumerate(expectations):
+        config = e.configuration
+        if config.type == cfg.type and {k: v for k, v in dict(config.kwargs).items() if k != "batch_id"} == kwargs:
+            return i
+    return fallback
 
 
 def _gx_context() -> Any:
@@ -225,7 +286,7 @@ def run_suite(
         if r.success:
             continue
         cfg = r.expectation_config
-        index = index_of.get(str(cfg.id), position)
+        index = index_of.get(str(cfg.id), _index_by_content(cfg, suite.expectations, position))
         kwargs = {k: v for k, v in dict(cfg.kwargs).items() if k != "batch_id"}
         res = dict(r.result or {})
         exc = r.exception_info or {}
@@ -250,7 +311,9 @@ def run_suite(
     # Column expectations report the table's row count; ask the engine only when none did.
     counted = [r.result["element_count"] for r in result.results if r.result and "element_count" in r.result]
     stats = result.statistics
+    notes = [f"{suite_path} is a GX 0.x suite, converted in memory; to convert the file, {GX0_STEP}"]
     return ValidationResult(
+        notes=notes if data.get("_mlci_gx0") else [],
         suite=str(suite_path),
         suite_name=suite.name,
         table=table,

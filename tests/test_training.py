@@ -7,6 +7,7 @@ import pytest
 
 from mlci.config import load_config
 from mlci.data import load_datasets
+from mlci.features import feature_kinds
 from mlci.training import build_estimator, predictions, score_of
 from tests.conftest import EXAMPLE
 
@@ -31,10 +32,8 @@ def test_one_pass_labels_equal_the_estimators_own_predict(data, estimator):
     config = config.model_copy(update={"model": config.model.model_copy(update={"estimator": estimator})})
     params = {"probability": True, "random_state": 0} if estimator.endswith("SVC") else {}
     config.model.params = params
-    numeric = [f for f in datasets.features if f not in datasets.categorical]
-    model = build_estimator(config, datasets.categorical, numeric).fit(
-        datasets.train[datasets.features], datasets.train[datasets.target]
-    )
+    kinds = feature_kinds(datasets.train, datasets.features, explicit=True)
+    model = build_estimator(config, kinds).fit(datasets.train[datasets.features], datasets.train[datasets.target])
     X = datasets.test[datasets.features]
     pred = predictions(model, X, "classification")
     assert (pred.labels == model.predict(X)).all()

@@ -64,4 +64,11 @@ def open_store(
     path = Path(uri.removeprefix("file://")).expanduser()
     if not path.is_absolute():
         path = base_dir / path
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            where = "is a file" if part == path else f"is inside {part}, which is a file"
+            raise ConfigError(
+                f"registry.uri {uri!r}: {path} {where}, not a directory",
+                hint="point registry.uri at a directory (mlci creates it) or at s3://bucket/prefix",
+            )
     return LocalStore(path)

@@ -1,0 +1,226 @@
+"""The newcomer's first hour (issue 14): `mlci init` on real tables, then validate, check, promote, deploy."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from tests.conftest import ROOT
+from tests.newcomer_data import orders, sklearn_frame, write_split
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    """Return a function running mlci in-process (click's CliRunner) in a directory, outside GitHub Actions."""
+    from mlci.cli import cli as command
+
+    for key in list(os.environ):
+        if key.startswith(("GITHUB_", "RUNNER_", "INPUT_", "MLCI_")):
+            monkeypatch.delenv(key)
+
+    def run(*args: str, cwd: Path):
+        monkeypatch.chdir(cwd)
+        return CliRunner().invoke(command, list(args), prog_name="mlci")
+
+    return run
+
+
+def suite_of(project: Path) -> list[dict]:
+    (path,) = (project / "expectations").glob("*.json")
+    return json.loads(path.read_text())["expectations"]
+
+
+@pytest.mark.parametrize(
+    ("table", "suffix"),
+    [("breast_cancer", ".csv"), ("digits", ".parquet"), ("orders", ".csv")],
+)
+def test_init_with_a_separate_test_file_then_validate_passes_on_both(cli, tmp_path, table, suffix):
+    frame = orders(12_000) if table == "orders" else sklearn_frame(table)
+    train, test = write_split(frame, tmp_path / "data", suffix)
+    target = ["--target", "returned"] if table == "orders" else []
+    init = cli("init", "--data", f"data/{train}", "--test", f"data/{test}", *target, cwd=tmp_path)
+    assert init.exit_code == 0, init.output
+    # init ran the suite once on each table and said so.
+    assert re.search(rf"suite checked on train \(data/{train}\): \d+ rows, \d+ expectations, all pass", init.output)
+    assert re.search(rf"suite checked on test \(data/{test}\): \d+ rows, \d+ expectations, all pass", init.output)
+    validated = cli("validate", cwd=tmp_path)
+    assert validated.exit_code == 0, validated.output
+    assert validated.output.count(", 0 failed") == 2
+
+
+def test_init_on_a_60k_row_parquet_table_then_validate(cli, tmp_path):
+    orders(60_000, seed=1).to_parquet(tmp_path / "orders.parquet", index=False)
+    init = cli("init", "--data", "orders.parquet", "--target", "returned", cwd=tmp_path)
+    assert init.exit_code == 0, init.output
+    assert "60000 rows" in init.output and "all pass" in init.output
+    validated = cli("validate", cwd=tmp_path)
+    assert validated.exit_code == 0, validated.output
+
+
+def test_the_suite_has_robust_ranges_and_sets_only_for_categories(cli, tmp_path):
+    frame = orders(12_000)
+    train, test = write_split(frame, tmp_path, ".parquet")
+    assert cli("init", "--data", train, "--test", test, "--target", "returned", cwd=tmp_path).exit_code == 0
+    by_column: dict[str, dict[str, dict]] = {}
+    for e in suite_of(tmp_path):
+        by_column.setdefault(e["kwargs"].get("column", ""), {})[e["type"]] = e["kwargs"]
+    amount = by_column["amount"]["expect_column_values_to_be_between"]
+    # Not the exact extremes of the data: widened quantiles, most rows.
+    assert amount["min_value"] == 0 and amount["max_value"] > frame["amount"].quantile(0.999)
+    assert amount["max_value"] != frame["amount"].max() and amount["mostly"] == 0.99
+    assert 0.9 <= by_column["amount"]["expect_column_values_to_not_be_null"]["mostly"] < 0.95
+    assert by_column["segment"]["expect_column_values_to_be_in_set"]["value_set"] == ["a", "b", "c"]
+    assert by_column["returned"]["expect_column_values_to_be_in_set"]["value_set"] == [0, 1]
+    assert by_column["express"]["expect_column_values_to_be_in_set"]["value_set"] == [True, False]
+    assert "expect_column_values_to_be_unique" in by_column["order_id"]
+    assert "expect_column_values_to_be_unique" in by_column["email"]
+    # Integers, ids and text get no value set; only categorical columns do.
+    sets = {c for c, exps in by_column.items() if "expect_column_values_to_be_in_set" in exps}
+    assert sets == {"segment", "returned", "express"}
+    config = yaml.safe_load((tmp_path / "mlci.yaml").read_text())
+    assert config["data"]["id"] == "order_id"
+    assert config["data"]["features"] == ["ordered_at", "amount", "segment", "express", "review"]
+    text = (tmp_path / "mlci.yaml").read_text()
+    assert "column 'email' left out of the features" in text and "ordered_at become numbers" in text
+
+
+def test_digits_pixels_are_ranges_not_sets(cli, tmp_path):
+    train, test = write_split(sklearn_frame("digits"), tmp_path, ".csv")
+    assert cli("init", "--data", train, "--test", test, cwd=tmp_path).exit_code == 0
+    sets = {e["kwargs"]["column"] for e in suite_of(tmp_path) if e["type"] == "expect_column_values_to_be_in_set"}
+    assert sets == {"target"}
+    config = yaml.safe_load((tmp_path / "mlci.yaml").read_text())
+    assert config["model"]["task"] == "classification" and config["gates"][0]["metric"] == "roc_auc"
+
+
+def test_init_writes_a_gitignore_and_a_registry_the_shipped_workflows_feed(cli, tmp_path):
+    (tmp_path / ".gitignore").write_text("*.pyc")
+    train, test = write_split(sklearn_frame("wine"), tmp_path, ".csv")
+    assert cli("init", "--data", train, "--test", test, cwd=tmp_path).exit_code == 0
+    assert (tmp_path / ".gitignore").read_text().splitlines() == [
+        "*.pyc",
+        "# mlci: local registry and work files, report and comparison",
+        ".mlci/",
+        "report.md",
+        "comparison.json",
+    ]
+    registry = yaml.safe_load((tmp_path / "mlci.yaml").read_text())["registry"]
+    read = set(re.findall(r"\$\{([A-Za-z0-9_]+)", json.dumps(registry)))
+    assert read == {"MLCI_REGISTRY", "S3_ENDPOINT_URL"}
+    for workflow in sorted((ROOT / "workflows").glob("*.yml")):
+        steps = [s for job in yaml.safe_load(workflow.read_text())["jobs"].values() for s in job["steps"]]
+        mlci_steps = [s for s in steps if str(s.get("uses", "")).startswith("mlci-dev/mlci")]
+        assert mlci_steps, workflow.name
+        for step in mlci_steps:
+            assert read <= set(step.get("env", {})), f"{workflow.name} does not set {read - set(step['env'])}"
+    # A second init adds nothing to .gitignore.
+    assert cli("init", "--data", train, "--test", test, "--force", "-q", cwd=tmp_path).exit_code == 0
+    assert (tmp_path / ".gitignore").read_text().count(".mlci/") == 1
+
+
+def test_regression_gets_a_relative_gate(cli, tmp_path):
+    train, test = write_split(sklearn_frame("diabetes"), tmp_path, ".csv")
+    assert cli("init", "--data", train, "--test", test, cwd=tmp_path).exit_code == 0
+    config = yaml.safe_load((tmp_path / "mlci.yaml").read_text())
+    assert config["model"]["task"] == "regression"
+    assert config["gates"] == [{"metric": "rmse", "relative_non_inferiority_margin": 0.02}]
+
+
+def test_a_table_with_dates_and_text_checks_promotes_and_deploys(mlci, tmp_path):
+    orders(12_000, seed=2).to_csv(tmp_path / "orders.csv", index=False)
+    assert mlci("init", "--data", "orders.csv", "--target", "returned", "-q", cwd=tmp_path).code == 0
+    config = tmp_path / "mlci.yaml"
+    config.write_text(config.read_text().replace("params: {}", "params: {max_iter: 30}"))
+    first = mlci("check", cwd=tmp_path)
+    assert first.code == 0, first.text
+    assert "ordered_at become numbers" in first.out and "review are hashed" in first.out
+    assert "Traceback" not in first.text and "Warning" not in first.err
+    assert mlci("promote", "candidate", "--to", "production", cwd=tmp_path).code == 0
+    config.write_text(config.read_text().replace("max_iter: 30", "max_iter: 60"))
+    second = mlci("check", cwd=tmp_path)
+    assert second.code in (0, 1), second.text  # a verdict, never bad input
+    assert "roc_auc" in second.out and "->" in second.out  # compared with the loaded production model
+    deployed = mlci("deploy", "candidate", "--env", "staging", cwd=tmp_path)
+    assert deployed.code == 0, deployed.text
+    assert "smoke test passed" in deployed.out
+
+
+def test_diabetes_equal_models_pass_the_scaffolded_gates_and_check_speaks_json_and_quietly(mlci, tmp_path):
+    train, test = write_split(sklearn_frame("diabetes"), tmp_path, ".csv")
+    assert mlci("init", "--data", train, "--test", test, "-q", cwd=tmp_path).code == 0
+    config = tmp_path / "mlci.yaml"
+    scaffolded = config.read_text()
+    config.write_text(
+        scaffolded.replace("sklearn.ensemble.HistGradientBoostingRegressor", "sklearn.linear_model.Ridge")
+    )
+    assert mlci("check", "-q", cwd=tmp_path).code == 0
+    assert mlci("promote", "candidate", "--to", "production", "-q", cwd=tmp_path).code == 0
+    config.write_text(
+        scaffolded.replace("sklearn.ensemble.HistGradientBoostingRegressor", "sklearn.linear_model.BayesianRidge")
+    )
+    checked = mlci("check", "--json", cwd=tmp_path)
+    assert checked.code == 0, checked.text
+    document = json.loads(checked.out)
+    assert document["comparison"]["verdict"]["status"] == "pass"
+    quiet = mlci("check", "-q", cwd=tmp_path)
+    assert quiet.code == 0
+    assert len(quiet.out.splitlines()) == 1 and quiet.out.startswith("verdict: PASS - rmse ")
+    assert "relative_non_inferiority_margin" in (tmp_path / "report.md").read_text()
+
+
+def test_a_semicolon_csv_is_read_and_init_and_validate_agree(cli, tmp_path):
+    frame = sklearn_frame("wine")
+    frame["alcohol"] = frame["alcohol"].map(lambda v: f"{v:.2f}".replace(".", ","))
+    frame.to_csv(tmp_path / "wine.csv", sep=";", index=False)
+    init = cli("init", "--data", "wine.csv", cwd=tmp_path)
+    assert init.exit_code == 0, init.output
+    config = yaml.safe_load((tmp_path / "mlci.yaml").read_text())
+    assert config["data"]["read_options"] == {"sep": ";", "decimal": ","}
+    assert config["data"]["target"] == "target"
+    assert cli("validate", cwd=tmp_path).exit_code == 0
+
+
+def test_a_csv_read_as_one_column_names_its_separator(cli, tmp_path):
+    sklearn_frame("wine").to_csv(tmp_path / "wine.csv", sep=";", index=False)
+    assert cli("init", "--data", "wine.csv", "-q", cwd=tmp_path).exit_code == 0
+    config = tmp_path / "mlci.yaml"
+    config.write_text(config.read_text().replace('read_options: {"sep": ";"}', "read_options: {sep: ','}"))
+    run = cli("validate", cwd=tmp_path)
+    assert run.exit_code == 2
+    assert "wine.csv: read as one column 'alcohol;malic_acid;" in run.stderr
+    assert "separator looks like ';'" in run.stderr and "data.read_options: {sep: ';'}" in run.stderr
+
+
+def test_init_names_the_columns_when_the_target_is_unknown_or_unguessable(cli, tmp_path):
+    frame = orders(200)[["order_id", "amount", "returned", "review"]]
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    unknown = cli("init", "--data", "t.csv", "--target", "churn", cwd=tmp_path)
+    assert unknown.exit_code == 2
+    assert "--target 'churn': t.csv has no such column; its columns: order_id, amount, returned, review" in (
+        unknown.stderr
+    )
+    unguessable = cli("init", "--data", "t.csv", cwd=tmp_path)  # the last column is free text
+    assert unguessable.exit_code == 2
+    assert "no column looks like the target; name it with --target COLUMN (columns: order_id, amount," in (
+        unguessable.stderr
+    )
+    assert not (tmp_path / "mlci.yaml").exists()
+
+
+def test_a_missing_target_value_is_named_as_data_not_blamed_on_the_model(cli, tmp_path):
+    train, test = write_split(sklearn_frame("wine"), tmp_path, ".csv")
+    assert cli("init", "--data", train, "--test", test, "-q", cwd=tmp_path).exit_code == 0
+    frame = pd.read_csv(tmp_path / train)
+    frame.loc[[4, 9], "target"] = None
+    frame.to_csv(tmp_path / train, index=False)
+    run = cli("train", cwd=tmp_path)
+    assert run.exit_code == 2
+    assert f"{train}: target column 'target' is empty in 2 of {len(frame)} rows (data rows 5, 10)" in run.stderr
+    assert "model.estimator" not in run.stderr
