@@ -80,6 +80,12 @@ def run_command(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         opts: Options = click.get_current_context().find_object(Options) or Options("mlci.yaml", False, 0, False)
+        if not opts.verbose:
+            import warnings
+
+            # numpy's and scikit-learn's warnings speak to developers, in their words; mlci says
+            # in its own what matters (an undefined metric, a column left out). -v shows them.
+            warnings.simplefilter("ignore")
         if in_actions():
             # Before anything else is printed: the runner hides every later occurrence of the token.
             for secret in _secrets():

@@ -32,6 +32,7 @@ def report_document(
     drift: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return the comparison.json document the report is rendered from."""
+    from mlci.changes import model_changes
     from mlci.training import library_versions
 
     manifest = candidate.bundle.manifest
@@ -65,6 +66,7 @@ def report_document(
         },
         "libraries": library_versions(),
         "run_url": ctx.run_url,
+        "changes": model_changes(baseline.manifest, manifest).model_dump() if baseline is not None else None,
     }
 
 

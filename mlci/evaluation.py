@@ -20,6 +20,7 @@ numpy, scipy and scikit-learn are imported inside the functions that use them.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,7 @@ class MetricResult:
     ci_high: float | None
     p_value: float | None  # two-sided, H0: delta == 0
     method: str  # "delong", "mcnemar", "paired-t", "delta-method", "bootstrap", "none"
+    undefined: str | None = None  # why a value (or the delta) is missing, in words
 
 
 @dataclass
@@ -503,12 +505,16 @@ def _bootstrap_ranking(name: str, frame: _Frame, stats: StatisticsSection) -> In
     dtype = np.float32 if len(frame.y) < 2**24 else np.float64
     deltas = []
     for w in resample_weights(len(frame.y), stats.resamples, stats.seed, dtype):
-        value = {
-            which: np.nanmean(np.vstack([_weighted_rank_metric(name, r, w) for r in rs]), axis=0)
-            if len(rs) > 1
-            else _weighted_rank_metric(name, rs[0], w)
-            for which, rs in ranked.items()
-        }
+        with warnings.catch_warnings():
+            # A resample without some class has no AUC for it: NaN, which the mean skips and
+            # the summary counts; numpy's "Mean of empty slice" would only repeat that.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            value = {
+                which: np.nanmean(np.vstack([_weighted_rank_metric(name, r, w) for r in rs]), axis=0)
+                if len(rs) > 1
+                else _weighted_rank_metric(name, rs[0], w)
+                for which, rs in ranked.items()
+            }
         deltas.append(value["cand"] - value["base"])
     return bootstrap_summary(np.concatenate(deltas), stats.confidence)
 

@@ -99,9 +99,7 @@ def _check_gate(gate: Gate, m: MetricResult | None, scope: str, confidence: floa
         if gate.min_absolute_change is not None:
             c = gate.min_absolute_change
             ok = better >= c
-            (passed if ok else failed).append(
-                f"{change} {'meets' if ok else 'below'} min_absolute_change {format_signed(c)}"
-            )
+            (passed if ok else failed).append(f"{change} {'meets' if ok else 'below'} min_absolute_change {c:+g}")
         if gate.min_relative_change is not None:
             r = gate.min_relative_change
             if m.baseline == 0:
@@ -212,8 +210,9 @@ def _summary(
     tail = f", {skipped} skipped" if skipped else ""
     if not results:
         return f"{head}: no gates configured"
+    gates = "gate" if len(checked) == 1 else "gates"
     if failed:
         first = failed[0]
-        return f"{head}: fails {len(failed)} of {len(checked)} gates{tail} (first: {first.metric} on {first.scope})"
+        return f"{head}: fails {len(failed)} of {len(checked)} {gates}{tail} (first: {first.metric} on {first.scope})"
     suffix = "" if has_baseline else "; thresholds only until a baseline exists"
-    return f"{head}: passes {len(checked)} of {len(checked)} gates{tail}{suffix}"
+    return f"{head}: passes {len(checked)} of {len(checked)} {gates}{tail}{suffix}"

@@ -53,15 +53,16 @@ def check_metric_name(name: str) -> str:
 
 
 def format_value(x: float) -> str:
-    """Return a metric value or difference readably at any scale: 0.912, 1234, 0.0031."""
+    """Return a metric value or difference in mlci's one number format: 4 decimals (0.9120, +0.0031), whole
+    numbers from 1000 on, and scientific notation below 0.0001 — the same in the terminal, report and reasons."""
     a = abs(x)
     if a == 0:
         return "0"
     if a >= 1000:
         return f"{x:.0f}"
-    if a >= 0.01:
-        return f"{x:.3f}"
-    return f"{x:.2g}"
+    if a >= 0.0001:
+        return f"{x:.4f}"
+    return f"{x:.1e}"
 
 
 def format_signed(x: float) -> str:

@@ -127,7 +127,9 @@ def _default_preprocessing(estimator: Any, kinds: FeatureKinds) -> Any:
         ("text", TextHasher(), [c for c in kinds.of("text") if c not in kinds.excluded]),
         (
             "categorical",
-            Pipeline([("impute", SimpleImputer(strategy="most_frequent")), ("onehot", onehot)]),
+            Pipeline(
+                [("impute", SimpleImputer(strategy="most_frequent", keep_empty_features=True)), ("onehot", onehot)]
+            ),
             # An identifier-like column reaches here only when data.features names it.
             kinds.of("categorical", "identifier"),
         ),

@@ -143,3 +143,26 @@ def test_make_demo_installs_only_what_the_demo_needs(tmp_path):
     demo = planned("demo")
     assert "pip install" in demo and "-e ." in demo and "[test]" not in demo
     assert "-e '.[test]'" in planned("test")
+
+
+def test_positive_class_chooses_the_class_binary_metrics_are_about():
+    import numpy as np
+
+    from mlci.config import StatisticsSection
+    from mlci.errors import DataError
+    from mlci.evaluation import Predictions, compare
+
+    y = np.array(["no", "yes", "yes", "no", "yes", "no"])
+    labels = np.array(["no", "yes", "no", "no", "no", "yes"])
+    pred = Predictions(labels=labels, proba=None, classes=None)
+
+    def recall(positive):
+        c = compare(y, pred, None, task="classification", metrics=["recall"], primary="recall", gates=[],
+                    statistics=StatisticsSection(), positive_class=positive)  # fmt: skip
+        return c.positive_class, c.positive_class_configured, c.metric("recall").candidate
+
+    assert recall(None) == ("yes", False, 1 / 3)  # the default: the last label in sort order
+    assert recall("no") == ("no", True, 2 / 3)
+    assert recall("yes")[:2] == ("yes", True)
+    with pytest.raises(DataError, match=r"data.positive_class 'maybe' is not one of the labels: 'no', 'yes'"):
+        recall("maybe")

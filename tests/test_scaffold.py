@@ -224,3 +224,42 @@ def test_a_missing_target_value_is_named_as_data_not_blamed_on_the_model(cli, tm
     assert run.exit_code == 2
     assert f"{train}: target column 'target' is empty in 2 of {len(frame)} rows (data rows 5, 10)" in run.stderr
     assert "model.estimator" not in run.stderr
+
+
+def test_the_report_says_what_changed_and_reads_cleanly(mlci, tmp_path):
+    frame = sklearn_frame("breast_cancer")
+    # A slice whose large tumours are all malignant (class 0): its roc_auc has no value.
+    frame.insert(0, "size", pd.cut(frame["mean radius"], [0, 12, 17, 100], labels=["small", "medium", "large"]))
+    frame.to_parquet(tmp_path / "cancer.parquet", index=False)
+    assert mlci("init", "--data", "cancer.parquet", "-q", cwd=tmp_path).code == 0
+    config = tmp_path / "mlci.yaml"
+    text = config.read_text().replace(
+        "sklearn.ensemble.HistGradientBoostingClassifier", "sklearn.linear_model.LogisticRegression"
+    )
+    config.write_text(text.replace("  # slices: [segment]", "  slices: [size]"))
+    first = mlci("check", cwd=tmp_path)
+    assert first.code == 0, first.text
+    assert mlci("promote", "candidate", "--to", "production", "-q", cwd=tmp_path).code == 0
+    config.write_text(config.read_text().replace("params: {}", "params: {C: 0.3}"))
+    second = mlci("check", cwd=tmp_path)
+    assert second.code in (0, 1), second.text
+    assert "Warning" not in first.err + second.err and "Mean of empty slice" not in first.err + second.err
+    report = (tmp_path / "report.md").read_text()
+    # What changed: the params, not the estimator or the data.
+    assert "### What changed" in report
+    assert "| params.C | — | 0.3 |" in report
+    assert "| estimator |" not in report and "| data.table |" not in report
+    assert "Positive class: 1 (data.positive_class)" in report
+    # Why a slice has no roc_auc, in words.
+    large = int((frame["size"] == "large").sum())
+    assert re.search(r"- — for size = large: no roc_auc, only one class \(0\) in these [\d,]+ rows\.", report), large
+    # Grammar, the footer's split rule whole, one number format, one bar series on an axis around 0.
+    assert "1 gate check:" in report and "1 gate checks" not in report
+    assert "split rule test_size=0.25, seed=0, stratify=True" in report
+    row = next(line for line in report.splitlines() if line.startswith("| **roc_auc**"))
+    cells = [c.strip() for c in row.split("|")[2:5]]
+    assert all(re.fullmatch(r"[+-]?\d+\.\d{4}( \([+-]\d+\.\d%\))?", c) for c in cells), cells
+    chart = report.split("```mermaid")[1].split("```")[0]
+    assert chart.count("bar [") == 1 and "candidate - baseline" in chart
+    low, high = re.search(r'y-axis "change in roc_auc" (\S+) --> (\S+)', chart).groups()
+    assert float(low) == -float(high)

@@ -272,6 +272,9 @@ def _view(doc: dict[str, Any], budget: _Budget) -> tuple[dict[str, Any], list[st
         "metrics": list(comparison.get("metrics") or []),
         "has_comparison": bool(comparison),
     }
+    view["positive_class"] = comparison.get("positive_class")
+    view["positive_class_configured"] = bool(comparison.get("positive_class_configured"))
+    view["changes"] = _changes(doc.get("changes"))
     view["gates"] = _gates(gates, budget, cuts)
     view["slices"] = _slices(comparison, gates, budget, cuts)
     view["chart"] = _chart(comparison)
@@ -279,6 +282,13 @@ def _view(doc: dict[str, Any], budget: _Budget) -> tuple[dict[str, Any], list[st
     view["drift"] = _drift(doc.get("drift"), budget, cuts)
     view.update(_provenance(doc))
     return view, cuts
+
+
+def _changes(changes: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """Rows of what differs between baseline and candidate (None: no baseline to compare with)."""
+    if changes is None:
+        return None
+    return [c for part in ("model", "features", "data", "libraries") for c in changes.get(part) or []]
 
 
 _OPERATORS = {" -> ": " → ", " >= ": " ≥ ", " <= ": " ≤ "}
@@ -394,6 +404,8 @@ def _slices(
         "open": is_open,
         "columns": list(columns),
         "omitted": total - len(shown),
+        # Why a dash stands where a number would: one line per shown slice without a value.
+        "undefined": [r for r in shown if r["m"].get("undefined")],
     }
 
 
@@ -415,15 +427,19 @@ def _chart(comparison: dict[str, Any]) -> dict[str, Any] | None:
         if m is None or m.get("candidate") is None or (with_baseline and m.get("baseline") is None):
             continue
         bars.append((s, m.get("baseline"), m["candidate"]))
-    values = [float(v) for _, b, c in bars for v in (b, c) if v is not None]
-    lo, hi = min(values), max(values)
-    pad = (hi - lo) * 0.1 or max(abs(hi) * 0.05, 0.01)
-    y_min = lo - pad
-    if lo >= 0 and y_min < 0:
-        y_min = 0.0
-    y_max = hi + pad
-    if hi <= 1 < y_max:  # a score or a rate: the axis need not pass 1
-        y_max = 1.0
+    # One series, on an axis that does not exaggerate: with a baseline, the change per group
+    # (candidate - baseline) on an axis symmetric around 0, so the sign reads at a glance;
+    # without one, the candidate's values on an axis from 0. Two bar series in mermaid's
+    # xychart are drawn over each other, and a zoomed axis turns noise into towers.
+    if with_baseline:
+        values = [float(c) - float(b) for _, b, c in bars if b is not None]
+        top = max(abs(v) for v in values) * 1.2 or 0.01
+        y_min, y_max = -top, top
+    else:
+        values = [float(c) for _, _, c in bars]
+        lo, hi = min(values), max(values)
+        y_min = min(0.0, lo * 1.1)
+        y_max = 1.0 if lo >= 0 and hi <= 1 else max(hi * 1.1, 0.0) or 1.0
 
     one_column = len({str(s.get("column")) for s, _, _ in bars if s is not None}) <= 1
 
@@ -434,14 +450,16 @@ def _chart(comparison: dict[str, Any]) -> dict[str, Any] | None:
         text = str(s.get("category")) if one_column else f"{s.get('column')}={s.get('category')}"
         return md.mermaid_label(text)
 
-    def series(values: list[float | None]) -> Safe:
-        return Safe(", ".join(f"{float(v):.4g}" for v in values if v is not None))
+    def series(values: list[float]) -> Safe:
+        return Safe(", ".join(f"{v:.4g}" for v in values))
 
+    gib = overall.get("greater_is_better", True)
     return {
         "metric": Safe(md.mermaid_label(primary, 40)),
         "labels": Safe(", ".join(f'"{label(s)}"' for s, _, _ in bars)),
-        "baseline": series([b for _, b, _ in bars]) if with_baseline else None,
-        "candidate": series([c for _, _, c in bars]),
+        "delta": with_baseline,
+        "better": "above" if gib else "below",
+        "values": series(values),
         "y_min": Safe(f"{y_min:.4g}"),
         "y_max": Safe(f"{y_max:.4g}"),
         "bars": len(bars),
@@ -539,8 +557,12 @@ def _provenance(doc: dict[str, Any]) -> dict[str, Any]:
     data = doc.get("data") or {}
     rows = data.get("rows") or {}
     fingerprints = [
-        {"name": name, "sha": value, "rows": rows.get(name)} for name, value in (data.get("fingerprints") or {}).items()
+        {"name": name, "sha": value, "rows": rows.get(name)}
+        for name, value in (data.get("fingerprints") or {}).items()
+        if name != "split"
     ]
+    # The split rule is text, not a hash: shown whole, never cut like a sha.
+    split = (data.get("fingerprints") or {}).get("split")
     libraries = list((doc.get("libraries") or {}).items())[:LIBRARIES_SHOWN]
     return {
         "candidate": doc.get("candidate"),
@@ -549,6 +571,7 @@ def _provenance(doc: dict[str, Any]) -> dict[str, Any]:
         "commit_url": commit_url,
         "fingerprints": fingerprints,
         "sample": (data.get("sample") or {}).get("description"),
+        "split": str(split).replace(",", ", ") if split else None,
         "libraries": [{"name": k, "version": v} for k, v in libraries],
         "run_url": run_url,
         "mlci_version": doc.get("mlci_version"),
