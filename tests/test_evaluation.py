@@ -56,7 +56,7 @@ def test_better_candidate_passes_and_worse_fails_naming_the_gate_and_numbers():
     auc = ok.metric("roc_auc")
     assert auc is not None and auc.delta is not None and auc.delta > 0
     assert auc.method == "delong"
-    assert ok.verdict.summary.startswith(f"roc_auc {auc.baseline:.3f} -> {auc.candidate:.3f} (+{auc.delta:.3f}, 95% CI")
+    assert ok.verdict.summary.startswith(f"roc_auc {auc.baseline:.4f} -> {auc.candidate:.4f} (+{auc.delta:.4f}, 95% CI")
     assert "passes 2 of 2 gates" in ok.verdict.summary
 
     bad = run(y, worse, baseline, ["roc_auc", "accuracy"], gates)
@@ -67,8 +67,8 @@ def test_better_candidate_passes_and_worse_fails_naming_the_gate_and_numbers():
     reason = bad.verdict.reasons[0]
     assert reason.startswith("roc_auc gate on overall:")
     assert "min_absolute_change -0.005" in reason
-    assert f"delta {auc.delta:.3f}" in reason
-    assert f"95% CI {auc.ci_low:.3f}..{auc.ci_high:.3f}" in reason
+    assert f"delta {auc.delta:.4f}" in reason
+    assert f"95% CI {auc.ci_low:.4f}..{auc.ci_high:.4f}" in reason
     assert "fails 1 of 2 gates" in bad.verdict.summary
 
 
@@ -277,7 +277,7 @@ def test_no_baseline_is_bootstrap_and_checks_thresholds_only():
 
     too_high = run(y, cand, None, ["roc_auc"], [Gate(metric="roc_auc", threshold=0.99)])
     assert too_high.verdict.status == "fail"
-    assert f"roc_auc {auc.candidate:.3f} < threshold 0.99" in too_high.verdict.reasons[0]
+    assert f"roc_auc {auc.candidate:.4f} < threshold 0.99" in too_high.verdict.reasons[0]
 
 
 def test_lower_is_better_metrics_gate_in_the_right_direction():
@@ -320,7 +320,7 @@ def test_apply_gates_conditions_on_hand_made_results():
     assert apply_gates([metric_result(0.02, -0.001, 0.041)], [], [sig], **kw).status == "fail"
     assert apply_gates([metric_result(-0.004, -0.009, 0.001)], [], [ni], **kw).status == "pass"
     v = apply_gates([metric_result(-0.004, -0.012, 0.004)], [], [ni], **kw)
-    assert v.status == "fail" and "worse-side bound -0.012 beyond non_inferiority_margin 0.01" in v.reasons[0]
+    assert v.status == "fail" and "worse-side bound -0.0120 beyond non_inferiority_margin 0.01" in v.reasons[0]
     # lower-is-better: the worse side is the upper bound, improvement is a decrease
     ll_sig, ll_ni = Gate(metric="log_loss", significant=True), Gate(metric="log_loss", non_inferiority_margin=0.01)
     assert apply_gates([metric_result(-0.02, -0.03, -0.01, gib=False)], [], [ll_sig], **kw).status == "pass"
@@ -362,3 +362,19 @@ def test_to_dict_round_trips_through_json():
     assert back.to_dict() == result.to_dict()
     assert {s.category for s in back.slices} == {"a", "b", "(missing)"}
     assert all(type(v) is float for v in (back.metrics[0].candidate, back.metrics[0].p_value))
+
+
+def test_relative_non_inferiority_margin_scales_with_the_baseline():
+    # rmse ~ 56: equal models (delta CI -0.4..+0.6) pass a 2% margin (1.12) and fail an absolute 0.01.
+    rel = Gate(metric="rmse", relative_non_inferiority_margin=0.02)
+    absolute = Gate(metric="rmse", non_inferiority_margin=0.01)
+    m = MetricResult("rmse", False, 56.0, 56.1, 0.1, 0.1 / 56, -0.4, 0.6, 0.6, "paired-t")
+    kw = {"confidence": 0.95, "has_baseline": True}
+    ok = apply_gates([m], [], [rel], **kw)
+    assert ok.status == "pass"
+    assert "worse-side bound +0.6000 within relative_non_inferiority_margin 2% of 56.0000 = 1.1200" in (
+        ok.gates[0].reason
+    )
+    assert apply_gates([m], [], [absolute], **kw).status == "fail"
+    worse = MetricResult("rmse", False, 56.0, 57.5, 1.5, 1.5 / 56, 0.5, 2.5, 0.01, "paired-t")
+    assert apply_gates([worse], [], [rel], **kw).status == "fail"

@@ -152,10 +152,10 @@ def test_title_has_the_verdict_mark_and_the_summary_sentence(kind: str, mark: st
     auc = c.metric("roc_auc")
     assert auc is not None and auc.candidate is not None
     if kind == "bootstrap":
-        assert f"**roc_auc {auc.candidate:.3f} (no baseline yet): passes" in text
+        assert f"**roc_auc {auc.candidate:.4f} (no baseline yet): passes" in text
     else:
         assert auc.baseline is not None and auc.delta is not None
-        head = f"**roc_auc {auc.baseline:.3f} → {auc.candidate:.3f} ({auc.delta:+.3f}, 95% CI "
+        head = f"**roc_auc {auc.baseline:.4f} → {auc.candidate:.4f} ({auc.delta:+.4f}, 95% CI "
         assert head in text
         assert ("passes 2 of 2 gates" if kind == "pass" else "fails 1 of 2 gates") in text
 
@@ -172,11 +172,11 @@ def test_metrics_table_has_values_delta_ci_p_and_method() -> None:
     row = next(line for line in metrics.splitlines() if line.startswith("| **roc_auc**"))
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert cells[1:4] == [
-        f"{auc.baseline:.3f}",
-        f"{auc.candidate:.3f}",
-        f"{auc.delta:+.3f} ({auc.relative_delta * 100:+.1f}%)",
+        f"{auc.baseline:.4f}",
+        f"{auc.candidate:.4f}",
+        f"{auc.delta:+.4f} ({auc.relative_delta * 100:+.1f}%)",
     ]
-    assert cells[4] == f"{auc.ci_low:+.3f}..{auc.ci_high:+.3f}"
+    assert cells[4] == f"{auc.ci_low:+.4f}..{auc.ci_high:+.4f}"
     assert cells[5] == ("<0.001" if auc.p_value < 0.001 else f"{auc.p_value:.3f}")
     assert cells[6] == "delong"
     assert "| log_loss ↓ |" in metrics and "paired-t" in metrics
@@ -204,7 +204,7 @@ def test_slices_are_collapsed_when_every_slice_gate_passes() -> None:
     assert "<details><summary>roc_auc on 3 slices of region</summary>" in slices
     for s in c.slices:
         auc = next(m for m in s.metrics if m.name == "roc_auc")
-        assert f"| region = {s.category} | {s.n:,} | {auc.baseline:.3f} | {auc.candidate:.3f} |" in slices
+        assert f"| region = {s.category} | {s.n:,} | {auc.baseline:.4f} | {auc.candidate:.4f} |" in slices
 
 
 def test_slices_are_open_when_a_slice_gate_failed() -> None:
@@ -317,7 +317,9 @@ def mermaid_block(text: str) -> list[str]:
     return lines[start + 1 : end]
 
 
-def test_chart_is_a_mermaid_xychart_of_baseline_and_candidate() -> None:
+def test_chart_is_one_series_of_changes_on_an_axis_around_zero() -> None:
+    # Two bar series in mermaid's xychart are drawn over each other, and a zoomed axis turns
+    # noise into towers: the chart shows candidate - baseline per group, around 0.
     c = comparison("pass")
     block = mermaid_block(render(make_doc(c)))
     assert block[0] == "xychart-beta"
@@ -325,17 +327,23 @@ def test_chart_is_a_mermaid_xychart_of_baseline_and_candidate() -> None:
     assert axis.startswith('x-axis ["overall", "')
     assert all(f'"{s.category}"' in axis for s in c.slices)  # one slice column: the category alone
     bars = [line.strip() for line in block if line.strip().startswith("bar [")]
-    assert len(bars) == 2
+    assert len(bars) == 1
     auc = c.metric("roc_auc")
-    assert auc is not None
-    assert bars[0].startswith(f"bar [{auc.baseline:.4g}, ")
-    assert bars[1].startswith(f"bar [{auc.candidate:.4g}, ")
-    assert all(len(b.split(",")) == 4 for b in bars)  # overall + 3 slices
+    assert auc is not None and auc.delta is not None
+    values = [float(v) for v in bars[0].removeprefix("bar [").removesuffix("]").split(",")]
+    assert len(values) == 4  # overall + 3 slices
+    assert values[0] == pytest.approx(auc.delta, rel=1e-3)
+    y_axis = next(line.strip() for line in block if line.strip().startswith("y-axis"))
+    low, high = (float(x) for x in y_axis.rsplit(" ", 3)[-3::2])
+    assert low == -high and high >= max(abs(v) for v in values)
+    assert "candidate - baseline (above 0: candidate better)" in block[1]
 
 
-def test_chart_without_a_baseline_has_one_series() -> None:
+def test_chart_without_a_baseline_has_one_series_from_zero() -> None:
     block = mermaid_block(render(make_doc(comparison("bootstrap"))))
     assert sum(1 for line in block if line.strip().startswith("bar [")) == 1
+    y_axis = next(line.strip() for line in block if line.strip().startswith("y-axis"))
+    assert y_axis.endswith(" 0 --> 1")
 
 
 # --- escaping -----------------------------------------------------------------------------------

@@ -459,7 +459,7 @@ def _chart(comparison: dict[str, Any]) -> dict[str, Any] | None:
         "labels": Safe(", ".join(f'"{label(s)}"' for s, _, _ in bars)),
         "delta": with_baseline,
         "better": "above" if gib else "below",
-        "values": series(values),
+        "series": series(values),
         "y_min": Safe(f"{y_min:.4g}"),
         "y_max": Safe(f"{y_max:.4g}"),
         "bars": len(bars),
