@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,13 +90,6 @@ class Datasets:
     @property
     def features(self) -> list[str]:
         return self._parsed()[2]
-
-    @property
-    def categorical(self) -> list[str]:
-        """Return the feature columns that are categories (strings with few values, or booleans)."""
-        from mlci.features import feature_kinds
-
-        return feature_kinds(self.train, self.features, explicit=True).of("categorical", "boolean")
 
     def engine_for(self, name: str) -> EngineTable | None:
         """Return the engine table behind `train` or `test` (the one split table for both), if any."""
@@ -220,8 +214,6 @@ def sniff_csv(raw: bytes, name: str) -> dict[str, str]:
     if not counts[sep]:
         return {}
     found = {"sep": sep}
-    import re
-
     if sep == ";" and len(lines) > 1 and re.search(r"(^|;)-?\d+,\d+(;|$)", lines[1]):
         found["decimal"] = ","  # the spreadsheet export of a locale that writes 1,5
     return found

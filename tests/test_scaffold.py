@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from click.testing import CliRunner
 
 from tests.conftest import ROOT
 from tests.newcomer_data import orders, sklearn_frame, write_split
-
-
-@pytest.fixture
-def cli(monkeypatch):
-    """Return a function running mlci in-process (click's CliRunner) in a directory, outside GitHub Actions."""
-    from mlci.cli import cli as command
-
-    for key in list(os.environ):
-        if key.startswith(("GITHUB_", "RUNNER_", "INPUT_", "MLCI_")):
-            monkeypatch.delenv(key)
-
-    def run(*args: str, cwd: Path):
-        monkeypatch.chdir(cwd)
-        return CliRunner().invoke(command, list(args), prog_name="mlci")
-
-    return run
 
 
 def suite_of(project: Path) -> list[dict]:
@@ -41,33 +23,33 @@ def suite_of(project: Path) -> list[dict]:
     ("table", "suffix"),
     [("breast_cancer", ".csv"), ("digits", ".parquet"), ("orders", ".csv")],
 )
-def test_init_with_a_separate_test_file_then_validate_passes_on_both(cli, tmp_path, table, suffix):
+def test_init_with_a_separate_test_file_then_validate_passes_on_both(mlci_in_process, tmp_path, table, suffix):
     frame = orders(12_000) if table == "orders" else sklearn_frame(table)
     train, test = write_split(frame, tmp_path / "data", suffix)
     target = ["--target", "returned"] if table == "orders" else []
-    init = cli("init", "--data", f"data/{train}", "--test", f"data/{test}", *target, cwd=tmp_path)
+    init = mlci_in_process("init", "--data", f"data/{train}", "--test", f"data/{test}", *target, cwd=tmp_path)
     assert init.exit_code == 0, init.output
     # init ran the suite once on each table and said so.
     assert re.search(rf"suite checked on train \(data/{train}\): \d+ rows, \d+ expectations, all pass", init.output)
     assert re.search(rf"suite checked on test \(data/{test}\): \d+ rows, \d+ expectations, all pass", init.output)
-    validated = cli("validate", cwd=tmp_path)
+    validated = mlci_in_process("validate", cwd=tmp_path)
     assert validated.exit_code == 0, validated.output
     assert validated.output.count(", 0 failed") == 2
 
 
-def test_init_on_a_60k_row_parquet_table_then_validate(cli, tmp_path):
+def test_init_on_a_60k_row_parquet_table_then_validate(mlci_in_process, tmp_path):
     orders(60_000, seed=1).to_parquet(tmp_path / "orders.parquet", index=False)
-    init = cli("init", "--data", "orders.parquet", "--target", "returned", cwd=tmp_path)
+    init = mlci_in_process("init", "--data", "orders.parquet", "--target", "returned", cwd=tmp_path)
     assert init.exit_code == 0, init.output
     assert "60000 rows" in init.output and "all pass" in init.output
-    validated = cli("validate", cwd=tmp_path)
+    validated = mlci_in_process("validate", cwd=tmp_path)
     assert validated.exit_code == 0, validated.output
 
 
-def test_the_suite_has_robust_ranges_and_sets_only_for_categories(cli, tmp_path):
+def test_the_suite_has_robust_ranges_and_sets_only_for_categories(mlci_in_process, tmp_path):
     frame = orders(12_000)
     train, test = write_split(frame, tmp_path, ".parquet")
-    assert cli("init", "--data", train, "--test", test, "--target", "returned", cwd=tmp_path).exit_code == 0
+    assert mlci_in_process("init", "--data", train, "--test", test, "--target", "returned", cwd=tmp_path).exit_code == 0
     by_column: dict[str, dict[str, dict]] = {}
     for e in suite_of(tmp_path):
         by_column.setdefault(e["kwargs"].get("column", ""), {})[e["type"]] = e["kwargs"]
@@ -91,19 +73,19 @@ def test_the_suite_has_robust_ranges_and_sets_only_for_categories(cli, tmp_path)
     assert "column 'email' left out of the features" in text and "ordered_at become numbers" in text
 
 
-def test_digits_pixels_are_ranges_not_sets(cli, tmp_path):
+def test_digits_pixels_are_ranges_not_sets(mlci_in_process, tmp_path):
     train, test = write_split(sklearn_frame("digits"), tmp_path, ".csv")
-    assert cli("init", "--data", train, "--test", test, cwd=tmp_path).exit_code == 0
+    assert mlci_in_process("init", "--data", train, "--test", test, cwd=tmp_path).exit_code == 0
     sets = {e["kwargs"]["column"] for e in suite_of(tmp_path) if e["type"] == "expect_column_values_to_be_in_set"}
     assert sets == {"target"}
     config = yaml.safe_load((tmp_path / "mlci.yaml").read_text())
     assert config["model"]["task"] == "classification" and config["gates"][0]["metric"] == "roc_auc"
 
 
-def test_init_writes_a_gitignore_and_a_registry_the_shipped_workflows_feed(cli, tmp_path):
+def test_init_writes_a_gitignore_and_a_registry_the_shipped_workflows_feed(mlci_in_process, tmp_path):
     (tmp_path / ".gitignore").write_text("*.pyc")
     train, test = write_split(sklearn_frame("wine"), tmp_path, ".csv")
-    assert cli("init", "--data", train, "--test", test, cwd=tmp_path).exit_code == 0
+    assert mlci_in_process("init", "--data", train, "--test", test, cwd=tmp_path).exit_code == 0
     assert (tmp_path / ".gitignore").read_text().splitlines() == [
         "*.pyc",
         "# mlci: local registry and work files, report and comparison",
@@ -121,13 +103,13 @@ def test_init_writes_a_gitignore_and_a_registry_the_shipped_workflows_feed(cli, 
         for step in mlci_steps:
             assert read <= set(step.get("env", {})), f"{workflow.name} does not set {read - set(step['env'])}"
     # A second init adds nothing to .gitignore.
-    assert cli("init", "--data", train, "--test", test, "--force", "-q", cwd=tmp_path).exit_code == 0
+    assert mlci_in_process("init", "--data", train, "--test", test, "--force", "-q", cwd=tmp_path).exit_code == 0
     assert (tmp_path / ".gitignore").read_text().count(".mlci/") == 1
 
 
-def test_regression_gets_a_relative_gate(cli, tmp_path):
+def test_regression_gets_a_relative_gate(mlci_in_process, tmp_path):
     train, test = write_split(sklearn_frame("diabetes"), tmp_path, ".csv")
-    assert cli("init", "--data", train, "--test", test, cwd=tmp_path).exit_code == 0
+    assert mlci_in_process("init", "--data", train, "--test", test, cwd=tmp_path).exit_code == 0
     config = yaml.safe_load((tmp_path / "mlci.yaml").read_text())
     assert config["model"]["task"] == "regression"
     assert config["gates"] == [{"metric": "rmse", "relative_non_inferiority_margin": 0.02}]
@@ -175,38 +157,38 @@ def test_diabetes_equal_models_pass_the_scaffolded_gates_and_check_speaks_json_a
     assert "relative_non_inferiority_margin" in (tmp_path / "report.md").read_text()
 
 
-def test_a_semicolon_csv_is_read_and_init_and_validate_agree(cli, tmp_path):
+def test_a_semicolon_csv_is_read_and_init_and_validate_agree(mlci_in_process, tmp_path):
     frame = sklearn_frame("wine")
     frame["alcohol"] = frame["alcohol"].map(lambda v: f"{v:.2f}".replace(".", ","))
     frame.to_csv(tmp_path / "wine.csv", sep=";", index=False)
-    init = cli("init", "--data", "wine.csv", cwd=tmp_path)
+    init = mlci_in_process("init", "--data", "wine.csv", cwd=tmp_path)
     assert init.exit_code == 0, init.output
     config = yaml.safe_load((tmp_path / "mlci.yaml").read_text())
     assert config["data"]["read_options"] == {"sep": ";", "decimal": ","}
     assert config["data"]["target"] == "target"
-    assert cli("validate", cwd=tmp_path).exit_code == 0
+    assert mlci_in_process("validate", cwd=tmp_path).exit_code == 0
 
 
-def test_a_csv_read_as_one_column_names_its_separator(cli, tmp_path):
+def test_a_csv_read_as_one_column_names_its_separator(mlci_in_process, tmp_path):
     sklearn_frame("wine").to_csv(tmp_path / "wine.csv", sep=";", index=False)
-    assert cli("init", "--data", "wine.csv", "-q", cwd=tmp_path).exit_code == 0
+    assert mlci_in_process("init", "--data", "wine.csv", "-q", cwd=tmp_path).exit_code == 0
     config = tmp_path / "mlci.yaml"
     config.write_text(config.read_text().replace('read_options: {"sep": ";"}', "read_options: {sep: ','}"))
-    run = cli("validate", cwd=tmp_path)
+    run = mlci_in_process("validate", cwd=tmp_path)
     assert run.exit_code == 2
     assert "wine.csv: read as one column 'alcohol;malic_acid;" in run.stderr
     assert "separator looks like ';'" in run.stderr and "data.read_options: {sep: ';'}" in run.stderr
 
 
-def test_init_names_the_columns_when_the_target_is_unknown_or_unguessable(cli, tmp_path):
+def test_init_names_the_columns_when_the_target_is_unknown_or_unguessable(mlci_in_process, tmp_path):
     frame = orders(200)[["order_id", "amount", "returned", "review"]]
     frame.to_csv(tmp_path / "t.csv", index=False)
-    unknown = cli("init", "--data", "t.csv", "--target", "churn", cwd=tmp_path)
+    unknown = mlci_in_process("init", "--data", "t.csv", "--target", "churn", cwd=tmp_path)
     assert unknown.exit_code == 2
     assert "--target 'churn': t.csv has no such column; its columns: order_id, amount, returned, review" in (
         unknown.stderr
     )
-    unguessable = cli("init", "--data", "t.csv", cwd=tmp_path)  # the last column is free text
+    unguessable = mlci_in_process("init", "--data", "t.csv", cwd=tmp_path)  # the last column is free text
     assert unguessable.exit_code == 2
     assert "no column looks like the target; name it with --target COLUMN (columns: order_id, amount," in (
         unguessable.stderr
@@ -214,13 +196,13 @@ def test_init_names_the_columns_when_the_target_is_unknown_or_unguessable(cli, t
     assert not (tmp_path / "mlci.yaml").exists()
 
 
-def test_a_missing_target_value_is_named_as_data_not_blamed_on_the_model(cli, tmp_path):
+def test_a_missing_target_value_is_named_as_data_not_blamed_on_the_model(mlci_in_process, tmp_path):
     train, test = write_split(sklearn_frame("wine"), tmp_path, ".csv")
-    assert cli("init", "--data", train, "--test", test, "-q", cwd=tmp_path).exit_code == 0
+    assert mlci_in_process("init", "--data", train, "--test", test, "-q", cwd=tmp_path).exit_code == 0
     frame = pd.read_csv(tmp_path / train)
     frame.loc[[4, 9], "target"] = None
     frame.to_csv(tmp_path / train, index=False)
-    run = cli("train", cwd=tmp_path)
+    run = mlci_in_process("train", cwd=tmp_path)
     assert run.exit_code == 2
     assert f"{train}: target column 'target' is empty in 2 of {len(frame)} rows (data rows 5, 10)" in run.stderr
     assert "model.estimator" not in run.stderr
@@ -261,5 +243,7 @@ def test_the_report_says_what_changed_and_reads_cleanly(mlci, tmp_path):
     assert all(re.fullmatch(r"[+-]?\d+\.\d{4}( \([+-]\d+\.\d%\))?", c) for c in cells), cells
     chart = report.split("```mermaid")[1].split("```")[0]
     assert chart.count("bar [") == 1 and "candidate - baseline" in chart
+    bars = re.search(r"bar \[([^\]]*)\]", chart)
+    assert bars is not None and len([float(v) for v in bars.group(1).split(",")]) == 4  # overall + 3 sizes
     low, high = re.search(r'y-axis "change in roc_auc" (\S+) --> (\S+)', chart).groups()
     assert float(low) == -float(high)
