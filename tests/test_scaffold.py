@@ -116,16 +116,17 @@ def test_regression_gets_a_relative_gate(mlci_in_process, tmp_path):
 
 
 def test_a_table_with_dates_and_text_checks_promotes_and_deploys(mlci, tmp_path):
-    orders(12_000, seed=2).to_csv(tmp_path / "orders.csv", index=False)
+    # Small enough to train three times quickly; the >10k-row tables are the init tests'.
+    orders(4_000, seed=2).to_csv(tmp_path / "orders.csv", index=False)
     assert mlci("init", "--data", "orders.csv", "--target", "returned", "-q", cwd=tmp_path).code == 0
     config = tmp_path / "mlci.yaml"
-    config.write_text(config.read_text().replace("params: {}", "params: {max_iter: 30}"))
+    config.write_text(config.read_text().replace("params: {}", "params: {max_iter: 20}"))
     first = mlci("check", cwd=tmp_path)
     assert first.code == 0, first.text
     assert "ordered_at become numbers" in first.out and "review are hashed" in first.out
     assert "Traceback" not in first.text and "Warning" not in first.err
     assert mlci("promote", "candidate", "--to", "production", cwd=tmp_path).code == 0
-    config.write_text(config.read_text().replace("max_iter: 30", "max_iter: 60"))
+    config.write_text(config.read_text().replace("max_iter: 20", "max_iter: 40"))
     second = mlci("check", cwd=tmp_path)
     assert second.code in (0, 1), second.text  # a verdict, never bad input
     assert "roc_auc" in second.out and "->" in second.out  # compared with the loaded production model
@@ -244,6 +245,7 @@ def test_the_report_says_what_changed_and_reads_cleanly(mlci, tmp_path):
     chart = report.split("```mermaid")[1].split("```")[0]
     assert chart.count("bar [") == 1 and "candidate - baseline" in chart
     bars = re.search(r"bar \[([^\]]*)\]", chart)
-    assert bars is not None and len([float(v) for v in bars.group(1).split(",")]) == 4  # overall + 3 sizes
+    # Overall and the two sizes with a value; the large tumours' slice has none to draw.
+    assert bars is not None and len([float(v) for v in bars.group(1).split(",")]) == 3
     low, high = re.search(r'y-axis "change in roc_auc" (\S+) --> (\S+)', chart).groups()
     assert float(low) == -float(high)
