@@ -80,7 +80,3 @@ class BooleanToFloat(_ByColumn):
     def transform(self, X: Any) -> Any:
         cols = [X[c].map({True: 1.0, False: 0.0}).to_numpy(dtype="float64", na_value=np.nan) for c in self.columns_]
         return np.column_stack(cols) if cols else np.empty((len(X), 0))
-
-
-# The exact names `mlci.artifacts.load_model` trusts beyond scikit-learn's own.
-TRUSTED_TYPES = tuple(f"{__name__}.{cls.__name__}" for cls in (DatetimeParts, TextHasher, BooleanToFloat))
