@@ -130,7 +130,8 @@ def test_a_table_with_dates_and_text_checks_promotes_and_deploys(mlci, tmp_path)
     second = mlci("check", cwd=tmp_path)
     assert second.code in (0, 1), second.text  # a verdict, never bad input
     assert "roc_auc" in second.out and "->" in second.out  # compared with the loaded production model
-    deployed = mlci("deploy", "candidate", "--env", "staging", cwd=tmp_path)
+    # The promoted version (its check passed); a failed candidate would be refused by design.
+    deployed = mlci("deploy", "production", "--env", "staging", cwd=tmp_path)
     assert deployed.code == 0, deployed.text
     assert "smoke test passed" in deployed.out
 
