@@ -345,7 +345,7 @@ def _compare(
     baseline: Bundle | None,
     candidate_predictions: Predictions | None = None,
 ) -> Comparison:
-    from mlci.evaluation import compare
+    from mlci.comparison import compare
 
     test = datasets.test
     y = test[datasets.target].to_numpy()

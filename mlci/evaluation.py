@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlci.errors import ConfigError, DataError
-from mlci.gates import GateResult, Verdict, apply_gates
+from mlci.gates import GateResult, Verdict
 from mlci.metrics import METRICS, check_metric_name
 from mlci.significance import (
     CHUNK_ELEMENTS,
@@ -42,7 +41,7 @@ from mlci.significance import (
 if TYPE_CHECKING:
     import numpy as np
 
-    from mlci.config import Gate, StatisticsSection
+    from mlci.config import StatisticsSection
 
 MISSING_CATEGORY = "(missing)"
 
@@ -579,66 +578,3 @@ def _categories(column: str, values: Any, n: int) -> tuple[list[str], np.ndarray
     names = s.map(str).where(~s.isna(), MISSING_CATEGORY)
     codes, uniques = pd.factorize(names, sort=True)
     return [str(u) for u in uniques], np.asarray(codes)
-
-
-def compare(
-    y_true: Any,
-    candidate: Predictions,
-    baseline: Predictions | None,
-    *,
-    task: str,
-    metrics: list[str],
-    primary: str,
-    gates: Sequence[Gate],
-    statistics: StatisticsSection,
-    slices: dict[str, Any] | None = None,
-    positive_class: Any = None,
-) -> Comparison:
-    """Return the comparison of candidate and baseline on the same rows, with its verdict.
-
-    Metrics named only by a gate are computed too. `slices` maps a column name to its value
-    on every test row; each category gets its own metrics (NaN becomes "(missing)").
-    """
-    names = list(dict.fromkeys([_known(primary), *map(_known, metrics), *(_known(g.metric) for g in gates)]))
-    for name in names:
-        if METRICS[name].task != task:
-            raise ConfigError(f"metric '{name}' is for {METRICS[name].task}, but the task is {task}")
-    import numpy as np
-
-    from mlci.groupwise import group_results
-
-    frame = _prepare(y_true, candidate, baseline, task, positive_class)
-    # All rows are one group; each slice column splits them into its categories. Both go
-    # through the same vectorised pass, so a slice costs no extra scikit-learn call.
-    overall = group_results(names, frame, np.zeros(len(frame.y), dtype=np.intp), 1, statistics)[0]
-
-    slice_results: list[SliceResult] = []
-    for column, values in (slices or {}).items():
-        categories, codes = _categories(column, values, len(frame.y))
-        sizes = np.bincount(codes, minlength=len(categories))
-        per_slice = group_results(names, frame, codes, len(categories), statistics)
-        slice_results += [
-            SliceResult(column, category, int(n), results)
-            for category, n, results in zip(categories, sizes, per_slice, strict=True)
-        ]
-
-    verdict = apply_gates(
-        overall,
-        slice_results,
-        gates,
-        confidence=statistics.confidence,
-        has_baseline=baseline is not None,
-        primary=primary,
-    )
-    positive = frame.labels[frame.pos] if frame.pos is not None and frame.labels else None
-    return Comparison(
-        task,
-        primary,
-        len(frame.y),
-        statistics.confidence,
-        overall,
-        slice_results,
-        verdict,
-        positive_class=positive,
-        positive_class_configured=positive is not None and positive_class is not None,
-    )

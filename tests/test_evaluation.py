@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from mlci.comparison import compare
 from mlci.config import Gate, StatisticsSection
 from mlci.errors import DataError
 from mlci.evaluation import (
     Comparison,
     MetricResult,
     Predictions,
-    compare,
     compute_metric,
 )
 from mlci.gates import apply_gates

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from mlci.comparison import compare
 from mlci.config import StatisticsSection
-from mlci.evaluation import Predictions, compare, compute_metric
+from mlci.evaluation import Predictions, compute_metric
 from mlci.metrics import METRICS
 
 STATS = StatisticsSection(confidence=0.95, resamples=200, seed=0)

@@ -165,8 +165,9 @@ def test_hostile_names_in_data_and_event_render_harmlessly(project, tmp_path, gi
 def test_a_report_with_5000_slices_is_cut_under_the_comment_limit(project, tmp_path, github_server):
     import numpy as np
 
+    from mlci.comparison import compare
     from mlci.config import load_config
-    from mlci.evaluation import Predictions, compare
+    from mlci.evaluation import Predictions
 
     config = load_config(project / "mlci.yaml", env={})
     rng = np.random.default_rng(3)

@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlci.comparison import compare
 from mlci.config import DriftSection, Gate, StatisticsSection
 from mlci.drift import build_profile, compare_profile
 from mlci.errors import ConfigError
-from mlci.evaluation import Comparison, Predictions, compare
+from mlci.evaluation import Comparison, Predictions
 from mlci.report import COMMENT_LIMIT, escape, marker, render, safe_url
 from mlci.report.render import CUT_PHRASE
 from mlci.validation import ExpectationFailure, ValidationResult
