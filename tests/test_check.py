@@ -87,7 +87,7 @@ def test_check_writes_comparison_and_report_and_stores_the_candidate(project):
 
 
 def test_unchanged_second_check_reuses_the_candidate_and_skips_every_stage(project, monkeypatch):
-    from mlci import evaluation, training, validation
+    from mlci import comparison, training, validation
     from mlci.check import check
     from mlci.config import load_config
 
@@ -99,7 +99,7 @@ def test_unchanged_second_check_reuses_the_candidate_and_skips_every_stage(proje
     def must_not_run(*args: object, **kwargs: object) -> None:
         raise AssertionError("an unchanged re-run redid work its caches hold")
 
-    for module, name in ((validation, "validate"), (training, "train"), (evaluation, "compare")):
+    for module, name in ((validation, "validate"), (training, "train"), (comparison, "compare")):
         monkeypatch.setattr(module, name, must_not_run)
     second = check(config, output_dir=project)
     monkeypatch.undo()
