@@ -79,7 +79,7 @@ def test_validate_runs_in_postgres_and_names_the_broken_range(postgres: PostgreS
     ok = _run(postgres, "validate", cwd=pg_project)
     assert ok.code == 0, ok.text
     assert "table churn_train (3000 rows)" in ok.out and "table churn_test (1000 rows)" in ok.out
-    assert "mlci:***@127.0.0.1" in ok.out
+    assert "postgresql+psycopg2://***@127.0.0.1" in ok.out  # the whole user:password part is redacted
 
     edited = _sql(postgres, "churn_edit")
     assert _run(postgres, "validate", "--data", edited, cwd=pg_project).code == 0
