@@ -45,10 +45,11 @@ def _worker(conn: Connection) -> None:
     """Run the suite on each table received; send back each result, an MlciError, or a crash."""
     try:
         suite, jobs = conn.recv()
+        from mlci.serial import to_data
         from mlci.validation import validate
 
         for name, table, frame in jobs:
-            conn.send(("result", name, validate(frame, suite, table=table).to_dict()))
+            conn.send(("result", name, to_data(validate(frame, suite, table=table))))
         conn.send(("done",))
     except MlciError as exc:  # a suite the user must fix: the parent raises the same error
         conn.send(("error", exc))
@@ -81,6 +82,7 @@ class BackgroundValidation:
         self._reader.start()
 
     def _read(self, suite: str, jobs: list[tuple[str, str, pd.DataFrame]]) -> None:
+        from mlci.serial import from_data
         from mlci.validation import ValidationResult
 
         try:
@@ -90,9 +92,9 @@ class BackgroundValidation:
                 if kind == "done":
                     return
                 if kind == "result":
-                    result = ValidationResult.from_dict(payload[1])
+                    result = from_data(ValidationResult, payload[1])
                     self.results[payload[0]] = result
-                    if not result.success:
+                    if result.critical_failures:  # a warning-severity failure does not stop the fit
                         self._fail()
                     continue
                 error = payload[0]

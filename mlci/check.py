@@ -7,14 +7,13 @@ MlciError subclasses; the CLI renders and maps exit codes.
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlci.errors import ChecksFailed, ConfigError
 from mlci.references import actor, baseline_bundle, open_registry, resolve_bundle, work_dir
@@ -26,8 +25,11 @@ if TYPE_CHECKING:
     from mlci.background import BackgroundValidation
     from mlci.config import Config
     from mlci.data import Datasets
+    from mlci.document import ReportDocument
+    from mlci.drift import DriftReport
     from mlci.evaluation import Comparison, Predictions
     from mlci.github.context import GitHubContext
+    from mlci.references import Resolved
     from mlci.registry.registry import PushResult, Registry
     from mlci.signing import VersionSigner
     from mlci.validation import ValidationResult
@@ -95,6 +97,7 @@ def validate_datasets(
 ) -> list[ValidationResult]:
     """Return the suite's result on already loaded train/test tables (from the local cache when `cached`)."""
     from mlci.cache import ResultCache
+    from mlci.serial import to_data
     from mlci.validation import ValidationResult, validate
 
     if config.expectations is None:
@@ -116,13 +119,13 @@ def validate_datasets(
         key = None
         if cached and Path(suite).exists():
             key = _validation_key(config, datasets, name, Path(suite))
-            hit = cache.get(key)
+            hit = _cached(cache.get(key), ValidationResult)
             if hit is not None:
-                results.append(ValidationResult.from_dict(hit))
+                results.append(hit)
                 continue
         result = validate(datasets.train if name == "train" else datasets.test, suite, table=table)
         if key is not None:
-            cache.put(key, result.to_dict())
+            cache.put(key, to_data(result))
         results.append(result)
     return results
 
@@ -140,7 +143,7 @@ class PendingValidation:
     @property
     def failed(self) -> bool:
         """Return whether a table is known to have failed already (then the fit need not start)."""
-        return any(not r.success for r in self.ready.values()) or (
+        return any(r.critical_failures for r in self.ready.values()) or (
             self.background is not None and self.background.failed
         )
 
@@ -151,13 +154,14 @@ class PendingValidation:
     def wait(self) -> list[ValidationResult]:
         """Return every table's result in the configured order, caching the new ones."""
         from mlci.cache import ResultCache
+        from mlci.serial import to_data
 
         if self.background is not None:
             fresh = self.background.wait()
             cache = ResultCache(self.cache_dir)
             for name, result in fresh.items():
                 if name in self.keys:
-                    cache.put(self.keys[name], result.to_dict())
+                    cache.put(self.keys[name], to_data(result))
             self.ready.update(fresh)
         return [self.ready[name] for name in self.names]
 
@@ -198,9 +202,9 @@ def start_validation(config: Config, datasets: Datasets) -> PendingValidation:
         names.append(name)
         if suite.exists():
             keys[name] = _validation_key(config, datasets, name, suite)
-            hit = cache.get(keys[name])
+            hit = _cached(cache.get(keys[name]), ValidationResult)
             if hit is not None:
-                ready[name] = ValidationResult.from_dict(hit)
+                ready[name] = hit
                 continue
         frame = datasets.train if name == "train" else datasets.test
         jobs.append((name, datasets.sources.get(name, name), frame))
@@ -208,9 +212,44 @@ def start_validation(config: Config, datasets: Datasets) -> PendingValidation:
     return PendingValidation(names, ready, keys, background, cache_dir)
 
 
+class DataFailed(ChecksFailed):
+    """The data broke a critical expectation, so the check stopped before evaluating a candidate.
+
+    It carries the check's report document (verdict fail, the data validation stage first) and
+    where its report was written, so the CLI can still post the comment, status and outputs.
+    """
+
+    def __init__(self, failure: ChecksFailed, document: ReportDocument, report_path: Path) -> None:
+        super().__init__(failure.message, problems=failure.problems, hint=failure.hint)
+        self.document = document
+        self.report_path = report_path
+
+
+def stopped_document(
+    config: Config, validation: list[ValidationResult], datasets: Datasets, ctx: GitHubContext, stopped: bool
+) -> ReportDocument:
+    """Return the document of a check the data stopped: no candidate, no comparison, verdict fail."""
+    from mlci.document import DataRef, report_document
+
+    return report_document(
+        model=config.model.name,
+        comparison=None,
+        validation=validation,
+        candidate=None,
+        baseline=None,
+        data=DataRef(
+            fingerprints=datasets.fingerprints,
+            rows={"train": len(datasets.train), "test": len(datasets.test)},
+            sample=datasets.sample,
+        ),
+        ctx=ctx,
+        training="training stopped: the data broke its expectations" if stopped else None,
+    )
+
+
 def data_failure(validation: list[ValidationResult], stopped: bool) -> ChecksFailed:
     """Return the error of a check whose data broke its expectations: one line per failed expectation."""
-    failed = [v for v in validation if not v.success]
+    failed = [v for v in validation if v.critical_failures]
     summary = ", ".join(f"{v.table}: {v.failed} of {v.evaluated} expectations failed" for v in failed)
     what = "training stopped" if stopped else "the candidate was not evaluated"
     problems = [f"  {v.table}: {f.describe()}" for v in failed for f in v.failures]
@@ -219,6 +258,23 @@ def data_failure(validation: list[ValidationResult], stopped: bool) -> ChecksFai
         problems=problems,
         hint="fix the data or the suite, then re-run; `mlci validate` shows the same findings",
     )
+
+
+T = TypeVar("T")
+
+
+def _cached(data: Any, cls: type[T]) -> T | None:
+    """Return the cached result `data` as a `cls`; None (a miss) when an older mlci wrote it in another shape."""
+    from pydantic import ValidationError
+
+    from mlci.serial import from_data
+
+    if data is None:
+        return None
+    try:
+        return from_data(cls, data)
+    except ValidationError:
+        return None
 
 
 # --- train and evaluate -------------------------------------------------------------------
@@ -319,6 +375,7 @@ def evaluate(
     """Return the comparison of candidate and baseline on the same test rows, gates applied."""
     from mlci.cache import ResultCache, key_of
     from mlci.evaluation import Comparison
+    from mlci.serial import to_data
 
     cache = ResultCache(work_dir(config) / "cache")
     key = key_of(
@@ -331,10 +388,10 @@ def evaluate(
         slices=config.data.slices,
         target=config.data.target,
     )
-    if cached and (hit := cache.get(key)) is not None:
-        return Comparison.from_dict(hit)
+    if cached and (hit := _cached(cache.get(key), Comparison)) is not None:
+        return hit
     comparison = _compare(config, datasets, candidate, baseline, candidate_predictions)
-    cache.put(key, comparison.to_dict())
+    cache.put(key, to_data(comparison))
     return comparison
 
 
@@ -369,20 +426,32 @@ def _compare(
 
 @dataclass
 class CheckResult:
-    """Everything `mlci check` found, stored and wrote."""
+    """Everything `mlci check` found, stored and wrote; `document` is the verdict every consumer reads."""
 
-    status: str
-    validation: list[ValidationResult]
+    document: ReportDocument
     candidate: Candidate
     comparison: Comparison
-    baseline: Bundle | None
-    alias: str
+    baseline: Resolved | None
     push: PushResult
-    document: dict[str, Any]
     report_path: Path
     comparison_path: Path
     messages: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        """Return the overall verdict (pass, fail or bootstrap)."""
+        return self.document.verdict
+
+    @property
+    def validation(self) -> list[ValidationResult]:
+        """Return the data validation results."""
+        return self.document.validation
+
+    @property
+    def alias(self) -> str:
+        """Return the alias the candidate was stored under."""
+        assert self.document.candidate is not None and self.document.candidate.alias is not None
+        return self.document.candidate.alias
 
 
 def check(
@@ -399,9 +468,7 @@ def check(
     """
     from mlci.background import ValidationFailed
     from mlci.data import load_datasets
-    from mlci.document import render_report, report_document
     from mlci.github.context import GitHubContext
-    from mlci.redaction import redact
     from mlci.signing import signature_messages, version_signer
     from mlci.training import cache_key
 
@@ -442,55 +509,53 @@ def check(
             validation = pending.wait()
     finally:
         pending.close()
-    if stopped or not all(v.success for v in validation):
-        raise data_failure(validation, stopped)
+    if stopped or any(v.critical_failures for v in validation):
+        # No candidate is evaluated or stored; the document still says why, for the report,
+        # the PR comment, the commit status and the outputs.
+        with clock("report"):
+            document = stopped_document(config, validation, datasets, ctx, stopped)
+            comparison_path, report_path = write_report(config, document, output_dir)
+        raise DataFailed(data_failure(validation, stopped), document, report_path)
     with clock("evaluate"):
         base = baseline_bundle(config, registry, baseline)
         comparison = evaluate(
-            config, datasets, candidate.bundle, base, cached=True, candidate_predictions=candidate.predictions
+            config,
+            datasets,
+            candidate.bundle,
+            base.bundle if base else None,
+            cached=True,
+            candidate_predictions=candidate.predictions,
         )
-    status = verdict_of(comparison, validation)
+    document = build_document(
+        config,
+        comparison,
+        validation,
+        candidate,
+        base,
+        alias,
+        registry.version_uri(candidate.bundle.version),
+        datasets,
+        ctx,
+    )
     with clock("push"):
         signer = version_signer(config, registry, ctx, action="check", actor=actor(ctx))
         pushed = store_candidate(
-            registry,
-            candidate,
-            comparison,
-            status,
-            base,
-            alias,
-            actor=actor(ctx),
-            action="check",
-            attach=signer,
-            pr=pr,
-            sha=ctx.head_sha,
+            registry, candidate, document, actor=actor(ctx), action="check", attach=signer, pr=pr, sha=ctx.head_sha
         )
         messages += signature_messages(signer)
     with clock("report"):
-        document = report_document(config, comparison, validation, candidate, base, alias, pushed.uri, datasets, ctx)
         if signer is not None and signer.signed is not None:
-            document["candidate"]["signature"] = signer.signed.model_dump(mode="json")
-        out = output_dir or Path.cwd()
-        out.mkdir(parents=True, exist_ok=True)
-        comparison_path = out / "comparison.json"
-        # Artifacts outlive the run: no credential in a URI may reach them.
-        comparison_path.write_text(redact(json.dumps(document, indent=2)) + "\n")
-        report_path = out / Path(config.report.output).name
-        report_path.write_text(redact(render_report(config, document)))
-    document["timings"] = clock.timings
+            document = document.with_signature(signer.signed)
+        comparison_path, report_path = write_report(config, document, output_dir)
     return CheckResult(
-        status=status,
-        validation=validation,
+        document=document.model_copy(update={"timings": clock.timings}),
         candidate=candidate,
         comparison=comparison,
         baseline=base,
-        alias=alias,
         push=pushed,
-        document=document,
         report_path=report_path,
         comparison_path=comparison_path,
         messages=messages,
-        timings=clock.timings,
     )
 
 
@@ -503,35 +568,126 @@ def feature_notes(config: Config, datasets: Datasets) -> list[str]:
     return config_kinds(config, datasets.train).notes()
 
 
-def verdict_of(comparison: Comparison, validation: list[ValidationResult]) -> str:
-    """Return the verdict of a candidate: its gates' verdict, or fail when the data broke its expectations."""
-    return "fail" if not all(v.success for v in validation) else comparison.verdict.status
+def build_document(
+    config: Config,
+    comparison: Comparison,
+    validation: list[ValidationResult],
+    candidate: Candidate,
+    baseline: Resolved | None,
+    alias: str | None,
+    uri: str,
+    datasets: Datasets,
+    ctx: GitHubContext,
+    drift: DriftReport | None = None,
+) -> ReportDocument:
+    """Return the report document of a candidate: the references it names, handed to `report_document`."""
+    from mlci.changes import model_changes
+    from mlci.document import CandidateRef, DataRef, report_document
+
+    manifest = candidate.bundle.manifest
+    # A reused candidate was trained on these very bytes: its manifest knows the row counts,
+    # so the tables need not be parsed just to say so again.
+    rows = (manifest.get("data") or {}).get("rows") if candidate.reused else None
+    recorded = manifest.get("git_sha")
+    return report_document(
+        model=config.model.name,
+        comparison=comparison,
+        validation=validation,
+        candidate=CandidateRef(
+            version=candidate.bundle.version, alias=alias, uri=uri, reused=candidate.reused, seconds=candidate.seconds
+        ),
+        baseline=baseline.ref if baseline is not None else None,
+        data=DataRef(
+            fingerprints=datasets.fingerprints,
+            rows=rows or {"train": len(datasets.train), "test": len(datasets.test)},
+            sample=datasets.sample,
+        ),
+        ctx=ctx,
+        recorded_sha=str(recorded) if recorded else None,
+        drift=drift,
+        changes=model_changes(baseline.bundle.manifest, manifest) if baseline is not None else None,
+    )
+
+
+def write_report(config: Config, document: ReportDocument, output_dir: Path | None = None) -> tuple[Path, Path]:
+    """Write comparison.json and the Markdown report into `output_dir` (default: here); return their paths."""
+    from mlci.document import render_report
+    from mlci.redaction import redact
+
+    out = output_dir or Path.cwd()
+    out.mkdir(parents=True, exist_ok=True)
+    comparison_path = out / "comparison.json"
+    # Artifacts outlive the run: no credential in a URI may reach them.
+    comparison_path.write_text(redact(document.to_json()))
+    report_path = out / Path(config.report.output).name
+    report_path.write_text(redact(render_report(config, document)))
+    return comparison_path, report_path
+
+
+def evaluate_refs(config: Config, candidate: str, baseline: str | None, *, ctx: GitHubContext) -> ReportDocument:
+    """Return the document of candidate REF against baseline REF on the test rows (`mlci evaluate`), gates applied.
+
+    No data validation runs here: the document's verdict is the gates' (bootstrap without a baseline).
+    """
+    from mlci.data import load_datasets
+    from mlci.references import resolve
+
+    registry = open_registry(config)
+    datasets = load_datasets(config)
+    cand = resolve(config, registry, candidate)
+    base = baseline_bundle(config, registry, baseline)
+    comparison = evaluate(config, datasets, cand.bundle, base.bundle if base else None)
+    alias = cand.ref.label if cand.ref.kind == "alias" else None
+    return build_document(
+        config,
+        comparison,
+        [],
+        Candidate(cand.bundle, reused=True, seconds=0.0),
+        base,
+        alias,
+        cand.ref.uri,
+        datasets,
+        ctx,
+    )
 
 
 def store_candidate(
     registry: Registry,
     candidate: Candidate,
-    comparison: Comparison,
-    verdict: str,
-    baseline: Bundle | None,
-    alias: str,
+    document: ReportDocument,
     *,
     actor: str,
     action: str,
     attach: VersionSigner | None = None,
     **event: Any,
 ) -> PushResult:
-    """Push a candidate (its manifest carrying metrics and verdict), point `alias` at it, log the `action`."""
+    """Push a candidate (its manifest carrying metrics and verdict), point its alias at it, log the `action`.
+
+    The event carries the document's verdict, headline and failed stages, so a later promote
+    can say what failed.
+    """
+    assert document.candidate is not None and document.candidate.alias is not None
+    alias = document.candidate.alias
+    baseline = document.baseline.version if document.baseline else None
+    verdict = document.verdict
     if not candidate.reused:  # a stored version is immutable; its manifest says what its first check found
         bundle = candidate.bundle
-        bundle.manifest["metrics"] = {m.name: m.candidate for m in comparison.metrics}
-        bundle.manifest["evaluation"] = {"baseline": baseline.version if baseline else None, "verdict": verdict}
+        metrics = document.comparison.metrics if document.comparison else []
+        bundle.manifest["metrics"] = {m.name: m.candidate for m in metrics}
+        bundle.manifest["evaluation"] = {"baseline": baseline, "verdict": verdict}
         bundle.write_manifest()
     pushed = registry.push(candidate.bundle.path, actor=actor, reason=f"mlci {action} ({alias})", attach=attach)
     registry.set_alias(alias, pushed.version, actor=actor, reason=f"mlci {action}: {verdict}")
-    baseline_version = baseline.version if baseline else None
     registry.log_event(
-        action, actor=actor, alias=alias, version=pushed.version, verdict=verdict, baseline=baseline_version, **event
+        action,
+        actor=actor,
+        alias=alias,
+        version=pushed.version,
+        verdict=verdict,
+        headline=document.headline,
+        failed_stages=[s.name for s in document.failed_stages],
+        baseline=baseline,
+        **event,
     )
     return pushed
 

@@ -249,7 +249,9 @@ def validate(opts: Options, which: str | None) -> None:
     config = opts.load()
     results = validate_data(config, _table_arg(which))
     if opts.json:
-        emit_json({"success": all(r.success for r in results), "results": [r.to_dict() for r in results]})
+        from mlci.serial import to_data
+
+        emit_json({"success": all(r.success for r in results), "results": [to_data(r) for r in results]})
     else:
         for r in results:
             for line in render_validation(r)[: 1 if opts.quiet else None]:
@@ -323,39 +325,19 @@ def evaluate(opts: Options, candidate: str, baseline: str, output: str) -> None:
     """
     from pathlib import Path
 
-    from mlci import check as checking
-    from mlci.data import load_datasets
-    from mlci.document import report_document
-    from mlci.references import baseline_bundle, open_registry, resolve_bundle
-
-    config = opts.load()
-    registry = open_registry(config)
-    datasets = load_datasets(config)
-    cand = resolve_bundle(config, registry, candidate)
-    base = baseline_bundle(config, registry, baseline)
-    comparison = checking.evaluate(config, datasets, cand, base)
-    document = report_document(
-        config,
-        comparison,
-        [],
-        checking.Candidate(cand, reused=True, seconds=0.0),
-        base,
-        candidate,
-        registry.store.uri,
-        datasets,
-        github_context(),
-    )
+    from mlci.check import evaluate_refs
     from mlci.redaction import redact
 
-    Path(output).write_text(redact(json.dumps(document, indent=2)) + "\n")
+    document = evaluate_refs(opts.load(), candidate, baseline, ctx=github_context())
+    Path(output).write_text(redact(document.to_json()))
     if opts.json:
-        emit_json(document)
+        emit_json(document.to_data())
     elif opts.quiet:
-        echo(render_verdict(comparison).splitlines()[0])
+        echo(render_verdict(document).splitlines()[0])
     else:
-        echo(render_verdict(comparison))
+        echo(render_verdict(document))
         echo(f"comparison written to {output}")
-    if comparison.verdict.status == "fail":
+    if document.verdict == "fail":
         sys.exit(1)
 
 
@@ -374,7 +356,7 @@ def report(opts: Options, input_: str, output: str | None, post: bool) -> None:
     from pathlib import Path
 
     from mlci.document import load_document, render_report
-    from mlci.publish import publish, verdict_of
+    from mlci.publish import publish
 
     config = opts.load()
     document = load_document(Path(input_))
@@ -384,9 +366,9 @@ def report(opts: Options, input_: str, output: str | None, post: bool) -> None:
     target.write_text(redact(render_report(config, document)))
     published = publish(config, document, github_context(), post=post, report_path=str(target))
     if opts.json:
-        emit_json({"verdict": verdict_of(document), "report_path": str(target), "comment_url": published.comment_url})
+        emit_json({"verdict": document.verdict, "report_path": str(target), "comment_url": published.comment_url})
     else:
-        echo(f"report ({verdict_of(document)}) written to {target}")
+        echo(f"report ({document.verdict}) written to {target}")
         if not opts.quiet:
             show_published(published)
 
@@ -404,6 +386,7 @@ def check(opts: Options, baseline: str, post: bool | None) -> None:
     The candidate is stored under alias pr-<number> (from the GitHub event) or `candidate`.
     Writes comparison.json and report.md; exit 1 when expectations or gates fail.
     """
+    from mlci.check import DataFailed
     from mlci.check import check as run_check
     from mlci.publish import publish
 
@@ -411,6 +394,13 @@ def check(opts: Options, baseline: str, post: bool | None) -> None:
     post = in_actions() if post is None else post
     try:
         result = run_check(config, baseline=baseline, ctx=github_context())
+    except DataFailed as e:
+        # The data stopped the check: its document still goes to the comment, status and outputs.
+        published = publish(config, e.document, github_context(), post=post, report_path=str(e.report_path))
+        if not opts.quiet:
+            _annotate_validation(e.document.validation)
+            show_published(published)
+        raise
     except MlciError as e:
         # The PR's status must not stay pending (or green from an earlier push) when the
         # check could not finish.
@@ -429,9 +419,9 @@ def check(opts: Options, baseline: str, post: bool | None) -> None:
         report_path=str(result.report_path),
     )
     if opts.json:
-        emit_json({**result.document, "comment_url": published.comment_url})
+        emit_json({**result.document.to_data(), "comment_url": published.comment_url})
     elif opts.quiet:
-        echo(render_verdict(result.comparison).splitlines()[0])
+        echo(render_verdict(result.document).splitlines()[0])
     else:
         with folded("mlci validate"):
             for r in result.validation:
@@ -439,14 +429,14 @@ def check(opts: Options, baseline: str, post: bool | None) -> None:
                     echo(line)
         for message in result.messages:
             echo(message)
-        echo(render_verdict(result.comparison))
+        echo(render_verdict(result.document))
         stored = "already stored" if not result.push.created else "stored"
         echo(f"candidate {result.push.version} {stored} as '{result.alias}' in {result.push.uri}")
         echo(f"report: {result.report_path}  comparison: {result.comparison_path}")
         show_published(published)
     if not opts.quiet:
         _annotate_validation(result.validation)
-    if result.status == "fail":
+    if result.verdict == "fail":
         sys.exit(1)
 
 
@@ -482,17 +472,17 @@ def push(opts: Options, bundle: str, alias: str | None) -> None:
 
     result = push_bundle(opts.load(), bundle, alias, ctx=github_context())
     if opts.json:
-        emit_json(result)
+        emit_json(result.model_dump(mode="json", exclude_none=not alias))
     else:
-        state = "stored" if result["created"] else "already stored (0 bytes sent)"
-        echo(f"version {result['version']} {state} at {result['uri']}")
-        if result.get("signature"):
-            signed = result["signature"]
-            echo(f"signed by {signed['signer']['identity']} (signature {signed['id']}); ML-BOM at {signed['bom_uri']}")
-        elif result.get("signing_note"):
-            echo(result["signing_note"])
+        state = "stored" if result.created else "already stored (0 bytes sent)"
+        echo(f"version {result.version} {state} at {result.uri}")
+        if result.signature is not None:
+            signed = result.signature
+            echo(f"signed by {signed.signer.identity} (signature {signed.id}); ML-BOM at {signed.bom_uri}")
+        elif result.signing_note:
+            echo(result.signing_note)
         if alias and not opts.quiet:
-            echo(f"alias '{alias}' -> {result['version']} (was {result.get('previous') or 'unset'})")
+            echo(f"alias '{alias}' -> {result.version} (was {result.previous or 'unset'})")
 
 
 @cli.command()
@@ -549,15 +539,15 @@ def promote(
 
     notes: list[str] = []
     if alias in config.environments:
-        description = f"promote {config.model.name} {result['version']}"
-        notes = record_promotion(ctx, alias, config.model.name, result["version"], result["moved"], description)
-    set_output("version", result["version"], os.environ.get("GITHUB_OUTPUT"))
+        description = f"promote {config.model.name} {result.version}"
+        notes = record_promotion(ctx, alias, config.model.name, result.version, result.moved, description)
+    set_output("version", result.version, os.environ.get("GITHUB_OUTPUT"))
     if opts.json:
-        emit_json(result)
+        emit_json(result.model_dump(mode="json"))
     else:
-        if result.get("signature"):
-            echo(f"signature verified: signed by {result['signature']['signer']['identity']}")
-        echo(f"alias '{alias}' -> {result['version']} (was {result['previous'] or 'unset'})")
+        if result.signature is not None:
+            echo(f"signature verified: signed by {result.signature.signer.identity}")
+        echo(f"alias '{alias}' -> {result.version} (was {result.previous or 'unset'})")
         for note in notes:
             echo(note)
 
@@ -587,7 +577,7 @@ def verify(opts: Options, ref: str, pr: int | None) -> None:
 @click.argument("ref")
 @click.option("--env", "environment", required=True, help="Environment (e.g. production).")
 @click.option("--reason", default="", help="Why, for the event log.")
-@click.option("--allow-failed", is_flag=True, help="Deploy even if the version failed its check (recorded).")
+@click.option("--allow-failed", is_flag=True, help="Deploy even if the version's last check failed (recorded).")
 @pass_options
 @run_command
 def deploy(opts: Options, ref: str, environment: str, reason: str, allow_failed: bool) -> None:
@@ -627,9 +617,12 @@ def show_deploy(opts: Options, result: Any, verb: str) -> None:
 
     set_output("version", result.version, os.environ.get("GITHUB_OUTPUT"))
     if opts.json:
-        emit_json(result.to_dict())
+        emit_json(result.model_dump(mode="json"))
         return
-    line = f"{verb}: {result.env} is version {result.version} (was {result.previous or 'unset'}); published at {result.uri}"
+    line = (
+        f"{verb}: {result.environment} is version {result.version} (was {result.previous or 'unset'}); "
+        f"published at {result.uri}"
+    )
     if opts.quiet:
         echo(line)
         return
@@ -648,29 +641,27 @@ def history(opts: Options, alias: str | None) -> None:
     from mlci.release import history as read_history
 
     result = read_history(opts.load(), alias)
-    for warning in result.get("warnings", []):
+    for warning in result.warnings:
         echo(f"warning: {warning}", err=True)
     if opts.json:
-        emit_json(result)
+        emit_json(result.model_dump(mode="json"))
         return
-    echo(f"model {result['model']} in {result['registry']}")
+    echo(f"model {result.model} in {result.registry}")
     echo("\naliases:")
-    for a in result["aliases"]:
-        echo(f"  {a['alias']:<14} {a['version']}  (previous {a['previous'] or '-'}, {a['updated_at']} by {a['actor']})")
+    for a in result.aliases:
+        echo(f"  {a.alias:<14} {a.version}  (previous {a.previous or '-'}, {a.updated_at} by {a.actor})")
     echo("\nversions:")
-    for v in result["versions"]:
-        metrics = ", ".join(f"{k}={val:.4f}" for k, val in v["metrics"].items() if isinstance(val, (int, float)))
-        echo(f"  {v['version']}  {v['created_at']}  {metrics}")
-        for sig in v.get("signatures", []):
-            made = sig.get("provenance") or {}
-            pr = f" PR #{made['pr']}" if made.get("pr") else ""
-            echo(
-                f"    signature {sig['id']}  by {sig['signer']['identity']}  ({made.get('action', '?')}{pr}, unverified)"
-            )
-        if "signatures" in v and not v["signatures"]:
+    for v in result.versions:
+        metrics = ", ".join(f"{k}={val:.4f}" for k, val in v.metrics.items() if isinstance(val, (int, float)))
+        echo(f"  {v.version}  {v.created_at}  {metrics}")
+        for sig in v.signatures or []:
+            made = sig.provenance
+            pr = f" PR #{made.pr}" if made is not None and made.pr else ""
+            echo(f"    signature {sig.id}  by {sig.signer.identity}  ({made.action if made else '?'}{pr}, unverified)")
+        if v.signatures == []:
             echo("    unsigned")
     echo("\nevents:")
-    for e in result["events"]:
+    for e in result.events:
         what = e.get("alias") or e.get("env") or ""
         verdict = (e.get("extra") or {}).get("verdict")
         extra = f" verdict={verdict}" if verdict else ""
@@ -699,11 +690,13 @@ def drift(opts: Options, current: str | None) -> None:
     """
     from mlci import retrain as retraining
     from mlci.github.workflow import set_output
+    from mlci.serial import to_data
 
-    report, uri, version = retraining.drift(opts.load(), _table_arg(current))
+    result = retraining.drift(opts.load(), _table_arg(current))
+    report, uri, version = result.report, result.table, result.production
     set_output("drift", report.status, os.environ.get("GITHUB_OUTPUT"))
     if opts.json:
-        emit_json({"table": uri, "production": version, **report.to_dict()})
+        emit_json({"table": uri, "production": version, **to_data(report)})
     else:
         echo(
             f"drift of {uri} ({report.rows_cur} rows) against production {version} ({report.rows_ref} rows): {report.status}"
@@ -724,23 +717,21 @@ def retrain(opts: Options) -> None:
     retrain-<date>, applies retrain.promote when the gates pass, and keeps one GitHub
     issue per model up to date. Outputs: verdict, drift, version.
     """
+    from pathlib import Path
+
     from mlci import retrain as retraining
-    from mlci.document import render_report
     from mlci.github.workflow import append_summary, set_output
 
     config = opts.load()
     result = retraining.retrain(config, ctx=github_context(), env=os.environ)
     out = os.environ.get("GITHUB_OUTPUT")
-    for name, value in (("verdict", result.verdict), ("drift", result.drift), ("version", result.version or "")):
+    for name, value in (("verdict", result.verdict), ("drift", result.drift), ("version", result.version)):
         set_output(name, value, out)
-    report = render_report(config, result.document)
-    from pathlib import Path
-
-    Path(config.report.output).write_text(report)
-    append_summary(report, os.environ.get("GITHUB_STEP_SUMMARY"))
+    append_summary(Path(result.report_path).read_text(), os.environ.get("GITHUB_STEP_SUMMARY"))
+    document = result.document
     if opts.json:
         emit_json(
-            {k: v for k, v in result.document.items()}
+            document.to_data()
             | {
                 "verdict": result.verdict,
                 "drift": result.drift,
@@ -752,25 +743,25 @@ def retrain(opts: Options) -> None:
         )
         _retrain_issue_failed(result)
         return
+    data = document.stage("data validation")
     if opts.quiet:
         echo(f"retrain: {result.verdict}; candidate {result.version}; promoted: {result.promoted or 'no'}")
-        if not all(v.success for v in result.validation):
+        if data is not None and data.status == "fail":
             sys.exit(1)
         return
-    for r in result.validation:
+    for r in document.validation:
         for line in render_validation(r):
             echo(line)
-    if result.drift_report is not None:
-        echo(render_drift(result.drift_report))
-    if result.comparison is not None:
-        echo(render_verdict(result.comparison))
+    if document.drift is not None:
+        echo(render_drift(document.drift))
+    echo(render_verdict(document))
     echo(f"candidate {result.version} stored as '{result.alias}'; promoted: {result.promoted or 'no'}")
     for note in result.notes:
         echo(note)
     if result.issue_url:
         echo(f"tracking issue {result.issue_action}: {result.issue_url}")
-    if not all(v.success for v in result.validation):
-        sys.exit(1)  # the fresh data broke its expectations: nothing was promoted
+    if data is not None and data.status == "fail":
+        sys.exit(1)  # the fresh data broke a critical expectation: nothing was promoted
     _retrain_issue_failed(result)
 
 
@@ -811,11 +802,13 @@ def init(opts: Options, directory: str, data: str, test: str | None, target: str
 
     result = scaffold(Path(directory), data, target, force=force, test=test)
     if opts.json:
+        from mlci.serial import to_data
+
         emit_json(
             {
                 "written": [str(p) for p in result.written],
                 "notes": result.notes,
-                "validation": [r.to_dict() for r in result.validation],
+                "validation": [to_data(r) for r in result.validation],
             }
         )
     else:

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import computed_field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
 from mlci.errors import DataError
 
 if TYPE_CHECKING:
@@ -110,7 +113,7 @@ class Datasets:
         return profile
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(frozen=True)
 class Sample:
     """The deterministic sample of engine tables that training and scoring saw."""
 
@@ -118,7 +121,9 @@ class Sample:
     id: str | None
     pulled: dict[str, int]
 
-    def describe(self) -> str:
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def description(self) -> str:
         """Return one sentence for the report: which rows, chosen how, and what the intervals cover."""
         pulled = ", ".join(f"{name} {n}" for name, n in self.pulled.items())
         if self.rows is None:
@@ -128,9 +133,6 @@ class Sample:
             f"(the first by md5 of `{self.id}`, chosen in the engine; {pulled} rows); "
             "confidence intervals are over the sampled rows"
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "id": self.id, "pulled": dict(self.pulled), "description": self.describe()}
 
 
 def read_bytes(uri: str, *, s3_options: dict[str, Any] | None = None) -> bytes:

@@ -21,9 +21,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlci.errors import ChecksFailed, ConfigError, MlciError, NotFoundError, ServiceError
 
@@ -36,11 +37,12 @@ if TYPE_CHECKING:
 SMOKE_ATOL = 1e-6  # predictions may differ in the last bits across BLAS builds, not more
 
 
-@dataclass
-class DeployResult:
+class DeployResult(BaseModel):
     """What a deploy or rollback did."""
 
-    env: str
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    environment: str
     version: str
     previous: str | None
     uri: str
@@ -48,10 +50,7 @@ class DeployResult:
     rolled_back: bool = False
     reason: str = ""
     deployment_id: int | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+    notes: list[str] = Field(default_factory=list)
 
 
 # --- smoke test ---------------------------------------------------------------------------
@@ -315,7 +314,8 @@ def deploy(
     `env`; the next deploy or rollback reconciles them before doing anything else.
 
     `ctx` is the Actions run (the actor, the GitHub deployment record); `env` the process
-    environment, read only for the webhook secret named in deploy.webhook_secret_env.
+    environment, read only for the webhook secret named in deploy.webhook_secret_env. A
+    version whose last check failed is refused, naming the stage, unless `allow_failed`.
     """
     from mlci.errors import ConflictError
     from mlci.references import actor as actor_of
@@ -335,15 +335,15 @@ def deploy(
     verified = require_signed(config, registry, version)  # exit 1 before the environment changes
     notes += provenance_notes(verified)
     why = reason or f"{action} {ref}"
-    if action == "deploy":
-        verdict = last_verdict(registry, version)
-        if verdict == "fail" and not allow_failed:
+    if action == "deploy":  # a rollback goes back to what served before, whatever its check said
+        stored = last_verdict(registry, version)
+        if stored is not None and stored.verdict == "fail" and not allow_failed:
             raise ChecksFailed(
-                f"version {version} failed its gates at its last check; not deploying it to '{environment}'",
+                f"version {version} {stored.failure()}; not deploying it to '{environment}'",
                 hint="pass --allow-failed to deploy it anyway (recorded in the event log)",
             )
-        if verdict == "fail":
-            why += " (--allow-failed: its check had failed)"
+        if stored is not None and stored.verdict == "fail":
+            why += f" (--allow-failed: its check had failed: {', '.join(stored.failed_stages) or 'see the event log'})"
     check_trusted(config, registry, version)
     before = registry.alias(environment)
     before_pointer, pointer_etag = registry.pointer(environment)
@@ -399,7 +399,15 @@ def deploy(
         registry.prune_releases(environment, keep={v for v in (version, before_pointer, previous) if v})
     registry.log_event(action, actor=actor, env=environment, version=version, previous=previous, result="ok")
     github.finish(environment, True, f"{config.model.name} {version} is live in {environment}")
-    return DeployResult(environment, version, previous, uri, ok=True, deployment_id=github.id, notes=notes)
+    return DeployResult(
+        environment=environment,
+        version=version,
+        previous=previous,
+        uri=uri,
+        ok=True,
+        deployment_id=github.id,
+        notes=notes,
+    )
 
 
 def _undo(
@@ -498,7 +506,10 @@ def rollback(
     env: Mapping[str, str],
     reason: str = "",
 ) -> DeployResult:
-    """Put the previous (or a named) version back into `environment`, published and smoke-tested."""
+    """Put the previous (or a named) version back into `environment`, published and smoke-tested.
+
+    A rollback goes back to what served before, so it does not ask how that version's check went.
+    """
     from mlci.references import actor as actor_of
     from mlci.references import open_registry
 
@@ -513,4 +524,4 @@ def rollback(
             )
         to = current.previous
     why = reason or f"rollback from {current.version if current else 'nothing'}"
-    return deploy(config, to, environment, ctx=ctx, env=env, reason=why, action="rollback")
+    return deploy(config, to, environment, ctx=ctx, env=env, reason=why, action="rollback", allow_failed=True)

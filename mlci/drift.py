@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import computed_field, field_validator
+from pydantic.dataclasses import dataclass
 
 from mlci.errors import ArtifactError, DataError
 
@@ -69,18 +72,13 @@ class FeatureDrift:
     psi_warn: float = 0.1
     psi_fail: float = 0.25
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the feature as JSON-ready data (NaN becomes null)."""
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
-
+    @field_validator(
+        "psi", "statistic", "p_value", "null_rate_ref", "null_rate_cur", "psi_warn", "psi_fail", mode="before"
+    )
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FeatureDrift:
-        """Rebuild a FeatureDrift from `to_dict` output."""
-        values = dict(data)
-        for key in ("psi", "statistic", "p_value", "null_rate_ref", "null_rate_cur", "psi_warn", "psi_fail"):
-            values[key] = math.nan if values.get(key) is None else float(values[key])
-        values["unseen"] = [str(u) for u in values.get("unseen") or []]
-        return cls(**values)
+    def _undefined_is_nan(cls, value: Any) -> Any:
+        # JSON has no NaN: an undefined statistic is written as null and read back as NaN.
+        return math.nan if value is None else value
 
 
 @dataclass
@@ -92,32 +90,14 @@ class DriftReport:
     features: list[FeatureDrift]
     status: Status
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def counts(self) -> dict[str, int]:
         """Return how many features have each status."""
         out = {"ok": 0, "warn": 0, "fail": 0}
         for f in self.features:
             out[f.status] += 1
         return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the report as JSON-ready data."""
-        return {
-            "rows_ref": self.rows_ref,
-            "rows_cur": self.rows_cur,
-            "status": self.status,
-            "counts": self.counts(),
-            "features": [f.to_dict() for f in self.features],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DriftReport:
-        """Rebuild a DriftReport from `to_dict` output (extra keys such as `counts` are ignored)."""
-        return cls(
-            rows_ref=int(data["rows_ref"]),
-            rows_cur=int(data["rows_cur"]),
-            features=[FeatureDrift.from_dict(f) for f in data["features"]],
-            status=data["status"],
-        )
 
 
 # --- building the profile -----------------------------------------------------------------

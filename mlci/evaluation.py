@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pydantic.dataclasses import dataclass as result
+
 from mlci.errors import ConfigError, DataError
-from mlci.gates import GateResult, Verdict
+from mlci.gates import Verdict
 from mlci.metrics import METRICS, check_metric_name
 from mlci.significance import (
     CHUNK_ELEMENTS,
@@ -53,6 +55,8 @@ _CONFUSION = {"f1", "precision", "recall", "balanced_accuracy"}
 
 
 # --- results -------------------------------------------------------------------------------
+# Results are pydantic dataclasses: built positionally here, validated (numpy scalars become
+# plain numbers), and serialised by mlci.serial, the one serialiser of every typed result.
 
 
 @dataclass
@@ -64,7 +68,7 @@ class Predictions:
     classes: list[Any] | None = None  # class labels in proba column order
 
 
-@dataclass
+@result
 class MetricResult:
     """One metric for candidate and baseline, with the paired difference's uncertainty."""
 
@@ -81,7 +85,7 @@ class MetricResult:
     undefined: str | None = None  # why a value (or the delta) is missing, in words
 
 
-@dataclass
+@result
 class SliceResult:
     """The metrics of the rows whose `column` equals `category`."""
 
@@ -91,7 +95,7 @@ class SliceResult:
     metrics: list[MetricResult]
 
 
-@dataclass
+@result
 class Comparison:
     """Everything `mlci evaluate` found: overall metrics, slices and the verdict."""
 
@@ -110,52 +114,6 @@ class Comparison:
     def metric(self, name: str) -> MetricResult | None:
         """Return the overall result of metric `name`, if it was computed."""
         return next((m for m in self.metrics if m.name == name), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict: plain floats and ints, NaN and infinities as None."""
-        out = _jsonable(asdict(self))
-        assert isinstance(out, dict)
-        return out
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Comparison:
-        """Rebuild a Comparison from `to_dict()` output (e.g. a comparison.json)."""
-        v = d["verdict"]
-        return cls(
-            task=d["task"],
-            primary=d["primary"],
-            n_rows=int(d["n_rows"]),
-            confidence=float(d["confidence"]),
-            metrics=[MetricResult(**m) for m in d["metrics"]],
-            slices=[
-                SliceResult(s["column"], s["category"], int(s["n"]), [MetricResult(**m) for m in s["metrics"]])
-                for s in d.get("slices", [])
-            ],
-            verdict=Verdict(
-                status=v["status"],
-                gates=[GateResult(**g) for g in v["gates"]],
-                reasons=list(v["reasons"]),
-                summary=v["summary"],
-            ),
-            positive_class=d.get("positive_class"),
-            positive_class_configured=bool(d.get("positive_class_configured", False)),
-        )
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, bool) or x is None or isinstance(x, str):
-        return x
-    if isinstance(x, int):
-        return int(x)
-    if isinstance(x, float):
-        return float(x) if math.isfinite(x) else None
-    if hasattr(x, "item"):  # numpy scalar
-        return _jsonable(x.item())
-    return x
 
 
 # --- inputs on common class indices --------------------------------------------------------

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
+
+from pydantic.dataclasses import dataclass
 
 from mlci.metrics import format_signed, format_value
 

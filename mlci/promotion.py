@@ -22,6 +22,7 @@ from mlci.errors import ChecksFailed, ConfigError
 if TYPE_CHECKING:
     from mlci.config import Config
     from mlci.github.context import GitHubContext
+    from mlci.release import StoredVerdict
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class VerifiedCandidate:
 
     pr: int
     version: str
-    verdict: str
+    verdict: StoredVerdict  # decided by the report document of this job's re-evaluation
     found: str
     notes: list[str] = field(default_factory=list)
 
@@ -60,10 +61,10 @@ def github_record(ctx: GitHubContext, number: int) -> tuple[bool, str | None]:
 
 def verify_pr_candidate(config: Config, from_pr: str, ctx: GitHubContext) -> VerifiedCandidate:
     """Return the merged PR's candidate, verified and re-evaluated here; ChecksFailed when it does not hold up."""
-    from mlci.check import evaluate, validate_datasets, verdict_of
+    from mlci.check import Candidate, build_document, evaluate, validate_datasets
     from mlci.data import load_datasets
     from mlci.references import baseline_bundle, open_registry, resolve_bundle
-    from mlci.release import last_verdict
+    from mlci.release import StoredVerdict, last_verdict
 
     number, how = pr_number(from_pr, ctx)
     registry = open_registry(config)
@@ -100,16 +101,20 @@ def verify_pr_candidate(config: Config, from_pr: str, ctx: GitHubContext) -> Ver
         )
     else:
         notes.append("not checked against GitHub (no token outside Actions): re-evaluated only")
-    # Re-evaluate here, with this branch's gates and data, against what is in production now.
+    # Re-evaluate here, with this branch's gates and data, against what is in production now;
+    # the document built from it decides the verdict, as it does for every check.
     datasets = load_datasets(config)
     validation = validate_datasets(config, datasets, cached=False)
     baseline = baseline_bundle(config, registry, "production")
-    comparison = evaluate(config, datasets, bundle, baseline, cached=False)
-    verdict = verdict_of(comparison, validation)
-    against = f"production {baseline.version}" if baseline is not None else "no production model"
+    candidate = Candidate(bundle=bundle, reused=True, seconds=0.0)
+    comparison = evaluate(config, datasets, bundle, baseline.bundle if baseline else None, cached=False)
+    uri = registry.version_uri(version)
+    document = build_document(config, comparison, validation, candidate, baseline, f"pr-{number}", uri, datasets, ctx)
+    verdict = StoredVerdict.of(document)
+    against = f"production {baseline.bundle.version}" if baseline is not None else "no production model"
     stored = last_verdict(registry, version)
     notes.append(
-        f"re-evaluated {version} against {against} in this job: {verdict}"
-        + (f" (the PR's stored verdict, informational only: {stored})" if stored else "")
+        f"re-evaluated {version} against {against} in this job: {verdict.verdict} ({document.headline})"
+        + (f" (the PR's stored verdict, informational only: {stored.verdict})" if stored else "")
     )
     return VerifiedCandidate(number, version, verdict, f"{how}: promoting its candidate pr-{number}", notes)

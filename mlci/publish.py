@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mlci.config import Config
+    from mlci.document import ReportDocument
     from mlci.github.context import GitHubContext
 
 STATUS_STATE = {"pass": "success", "bootstrap": "success", "fail": "failure"}
@@ -25,14 +25,9 @@ class Published:
     notes: list[str] = field(default_factory=list)
 
 
-def verdict_of(document: Mapping[str, Any]) -> str:
-    """Return the verdict status of a comparison.json document."""
-    return str(document.get("status") or document["comparison"]["verdict"]["status"])
-
-
 def publish(
     config: Config,
-    document: dict[str, Any],
+    document: ReportDocument,
     ctx: GitHubContext,
     *,
     post: bool,
@@ -48,7 +43,7 @@ def publish(
     from mlci.report import STEP_SUMMARY_LIMIT
 
     result = Published()
-    verdict = verdict_of(document)
+    verdict = document.verdict
     if ctx.summary_path:
         summary = render_report(config, document, limit=STEP_SUMMARY_LIMIT, hint="the report.md artifact")
         result.summary_written = workflow.append_summary(summary, ctx.summary_path)
@@ -59,14 +54,14 @@ def publish(
             "verdict": verdict,
             "report-path": report_path or "",
             "comment-url": result.comment_url or "",
-            "version": str((document.get("candidate") or {}).get("version") or ""),
+            "version": document.candidate.version if document.candidate else "",
         }
         for name, value in outputs.items():
             workflow.set_output(name, value, ctx.output_path)
     return result
 
 
-def _post(config: Config, document: dict[str, Any], ctx: GitHubContext, result: Published, verdict: str) -> None:
+def _post(config: Config, document: ReportDocument, ctx: GitHubContext, result: Published, verdict: str) -> None:
     """Upsert the PR comment and set the commit status `mlci/<model>` (a merge queue: the status only).
 
     Each is tried on its own, so a token lacking one permission still does the other, and the
@@ -95,9 +90,8 @@ def _post(config: Config, document: dict[str, Any], ctx: GitHubContext, result: 
                 refused.append(f"no PR comment (the token lacks `{e.permission}`)")
         if ctx.head_sha:
             state = STATUS_STATE.get(verdict, "error")
-            summary = str(document["comparison"]["verdict"].get("summary", ""))
             try:
-                client.create_status(ctx.head_sha, state, f"mlci/{config.model.name}", summary, ctx.run_url)
+                client.create_status(ctx.head_sha, state, f"mlci/{config.model.name}", document.headline, ctx.run_url)
                 result.status_state = state
             except ReadOnlyToken as e:
                 refused.append(f"no commit status (the token lacks `{e.permission}`)")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import getpass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from mlci.artifacts import Bundle
@@ -13,6 +16,26 @@ if TYPE_CHECKING:
     from mlci.registry.registry import Registry
 
 WORK_DIR = ".mlci"
+
+
+class Reference(BaseModel):
+    """A bundle labelled by what the user named: the alias it came from, a version id, or a bundle path."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label: str = Field(description="`staging`, `pr-7`, a version id or a bundle path: what the user named.")
+    kind: Literal["alias", "version", "bundle"]
+    version: str
+    uri: str = Field(description="Where it lives: its version in the registry, or its bundle directory.")
+    git_sha: str | None = None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A verified bundle and the reference that named it."""
+
+    bundle: Bundle
+    ref: Reference
 
 
 def work_dir(config: Config) -> Path:
@@ -71,12 +94,26 @@ def resolve_bundle(config: Config, registry: Registry, ref: str) -> Bundle:
     return open_bundle(local, expect=version)
 
 
-def baseline_bundle(config: Config, registry: Registry, ref: str | None) -> Bundle | None:
-    """Return the baseline bundle (default: the production alias); None when there is none yet."""
+def resolve(config: Config, registry: Registry, ref: str) -> Resolved:
+    """Return the verified bundle REF names, labelled by what REF is (alias, version id or bundle path)."""
+    bundle = resolve_bundle(config, registry, ref)
+    sha = bundle.manifest.get("git_sha")
+    git_sha = str(sha) if sha else None
+    if is_path(ref):
+        return Resolved(
+            bundle, Reference(label=ref, kind="bundle", version=bundle.version, uri=str(bundle.path), git_sha=git_sha)
+        )
+    kind: Literal["alias", "version"] = "version" if ref == bundle.version else "alias"
+    uri = registry.version_uri(bundle.version)
+    return Resolved(bundle, Reference(label=ref, kind=kind, version=bundle.version, uri=uri, git_sha=git_sha))
+
+
+def baseline_bundle(config: Config, registry: Registry, ref: str | None) -> Resolved | None:
+    """Return the baseline REF names (default: the production alias); None when there is none yet."""
     if ref is None:
         return None
     if is_path(ref) or registry.alias(ref) is not None:
-        return resolve_bundle(config, registry, ref)
+        return resolve(config, registry, ref)
     if ref in ("production", "staging") or ref in config.environments:
         return None  # no model in that environment yet: the first candidate bootstraps it
-    return resolve_bundle(config, registry, ref)  # a version id: NotFoundError if unknown
+    return resolve(config, registry, ref)  # a version id: NotFoundError if unknown

@@ -6,34 +6,120 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict
+
 from mlci.errors import ChecksFailed, NotFoundError
 from mlci.references import actor, open_registry
+from mlci.signing import Signature, signatures_of
 
 if TYPE_CHECKING:
     from mlci.config import Config
+    from mlci.document import ReportDocument
     from mlci.github.context import GitHubContext
     from mlci.registry.registry import Registry
     from mlci.verification import PullRecord
 
 
+class _Result(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PushOutcome(_Result):
+    """What `mlci push` stored, and the alias it moved."""
+
+    version: str
+    created: bool
+    uri: str
+    alias: str | None = None
+    previous: str | None = None
+    signature: Signature | None = None  # the signature stored beside it (signing configured)
+    signing_note: str | None = None  # why it was not signed, when signing is configured but skipped
+
+
+class StoredVerdict(_Result):
+    """What a check found about a version: its last stored check (the event log) or this job's own document."""
+
+    verdict: str
+    headline: str = ""
+    failed_stages: list[str] = []
+
+    @classmethod
+    def of(cls, document: ReportDocument) -> StoredVerdict:
+        """Return the verdict a report document decided, with its headline and failed stages."""
+        return cls(
+            verdict=document.verdict,
+            headline=document.headline,
+            failed_stages=[s.name for s in document.failed_stages],
+        )
+
+    def failure(self, when: str = "at its last check") -> str:
+        """Return why it failed, naming the stages: `failed data validation at its last check (data validation ...)`."""
+        stages = " and ".join("its gates" if s == "gates" else s for s in self.failed_stages) or "its check"
+        return f"failed {stages} {when}" + (f" ({self.headline})" if self.headline else "")
+
+
+class PromoteResult(_Result):
+    """The alias `mlci promote` moved: where it points now and where it pointed."""
+
+    alias: str
+    version: str
+    previous: str | None
+    verdict: str | None
+    moved: bool = True  # False when the alias already held the version
+    signature: Signature | None = None  # the signature that verified under the policy (signing configured)
+
+
+class VersionSummary(_Result):
+    """One stored version as history lists it."""
+
+    version: str | None
+    created_at: str | None
+    git_sha: str | None
+    pr: int | None
+    metrics: dict[str, Any]
+    signatures: list[Signature] | None = None  # stored beside it, newest first, unverified; None: no signing
+
+
+class AliasSummary(_Result):
+    """One alias as history lists it."""
+
+    alias: str
+    version: str
+    previous: str | None
+    updated_at: str | None
+    actor: str | None
+
+
+class History(_Result):
+    """Versions, aliases and the event log of one model."""
+
+    model: str
+    registry: str
+    warnings: list[str] = []  # event records skipped because they are not of mlci's shape
+    versions: list[VersionSummary]
+    aliases: list[AliasSummary]
+    events: list[dict[str, Any]]  # the registry's event records, as stored (docs/registry.md)
+
+
 def push(
     config: Config, bundle_dir: str, alias: str | None = None, *, reason: str = "", ctx: GitHubContext | None = None
-) -> dict[str, Any]:
+) -> PushOutcome:
     """Store a bundle as an immutable version (signed when mlci.yaml says so) and optionally point an alias at it."""
     from mlci.artifacts import open_bundle
-    from mlci.signing import signature_fields, version_signer
+    from mlci.signing import version_signer
 
     bundle = open_bundle(Path(bundle_dir))
     registry = open_registry(config)
     who = actor(ctx)
     signer = version_signer(config, registry, ctx, action="push", actor=who)
     result = registry.push(bundle.path, actor=who, reason=reason, attach=signer)
-    out: dict[str, Any] = {"version": result.version, "created": result.created, "uri": result.uri}
-    out.update(signature_fields(signer))
-    if alias:
-        record = registry.set_alias(alias, result.version, actor=who, reason=reason or "push")
-        out.update(alias=alias, previous=record.previous)
-    return out
+    signed = {"signature": signer.signed, "signing_note": signer.note} if signer is not None else {}
+    if not alias:
+        return PushOutcome(version=result.version, created=result.created, uri=result.uri, **signed)
+    record = registry.set_alias(alias, result.version, actor=who, reason=reason or "push")
+    return PushOutcome(
+        version=result.version, created=result.created, uri=result.uri, alias=alias, previous=record.previous, **signed
+    )
 
 
 def promote(
@@ -46,14 +132,14 @@ def promote(
     expect: str | None = None,
     ctx: GitHubContext | None = None,
     pr: PullRecord | None = None,
-    verdict: str | None = None,
-) -> dict[str, Any]:
+    verdict: StoredVerdict | None = None,
+) -> PromoteResult:
     """Move `alias` to the version REF names, by compare-and-swap; ConflictError if it moved under us.
 
     `expect` ("none" for an unset alias) is the version the caller believes the alias holds,
     e.g. the baseline a PR was compared with: if the alias holds anything else, nothing moves.
-    `verdict` is one this job computed (promote --from-pr re-evaluates); without it the
-    version's last stored check verdict is used.
+    `verdict` is one this job's own document decided (promote --from-pr re-evaluates); without
+    it the version's last stored check verdict is used. A failed one is refused, naming the stage.
     """
     from mlci.errors import ConflictError
     from mlci.verification import require_signed
@@ -71,41 +157,48 @@ def promote(
                 f"as expected; someone moved it first. Re-run the check against the new '{alias}'"
             )
     fresh = verdict is not None
-    verdict = verdict if fresh else last_verdict(registry, version)
-    if verdict == "fail" and not allow_failed:
+    stored = verdict if verdict is not None else last_verdict(registry, version)
+    if stored is not None and stored.verdict == "fail" and not allow_failed:
         when = "when re-evaluated against production in this job" if fresh else "at its last check"
         raise ChecksFailed(
-            f"version {version} failed its gates {when}; not promoting it to '{alias}'",
+            f"version {version} {stored.failure(when)}; not promoting it to '{alias}'",
             hint="pass --allow-failed to promote it anyway (recorded in the event log)",
         )
     why = reason or f"promote {ref}"
-    if verdict == "fail":
-        why += " (--allow-failed: its check had failed)"
+    if stored is not None and stored.verdict == "fail":
+        why += f" (--allow-failed: its check had failed: {', '.join(stored.failed_stages) or 'see the event log'})"
     record = registry.set_alias(
         alias, version, actor=actor(ctx), reason=why, expected_etag=current.etag if current else None
     )
     moved = current is None or current.version != record.version
-    out: dict[str, Any] = {
-        "alias": alias,
-        "version": record.version,
-        "previous": record.previous,
-        "verdict": verdict,
-        "moved": moved,
-    }
-    if verified is not None:
-        out["signature"] = verified.signature.model_dump(mode="json")
-    return out
+    return PromoteResult(
+        alias=alias,
+        version=record.version,
+        previous=record.previous,
+        verdict=stored.verdict if stored else None,
+        moved=moved,
+        signature=verified.signature if verified is not None else None,
+    )
 
 
-def last_verdict(registry: Registry, version: str) -> str | None:
-    """Return the verdict of the latest check (or scheduled retrain) that stored `version`, if any."""
+def last_verdict(registry: Registry, version: str) -> StoredVerdict | None:
+    """Return what the latest check (or scheduled retrain) that stored `version` found, if any.
+
+    Events written by an older mlci carry only the verdict; their failure names no stage.
+    """
     for event in reversed(registry.events()):
         if event.get("action") in ("check", "retrain") and event.get("version") == version:
-            return str((event.get("extra") or {}).get("verdict"))
+            extra = event.get("extra") or {}
+            stages = extra.get("failed_stages")
+            return StoredVerdict(
+                verdict=str(extra.get("verdict")),
+                headline=str(extra.get("headline") or ""),
+                failed_stages=[str(s) for s in stages] if isinstance(stages, list) else [],
+            )
     return None
 
 
-def history(config: Config, alias: str | None = None) -> dict[str, Any]:
+def history(config: Config, alias: str | None = None) -> History:
     """Return versions (with metrics), aliases (current and previous) and the event log."""
     registry = open_registry(config)
     aliases = [a for a in registry.aliases() if alias is None or a.name == alias]
@@ -114,38 +207,28 @@ def history(config: Config, alias: str | None = None) -> dict[str, Any]:
     events = registry.events()
     if alias is not None:
         events = [e for e in events if e.get("alias") == alias or e.get("env") == alias]
-    versions = []
-    for m in registry.versions():
-        versions.append(
-            {
-                "version": m.get("version"),
-                "created_at": m.get("created_at"),
-                "git_sha": m.get("git_sha"),
-                "pr": m.get("pr"),
-                "metrics": m.get("metrics", {}),
-            }
-        )
-        if config.signing is not None:
-            from mlci.signing import signatures_of
-
-            versions[-1]["signatures"] = [x.model_dump(mode="json") for x in signatures_of(registry, str(m["id"]))]
-    return {
-        "model": config.model.name,
-        "registry": registry.store.uri,
-        "warnings": registry.warnings,
-        "versions": versions,
-        "aliases": [
-            {
-                "alias": a.name,
-                "version": a.version,
-                "previous": a.previous,
-                "updated_at": a.updated_at,
-                "actor": a.actor,
-            }
+    pr_of = lambda m: m.get("pr") if isinstance(m.get("pr"), int) else None  # noqa: E731
+    return History(
+        model=config.model.name,
+        registry=registry.store.uri,
+        warnings=list(registry.warnings),
+        versions=[
+            VersionSummary(
+                version=m.get("version"),
+                created_at=m.get("created_at"),
+                git_sha=m.get("git_sha"),
+                pr=pr_of(m),
+                metrics=m.get("metrics") or {},
+                signatures=signatures_of(registry, str(m["id"])) if config.signing is not None else None,
+            )
+            for m in registry.versions()
+        ],
+        aliases=[
+            AliasSummary(alias=a.name, version=a.version, previous=a.previous, updated_at=a.updated_at, actor=a.actor)
             for a in aliases
         ],
-        "events": events,
-    }
+        events=events,
+    )
 
 
 # --- which PR a merge came from --------------------------------------------------------------------

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlci.errors import ConfigError, NotFoundError, ServiceError
 
@@ -15,12 +15,11 @@ if TYPE_CHECKING:
 
     from mlci.artifacts import Bundle
     from mlci.config import Config, SplitSection, TableSource
+    from mlci.document import ReportDocument
     from mlci.drift import DriftReport
-    from mlci.evaluation import Comparison
     from mlci.github.context import GitHubContext
     from mlci.registry.registry import Registry
     from mlci.sources import EngineTable
-    from mlci.validation import ValidationResult
 
 ISSUE_MARKER = "<!-- mlci:retrain:{model} -->"
 
@@ -104,8 +103,17 @@ def fresh_source(config: Config, current: str | None = None, now: datetime | Non
     return fresh_data_uri(config, now=now)
 
 
-def drift(config: Config, current: str | None = None) -> tuple[DriftReport, str, str]:
-    """Return (drift report, table URI, production version) for a fresh table against production."""
+@dataclass
+class DriftResult:
+    """The drift of a fresh table against the production version's reference profile."""
+
+    table: str
+    production: str
+    report: DriftReport
+
+
+def drift(config: Config, current: str | None = None) -> DriftResult:
+    """Return the drift of a fresh table (default: retrain.data, a path or an engine table) against production."""
     from mlci.data import read_table, s3_options
     from mlci.references import open_registry
     from mlci.sources import open_table
@@ -120,9 +128,10 @@ def drift(config: Config, current: str | None = None) -> tuple[DriftReport, str,
         )
     if not isinstance(source, str):
         engine = open_table(source, field="--current" if current is not None else "retrain.data")
-        return measure_drift_in_engine(config, bundle, engine), engine.label, bundle.version
+        report = measure_drift_in_engine(config, bundle, engine)
+        return DriftResult(table=engine.label, production=bundle.version, report=report)
     table = read_table(source, s3_options=s3_options(config), options=config.data.read_options)
-    return measure_drift(config, bundle, table.frame), table.uri, bundle.version
+    return DriftResult(table=table.uri, production=bundle.version, report=measure_drift(config, bundle, table.frame))
 
 
 # --- the scheduled job --------------------------------------------------------------------
@@ -130,18 +139,14 @@ def drift(config: Config, current: str | None = None) -> tuple[DriftReport, str,
 
 @dataclass
 class RetrainResult:
-    """What the scheduled job found and did."""
+    """What the scheduled job found and did; `document` holds its verdict, stages and report."""
 
     data: str
-    verdict: str
-    drift: str
-    version: str | None
+    document: ReportDocument
+    version: str
     alias: str
     promoted: str | None
-    validation: list[ValidationResult]
-    drift_report: DriftReport | None
-    comparison: Comparison | None
-    document: dict[str, Any]
+    report_path: str
     aliases: dict[str, str] = field(default_factory=dict)
     issue_url: str | None = None
     issue_action: str | None = None
@@ -150,19 +155,34 @@ class RetrainResult:
     comment_url: str | None = None
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def verdict(self) -> str:
+        """Return the candidate's overall verdict (pass, fail or bootstrap)."""
+        return self.document.verdict
+
+    @property
+    def drift(self) -> str:
+        """Return the drift status against production (ok, warn, fail), or none without production."""
+        return self.document.drift.status if self.document.drift is not None else "none"
+
 
 def retrain(
-    config: Config, *, ctx: GitHubContext, env: Mapping[str, str], now: datetime | None = None
+    config: Config,
+    *,
+    ctx: GitHubContext,
+    env: Mapping[str, str],
+    now: datetime | None = None,
+    output_dir: Path | None = None,
 ) -> RetrainResult:
     """Validate fresh data, measure drift, retrain, compare with production, store, maybe promote, report.
 
     `ctx` is the Actions run (actor, tracking issue); `env` the process environment, passed on
-    to a deploy for its webhook secret.
+    to a deploy for its webhook secret. comparison.json and the report are written to
+    `output_dir` (default: here), as `mlci check` writes them.
     """
-    from mlci.check import Candidate, evaluate, store_candidate, train_candidate, validate_datasets, verdict_of
+    from mlci.check import build_document, evaluate, store_candidate, train_candidate, validate_datasets, write_report
     from mlci.data import Datasets, Sample, feature_columns, read_table, require_columns, s3_options, split_table
     from mlci.deploy import deploy
-    from mlci.document import report_document
     from mlci.references import actor, baseline_bundle, open_registry
     from mlci.signing import version_signer
     from mlci.sources import frame_fingerprint, open_table
@@ -207,24 +227,30 @@ def retrain(
     alias = f"retrain-{date}"
     candidate = train_candidate(config, datasets, ctx=ctx)
     base = baseline_bundle(config, registry, "production")
-    comparison = evaluate(config, datasets, candidate.bundle, base, candidate_predictions=candidate.predictions)
-    verdict = verdict_of(comparison, validation)
+    comparison = evaluate(
+        config, datasets, candidate.bundle, base.bundle if base else None, candidate_predictions=candidate.predictions
+    )
+    document = build_document(
+        config,
+        comparison,
+        validation,
+        candidate,
+        base,
+        alias,
+        registry.version_uri(candidate.bundle.version),
+        datasets,
+        ctx,
+        drift=drift_report,
+    )
+    verdict = document.verdict
     who = actor(ctx)
     drift_status = drift_report.status if drift_report else "none"
     signer = version_signer(config, registry, ctx, action="retrain", actor=who)
     pushed = store_candidate(
-        registry,
-        candidate,
-        comparison,
-        verdict,
-        base,
-        alias,
-        actor=who,
-        action="retrain",
-        attach=signer,
-        drift=drift_status,
-        data=uri,
+        registry, candidate, document, actor=who, action="retrain", attach=signer, drift=drift_status, data=uri
     )
+    if signer is not None and signer.signed is not None:
+        document = document.with_signature(signer.signed)
 
     promoted = None
     notes: list[str] = []
@@ -239,31 +265,16 @@ def retrain(
                 registry.set_alias(target, pushed.version, actor=who, reason=reason)
             promoted = target
     elif target != "none":
-        notes.append(f"not promoting to {target}: the candidate's verdict is {verdict}")
+        notes.append(f"not promoting to {target}: the candidate's verdict is {verdict} ({document.headline})")
 
-    document = report_document(
-        config,
-        comparison,
-        validation,
-        Candidate(candidate.bundle, reused=False, seconds=candidate.seconds),
-        base,
-        alias,
-        pushed.uri,
-        datasets,
-        ctx,
-        drift=drift_report.to_dict() if drift_report else None,
-    )
+    _, report_path = write_report(config, document, output_dir)
     result = RetrainResult(
         data=uri,
-        verdict=verdict,
-        drift=drift_status,
+        document=document,
         version=pushed.version,
         alias=alias,
         promoted=promoted,
-        validation=validation,
-        drift_report=drift_report,
-        comparison=comparison,
-        document=document,
+        report_path=str(report_path),
         notes=notes,
     )
     for name in ("staging", "production"):
@@ -291,8 +302,9 @@ def _track(config: Config, result: RetrainResult, ctx: GitHubContext, date: str)
     marker = ISSUE_MARKER.format(model=config.model.name)
     # The body holds only the state of the model, not the run, so an unchanged run leaves it
     # unchanged (and adds no comment); the run link goes into the comment.
-    validation = [{**v, "seconds": None} for v in result.document.get("validation", [])]
-    stable = {**result.document, "run_url": None, "timings": None, "validation": validation}
+    document = result.document
+    validation = [replace(v, seconds=None) for v in document.validation]
+    stable = document.model_copy(update={"run_url": None, "timings": None, "validation": validation})
     # Where the aliases point now: a promotion changes this line, a repeated run does not.
     aliases = ", ".join(f"{name}: `{version}`" for name, version in sorted(result.aliases.items())) or "no aliases"
     state = (

@@ -434,13 +434,6 @@ def signatures_of(registry: Registry, version: str) -> list[Signature]:
     return out
 
 
-def signature_fields(signer: VersionSigner | None) -> dict[str, Any]:
-    """Return what a push's result says about its signature (nothing when signing is off)."""
-    if signer is None:
-        return {}
-    return {"signature": signer.signed.model_dump(mode="json") if signer.signed else None, "signing_note": signer.note}
-
-
 def signature_messages(signer: VersionSigner | None) -> list[str]:
     """Return the lines a check prints about the signature it stored (none when signing is off)."""
     if signer is None:

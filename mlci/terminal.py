@@ -17,14 +17,18 @@ def render_validation(result: Any) -> list[str]:
     return lines
 
 
-def render_verdict(comparison: Any) -> str:
-    """Return the terminal lines of a Comparison: verdict, metrics, failed gates."""
+def render_verdict(document: Any) -> str:
+    """Return the terminal lines of a ReportDocument: its verdict and headline, metrics, failed gates."""
+    lines = [f"verdict: {document.verdict.upper()} - {document.headline}"]
+    comparison = document.comparison
+    if comparison is None:
+        return lines[0]
     v = comparison.verdict
-    lines = [
-        f"verdict: {v.status.upper()} - {v.summary}",
-        "",
-        f"{'metric':<18}{'baseline':>10}{'candidate':>11}{'delta':>10}  CI / p",
-    ]
+    if document.baseline is not None:
+        lines.append(
+            f"baseline: {document.baseline.label} (version {document.baseline.version}, {document.baseline.uri})"
+        )
+    lines += ["", f"{'metric':<18}{'baseline':>10}{'candidate':>11}{'delta':>10}  CI / p"]
     for m in comparison.metrics:
         base = "-" if m.baseline is None else f"{m.baseline:.4f}"
         cand = "-" if m.candidate is None else f"{m.candidate:.4f}"

@@ -7,9 +7,12 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pydantic import computed_field
+from pydantic.dataclasses import dataclass
 
 from mlci.errors import SuiteError
 
@@ -33,6 +36,7 @@ class ExpectationFailure:
     sample_values: list[Any]
     line: int | None = None
     error: str | None = None
+    severity: str = "critical"  # GX's FailureSeverity: critical, warning or info
 
     def describe(self) -> str:
         """Return one line naming the expectation, its column and what was seen."""
@@ -61,22 +65,32 @@ class ValidationResult:
     evaluated: int
     failed: int
     failures: list[ExpectationFailure] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float | None = 0.0  # None in a report that must not change between identical runs
     notes: list[str] = field(default_factory=list)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def success(self) -> bool:
+        """Return whether every expectation held."""
         return self.failed == 0
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["success"] = self.success
-        return json.loads(json.dumps(d, default=_jsonable))
+    @property
+    def critical_failures(self) -> list[ExpectationFailure]:
+        """Return the failures of expectations of severity critical (GX's default): these fail a check."""
+        return [f for f in self.failures if f.severity == "critical"]
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ValidationResult:
-        fields = {k: v for k, v in d.items() if k not in ("success", "failures")}
-        return cls(**fields, failures=[ExpectationFailure(**f) for f in d.get("failures", [])])
+    def relative_to(self, root: Path) -> ValidationResult:
+        """Return this result with its suite and table paths relative to `root` where they lie under it."""
+
+        def relative(value: str) -> str:
+            if value.startswith("/"):
+                try:
+                    return str(Path(value).relative_to(root))
+                except ValueError:
+                    pass
+            return value
+
+        return replace(self, suite=relative(self.suite), table=relative(self.table))
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -84,12 +98,17 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
+def _plain(value: Any) -> Any:
+    """Return a value GX observed (numpy scalars, dates, decimals) as plain JSON data."""
+
+    def default(x: Any) -> Any:
+        if hasattr(x, "item"):
+            return x.item()
+        if hasattr(x, "isoformat"):
+            return x.isoformat()
+        return str(x)
+
+    return json.loads(json.dumps(value, default=default))
 
 
 def _expectation_lines(text: str) -> list[int]:
@@ -298,13 +317,14 @@ def run_suite(
                 index=index,
                 type=cfg.type,
                 column=kwargs.get("column"),
-                kwargs=kwargs,
-                observed=res.get("observed_value"),
+                kwargs=_plain(kwargs),
+                observed=_plain(res.get("observed_value")),
                 unexpected_count=res.get("unexpected_count"),
                 unexpected_percent=res.get("unexpected_percent"),
-                sample_values=list(res.get("partial_unexpected_list") or [])[:SAMPLE_VALUES],
+                sample_values=_plain(list(res.get("partial_unexpected_list") or [])[:SAMPLE_VALUES]),
                 line=lines[index] if index < len(lines) else None,
                 error=error,
+                severity=str(getattr(cfg.severity, "value", cfg.severity) or "critical"),
             )
         )
     failures.sort(key=lambda f: f.index)

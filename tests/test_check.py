@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mlci.demo import _set_estimator
+from mlci.serial import to_data
 from tests.conftest import EXAMPLE, mlci_env
 
 WEAK = ("sklearn.tree.DecisionTreeClassifier", "{max_depth: 2}")
@@ -107,9 +108,9 @@ def test_unchanged_second_check_reuses_the_candidate_and_skips_every_stage(proje
     assert not first.candidate.reused and second.candidate.reused
     assert second.candidate.bundle.version == first.candidate.bundle.version
     assert any("train cache hit" in m for m in second.messages)
-    assert second.status == first.status
-    assert second.comparison.to_dict() == first.comparison.to_dict()
-    assert [v.to_dict() for v in second.validation] == [v.to_dict() for v in first.validation]
+    assert second.verdict == first.verdict
+    assert to_data(second.comparison) == to_data(first.comparison)
+    assert [to_data(v) for v in second.validation] == [to_data(v) for v in first.validation]
 
     run = _mlci("check", cwd=project)
     assert "train cache hit: reusing version" in run.stdout

@@ -13,6 +13,7 @@ from scipy import stats
 from mlci.config import DriftFeature, DriftSection
 from mlci.drift import EPSILON, DriftReport, build_profile, compare_profile
 from mlci.errors import DataError
+from mlci.serial import from_data, to_data
 
 FEATURES = ["age", "income", "tenure", "plan", "region"]
 
@@ -190,9 +191,9 @@ def test_report_round_trips_through_json(profile: dict) -> None:
     current = make_table(seed=10, age_shift=0.5)
     current.loc[:9, "region"] = "atlantis"
     report = compare_profile(profile, current, DriftSection())
-    data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
-    assert data["counts"] == report.counts()
-    assert DriftReport.from_dict(data) == report
+    data = json.loads(json.dumps(to_data(report), allow_nan=False))
+    assert data["counts"] == report.counts
+    assert from_data(DriftReport, data) == report
 
 
 def test_nan_statistics_survive_the_round_trip(profile: dict) -> None:
@@ -201,8 +202,8 @@ def test_nan_statistics_survive_the_round_trip(profile: dict) -> None:
     report = compare_profile(profile, current, DriftSection())
     age = by_name(report)["age"]
     assert math.isnan(age.statistic) and age.status == "fail"
-    data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
-    assert math.isnan(by_name(DriftReport.from_dict(data))["age"].p_value)
+    data = json.loads(json.dumps(to_data(report), allow_nan=False))
+    assert math.isnan(by_name(from_data(DriftReport, data))["age"].p_value)
 
 
 def test_per_feature_override_and_ignore_are_honoured(profile: dict) -> None:

@@ -19,6 +19,7 @@ from mlci.evaluation import (
     compute_metric,
 )
 from mlci.gates import apply_gates
+from mlci.serial import from_data, to_data
 
 STATS = StatisticsSection(confidence=0.95, resamples=500, seed=0)
 
@@ -132,7 +133,7 @@ def test_one_class_slice_and_missing_categories_give_none_instead_of_crashing():
     assert gold_auc.candidate is None and gold_auc.delta is None and gold_auc.p_value is None
     gold_gate = next(g for g in result.verdict.gates if g.scope == "plan=gold")
     assert gold_gate.skipped and "undefined" in gold_gate.reason
-    json.dumps(result.to_dict(), allow_nan=False)
+    json.dumps(to_data(result), allow_nan=False)
 
 
 # --- statistics against independent references --------------------------------------------
@@ -246,7 +247,7 @@ def test_bootstrap_interval_covers_the_delta_and_is_reproducible():
     names = ["f1", "precision", "recall", "balanced_accuracy", "average_precision", "roc_auc", "brier"]
     first = run(y, cand, base, names, [])
     again = run(y, cand, base, names, [])
-    assert first.to_dict() == again.to_dict()
+    assert to_data(first) == to_data(again)
     for m in first.metrics:
         assert m.candidate == pytest.approx(compute_metric(m.name, y, cand))
         assert m.ci_low is not None and m.ci_high is not None and m.p_value is not None, m.name
@@ -349,17 +350,17 @@ def test_bad_inputs_raise_data_errors():
 # --- serialisation ---------------------------------------------------------------------------
 
 
-def test_to_dict_round_trips_through_json():
+def test_a_comparison_round_trips_through_json():
     rng = np.random.default_rng(10)
     y = rng.integers(0, 2, 600)
     seg = rng.choice(np.array(["a", "b", np.nan], dtype=object), 600)
     cand, base = binary_model(y, 1.0, rng), binary_model(y, 1.1, rng)
     gates = [Gate(metric="roc_auc", min_absolute_change=-0.01, slices=True), Gate(metric="log_loss", threshold=1.0)]
     result = run(y, cand, base, ["roc_auc", "accuracy", "log_loss", "f1"], gates, slices={"seg": seg})
-    text = json.dumps(result.to_dict(), allow_nan=False)
-    back = Comparison.from_dict(json.loads(text))
+    text = json.dumps(to_data(result), allow_nan=False)
+    back = from_data(Comparison, json.loads(text))
     assert back == result
-    assert back.to_dict() == result.to_dict()
+    assert to_data(back) == to_data(result)
     assert {s.category for s in back.slices} == {"a", "b", "(missing)"}
     assert all(type(v) is float for v in (back.metrics[0].candidate, back.metrics[0].p_value))
 

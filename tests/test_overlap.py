@@ -9,6 +9,7 @@ import pytest
 
 from mlci.config import load_config
 from mlci.errors import ChecksFailed, SuiteError
+from mlci.serial import to_data
 
 # An estimator whose fit takes up to a minute in small Python steps, and leaves markers: the
 # test asserts the fit began and never reached its end (no timing is measured).
@@ -117,8 +118,8 @@ def test_good_data_validated_in_the_worker_equals_validation_in_this_process(exa
     finally:
         pending.close()
     here = validate_datasets(config, datasets)
-    strip = [{k: v for k, v in r.to_dict().items() if k != "seconds"} for r in here]
-    assert [{k: v for k, v in r.to_dict().items() if k != "seconds"} for r in background] == strip
+    strip = [{k: v for k, v in to_data(r).items() if k != "seconds"} for r in here]
+    assert [{k: v for k, v in to_data(r).items() if k != "seconds"} for r in background] == strip
     assert all(r.success for r in background)
     # A second start finds both results in the cache and starts no worker.
     again = start_validation(config, datasets)

@@ -108,6 +108,60 @@ def test_check_in_a_pull_request_posts_comment_status_and_outputs(project, tmp_p
     assert printed.count(github_server.token) == 1
 
 
+def break_emails(project: Path, rows: int = 19) -> None:
+    """Make `rows` test rows break the suite's email expectation; email is no feature, so the model is unchanged."""
+    path = project / "data" / "test.csv"
+    frame = pd.read_csv(path)
+    frame.loc[: rows - 1, "email"] = "not an email"
+    frame.to_csv(path, index=False)
+
+
+def test_failing_data_with_passing_gates_fails_everywhere_naming_data_validation(project, tmp_path, github_server):
+    break_emails(project)
+    event = tmp_path / "event.json"
+    pr_event(event, github_server)
+    env = actions_env(tmp_path, github_server, event)
+    result = run(["check"], project, env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    doc = json.loads((project / "comparison.json").read_text())
+    assert doc["comparison"]["verdict"]["status"] == "bootstrap"  # every gate passes
+    assert doc["verdict"] == "fail"
+    headline = "data validation failed: 1 of 15 expectations on data/test.csv · roc_auc "
+    assert doc["headline"].startswith(headline)
+    # The terminal line
+    assert f"verdict: FAIL - {headline}" in result.stdout
+    # report.md's first heading, and the posted comment
+    report = (project / "report.md").read_text()
+    assert report.splitlines()[1] == "## ❌ mlci · churn: failed: data validation"
+    (comment,) = github_server.comments(42)
+    assert comment["body"].splitlines()[1] == "## ❌ mlci · churn: failed: data validation"
+    assert f"**{headline}" in comment["body"]
+    assert "## ❌ mlci · churn: failed: data validation" in (tmp_path / "summary.md").read_text()
+    # The commit status and the step's outputs
+    head = json.loads(event.read_text())["pull_request"]["head"]["sha"]
+    (status,) = github_server.statuses(head)
+    assert status["state"] == "failure" and status["description"].startswith("data validation failed")
+    assert parse_outputs(tmp_path / "output.txt")["verdict"] == "fail"
+    # The registry's check event
+    events = [json.loads(p.read_text()) for p in sorted((project / ".mlci/registry/churn/events").glob("*.json"))]
+    (checked,) = [e for e in events if e["action"] == "check"]
+    assert checked["extra"]["verdict"] == "fail" and checked["extra"]["failed_stages"] == ["data validation"]
+    # After the merge, promote --from-pr re-evaluates, refuses and says which stage failed.
+    promote = run(["promote", "--from-pr", "42", "--to", "staging"], project, mlci_env())
+    assert promote.returncode == 1, promote.stdout + promote.stderr
+    assert (
+        "failed data validation when re-evaluated against production in this job "
+        "(data validation failed: 1 of 15 expectations on data/test.csv"
+    ) in promote.stderr
+    # comparison.json validates against its published schema.
+    from jsonschema import Draft202012Validator
+
+    from tests.conftest import ROOT
+
+    schema = json.loads((ROOT / "docs" / "comparison.schema.json").read_text())
+    Draft202012Validator(schema).validate(doc)
+
+
 def test_a_second_report_edits_the_same_comment(project, tmp_path, github_server):
     event = tmp_path / "event.json"
     pr_event(event, github_server)
@@ -167,7 +221,9 @@ def test_a_report_with_5000_slices_is_cut_under_the_comment_limit(project, tmp_p
 
     from mlci.comparison import compare
     from mlci.config import load_config
+    from mlci.document import CandidateRef, report_document
     from mlci.evaluation import Predictions
+    from mlci.github.context import GitHubContext
 
     config = load_config(project / "mlci.yaml", env={})
     rng = np.random.default_rng(3)
@@ -182,8 +238,16 @@ def test_a_report_with_5000_slices_is_cut_under_the_comment_limit(project, tmp_p
         gates=config.gates, statistics=config.metrics.statistics, slices={"segment": segment},
     )  # fmt: skip
     assert len(comparison.slices) >= 4900
-    doc = {"mlci_version": "0", "model": "churn", "comparison": comparison.to_dict(), "validation": [], "drift": None}
-    (project / "comparison.json").write_text(json.dumps(doc))
+    doc = report_document(
+        model="churn",
+        comparison=comparison,
+        validation=[],
+        candidate=CandidateRef(version="ab12ab12ab12ab12", alias="pr-42", uri="file:///registry/churn"),
+        baseline=None,
+        data=None,
+        ctx=GitHubContext(),
+    )
+    (project / "comparison.json").write_text(doc.to_json())
     event = tmp_path / "event.json"
     pr_event(event, github_server)
     result = run(["report", "--post"], project, actions_env(tmp_path, github_server, event))

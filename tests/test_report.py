@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,12 @@ import pytest
 
 from mlci.comparison import compare
 from mlci.config import DriftSection, Gate, StatisticsSection
-from mlci.drift import build_profile, compare_profile
+from mlci.document import CandidateRef, DataRef, ReportDocument, report_document
+from mlci.drift import DriftReport, build_profile, compare_profile
 from mlci.errors import ConfigError
 from mlci.evaluation import Comparison, Predictions
+from mlci.github.context import GitHubContext
+from mlci.references import Reference
 from mlci.report import COMMENT_LIMIT, escape, marker, render, safe_url
 from mlci.report.render import CUT_PHRASE
 from mlci.validation import ExpectationFailure, ValidationResult
@@ -69,36 +73,50 @@ def comparison(kind: str) -> Comparison:
     )
 
 
-def make_doc(c: Comparison, **overrides: Any) -> dict[str, Any]:
-    """Return a comparison.json document around `c`, as the pipeline writes it."""
-    doc: dict[str, Any] = {
-        "mlci_version": "0.1.0",
-        "model": "churn",
-        "comparison": c.to_dict(),
-        "validation": [],
-        "drift": None,
-        "candidate": {
-            "version": "ab12ab12ab12ab12",
-            "uri": "file:///srv/registry/churn/versions/ab12ab12ab12ab12",
-            "alias": "pr-42",
-            "reused": False,
-        },
-        "baseline": None
-        if c.verdict.status == "bootstrap"
-        else {"version": "cd34cd34cd34cd34", "alias": "production", "uri": "s3://models/churn/versions/cd34"},
-        "data": {"fingerprints": {"train": "a1" * 32, "test": "b2" * 32}, "rows": {"train": 3000, "test": 1500}},
-        "git": {
-            "sha": "0123456789abcdef0123456789abcdef01234567",
-            "ref": "refs/pull/42/merge",
-            "pr": 42,
-            "pr_title": "Tune the churn model",
-            "head_ref": "feature/tune",
-        },
-        "libraries": {"python": "3.11.7", "mlci": "0.1.0", "scikit-learn": "1.9.1"},
-        "run_url": "https://github.com/acme/churn/actions/runs/123",
+def make_doc(
+    c: Comparison,
+    *,
+    validation: list[ValidationResult] | None = None,
+    drift: DriftReport | None = None,
+    git: dict[str, Any] | None = None,
+    candidate: CandidateRef | None = None,
+    server_url: str = "https://github.com",
+) -> ReportDocument:
+    """Return the document of a check around `c`, built by mlci's own builder from a PR's context."""
+    g = {
+        "sha": "0123456789abcdef0123456789abcdef01234567",
+        "ref": "refs/pull/42/merge",
+        "pr": 42,
+        "pr_title": "Tune the churn model",
+        "head_ref": "feature/tune",
+    } | (git or {})
+    event = {
+        "pull_request": {"number": g["pr"], "title": g["pr_title"], "head": {"ref": g["head_ref"], "sha": g["sha"]}}
     }
-    doc.update(overrides)
-    return doc
+    ctx = GitHubContext(
+        actions=True, event=event, ref=g["ref"], repository="acme/churn", run_id="123", server_url=server_url
+    )
+    doc = report_document(
+        model="churn",
+        comparison=c,
+        validation=validation or [],
+        candidate=candidate
+        or CandidateRef(
+            version="ab12ab12ab12ab12", alias="pr-42", uri="file:///srv/registry/churn/versions/ab12ab12ab12ab12"
+        ),
+        baseline=None
+        if c.verdict.status == "bootstrap"
+        else Reference(
+            label="production", kind="alias", version="cd34cd34cd34cd34", uri="s3://models/churn/versions/cd34"
+        ),
+        data=DataRef(fingerprints={"train": "a1" * 32, "test": "b2" * 32}, rows={"train": 3000, "test": 1500}),
+        ctx=ctx,
+        drift=drift,
+    )
+    # The versions of this machine's libraries, pinned so the footer can be compared exactly.
+    return doc.model_copy(
+        update={"mlci_version": "0.1.0", "libraries": {"python": "3.11.7", "mlci": "0.1.0", "scikit-learn": "1.9.1"}}
+    )
 
 
 def section(text: str, heading: str) -> str:
@@ -142,7 +160,7 @@ def assert_well_formed(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("kind", "mark", "title"),
-    [("pass", "✅", "passed"), ("fail", "❌", "failed"), ("bootstrap", "🆕", "first model (no baseline yet)")],
+    [("pass", "✅", "passed"), ("fail", "❌", "failed: gates"), ("bootstrap", "🆕", "first model (no baseline yet)")],
 )
 def test_title_has_the_verdict_mark_and_the_summary_sentence(kind: str, mark: str, title: str) -> None:
     c = comparison(kind)
@@ -224,7 +242,7 @@ def test_slices_are_open_when_a_slice_gate_failed() -> None:
 # --- validation and drift -----------------------------------------------------------------------
 
 
-def validation_results() -> list[dict[str, Any]]:
+def validation_results() -> list[ValidationResult]:
     passed = ValidationResult("expectations/churn.json", "churn", "train", 3000, 15, 0, [], 0.4)
     failure = ExpectationFailure(
         index=3,
@@ -249,7 +267,7 @@ def validation_results() -> list[dict[str, Any]]:
         line=5,
     )
     failed = ValidationResult("expectations/churn.json", "churn", "test", 1500, 15, 2, [nulls, failure], 0.3)
-    return [passed.to_dict(), failed.to_dict()]
+    return [passed, failed]
 
 
 def test_validation_failures_are_open_and_passes_collapsed() -> None:
@@ -266,11 +284,40 @@ def test_validation_failures_are_open_and_passes_collapsed() -> None:
     assert "| 0 | expect_column_values_to_not_be_null (line 5) | customer_id |" in v
 
 
+def test_failing_data_with_passing_gates_fails_and_says_data_validation_first() -> None:
+    c = comparison("pass")
+    assert c.verdict.status == "pass"
+    doc = make_doc(c, validation=validation_results())
+    assert doc.verdict == "fail"
+    assert [s.name for s in doc.failed_stages] == ["data validation"]
+    assert doc.headline.startswith("data validation failed: 2 of 15 expectations on test · roc_auc ")
+    assert doc.headline.endswith("passes 2 of 2 gates")
+    text = render(doc)
+    assert text.splitlines()[1] == "## ❌ mlci · churn: failed: data validation"
+    assert "**data validation failed: 2 of 15 expectations on test · roc_auc" in text
+
+
+def test_only_critical_expectations_fail_the_verdict() -> None:
+    passed, failed = validation_results()
+    warning = replace(failed, failures=[replace(f, severity="warning") for f in failed.failures])
+    doc = make_doc(comparison("pass"), validation=[passed, warning])
+    assert doc.verdict == "pass"
+    stage = doc.stage("data validation")
+    assert stage is not None and stage.status == "warn"
+    assert doc.headline.startswith("data validation warned: 2 of 15 expectations on test · ")
+
+
+def test_bootstrap_only_when_there_is_no_baseline_and_the_data_passes() -> None:
+    c = comparison("bootstrap")
+    assert make_doc(c).verdict == "bootstrap"
+    assert make_doc(c, validation=validation_results()).verdict == "fail"
+
+
 def test_no_validation_section_without_results() -> None:
     assert "Data validation" not in render(make_doc(comparison("pass"), validation=[]))
 
 
-def drift_report() -> dict[str, Any]:
+def drift_report() -> DriftReport:
     rng = np.random.default_rng(3)
     ref = pd.DataFrame(
         {
@@ -287,7 +334,7 @@ def drift_report() -> dict[str, Any]:
         }
     )
     profile = build_profile(ref, features=["tenure", "charges", "plan"])
-    return compare_profile(profile, cur, DriftSection()).to_dict()
+    return compare_profile(profile, cur, DriftSection())
 
 
 def test_drift_section_only_when_drift_is_given_worst_first() -> None:
@@ -301,9 +348,9 @@ def test_drift_section_only_when_drift_is_given_worst_first() -> None:
     assert "<details open><summary>3 features, worst first</summary>" in d
     order = [line.split("|")[1].strip() for line in d.splitlines() if line.startswith("| ") and "---" not in line]
     assert order[0] == "Feature"
-    by_name = {f["feature"]: f for f in drift["features"]}
+    by_name = {f.feature: f for f in drift.features}
     assert order[1] == "charges" and order[-1] == "tenure"
-    psis = [by_name[name]["psi"] for name in order[1:]]
+    psis = [by_name[name].psi for name in order[1:]]
     assert psis[0] == max(psis)
     assert "| charges | numeric |" in d and "| ks |" in d and d.count("| ❌ |") >= 1
 
@@ -354,7 +401,7 @@ def test_hostile_column_and_category_names_render_harmlessly() -> None:
     c = comparison("hostile")
     assert {s.column for s in c.slices} == {HOSTILE_COLUMN}
     assert {g.passed for g in c.verdict.gates if g.scope != "overall"} == {False}
-    git = {
+    git: dict[str, Any] = {
         "sha": "0123456789abcdef0123456789abcdef01234567",
         "ref": "refs/heads/@org/team",
         "pr": 7,
@@ -371,9 +418,9 @@ def test_hostile_column_and_category_names_render_harmlessly() -> None:
         unexpected_percent=1.0,
         sample_values=["```\n<img src=x>", "@org/team|x"],
     )
-    validation = [ValidationResult("s.json", "suite <b>", "test", 10, 1, 1, [failure]).to_dict()]
+    validation = [ValidationResult("s.json", "suite <b>", "test", 10, 1, 1, [failure])]
     text = render(
-        make_doc(c, git=git, validation=validation, candidate={"version": "v`1`", "alias": "@o/t", "uri": "u"})
+        make_doc(c, git=git, validation=validation, candidate=CandidateRef(version="v`1`", alias="@o/t", uri="u"))
     )
     assert_well_formed(text)
     body = text[len(marker("churn")) :]
@@ -445,7 +492,7 @@ def test_footer_links_the_run_and_names_commit_fingerprints_and_versions() -> No
 
 
 def test_a_javascript_run_url_is_not_linked() -> None:
-    text = render(make_doc(comparison("pass"), run_url="javascript:alert(document.cookie)"))
+    text = render(make_doc(comparison("pass"), server_url="javascript:alert(document.cookie)"))
     assert "](javascript" not in text
     assert "[workflow run]" not in text
     assert "javascript:alert(document.cookie)" in text  # shown as text
@@ -513,8 +560,7 @@ def test_a_user_template_overrides_one_partial(tmp_path: Path) -> None:
     (tmp_path / "_summary.md.j2").write_text(
         "## Our own heading for {{ r.model }} ({{ r.status }})\n\nPR title: {{ doc.git.pr_title }}\n"
     )
-    doc = make_doc(comparison("pass"))
-    doc["git"]["pr_title"] = "ping @org/team"
+    doc = make_doc(comparison("pass"), git={"pr_title": "ping @org/team"})
     text = render(doc, templates_dir=tmp_path)
     assert text.startswith(marker("churn") + "\n## Our own heading for churn (pass)")
     assert "PR title: ping @\u200dorg/team" in text  # data in a user template is escaped too

@@ -158,6 +158,10 @@ class Registry:
             raise NotFoundError(f"{version!r} is not a version id of model {self.model!r}")
         return self._version_prefix(version) + name
 
+    def version_uri(self, version: str) -> str:
+        """Return where version `version` of the model lives in the store (whether or not it is stored yet)."""
+        return self.store.url(self._version_prefix(version))
+
     def _alias_key(self, name: str) -> str:
         return f"{self.model}/aliases/{name}.json"
 

@@ -27,6 +27,8 @@ from mlci.report import markdown as md
 if TYPE_CHECKING:
     import jinja2
 
+    from mlci.document import ReportDocument
+
 COMMENT_LIMIT = 65536  # GitHub's maximum issue/PR comment body, in characters
 # GitHub takes at most 1 MiB of step summary per step; in characters that is 1 MiB / 4, the
 # UTF-8 worst case, so a report cut to this never fails the upload whatever its alphabet.
@@ -84,24 +86,26 @@ _BUDGETS = (
 
 
 def render(
-    doc: dict[str, Any],
+    document: ReportDocument,
     *,
     templates_dir: str | Path | None = None,
     limit: int | None = None,
     full_report_hint: str = DEFAULT_HINT,
 ) -> str:
-    """Return the Markdown report of a comparison.json document, starting with the comment marker.
+    """Return the Markdown report of a document, starting with the comment marker.
 
     With `limit`, the report is cut to at most that many characters, saying what was cut
-    and that the full report is in `full_report_hint`.
+    and that the full report is in `full_report_hint`. The verdict, title and headline come
+    from the document's own fields; the tables read its JSON data.
     """
     env = environment(templates_dir)
     template = _template(env, "report.md.j2")
-    head = marker(str(doc.get("model") or "model")) + "\n"
+    doc = document.to_data()
+    head = marker(document.model) + "\n"
     budgets = _BUDGETS if limit is not None else _BUDGETS[:1]
     text = ""
     for budget in budgets:
-        view, cuts = _view(doc, budget)
+        view, cuts = _view(document, doc, budget)
         note = _cut_note(cuts, limit, full_report_hint) if cuts else None
         view["cut"] = note
         text = head + _run(template, view, doc)
@@ -247,23 +251,29 @@ def _hard_cut(text: str, limit: int, head: int, note: str) -> str:
 # --- the view ---------------------------------------------------------------------------------
 
 
-def _view(doc: dict[str, Any], budget: _Budget) -> tuple[dict[str, Any], list[str]]:
-    """Return what the templates show of `doc` within `budget`, and a phrase per thing cut."""
+def _title(document: ReportDocument) -> str:
+    """Return the heading's words: the verdict, and for a failure the stages that failed."""
+    if document.verdict == "fail":
+        return "failed: " + ", ".join(s.name for s in document.failed_stages)
+    return "passed" if document.verdict == "pass" else "first model (no baseline yet)"
+
+
+def _view(document: ReportDocument, doc: dict[str, Any], budget: _Budget) -> tuple[dict[str, Any], list[str]]:
+    """Return what the templates show of the document (`doc` is its JSON data) within `budget`, and a phrase per thing cut."""
     cuts: list[str] = []
     comparison = doc.get("comparison") or {}
     verdict = comparison.get("verdict") or {}
     gates = list(verdict.get("gates") or [])
     validation = list(doc.get("validation") or [])
-    status = verdict.get("status") or _status_without_comparison(validation)
+    status = document.verdict
     view: dict[str, Any] = {
-        "model": doc.get("model") or "model",
+        "model": document.model,
         "status": status,
         "mark": Safe(_mark(status)),
-        "title": {"pass": "passed", "fail": "failed", "bootstrap": "first model (no baseline yet)"}.get(
-            status, "no comparison"
-        ),
-        "summary": _pretty(verdict.get("summary") or _summary_without_comparison(validation)),
-        "reasons": list(verdict.get("reasons") or []),
+        "title": _title(document),
+        "summary": _pretty(document.headline),
+        "stages": [s.model_dump() for s in document.stages],
+        "reasons": [reason for s in document.failed_stages for reason in s.reasons],
         "width": budget.width,
         "primary": comparison.get("primary"),
         "task": comparison.get("task"),
@@ -280,7 +290,7 @@ def _view(doc: dict[str, Any], budget: _Budget) -> tuple[dict[str, Any], list[st
     view["chart"] = _chart(comparison)
     view["validation"] = _validation(validation, budget, cuts)
     view["drift"] = _drift(doc.get("drift"), budget, cuts)
-    view.update(_provenance(doc))
+    view.update(_provenance(document, doc))
     return view, cuts
 
 
@@ -299,17 +309,6 @@ def _pretty(text: str) -> str:
     for ascii_op, symbol in _OPERATORS.items():
         text = text.replace(ascii_op, symbol)
     return text
-
-
-def _status_without_comparison(validation: list[dict[str, Any]]) -> str:
-    return "fail" if any(not r.get("success", r.get("failed", 0) == 0) for r in validation) else "none"
-
-
-def _summary_without_comparison(validation: list[dict[str, Any]]) -> str:
-    failed = sum(int(r.get("failed") or 0) for r in validation)
-    if failed:
-        return f"data validation failed ({failed} expectation{'s' if failed != 1 else ''}), so no model was compared"
-    return "no comparison was made"
 
 
 def _capped(rows: list[Any], cap: int | None, keep_first: Callable[[Any], bool]) -> list[Any]:
@@ -544,8 +543,8 @@ def _drift(drift: dict[str, Any] | None, budget: _Budget, cuts: list[str]) -> di
     }
 
 
-def _provenance(doc: dict[str, Any]) -> dict[str, Any]:
-    """Artifacts and the reproducibility footer: versions, commit, data fingerprints, libraries, run."""
+def _provenance(document: ReportDocument, doc: dict[str, Any]) -> dict[str, Any]:
+    """Artifacts and the reproducibility footer: versions, signature, commit, data fingerprints, sample, libraries, run."""
     git = dict(doc.get("git") or {})
     sha = str(git.get("sha") or "")
     run_url = doc.get("run_url")
@@ -570,7 +569,8 @@ def _provenance(doc: dict[str, Any]) -> dict[str, Any]:
         "git": git,
         "commit_url": commit_url,
         "fingerprints": fingerprints,
-        "sample": (data.get("sample") or {}).get("description"),
+        "signature": document.candidate.signature if document.candidate else None,
+        "sample": document.data.sample.description if document.data and document.data.sample else None,
         "split": str(split).replace(",", ", ") if split else None,
         "libraries": [{"name": k, "version": v} for k, v in libraries],
         "run_url": run_url,
