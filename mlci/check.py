@@ -518,25 +518,7 @@ def check(
         raise DataFailed(data_failure(validation, stopped), document, report_path)
     with clock("evaluate"):
         base = baseline_bundle(config, registry, baseline)
-        comparison = evaluate(
-            config,
-            datasets,
-            candidate.bundle,
-            base.bundle if base else None,
-            cached=True,
-            candidate_predictions=candidate.predictions,
-        )
-    document = build_document(
-        config,
-        comparison,
-        validation,
-        candidate,
-        base,
-        alias,
-        registry.version_uri(candidate.bundle.version),
-        datasets,
-        ctx,
-    )
+        comparison, document = judge(config, registry, datasets, candidate, validation, base, alias, ctx, cached=True)
     with clock("push"):
         signer = version_signer(config, registry, ctx, action="check", actor=actor(ctx))
         pushed = store_candidate(
@@ -566,6 +548,34 @@ def feature_notes(config: Config, datasets: Datasets) -> list[str]:
     if config.model.preprocessing == "none" or config.model.entrypoint:
         return []
     return config_kinds(config, datasets.train).notes()
+
+
+def judge(
+    config: Config,
+    registry: Registry,
+    datasets: Datasets,
+    candidate: Candidate,
+    validation: list[ValidationResult],
+    baseline: Resolved | None,
+    alias: str,
+    ctx: GitHubContext,
+    *,
+    cached: bool = False,
+    drift: DriftReport | None = None,
+) -> tuple[Comparison, ReportDocument]:
+    """Return the candidate's comparison with its baseline and the document that judges it (as stored under `alias`)."""
+    comparison = evaluate(
+        config,
+        datasets,
+        candidate.bundle,
+        baseline.bundle if baseline else None,
+        cached=cached,
+        candidate_predictions=candidate.predictions,
+    )
+    uri = registry.version_uri(candidate.bundle.version)
+    return comparison, build_document(
+        config, comparison, validation, candidate, baseline, alias, uri, datasets, ctx, drift=drift
+    )
 
 
 def build_document(

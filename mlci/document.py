@@ -278,7 +278,7 @@ def load_document(path: Path) -> ReportDocument:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    again = "re-run `mlci check` (or `mlci evaluate`) with this mlci to write a current one"
+    again = "re-run `mlci check` or `mlci evaluate` with this mlci to write a current one"
     if not isinstance(data, dict) or "schema_version" not in data:
         raise DataError(f"{path}: not an mlci comparison.json (no schema_version)", hint=again)
     if data["schema_version"] != SCHEMA_VERSION:

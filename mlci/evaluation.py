@@ -30,13 +30,13 @@ from mlci.errors import ConfigError, DataError
 from mlci.gates import Verdict
 from mlci.metrics import METRICS, check_metric_name
 from mlci.significance import (
-    CHUNK_ELEMENTS,
     Interval,
-    bootstrap_summary,
+    bootstrap_confusion,
+    bootstrap_r2,
+    bootstrap_ranking,
     delong,
     mcnemar,
     paired_mean_interval,
-    resample_weights,
     rmse_delta,
 )
 
@@ -261,7 +261,6 @@ def _proba(name: str, frame: _Frame, which: str) -> np.ndarray:
 
 def _value(name: str, frame: _Frame, which: str) -> float:
     """Return the metric for one model with scikit-learn, NaN when it is undefined."""
-    import warnings
 
     import numpy as np
     from sklearn import metrics as skm
@@ -344,155 +343,6 @@ def _row_losses(name: str, frame: _Frame, which: str) -> np.ndarray:
     raise ValueError(name)  # pragma: no cover
 
 
-def _from_confusion(name: str, cm: np.ndarray, pos: int | None, present: np.ndarray) -> np.ndarray:
-    """Return metric `name` from confusion matrices cm[..., true, predicted], vectorised.
-
-    Zero denominators give 0 (sklearn's zero_division=0); macro averages run over `present`,
-    the classes seen in the truth or the predictions (sklearn's default label set).
-    """
-    import numpy as np
-
-    diag = np.diagonal(cm, axis1=-2, axis2=-1)
-    rows = cm.sum(axis=-1)
-    cols = cm.sum(axis=-2)
-
-    def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b > 0)
-
-    if name == "balanced_accuracy":  # mean recall over the classes present in the truth
-        has = rows > 0
-        return ratio(np.where(has, ratio(diag, rows), 0.0).sum(axis=-1), has.sum(axis=-1).astype(float))
-    per_class = {
-        "precision": lambda: ratio(diag, cols),
-        "recall": lambda: ratio(diag, rows),
-        "f1": lambda: ratio(2 * diag, rows + cols),
-    }[name]()
-    if pos is not None:
-        return per_class[..., pos]
-    return per_class[..., present].mean(axis=-1)
-
-
-def _bootstrap_confusion(name: str, frame: _Frame, stats: StatisticsSection) -> Interval | None:
-    """Return the paired bootstrap of a confusion-matrix metric, exactly and without row loops.
-
-    Such a metric depends only on how many rows fall in each (truth, candidate, baseline) cell,
-    and resampling n rows with replacement draws those cell counts from a multinomial with the
-    observed cell shares. So we draw the multinomial directly: O(resamples x cells), whatever n.
-    """
-    import numpy as np
-
-    assert frame.base is not None
-    k, n = frame.n_classes, len(frame.y)
-    codes = (frame.y * k + frame.cand.labels) * k + frame.base.labels
-    counts = np.bincount(codes, minlength=k**3)
-    cells = np.flatnonzero(counts)
-    rng = np.random.default_rng(stats.seed)
-    present_c = np.flatnonzero(np.bincount(np.r_[frame.y, frame.cand.labels], minlength=k))
-    present_b = np.flatnonzero(np.bincount(np.r_[frame.y, frame.base.labels], minlength=k))
-    deltas = []
-    chunk = max(1, CHUNK_ELEMENTS // max(k**3, 1))
-    for start in range(0, stats.resamples, chunk):
-        b = min(chunk, stats.resamples - start)
-        draw = np.zeros((b, k**3))
-        draw[:, cells] = rng.multinomial(n, counts[cells] / n, size=b)
-        joint = draw.reshape(b, k, k, k)  # [resample, truth, candidate, baseline]
-        cm_c = joint.sum(axis=3)
-        cm_b = joint.sum(axis=2)
-        deltas.append(
-            _from_confusion(name, cm_c, frame.pos, present_c) - _from_confusion(name, cm_b, frame.pos, present_b)
-        )
-    return bootstrap_summary(np.concatenate(deltas), stats.confidence)
-
-
-@dataclass
-class _Ranked:
-    """One score column presorted once, so each resample only re-weights rows."""
-
-    order: np.ndarray
-    starts: np.ndarray  # first sorted position of each tie group
-    positive: np.ndarray  # is the row (in sorted order) of the scored class
-    ties: bool
-
-
-def _ranked(score: np.ndarray, positive: np.ndarray, descending: bool) -> _Ranked:
-    import numpy as np
-
-    order = np.argsort(-score if descending else score, kind="stable")
-    s = score[order]
-    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-    return _Ranked(order, starts, positive[order], len(starts) < len(s))
-
-
-def _weighted_rank_metric(name: str, r: _Ranked, w: np.ndarray) -> np.ndarray:
-    """Return roc_auc or average_precision for each column of weights `w` (n, chunk)."""
-    import numpy as np
-
-    ws = np.take(w, r.order, axis=0)
-    gp = ws * r.positive.astype(w.dtype)[:, None]  # positive weight per tie group (a row each without ties)
-    gn = ws - gp
-    if r.ties:
-        gp = np.add.reduceat(gp, r.starts, axis=0)
-        gn = np.add.reduceat(gn, r.starts, axis=0)
-    p_tot, n_tot = gp.sum(axis=0, dtype=np.float64), gn.sum(axis=0, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if name == "roc_auc":  # ascending order: negatives below, half of the tied ones
-            below = np.cumsum(gn, axis=0) - gn
-            return (gp * (below + 0.5 * gn)).sum(axis=0, dtype=np.float64) / (p_tot * n_tot)
-        # descending order: sklearn's step-wise AP, sum over thresholds of Δrecall · precision
-        tps = np.cumsum(gp, axis=0)
-        seen = np.cumsum(ws, axis=0) if not r.ties else tps + np.cumsum(gn, axis=0)
-        precision = np.divide(tps, seen, out=np.zeros_like(tps), where=seen > 0)
-        return (gp * precision).sum(axis=0, dtype=np.float64) / p_tot
-
-
-def _bootstrap_ranking(name: str, frame: _Frame, stats: StatisticsSection) -> Interval | None:
-    """Return the paired bootstrap of average_precision (any) or roc_auc (multiclass, ovr macro)."""
-    import numpy as np
-
-    assert frame.base is not None
-    descending = name == "average_precision"
-    scored = [frame.pos] if frame.pos is not None else list(range(frame.n_classes))
-    ranked = {
-        which: [_ranked(_proba(name, frame, which)[:, c], frame.y == c, descending) for c in scored]
-        for which in ("cand", "base")
-    }
-    # float32 halves the memory traffic of these O(resamples x rows) passes (~2.5x faster); it
-    # holds integer counts and their running sums exactly below 2**24 rows, and the remaining
-    # rounding (~1e-6 relative) is far below the spread of any bootstrap distribution.
-    dtype = np.float32 if len(frame.y) < 2**24 else np.float64
-    deltas = []
-    for w in resample_weights(len(frame.y), stats.resamples, stats.seed, dtype):
-        with warnings.catch_warnings():
-            # A resample without some class has no AUC for it: NaN, which the mean skips and
-            # the summary counts; numpy's "Mean of empty slice" would only repeat that.
-            warnings.simplefilter("ignore", RuntimeWarning)
-            value = {
-                which: np.nanmean(np.vstack([_weighted_rank_metric(name, r, w) for r in rs]), axis=0)
-                if len(rs) > 1
-                else _weighted_rank_metric(name, rs[0], w)
-                for which, rs in ranked.items()
-            }
-        deltas.append(value["cand"] - value["base"])
-    return bootstrap_summary(np.concatenate(deltas), stats.confidence)
-
-
-def _bootstrap_r2(frame: _Frame, stats: StatisticsSection) -> Interval | None:
-    """Return the paired bootstrap of r2 from four weighted sums per resample."""
-    import numpy as np
-
-    assert frame.base is not None
-    y = frame.y - frame.y.mean()  # centring keeps the total sum of squares numerically stable
-    cols = np.column_stack([y, y**2, (frame.y - frame.cand.labels) ** 2, (frame.y - frame.base.labels) ** 2])
-    n = len(y)
-    deltas = []
-    for w in resample_weights(n, stats.resamples, stats.seed):
-        s = cols.T @ w  # (4, chunk) weighted sums
-        sst = s[1] - s[0] ** 2 / n
-        with np.errstate(divide="ignore", invalid="ignore"):
-            deltas.append(np.where(sst > 0, (s[3] - s[2]) / sst, np.nan))  # r2_c - r2_b
-    return bootstrap_summary(np.concatenate(deltas), stats.confidence)
-
-
 def _paired(name: str, frame: _Frame, stats: StatisticsSection) -> tuple[str, Interval | None]:
     """Return (method, interval) for the paired difference of metric `name`."""
     assert frame.base is not None
@@ -515,11 +365,17 @@ def _paired(name: str, frame: _Frame, stats: StatisticsSection) -> tuple[str, In
         return "delta-method", rmse_delta(
             _row_losses(name, frame, "cand"), _row_losses(name, frame, "base"), stats.confidence
         )
+    resampling = (stats.resamples, stats.seed, stats.confidence)
     if name in _CONFUSION:
-        return "bootstrap", _bootstrap_confusion(name, frame, stats)
+        return "bootstrap", bootstrap_confusion(
+            name, frame.y, frame.cand.labels, frame.base.labels, frame.n_classes, frame.pos, *resampling
+        )
     if name == "r2":
-        return "bootstrap", _bootstrap_r2(frame, stats)
-    return "bootstrap", _bootstrap_ranking(name, frame, stats)
+        return "bootstrap", bootstrap_r2(frame.y, frame.cand.labels, frame.base.labels, *resampling)
+    scored = [frame.pos] if frame.pos is not None else list(range(frame.n_classes))
+    return "bootstrap", bootstrap_ranking(
+        name, frame.y, _proba(name, frame, "cand"), _proba(name, frame, "base"), scored, *resampling
+    )
 
 
 # --- compare -------------------------------------------------------------------------------

@@ -180,7 +180,7 @@ def retrain(
     to a deploy for its webhook secret. comparison.json and the report are written to
     `output_dir` (default: here), as `mlci check` writes them.
     """
-    from mlci.check import build_document, evaluate, store_candidate, train_candidate, validate_datasets, write_report
+    from mlci.check import judge, store_candidate, train_candidate, validate_datasets, write_report
     from mlci.data import Datasets, Sample, feature_columns, read_table, require_columns, s3_options, split_table
     from mlci.deploy import deploy
     from mlci.references import actor, baseline_bundle, open_registry
@@ -227,21 +227,7 @@ def retrain(
     alias = f"retrain-{date}"
     candidate = train_candidate(config, datasets, ctx=ctx)
     base = baseline_bundle(config, registry, "production")
-    comparison = evaluate(
-        config, datasets, candidate.bundle, base.bundle if base else None, candidate_predictions=candidate.predictions
-    )
-    document = build_document(
-        config,
-        comparison,
-        validation,
-        candidate,
-        base,
-        alias,
-        registry.version_uri(candidate.bundle.version),
-        datasets,
-        ctx,
-        drift=drift_report,
-    )
+    _, document = judge(config, registry, datasets, candidate, validation, base, alias, ctx, drift=drift_report)
     verdict = document.verdict
     who = actor(ctx)
     drift_status = drift_report.status if drift_report else "none"

@@ -260,3 +260,41 @@ def test_demo_runs_the_whole_lifecycle(tmp_path):
     assert "verdict: BOOTSTRAP" in out and "verdict: PASS" in out and "verdict: FAIL" in out
     assert "[exit 1]" in out and "unexpected" not in out
     assert "aliases:" in out and "events:" in out
+
+
+def test_the_baseline_is_labelled_by_the_alias_it_came_from_everywhere(project):
+    promoted = _mlci("promote", "production", "--to", "staging", cwd=project)
+    assert promoted.returncode == 0, promoted.stderr
+    staging = _version(project, "staging")
+    _set_estimator(project / "mlci.yaml", *GOOD)
+    run = _mlci("check", "--baseline", "staging", cwd=project)
+    assert run.returncode == 0, run.stdout + run.stderr
+    registry = (project / ".mlci/registry").resolve()
+    where = f"{registry}/churn/versions/{staging}/"
+    assert f"baseline: staging (version {staging}, {where})" in run.stdout
+    doc = json.loads((project / "comparison.json").read_text())
+    assert doc["baseline"] == {
+        "label": "staging",
+        "kind": "alias",
+        "version": staging,
+        "uri": where,
+        "git_sha": None,
+    } | {"git_sha": doc["baseline"]["git_sha"]}
+    report = (project / "report.md").read_text()
+    assert f"vs staging {staging}" in report and "production" not in report
+    assert f"| Baseline | {staging} | staging |" in report
+
+    candidate = _version(project, "candidate")
+    evaluated = _mlci("evaluate", "--candidate", "candidate", "--baseline", "staging", "-o", "ev.json", cwd=project)
+    assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
+    assert f"baseline: staging (version {staging}, {where})" in evaluated.stdout
+    doc = json.loads((project / "ev.json").read_text())
+    assert doc["baseline"]["label"] == "staging" and doc["baseline"]["uri"] == where
+    # The candidate REF is named as the alias it is, at its own version's URI (not the registry root).
+    assert doc["candidate"] == {
+        "version": candidate,
+        "alias": "candidate",
+        "uri": f"{registry}/churn/versions/{candidate}/",
+        "reused": True,
+        "seconds": 0.0,
+    }

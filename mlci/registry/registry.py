@@ -31,14 +31,12 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mlci.artifacts import regular_file, sha256_file
+from mlci.artifacts import MANIFEST, MODEL_FILE, regular_file, sha256_file
 from mlci.errors import ArtifactError, ConfigError, ConflictError, NotFoundError
 from mlci.redaction import redact
 from mlci.registry.store import Store, sweep_temp
 
-MANIFEST = "manifest.json"
 CURRENT = "CURRENT.json"
-MODEL_FILE = "model.skops"
 # Matched with fullmatch only: `$` would also accept a trailing newline.
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 VERSION_RE = re.compile(r"[0-9a-f]{16}")
