@@ -604,7 +604,11 @@ def build_document(
         comparison=comparison,
         validation=validation,
         candidate=CandidateRef(
-            version=candidate.bundle.version, alias=alias, uri=uri, reused=candidate.reused, seconds=candidate.seconds
+            version=candidate.bundle.version,
+            alias=alias,
+            uri=uri,
+            reused=candidate.reused,
+            seconds=None if candidate.reused else candidate.seconds,
         ),
         baseline=baseline.ref if baseline is not None else None,
         data=DataRef(

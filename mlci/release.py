@@ -207,18 +207,17 @@ def history(config: Config, alias: str | None = None) -> History:
     events = registry.events()
     if alias is not None:
         events = [e for e in events if e.get("alias") == alias or e.get("env") == alias]
-    pr_of = lambda m: m.get("pr") if isinstance(m.get("pr"), int) else None  # noqa: E731
     return History(
         model=config.model.name,
         registry=registry.store.uri,
         warnings=list(registry.warnings),
         versions=[
             VersionSummary(
-                version=m.get("version"),
-                created_at=m.get("created_at"),
-                git_sha=m.get("git_sha"),
-                pr=pr_of(m),
-                metrics=m.get("metrics") or {},
+                version=_text(m.get("version")),
+                created_at=_text(m.get("created_at")),
+                git_sha=_text(m.get("git_sha")),
+                pr=m["pr"] if isinstance(m.get("pr"), int) and not isinstance(m.get("pr"), bool) else None,
+                metrics=m["metrics"] if isinstance(m.get("metrics"), dict) else {},
                 signatures=signatures_of(registry, str(m["id"])) if config.signing is not None else None,
             )
             for m in registry.versions()
@@ -229,6 +228,12 @@ def history(config: Config, alias: str | None = None) -> History:
         ],
         events=events,
     )
+
+
+def _text(value: Any) -> str | None:
+    # A manifest is written by whoever pushed the version (a PR's job included): history shows
+    # its fields as text rather than trusting their types.
+    return None if value is None else str(value)
 
 
 # --- which PR a merge came from --------------------------------------------------------------------

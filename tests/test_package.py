@@ -136,3 +136,15 @@ def _reads_environment(tree: ast.AST) -> list[int]:
 def test_no_module_below_the_cli_reads_the_process_environment():
     readers = {name: lines for name, tree in _modules().items() if (lines := _reads_environment(tree))}
     assert set(readers) == {"mlci.cli"}, readers
+
+
+def test_results_have_one_serialiser_not_hand_written_pairs():
+    # mlci.serial (pydantic) serialises every typed result; a to_dict/from_dict/_jsonable
+    # written by hand per class is how the report document drifted from its readers.
+    hand_written = [
+        f"{name}:{node.lineno} {node.name}"
+        for name, tree in _modules().items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and node.name in ("to_dict", "from_dict", "_jsonable")
+    ]
+    assert hand_written == []
