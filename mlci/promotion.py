@@ -61,7 +61,7 @@ def github_record(ctx: GitHubContext, number: int) -> tuple[bool, str | None]:
 
 def verify_pr_candidate(config: Config, from_pr: str, ctx: GitHubContext) -> VerifiedCandidate:
     """Return the merged PR's candidate, verified and re-evaluated here; ChecksFailed when it does not hold up."""
-    from mlci.check import Candidate, build_document, evaluate, validate_datasets
+    from mlci.check import Candidate, judge, validate_datasets
     from mlci.data import load_datasets
     from mlci.references import baseline_bundle, open_registry, resolve_bundle
     from mlci.release import StoredVerdict, last_verdict
@@ -107,9 +107,7 @@ def verify_pr_candidate(config: Config, from_pr: str, ctx: GitHubContext) -> Ver
     validation = validate_datasets(config, datasets, cached=False)
     baseline = baseline_bundle(config, registry, "production")
     candidate = Candidate(bundle=bundle, reused=True, seconds=0.0)
-    comparison = evaluate(config, datasets, bundle, baseline.bundle if baseline else None, cached=False)
-    uri = registry.version_uri(version)
-    document = build_document(config, comparison, validation, candidate, baseline, f"pr-{number}", uri, datasets, ctx)
+    _, document = judge(config, registry, datasets, candidate, validation, baseline, f"pr-{number}", ctx)
     verdict = StoredVerdict.of(document)
     against = f"production {baseline.bundle.version}" if baseline is not None else "no production model"
     stored = last_verdict(registry, version)

@@ -297,4 +297,5 @@ def test_the_baseline_is_labelled_by_the_alias_it_came_from_everywhere(project):
         "uri": f"{registry}/churn/versions/{candidate}/",
         "reused": True,
         "seconds": None,
+        "signature": None,  # no signing section
     }

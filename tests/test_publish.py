@@ -143,7 +143,8 @@ def test_failing_data_with_passing_gates_fails_everywhere_naming_data_validation
     assert status["state"] == "failure" and status["description"].startswith("data validation failed")
     assert parse_outputs(tmp_path / "output.txt")["verdict"] == "fail"
     # The registry's check event
-    events = [json.loads(p.read_text()) for p in sorted((project / ".mlci/registry/churn/events").glob("*.json"))]
+    # A PR job writes its events under events/pr-<n>/ (the PR role writes only there).
+    events = [json.loads(p.read_text()) for p in sorted((project / ".mlci/registry/churn/events").rglob("*.json"))]
     (checked,) = [e for e in events if e["action"] == "check"]
     assert checked["extra"]["verdict"] == "fail" and checked["extra"]["failed_stages"] == ["data validation"]
     # After the merge, promote --from-pr re-evaluates, refuses and says which stage failed.

@@ -152,7 +152,7 @@ class Registry:
 
     def version_key(self, version: str, name: str) -> str:
         """Return the store key of an object stored beside a version (a signature, say)."""
-        if not VERSION_RE.match(version):
+        if not VERSION_RE.fullmatch(version):
             raise NotFoundError(f"{version!r} is not a version id of model {self.model!r}")
         return self._version_prefix(version) + name
 
