@@ -397,9 +397,11 @@ def check(opts: Options, baseline: str, post: bool | None) -> None:
     except DataFailed as e:
         # The data stopped the check: its document still goes to the comment, status and outputs.
         published = publish(config, e.document, github_context(), post=post, report_path=str(e.report_path))
+        echo(render_verdict(e.document))
         if not opts.quiet:
-            _annotate_validation(e.document.validation)
+            echo(f"report: {e.report_path}")
             show_published(published)
+            _annotate_validation(e.document.validation)
         raise
     except MlciError as e:
         # The PR's status must not stay pending (or green from an earlier push) when the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -86,7 +87,11 @@ def test_bad_data_stops_the_fit_and_the_check_names_the_failed_expectation(examp
     # Nothing of the stopped fit is left: no bundle, no half-written staging directory, no version.
     assert not list((example / ".mlci" / "bundles").glob("*"))
     assert not (example / ".mlci" / "registry" / "churn" / "versions").exists()
-    assert not (example / "comparison.json").exists()
+    # The check's document (issue 11) still records why: no candidate, no comparison, verdict fail.
+    doc = info.value.document
+    assert doc.verdict == "fail" and doc.candidate is None and doc.comparison is None
+    assert [(s.name, s.status) for s in doc.stages][:2] == [("data validation", "fail"), ("training", "skipped")]
+    assert json.loads((example / "comparison.json").read_text())["verdict"] == "fail"
 
 
 def test_a_suite_the_worker_cannot_read_is_the_users_error_not_a_crash(example, tmp_path):

@@ -116,7 +116,9 @@ def break_emails(project: Path, rows: int = 19) -> None:
     frame.to_csv(path, index=False)
 
 
-def test_failing_data_with_passing_gates_fails_everywhere_naming_data_validation(project, tmp_path, github_server):
+def test_failing_data_stops_the_check_and_fails_everywhere_naming_data_validation(project, tmp_path, github_server):
+    # Validation runs beside training (issue 16): a broken critical expectation stops the fit,
+    # so no candidate is evaluated or stored; the document still says why, everywhere.
     break_emails(project)
     event = tmp_path / "event.json"
     pr_event(event, github_server)
@@ -124,12 +126,17 @@ def test_failing_data_with_passing_gates_fails_everywhere_naming_data_validation
     result = run(["check"], project, env)
     assert result.returncode == 1, result.stdout + result.stderr
     doc = json.loads((project / "comparison.json").read_text())
-    assert doc["comparison"]["verdict"]["status"] == "bootstrap"  # every gate passes
-    assert doc["verdict"] == "fail"
-    headline = "data validation failed: 1 of 15 expectations on data/test.csv · roc_auc "
+    assert doc["verdict"] == "fail" and doc["comparison"] is None and doc["candidate"] is None
+    assert [(s["name"], s["status"]) for s in doc["stages"]] == [
+        ("data validation", "fail"),
+        ("training", "skipped"),
+        ("gates", "skipped"),
+    ]
+    headline = "data validation failed: 1 of 15 expectations on data/test.csv"
     assert doc["headline"].startswith(headline)
-    # The terminal line
+    # The terminal lines: the verdict, and the failed expectation
     assert f"verdict: FAIL - {headline}" in result.stdout
+    assert "the data broke its expectations" in result.stderr
     # report.md's first heading, and the posted comment
     report = (project / "report.md").read_text()
     assert report.splitlines()[1] == "## ❌ mlci · churn: failed: data validation"
@@ -142,18 +149,11 @@ def test_failing_data_with_passing_gates_fails_everywhere_naming_data_validation
     (status,) = github_server.statuses(head)
     assert status["state"] == "failure" and status["description"].startswith("data validation failed")
     assert parse_outputs(tmp_path / "output.txt")["verdict"] == "fail"
-    # The registry's check event
-    # A PR job writes its events under events/pr-<n>/ (the PR role writes only there).
+    # Nothing was stored, so after the merge there is nothing to promote.
     events = [json.loads(p.read_text()) for p in sorted((project / ".mlci/registry/churn/events").rglob("*.json"))]
-    (checked,) = [e for e in events if e["action"] == "check"]
-    assert checked["extra"]["verdict"] == "fail" and checked["extra"]["failed_stages"] == ["data validation"]
-    # After the merge, promote --from-pr re-evaluates, refuses and says which stage failed.
+    assert [e for e in events if e["action"] == "check"] == []
     promote = run(["promote", "--from-pr", "42", "--to", "staging"], project, mlci_env())
-    assert promote.returncode == 1, promote.stdout + promote.stderr
-    assert (
-        "failed data validation when re-evaluated against production in this job "
-        "(data validation failed: 1 of 15 expectations on data/test.csv"
-    ) in promote.stderr
+    assert promote.returncode == 1 and "PR #42 has no stored candidate" in promote.stderr
     # comparison.json validates against its published schema.
     from jsonschema import Draft202012Validator
 
