@@ -303,8 +303,8 @@ def test_from_pr_refuses_a_failed_or_missing_candidate_unless_allowed(project, e
     assert "failed its gates when re-evaluated against production in this job (roc_auc " in refused.stderr
     assert "--allow-failed" in refused.stderr
     deploy = mlci(project, "deploy", "pr-3", "--env", "production", env=env)
-    assert deploy.returncode == 1 and "failed its last check (roc_auc " in deploy.stderr, deploy.stderr
-    assert "not deploying it to production" in deploy.stderr
+    assert deploy.returncode == 1 and "failed its gates at its last check (roc_auc " in deploy.stderr, deploy.stderr
+    assert "not deploying it to 'production'" in deploy.stderr
     missing = mlci(project, "promote", "--from-pr", "4", "--to", "staging", env=env)
     assert missing.returncode == 1 and "PR #4 has no stored candidate" in missing.stderr
 
