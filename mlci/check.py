@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlci.errors import ChecksFailed, ConfigError
-from mlci.references import actor, baseline_bundle, open_registry, resolve_bundle, work_dir
+from mlci.references import actor, baseline_bundle, open_public_registry, open_registry, resolve_bundle, work_dir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -432,7 +432,7 @@ class CheckResult:
     candidate: Candidate
     comparison: Comparison
     baseline: Resolved | None
-    push: PushResult
+    push: PushResult | None  # None: a fork's check stores nothing
     report_path: Path
     comparison_path: Path
     messages: list[str] = field(default_factory=list)
@@ -448,9 +448,9 @@ class CheckResult:
         return self.document.validation
 
     @property
-    def alias(self) -> str:
-        """Return the alias the candidate was stored under."""
-        assert self.document.candidate is not None and self.document.candidate.alias is not None
+    def alias(self) -> str | None:
+        """Return the alias the candidate was stored under (None: not stored)."""
+        assert self.document.candidate is not None
         return self.document.candidate.alias
 
 
@@ -464,7 +464,8 @@ def check(
     """Validate, train (or reuse), evaluate against the baseline, push under pr-<n>, write the report.
 
     `ctx` is the GitHub Actions run the check is in (the PR, its head commit, the actor);
-    None is a local run outside Actions.
+    None is a local run outside Actions. A pull request from a fork runs with no credentials:
+    it reads the baseline from `registry.public_uri` (none if unset) and stores nothing.
     """
     from mlci.background import ValidationFailed
     from mlci.data import load_datasets
@@ -474,6 +475,7 @@ def check(
 
     ctx = GitHubContext() if ctx is None else ctx
     pr = ctx.pr_number
+    fork = ctx.is_fork_pr
     alias = f"pr-{pr}" if pr is not None else "candidate"
     messages: list[str] = []
     clock = _Clock()
@@ -487,11 +489,11 @@ def check(
     stopped = False
     try:
         with clock("train"):
-            registry = open_registry(config)
-            if pr is not None:
+            registry = open_public_registry(config) if fork else open_registry(config)
+            if pr is not None and registry is not None:
                 registry.event_namespace = alias  # the PR role writes only versions/ and pr-<n>
             key = cache_key(config, datasets.fingerprints)
-            cached = cached_candidate(config, registry, key, [alias], pr)
+            cached = cached_candidate(config, registry, key, [alias], pr) if registry is not None else None
             if cached is not None:
                 candidate = Candidate(bundle=cached, reused=True, seconds=0.0)
                 messages.append(f"train cache hit: reusing version {cached.version} (same data, config and code)")
@@ -515,19 +517,48 @@ def check(
         with clock("report"):
             document = stopped_document(config, validation, datasets, ctx, stopped)
             comparison_path, report_path = write_report(config, document, output_dir)
+        if pr is not None and not fork and registry is not None:
+            # No version to store, but the PR's log says what failed, for promote's refusal.
+            registry.log_event(
+                "check",
+                actor=actor(ctx),
+                alias=alias,
+                verdict=document.verdict,
+                headline=document.headline,
+                failed_stages=[s.name for s in document.failed_stages],
+                pr=pr,
+                sha=ctx.head_sha,
+            )
         raise DataFailed(data_failure(validation, stopped), document, report_path)
     with clock("evaluate"):
-        base = baseline_bundle(config, registry, baseline)
-        comparison, document = judge(config, registry, datasets, candidate, validation, base, alias, ctx, cached=True)
-    with clock("push"):
-        signer = version_signer(config, registry, ctx, action="check", actor=actor(ctx))
-        pushed = store_candidate(
-            registry, candidate, document, actor=actor(ctx), action="check", attach=signer, pr=pr, sha=ctx.head_sha
+        base = baseline_bundle(config, registry, baseline) if registry is not None else None
+        stored_as = None if fork else registry
+        unread = "a pull request from a fork reads no registry: registry.public_uri is not set"
+        comparison, document = judge(
+            config,
+            stored_as,
+            datasets,
+            candidate,
+            validation,
+            base,
+            alias,
+            ctx,
+            cached=True,
+            no_baseline=unread if registry is None else None,
         )
-        messages += signature_messages(signer)
-    with clock("report"):
+    pushed = None
+    if stored_as is not None:
+        with clock("push"):
+            signer = version_signer(config, stored_as, ctx, action="check", actor=actor(ctx))
+            pushed = store_candidate(
+                stored_as, candidate, document, actor=actor(ctx), action="check", attach=signer, pr=pr, sha=ctx.head_sha
+            )
+            messages += signature_messages(signer)
         if signer is not None and signer.signed is not None:
             document = document.with_signature(signer.signed)
+    else:
+        messages.append("a pull request from a fork: the candidate was evaluated here and stored nowhere")
+    with clock("report"):
         comparison_path, report_path = write_report(config, document, output_dir)
     return CheckResult(
         document=document.model_copy(update={"timings": clock.timings}),
@@ -552,7 +583,7 @@ def feature_notes(config: Config, datasets: Datasets) -> list[str]:
 
 def judge(
     config: Config,
-    registry: Registry,
+    registry: Registry | None,
     datasets: Datasets,
     candidate: Candidate,
     validation: list[ValidationResult],
@@ -562,8 +593,12 @@ def judge(
     *,
     cached: bool = False,
     drift: DriftReport | None = None,
+    no_baseline: str | None = None,
 ) -> tuple[Comparison, ReportDocument]:
-    """Return the candidate's comparison with its baseline and the document that judges it (as stored under `alias`)."""
+    """Return the candidate's comparison with its baseline and the document that judges it.
+
+    `registry` is where the candidate will be stored under `alias`; None: it is stored nowhere.
+    """
     comparison = evaluate(
         config,
         datasets,
@@ -572,9 +607,19 @@ def judge(
         cached=cached,
         candidate_predictions=candidate.predictions,
     )
-    uri = registry.version_uri(candidate.bundle.version)
+    uri = registry.version_uri(candidate.bundle.version) if registry is not None else None
     return comparison, build_document(
-        config, comparison, validation, candidate, baseline, alias, uri, datasets, ctx, drift=drift
+        config,
+        comparison,
+        validation,
+        candidate,
+        baseline,
+        alias if registry is not None else None,
+        uri,
+        datasets,
+        ctx,
+        drift=drift,
+        no_baseline=no_baseline,
     )
 
 
@@ -585,10 +630,11 @@ def build_document(
     candidate: Candidate,
     baseline: Resolved | None,
     alias: str | None,
-    uri: str,
+    uri: str | None,
     datasets: Datasets,
     ctx: GitHubContext,
     drift: DriftReport | None = None,
+    no_baseline: str | None = None,
 ) -> ReportDocument:
     """Return the report document of a candidate: the references it names, handed to `report_document`."""
     from mlci.changes import model_changes
@@ -620,6 +666,7 @@ def build_document(
         recorded_sha=str(recorded) if recorded else None,
         drift=drift,
         changes=model_changes(baseline.bundle.manifest, manifest) if baseline is not None else None,
+        no_baseline=no_baseline,
     )
 
 

@@ -432,8 +432,9 @@ def check(opts: Options, baseline: str, post: bool | None) -> None:
         for message in result.messages:
             echo(message)
         echo(render_verdict(result.document))
-        stored = "already stored" if not result.push.created else "stored"
-        echo(f"candidate {result.push.version} {stored} as '{result.alias}' in {result.push.uri}")
+        if result.push is not None:
+            stored = "already stored" if not result.push.created else "stored"
+            echo(f"candidate {result.push.version} {stored} as '{result.alias}' in {result.push.uri}")
         echo(f"report: {result.report_path}  comparison: {result.comparison_path}")
         show_published(published)
     if not opts.quiet:

@@ -349,6 +349,13 @@ class RegistrySection(_Model):
         description="A local directory (relative to mlci.yaml) or `s3://bucket/prefix`.",
         examples=["s3://ml-models/registry"],
     )
+    public_uri: str | None = Field(
+        None,
+        description="A copy of the registry anyone may read without credentials (e.g. an S3 prefix with anonymous "
+        "read). A pull request from a fork gets no secrets: its check reads the baseline from here and writes "
+        "nothing. Unset: a fork's check has no baseline, and its report says so.",
+        examples=["${MLCI_PUBLIC_REGISTRY:-}"],
+    )
     endpoint_url: str | None = Field(
         None, description="S3-compatible endpoint (MinIO, SeaweedFS, R2, Ceph).", examples=["${S3_ENDPOINT_URL:-}"]
     )

@@ -54,6 +54,7 @@ gates:
     min_slice_size: 100
 registry:
   uri: s3://ml-models/registry
+  public_uri: ${MLCI_PUBLIC_REGISTRY:-}
   endpoint_url: ${S3_ENDPOINT_URL:-}
 ```
 """

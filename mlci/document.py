@@ -61,7 +61,7 @@ class CandidateRef(_Model):
 
     version: str
     alias: str | None
-    uri: str
+    uri: str | None = Field(description="Where the candidate is stored; null: nowhere (a fork's check).")
     reused: bool = False
     seconds: float | None = Field(None, description="Training time; null when reused.")
     signature: Signature | None = Field(
@@ -77,6 +77,9 @@ class GitRef(_Model):
     pr: int | None = None
     pr_title: str | None = None
     head_ref: str | None = None
+    fork: bool = Field(
+        False, description="The pull request comes from a fork: no secrets, a read-only token, nothing stored."
+    )
 
 
 class DataRef(_Model):
@@ -112,6 +115,9 @@ class ReportDocument(_Model):
     run_url: str | None = None
     changes: Changes | None = Field(
         None, description="What differs between the baseline's and the candidate's manifests."
+    )
+    no_baseline: str | None = Field(
+        None, description="Why no baseline could be read, when that is not simply 'no model there yet'."
     )
     timings: dict[str, float] | None = None
 
@@ -216,13 +222,15 @@ def report_document(
     drift: DriftReport | None = None,
     changes: Changes | None = None,
     training: str | None = None,
+    no_baseline: str | None = None,
 ) -> ReportDocument:
     """Return the report document of a check (or a retrain, with `drift`): the only place one is built.
 
     The stages, the overall verdict and the headline are decided here and nowhere else.
     `recorded_sha` is the commit the candidate's manifest names, for runs outside Actions;
     `changes` what differs between the baseline's and the candidate's manifests; without a
-    candidate (the data stopped the check), `training` says why there is none.
+    candidate (the data stopped the check), `training` says why there is none; `no_baseline`
+    why no baseline could be read (a fork's check without `registry.public_uri`).
     """
     from mlci.training import library_versions
 
@@ -250,10 +258,12 @@ def report_document(
             pr=ctx.pr_number,
             pr_title=ctx.pr_title,
             head_ref=ctx.head_ref,
+            fork=ctx.is_fork_pr,
         ),
         libraries=library_versions(),
         run_url=ctx.run_url,
         changes=changes,
+        no_baseline=no_baseline,
     )
 
 

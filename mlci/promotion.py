@@ -70,6 +70,13 @@ def verify_pr_candidate(config: Config, from_pr: str, ctx: GitHubContext) -> Ver
     registry = open_registry(config)
     record = registry.alias(f"pr-{number}")
     if record is None:
+        last = last_verdict(registry, alias=f"pr-{number}")
+        if last is not None and last.failed_stages:
+            # The event is the PR role's to write: it only words the refusal, never allows anything.
+            raise ChecksFailed(
+                f"PR #{number} has no candidate to promote: its last check failed ({last.headline}) and stored none",
+                hint="fix what failed on a new pull request; its check stores the candidate",
+            )
         raise ChecksFailed(
             f"PR #{number} has no stored candidate (no alias pr-{number} for model '{config.model.name}'); "
             "did its mlci check run and push?"

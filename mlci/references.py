@@ -53,14 +53,18 @@ def actor(ctx: GitHubContext | None = None) -> str:
         return "unknown"
 
 
-def open_registry(config: Config) -> Registry:
-    """Return the Registry of the config's model on its configured store."""
+def open_registry(config: Config, *, public: bool = False) -> Registry:
+    """Return the Registry of the config's model on its configured store (`public`: on `registry.public_uri`)."""
     from mlci.registry import open_store
     from mlci.registry.registry import Registry
 
     r = config.registry
+    uri = r.uri
+    if public:
+        assert r.public_uri, "open_public_registry decides whether there is one"
+        uri = r.public_uri
     store = open_store(
-        r.uri,
+        uri,
         base_dir=config.base_dir,
         endpoint_url=r.endpoint_url or None,
         region=r.region or None,
@@ -68,6 +72,11 @@ def open_registry(config: Config) -> Registry:
         locking=r.locking,
     )
     return Registry(store, config.model.name)
+
+
+def open_public_registry(config: Config) -> Registry | None:
+    """Return the registry a job without credentials reads (`registry.public_uri`), or None when there is none."""
+    return open_registry(config, public=True) if config.registry.public_uri else None
 
 
 def is_path(ref: str) -> bool:

@@ -181,13 +181,18 @@ def promote(
     )
 
 
-def last_verdict(registry: Registry, version: str) -> StoredVerdict | None:
-    """Return what the latest check (or scheduled retrain) that stored `version` found, if any.
+def last_verdict(registry: Registry, version: str | None = None, *, alias: str | None = None) -> StoredVerdict | None:
+    """Return what the latest check (or scheduled retrain) that stored `version` (or ran under `alias`) found.
 
-    Events written by an older mlci carry only the verdict; their failure names no stage.
+    A check the data stopped stores no version; its event names only the alias. Events written
+    by an older mlci carry only the verdict; their failure names no stage.
     """
     for event in reversed(registry.events()):
-        if event.get("action") in ("check", "retrain") and event.get("version") == version:
+        if event.get("action") not in ("check", "retrain"):
+            continue
+        if (version is not None and event.get("version") == version) or (
+            alias is not None and event.get("alias") == alias
+        ):
             extra = event.get("extra") or {}
             stages = extra.get("failed_stages")
             return StoredVerdict(

@@ -28,7 +28,7 @@ WIDEN = 0.1
 MOSTLY = 0.99
 # The variables the shipped workflows set for the mlci step (workflows/*.yml), read by the
 # registry section init writes.
-REGISTRY_VARIABLES = ("MLCI_REGISTRY", "S3_ENDPOINT_URL")
+REGISTRY_VARIABLES = ("MLCI_REGISTRY", "MLCI_PUBLIC_REGISTRY", "S3_ENDPOINT_URL")
 GITIGNORE = (".mlci/", "report.md", "comparison.json")
 
 
@@ -260,6 +260,9 @@ registry:
   # MLCI_REGISTRY (s3://bucket/prefix) and the secret S3_ENDPOINT_URL (empty for AWS),
   # so every PR is compared with the model your merges promoted.
   uri: ${{MLCI_REGISTRY:-.mlci/registry}}
+  # Fork PRs get no credentials: they read the baseline from this copy anyone may read
+  # (repository variable MLCI_PUBLIC_REGISTRY) and store nothing; unset, they have none.
+  public_uri: ${{MLCI_PUBLIC_REGISTRY:-}}
   endpoint_url: ${{S3_ENDPOINT_URL:-}}
 """
 

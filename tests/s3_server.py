@@ -14,6 +14,7 @@ CompleteMultipartUpload, which is what the registry's compare-and-swap needs.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -64,12 +65,15 @@ def free_ports(count: int) -> list[int]:
 class SeaweedFS:
     """One `weed server` process with its data directory and ports; restartable in place."""
 
-    def __init__(self, root: Path | None = None, *, volume_size_mb: int = 1024) -> None:
+    def __init__(self, root: Path | None = None, *, volume_size_mb: int = 1024, public_read: bool = False) -> None:
         self._own_root = root is None
         self.root = root or Path(tempfile.mkdtemp(prefix="mlci-seaweedfs-"))
         self.root.mkdir(parents=True, exist_ok=True)
         self.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES)), strict=True))
         self.volume_size_mb = volume_size_mb
+        # public_read: only the test key may write; anyone without credentials may read and
+        # list (SeaweedFS's `anonymous` identity), as a bucket policy for fork PRs would allow.
+        self.public_read = public_read
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.root / "weed.out.log"
 
@@ -140,7 +144,18 @@ class SeaweedFS:
             f"-filer.port={p['filer']}",
             f"-filer.port.grpc={p['filer_grpc']}",
             f"-filer.localSocket={self.root}/filer.sock",
+            *([f"-s3.config={self._identities()}"] if self.public_read else []),
         ]
+
+    def _identities(self) -> Path:
+        path = self.root / "s3-identities.json"
+        admin = {
+            "name": "admin",
+            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }
+        path.write_text(json.dumps({"identities": [admin, {"name": "anonymous", "actions": ["Read", "List"]}]}))
+        return path
 
     @property
     def running(self) -> bool:

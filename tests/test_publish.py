@@ -149,11 +149,16 @@ def test_failing_data_stops_the_check_and_fails_everywhere_naming_data_validatio
     (status,) = github_server.statuses(head)
     assert status["state"] == "failure" and status["description"].startswith("data validation failed")
     assert parse_outputs(tmp_path / "output.txt")["verdict"] == "fail"
-    # Nothing was stored, so after the merge there is nothing to promote.
+    # No version was stored; the PR's check event says it failed, and in which stage.
     events = [json.loads(p.read_text()) for p in sorted((project / ".mlci/registry/churn/events").rglob("*.json"))]
-    assert [e for e in events if e["action"] == "check"] == []
+    (event,) = [e for e in events if e["action"] == "check"]
+    assert event["alias"] == "pr-42" and event["version"] is None
+    assert event["extra"]["verdict"] == "fail" and event["extra"]["failed_stages"] == ["data validation"]
+    assert not (project / ".mlci/registry/churn/aliases/pr-42.json").exists()
+    # After the merge, promote refuses and names what failed.
     promote = run(["promote", "--from-pr", "42", "--to", "staging"], project, mlci_env())
-    assert promote.returncode == 1 and "PR #42 has no stored candidate" in promote.stderr
+    assert promote.returncode == 1, promote.stdout + promote.stderr
+    assert f"PR #42 has no candidate to promote: its last check failed ({headline}" in promote.stderr
     # comparison.json validates against its published schema.
     from jsonschema import Draft202012Validator
 

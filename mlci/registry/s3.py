@@ -41,6 +41,9 @@ MAX_CONCURRENCY = max(4, min(10, 2 * (os.cpu_count() or 2)))
 # S3 allows at most 10,000 parts; grow the part size for very large files.
 MAX_PARTS = 10_000
 
+# The S3 actions that change the bucket: an anonymous store refuses them before sending anything.
+WRITE_ACTIONS = frozenset({"PutObject", "CopyObject", "DeleteObject"})
+
 _LOCKING_HINT = (
     "use a server that supports S3 conditional writes (AWS S3, MinIO, recent SeaweedFS), "
     "or set `registry.locking: none` to accept that two concurrent alias moves may overwrite each other"
@@ -82,10 +85,24 @@ def s3_client(
     # A custom endpoint (MinIO, SeaweedFS) has no notion of region, but SigV4 needs one.
     if region is None and endpoint_url is not None:
         region = "us-east-1"
+    session = boto3.session.Session()
+    if session.get_credentials() is None:
+        # No credentials anywhere in boto3's chain (a fork PR's job gets no secrets): read
+        # anonymously, as `aws s3 --no-sign-request` does; S3Store refuses to write this way.
+        from botocore import UNSIGNED
+
+        config = config.merge(Config(signature_version=UNSIGNED))
     try:
-        return boto3.session.Session().client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+        return session.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
     except ValueError:  # botocore rejects a malformed endpoint URL with ValueError
         raise ConfigError(f"registry.endpoint_url {redact(str(endpoint_url))!r} is not a valid URL") from None
+
+
+def is_anonymous(client: Any) -> bool:
+    """Return True for a client that signs nothing (boto3 found no credentials)."""
+    from botocore import UNSIGNED
+
+    return client.meta.config.signature_version is UNSIGNED
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -135,6 +152,7 @@ class S3Store:
             max_pool_connections=2 * max_concurrency,
         )
         self.endpoint = str(self.client.meta.endpoint_url)
+        self.anonymous = is_anonymous(self.client)
         # Bookkeeping of what this store sent: lets tests and `bench_storage` prove that
         # an idempotent re-push transfers no bytes.
         self.stats = {"put_requests": 0, "bytes_sent": 0}
@@ -163,6 +181,13 @@ class S3Store:
         from botocore import exceptions as bx
 
         where = f"s3://{self.bucket}/{self.prefix}{key}"
+        if self.anonymous and action in WRITE_ACTIONS:
+            raise ConfigError(
+                f"no AWS credentials: mlci reads the S3 registry {self.uri} anonymously and does not write to it "
+                f"({action} of {where})",
+                hint="give this job credentials (aws-actions/configure-aws-credentials); "
+                "a pull request from a fork gets none, and its check writes nothing",
+            )
         try:
             yield
         except bx.ClientError as e:
@@ -200,6 +225,12 @@ class S3Store:
             return ConfigError(
                 f"S3 bucket {self.bucket!r} does not exist at {self.endpoint}",
                 hint="create it, or fix registry.uri",
+            )
+        if self.anonymous and (code in ("AccessDenied", "Forbidden", "403") or status == 403):
+            return ConfigError(
+                f"no AWS credentials, so mlci read {where} anonymously and S3 denied it (AccessDenied)",
+                hint="give this job credentials, or grant anonymous s3:GetObject and s3:ListBucket on the prefix "
+                "(registry.public_uri, for fork pull requests)",
             )
         if code in ("AccessDenied", "Forbidden", "403") or status == 403:
             return ServiceError(

@@ -255,7 +255,11 @@ def _title(document: ReportDocument) -> str:
     """Return the heading's words: the verdict, and for a failure the stages that failed."""
     if document.verdict == "fail":
         return "failed: " + ", ".join(s.name for s in document.failed_stages)
-    return "passed" if document.verdict == "pass" else "first model (no baseline yet)"
+    if document.verdict == "pass":
+        return "passed"
+    if document.no_baseline:
+        return "not compared (no baseline could be read)"
+    return "first model (no baseline yet)"
 
 
 def _view(document: ReportDocument, doc: dict[str, Any], budget: _Budget) -> tuple[dict[str, Any], list[str]]:
@@ -566,6 +570,7 @@ def _provenance(document: ReportDocument, doc: dict[str, Any]) -> dict[str, Any]
     return {
         "candidate": doc.get("candidate"),
         "baseline": doc.get("baseline"),
+        "no_baseline": document.no_baseline,
         "git": git,
         "commit_url": commit_url,
         "fingerprints": fingerprints,
