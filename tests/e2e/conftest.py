@@ -216,29 +216,41 @@ class Act:
 
     def __call__(
         self,
-        workflow: str,
+        workflow: str | Path,
         event_name: str,
         event: dict[str, Any],
         *,
         token: str | None = None,
         timeout: float = ACT_TIMEOUT,
+        secrets: dict[str, str] | None = None,
+        variables: dict[str, str] | None = None,
+        src: Path | None = None,
     ) -> ActRun:
-        """Run `workflow` for `event_name` with `event` as its payload; return what it left."""
+        """Run `workflow` for `event_name` with `event` as its payload; return what it left.
+
+        `workflow` is a name in tests/e2e/workflows or the path of a shipped workflow (its
+        remote actions run as the stand-ins). `secrets` replaces the job's secrets (default:
+        the token and the S3 keys; GITHUB_TOKEN is always the token), `variables` are the
+        repository's `vars`, and `src` is what the checkout copies (default: the repository).
+        """
+        path = workflow if isinstance(workflow, Path) else WORKFLOWS / workflow
         n = len(self.runs) + 1
         out = self.tmp / f"run-{n}"
         out.mkdir()
         event_path = out / "event.json"
         event_path.write_text(json.dumps(event, indent=2))
         if token is None:
-            token = workflow_token(self.github, WORKFLOWS / workflow)
+            token = workflow_token(self.github, path)
             self.tokens.append(token)
-        secrets = {"GITHUB_TOKEN": token, **{k: v for k, v in self.s3.env.items() if k.startswith("AWS_")}}
-        secrets["S3_ENDPOINT_URL"] = self.s3.endpoint_url
+        if secrets is None:
+            secrets = {k: v for k, v in self.s3.env.items() if k.startswith("AWS_")}
+            secrets["S3_ENDPOINT_URL"] = self.s3.endpoint_url
+        secrets = {**secrets, "GITHUB_TOKEN": token}
         cmd = [
             act_binary(),
             event_name,
             "-C", str(self.repo.root),
-            "-W", str(WORKFLOWS / workflow),
+            "-W", str(path),
             "-e", str(event_path),
             # Host mode: no Docker here; the job runs in a fresh directory of the cache path.
             "-P", "ubuntu-latest=-self-hosted",
@@ -250,6 +262,13 @@ class Act:
             # The remote actions action.yml uses, as stand-ins checked against the real ones.
             "--local-repository", f"actions/setup-python@v5={STAND_INS / 'setup-python'}",
             "--local-repository", f"actions/cache@v4={STAND_INS / 'cache'}",
+            # And the ones only the shipped workflows use; the action is the checkout itself.
+            # act would skip actions/checkout and use the -C directory; the stand-in copies `src`.
+            "--no-skip-checkout",
+            "--local-repository", f"actions/checkout@v5={STAND_INS / 'checkout'}",
+            "--local-repository", f"aws-actions/configure-aws-credentials@v6={STAND_INS / 'configure-aws-credentials'}",
+            "--local-repository", f"actions/upload-artifact@v6={STAND_INS / 'upload-artifact'}",
+            "--local-repository", f"mlci-dev/mlci@v1={self.repo.root}",
             "--env", f"E2E_CACHE_STORE={self.store}",
             "--defaultbranch", "main",
             "--actor", "octocat",
@@ -257,12 +276,15 @@ class Act:
             # anything but mlci's own ::add-mask:: (which act still honours) keeps them out.
             "--insecure-secrets",
             "--env", f"GITHUB_API_URL={self.github.url}",
-            "--env", f"E2E_SRC={self.repo.root}",
+            "--env", f"E2E_SRC={src or self.repo.root}",
             "--env", f"E2E_OUT={out}",
         ]  # fmt: skip
+        for key, value in (variables or {}).items():
+            cmd += ["--var", f"{key}={value}"]  # repository variables are not secret
         for key in secrets:
             cmd += ["-s", key]  # the value comes from act's environment, never its argv
-        env = {**host_env(), **secrets}
+        # No AWS credentials means boto3 would ask the EC2 metadata address: tests reach 127.0.0.1 only.
+        env = {**host_env(), "AWS_EC2_METADATA_DISABLED": "true", **secrets}
         start = time.monotonic()
         # Its own process group, so a timeout also ends the steps act started.
         proc = subprocess.Popen(
@@ -295,7 +317,7 @@ class Act:
             seconds=seconds,
         )
         self.runs.append(run)
-        TIMINGS.append((f"{os.environ.get('PYTEST_CURRENT_TEST', '?').split(' ')[0]} #{n} {workflow}", seconds))
+        TIMINGS.append((f"{os.environ.get('PYTEST_CURRENT_TEST', '?').split(' ')[0]} #{n} {path.name}", seconds))
         return run
 
     def assert_no_secret_in_logs(self) -> None:
