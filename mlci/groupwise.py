@@ -8,7 +8,8 @@ components for binary roc_auc, per-row losses, confusion counts), summed per gro
 slice column with 5,000 categories costs a few vectorised passes over the rows, not 5,000
 calls into scikit-learn. The values equal scikit-learn's (tests/test_groupwise.py checks every
 metric and task against it); where scikit-learn calls a metric undefined on some rows (one
-class present, probabilities outside [0, 1]), the group's value is NaN, as `compare` reports it.
+class present, probabilities outside [0, 1]), the group's value is NaN, as `compare` reports it,
+and `_Why` keeps the reason in words, decided by the same per-group masks that make it NaN.
 
 Intervals with a closed form (DeLong, McNemar, the paired t-interval, the delta method) are
 vectorised over groups too. The bootstrap metrics (f1, precision, recall, balanced_accuracy,
@@ -19,6 +20,7 @@ average_precision, r2, multiclass roc_auc) resample each group on its own rows w
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -78,6 +80,73 @@ class _Groups:
     def within(self, rows: np.ndarray) -> _Groups:
         """Return the groups of the rows selected by the boolean mask `rows`."""
         return _Groups.of(self.codes[rows], self.count)
+
+
+class _Why:
+    """Why one model's metric has no value in each group, in words: recorded with the mask that
+    makes the group's value NaN, so a dash in the report always comes with its reason."""
+
+    def __init__(self, name: str, g: _Groups, frame: _Frame, which: str) -> None:
+        import numpy as np
+
+        self.name, self.g, self.frame = name, g, frame
+        self.who = "candidate" if which == "cand" else "baseline"
+        self.missing = np.zeros(g.count, dtype=bool)
+        self.text: list[str | None] = [None] * g.count
+
+    def record(self, missing: np.ndarray, reason: Callable[[int], str]) -> None:
+        """Mark the groups in `missing` as undefined; the first reason recorded for a group stands."""
+        import numpy as np
+
+        for i in np.flatnonzero(missing & ~self.missing):
+            self.text[i] = reason(int(i))
+        self.missing |= missing
+
+    def rows(self, i: int) -> str:
+        n = int(self.g.size[i])
+        return "this 1 row" if n == 1 else f"these {n:,} rows"
+
+    def bad_rows(self, flags: np.ndarray, what: str) -> None:
+        """Undefined where inputs are refused, `flags` per row (or per row and column); `what` says how,
+        e.g. "probabilities lie outside [0, 1]"."""
+        import numpy as np
+
+        count = self.g.sum(np.asarray(flags.reshape(len(flags), -1).any(axis=1), dtype=float))
+        self.record(count > 0, lambda i: f"the {self.who}'s {what} on {int(count[i]):,} of {self.rows(i)}")
+
+    def classes(self, missing: np.ndarray, counts: np.ndarray) -> None:
+        """Undefined for lack of a class: `counts[group, class]` are the rows of each class."""
+        import numpy as np
+
+        def reason(i: int) -> str:
+            present, absent = np.flatnonzero(counts[i]).tolist(), np.flatnonzero(counts[i] == 0).tolist()
+            if len(present) == 1:
+                return f"only one class ({self.label(present[0])}) in {self.rows(i)}"
+            names = ", ".join(self.label(c) for c in absent)
+            return f"no rows of class{'es' if len(absent) > 1 else ''} {names} in {self.rows(i)}"
+
+        self.record(missing, reason)
+
+    def label(self, c: int) -> str:
+        return str(self.frame.labels[c]) if self.frame.labels else str(c)
+
+    def apply(self, value: np.ndarray) -> np.ndarray:
+        """Return `value` with NaN where a reason was recorded; any other non-finite value gets one too."""
+        import numpy as np
+
+        value = np.where(self.missing, np.nan, value)
+        self.record(
+            ~np.isfinite(value), lambda i: f"the {self.who}'s {self.name} is not a finite number on {self.rows(i)}"
+        )
+        return value
+
+
+def _class_counts(g: _Groups, frame: _Frame) -> np.ndarray:
+    """Return counts[group, class]: how many of each group's rows hold each class."""
+    import numpy as np
+
+    k = frame.n_classes
+    return np.bincount(g.codes * k + frame.y, minlength=g.count * k).reshape(g.count, k)
 
 
 # --- ranking metrics, one sort for all groups ---------------------------------------------------
@@ -157,17 +226,19 @@ def _average_precision(g: _Groups, positive: np.ndarray, score: np.ndarray) -> n
     return np.where(m > 0, ap, 0.0)
 
 
-def _ranking_points(name: str, g: _Groups, frame: _Frame, which: str) -> np.ndarray:
+def _ranking_points(name: str, g: _Groups, frame: _Frame, which: str, why: _Why) -> np.ndarray:
     """Return roc_auc or average_precision per group (binary, or multiclass one-vs-rest macro)."""
     import numpy as np
 
     proba = _proba(name, frame, which)
+    counts = _class_counts(g, frame)
     if frame.pos is not None:
         positive = frame.y == frame.pos
         if name == "roc_auc":
+            why.classes((counts == 0).any(axis=1), counts)
             return _auc_rows(g, positive, proba[:, frame.pos], which)[0]
-        ap = _average_precision(g, positive, proba[:, frame.pos])
-        return np.where(g.sum(positive.astype(float)) > 0, ap, np.nan)  # as `evaluation._value`
+        why.classes(counts[:, frame.pos] == 0, counts)  # as `evaluation._value`
+        return _average_precision(g, positive, proba[:, frame.pos])
     per_class = np.vstack(
         [
             (
@@ -178,12 +249,12 @@ def _ranking_points(name: str, g: _Groups, frame: _Frame, which: str) -> np.ndar
             for c in range(frame.n_classes)
         ]
     )
-    value = per_class.mean(axis=0)  # NaN for roc_auc when a class is absent from the group, like sklearn
     if name == "roc_auc":
         sums = proba.sum(axis=1)
         not_proba = np.abs(1.0 - sums) > _ALLCLOSE_ATOL + _ALLCLOSE_RTOL * np.abs(sums)
-        value = np.where(g.any(not_proba), np.nan, value)  # sklearn refuses rows not summing to 1
-    return value
+        why.bad_rows(not_proba, "probabilities do not sum to 1")  # sklearn refuses such rows
+        why.classes((counts == 0).any(axis=1), counts)  # a class absent from the group, like sklearn
+    return per_class.mean(axis=0)
 
 
 # --- the other metrics' point values -----------------------------------------------------------
@@ -226,42 +297,36 @@ def _from_confusion(name: str, cm: np.ndarray, pos: int | None) -> np.ndarray:
     return ratio((per_class * present).sum(axis=1), present.sum(axis=1).astype(float))
 
 
-def _outside_unit(g: _Groups, p: np.ndarray) -> np.ndarray:
-    """Return per group whether any probability lies outside [0, 1] (scikit-learn refuses them)."""
-    import numpy as np
-
-    bad: np.ndarray = np.asarray((p > 1) | (p < 0))
-    if bad.ndim > 1:
-        bad = np.asarray(bad.any(axis=1))
-    return g.any(bad)
-
-
-def _points(name: str, g: _Groups, frame: _Frame, which: str) -> np.ndarray:
-    """Return metric `name` of one model per group, NaN where it is undefined."""
+def _points(name: str, g: _Groups, frame: _Frame, which: str) -> tuple[np.ndarray, list[str | None]]:
+    """Return metric `name` of one model per group, NaN where it is undefined, and why it is undefined there."""
     import numpy as np
 
     model = frame.cand if which == "cand" else frame.base
     assert model is not None
     y = frame.y
-    if name == "accuracy":
-        return g.mean((model.labels == y).astype(float))
-    if name in _CONFUSION:
-        return _from_confusion(name, _confusion(g, y, model.labels, frame.n_classes), frame.pos)
-    if name in ("roc_auc", "average_precision"):
-        return _ranking_points(name, g, frame, which)
-    if name == "log_loss":
-        return np.where(_outside_unit(g, _proba(name, frame, which)), np.nan, g.mean(_row_losses(name, frame, which)))
-    if name == "brier":
+    why = _Why(name, g, frame, which)
+    why.record(g.size == 0, lambda i: "no rows")
+    if name in ("log_loss", "brier"):  # scikit-learn refuses probabilities outside [0, 1]
         proba = _proba(name, frame, which)
-        checked = proba[:, frame.pos] if frame.pos is not None else proba
-        return np.where(_outside_unit(g, checked), np.nan, g.mean(_row_losses(name, frame, which)))
-    if name in ("mae", "mape"):
-        return g.mean(_row_losses(name, frame, which))
-    if name == "rmse":
-        return np.sqrt(g.mean(_row_losses(name, frame, which)))
-    if name == "r2":
-        return _r2(g, y, _row_losses(name, frame, which))
-    raise ValueError(name)  # pragma: no cover - METRICS is closed
+        scored = proba[:, frame.pos] if frame.pos is not None and name == "brier" else proba
+        why.bad_rows((scored > 1) | (scored < 0), "probabilities lie outside [0, 1]")
+
+    if name == "accuracy":
+        value = g.mean((model.labels == y).astype(float))
+    elif name in _CONFUSION:
+        value = _from_confusion(name, _confusion(g, y, model.labels, frame.n_classes), frame.pos)
+    elif name in ("roc_auc", "average_precision"):
+        value = _ranking_points(name, g, frame, which, why)
+    elif name in ("log_loss", "brier", "mae", "mape"):
+        value = g.mean(_row_losses(name, frame, which))
+    elif name == "rmse":
+        value = np.sqrt(g.mean(_row_losses(name, frame, which)))
+    elif name == "r2":
+        why.record(g.size < 2, lambda i: f"only {int(g.size[i])} row, and r2 needs at least 2")
+        value = _r2(g, y, _row_losses(name, frame, which))
+    else:  # pragma: no cover - METRICS is closed
+        raise ValueError(name)
+    return why.apply(value), why.text
 
 
 def _r2(g: _Groups, y: np.ndarray, squared_error: np.ndarray) -> np.ndarray:
@@ -409,7 +474,8 @@ def group_results(
 
     `codes` gives each row's group. A group's result is what `compare` reports for those rows
     alone: candidate and baseline values, their difference and its paired interval (none when
-    either value is undefined or the group has fewer than 2 rows).
+    either value is undefined or the group has fewer than 2 rows), and in `undefined` why a
+    value is missing.
     """
     import numpy as np
 
@@ -417,13 +483,14 @@ def group_results(
     out: list[list[MetricResult]] = [[] for _ in range(count)]
     for name in names:
         gib = METRICS[name].greater_is_better
-        cand_arr = _points(name, g, frame, "cand")
+        cand_arr, cand_why = _points(name, g, frame, "cand")
         cand = cand_arr.tolist()
         if frame.base is None:
             for i in range(count):
-                out[i].append(MetricResult(name, gib, None, _value(cand[i]), None, None, None, None, None, "none"))
+                c = _value(cand[i])
+                out[i].append(MetricResult(name, gib, None, c, None, None, None, None, None, "none", cand_why[i]))
             continue
-        base_arr = _points(name, g, frame, "base")
+        base_arr, base_why = _points(name, g, frame, "base")
         base = base_arr.tolist()
         wanted = np.isfinite(cand_arr) & np.isfinite(base_arr) & (g.size >= 2)
         iv: _Intervals | None = None
@@ -435,7 +502,9 @@ def group_results(
         for i in range(count):
             c, b = _value(cand[i]), _value(base[i])
             if c is None or b is None:
-                out[i].append(MetricResult(name, gib, b, c, None, None, None, None, None, "none"))
+                # Said once when both models lack a value for the same reason (one class in the rows).
+                why = "; ".join(dict.fromkeys(r for r in (cand_why[i], base_why[i]) if r)) or None
+                out[i].append(MetricResult(name, gib, b, c, None, None, None, None, None, "none", why))
                 continue
             delta = c - b
             has = bool(wanted[i])

@@ -84,7 +84,8 @@ def slice_column(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def assert_slices_match_sklearn(y, cand, base, names, task, classes, column) -> int:
-    """Assert every defined value equals sklearn's and every undefined one is None; return how many were defined."""
+    """Assert every defined value equals sklearn's and every undefined one is None with a reason; return how many
+    were defined."""
     result = compare(
         y,
         cand,
@@ -106,7 +107,7 @@ def assert_slices_match_sklearn(y, cand, base, names, task, classes, column) -> 
                 want = sklearn_value(m.name, y[rows], sub, classes)
                 where = f"{m.name} on {'overall' if s is None else s.category} (n={rows.sum()})"
                 if math.isnan(want):
-                    assert got is None, where
+                    assert got is None and m.undefined, where  # a dash always comes with its reason
                 else:
                     assert got == pytest.approx(want, rel=TOLERANCE, abs=TOLERANCE), where
                     checked += 1
@@ -178,6 +179,161 @@ def test_probabilities_sklearn_refuses_make_only_their_slices_undefined() -> Non
     left, right = result.slices
     assert left.metrics[0].candidate is None and right.metrics[0].candidate is not None
     assert right.metrics[2].baseline is None and left.metrics[2].baseline is not None
+
+
+def reasons(result, metric: str) -> dict[str, str | None]:
+    """Return each slice's reason for having no value of `metric` (None where it has one)."""
+    return {s.category: next(m.undefined for m in s.metrics if m.name == metric) for s in result.slices}
+
+
+def test_each_undefined_binary_slice_metric_says_why() -> None:
+    rng = np.random.default_rng(7)
+    classes = ["no", "yes"]
+    y = np.array(["no"] * 3 + ["yes"] * 4 + list(rng.choice(classes, 200)))
+    cand, base = classifier(y, classes, 1.0, rng, 2), classifier(y, classes, 1.3, rng, 2)
+    column = np.array(["noes"] * 3 + ["yeses"] * 4 + ["mixed"] * 100 + ["bad"] * 100, dtype=object)
+    cand.proba[150] = [-0.25, 1.25]  # the candidate's log_loss and brier refuse the "bad" rows
+    base.proba[151:153] = [1.5, -0.5]  # the baseline's too, for its own reason
+    names = ["roc_auc", "average_precision", "log_loss", "brier", "accuracy", "f1", "precision", "recall"]
+    result = compare(
+        y,
+        cand,
+        base,
+        task="classification",
+        metrics=names,
+        primary="roc_auc",
+        gates=[],
+        statistics=STATS,
+        slices={"s": column},
+    )
+    assert reasons(result, "roc_auc") == {
+        "bad": None,
+        "mixed": None,
+        "noes": "only one class (no) in these 3 rows",
+        "yeses": "only one class (yes) in these 4 rows",
+    }
+    # average precision is about the positive class: defined when only positives are there.
+    assert reasons(result, "average_precision") == {
+        "bad": None,
+        "mixed": None,
+        "noes": "only one class (no) in these 3 rows",
+        "yeses": None,
+    }
+    both = (
+        "the candidate's probabilities lie outside [0, 1] on 1 of these 100 rows; "
+        "the baseline's probabilities lie outside [0, 1] on 2 of these 100 rows"
+    )
+    for name in ("log_loss", "brier"):
+        assert reasons(result, name) == {"bad": both, "mixed": None, "noes": None, "yeses": None}, name
+    # scikit-learn's zero_division=0 gives precision and recall a value (0) on one-class rows.
+    for name in ("accuracy", "f1", "precision", "recall"):
+        assert set(reasons(result, name).values()) == {None}, name
+    # Without a baseline the candidate's reason stands alone; overall, every metric has a value.
+    alone = compare(
+        y,
+        cand,
+        None,
+        task="classification",
+        metrics=names,
+        primary="roc_auc",
+        gates=[],
+        statistics=STATS,
+        slices={"s": column},
+    )
+    assert reasons(alone, "brier")["bad"] == "the candidate's probabilities lie outside [0, 1] on 1 of these 100 rows"
+    assert reasons(alone, "roc_auc")["noes"] == "only one class (no) in these 3 rows"
+    assert all(
+        m.undefined is None
+        for m in compare(
+            y[:107],
+            Predictions(cand.labels[:107], cand.proba[:107], classes),
+            None,
+            task="classification",
+            metrics=names,
+            primary="roc_auc",
+            gates=[],
+            statistics=STATS,
+        ).metrics
+    )
+
+
+def test_each_undefined_multiclass_slice_metric_says_why() -> None:
+    rng = np.random.default_rng(8)
+    classes = [0, 1, 2]
+    y = np.array([0] * 5 + [0, 1] * 3 + list(rng.choice(classes, 300)))
+    cand, base = classifier(y, classes, 1.0, rng, 0), classifier(y, classes, 1.3, rng, 0)
+    column = np.array(["zeros"] * 5 + ["no-two"] * 6 + ["all"] * 150 + ["unsummed"] * 150, dtype=object)
+    base.proba[200] *= 0.9  # the baseline's multiclass roc_auc refuses the "unsummed" rows
+    names = ["roc_auc", "average_precision", "log_loss", "brier", "balanced_accuracy"]
+    result = compare(
+        y,
+        cand,
+        base,
+        task="classification",
+        metrics=names,
+        primary="roc_auc",
+        gates=[],
+        statistics=STATS,
+        slices={"s": column},
+    )
+    assert reasons(result, "roc_auc") == {
+        "all": None,
+        "no-two": "no rows of class 2 in these 6 rows",
+        "unsummed": "the baseline's probabilities do not sum to 1 on 1 of these 150 rows",
+        "zeros": "only one class (0) in these 5 rows",
+    }
+    for name in names[1:]:
+        assert set(reasons(result, name).values()) == {None}, name
+    column[5:8] = "one-of-each-but-two"  # rows 5, 6, 7: classes 0, 1, 0
+    result = compare(
+        y,
+        cand,
+        base,
+        task="classification",
+        metrics=["roc_auc"],
+        primary="roc_auc",
+        gates=[],
+        statistics=STATS,
+        slices={"s": column},
+    )
+    assert reasons(result, "roc_auc")["one-of-each-but-two"] == "no rows of class 2 in these 3 rows"
+    y4 = np.append(y, 3)  # a fourth class seen once, in its own slice
+    cand4 = classifier(y4, [0, 1, 2, 3], 1.0, rng, 0)
+    result = compare(
+        y4,
+        cand4,
+        None,
+        task="classification",
+        metrics=["roc_auc"],
+        primary="roc_auc",
+        gates=[],
+        statistics=STATS,
+        slices={"s": np.append(column, "three")},
+    )
+    assert reasons(result, "roc_auc")["no-two"] == "no rows of classes 2, 3 in these 3 rows"
+    assert reasons(result, "roc_auc")["three"] == "only one class (3) in this 1 row"
+
+
+def test_each_undefined_regression_slice_metric_says_why() -> None:
+    rng = np.random.default_rng(9)
+    y = rng.normal(10, 3, 100)
+    cand, base = Predictions(y + rng.normal(0, 1, 100)), Predictions(y + rng.normal(0, 1.3, 100))
+    column = np.array(["one"] + ["rest"] * 99, dtype=object)
+    names = ["r2", "rmse", "mae", "mape"]
+    result = compare(
+        y,
+        cand,
+        base,
+        task="regression",
+        metrics=names,
+        primary="rmse",
+        gates=[],
+        statistics=STATS,
+        slices={"s": column},
+    )
+    assert reasons(result, "r2") == {"one": "only 1 row, and r2 needs at least 2", "rest": None}
+    for name in names[1:]:
+        assert set(reasons(result, name).values()) == {None}, name
 
 
 def test_slice_intervals_equal_the_same_metric_computed_on_the_slice_alone() -> None:

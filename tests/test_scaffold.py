@@ -236,6 +236,9 @@ def test_the_report_says_what_changed_and_reads_cleanly(mlci, tmp_path):
     assert "| params.C | — | 0.3 |" in report
     assert "| estimator |" not in report and "| data.table |" not in report
     assert "Positive class: 1 (data.positive_class)" in report
+    # Why a slice has no roc_auc, in words.
+    large = int((frame["size"] == "large").sum())
+    assert re.search(r"- — for size = large: no roc_auc, only one class \(0\) in these [\d,]+ rows\.", report), large
     # Grammar, the footer's split rule whole, one number format, one bar series on an axis around 0.
     assert "1 gate check:" in report and "1 gate checks" not in report
     assert "split rule test_size=0.25, seed=0, stratify=True" in report
