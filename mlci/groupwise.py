@@ -306,10 +306,16 @@ def _points(name: str, g: _Groups, frame: _Frame, which: str) -> tuple[np.ndarra
     y = frame.y
     why = _Why(name, g, frame, which)
     why.record(g.size == 0, lambda i: "no rows")
-    if name in ("log_loss", "brier"):  # scikit-learn refuses probabilities outside [0, 1]
+    # Inputs scikit-learn refuses first: they make every later reason moot.
+    if METRICS[name].needs_proba:
         proba = _proba(name, frame, which)
-        scored = proba[:, frame.pos] if frame.pos is not None and name == "brier" else proba
-        why.bad_rows((scored > 1) | (scored < 0), "probabilities lie outside [0, 1]")
+        # A binary metric reads the positive class's column alone; log_loss reads them all.
+        scored = proba[:, frame.pos] if frame.pos is not None and name != "log_loss" else proba
+        why.bad_rows(~np.isfinite(scored), "probabilities are NaN or infinite")
+        if name in ("log_loss", "brier"):
+            why.bad_rows((scored > 1) | (scored < 0), "probabilities lie outside [0, 1]")
+    elif frame.task == "regression":
+        why.bad_rows(~np.isfinite(model.labels), "predictions are NaN or infinite")
 
     if name == "accuracy":
         value = g.mean((model.labels == y).astype(float))

@@ -336,6 +336,58 @@ def test_each_undefined_regression_slice_metric_says_why() -> None:
         assert set(reasons(result, name).values()) == {None}, name
 
 
+def test_nan_or_infinite_inputs_leave_only_their_slices_undefined_and_say_so() -> None:
+    # scikit-learn refuses NaN and infinities: the slice holding one has no value, like sklearn's.
+    rng = np.random.default_rng(10)
+    for classes in ([0, 1], [0, 1, 2]):
+        y = rng.choice(classes, 400)
+        cand, base = classifier(y, classes, 1.0, rng, 2), classifier(y, classes, 1.3, rng, 2)
+        cand.proba[7] = np.nan
+        base.proba[300, -1] = np.inf
+        column = np.where(np.arange(400) < 200, "left", "right").astype(object)
+        names = ["roc_auc", "average_precision", "log_loss", "brier", "accuracy"]
+        assert_slices_match_sklearn(y, cand, base, names, "classification", classes, column)
+        result = compare(
+            y,
+            cand,
+            base,
+            task="classification",
+            metrics=names,
+            primary="roc_auc",
+            gates=[],
+            statistics=STATS,
+            slices={"s": column},
+        )
+        for name in names[:-1]:
+            assert reasons(result, name) == {
+                "left": "the candidate's probabilities are NaN or infinite on 1 of these 200 rows",
+                "right": "the baseline's probabilities are NaN or infinite on 1 of these 200 rows",
+            }, (classes, name)
+        assert set(reasons(result, "accuracy").values()) == {None}
+    y = rng.normal(10, 3, 100)
+    cand, base = Predictions(y + rng.normal(0, 1, 100)), Predictions(y + rng.normal(0, 1.3, 100))
+    cand.labels[[3, 4]] = [np.nan, np.inf]
+    column = np.where(np.arange(100) < 50, "left", "right").astype(object)
+    names = ["r2", "rmse", "mae", "mape"]
+    assert_slices_match_sklearn(y, cand, base, names, "regression", [], column)
+    result = compare(
+        y,
+        cand,
+        base,
+        task="regression",
+        metrics=names,
+        primary="rmse",
+        gates=[],
+        statistics=STATS,
+        slices={"s": column},
+    )
+    for name in names:
+        assert reasons(result, name) == {
+            "left": "the candidate's predictions are NaN or infinite on 2 of these 50 rows",
+            "right": None,
+        }, name
+
+
 def test_slice_intervals_equal_the_same_metric_computed_on_the_slice_alone() -> None:
     # The vectorised intervals (DeLong, McNemar, t, delta method) and the per-slice bootstrap
     # must give what `compare` gives when it is handed only that slice's rows.
