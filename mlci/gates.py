@@ -69,7 +69,7 @@ def _check_gate(gate: Gate, m: MetricResult | None, scope: str, confidence: floa
     if m is None:
         return GateResult(name, scope, False, f"{name} was not computed")
     if m.candidate is None:
-        why = f"{name} is undefined on these rows (e.g. only one class present)"
+        why = f"{name} is undefined: {m.undefined}" if m.undefined else f"{name} is undefined on these rows"
         return GateResult(name, scope, on_slice, why, skipped=on_slice)
 
     failed: list[str] = []
@@ -87,7 +87,8 @@ def _check_gate(gate: Gate, m: MetricResult | None, scope: str, confidence: floa
     if relative and not has_baseline:
         notes.append(f"{', '.join(relative)} not checked: no baseline yet")
     elif relative and (m.delta is None or m.baseline is None):
-        text = f"{', '.join(relative)} not checked: the baseline's {name} is undefined on these rows"
+        text = f"{', '.join(relative)} not checked: the baseline's {name} is undefined"
+        text += f" ({m.undefined})" if m.undefined else " on these rows"
         if on_slice:
             notes.append(text)
         else:

@@ -132,8 +132,22 @@ def test_one_class_slice_and_missing_categories_give_none_instead_of_crashing():
     gold_auc = cats["gold"].metrics[0]
     assert gold_auc.candidate is None and gold_auc.delta is None and gold_auc.p_value is None
     gold_gate = next(g for g in result.verdict.gates if g.scope == "plan=gold")
-    assert gold_gate.skipped and "undefined" in gold_gate.reason
+    assert gold_gate.skipped and gold_gate.reason == "roc_auc is undefined: only one class (1) in these 40 rows"
     json.dumps(to_data(result), allow_nan=False)
+
+
+def test_a_gate_on_a_baseline_without_a_value_says_why():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 400)
+    cand, base = binary_model(y, 1.0, rng), binary_model(y, 1.2, rng)
+    base.proba[9] = [1.5, -0.5]  # sklearn refuses it: the baseline has no log_loss on these rows
+    result = run(y, cand, base, ["log_loss"], [Gate(metric="log_loss", min_absolute_change=0.0)])
+    (gate,) = result.verdict.gates
+    assert not gate.passed
+    assert gate.reason.endswith(
+        "min_absolute_change not checked: the baseline's log_loss is undefined "
+        "(the baseline's probabilities lie outside [0, 1] on 1 of these 400 rows)"
+    ), gate.reason
 
 
 # --- statistics against independent references --------------------------------------------
