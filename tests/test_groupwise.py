@@ -181,6 +181,13 @@ def test_probabilities_sklearn_refuses_make_only_their_slices_undefined() -> Non
     assert right.metrics[2].baseline is None and left.metrics[2].baseline is not None
 
 
+def sliced(y, cand, base, names, column, task="classification"):
+    """Return `compare` of `names` (the first is primary) with `column` as the one slice column "s"."""
+    return compare(
+        y, cand, base, task=task, metrics=names, primary=names[0], gates=[], statistics=STATS, slices={"s": column}
+    )
+
+
 def reasons(result, metric: str) -> dict[str, str | None]:
     """Return each slice's reason for having no value of `metric` (None where it has one)."""
     return {s.category: next(m.undefined for m in s.metrics if m.name == metric) for s in result.slices}
@@ -195,17 +202,7 @@ def test_each_undefined_binary_slice_metric_says_why() -> None:
     cand.proba[150] = [-0.25, 1.25]  # the candidate's log_loss and brier refuse the "bad" rows
     base.proba[151:153] = [1.5, -0.5]  # the baseline's too, for its own reason
     names = ["roc_auc", "average_precision", "log_loss", "brier", "accuracy", "f1", "precision", "recall"]
-    result = compare(
-        y,
-        cand,
-        base,
-        task="classification",
-        metrics=names,
-        primary="roc_auc",
-        gates=[],
-        statistics=STATS,
-        slices={"s": column},
-    )
+    result = sliced(y, cand, base, names, column)
     assert reasons(result, "roc_auc") == {
         "bad": None,
         "mixed": None,
@@ -229,32 +226,11 @@ def test_each_undefined_binary_slice_metric_says_why() -> None:
     for name in ("accuracy", "f1", "precision", "recall"):
         assert set(reasons(result, name).values()) == {None}, name
     # Without a baseline the candidate's reason stands alone; overall, every metric has a value.
-    alone = compare(
-        y,
-        cand,
-        None,
-        task="classification",
-        metrics=names,
-        primary="roc_auc",
-        gates=[],
-        statistics=STATS,
-        slices={"s": column},
-    )
+    alone = sliced(y, cand, None, names, column)
     assert reasons(alone, "brier")["bad"] == "the candidate's probabilities lie outside [0, 1] on 1 of these 100 rows"
     assert reasons(alone, "roc_auc")["noes"] == "only one class (no) in these 3 rows"
-    assert all(
-        m.undefined is None
-        for m in compare(
-            y[:107],
-            Predictions(cand.labels[:107], cand.proba[:107], classes),
-            None,
-            task="classification",
-            metrics=names,
-            primary="roc_auc",
-            gates=[],
-            statistics=STATS,
-        ).metrics
-    )
+    first = Predictions(cand.labels[:107], cand.proba[:107], classes)
+    assert all(m.undefined is None for m in sliced(y[:107], first, None, names, column[:107]).metrics)
 
 
 def test_each_undefined_multiclass_slice_metric_says_why() -> None:
@@ -265,17 +241,7 @@ def test_each_undefined_multiclass_slice_metric_says_why() -> None:
     column = np.array(["zeros"] * 5 + ["no-two"] * 6 + ["all"] * 150 + ["unsummed"] * 150, dtype=object)
     base.proba[200] *= 0.9  # the baseline's multiclass roc_auc refuses the "unsummed" rows
     names = ["roc_auc", "average_precision", "log_loss", "brier", "balanced_accuracy"]
-    result = compare(
-        y,
-        cand,
-        base,
-        task="classification",
-        metrics=names,
-        primary="roc_auc",
-        gates=[],
-        statistics=STATS,
-        slices={"s": column},
-    )
+    result = sliced(y, cand, base, names, column)
     assert reasons(result, "roc_auc") == {
         "all": None,
         "no-two": "no rows of class 2 in these 6 rows",
@@ -285,31 +251,11 @@ def test_each_undefined_multiclass_slice_metric_says_why() -> None:
     for name in names[1:]:
         assert set(reasons(result, name).values()) == {None}, name
     column[5:8] = "one-of-each-but-two"  # rows 5, 6, 7: classes 0, 1, 0
-    result = compare(
-        y,
-        cand,
-        base,
-        task="classification",
-        metrics=["roc_auc"],
-        primary="roc_auc",
-        gates=[],
-        statistics=STATS,
-        slices={"s": column},
-    )
+    result = sliced(y, cand, base, ["roc_auc"], column)
     assert reasons(result, "roc_auc")["one-of-each-but-two"] == "no rows of class 2 in these 3 rows"
     y4 = np.append(y, 3)  # a fourth class seen once, in its own slice
     cand4 = classifier(y4, [0, 1, 2, 3], 1.0, rng, 0)
-    result = compare(
-        y4,
-        cand4,
-        None,
-        task="classification",
-        metrics=["roc_auc"],
-        primary="roc_auc",
-        gates=[],
-        statistics=STATS,
-        slices={"s": np.append(column, "three")},
-    )
+    result = sliced(y4, cand4, None, ["roc_auc"], np.append(column, "three"))
     assert reasons(result, "roc_auc")["no-two"] == "no rows of classes 2, 3 in these 3 rows"
     assert reasons(result, "roc_auc")["three"] == "only one class (3) in this 1 row"
 
@@ -320,17 +266,7 @@ def test_each_undefined_regression_slice_metric_says_why() -> None:
     cand, base = Predictions(y + rng.normal(0, 1, 100)), Predictions(y + rng.normal(0, 1.3, 100))
     column = np.array(["one"] + ["rest"] * 99, dtype=object)
     names = ["r2", "rmse", "mae", "mape"]
-    result = compare(
-        y,
-        cand,
-        base,
-        task="regression",
-        metrics=names,
-        primary="rmse",
-        gates=[],
-        statistics=STATS,
-        slices={"s": column},
-    )
+    result = sliced(y, cand, base, names, column, task="regression")
     assert reasons(result, "r2") == {"one": "only 1 row, and r2 needs at least 2", "rest": None}
     for name in names[1:]:
         assert set(reasons(result, name).values()) == {None}, name
@@ -347,17 +283,7 @@ def test_nan_or_infinite_inputs_leave_only_their_slices_undefined_and_say_so() -
         column = np.where(np.arange(400) < 200, "left", "right").astype(object)
         names = ["roc_auc", "average_precision", "log_loss", "brier", "accuracy"]
         assert_slices_match_sklearn(y, cand, base, names, "classification", classes, column)
-        result = compare(
-            y,
-            cand,
-            base,
-            task="classification",
-            metrics=names,
-            primary="roc_auc",
-            gates=[],
-            statistics=STATS,
-            slices={"s": column},
-        )
+        result = sliced(y, cand, base, names, column)
         for name in names[:-1]:
             assert reasons(result, name) == {
                 "left": "the candidate's probabilities are NaN or infinite on 1 of these 200 rows",
@@ -370,17 +296,7 @@ def test_nan_or_infinite_inputs_leave_only_their_slices_undefined_and_say_so() -
     column = np.where(np.arange(100) < 50, "left", "right").astype(object)
     names = ["r2", "rmse", "mae", "mape"]
     assert_slices_match_sklearn(y, cand, base, names, "regression", [], column)
-    result = compare(
-        y,
-        cand,
-        base,
-        task="regression",
-        metrics=names,
-        primary="rmse",
-        gates=[],
-        statistics=STATS,
-        slices={"s": column},
-    )
+    result = sliced(y, cand, base, names, column, task="regression")
     for name in names:
         assert reasons(result, name) == {
             "left": "the candidate's predictions are NaN or infinite on 2 of these 50 rows",
