@@ -72,11 +72,6 @@ class _Groups:
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(self.size >= 2, self.sum(dev * dev) / (self.size - 1), np.nan)
 
-    def any(self, flags: np.ndarray) -> np.ndarray:
-        import numpy as np
-
-        return np.bincount(self.codes[flags], minlength=self.count) > 0
-
     def within(self, rows: np.ndarray) -> _Groups:
         """Return the groups of the rows selected by the boolean mask `rows`."""
         return _Groups.of(self.codes[rows], self.count)
