@@ -525,7 +525,7 @@ def promote(
         verified = verify_pr_candidate(config, from_pr, github_context())
         for line in (verified.found, *verified.notes):
             if not opts.quiet:
-                echo(line)
+                echo(line, err=opts.json)  # --json keeps stdout pure JSON
         ref, verdict, reason = verified.version, verified.verdict, reason or verified.found
         if config.signing is not None:  # the signature must bind the candidate to this PR
             from mlci.verification import pull_record

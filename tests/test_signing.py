@@ -27,6 +27,7 @@ from tests.conftest import EXAMPLE, mlci_env
 pytestmark = pytest.mark.slow
 
 OTHER = ("sklearn.linear_model.LogisticRegression", "{max_iter: 300}")
+THIRD = ("sklearn.linear_model.LogisticRegression", "{max_iter: 300, C: 0.5}")
 KEY_POLICY = """
 signing:
   method: key
@@ -162,12 +163,12 @@ def mlci(project: Path, *args: str, env: dict[str, str], timeout: float = 300) -
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Two trained bundles (the example's model and another), made once for the module."""
+    """Three trained bundles (the example's model and two others), made once for the module."""
     root = tmp_path_factory.mktemp("bundles")
     project = root / "churn"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
     out = {}
-    for name, estimator in (("good", None), ("other", OTHER)):
+    for name, estimator in (("good", None), ("other", OTHER), ("third", THIRD)):
         if estimator:
             _set_estimator(project / "mlci.yaml", *estimator)
         run = mlci(project, "train", "-o", str(root / name), env=mlci_env())
@@ -380,24 +381,33 @@ def pr_event(tmp_path: Path, number: int, head: str) -> Path:
     return path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12's check that the candidate's manifest names the PR (mlci/promotion.py) refuses first: "
-    "this test's bundle has no `pr` in its manifest, so the signature's PR binding is never reached. "
-    "The bundle fixture must carry PR 7 and its head sha to show the binding again.",
-)
+def stamped(bundle: Path, dest: Path, **manifest: object) -> Path:
+    """Return a copy of `bundle` whose manifest says `manifest` (as a PR role can write any manifest)."""
+    shutil.copytree(bundle, dest)
+    data = json.loads((dest / "manifest.json").read_text())
+    data.update(manifest)
+    (dest / "manifest.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return dest
+
+
 def test_promote_from_pr_needs_a_signature_made_for_that_pr_at_its_head(tmp_path, keys, bundles, github_server):
+    # The manifest's `pr` and `git_sha` are the PR role's to write, and promote checks them
+    # against GitHub first; the signature's provenance is what the signing job saw. These
+    # versions pass the manifest checks, so only the signature's binding can refuse them.
     project = make_project(tmp_path, keys, KEY_POLICY)
     env = mlci_env()
     head = "a" * 40
-    github_server.add_pull(7, head_sha=head)
-    github_server.add_pull(8, head_sha="b" * 40)
+    github_server.add_pull(7, head_sha=head, merged=True)
+    github_server.add_pull(8, head_sha="b" * 40, merged=True)
     gh = {**env, **github_server.env(), "GITHUB_ACTIONS": "true"}
-    # PR 7's check stored and signed its candidate; the PR role then points pr-8 at it too.
     pr7 = {**env, "MLCI_SIGNING_KEY": "keys/team.pem", "GITHUB_EVENT_NAME": "pull_request",
            "GITHUB_EVENT_PATH": str(pr_event(tmp_path, 7, head))}  # fmt: skip
-    assert mlci(project, "push", str(bundles["good"]), "--alias", "pr-7", env=pr7).returncode == 0
-    assert mlci(project, "push", str(bundles["good"]), "--alias", "pr-8", env=env).returncode == 0
+    # PR 7's job signs its candidate; it also stores one whose manifest claims PR 8 under pr-8.
+    # (A version is its model's bytes: each needs a model of its own.)
+    ours = stamped(bundles["good"], tmp_path / "pr7", pr=7, git_sha=head)
+    assert mlci(project, "push", str(ours), "--alias", "pr-7", env=pr7).returncode == 0
+    claimed = stamped(bundles["other"], tmp_path / "pr8", pr=8, git_sha="b" * 40)
+    assert mlci(project, "push", str(claimed), "--alias", "pr-8", env=pr7).returncode == 0
 
     stolen = mlci(project, "promote", "--from-pr", "8", "--to", "staging", env=gh)
     assert stolen.returncode == 1, stolen.stdout + stolen.stderr
@@ -405,10 +415,15 @@ def test_promote_from_pr_needs_a_signature_made_for_that_pr_at_its_head(tmp_path
 
     promoted = mlci(project, "--json", "promote", "--from-pr", "7", "--to", "staging", env=gh)
     assert promoted.returncode == 0, promoted.stdout + promoted.stderr
-    assert json.loads(promoted.stdout.split("\n", 1)[1])["signature"]["provenance"]["head_sha"] == head
+    # --json: stdout is the JSON alone; the notes go to stderr.
+    assert "GitHub confirms PR #7 merged" in promoted.stderr
+    assert json.loads(promoted.stdout)["signature"]["provenance"]["head_sha"] == head
 
-    # A new commit on PR 7 after its check: the signed candidate is not what GitHub now says PR 7 is.
-    github_server.add_pull(7, head_sha="c" * 40)
+    # A new commit on PR 7, and a version whose manifest names it but whose signature was made
+    # at the old head: not what GitHub now says PR 7 is.
+    github_server.add_pull(7, head_sha="c" * 40, merged=True)
+    moved = stamped(bundles["third"], tmp_path / "pr7-moved", pr=7, git_sha="c" * 40)
+    assert mlci(project, "push", str(moved), "--alias", "pr-7", env=pr7).returncode == 0
     stale = mlci(project, "promote", "--from-pr", "7", "--to", "production", env=gh)
     assert stale.returncode == 1, stale.stdout + stale.stderr
     assert f"made at commit {head[:12]}, but GitHub says PR #7's head is {'c' * 12}" in stale.stderr
