@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from mlci.evaluation import _CONFUSION, _MEAN_LOSSES, MetricResult, _Frame, _paired, _proba, _row_losses
 from mlci.metrics import METRICS
+from mlci.significance import from_confusion
 
 if TYPE_CHECKING:
     import numpy as np
@@ -266,30 +267,11 @@ def _confusion(g: _Groups, y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarra
 def _from_confusion(name: str, cm: np.ndarray, pos: int | None) -> np.ndarray:
     """Return f1, precision, recall or balanced_accuracy per group from confusion matrices.
 
-    scikit-learn's conventions: zero denominators give 0 (zero_division=0); macro averages run
-    over the classes present in the group's truth or predictions; balanced accuracy is the
-    mean recall over the classes present in the truth.
+    scikit-learn's conventions (`significance.from_confusion`), with the macro averages over the
+    classes present in each group's own truth or predictions.
     """
-    import numpy as np
-
-    diag = np.diagonal(cm, axis1=1, axis2=2)
     rows, cols = cm.sum(axis=2), cm.sum(axis=1)
-
-    def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b > 0)
-
-    if name == "balanced_accuracy":
-        has = rows > 0
-        return ratio(np.where(has, ratio(diag, rows), 0.0).sum(axis=1), has.sum(axis=1).astype(float))
-    per_class = {
-        "precision": lambda: ratio(diag, cols),
-        "recall": lambda: ratio(diag, rows),
-        "f1": lambda: ratio(2 * diag, rows + cols),
-    }[name]()
-    if pos is not None:
-        return per_class[:, pos]
-    present = (rows > 0) | (cols > 0)
-    return ratio((per_class * present).sum(axis=1), present.sum(axis=1).astype(float))
+    return from_confusion(name, cm, pos, (rows > 0) | (cols > 0))
 
 
 def _points(name: str, g: _Groups, frame: _Frame, which: str) -> tuple[np.ndarray, list[str | None]]:

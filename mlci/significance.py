@@ -202,7 +202,8 @@ def from_confusion(name: str, cm: np.ndarray, pos: int | None, present: np.ndarr
     """Return metric `name` from confusion matrices cm[..., true, predicted], vectorised.
 
     Zero denominators give 0 (sklearn's zero_division=0); macro averages run over `present`,
-    the classes seen in the truth or the predictions (sklearn's default label set).
+    the classes seen in the truth or the predictions (sklearn's default label set): a boolean
+    mask over the classes, one for all matrices or one per matrix.
     """
     import numpy as np
 
@@ -223,7 +224,8 @@ def from_confusion(name: str, cm: np.ndarray, pos: int | None, present: np.ndarr
     }[name]()
     if pos is not None:
         return per_class[..., pos]
-    return per_class[..., present].mean(axis=-1)
+    # `present` is one mask for all (the bootstrap) or one per matrix (groupwise's slices).
+    return ratio((per_class * present).sum(axis=-1), np.broadcast_to(present, per_class.shape).sum(axis=-1))
 
 
 def bootstrap_confusion(
@@ -250,8 +252,8 @@ def bootstrap_confusion(
     counts = np.bincount(codes, minlength=k**3)
     cells = np.flatnonzero(counts)
     rng = np.random.default_rng(seed)
-    present_c = np.flatnonzero(np.bincount(np.r_[y, labels_c], minlength=k))
-    present_b = np.flatnonzero(np.bincount(np.r_[y, labels_b], minlength=k))
+    present_c = np.bincount(np.r_[y, labels_c], minlength=k) > 0
+    present_b = np.bincount(np.r_[y, labels_b], minlength=k) > 0
     deltas = []
     chunk = max(1, CHUNK_ELEMENTS // max(k**3, 1))
     for start in range(0, resamples, chunk):
