@@ -240,6 +240,10 @@ def test_pull_requests_from_a_fork_and_from_a_deleted_fork(tmp_path: Path):
     deleted["pull_request"]["head"]["repo"] = None
     ctx = _ctx("pull_request", deleted, tmp_path)
     assert ctx.is_fork_pr and ctx.pr_number == 2 and ctx.head_ref == "changes"
+    # Null is GitHub's word for a deleted fork; a payload with no head.repo at all says nothing.
+    unsaid = copy.deepcopy(event)
+    del unsaid["pull_request"]["head"]["repo"]
+    assert not _ctx("pull_request", unsaid, tmp_path).is_fork_pr
 
 
 def test_push_examples_parse_branch_and_tag(tmp_path: Path):

@@ -147,7 +147,10 @@ class GitHubContext:
         pr = self._pull_request
         if not pr:
             return False
-        head_repo = _as_dict(pr.get("head")).get("repo")
+        head = _as_dict(pr.get("head"))
+        if "repo" not in head:
+            return False  # a payload that does not say (GitHub always does): not known to be a fork
+        head_repo = head["repo"]
         base_repo = _as_dict(_as_dict(pr.get("base")).get("repo"))
         if head_repo is None:
             # GitHub sends null when the fork was deleted; treat it as foreign.
