@@ -38,8 +38,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check mlci tests benchmarks
 	$(BIN)/mypy
 
+# Two workers (TEST_WORKERS=0 runs in one process): the act runs share one worker and its
+# cached venv (xdist_group "act", tests/e2e/conftest.py); every other test goes where there is room.
+TEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # MLflow (and py-spy, for profiling) live only in this venv, never in .venv. Each run pins it
 # to .venv's numpy/pandas/scipy/scikit-learn (a no-op once they match), so both sides of the
