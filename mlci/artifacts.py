@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlci.errors import ArtifactError
+from mlci.manifest import Manifest
 
 MODEL_FILE = "model.skops"
 MANIFEST = "manifest.json"
@@ -65,11 +66,11 @@ class Bundle:
     """A bundle directory and its manifest."""
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
 
     @property
     def version(self) -> str:
-        return str(self.manifest["version"])
+        return str(self.manifest.version)
 
     @property
     def model_path(self) -> Path:
@@ -77,7 +78,7 @@ class Bundle:
 
     def write_manifest(self) -> None:
         """Write the manifest back (after adding metrics or a verdict; the model is unchanged)."""
-        (self.path / MANIFEST).write_text(json.dumps(self.manifest, indent=2, sort_keys=True, default=str) + "\n")
+        (self.path / MANIFEST).write_text(self.manifest.dump())
 
     def profile(self) -> dict[str, Any] | None:
         """Return the reference profile of the training data, when the bundle has one."""
@@ -122,9 +123,7 @@ def canonical_skops(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def write_bundle(
-    dest: Path, model: Any, manifest: dict[str, Any], extra_files: dict[str, bytes] | None = None
-) -> Bundle:
+def write_bundle(dest: Path, model: Any, manifest: Manifest, extra_files: dict[str, bytes] | None = None) -> Bundle:
     """Return the bundle written to `dest`: model.skops, extra files, then the manifest with their hashes."""
     import skops.io as sio
 
@@ -135,8 +134,9 @@ def write_bundle(
     for name, content in (extra_files or {}).items():
         (dest / name).write_bytes(content)
         files[name] = hashlib.sha256(content).hexdigest()
-    manifest = dict(manifest)
-    manifest.update(format=FORMAT, sha256=files[MODEL_FILE], version=version_id(files[MODEL_FILE]), files=files)
+    manifest = manifest.model_copy(deep=True)
+    manifest.format, manifest.sha256, manifest.files = FORMAT, files[MODEL_FILE], files
+    manifest.version = version_id(files[MODEL_FILE])
     bundle = Bundle(dest, manifest)
     bundle.write_manifest()
     return bundle
@@ -167,16 +167,12 @@ def open_bundle(path: Path, *, expect: str | None = None) -> Bundle:
     if not path.is_dir() or path.is_symlink():
         raise ArtifactError(f"{path}: not a bundle directory")
     try:
-        manifest = json.loads(regular_file(manifest_path).read_text())
+        raw = regular_file(manifest_path).read_bytes()
     except ArtifactError:
         raise ArtifactError(f"{path}: no {MANIFEST} (or not a regular file); not an mlci bundle") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ArtifactError(f"{manifest_path}: not valid JSON ({e})") from None
-    if not isinstance(manifest, dict):
-        raise ArtifactError(f"{manifest_path}: not a JSON object")
-    files = manifest.get("files") or {MODEL_FILE: manifest.get("sha256")}
-    if not isinstance(files, dict):
-        raise ArtifactError(f"{manifest_path}: 'files' is not an object")
+    manifest = Manifest.parse(raw, str(manifest_path))
+    sha = manifest.sha256
+    files: dict[str, str | None] = {MODEL_FILE: sha} if manifest.files is None else dict(manifest.files)
     for name, expected in files.items():
         target = path / str(name)
         if ".." in Path(str(name)).parts or Path(str(name)).is_absolute():
@@ -187,12 +183,11 @@ def open_bundle(path: Path, *, expect: str | None = None) -> Bundle:
                 f"{target}: sha256 {actual[:16]}… does not match the manifest's {str(expected)[:16]}…; "
                 "the bundle was altered or corrupted, refusing to load it"
             )
-    sha = manifest.get("sha256")
-    if not isinstance(sha, str) or sha != files.get(MODEL_FILE):
+    if sha is None or sha != files.get(MODEL_FILE):
         raise ArtifactError(f"{manifest_path}: sha256 and files[{MODEL_FILE}] disagree; refusing to load")
-    if manifest.get("version") != version_id(sha):
+    if manifest.version != version_id(sha):
         raise ArtifactError(
-            f"{manifest_path}: says version {manifest.get('version')!r}, but its model's sha256 makes it "
+            f"{manifest_path}: says version {manifest.version!r}, but its model's sha256 makes it "
             f"{version_id(sha)}; refusing to load it"
         )
     if expect is not None and expect != version_id(sha):
@@ -263,7 +258,7 @@ def load_model(
     data = regular_file(bundle.model_path).read_bytes()
     # Re-check here: the file could have changed since open_bundle looked at it.
     sha = hashlib.sha256(data).hexdigest()
-    if sha != bundle.manifest.get("sha256") or version_id(sha) != bundle.manifest.get("version"):
+    if sha != bundle.manifest.sha256 or version_id(sha) != bundle.manifest.version:
         raise ArtifactError(f"{bundle.model_path}: changed since it was verified; refusing to load it")
     check_members(data, bundle.model_path, max_mb)
     refused = untrusted_types(data, bundle.model_path, trusted_types)

@@ -14,6 +14,7 @@ from typing import Any
 
 from mlci import __version__
 from mlci.errors import ArtifactError, ConfigError
+from mlci.manifest import Manifest
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -27,7 +28,7 @@ def _require() -> None:
         ) from None
 
 
-def build_bom(manifest: dict[str, Any], *, signer: dict[str, str], provenance: dict[str, Any]) -> bytes:
+def build_bom(manifest: Manifest, *, signer: dict[str, str], provenance: dict[str, Any]) -> bytes:
     """Return the ML-BOM (CycloneDX 1.6 JSON) of the version a manifest describes, schema-checked."""
     _require()
     from cyclonedx.model import HashAlgorithm, HashType, Property
@@ -36,14 +37,14 @@ def build_bom(manifest: dict[str, Any], *, signer: dict[str, str], provenance: d
     from cyclonedx.output.json import JsonV1Dot6
     from packageurl import PackageURL
 
-    version = str(manifest["version"])
-    model_ref = f"model:{manifest.get('model')}@{version}"
+    version = str(manifest.version)
+    model_ref = f"model:{manifest.model}@{version}"
     properties = [
-        Property(name="mlci:task", value=str(manifest.get("task"))),
-        Property(name="mlci:git_sha", value=str(manifest.get("git_sha") or "")),
-        Property(name="mlci:pr", value=str(manifest.get("pr") or "")),
-        Property(name="mlci:verdict", value=str((manifest.get("evaluation") or {}).get("verdict") or "")),
-        Property(name="mlci:created_at", value=str(manifest.get("created_at") or "")),
+        Property(name="mlci:task", value=str(manifest.task)),
+        Property(name="mlci:git_sha", value=str(manifest.git_sha or "")),
+        Property(name="mlci:pr", value=str(manifest.pr or "")),
+        Property(name="mlci:verdict", value=str((manifest.evaluation.verdict if manifest.evaluation else None) or "")),
+        Property(name="mlci:created_at", value=str(manifest.created_at or "")),
     ]
     properties += [Property(name=f"mlci:signature:{k}", value=v) for k, v in sorted(signer.items())]
     properties += [
@@ -51,14 +52,14 @@ def build_bom(manifest: dict[str, Any], *, signer: dict[str, str], provenance: d
         for k, v in sorted(provenance.items())
         if v not in (None, "") and k != "nonce"
     ]
-    files = manifest.get("files") or {}
+    files = manifest.files or {}
     model = Component(
         type=ComponentType.MACHINE_LEARNING_MODEL,
-        name=str(manifest.get("model")),
+        name=str(manifest.model),
         version=version,
         bom_ref=model_ref,
-        description=str(manifest.get("estimator") or manifest.get("entrypoint") or ""),
-        hashes=[HashType(alg=HashAlgorithm.SHA_256, content=str(manifest["sha256"]))],
+        description=str(manifest.estimator or manifest.entrypoint or ""),
+        hashes=[HashType(alg=HashAlgorithm.SHA_256, content=str(manifest.sha256))],
         properties=properties,
     )
     parts = [
@@ -70,8 +71,8 @@ def build_bom(manifest: dict[str, Any], *, signer: dict[str, str], provenance: d
         )
         for name, digest in sorted(files.items())
     ]
-    data = manifest.get("data") or {}
-    sources = data.get("sources") or {}
+    sources = (manifest.data.sources if manifest.data else None) or {}
+    fingerprints = (manifest.data.fingerprints if manifest.data else None) or {}
     datasets = [
         Component(
             type=ComponentType.DATA,
@@ -80,7 +81,7 @@ def build_bom(manifest: dict[str, Any], *, signer: dict[str, str], provenance: d
             description=str(sources.get(name, "")),
             hashes=[HashType(alg=HashAlgorithm.SHA_256, content=digest)],
         )
-        for name, digest in sorted((data.get("fingerprints") or {}).items())
+        for name, digest in sorted(fingerprints.items())
         if isinstance(digest, str) and SHA256_RE.match(digest)
     ]
     libraries = [
@@ -91,7 +92,7 @@ def build_bom(manifest: dict[str, Any], *, signer: dict[str, str], provenance: d
             bom_ref=f"runtime:{name}@{v}" if name == "python" else f"pypi:{name}@{v}",
             purl=None if name == "python" else PackageURL(type="pypi", name=name, version=str(v)),
         )
-        for name, v in sorted((manifest.get("libraries") or {}).items())
+        for name, v in sorted((manifest.libraries or {}).items())
     ]
     bom = Bom(components=[*parts, *datasets, *libraries])
     bom.metadata.component = model
@@ -102,12 +103,12 @@ def build_bom(manifest: dict[str, Any], *, signer: dict[str, str], provenance: d
     document = json.loads(JsonV1Dot6(bom).output_as_string())
     card: dict[str, Any] = {
         "modelParameters": {
-            "task": str(manifest.get("task")),
-            "architectureFamily": str(manifest.get("estimator") or manifest.get("entrypoint") or ""),
+            "task": str(manifest.task),
+            "architectureFamily": str(manifest.estimator or manifest.entrypoint or ""),
             "datasets": [{"ref": d.bom_ref.value} for d in datasets],
         }
     }
-    metrics = {k: v for k, v in (manifest.get("metrics") or {}).items() if isinstance(v, (int, float))}
+    metrics = {k: v for k, v in (manifest.metrics or {}).items() if isinstance(v, (int, float))}
     if metrics:
         card["quantitativeAnalysis"] = {
             "performanceMetrics": [{"type": k, "value": repr(float(v))} for k, v in sorted(metrics.items())]

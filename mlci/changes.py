@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlci.manifest import Manifest, ManifestData
+
 
 class Change(BaseModel):
     """One setting that differs; None where a side does not have it."""
@@ -63,22 +65,22 @@ def _diff(names: dict[str, Any], other: dict[str, Any]) -> list[Change]:
     ]
 
 
-def model_changes(baseline: dict[str, Any], candidate: dict[str, Any]) -> Changes:
+def model_changes(baseline: Manifest, candidate: Manifest) -> Changes:
     """Return what differs between two bundles' manifests."""
-    builder = {"estimator": baseline.get("estimator"), "entrypoint": baseline.get("entrypoint")}
-    builder_c = {"estimator": candidate.get("estimator"), "entrypoint": candidate.get("entrypoint")}
+    builder = {"estimator": baseline.estimator, "entrypoint": baseline.entrypoint}
+    builder_c = {"estimator": candidate.estimator, "entrypoint": candidate.entrypoint}
     model = _diff(builder, builder_c)
-    model += _diff(_flat("params", baseline.get("params") or {}), _flat("params", candidate.get("params") or {}))
+    model += _diff(_flat("params", baseline.params or {}), _flat("params", candidate.params or {}))
 
-    feats_b, feats_c = list(baseline.get("features") or []), list(candidate.get("features") or [])
+    feats_b, feats_c = list(baseline.features or []), list(candidate.features or [])
     features = [Change(name=f, baseline=None, candidate="added") for f in feats_c if f not in feats_b]
     features += [Change(name=f, baseline="present", candidate=None) for f in feats_b if f not in feats_c]
 
-    data_b, data_c = baseline.get("data") or {}, candidate.get("data") or {}
-    fp_b, fp_c = data_b.get("fingerprints") or {}, data_c.get("fingerprints") or {}
-    rows_b, rows_c = data_b.get("rows") or {}, data_c.get("rows") or {}
+    data_b, data_c = baseline.data or ManifestData(), candidate.data or ManifestData()
+    fp_b, fp_c = data_b.fingerprints or {}, data_c.fingerprints or {}
+    rows_b, rows_c = data_b.rows or {}, data_c.rows or {}
 
-    def table(fp: dict[str, Any], rows: dict[str, Any], name: str) -> str | None:
+    def table(fp: dict[str, str], rows: dict[str, int], name: str) -> str | None:
         sha = fp.get(name)
         if sha is None:
             return None
@@ -97,6 +99,6 @@ def model_changes(baseline: dict[str, Any], candidate: dict[str, Any]) -> Change
 
     libraries = [
         c.model_copy(update={"name": f"libraries.{c.name}"})
-        for c in _diff(baseline.get("libraries") or {}, candidate.get("libraries") or {})
+        for c in _diff(dict(baseline.libraries or {}), dict(candidate.libraries or {}))
     ]
     return Changes(model=model, features=features, data=data, libraries=libraries)

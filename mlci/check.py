@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mlci.errors import ChecksFailed, ConfigError
+from mlci.errors import ArtifactError, ChecksFailed, ConfigError
+from mlci.manifest import Evaluation
 from mlci.references import actor, baseline_bundle, open_public_registry, open_registry, resolve_bundle, work_dir
 
 if TYPE_CHECKING:
@@ -346,8 +347,11 @@ def cached_candidate(
         if record is None:
             continue
         for version in dict.fromkeys(v for v in (record.version, record.previous) if v):
-            manifest = registry.manifest(version)
-            if manifest.get("cache_key") == key and manifest.get("pr") == pr:
+            try:
+                manifest = registry.manifest(version)
+            except ArtifactError:  # a malformed manifest is never reused; the check trains afresh
+                continue
+            if manifest.cache_key == key and manifest.pr == pr:
                 return resolve_bundle(config, registry, version)
     return None
 
@@ -358,9 +362,9 @@ def predict(config: Config, bundle: Bundle, frame: pd.DataFrame) -> Predictions:
     from mlci.training import load_trusted, predictions
 
     model = load_trusted(config, bundle)
-    features = list(bundle.manifest.get("features") or [])
+    features = list(bundle.manifest.features or [])
     require_columns(frame, features, uri="the test table", field=f"features of version {bundle.version}")
-    return predictions(model, frame[features], str(bundle.manifest.get("task")))
+    return predictions(model, frame[features], str(bundle.manifest.task))
 
 
 def evaluate(
@@ -643,8 +647,8 @@ def build_document(
     manifest = candidate.bundle.manifest
     # A reused candidate was trained on these very bytes: its manifest knows the row counts,
     # so the tables need not be parsed just to say so again.
-    rows = (manifest.get("data") or {}).get("rows") if candidate.reused else None
-    recorded = manifest.get("git_sha")
+    rows = manifest.data.rows if candidate.reused and manifest.data is not None else None
+    recorded = manifest.git_sha
     return report_document(
         model=config.model.name,
         comparison=comparison,
@@ -734,8 +738,8 @@ def store_candidate(
     if not candidate.reused:  # a stored version is immutable; its manifest says what its first check found
         bundle = candidate.bundle
         metrics = document.comparison.metrics if document.comparison else []
-        bundle.manifest["metrics"] = {m.name: m.candidate for m in metrics}
-        bundle.manifest["evaluation"] = {"baseline": baseline, "verdict": verdict}
+        bundle.manifest.metrics = {m.name: m.candidate for m in metrics}
+        bundle.manifest.evaluation = Evaluation(baseline=baseline, verdict=verdict)
         bundle.write_manifest()
     pushed = registry.push(candidate.bundle.path, actor=actor, reason=f"mlci {action} ({alias})", attach=attach)
     registry.set_alias(alias, pushed.version, actor=actor, reason=f"mlci {action}: {verdict}")

@@ -74,8 +74,8 @@ def smoke_test(config: Config, registry: Registry, env: str, version: str) -> No
                 raise ChecksFailed(f"version {version} has no {SMOKE} (sample rows) to smoke-test with")
             rows = pd.read_parquet(smoke_path)
             expected = rows.pop("__mlci_prediction__").to_numpy(dtype="float64")
-            features = list(bundle.manifest.get("features") or rows.columns)
-            got = np.asarray(scores(model, rows[features], str(bundle.manifest.get("task"))), dtype="float64")
+            features = list(bundle.manifest.features or rows.columns)
+            got = np.asarray(scores(model, rows[features], str(bundle.manifest.task)), dtype="float64")
         except (ChecksFailed, UntrustedTypes, ServiceError):
             raise
         except MlciError as e:
@@ -376,7 +376,7 @@ def deploy(
                 "environment": environment,
                 "version": version,
                 "previous": previous,
-                "sha256": registry.manifest(version).get("sha256"),
+                "sha256": registry.manifest(version).sha256,
                 "uri": uri,
                 "version_uri": registry.store.url(f"{config.model.name}/versions/{version}/"),
             }

@@ -85,19 +85,19 @@ def verify_pr_candidate(config: Config, from_pr: str, ctx: GitHubContext) -> Ver
     bundle = resolve_bundle(config, registry, version)
     manifest = bundle.manifest
     notes: list[str] = []
-    if manifest.get("pr") != number:
+    if manifest.pr != number:
         raise ChecksFailed(
             f"alias pr-{number} points at version {version}, which was stored for PR "
-            f"#{manifest.get('pr')}, not #{number}; refusing to promote it (the alias was moved by another job)"
+            f"#{manifest.pr}, not #{number}; refusing to promote it (the alias was moved by another job)"
         )
     if ctx.token and ctx.repository:
         merged, head = github_record(ctx, number)
         if not merged:
             raise ChecksFailed(f"GitHub says PR #{number} is not merged; not promoting its candidate")
         # git_sha is the PR's head commit on a pull_request job (not GitHub's temporary merge commit).
-        if head is None or manifest.get("git_sha") != head:
+        if head is None or manifest.git_sha != head:
             raise ChecksFailed(
-                f"version {version} under pr-{number} was trained from commit {manifest.get('git_sha') or 'unknown'}, "
+                f"version {version} under pr-{number} was trained from commit {manifest.git_sha or 'unknown'}, "
                 f"but GitHub records PR #{number}'s head as {head}; refusing to promote it"
             )
         notes.append(f"GitHub confirms PR #{number} merged with head {head[:12]}, the commit version {version} names")

@@ -106,8 +106,7 @@ def resolve_bundle(config: Config, registry: Registry, ref: str) -> Bundle:
 def resolve(config: Config, registry: Registry, ref: str) -> Resolved:
     """Return the verified bundle REF names, labelled by what REF is (alias, version id or bundle path)."""
     bundle = resolve_bundle(config, registry, ref)
-    sha = bundle.manifest.get("git_sha")
-    git_sha = str(sha) if sha else None
+    git_sha = bundle.manifest.git_sha or None
     if is_path(ref):
         return Resolved(
             bundle, Reference(label=ref, kind="bundle", version=bundle.version, uri=str(bundle.path), git_sha=git_sha)

@@ -212,20 +212,21 @@ def history(config: Config, alias: str | None = None) -> History:
     events = registry.events()
     if alias is not None:
         events = [e for e in events if e.get("alias") == alias or e.get("env") == alias]
+    stored = registry.versions()  # before `warnings` is read: a manifest that does not parse adds one
     return History(
         model=config.model.name,
         registry=registry.store.uri,
         warnings=list(registry.warnings),
         versions=[
             VersionSummary(
-                version=_text(m.get("version")),
-                created_at=_text(m.get("created_at")),
-                git_sha=_text(m.get("git_sha")),
-                pr=m["pr"] if isinstance(m.get("pr"), int) and not isinstance(m.get("pr"), bool) else None,
-                metrics=m["metrics"] if isinstance(m.get("metrics"), dict) else {},
-                signatures=signatures_of(registry, str(m["id"])) if config.signing is not None else None,
+                version=m.version,
+                created_at=m.created_at,
+                git_sha=m.git_sha,
+                pr=m.pr,
+                metrics=dict(m.metrics or {}),
+                signatures=signatures_of(registry, vid) if config.signing is not None else None,
             )
-            for m in registry.versions()
+            for vid, m in stored
         ],
         aliases=[
             AliasSummary(alias=a.name, version=a.version, previous=a.previous, updated_at=a.updated_at, actor=a.actor)
@@ -233,12 +234,6 @@ def history(config: Config, alias: str | None = None) -> History:
         ],
         events=events,
     )
-
-
-def _text(value: Any) -> str | None:
-    # A manifest is written by whoever pushed the version (a PR's job included): history shows
-    # its fields as text rather than trusting their types.
-    return None if value is None else str(value)
 
 
 # --- which PR a merge came from --------------------------------------------------------------------

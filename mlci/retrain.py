@@ -59,10 +59,10 @@ def measure_drift(config: Config, bundle: Bundle, frame: pd.DataFrame) -> DriftR
     if profile is None:
         raise NotFoundError(f"version {bundle.version} has no profile.json to measure drift against (retrain it)")
     predictions = None
-    features = list(bundle.manifest.get("features", []))
+    features = list(bundle.manifest.features or [])
     if all(f in frame.columns for f in features):
         model = load_trusted(config, bundle)
-        predictions = scores(model, frame[features], str(bundle.manifest.get("task")))
+        predictions = scores(model, frame[features], str(bundle.manifest.task))
     # compare_profile names a missing column itself (unless drift.ignore lists it).
     return compare_profile(profile, frame, config.drift, predictions=predictions)
 
@@ -82,13 +82,11 @@ def measure_drift_in_engine(config: Config, bundle: Bundle, table: EngineTable) 
     rows, observed = table.observe(profile_columns(profile, config.drift))
     entry = profile.get("predictions")
     if entry is not None and PREDICTION not in config.drift.ignore and config.data.sample_rows is not None:
-        features = list(bundle.manifest.get("features", []))
+        features = list(bundle.manifest.features or [])
         frame = table.sample(config.data.id, config.data.sample_rows)
         if all(f in frame.columns for f in features):
             model = load_trusted(config, bundle)
-            observed[PREDICTION] = observe_predictions(
-                entry, scores(model, frame[features], str(bundle.manifest.get("task")))
-            )
+            observed[PREDICTION] = observe_predictions(entry, scores(model, frame[features], str(bundle.manifest.task)))
     return compare_observed(profile, observed, rows, config.drift)
 
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mlci.errors import ArtifactError, ConfigError, MlciError, NotFoundError, ServiceError
+from mlci.manifest import Manifest
 
 if TYPE_CHECKING:
     from mlci.config import Config, SigningSection
@@ -120,13 +121,13 @@ def signed_tree(bundle_dir: Path, attachments: dict[str, bytes], scratch: Path) 
     """Yield a directory holding exactly the bundle's listed files, its manifest and `attachments`."""
     from mlci.artifacts import MANIFEST
 
-    manifest = json.loads((bundle_dir / MANIFEST).read_text())
-    names = [MANIFEST, *(manifest.get("files") or {})]
+    manifest = Manifest.parse((bundle_dir / MANIFEST).read_bytes(), str(bundle_dir / MANIFEST))
+    names = [MANIFEST, *(manifest.files or {})]
     if any(n == TREE_DIR or n.startswith(TREE_DIR + "/") for n in names):
         raise ArtifactError(f"{bundle_dir}: a bundle file is named {TREE_DIR}/…, which signing reserves")
     scratch.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="mlci-sign-", dir=scratch))
-    tree = root / str(manifest.get("version") or "bundle")
+    tree = root / str(manifest.version or "bundle")
     try:
         for name in names:
             dst = tree / name
@@ -184,8 +185,8 @@ class VersionSigner:
             if token is None:
                 self.note = NO_OIDC.format(why=why)
                 return {}
-        manifest = json.loads((bundle_dir / MANIFEST).read_text())
-        version = str(manifest["version"])
+        manifest = Manifest.parse((bundle_dir / MANIFEST).read_bytes(), str(bundle_dir / MANIFEST))
+        version = str(manifest.version)
         ctx = self.ctx
         provenance = Provenance(
             model=self.config.model.name,
@@ -194,8 +195,8 @@ class VersionSigner:
             actor=self.actor,
             repository=ctx.repository if ctx else None,
             ref=ctx.ref if ctx else None,
-            pr=ctx.pr_number if ctx else manifest.get("pr"),
-            head_sha=(ctx.head_sha if ctx else None) or manifest.get("git_sha"),
+            pr=ctx.pr_number if ctx else manifest.pr,
+            head_sha=(ctx.head_sha if ctx else None) or manifest.git_sha,
             run_url=ctx.run_url if ctx else None,
             signed_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
             nonce=secrets.token_hex(8),

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlci import __version__
 from mlci.errors import TrainingError
+from mlci.manifest import Manifest, ManifestData
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -247,31 +248,31 @@ def train(
     smoke_bytes = _parquet_bytes(smoke)
 
     key = key or cache_key(config, datasets.fingerprints)
-    manifest: dict[str, Any] = {
-        "model": config.model.name,
-        "task": config.model.task,
-        "estimator": config.model.estimator,
-        "entrypoint": config.model.entrypoint,
-        "params": config.model.params,
-        "features": datasets.features,
-        "categorical": categorical,
-        "feature_kinds": dict(kinds.kinds),
-        "target": datasets.target,
-        "classes": [_plain(c) for c in getattr(estimator, "classes_", [])],
-        "data": {
-            "fingerprints": datasets.fingerprints,
-            "sources": datasets.sources,
-            "rows": {"train": len(datasets.train), "test": len(datasets.test)},
-        },
-        "git_sha": sha or git_sha(config.base_dir),
-        "git_merge_sha": merge_sha,
-        "pr": pr,
-        "training_seconds": round(seconds, 3),
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "libraries": library_versions(),
-        "cache_key": key,
-        "metrics": {},
-    }
+    manifest = Manifest(
+        model=config.model.name,
+        task=config.model.task,
+        estimator=config.model.estimator,
+        entrypoint=config.model.entrypoint,
+        params=config.model.params,
+        features=datasets.features,
+        categorical=categorical,
+        feature_kinds=dict(kinds.kinds),
+        target=datasets.target,
+        classes=[_plain(c) for c in getattr(estimator, "classes_", [])],
+        data=ManifestData(
+            fingerprints=datasets.fingerprints,
+            sources=datasets.sources,
+            rows={"train": len(datasets.train), "test": len(datasets.test)},
+        ),
+        git_sha=sha or git_sha(config.base_dir),
+        git_merge_sha=merge_sha,
+        pr=pr,
+        training_seconds=round(seconds, 3),
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        libraries=library_versions(),
+        cache_key=key,
+        metrics={},
+    )
     extra = {PROFILE: json.dumps(profile, sort_keys=True).encode(), SMOKE: smoke_bytes}
     bundle = write_bundle(output, estimator, manifest, extra)
     # Fail fast: the model must load back through the loader every later job uses, with this

@@ -109,7 +109,7 @@ def test_second_push_is_idempotent_and_sends_no_bytes(store: Store, tmp_path: Pa
     assert [e["action"] for e in registry.events()] == ["push"]
     assert registry.events()[0]["actor"] == "alice"
     assert registry.exists(first.version)
-    assert registry.manifest(first.version)["sha256"] == sha256((bundle / "model.skops").read_bytes())
+    assert registry.manifest(first.version).sha256 == sha256((bundle / "model.skops").read_bytes())
 
 
 def test_half_written_version_is_invisible_until_its_manifest_lands(store: Store, tmp_path: Path) -> None:
@@ -164,7 +164,7 @@ def test_versions_are_listed_newest_first(store: Store, tmp_path: Path) -> None:
     old = registry.push(make_bundle(tmp_path, "old", created_at="2024-01-01T00:00:00Z"), actor="ci")
     new = registry.push(make_bundle(tmp_path, "new", created_at="2024-06-01T00:00:00Z"), actor="ci")
 
-    assert [m["id"] for m in registry.versions()] == [new.version, old.version]
+    assert [vid for vid, _ in registry.versions()] == [new.version, old.version]
 
 
 # -- resolve and aliases -------------------------------------------------------------

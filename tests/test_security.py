@@ -51,6 +51,7 @@ def hostile_bundle(template: Path, dest: Path, marker: Path) -> Path:
     from sklearn.preprocessing import FunctionTransformer
 
     from mlci.artifacts import write_bundle
+    from mlci.manifest import Manifest
 
     source = f"open({str(marker)!r}, 'a').write('code ran\\n')\n"
     model = Pipeline(
@@ -65,7 +66,7 @@ def hostile_bundle(template: Path, dest: Path, marker: Path) -> Path:
     extras = {n: (template / n).read_bytes() for n in manifest["files"] if n != "model.skops"}
     for key in ("sha256", "version", "files"):
         manifest.pop(key)
-    return write_bundle(dest, model, manifest, extras).path
+    return write_bundle(dest, model, Manifest.model_validate(manifest), extras).path
 
 
 @pytest.fixture(scope="module")

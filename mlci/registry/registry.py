@@ -33,6 +33,7 @@ from typing import Any
 
 from mlci.artifacts import MANIFEST, MODEL_FILE, regular_file, sha256_file
 from mlci.errors import ArtifactError, ConfigError, ConflictError, NotFoundError
+from mlci.manifest import Manifest
 from mlci.redaction import redact
 from mlci.registry.store import Store, sweep_temp
 
@@ -103,33 +104,20 @@ def _check_name(kind: str, name: str) -> str:
     return name
 
 
-def _parse_manifest(raw: bytes, where: str) -> tuple[dict[str, Any], dict[str, str]]:
+def _parse_manifest(raw: bytes, where: str) -> tuple[Manifest, dict[str, str]]:
     """Return (manifest, files) after checking the fields the registry relies on."""
-    try:
-        manifest = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ArtifactError(f"{where}: manifest.json is not valid JSON: {e}") from None
-    if not isinstance(manifest, dict):
-        raise ArtifactError(f"{where}: manifest.json is not a JSON object")
-    files = manifest.get("files")
-    sha = manifest.get("sha256")
-    if not isinstance(files, dict) or not isinstance(files.get(MODEL_FILE), str):
+    manifest = Manifest.parse(raw, f"{where}{MANIFEST}" if where.endswith("/") else f"{where}/{MANIFEST}")
+    files = manifest.files
+    if files is None or MODEL_FILE not in files:
         raise ArtifactError(f"{where}: manifest.json has no files.{MODEL_FILE} checksum")
-    if sha != files[MODEL_FILE]:
+    if manifest.sha256 != files[MODEL_FILE]:
         raise ArtifactError(f"{where}: manifest.json sha256 differs from files.{MODEL_FILE}")
-    for name, digest in files.items():
+    for name in files:
         parts = PurePosixPath(name).parts
         # A manifest names files to write on fetch: refuse anything that escapes the bundle.
-        if (
-            not isinstance(digest, str)
-            or not parts
-            or name.startswith("/")
-            or ".." in parts
-            or "\\" in name
-            or name in (MANIFEST, CURRENT)
-        ):
+        if not parts or name.startswith("/") or ".." in parts or "\\" in name or name in (MANIFEST, CURRENT):
             raise ArtifactError(f"{where}: manifest.json lists an invalid file entry {name!r}")
-    return manifest, {str(k): str(v) for k, v in files.items()}
+    return manifest, dict(files)
 
 
 class Registry:
@@ -223,7 +211,7 @@ class Registry:
             return False
         return self.store.head(self._version_prefix(version) + MANIFEST) is not None
 
-    def manifest(self, version: str) -> dict[str, Any]:
+    def manifest(self, version: str) -> Manifest:
         """Return the version's manifest; NotFoundError if the version does not exist."""
         if not VERSION_RE.fullmatch(version):
             raise NotFoundError(f"{version!r} is not a version id of model {self.model!r}")
@@ -247,14 +235,19 @@ class Registry:
                 ids.append(parts[0])
         return ids
 
-    def versions(self) -> list[dict[str, Any]]:
-        """Return every version's manifest, newest first, each with its `id` added."""
+    def versions(self) -> list[tuple[str, Manifest]]:
+        """Return (id, manifest) of every version, newest first.
+
+        A manifest that does not parse (a pull request's job can write one) is skipped with a
+        line in `warnings`, so one bad version does not hide the others.
+        """
         out = []
         for vid in self.version_ids():
-            manifest = self.manifest(vid)
-            manifest.setdefault("id", vid)
-            out.append(manifest)
-        out.sort(key=lambda m: (str(m.get("created_at", "")), m["id"]), reverse=True)
+            try:
+                out.append((vid, self.manifest(vid)))
+            except ArtifactError as e:
+                self.warnings.append(f"skipped version {vid}: {e}")
+        out.sort(key=lambda pair: (pair[1].created_at or "", pair[0]), reverse=True)
         return out
 
     def resolve(self, ref: str) -> str:
