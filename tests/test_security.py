@@ -186,6 +186,43 @@ def test_swapped_model_bytes_with_a_consistent_manifest_are_refused_by_deploy(pr
     assert current["version"] == good
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(("field", "value"), [("pr", "7"), ("data", []), ("features", "tenure")])
+def test_a_stored_manifest_with_a_wrong_type_is_refused_in_one_line_and_nothing_is_deployed(
+    project, trained, field, value
+):
+    """A PR's job can write any manifest.json: a field of the wrong type is exit 2, never a traceback."""
+    project, env = project
+    good, other = version_of(trained["good"]), version_of(trained["other"])
+    for bundle in (trained["good"], trained["other"]):
+        assert mlci(project, "push", str(bundle), env=env).returncode == 0
+    assert mlci(project, "deploy", good, "--env", "production", env=env).returncode == 0
+
+    from mlci.config import load_config
+    from mlci.references import open_registry
+
+    store = open_registry(load_config(project / "mlci.yaml", env=env)).store
+    # Content addressing still holds (sha256, files, version untouched): only the type is wrong.
+    manifest = json.loads((trained["other"] / "manifest.json").read_text())
+    store.put(f"churn/versions/{other}/manifest.json", json.dumps({**manifest, field: value}).encode())
+    shutil.rmtree(project / ".mlci" / "versions", ignore_errors=True)  # a fresh checkout's job
+
+    for args in (("deploy", other, "--env", "production"), ("evaluate", "--candidate", other)):
+        run = mlci(project, *args, env=env)
+        assert run.returncode == 2, run.stdout + run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+        line = run.stderr.strip()
+        assert f"{other}/manifest.json: field '{field}' is {json.dumps(value)}" in line, line
+        assert "train and push the bundle again" in line and "internal error" not in line
+    assert alias_of(project, env, "production") == good
+    current = json.loads(store.get("churn/deployments/production/CURRENT.json")[0])
+    assert current["version"] == good
+    # history still lists the other versions and says which one it skipped
+    listed = history(project, env)
+    assert [v["version"] for v in listed["versions"]] == [good]
+    assert any(w.startswith(f"skipped version {other}: ") and f"field '{field}'" in w for w in listed["warnings"])
+
+
 # --- bounds ------------------------------------------------------------------------------------
 
 
