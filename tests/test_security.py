@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from mlci.errors import ServiceError
+from mlci.registry import Store
 from tests.conftest import EXAMPLE, mlci_env
 
 FUNCTIONS = ("numpy.full_like", "numpy.sum", "numpy.testing._private.utils.runstring")
@@ -159,20 +160,24 @@ def test_numpy_only_code_running_model_is_refused_everywhere_and_never_runs(proj
     assert alias_of(project, env, "production") == good
 
 
-@pytest.mark.slow
-def test_swapped_model_bytes_with_a_consistent_manifest_are_refused_by_deploy(project, trained, tmp_path):
-    project, env = project
+def good_deployed_beside_other(project: Path, env: dict[str, str], trained: dict[str, Path]) -> tuple[str, str, Store]:
+    """Push `good` and `other`, deploy `good` to production; return both ids and the registry's store."""
+    from mlci.config import load_config
+    from mlci.references import open_registry
+
     good, other = version_of(trained["good"]), version_of(trained["other"])
     for bundle in (trained["good"], trained["other"]):
         assert mlci(project, "push", str(bundle), env=env).returncode == 0
     assert mlci(project, "deploy", good, "--env", "production", env=env).returncode == 0
-
-    # Under version `other`, put the good model's bytes and a manifest that agrees with them.
-    from mlci.config import load_config
-    from mlci.references import open_registry
-
     # (the s3 variant's AWS_* variables are in this process's environment: see s3_bucket)
-    store = open_registry(load_config(project / "mlci.yaml", env=env)).store
+    return good, other, open_registry(load_config(project / "mlci.yaml", env=env)).store
+
+
+@pytest.mark.slow
+def test_swapped_model_bytes_with_a_consistent_manifest_are_refused_by_deploy(project, trained, tmp_path):
+    project, env = project
+    good, other, store = good_deployed_beside_other(project, env, trained)
+    # Under version `other`, put the good model's bytes and a manifest that agrees with them.
     swapped = (trained["good"] / "model.skops").read_bytes()
     manifest = json.loads((trained["good"] / "manifest.json").read_text())
     store.put(f"churn/versions/{other}/model.skops", swapped)
@@ -193,15 +198,7 @@ def test_a_stored_manifest_with_a_wrong_type_is_refused_in_one_line_and_nothing_
 ):
     """A PR's job can write any manifest.json: a field of the wrong type is exit 2, never a traceback."""
     project, env = project
-    good, other = version_of(trained["good"]), version_of(trained["other"])
-    for bundle in (trained["good"], trained["other"]):
-        assert mlci(project, "push", str(bundle), env=env).returncode == 0
-    assert mlci(project, "deploy", good, "--env", "production", env=env).returncode == 0
-
-    from mlci.config import load_config
-    from mlci.references import open_registry
-
-    store = open_registry(load_config(project / "mlci.yaml", env=env)).store
+    good, other, store = good_deployed_beside_other(project, env, trained)
     # Content addressing still holds (sha256, files, version untouched): only the type is wrong.
     manifest = json.loads((trained["other"] / "manifest.json").read_text())
     store.put(f"churn/versions/{other}/manifest.json", json.dumps({**manifest, field: value}).encode())
