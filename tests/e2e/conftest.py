@@ -36,6 +36,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,9 @@ ACT_TIMEOUT = 420.0
 JUNK = ("__pycache__", "*.pyc", ".mlci", "report.md", "comparison.json")
 CHECKOUT = ("action.yml", "pyproject.toml", "README.md", "LICENSE", "mlci", "workflows", "examples")
 # Wall time of every act run, printed at the end of the session (pytest -s or -rA shows it).
-TIMINGS: list[tuple[str, float]] = []
+# Each act run's wall time rides on its test's report (user_properties), so the table below
+# also reaches the terminal from pytest-xdist workers.
+ACT_SECONDS = "act run seconds"
 
 
 def act_binary() -> str:
@@ -213,6 +216,7 @@ class Act:
     tmp: Path
     runs: list[ActRun] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)
+    record: Callable[[str, object], None] | None = None  # pytest's record_property
 
     def __call__(
         self,
@@ -317,7 +321,8 @@ class Act:
             seconds=seconds,
         )
         self.runs.append(run)
-        TIMINGS.append((f"{os.environ.get('PYTEST_CURRENT_TEST', '?').split(' ')[0]} #{n} {path.name}", seconds))
+        if self.record is not None:
+            self.record(ACT_SECONDS, (f"#{n} {path.name}", round(seconds, 1)))
         return run
 
     def assert_no_secret_in_logs(self) -> None:
@@ -388,10 +393,16 @@ def repo(tmp_path: Path, source: Path, s3_server: SeaweedFS) -> Repo:
 
 @pytest.fixture
 def act(
-    act_cache: Path, cache_store: Path, repo: Repo, github_server: GitHubServer, s3_server: SeaweedFS, tmp_path
+    act_cache: Path,
+    cache_store: Path,
+    repo: Repo,
+    github_server: GitHubServer,
+    s3_server: SeaweedFS,
+    tmp_path: Path,
+    record_property: Callable[[str, object], None],
 ) -> Act:
     """Return a runner of e2e workflows for this test (each run's full log is kept in its `act.log`)."""
-    runner = Act(act_cache, cache_store, repo, github_server, s3_server, tmp_path / "act")
+    runner = Act(act_cache, cache_store, repo, github_server, s3_server, tmp_path / "act", record=record_property)
     runner.tmp.mkdir()
     return runner
 
@@ -453,7 +464,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if TIMINGS:
+    timings = [
+        (report.nodeid, *value)
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if report.when == "call"
+        for name, value in getattr(report, "user_properties", [])
+        if name == ACT_SECONDS
+    ]
+    if timings:
         terminalreporter.write_sep("-", "act runs (seconds)")
-        for name, seconds in TIMINGS:
-            terminalreporter.write_line(f"{seconds:7.1f}  {name}")
+        for nodeid, run, seconds in timings:
+            terminalreporter.write_line(f"{seconds:7.1f}  {nodeid} {run}")
