@@ -454,15 +454,6 @@ def host_cli(repo: Repo, source: Path, s3_server: SeaweedFS, tmp_path: Path) -> 
     return HostCli(project, env, out)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Under pytest-xdist (make test) every act run goes to one worker, so only the first of them
-    # installs mlci's venv and the others restore it, as the session's act cache intends.
-    here = str(HERE)
-    for item in items:
-        if str(item.path).startswith(here):
-            item.add_marker(pytest.mark.xdist_group("act"))
-
-
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     timings = [
         (report.nodeid, *value)
