@@ -116,3 +116,22 @@ def mlci_in_process(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
         return CliRunner().invoke(cli, list(args), prog_name="mlci")
 
     return run
+
+
+# The name under which tests/e2e records each act run's wall time (record_property).
+ACT_SECONDS = "act run seconds"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    timings = [
+        (report.nodeid, *value)
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if report.when == "call"
+        for name, value in getattr(report, "user_properties", [])
+        if name == ACT_SECONDS
+    ]
+    if timings:
+        terminalreporter.write_sep("-", "act runs (seconds)")
+        for nodeid, run, seconds in timings:
+            terminalreporter.write_line(f"{seconds:7.1f}  {nodeid} {run}")

@@ -44,7 +44,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ACT_SECONDS, ROOT
 from tests.github_server import GitHubServer
 from tests.s3_server import SeaweedFS
 from tests.tools import binary
@@ -58,10 +58,6 @@ ORIGIN = "https://github.com/octo-org/ml-repo.git"
 ACT_TIMEOUT = 420.0
 JUNK = ("__pycache__", "*.pyc", ".mlci", "report.md", "comparison.json")
 CHECKOUT = ("action.yml", "pyproject.toml", "README.md", "LICENSE", "mlci", "workflows", "examples")
-# Wall time of every act run, printed at the end of the session (pytest -s or -rA shows it).
-# Each act run's wall time rides on its test's report (user_properties), so the table below
-# also reaches the terminal from pytest-xdist workers.
-ACT_SECONDS = "act run seconds"
 
 
 def act_binary() -> str:
@@ -322,6 +318,8 @@ class Act:
         )
         self.runs.append(run)
         if self.record is not None:
+            # Its wall time rides on the test's report: tests/conftest.py prints the table, also under
+            # pytest-xdist, whose controller never loads this directory's conftest.
             self.record(ACT_SECONDS, (f"#{n} {path.name}", round(seconds, 1)))
         return run
 
@@ -452,18 +450,3 @@ def host_cli(repo: Repo, source: Path, s3_server: SeaweedFS, tmp_path: Path) -> 
     out.mkdir()
     env = mlci_env(**s3_server.env, S3_ENDPOINT_URL=s3_server.endpoint_url, PYTHONPATH=str(source))
     return HostCli(project, env, out)
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    timings = [
-        (report.nodeid, *value)
-        for outcome in ("passed", "failed")
-        for report in terminalreporter.stats.get(outcome, [])
-        if report.when == "call"
-        for name, value in getattr(report, "user_properties", [])
-        if name == ACT_SECONDS
-    ]
-    if timings:
-        terminalreporter.write_sep("-", "act runs (seconds)")
-        for nodeid, run, seconds in timings:
-            terminalreporter.write_line(f"{seconds:7.1f}  {nodeid} {run}")
