@@ -188,6 +188,30 @@ def sliced(y, cand, base, names, column, task="classification"):
     )
 
 
+def assert_each_slice_equals_the_slice_alone(y, cand, base, names, column, task, fields) -> None:
+    """Assert each slice's results equal `compare` handed only that slice's rows, on `fields`."""
+
+    def rows_of(p: Predictions, rows: np.ndarray) -> Predictions:
+        return Predictions(p.labels[rows], None if p.proba is None else p.proba[rows], p.classes)
+
+    for s in sliced(y, cand, base, names, column, task).slices:
+        rows = column == s.category
+        alone = compare(
+            y[rows],
+            rows_of(cand, rows),
+            rows_of(base, rows),
+            task=task,
+            metrics=names,
+            primary=names[0],
+            gates=[],
+            statistics=STATS,
+        )
+        for got, want in zip(s.metrics, alone.metrics, strict=True):
+            assert got.method == want.method
+            for field in fields:
+                assert getattr(got, field) == pytest.approx(getattr(want, field), rel=1e-9, abs=1e-12), (got, field)
+
+
 def reasons(result, metric: str) -> dict[str, str | None]:
     """Return each slice's reason for having no value of `metric` (None where it has one)."""
     return {s.category: next(m.undefined for m in s.metrics if m.name == metric) for s in result.slices}
@@ -314,33 +338,8 @@ def test_slice_intervals_equal_the_same_metric_computed_on_the_slice_alone() -> 
     cand, base = classifier(y, classes, 1.0, rng, 2), classifier(y, classes, 1.3, rng, 2)
     column = rng.choice(np.array(["a", "b", "c"], dtype=object), n)
     names = ["roc_auc", "accuracy", "log_loss", "brier", "f1", "average_precision"]
-    whole = compare(
-        y,
-        cand,
-        base,
-        task="classification",
-        metrics=names,
-        primary="roc_auc",
-        gates=[],
-        statistics=STATS,
-        slices={"s": column},
-    )
-    for s in whole.slices:
-        rows = column == s.category
-        alone = compare(
-            y[rows],
-            Predictions(cand.labels[rows], cand.proba[rows], classes),
-            Predictions(base.labels[rows], base.proba[rows], classes),
-            task="classification",
-            metrics=names,
-            primary="roc_auc",
-            gates=[],
-            statistics=STATS,
-        )
-        for got, want in zip(s.metrics, alone.metrics, strict=True):
-            assert got.method == want.method
-            for field in ("candidate", "baseline", "delta", "ci_low", "ci_high", "p_value"):
-                assert getattr(got, field) == pytest.approx(getattr(want, field), rel=1e-9, abs=1e-12), (got, field)
+    fields = ("candidate", "baseline", "delta", "ci_low", "ci_high", "p_value")
+    assert_each_slice_equals_the_slice_alone(y, cand, base, names, column, "classification", fields)
 
 
 def test_regression_slice_intervals_equal_the_slice_alone() -> None:
@@ -350,33 +349,8 @@ def test_regression_slice_intervals_equal_the_slice_alone() -> None:
     cand, base = Predictions(y + rng.normal(0, 1.0, n)), Predictions(y + rng.normal(0, 1.3, n))
     column = rng.choice(np.array(["a", "b"], dtype=object), n)
     names = ["rmse", "mae", "mape", "r2"]
-    whole = compare(
-        y,
-        cand,
-        base,
-        task="regression",
-        metrics=names,
-        primary="rmse",
-        gates=[],
-        statistics=STATS,
-        slices={"s": column},
-    )
-    for s in whole.slices:
-        rows = column == s.category
-        alone = compare(
-            y[rows],
-            Predictions(cand.labels[rows]),
-            Predictions(base.labels[rows]),
-            task="regression",
-            metrics=names,
-            primary="rmse",
-            gates=[],
-            statistics=STATS,
-        )
-        for got, want in zip(s.metrics, alone.metrics, strict=True):
-            assert got.method == want.method
-            for field in ("candidate", "delta", "ci_low", "ci_high", "p_value"):
-                assert getattr(got, field) == pytest.approx(getattr(want, field), rel=1e-9, abs=1e-12), (got, field)
+    fields = ("candidate", "delta", "ci_low", "ci_high", "p_value")
+    assert_each_slice_equals_the_slice_alone(y, cand, base, names, column, "regression", fields)
 
 
 def test_compute_metric_agrees_with_the_vectorised_overall_value() -> None:
