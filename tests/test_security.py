@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ import pytest
 from mlci.errors import ServiceError
 from mlci.registry import Store
 from tests.conftest import EXAMPLE, mlci_env
+from tests.tools import http_server
 
 FUNCTIONS = ("numpy.full_like", "numpy.sum", "numpy.testing._private.utils.runstring")
 
@@ -318,16 +319,11 @@ def hostile_server() -> Iterator[str]:
 
     stopping = threading.Event()
     sent = [0]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        stopping.set()
-        server.shutdown()
-        server.server_close()
+    with http_server(Handler) as url:
+        try:
+            yield url
+        finally:
+            stopping.set()  # ends a trickle in progress before the server shuts down
 
 
 def client(url: str, **kwargs: object):

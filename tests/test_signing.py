@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import pytest
 
 from mlci.demo import _set_estimator
 from tests.conftest import EXAMPLE, mlci_env
+from tests.tools import http_server
 
 pytestmark = pytest.mark.slow
 
@@ -465,15 +465,8 @@ def token_service() -> Iterator[str]:
         "exp": now + 300,
     }
     _TokenService.token = f"{b64({'alg': 'RS256', 'typ': 'JWT'})}.{b64(claims)}.{b64({'sig': 'none'})}"
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TokenService)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/token?api-version=2.0"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with http_server(_TokenService) as url:
+        yield f"{url}/token?api-version=2.0"
 
 
 def test_sigstore_without_the_jobs_oidc_identity_stores_unsigned_and_says_why(tmp_path, keys, bundles):
