@@ -83,6 +83,8 @@ class Manifest(_Part):
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ArtifactError(f"{where}: not valid JSON ({e})") from None
+        except (ValueError, RecursionError):  # an integer past Python's digit limit; nesting past the stack
+            raise ArtifactError(f"{where}: not JSON mlci can read (a number too long or nesting too deep)") from None
         if not isinstance(data, dict):
             raise ArtifactError(f"{where}: not a JSON object")
         try:

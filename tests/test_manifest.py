@@ -106,3 +106,12 @@ def test_absent_and_null_fields_are_tolerated_as_before(trained: Path) -> None:
     assert (
         manifest.dump() == json.dumps({"features": None, "pr": None, "version": "v"}, indent=2, sort_keys=True) + "\n"
     )
+
+
+@pytest.mark.parametrize("raw", ["[" * 5000 + "]" * 5000, '{"pr": ' + "9" * 5000 + "}"])
+def test_json_past_pythons_limits_is_one_artifact_error_line(raw: str) -> None:
+    # A PR role can write any manifest.json: nesting past the stack or an integer past Python's
+    # digit limit is refused like any other bad manifest, never an internal error.
+    with pytest.raises(ArtifactError) as refused:
+        Manifest.parse(raw, "s3://b/versions/abc/manifest.json")
+    assert str(refused.value).startswith("s3://b/versions/abc/manifest.json: not JSON mlci can read")
