@@ -48,15 +48,29 @@ def pr_number(from_pr: str, ctx: GitHubContext) -> tuple[int, str]:
 
 
 def github_record(ctx: GitHubContext, number: int) -> tuple[bool, str | None]:
-    """Return (merged, head sha) of PR `number` as GitHub's API records it."""
+    """Return (merged, head sha) of PR `number` as GitHub's API records it.
+
+    A PR from a fork is refused here: its check ran without credentials and stored nothing,
+    so anything under pr-<n> was put there by another job (a same-repository PR role can
+    write any pr-* alias and any manifest, including one naming the fork's public head sha).
+    """
     from mlci.github.client import GitHubClient
 
     with GitHubClient.from_context(ctx) as client:
         pull = client.get(f"/repos/{ctx.repository}/pulls/{number}")
     if not isinstance(pull, dict) or pull.get("number") != number:
         raise ChecksFailed(f"GitHub's answer for PR #{number} is not that pull request")
-    head = (pull.get("head") or {}).get("sha")
-    return bool(pull.get("merged") or pull.get("merged_at")), head if isinstance(head, str) else None
+    head = pull.get("head") if isinstance(pull.get("head"), dict) else {}
+    head_repo = head.get("repo") if isinstance(head.get("repo"), dict) else None
+    head_name = head_repo.get("full_name") if head_repo else None
+    if not isinstance(head_name, str) or head_name.lower() != (ctx.repository or "").lower():
+        raise ChecksFailed(
+            f"PR #{number} came from {head_name or 'a deleted repository'}, not {ctx.repository}: a fork's check "
+            f"stores no candidate, so whatever pr-{number} names was stored by another job; refusing to promote it",
+            hint="re-run the check from a branch of this repository and promote that PR",
+        )
+    sha = head.get("sha")
+    return bool(pull.get("merged") or pull.get("merged_at")), sha if isinstance(sha, str) else None
 
 
 def verify_pr_candidate(config: Config, from_pr: str, ctx: GitHubContext) -> VerifiedCandidate:

@@ -289,6 +289,25 @@ def test_from_pr_auto_resolves_the_pr_of_the_pushed_commit(kind, project, env, b
         assert len(github_server.deployments()) == 1 and "no GitHub deployment recorded" in again.stdout
 
 
+def test_from_pr_refuses_a_fork_pr_whatever_its_alias_names(project, env, bundles, github_server, tmp_path):
+    # A fork's check stores nothing, so pr-9 can only have been planted by another PR's job: its
+    # manifest claims PR 9 and the fork's public head sha, which GitHub's record would confirm.
+    head = "9" * 40
+    github_server.add_pull(9, head_sha=head, merged=True, user="mallory", fork=True)
+    planted = tmp_path / "planted"
+    shutil.copytree(bundles["good"], planted)
+    manifest = json.loads((planted / "manifest.json").read_text())
+    (planted / "manifest.json").write_text(json.dumps({**manifest, "pr": 9, "git_sha": head}))
+    push(project, planted, env, alias="pr-9")
+    gh = {**env, **github_server.env(), "GITHUB_ACTIONS": "true"}
+    run = mlci(project, "promote", "--from-pr", "9", "--to", "staging", env=gh)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "PR #9 came from mallory/ml-repo, not octo-org/ml-repo: a fork's check stores no candidate" in run.stderr
+    assert "re-run the check from a branch of this repository" in run.stderr
+    aliases = json.loads(mlci(project, "--json", "history", env=env).stdout)["aliases"]
+    assert [a["alias"] for a in aliases] == ["pr-9"]
+
+
 def test_from_pr_refuses_a_failed_or_missing_candidate_unless_allowed(project, env, bundles):
     _set_estimator(project / "mlci.yaml", *GOOD)
     pr = {**env, "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(project / "pr.json")}
