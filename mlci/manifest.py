@@ -48,6 +48,15 @@ class Evaluation(_Part):
     verdict: str | None = None
 
 
+class _NotJson(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    """Refuse Python's NaN/Infinity extensions: they would reach `history --json` as non-JSON tokens."""
+    raise _NotJson(f"the number {name} is not JSON")
+
+
 class Manifest(_Part):
     """manifest.json of a bundle or stored version (docs/registry.md lists the fields)."""
 
@@ -80,7 +89,9 @@ class Manifest(_Part):
     def parse(cls, raw: bytes | str, where: str) -> Manifest:
         """Return the manifest in `raw` (the bytes of `where`); ArtifactError naming the bad field otherwise."""
         try:
-            data = json.loads(raw)
+            data = json.loads(raw, parse_constant=_no_constant)
+        except _NotJson as e:
+            raise ArtifactError(f"{where}: {e}; JSON has no such number") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ArtifactError(f"{where}: not valid JSON ({e})") from None
         except (ValueError, RecursionError):  # an integer past Python's digit limit; nesting past the stack

@@ -15,7 +15,7 @@ The stored verdict becomes informational: it is shown, never decisive.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlci.errors import ChecksFailed, ConfigError
 
@@ -60,9 +60,9 @@ def github_record(ctx: GitHubContext, number: int) -> tuple[bool, str | None]:
         pull = client.get(f"/repos/{ctx.repository}/pulls/{number}")
     if not isinstance(pull, dict) or pull.get("number") != number:
         raise ChecksFailed(f"GitHub's answer for PR #{number} is not that pull request")
-    head = pull.get("head") if isinstance(pull.get("head"), dict) else {}
-    head_repo = head.get("repo") if isinstance(head.get("repo"), dict) else None
-    head_name = head_repo.get("full_name") if head_repo else None
+    head: dict[str, Any] = pull["head"] if isinstance(pull.get("head"), dict) else {}
+    head_repo: dict[str, Any] = head["repo"] if isinstance(head.get("repo"), dict) else {}
+    head_name = head_repo.get("full_name")
     if not isinstance(head_name, str) or head_name.lower() != (ctx.repository or "").lower():
         raise ChecksFailed(
             f"PR #{number} came from {head_name or 'a deleted repository'}, not {ctx.repository}: a fork's check "

@@ -115,3 +115,14 @@ def test_json_past_pythons_limits_is_one_artifact_error_line(raw: str) -> None:
     with pytest.raises(ArtifactError) as refused:
         Manifest.parse(raw, "s3://b/versions/abc/manifest.json")
     assert str(refused.value).startswith("s3://b/versions/abc/manifest.json: not JSON mlci can read")
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_python_number_extensions_in_a_manifest_are_refused(constant: str) -> None:
+    # json.loads accepts them by default; `history --json` would then print a token that is not JSON.
+    with pytest.raises(ArtifactError) as refused:
+        Manifest.parse('{"version": "v", "metrics": {"roc_auc": ' + constant + "}}", "s3://b/versions/v/manifest.json")
+    assert (
+        str(refused.value)
+        == f"s3://b/versions/v/manifest.json: the number {constant} is not JSON; JSON has no such number"
+    )

@@ -542,3 +542,30 @@ def test_keys_cannot_escape_the_store(tmp_path: Path) -> None:
         store.put("../outside", b"x")
     with pytest.raises(ConfigError):
         Registry(store, "../evil")
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"AWS_PROFILE": "nope"}, "S3 credentials: The config profile (nope) could not be found"),
+        (
+            {"AWS_ACCESS_KEY_ID": "AKIAHALF"},
+            "S3 credentials: Partial credentials found in env, missing: AWS_SECRET_ACCESS_KEY",
+        ),
+    ],
+)
+def test_credentials_boto3_cannot_use_are_one_config_line(mlci, example: Path, env: dict[str, str], said: str) -> None:
+    from tests.conftest import mlci_env
+
+    text = (example / "mlci.yaml").read_text()
+    (example / "mlci.yaml").write_text(
+        text.replace("uri: ${MLCI_REGISTRY:-.mlci/registry}", "uri: s3://bucket/registry")
+    )
+    clean = {k: v for k, v in mlci_env().items() if not k.startswith("AWS_")}
+    run = mlci("history", cwd=example, env={**clean, **env})
+    assert run.code == 2, run.text
+    assert (
+        run.err.strip()
+        == f"{said} (set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS_PROFILE that exists, or neither)"
+    )
+    assert "Traceback" not in run.text and "internal error" not in run.text

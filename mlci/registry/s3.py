@@ -85,8 +85,18 @@ def s3_client(
     # A custom endpoint (MinIO, SeaweedFS) has no notion of region, but SigV4 needs one.
     if region is None and endpoint_url is not None:
         region = "us-east-1"
-    session = boto3.session.Session()
-    if session.get_credentials() is None:
+    from botocore.exceptions import InvalidConfigError, PartialCredentialsError, ProfileNotFound
+
+    try:
+        session = boto3.session.Session()
+        credentials = session.get_credentials()
+    except (ProfileNotFound, PartialCredentialsError, InvalidConfigError) as e:
+        # botocore's messages name the profile or the missing variable, never a secret.
+        raise ConfigError(
+            f"S3 credentials: {e}",
+            hint="set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS_PROFILE that exists, or neither",
+        ) from None
+    if credentials is None:
         # No credentials anywhere in boto3's chain (a fork PR's job gets no secrets): read
         # anonymously, as `aws s3 --no-sign-request` does; S3Store refuses to write this way.
         from botocore import UNSIGNED
