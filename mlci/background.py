@@ -7,7 +7,8 @@ a thread of this process (so pickling them does not delay the fit), and collects
 `ValidationResult` as it arrives. While `stopping_fit()` is active, the first failed table (or
 a suite the worker cannot run) interrupts the main thread with `ValidationFailed`, so a fit on
 data that broke its expectations stops at its next Python step instead of running to the end.
-The worker is always joined or terminated when the validation is closed.
+The worker is always joined or terminated when the validation is closed. A process that has
+imported GX already validates small tables itself instead (`mlci.check.validate_here`).
 """
 
 from __future__ import annotations

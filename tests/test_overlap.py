@@ -65,6 +65,13 @@ def break_plan_column(project: Path) -> None:
     path.write_text("".join(lines))
 
 
+@pytest.fixture(autouse=True)
+def in_the_worker(request, monkeypatch):
+    """Validate in the worker whatever the table size (this test session has imported GX already)."""
+    if "here" not in request.function.__name__:
+        monkeypatch.setattr("mlci.check.VALIDATE_HERE_MAX_ROWS", -1)
+
+
 def test_bad_data_stops_the_fit_and_the_check_names_the_failed_expectation(example, tmp_path):
     from mlci.check import check
 
@@ -129,3 +136,31 @@ def test_good_data_validated_in_the_worker_equals_validation_in_this_process(exa
     # A second start finds both results in the cache and starts no worker.
     again = start_validation(config, datasets)
     assert again.background is None and again.wait() == background
+
+
+def test_small_tables_are_validated_here_once_gx_is_imported_and_bad_data_never_starts_the_fit(example, tmp_path):
+    import great_expectations  # noqa: F401 - what a test session or a notebook has already paid for
+
+    from mlci.check import check, start_validation, validate_datasets
+    from mlci.data import load_datasets
+
+    config = load_config(example / "mlci.yaml", env={})
+    datasets = load_datasets(config)
+    pending = start_validation(config, datasets)
+    assert pending.background is None  # no worker: both tables were validated in this process
+    here = pending.wait()
+    assert all(r.success for r in here) and [Path(r.table).name for r in here] == ["train.csv", "test.csv"]
+    plain = validate_datasets(config, datasets, cached=False)
+    assert [{k: v for k, v in to_data(r).items() if k != "seconds"} for r in here] == [
+        {k: v for k, v in to_data(r).items() if k != "seconds"} for r in plain
+    ]
+
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    use_slow_model(example, markers)
+    break_plan_column(example)
+    with pytest.raises(ChecksFailed) as info:
+        check(load_config(example / "mlci.yaml", env={}), output_dir=example)
+    assert not (markers / "fit-started").exists(), "the fit started on data that had failed already"
+    assert "; training stopped" in info.value.lines()[0]
+    assert any("expect_column_values_to_be_in_set on column 'plan'" in line for line in info.value.lines())
