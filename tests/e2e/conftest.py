@@ -14,7 +14,11 @@ and actions/cache are the stand-ins of tests/e2e/stand_ins/ (checked against the
 actions; see its README). The action keeps mlci's venv in `$RUNNER_TOOL_CACHE/mlci/`; act
 sets RUNNER_TOOL_CACHE to `<--action-cache-path>/tool_cache`, so one cache directory for the
 session means only the first scenario pays the pip install (35-50 s here; later scenarios
-take 1-15 s each), and the cache stand-in keeps its entries in one store for the session.
+take 1-15 s each). That directory and the cache stand-in's store are shared by pytest-xdist's
+workers, so mlci is pip-installed once per session: a run that finds no complete environment
+holds the cache's lock exclusively (the first installs, the others wait and then find it
+ready), every other run holds it shared, so the one test that deletes the environment (to
+show a fresh runner restoring it from the cache) never pulls it from under another run.
 
 The job's GITHUB_TOKEN holds exactly the workflow's `permissions:` (the GitHub API server
 enforces them per token, from GitHub's published permission data), as on GitHub.
@@ -27,6 +31,7 @@ $E2E_OUT/outputs.txt, and the step summary, which act prints into the log after 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -36,7 +41,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,6 +218,7 @@ class Act:
     runs: list[ActRun] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)
     record: Callable[[str, object], None] | None = None  # pytest's record_property
+    exclusive_held: bool = False  # inside cache_lock(exclusive=True): runs take no lock of their own
 
     def __call__(
         self,
@@ -285,6 +291,24 @@ class Act:
             cmd += ["-s", key]  # the value comes from act's environment, never its argv
         # No AWS credentials means boto3 would ask the EC2 metadata address: tests reach 127.0.0.1 only.
         env = {**host_env(), "AWS_EC2_METADATA_DISABLED": "true", **secrets}
+        if self.exclusive_held:
+            return self._run(cmd, env, out, path, n, timeout)
+        ready = any(self.cache.glob("tool_cache/mlci/venv-*/.mlci-complete"))
+        with self.cache_lock(exclusive=not ready):
+            return self._run(cmd, env, out, path, n, timeout)
+
+    @contextlib.contextmanager
+    def cache_lock(self, *, exclusive: bool) -> Iterator[None]:
+        """Hold the session's runner-cache lock: exclusive to install or delete mlci's environment."""
+        with (self.cache / ".runner.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)  # released on close
+            self.exclusive_held = exclusive
+            try:
+                yield
+            finally:
+                self.exclusive_held = False
+
+    def _run(self, cmd: list[str], env: dict[str, str], out: Path, path: Path, n: int, timeout: float) -> ActRun:
         start = time.monotonic()
         # Its own process group, so a timeout also ends the steps act started.
         proc = subprocess.Popen(
@@ -333,16 +357,27 @@ class Act:
                 assert value not in run.log, f"the {what} appears in the log of act run #{i}"
 
 
+def session_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """Return the directory `name` of the whole session, shared by every pytest-xdist worker.
+
+    Under xdist each worker's base temp directory is inside the session's; this one sits beside them.
+    """
+    base = tmp_path_factory.getbasetemp()
+    path = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+    path.mkdir(exist_ok=True)
+    return path
+
+
 @pytest.fixture(scope="session")
 def act_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Return act's action cache path for the session (its tool_cache holds mlci's venv)."""
-    return Path(tmp_path_factory.mktemp("act-cache"))
+    return session_dir(tmp_path_factory, "act-cache")
 
 
 @pytest.fixture(scope="session")
 def cache_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Return where the actions/cache stand-in keeps its entries for the session."""
-    return Path(tmp_path_factory.mktemp("actions-cache"))
+    return session_dir(tmp_path_factory, "actions-cache")
 
 
 def registry_block(bucket: str) -> str:

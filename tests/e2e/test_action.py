@@ -51,25 +51,36 @@ def open_pr(act: Act, repo: Repo, server: GitHubServer, number: int, **pr: str):
 
 
 def test_the_venv_is_installed_once_then_restored_by_actions_cache(act: Act, act_cache: Path):
-    # First in the session (this file sorts first): a cold runner installs mlci, and the
-    # cache's post step saves the environment under the key computed from the action's code.
-    first = act("config-check.yml", "push", load_event("push_main"))
-    first.assert_ok()
-    assert "mlci.yaml: valid (model 'churn'" in first.log
-    key = re.search(r"Cache (?:not found for input keys|restored from key): (mlci-venv-\S+)", first.log)
-    assert key, first.log[-4000:]
-    assert re.fullmatch(r"mlci-venv-Linux-\w+-py3\.11\.\d+-[0-9a-f]{8}-[0-9a-f]{16}", key.group(1)), key.group(1)
-    if "Cache not found" in first.log:
-        assert "installing mlci into" in first.log and f"Cache saved with key: {key.group(1)}" in first.log
-    # A fresh hosted runner: nothing is left on disk but the cache; the environment is restored
-    # and used without installing, and an exact hit is not saved again.
-    shutil.rmtree(act_cache / "tool_cache" / "mlci")
-    second = act("config-check.yml", "push", load_event("push_main"))
-    second.assert_ok()
-    assert f"Cache restored from key: {key.group(1)}" in second.log
-    assert "mlci's environment is ready" in second.log and "installing mlci into" not in second.log
-    assert "not saving cache" in second.log
-    assert "mlci.yaml: valid (model 'churn'" in second.log
+    # The session's runners share one tool cache; this test deletes mlci's environment in it,
+    # so it holds the cache's lock exclusively, and no other worker's run uses it meanwhile.
+    with act.cache_lock(exclusive=True):
+        # A fresh runner: a cold cache (the first in the session) installs mlci, and the cache's
+        # post step saves the environment under the key computed from the action's code; if
+        # another worker's run saved it already, it is restored from there.
+        shutil.rmtree(act_cache / "tool_cache" / "mlci", ignore_errors=True)
+        first = act("config-check.yml", "push", load_event("push_main"))
+        first.assert_ok()
+        assert "mlci.yaml: valid (model 'churn'" in first.log
+        key = re.search(r"Cache (?:not found for input keys|restored from key): (mlci-venv-\S+)", first.log)
+        assert key, first.log[-4000:]
+        assert re.fullmatch(r"mlci-venv-Linux-\w+-py3\.11\.\d+-[0-9a-f]{8}-[0-9a-f]{16}", key.group(1)), key.group(1)
+        if "Cache not found" in first.log:
+            assert "installing mlci into" in first.log and f"Cache saved with key: {key.group(1)}" in first.log
+        # A fresh hosted runner: nothing is left on disk but the cache; the environment is restored
+        # and used without installing, and an exact hit is not saved again.
+        shutil.rmtree(act_cache / "tool_cache" / "mlci")
+        second = act("config-check.yml", "push", load_event("push_main"))
+        second.assert_ok()
+        assert f"Cache restored from key: {key.group(1)}" in second.log
+        assert "mlci's environment is ready" in second.log and "installing mlci into" not in second.log
+        assert "not saving cache" in second.log
+        assert "mlci.yaml: valid (model 'churn'" in second.log
+        # A self-hosted runner that kept its tool cache: the environment is used as it is, and
+        # the cache step does not even run (it would unpack over an environment in use).
+        third = act("config-check.yml", "push", load_event("push_main"))
+        third.assert_ok()
+        assert "mlci's environment is ready" in third.log
+        assert not re.search(r"Cache (?:not found|restored|saved)", third.log), third.log[-3000:]
 
 
 def test_pull_request_posts_one_comment_a_status_stores_pr_alias_and_edits_on_synchronize(
