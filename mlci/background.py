@@ -45,10 +45,13 @@ class ValidationFailed(BaseException):
 def _worker(conn: Connection) -> None:
     """Run the suite on each table received; send back each result, an MlciError, or a crash."""
     try:
-        suite, jobs = conn.recv()
+        # Import GX (2-5 s) first: it overlaps the parent pickling and sending the tables.
+        import great_expectations  # noqa: F401
+
         from mlci.serial import to_data
         from mlci.validation import validate
 
+        suite, jobs = conn.recv()
         for name, table, frame in jobs:
             conn.send(("result", name, to_data(validate(frame, suite, table=table))))
         conn.send(("done",))
