@@ -222,6 +222,7 @@ class _Signals:
     def __init__(self) -> None:
         self.holding = False
         self.pending: int | None = None
+        self.received: int | None = None  # the first signal that interrupted the deploy
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> _Signals:
@@ -238,6 +239,7 @@ class _Signals:
         if self.holding:
             self.pending = self.pending or signum
             return
+        self.received = self.received or signum
         raise _Interrupted(signum)
 
     @contextlib.contextmanager
@@ -387,6 +389,10 @@ def deploy(
                     raise ChecksFailed(f"{e} (deploy.webhook_required)") from e
                 notes.append(f"warning: {e}")
         except BaseException as failure:
+            if signals.received is not None and not isinstance(failure, _Interrupted):
+                # The signal's exception was replaced while unwinding (a library's cleanup of the
+                # socket or file it interrupted raised, e.g. EBADF): it is still an interrupt.
+                failure = _Interrupted(signals.received)
             with signals.held():
                 restored, trouble = _undo(
                     registry, environment, version, before, before_pointer, actor, failure, action
