@@ -1,9 +1,11 @@
-"""Command-line tools the tests install from PyPI (weed, act, actionlint), and a local HTTP server."""
+"""Command-line tools the tests install from PyPI (weed, act, actionlint), a local HTTP server, preloaded mlci processes."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -35,3 +37,103 @@ def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+# The program of `Preloaded`'s process: import mlci's command modules once, then for each request
+# fork a child that runs `mlci ARGV` exactly as the console script would, and report its exit.
+_ZYGOTE = r"""
+import json, os, sys, time
+import mlci.cli, mlci.deploy, mlci.references, mlci.registry.s3  # noqa: E401
+import boto3, pandas, pyarrow.parquet, skops.io, sklearn.ensemble  # noqa: E401  (a deploy's smoke test)
+
+for line in sys.stdin:
+    job = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        os.chdir(job["cwd"])
+        os.environ.clear()
+        os.environ.update(job["env"])
+        for fd, path in ((1, job["out"]), (2, job["err"])):
+            os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), fd)
+        sys.argv = ["mlci", *job["argv"]]
+        try:
+            mlci.cli.main()
+            code = 0
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+    print(json.dumps({"pid": pid}), flush=True)
+    reaped, status = 0, 0
+    if job["signal"] is not None:  # interrupt it at that point, unless it has ended (then nothing)
+        deadline = time.monotonic() + job["after"]
+        while time.monotonic() < deadline and not reaped:
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.005)
+        if not reaped:
+            os.kill(pid, job["signal"])  # not reaped yet: the pid is still this child's
+    if not reaped:
+        _, status = os.waitpid(pid, 0)
+    print(json.dumps({"code": os.waitstatus_to_exitcode(status)}), flush=True)
+"""
+
+
+class Preloaded:
+    """`mlci` processes forked from one that has imported mlci and its libraries already.
+
+    Each child is a real process running the console script's `main()` with its own argv,
+    environment, directory, signal handlers and exit status, without paying a fresh
+    interpreter's imports (~2 s here). One child at a time; use as a context manager.
+    """
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.runs = 0
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def __enter__(self) -> Preloaded:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()  # the zygote's loop ends
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+    def start(
+        self, argv: list[str], cwd: Path, env: dict[str, str], *, signal: int | None = None, after: float = 0.0
+    ) -> int:
+        """Fork `mlci ARGV` in `cwd` with exactly `env`; return its pid.
+
+        With `signal`, the child gets it `after` seconds from its start if it is still running
+        (sent by its parent, which has not reaped it: never to another process reusing the pid).
+        """
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.runs += 1
+        self._out, self._err = self.tmp / f"run-{self.runs}.out", self.tmp / f"run-{self.runs}.err"
+        job = {
+            "argv": argv, "cwd": str(cwd), "env": env, "out": str(self._out), "err": str(self._err),
+            "signal": signal, "after": after,
+        }  # fmt: skip
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        return int(json.loads(self._line())["pid"])
+
+    def wait(self) -> tuple[int, str, str]:
+        """Return the last child's (exit code, stdout, stderr); a signal's exit code is -signum, as Popen's."""
+        code = int(json.loads(self._line())["code"])
+        return code, self._out.read_text(errors="replace"), self._err.read_text(errors="replace")
+
+    def _line(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # bounded: every child ends (killed, or the deploy's own timeouts)
+        if not line:
+            raise RuntimeError(f"the preloaded mlci process exited ({self.proc.poll()})")
+        return line
