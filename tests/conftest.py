@@ -111,27 +111,6 @@ def mlci_process() -> Callable[..., Run]:
     return run
 
 
-@pytest.fixture
-def mlci_in_process(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
-    """Return a function running mlci in-process (click's CliRunner) in a directory, outside GitHub Actions.
-
-    Fast for error paths: no interpreter start, and the heavy imports are paid once per session.
-    """
-    from click.testing import CliRunner
-
-    from mlci.cli import cli
-
-    for key in list(os.environ):
-        if key.startswith(("GITHUB_", "RUNNER_", "INPUT_", "MLCI_")):
-            monkeypatch.delenv(key)
-
-    def run(*args: str, cwd: Path) -> Any:
-        monkeypatch.chdir(cwd)
-        return CliRunner().invoke(cli, list(args), prog_name="mlci")
-
-    return run
-
-
 # The name under which tests/e2e records each act run's wall time (record_property).
 ACT_SECONDS = "act run seconds"
 
