@@ -53,28 +53,42 @@ def example(tmp_path: Path) -> Path:
     return dest
 
 
-@pytest.fixture
-def mlci() -> Callable[..., Run]:
-    """Return a function running `mlci ARGS` in a directory through click's in-process runner.
+def run_mlci(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Return what `python -m mlci ARGS` in `cwd` with exactly `env` gives, run in-process by click's CliRunner.
 
     The same command group, option parsing, error mapping and exit codes as the console
-    script, without paying a Python start and the library imports per call. `mlci_process`
-    runs the real entry point where the process itself is what a test is about.
+    script, without paying a Python start and the library imports per call. Output is
+    captured at file descriptors 1 and 2, so what a worker process or a C library writes is
+    read as a subprocess's caller would read it. There is no process to time out: pytest's
+    timeout bounds the test. Where the process itself is the point (a signal, a race of
+    several processes, a bound on its run time), run the real entry point instead.
     """
     from click.testing import CliRunner
 
     from mlci.cli import cli
 
+    wanted = env if env is not None else mlci_env()
+    # CliRunner overlays its env on os.environ: None removes a variable for the call.
+    overlay: dict[str, str | None] = {k: None for k in os.environ if k not in wanted}
+    overlay.update({k: v for k, v in wanted.items() if os.environ.get(k) != v})
+    with contextlib.chdir(cwd):
+        result = CliRunner(env=overlay, capture="fd").invoke(cli, list(args), prog_name="mlci")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # the command group let an exception escape: a bug to see
+    return subprocess.CompletedProcess(["mlci", *args], result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.fixture
+def mlci() -> Callable[..., Run]:
+    """Return a function running `mlci ARGS` in a directory in-process (`run_mlci`).
+
+    `mlci_process` runs the real entry point where the process itself is what a test is about;
+    both take the same arguments (`timeout` bounds only a real process).
+    """
+
     def run(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> Run:
-        wanted = env if env is not None else mlci_env()
-        # CliRunner overlays its env on os.environ: None removes a variable for the call.
-        overlay: dict[str, str | None] = {k: None for k in os.environ if k not in wanted}
-        overlay.update({k: v for k, v in wanted.items() if os.environ.get(k) != v})
-        with contextlib.chdir(cwd):
-            result = CliRunner(env=overlay).invoke(cli, list(args), prog_name="mlci")
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise result.exception  # the command group let an exception escape: a bug to see
-        return Run(result.exit_code, result.stdout, result.stderr)
+        done = run_mlci(cwd, *args, env=env)
+        return Run(done.returncode, done.stdout, done.stderr)
 
     return run
 
@@ -93,27 +107,6 @@ def mlci_process() -> Callable[..., Run]:
             timeout=timeout,
         )
         return Run(proc.returncode, proc.stdout, proc.stderr)
-
-    return run
-
-
-@pytest.fixture
-def mlci_in_process(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
-    """Return a function running mlci in-process (click's CliRunner) in a directory, outside GitHub Actions.
-
-    Fast for error paths: no interpreter start, and the heavy imports are paid once per session.
-    """
-    from click.testing import CliRunner
-
-    from mlci.cli import cli
-
-    for key in list(os.environ):
-        if key.startswith(("GITHUB_", "RUNNER_", "INPUT_", "MLCI_")):
-            monkeypatch.delenv(key)
-
-    def run(*args: str, cwd: Path) -> Any:
-        monkeypatch.chdir(cwd)
-        return CliRunner().invoke(cli, list(args), prog_name="mlci")
 
     return run
 

@@ -13,17 +13,11 @@ import pytest
 
 from mlci.demo import _set_estimator
 from mlci.serial import to_data
-from tests.conftest import EXAMPLE, mlci_env
+from tests.conftest import EXAMPLE, mlci_env, run_mlci
 
 WEAK = ("sklearn.tree.DecisionTreeClassifier", "{max_depth: 2}")
 GOOD = ("sklearn.ensemble.HistGradientBoostingClassifier", "{max_iter: 100, learning_rate: 0.05, max_depth: 3}")
 BAD = ("sklearn.tree.DecisionTreeClassifier", "{max_depth: 12}")
-
-
-def _mlci(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mlci", *args], cwd=cwd, env=mlci_env(), capture_output=True, text=True, timeout=300
-    )
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +26,10 @@ def with_production(tmp_path_factory) -> Path:
     project = tmp_path_factory.mktemp("prod") / "churn"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
     _set_estimator(project / "mlci.yaml", *WEAK)
-    first = _mlci("--json", "check", cwd=project)
+    first = run_mlci(project, "--json", "check")
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["comparison"]["verdict"]["status"] == "bootstrap"
-    promoted = _mlci("promote", "candidate", "--to", "production", cwd=project)
+    promoted = run_mlci(project, "promote", "candidate", "--to", "production")
     assert promoted.returncode == 0, promoted.stderr
     return project
 
@@ -53,12 +47,12 @@ def _version(project: Path, alias: str) -> str:
 
 def test_a_better_candidate_passes_and_a_worse_one_fails_naming_gate_and_numbers(project):
     _set_estimator(project / "mlci.yaml", *GOOD)
-    good = _mlci("check", cwd=project)
+    good = run_mlci(project, "check")
     assert good.returncode == 0, good.stdout + good.stderr
     assert "verdict: PASS" in good.stdout
 
     _set_estimator(project / "mlci.yaml", *BAD)
-    bad = _mlci("check", cwd=project)
+    bad = run_mlci(project, "check")
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "verdict: FAIL" in bad.stdout
     failed = bad.stdout.split("failed gates:")[1]
@@ -71,7 +65,7 @@ def test_a_better_candidate_passes_and_a_worse_one_fails_naming_gate_and_numbers
 
 def test_check_writes_comparison_and_report_and_stores_the_candidate(project):
     _set_estimator(project / "mlci.yaml", *GOOD)
-    run = _mlci("--json", "check", cwd=project)
+    run = run_mlci(project, "--json", "check")
     assert run.returncode == 0, run.stderr
     doc = json.loads((project / "comparison.json").read_text())
     assert doc["baseline"]["version"] == _version(project, "production")
@@ -112,20 +106,20 @@ def test_unchanged_second_check_reuses_the_candidate_and_skips_every_stage(proje
     assert to_data(second.comparison) == to_data(first.comparison)
     assert [to_data(v) for v in second.validation] == [to_data(v) for v in first.validation]
 
-    run = _mlci("check", cwd=project)
+    run = run_mlci(project, "check")
     assert "train cache hit: reusing version" in run.stdout
 
 
 def test_changed_params_retrain(project):
     _set_estimator(project / "mlci.yaml", *GOOD)
-    assert "trained version" in _mlci("check", cwd=project).stdout
+    assert "trained version" in run_mlci(project, "check").stdout
     _set_estimator(project / "mlci.yaml", GOOD[0], "{max_iter: 50, learning_rate: 0.05, max_depth: 3}")
-    assert "trained version" in _mlci("check", cwd=project).stdout
+    assert "trained version" in run_mlci(project, "check").stdout
 
 
 def test_same_inputs_give_the_same_version(project, tmp_path):
-    a = _mlci("--json", "train", "-o", str(tmp_path / "a"), cwd=project)
-    b = _mlci("--json", "train", "-o", str(tmp_path / "b"), cwd=project)
+    a = run_mlci(project, "--json", "train", "-o", str(tmp_path / "a"))
+    b = run_mlci(project, "--json", "train", "-o", str(tmp_path / "b"))
     assert json.loads(a.stdout)["version"] == json.loads(b.stdout)["version"]
     assert (tmp_path / "a/model.skops").read_bytes() == (tmp_path / "b/model.skops").read_bytes()
 
@@ -133,7 +127,7 @@ def test_same_inputs_give_the_same_version(project, tmp_path):
 def test_two_processes_racing_to_move_production_one_wins_one_exits_3(project):
     for estimator in (GOOD, BAD):
         _set_estimator(project / "mlci.yaml", *estimator)
-        assert _mlci("check", cwd=project).returncode in (0, 1)
+        assert run_mlci(project, "check").returncode in (0, 1)
     before = _version(project, "production")
     versions = [d.name for d in (project / ".mlci/registry/churn/versions").iterdir() if d.name != before]
     assert len(versions) == 2
@@ -161,11 +155,11 @@ def test_two_processes_racing_to_move_production_one_wins_one_exits_3(project):
 
 def test_a_bundle_altered_by_one_byte_is_refused(project, tmp_path):
     out = tmp_path / "bundle"
-    assert _mlci("train", "-o", str(out), cwd=project).returncode == 0
+    assert run_mlci(project, "train", "-o", str(out)).returncode == 0
     data = bytearray((out / "model.skops").read_bytes())
     data[len(data) // 2] ^= 0x01
     (out / "model.skops").write_bytes(bytes(data))
-    run = _mlci("evaluate", "--candidate", str(out), cwd=project)
+    run = run_mlci(project, "evaluate", "--candidate", str(out))
     assert run.returncode == 2
     assert "does not match the manifest" in run.stderr and "refusing" in run.stderr
     assert "Traceback" not in run.stderr
@@ -178,7 +172,7 @@ def test_a_stored_version_altered_in_the_registry_is_refused(project):
     data[100] ^= 0x01
     stored.write_bytes(bytes(data))
     shutil.rmtree(project / ".mlci/versions", ignore_errors=True)
-    run = _mlci("evaluate", "--candidate", "production", cwd=project)
+    run = run_mlci(project, "evaluate", "--candidate", "production")
     assert run.returncode == 2, run.stdout + run.stderr
     assert "sha256" in run.stderr
 
@@ -218,7 +212,7 @@ def _use_entrypoint(project: Path, params: str) -> None:
 
 def test_entrypoint_errors_name_the_config_field_and_the_users_message(project):
     _use_entrypoint(project, "{explode: true}")
-    run = _mlci("train", cwd=project)
+    run = run_mlci(project, "train")
     assert run.returncode == 2
     assert "model.entrypoint 'churn_model:build' raised ValueError: the learning rate must be positive" in run.stderr
     assert "Traceback" not in run.stderr
@@ -227,7 +221,7 @@ def test_entrypoint_errors_name_the_config_field_and_the_users_message(project):
 def test_a_custom_transformer_is_caught_by_the_check_that_trains_it_until_listed(project):
     _use_entrypoint(project, "{C: 0.5}")
     stored = set((project / ".mlci").rglob("versions/*/manifest.json"))
-    refused = _mlci("check", cwd=project)
+    refused = run_mlci(project, "check")
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "holds 1 type(s) that are not trusted: churn_model.Clip" in refused.stderr
     assert "model.trusted_types" in refused.stderr and "Traceback" not in refused.stderr
@@ -239,7 +233,7 @@ def test_a_custom_transformer_is_caught_by_the_check_that_trains_it_until_listed
         .replace("  params: {C: 0.5}\n", "  params: {C: 0.5}\n  trusted_types: [churn_model.Clip]\n")
     )
     (project / "mlci.yaml").write_text(text)
-    allowed = _mlci("check", cwd=project)
+    allowed = run_mlci(project, "check")
     assert allowed.returncode in (0, 1), allowed.stderr
     assert "verdict:" in allowed.stdout
 
@@ -263,11 +257,11 @@ def test_demo_runs_the_whole_lifecycle(tmp_path):
 
 
 def test_the_baseline_is_labelled_by_the_alias_it_came_from_everywhere(project):
-    promoted = _mlci("promote", "production", "--to", "staging", cwd=project)
+    promoted = run_mlci(project, "promote", "production", "--to", "staging")
     assert promoted.returncode == 0, promoted.stderr
     staging = _version(project, "staging")
     _set_estimator(project / "mlci.yaml", *GOOD)
-    run = _mlci("check", "--baseline", "staging", cwd=project)
+    run = run_mlci(project, "check", "--baseline", "staging")
     assert run.returncode == 0, run.stdout + run.stderr
     registry = (project / ".mlci/registry").resolve()
     where = f"{registry}/churn/versions/{staging}/"
@@ -285,7 +279,7 @@ def test_the_baseline_is_labelled_by_the_alias_it_came_from_everywhere(project):
     assert f"| Baseline | {staging} | staging |" in report
 
     candidate = _version(project, "candidate")
-    evaluated = _mlci("evaluate", "--candidate", "candidate", "--baseline", "staging", "-o", "ev.json", cwd=project)
+    evaluated = run_mlci(project, "evaluate", "--candidate", "candidate", "--baseline", "staging", "-o", "ev.json")
     assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
     assert f"baseline: staging (version {staging}, {where})" in evaluated.stdout
     doc = json.loads((project / "ev.json").read_text())

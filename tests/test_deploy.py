@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mlci.demo import _set_estimator
-from tests.conftest import EXAMPLE, mlci_env
+from tests.conftest import EXAMPLE, mlci_env, run_mlci
 from tests.github_server import GitHubServer
 from tests.s3_server import SeaweedFS
 
@@ -34,12 +34,6 @@ def use_s3(project: Path, server, bucket: str) -> None:
     (project / "mlci.yaml").write_text(re.sub(r"(?ms)^registry:\n.*?(?=^\S|\Z)", registry, text))
 
 
-def mlci(project: Path, *args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mlci", *args], cwd=project, env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory) -> dict[str, Path]:
     """Three trained bundles (good, other, failing) made once: pushing them is the cheap part."""
@@ -49,7 +43,7 @@ def bundles(tmp_path_factory) -> dict[str, Path]:
     out = {}
     for name, estimator in (("good", GOOD), ("other", OTHER), ("failing", FAILING)):
         _set_estimator(project / "mlci.yaml", *estimator)
-        run = mlci(project, "--json", "train", "-o", str(root / name), env=mlci_env())
+        run = run_mlci(project, "--json", "train", "-o", str(root / name), env=mlci_env())
         assert run.returncode == 0, run.stderr
         out[name] = root / name
     return out
@@ -83,31 +77,31 @@ def version_of(bundle: Path) -> str:
 
 def push(project: Path, bundle: Path, env: dict[str, str], alias: str | None = None) -> str:
     args = ["--json", "push", str(bundle)] + (["--alias", alias] if alias else [])
-    run = mlci(project, *args, env=env)
+    run = run_mlci(project, *args, env=env)
     assert run.returncode == 0, run.stderr
     return str(json.loads(run.stdout)["version"])
 
 
 def test_check_push_promote_deploy_rollback_history_round_trip_through_s3(project, env, bundles, s3_server, s3_bucket):
-    first = mlci(project, "check", env=env)
+    first = run_mlci(project, "check", env=env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert f"s3://{s3_bucket}/registry/churn/versions/" in first.stdout
-    again = mlci(project, "check", env=env)
+    again = run_mlci(project, "check", env=env)
     assert "train cache hit" in again.stdout and "already stored" in again.stdout
 
-    assert mlci(project, "deploy", "candidate", "--env", "production", env=env).returncode == 0
-    v1 = json.loads(mlci(project, "--json", "history", env=env).stdout)["aliases"][0]["version"]
+    assert run_mlci(project, "deploy", "candidate", "--env", "production", env=env).returncode == 0
+    v1 = json.loads(run_mlci(project, "--json", "history", env=env).stdout)["aliases"][0]["version"]
     v2 = push(project, bundles["other"], env, alias="pr-5")
-    deployed = mlci(project, "deploy", "pr-5", "--env", "production", env=env)
+    deployed = run_mlci(project, "deploy", "pr-5", "--env", "production", env=env)
     assert deployed.returncode == 0, deployed.stderr
     assert "smoke test passed" in deployed.stdout
 
     client = s3_server.client()
     assert published_manifest(client, s3_bucket)["version"] == v2
 
-    back = mlci(project, "rollback", "--env", "production", env=env)
+    back = run_mlci(project, "rollback", "--env", "production", env=env)
     assert back.returncode == 0, back.stderr
-    history = json.loads(mlci(project, "--json", "history", env=env).stdout)
+    history = json.loads(run_mlci(project, "--json", "history", env=env).stdout)
     production = next(a for a in history["aliases"] if a["alias"] == "production")
     assert production["version"] == v1 and production["previous"] == v2
     assert {v["version"] for v in history["versions"]} >= {v1, v2}
@@ -137,7 +131,7 @@ def test_four_concurrent_promotes_one_wins_three_exit_3(project, env, bundles):
     codes = [code for code, _ in results]
     assert codes.count(0) == 1 and codes.count(3) == 3, results
     assert all("production" in err and "Traceback" not in err for code, err in results if code == 3)
-    history = json.loads(mlci(project, "--json", "history", env=env).stdout)
+    history = json.loads(run_mlci(project, "--json", "history", env=env).stdout)
     production = next(a for a in history["aliases"] if a["alias"] == "production")
     assert production["version"] == target and production["previous"] == before
     moves = [e for e in history["events"] if e["action"] == "alias" and e["alias"] == "production"]
@@ -188,10 +182,10 @@ def test_server_killed_mid_push_exits_4_leaves_no_version_and_a_retry_completes(
     assert len(err.strip().splitlines()) <= 2
 
     s3_server.start()
-    history = mlci(project, "--json", "history", env=env)
+    history = run_mlci(project, "--json", "history", env=env)
     assert history.returncode == 0, history.stderr
     assert digest[:16] not in [v["version"] for v in json.loads(history.stdout)["versions"]]
-    retried = mlci(project, "--json", "push", str(bundle), env=env)
+    retried = run_mlci(project, "--json", "push", str(bundle), env=env)
     assert retried.returncode == 0, retried.stderr
     assert json.loads(retried.stdout)["created"] is True
     stored = client.head_object(Bucket=s3_bucket, Key=f"registry/churn/versions/{digest[:16]}/model.skops")
@@ -204,7 +198,7 @@ def test_a_deploy_failing_its_smoke_test_rolls_back_and_records_a_failed_deploym
     gh = {**env, **github_server.env(), "GITHUB_ACTIONS": "true", "GITHUB_RUN_ID": "99", "GITHUB_SHA": "a" * 40}
     github_server.add_commit("a" * 40, "release")
     v1 = push(project, bundles["good"], env)
-    ok = mlci(project, "deploy", v1, "--env", "production", env=gh)
+    ok = run_mlci(project, "deploy", v1, "--env", "production", env=gh)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     # A version whose recorded predictions its model no longer gives (a changed library, a bad
     # export): its files are consistent, so only the smoke test of the staged copy can tell.
@@ -220,10 +214,10 @@ def test_a_deploy_failing_its_smoke_test_rolls_back_and_records_a_failed_deploym
     (broken / "manifest.json").write_text(json.dumps(manifest))
     v2 = push(project, broken, env)
 
-    bad = mlci(project, "deploy", v2, "--env", "production", env=gh)
+    bad = run_mlci(project, "deploy", v2, "--env", "production", env=gh)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert v1 in bad.stderr and v2 in bad.stderr and "rolled back" in bad.stderr
-    history = json.loads(mlci(project, "--json", "history", env=env).stdout)
+    history = json.loads(run_mlci(project, "--json", "history", env=env).stdout)
     production = next(a for a in history["aliases"] if a["alias"] == "production")
     assert production["version"] == v1 and production["previous"] is None
     assert published_manifest(s3_server.client(), s3_bucket)["version"] == v1
@@ -238,7 +232,7 @@ def test_a_deploy_failing_its_smoke_test_rolls_back_and_records_a_failed_deploym
 
 def test_rollback_with_nothing_previous_is_exit_2(project, env, bundles):
     push(project, bundles["good"], env, alias="production")
-    run = mlci(project, "rollback", "--env", "production", env=env)
+    run = run_mlci(project, "rollback", "--env", "production", env=env)
     assert run.returncode == 2
     assert "nothing to roll back to" in run.stderr
 
@@ -273,10 +267,10 @@ def test_from_pr_auto_resolves_the_pr_of_the_pushed_commit(kind, project, env, b
     )
     gh = {**env, **github_server.env(), "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push",
           "GITHUB_EVENT_PATH": str(event), "GITHUB_SHA": sha}  # fmt: skip
-    run = mlci(project, "promote", "--from-pr", "auto", "--to", "staging", env=gh)
+    run = run_mlci(project, "promote", "--from-pr", "auto", "--to", "staging", env=gh)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "PR #8" in run.stdout
-    history = json.loads(mlci(project, "--json", "history", "--alias", "staging", env=env).stdout)
+    history = json.loads(run_mlci(project, "--json", "history", "--alias", "staging", env=env).stdout)
     assert history["aliases"][0]["version"] == version
     # The promotion is the one deployment of staging on the Environments page, naming the version.
     (deployment,) = github_server.deployments()
@@ -284,7 +278,7 @@ def test_from_pr_auto_resolves_the_pr_of_the_pushed_commit(kind, project, env, b
     assert [s["state"] for s in github_server.deployment_statuses(deployment["id"])] == ["success", "in_progress"]
     if kind == "merge":
         # A re-run moves nothing and records nothing.
-        again = mlci(project, "promote", "--from-pr", "auto", "--to", "staging", env=gh)
+        again = run_mlci(project, "promote", "--from-pr", "auto", "--to", "staging", env=gh)
         assert again.returncode == 0, again.stdout + again.stderr
         assert len(github_server.deployments()) == 1 and "no GitHub deployment recorded" in again.stdout
 
@@ -300,11 +294,11 @@ def test_from_pr_refuses_a_fork_pr_whatever_its_alias_names(project, env, bundle
     (planted / "manifest.json").write_text(json.dumps({**manifest, "pr": 9, "git_sha": head}))
     push(project, planted, env, alias="pr-9")
     gh = {**env, **github_server.env(), "GITHUB_ACTIONS": "true"}
-    run = mlci(project, "promote", "--from-pr", "9", "--to", "staging", env=gh)
+    run = run_mlci(project, "promote", "--from-pr", "9", "--to", "staging", env=gh)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "PR #9 came from mallory/ml-repo, not octo-org/ml-repo: a fork's check stores no candidate" in run.stderr
     assert "re-run the check from a branch of this repository" in run.stderr
-    aliases = json.loads(mlci(project, "--json", "history", env=env).stdout)["aliases"]
+    aliases = json.loads(run_mlci(project, "--json", "history", env=env).stdout)["aliases"]
     assert [a["alias"] for a in aliases] == ["pr-9"]
 
 
@@ -312,24 +306,24 @@ def test_from_pr_refuses_a_failed_or_missing_candidate_unless_allowed(project, e
     _set_estimator(project / "mlci.yaml", *GOOD)
     pr = {**env, "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(project / "pr.json")}
     (project / "pr.json").write_text(json.dumps({"number": 3, "pull_request": {"number": 3}}))
-    assert mlci(project, "check", env=pr).returncode == 0
-    assert mlci(project, "promote", "pr-3", "--to", "production", env=env).returncode == 0
+    assert run_mlci(project, "check", env=pr).returncode == 0
+    assert run_mlci(project, "promote", "pr-3", "--to", "production", env=env).returncode == 0
     _set_estimator(project / "mlci.yaml", *FAILING)
-    assert mlci(project, "check", env=pr).returncode == 1
+    assert run_mlci(project, "check", env=pr).returncode == 1
 
-    refused = mlci(project, "promote", "--from-pr", "3", "--to", "staging", env=env)
+    refused = run_mlci(project, "promote", "--from-pr", "3", "--to", "staging", env=env)
     assert refused.returncode == 1
     assert "failed its gates when re-evaluated against production in this job (roc_auc " in refused.stderr
     assert "--allow-failed" in refused.stderr
-    deploy = mlci(project, "deploy", "pr-3", "--env", "production", env=env)
+    deploy = run_mlci(project, "deploy", "pr-3", "--env", "production", env=env)
     assert deploy.returncode == 1 and "failed its gates at its last check (roc_auc " in deploy.stderr, deploy.stderr
     assert "not deploying it to 'production'" in deploy.stderr
-    missing = mlci(project, "promote", "--from-pr", "4", "--to", "staging", env=env)
+    missing = run_mlci(project, "promote", "--from-pr", "4", "--to", "staging", env=env)
     assert missing.returncode == 1 and "PR #4 has no stored candidate" in missing.stderr
 
-    allowed = mlci(project, "promote", "--from-pr", "3", "--to", "staging", "--allow-failed", env=env)
+    allowed = run_mlci(project, "promote", "--from-pr", "3", "--to", "staging", "--allow-failed", env=env)
     assert allowed.returncode == 0, allowed.stderr
-    events = json.loads(mlci(project, "--json", "history", "--alias", "staging", env=env).stdout)["events"]
+    events = json.loads(run_mlci(project, "--json", "history", "--alias", "staging", env=env).stdout)["events"]
     assert "--allow-failed" in events[-1]["reason"]
 
 
@@ -343,14 +337,14 @@ def test_data_tables_at_s3_uris_load_through_the_same_client(project, env, s3_se
     (project / "mlci.yaml").write_text(text)
     shutil.rmtree(project / "data")
 
-    validated = mlci(project, "--json", "validate", env=env)
+    validated = run_mlci(project, "--json", "validate", env=env)
     assert validated.returncode == 0, validated.stderr
     tables = [r["table"] for r in json.loads(validated.stdout)["results"]]
     assert tables == [f"s3://{s3_bucket}/data/train.csv", f"s3://{s3_bucket}/data/test.csv"]
-    checked = mlci(project, "--json", "check", env=env)
+    checked = run_mlci(project, "--json", "check", env=env)
     assert checked.returncode == 0, checked.stderr
     assert json.loads(checked.stdout)["data"]["rows"] == {"train": 3000, "test": 1000}
 
-    missing = mlci(project, "validate", "--data", f"s3://{s3_bucket}/data/2026-01-01.csv", env=env)
+    missing = run_mlci(project, "validate", "--data", f"s3://{s3_bucket}/data/2026-01-01.csv", env=env)
     assert missing.returncode == 2
     assert f"s3://{s3_bucket}/data/2026-01-01.csv: no such object" in missing.stderr

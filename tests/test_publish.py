@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import EXAMPLE, mlci_env
+from tests.conftest import EXAMPLE, mlci_env, run_mlci
 from tests.github_server import GitHubServer
 
 HOSTILE_COLUMN = "@org/team <img src=x> | x"
@@ -64,6 +64,7 @@ def parse_outputs(path: Path) -> dict[str, str]:
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Return what `python -m mlci ARGS` gives as a process (most tests run it in-process: `run_mlci`)."""
     return subprocess.run(
         [sys.executable, "-m", "mlci", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )
@@ -80,6 +81,7 @@ def test_check_in_a_pull_request_posts_comment_status_and_outputs(project, tmp_p
     event = tmp_path / "event.json"
     pr_event(event, github_server)
     env = actions_env(tmp_path, github_server, event)
+    # The real entry point: in a fresh process the mask is the first line, before any lazy import can print.
     result = run(["check"], project, env)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -123,6 +125,8 @@ def test_failing_data_stops_the_check_and_fails_everywhere_naming_data_validatio
     event = tmp_path / "event.json"
     pr_event(event, github_server)
     env = actions_env(tmp_path, github_server, event)
+    # A fresh process: it validates in the worker, beside the fit it must stop (a process that has
+    # imported GX already, as this test session may have, validates before the fit instead).
     result = run(["check"], project, env)
     assert result.returncode == 1, result.stdout + result.stderr
     doc = json.loads((project / "comparison.json").read_text())
@@ -156,7 +160,7 @@ def test_failing_data_stops_the_check_and_fails_everywhere_naming_data_validatio
     assert event["extra"]["verdict"] == "fail" and event["extra"]["failed_stages"] == ["data validation"]
     assert not (project / ".mlci/registry/churn/aliases/pr-42.json").exists()
     # After the merge, promote refuses and names what failed.
-    promote = run(["promote", "--from-pr", "42", "--to", "staging"], project, mlci_env())
+    promote = run_mlci(project, "promote", "--from-pr", "42", "--to", "staging", env=mlci_env())
     assert promote.returncode == 1, promote.stdout + promote.stderr
     assert f"PR #42 has no candidate to promote: its last check failed ({headline}" in promote.stderr
     # comparison.json validates against its published schema.
@@ -172,10 +176,10 @@ def test_a_second_report_edits_the_same_comment(project, tmp_path, github_server
     event = tmp_path / "event.json"
     pr_event(event, github_server)
     env = actions_env(tmp_path, github_server, event)
-    assert run(["check"], project, env).returncode == 0
+    assert run_mlci(project, "check", env=env).returncode == 0
     text = (project / "mlci.yaml").read_text().replace("learning_rate: 0.05", "learning_rate: 0.1")
     (project / "mlci.yaml").write_text(text)
-    second = run(["check"], project, env)
+    second = run_mlci(project, "check", env=env)
     assert second.returncode == 0, second.stderr
     assert "PR comment updated" in second.stdout
     assert len(github_server.requests_for("POST", "/issues/42/comments")) == 1
@@ -188,7 +192,7 @@ def test_a_fork_token_warns_and_falls_back_to_the_step_summary(project, tmp_path
     event = tmp_path / "event.json"
     pr_event(event, github_server)
     env = actions_env(tmp_path, github_server, event, token=github_server.readonly_token)
-    result = run(["check"], project, env)
+    result = run_mlci(project, "check", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "::warning title=mlci::" in result.stdout and "read-only" in result.stdout
     assert github_server.comments(42) == []
@@ -206,7 +210,7 @@ def test_hostile_names_in_data_and_event_render_harmlessly(project, tmp_path, gi
     (project / "mlci.yaml").write_text(text.replace("expectations:\n  suite: expectations/churn.json\n", ""))
     event = tmp_path / "event.json"
     pr_event(event, github_server, title="@org/team <script>x</script> | `pwn`")
-    result = run(["check"], project, actions_env(tmp_path, github_server, event))
+    result = run_mlci(project, "check", env=actions_env(tmp_path, github_server, event))
     assert result.returncode == 0, result.stdout + result.stderr
     (comment,) = github_server.comments(42)
     body = comment["body"]
@@ -256,7 +260,7 @@ def test_a_report_with_5000_slices_is_cut_under_the_comment_limit(project, tmp_p
     (project / "comparison.json").write_text(doc.to_json())
     event = tmp_path / "event.json"
     pr_event(event, github_server)
-    result = run(["report", "--post"], project, actions_env(tmp_path, github_server, event))
+    result = run_mlci(project, "report", "--post", env=actions_env(tmp_path, github_server, event))
     assert result.returncode == 0, result.stderr
     (comment,) = github_server.comments(42)
     assert len(comment["body"]) < 65536
@@ -272,7 +276,7 @@ def test_a_check_that_cannot_finish_sets_an_error_status(project, tmp_path, gith
     (project / "data" / "test.csv").write_text("a,b\n1,2\n")
     event = tmp_path / "event.json"
     pr_event(event, github_server)
-    result = run(["check"], project, actions_env(tmp_path, github_server, event))
+    result = run_mlci(project, "check", env=actions_env(tmp_path, github_server, event))
     assert result.returncode == 2
     assert "no column 'churned'" in result.stderr
     head = json.loads(event.read_text())["pull_request"]["head"]["sha"]
@@ -284,7 +288,7 @@ def test_a_check_that_cannot_finish_sets_an_error_status(project, tmp_path, gith
 def test_json_output_stays_pure_json_in_actions(project, tmp_path, github_server):
     event = tmp_path / "event.json"
     pr_event(event, github_server)
-    result = run(["--json", "check", "--no-post"], project, actions_env(tmp_path, github_server, event))
+    result = run_mlci(project, "--json", "check", "--no-post", env=actions_env(tmp_path, github_server, event))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["model"] == "churn"
     assert result.stderr.startswith("::add-mask::")
@@ -299,7 +303,7 @@ def test_a_merge_queue_check_sets_the_status_on_the_queue_head(project, tmp_path
     event = tmp_path / "event.json"
     event.write_text(json.dumps(group))
     env = {**actions_env(tmp_path, github_server, event), "GITHUB_EVENT_NAME": "merge_group", "GITHUB_SHA": head}
-    result = run(["check"], project, env)
+    result = run_mlci(project, "check", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     (status,) = github_server.statuses(head)
     assert status["context"] == "mlci/churn" and status["state"] == "success"
@@ -313,7 +317,7 @@ def test_a_token_without_statuses_still_comments_and_names_the_missing_permissio
     github_server.add_token(
         token, "github-actions[bot]", type="Bot", installation=True, permissions={"pull-requests": "write"}
     )
-    result = run(["check"], project, actions_env(tmp_path, github_server, event, token=token))
+    result = run_mlci(project, "check", env=actions_env(tmp_path, github_server, event, token=token))
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(github_server.comments(42)) == 1
     warning = next(line for line in result.stdout.splitlines() if line.startswith("::warning"))

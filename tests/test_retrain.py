@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from mlci.demo import _set_estimator
-from tests.conftest import EXAMPLE, mlci_env
+from tests.conftest import EXAMPLE, mlci_env, run_mlci
 
 pytestmark = pytest.mark.slow
 
@@ -23,6 +23,7 @@ BAD = ("sklearn.dummy.DummyClassifier", "{strategy: prior}")
 
 
 def run(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Return what `python -m mlci ARGS` gives as a process (most tests run it in-process: `run_mlci`)."""
     return subprocess.run(
         [sys.executable, "-m", "mlci", *args],
         cwd=project,
@@ -47,8 +48,8 @@ def deployed(tmp_path_factory) -> Path:
     """The example with its model checked and deployed to production (built once)."""
     project = tmp_path_factory.mktemp("retrain") / "churn"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
-    assert run(project, "check").returncode == 0
-    deployed = run(project, "deploy", "candidate", "--env", "production")
+    assert run_mlci(project, "check").returncode == 0
+    deployed = run_mlci(project, "deploy", "candidate", "--env", "production")
     assert deployed.returncode == 0, deployed.stderr
     return project
 
@@ -75,13 +76,13 @@ def drifted(project: Path, rows: int = 3000, seed: int = 9, unseen: bool = False
 
 def test_drift_of_same_and_shifted_data_and_unseen_categories(project):
     generate(project, 2000, seed=5).to_csv(project / "same.csv", index=False)
-    same = run(project, "--json", "drift", "--current", "same.csv")
+    same = run_mlci(project, "--json", "drift", "--current", "same.csv")
     assert same.returncode == 0, same.stderr
     doc = json.loads(same.stdout)
     assert doc["status"] == "ok" and all(f["status"] == "ok" for f in doc["features"])
 
     drifted(project, unseen=True).to_csv(project / "shifted.csv", index=False)
-    shifted = run(project, "drift", "--current", "shifted.csv")
+    shifted = run_mlci(project, "drift", "--current", "shifted.csv")
     assert shifted.returncode == 1
     rows = shifted.stdout.splitlines()[2:]
     failing = {line.split()[0] for line in rows if " fail " in f" {line} "}
@@ -98,12 +99,12 @@ def test_missing_or_empty_fresh_data_is_exit_2(project, content, message):
     if content is not None:
         (project / "fresh.csv").write_text(content)
     for args in (["drift", "--current", "fresh.csv"],):
-        result = run(project, *args)
+        result = run_mlci(project, *args)
         assert result.returncode == 2, result.stdout + result.stderr
         assert message in result.stderr and "Traceback" not in result.stderr
     text = (project / "mlci.yaml").read_text() + "\nretrain:\n  data: fresh.csv\n"
     (project / "mlci.yaml").write_text(text)
-    result = run(project, "retrain")
+    result = run_mlci(project, "retrain")
     assert result.returncode == 2 and message in result.stderr
 
 
@@ -116,10 +117,10 @@ def test_retrain_promotes_only_passing_candidates_and_keeps_one_issue(project, g
     env = mlci_env(**github_server.env(), GITHUB_ACTIONS="true", GITHUB_RUN_ID="5", GITHUB_OUTPUT=str(tmp_path / "out"))
     (tmp_path / "out").touch()
 
-    first = run(project, "retrain", env=env)
+    first = run_mlci(project, "retrain", env=env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "verdict: PASS" in first.stdout and "promoted: staging" in first.stdout
-    history = json.loads(run(project, "--json", "history").stdout)
+    history = json.loads(run_mlci(project, "--json", "history").stdout)
     aliases = {a["alias"]: a["version"] for a in history["aliases"]}
     assert aliases["staging"] == aliases[f"retrain-{today}"] != aliases["production"]
     (issue,) = github_server.issues()
@@ -129,16 +130,16 @@ def test_retrain_promotes_only_passing_candidates_and_keeps_one_issue(project, g
     outputs = (tmp_path / "out").read_text()
     assert re.search(r"verdict<<\S+\npass\n", outputs) and re.search(r"drift<<\S+\nfail\n", outputs)
 
-    again = run(project, "retrain", env=env)
+    again = run_mlci(project, "retrain", env=env)
     assert again.returncode == 0, again.stderr
     assert "tracking issue unchanged" in again.stdout
     assert len(github_server.issues()) == 1 and github_server.comments(issue["number"]) == []
 
     _set_estimator(project / "mlci.yaml", *BAD)
-    worse = run(project, "retrain", env=env)
+    worse = run_mlci(project, "retrain", env=env)
     assert worse.returncode == 0, worse.stderr
     assert "verdict: FAIL" in worse.stdout and "not promoting to staging" in worse.stdout
-    history = json.loads(run(project, "--json", "history").stdout)
+    history = json.loads(run_mlci(project, "--json", "history").stdout)
     assert {a["alias"]: a["version"] for a in history["aliases"]}["staging"] == aliases["staging"]
     (issue,) = github_server.issues()
     (comment,) = github_server.comments(issue["number"])
@@ -161,6 +162,7 @@ def test_a_github_error_on_the_tracking_issue_keeps_outputs_report_and_summary(p
     env = mlci_env(
         **github_server.env(token), GITHUB_ACTIONS="true", GITHUB_OUTPUT=str(out), GITHUB_STEP_SUMMARY=str(summary)
     )
+    # The real entry point, as the scheduled job's step runs it: exit 4, yet outputs and summary written.
     result = run(project, "retrain", env=env)
     assert result.returncode == 4, result.stdout + result.stderr
     assert "could not update the tracking issue (the token lacks `issues: write" in result.stderr

@@ -23,33 +23,33 @@ def suite_of(project: Path) -> list[dict]:
     ("table", "suffix"),
     [("breast_cancer", ".csv"), ("digits", ".parquet"), ("orders", ".csv")],
 )
-def test_init_with_a_separate_test_file_then_validate_passes_on_both(mlci_in_process, tmp_path, table, suffix):
+def test_init_with_a_separate_test_file_then_validate_passes_on_both(mlci, tmp_path, table, suffix):
     frame = orders(12_000) if table == "orders" else sklearn_frame(table)
     train, test = write_split(frame, tmp_path / "data", suffix)
     target = ["--target", "returned"] if table == "orders" else []
-    init = mlci_in_process("init", "--data", f"data/{train}", "--test", f"data/{test}", *target, cwd=tmp_path)
-    assert init.exit_code == 0, init.output
+    init = mlci("init", "--data", f"data/{train}", "--test", f"data/{test}", *target, cwd=tmp_path)
+    assert init.code == 0, init.text
     # init ran the suite once on each table and said so.
-    assert re.search(rf"suite checked on train \(data/{train}\): \d+ rows, \d+ expectations, all pass", init.output)
-    assert re.search(rf"suite checked on test \(data/{test}\): \d+ rows, \d+ expectations, all pass", init.output)
-    validated = mlci_in_process("validate", cwd=tmp_path)
-    assert validated.exit_code == 0, validated.output
-    assert validated.output.count(", 0 failed") == 2
+    assert re.search(rf"suite checked on train \(data/{train}\): \d+ rows, \d+ expectations, all pass", init.text)
+    assert re.search(rf"suite checked on test \(data/{test}\): \d+ rows, \d+ expectations, all pass", init.text)
+    validated = mlci("validate", cwd=tmp_path)
+    assert validated.code == 0, validated.text
+    assert validated.text.count(", 0 failed") == 2
 
 
-def test_init_on_a_60k_row_parquet_table_then_validate(mlci_in_process, tmp_path):
+def test_init_on_a_60k_row_parquet_table_then_validate(mlci, tmp_path):
     orders(60_000, seed=1).to_parquet(tmp_path / "orders.parquet", index=False)
-    init = mlci_in_process("init", "--data", "orders.parquet", "--target", "returned", cwd=tmp_path)
-    assert init.exit_code == 0, init.output
-    assert "60000 rows" in init.output and "all pass" in init.output
-    validated = mlci_in_process("validate", cwd=tmp_path)
-    assert validated.exit_code == 0, validated.output
+    init = mlci("init", "--data", "orders.parquet", "--target", "returned", cwd=tmp_path)
+    assert init.code == 0, init.text
+    assert "60000 rows" in init.text and "all pass" in init.text
+    validated = mlci("validate", cwd=tmp_path)
+    assert validated.code == 0, validated.text
 
 
-def test_the_suite_has_robust_ranges_and_sets_only_for_categories(mlci_in_process, tmp_path):
+def test_the_suite_has_robust_ranges_and_sets_only_for_categories(mlci, tmp_path):
     frame = orders(12_000)
     train, test = write_split(frame, tmp_path, ".parquet")
-    assert mlci_in_process("init", "--data", train, "--test", test, "--target", "returned", cwd=tmp_path).exit_code == 0
+    assert mlci("init", "--data", train, "--test", test, "--target", "returned", cwd=tmp_path).code == 0
     by_column: dict[str, dict[str, dict]] = {}
     for e in suite_of(tmp_path):
         by_column.setdefault(e["kwargs"].get("column", ""), {})[e["type"]] = e["kwargs"]
@@ -73,19 +73,19 @@ def test_the_suite_has_robust_ranges_and_sets_only_for_categories(mlci_in_proces
     assert "column 'email' left out of the features" in text and "ordered_at become numbers" in text
 
 
-def test_digits_pixels_are_ranges_not_sets(mlci_in_process, tmp_path):
+def test_digits_pixels_are_ranges_not_sets(mlci, tmp_path):
     train, test = write_split(sklearn_frame("digits"), tmp_path, ".csv")
-    assert mlci_in_process("init", "--data", train, "--test", test, cwd=tmp_path).exit_code == 0
+    assert mlci("init", "--data", train, "--test", test, cwd=tmp_path).code == 0
     sets = {e["kwargs"]["column"] for e in suite_of(tmp_path) if e["type"] == "expect_column_values_to_be_in_set"}
     assert sets == {"target"}
     config = yaml.safe_load((tmp_path / "mlci.yaml").read_text())
     assert config["model"]["task"] == "classification" and config["gates"][0]["metric"] == "roc_auc"
 
 
-def test_init_writes_a_gitignore_and_a_registry_the_shipped_workflows_feed(mlci_in_process, tmp_path):
+def test_init_writes_a_gitignore_and_a_registry_the_shipped_workflows_feed(mlci, tmp_path):
     (tmp_path / ".gitignore").write_text("*.pyc")
     train, test = write_split(sklearn_frame("wine"), tmp_path, ".csv")
-    assert mlci_in_process("init", "--data", train, "--test", test, cwd=tmp_path).exit_code == 0
+    assert mlci("init", "--data", train, "--test", test, cwd=tmp_path).code == 0
     assert (tmp_path / ".gitignore").read_text().splitlines() == [
         "*.pyc",
         "# mlci: local registry and work files, report and comparison",
@@ -105,13 +105,13 @@ def test_init_writes_a_gitignore_and_a_registry_the_shipped_workflows_feed(mlci_
         for step in mlci_steps:
             assert needed <= set(step.get("env", {})), f"{workflow.name} does not set {needed - set(step['env'])}"
     # A second init adds nothing to .gitignore.
-    assert mlci_in_process("init", "--data", train, "--test", test, "--force", "-q", cwd=tmp_path).exit_code == 0
+    assert mlci("init", "--data", train, "--test", test, "--force", "-q", cwd=tmp_path).code == 0
     assert (tmp_path / ".gitignore").read_text().count(".mlci/") == 1
 
 
-def test_regression_gets_a_relative_gate(mlci_in_process, tmp_path):
+def test_regression_gets_a_relative_gate(mlci, tmp_path):
     train, test = write_split(sklearn_frame("diabetes"), tmp_path, ".csv")
-    assert mlci_in_process("init", "--data", train, "--test", test, cwd=tmp_path).exit_code == 0
+    assert mlci("init", "--data", train, "--test", test, cwd=tmp_path).code == 0
     config = yaml.safe_load((tmp_path / "mlci.yaml").read_text())
     assert config["model"]["task"] == "regression"
     assert config["gates"] == [{"metric": "rmse", "relative_non_inferiority_margin": 0.02}]
@@ -161,55 +161,55 @@ def test_diabetes_equal_models_pass_the_scaffolded_gates_and_check_speaks_json_a
     assert "relative_non_inferiority_margin" in (tmp_path / "report.md").read_text()
 
 
-def test_a_semicolon_csv_is_read_and_init_and_validate_agree(mlci_in_process, tmp_path):
+def test_a_semicolon_csv_is_read_and_init_and_validate_agree(mlci, tmp_path):
     frame = sklearn_frame("wine")
     frame["alcohol"] = frame["alcohol"].map(lambda v: f"{v:.2f}".replace(".", ","))
     frame.to_csv(tmp_path / "wine.csv", sep=";", index=False)
-    init = mlci_in_process("init", "--data", "wine.csv", cwd=tmp_path)
-    assert init.exit_code == 0, init.output
+    init = mlci("init", "--data", "wine.csv", cwd=tmp_path)
+    assert init.code == 0, init.text
     config = yaml.safe_load((tmp_path / "mlci.yaml").read_text())
     assert config["data"]["read_options"] == {"sep": ";", "decimal": ","}
     assert config["data"]["target"] == "target"
-    assert mlci_in_process("validate", cwd=tmp_path).exit_code == 0
+    assert mlci("validate", cwd=tmp_path).code == 0
 
 
-def test_a_csv_read_as_one_column_names_its_separator(mlci_in_process, tmp_path):
+def test_a_csv_read_as_one_column_names_its_separator(mlci, tmp_path):
     sklearn_frame("wine").to_csv(tmp_path / "wine.csv", sep=";", index=False)
-    assert mlci_in_process("init", "--data", "wine.csv", "-q", cwd=tmp_path).exit_code == 0
+    assert mlci("init", "--data", "wine.csv", "-q", cwd=tmp_path).code == 0
     config = tmp_path / "mlci.yaml"
     config.write_text(config.read_text().replace('read_options: {"sep": ";"}', "read_options: {sep: ','}"))
-    run = mlci_in_process("validate", cwd=tmp_path)
-    assert run.exit_code == 2
-    assert "wine.csv: read as one column 'alcohol;malic_acid;" in run.stderr
-    assert "separator looks like ';'" in run.stderr and "data.read_options: {sep: ';'}" in run.stderr
+    run = mlci("validate", cwd=tmp_path)
+    assert run.code == 2
+    assert "wine.csv: read as one column 'alcohol;malic_acid;" in run.err
+    assert "separator looks like ';'" in run.err and "data.read_options: {sep: ';'}" in run.err
 
 
-def test_init_names_the_columns_when_the_target_is_unknown_or_unguessable(mlci_in_process, tmp_path):
+def test_init_names_the_columns_when_the_target_is_unknown_or_unguessable(mlci, tmp_path):
     frame = orders(200)[["order_id", "amount", "returned", "review"]]
     frame.to_csv(tmp_path / "t.csv", index=False)
-    unknown = mlci_in_process("init", "--data", "t.csv", "--target", "churn", cwd=tmp_path)
-    assert unknown.exit_code == 2
+    unknown = mlci("init", "--data", "t.csv", "--target", "churn", cwd=tmp_path)
+    assert unknown.code == 2
     assert "--target 'churn': t.csv has no such column; its columns: order_id, amount, returned, review" in (
-        unknown.stderr
+        unknown.err
     )
-    unguessable = mlci_in_process("init", "--data", "t.csv", cwd=tmp_path)  # the last column is free text
-    assert unguessable.exit_code == 2
+    unguessable = mlci("init", "--data", "t.csv", cwd=tmp_path)  # the last column is free text
+    assert unguessable.code == 2
     assert "no column looks like the target; name it with --target COLUMN (columns: order_id, amount," in (
-        unguessable.stderr
+        unguessable.err
     )
     assert not (tmp_path / "mlci.yaml").exists()
 
 
-def test_a_missing_target_value_is_named_as_data_not_blamed_on_the_model(mlci_in_process, tmp_path):
+def test_a_missing_target_value_is_named_as_data_not_blamed_on_the_model(mlci, tmp_path):
     train, test = write_split(sklearn_frame("wine"), tmp_path, ".csv")
-    assert mlci_in_process("init", "--data", train, "--test", test, "-q", cwd=tmp_path).exit_code == 0
+    assert mlci("init", "--data", train, "--test", test, "-q", cwd=tmp_path).code == 0
     frame = pd.read_csv(tmp_path / train)
     frame.loc[[4, 9], "target"] = None
     frame.to_csv(tmp_path / train, index=False)
-    run = mlci_in_process("train", cwd=tmp_path)
-    assert run.exit_code == 2
-    assert f"{train}: target column 'target' is empty in 2 of {len(frame)} rows (data rows 5, 10)" in run.stderr
-    assert "model.estimator" not in run.stderr
+    run = mlci("train", cwd=tmp_path)
+    assert run.code == 2
+    assert f"{train}: target column 'target' is empty in 2 of {len(frame)} rows (data rows 5, 10)" in run.err
+    assert "model.estimator" not in run.err
 
 
 def test_the_report_says_what_changed_and_reads_cleanly(mlci, tmp_path):

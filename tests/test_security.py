@@ -23,13 +23,14 @@ import pytest
 
 from mlci.errors import ServiceError
 from mlci.registry import Store
-from tests.conftest import EXAMPLE, mlci_env
+from tests.conftest import EXAMPLE, mlci_env, run_mlci
 from tests.tools import Preloaded, http_server
 
 FUNCTIONS = ("numpy.full_like", "numpy.sum", "numpy.testing._private.utils.runstring")
 
 
 def mlci(project: Path, *args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Return what `python -m mlci ARGS` gives as a process (most tests run it in-process: `run_mlci`)."""
     return subprocess.run(
         [sys.executable, "-m", "mlci", *args], cwd=project, env=env, capture_output=True, text=True, timeout=timeout
     )
@@ -81,7 +82,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name, params in (("good", "{max_iter: 40, max_depth: 3}"), ("other", "{max_iter: 30, max_depth: 2}")):
         text = re.sub(r"(?m)^  params:.*\n(?:    .*\n)*", f"  params: {params}\n", (project / "mlci.yaml").read_text())
         (project / "mlci.yaml").write_text(text)
-        run = mlci(project, "train", "-o", str(root / name), env=mlci_env())
+        run = run_mlci(project, "train", "-o", str(root / name), env=mlci_env())
         assert run.returncode == 0, run.stderr
         out[name] = root / name
     out["marker"] = root / "marker.txt"
@@ -116,7 +117,7 @@ def version_of(bundle: Path) -> str:
 
 
 def history(project: Path, env: dict[str, str]) -> dict:
-    run = mlci(project, "--json", "history", env=env)
+    run = run_mlci(project, "--json", "history", env=env)
     assert run.returncode == 0, run.stderr
     return dict(json.loads(run.stdout))
 
@@ -141,23 +142,23 @@ def test_numpy_only_code_running_model_is_refused_everywhere_and_never_runs(proj
     hostile, marker = trained["hostile"], trained["marker"]
     good = version_of(trained["good"])
 
-    assert_refused_untrusted(mlci(project, "evaluate", "--candidate", str(hostile), env=env), marker)
+    assert_refused_untrusted(run_mlci(project, "evaluate", "--candidate", str(hostile), env=env), marker)
 
     # The PR role can write versions/: the hostile version is stored, but nothing trusted runs it.
-    assert mlci(project, "push", str(hostile), env=env).returncode == 0
+    assert run_mlci(project, "push", str(hostile), env=env).returncode == 0
     bad = version_of(hostile)
-    assert_refused_untrusted(mlci(project, "deploy", bad, "--env", "production", env=env), marker)
+    assert_refused_untrusted(run_mlci(project, "deploy", bad, "--env", "production", env=env), marker)
     assert alias_of(project, env, "production") is None
 
     # A check whose baseline is the hostile version refuses it before it predicts anything.
-    assert mlci(project, "push", str(hostile), "--alias", "production", env=env).returncode == 0
-    assert_refused_untrusted(mlci(project, "check", env=env), marker)
+    assert run_mlci(project, "push", str(hostile), "--alias", "production", env=env).returncode == 0
+    assert_refused_untrusted(run_mlci(project, "check", env=env), marker)
 
     # Rollback to it: production's previous version is the hostile one.
     for bundle in (trained["good"], trained["other"]):
-        assert mlci(project, "push", str(bundle), env=env).returncode == 0
-    assert mlci(project, "deploy", good, "--env", "production", env=env).returncode == 0
-    assert_refused_untrusted(mlci(project, "rollback", "--env", "production", env=env), marker)
+        assert run_mlci(project, "push", str(bundle), env=env).returncode == 0
+    assert run_mlci(project, "deploy", good, "--env", "production", env=env).returncode == 0
+    assert_refused_untrusted(run_mlci(project, "rollback", "--env", "production", env=env), marker)
     assert alias_of(project, env, "production") == good
 
 
@@ -168,8 +169,8 @@ def good_deployed_beside_other(project: Path, env: dict[str, str], trained: dict
 
     good, other = version_of(trained["good"]), version_of(trained["other"])
     for bundle in (trained["good"], trained["other"]):
-        assert mlci(project, "push", str(bundle), env=env).returncode == 0
-    assert mlci(project, "deploy", good, "--env", "production", env=env).returncode == 0
+        assert run_mlci(project, "push", str(bundle), env=env).returncode == 0
+    assert run_mlci(project, "deploy", good, "--env", "production", env=env).returncode == 0
     # (the s3 variant's AWS_* variables are in this process's environment: see s3_bucket)
     return good, other, open_registry(load_config(project / "mlci.yaml", env=env)).store
 
@@ -184,7 +185,7 @@ def test_swapped_model_bytes_with_a_consistent_manifest_are_refused_by_deploy(pr
     store.put(f"churn/versions/{other}/model.skops", swapped)
     store.put(f"churn/versions/{other}/manifest.json", json.dumps(manifest).encode())
 
-    run = mlci(project, "deploy", other, "--env", "production", env=env)
+    run = run_mlci(project, "deploy", other, "--env", "production", env=env)
     assert run.returncode == 2, run.stdout + run.stderr
     assert f"describes version {good}, not {other}" in run.stderr and "Traceback" not in run.stderr
     assert alias_of(project, env, "production") == good
@@ -206,7 +207,7 @@ def test_a_stored_manifest_with_a_wrong_type_is_refused_in_one_line_and_nothing_
     shutil.rmtree(project / ".mlci" / "versions", ignore_errors=True)  # a fresh checkout's job
 
     for args in (("deploy", other, "--env", "production"), ("evaluate", "--candidate", other)):
-        run = mlci(project, *args, env=env)
+        run = run_mlci(project, *args, env=env)
         assert run.returncode == 2, run.stdout + run.stderr
         assert len(run.stderr.strip().splitlines()) == 1, run.stderr
         line = run.stderr.strip()
@@ -230,6 +231,7 @@ def test_yaml_bomb_in_mlci_yaml_is_refused_at_once(tmp_path):
         lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]")
     (tmp_path / "mlci.yaml").write_text("\n".join(lines) + "\nmodel: *a9\n")
     assert (tmp_path / "mlci.yaml").stat().st_size < 2048
+    # A whole process with a 30 s bound: the bomb is refused at once, not after it expanded.
     run = mlci(tmp_path, "config", "check", env=mlci_env(), timeout=30)
     assert run.returncode == 2, run.stderr
     assert run.stderr.strip() == (
@@ -259,7 +261,7 @@ def test_skops_zip_bomb_is_refused_before_it_is_inflated(trained, tmp_path):
     shutil.copytree(trained["good"], bundle)
     rehash(bundle, bomb.read_bytes())
 
-    run = mlci(project, "evaluate", "--candidate", str(bundle), env=mlci_env())
+    run = run_mlci(project, "evaluate", "--candidate", str(bundle), env=mlci_env())
     assert run.returncode == 2, run.stderr
     assert "member 'padding.npy' expands to 8 MiB" in run.stderr and "model.max_model_mb = 1" in run.stderr
 
@@ -369,7 +371,7 @@ def local(tmp_path: Path, trained) -> tuple[Path, dict[str, str], str]:
     project = tmp_path / "churn"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
     env = mlci_env()
-    run = mlci(project, "--json", "push", str(trained["good"]), env=env)
+    run = run_mlci(project, "--json", "push", str(trained["good"]), env=env)
     assert run.returncode == 0, run.stderr
     return project, env, json.loads(run.stdout)["version"]
 
@@ -378,17 +380,17 @@ def test_a_non_object_event_is_skipped_with_a_warning(local):
     project, env, version = local
     events = project / ".mlci" / "registry" / "churn" / "events"
     (events / "20300101T000000.000000Z-planted.json").write_text("[1, 2, 3]")
-    run = mlci(project, "--json", "history", env=env)
+    run = run_mlci(project, "--json", "history", env=env)
     assert run.returncode == 0, run.stderr
     assert "warning: skipped event" in run.stderr and "20300101T000000.000000Z-planted.json" in run.stderr
     assert [e["action"] for e in json.loads(run.stdout)["events"]] == ["push"]
-    promoted = mlci(project, "promote", version, "--to", "staging", env=env)
+    promoted = run_mlci(project, "promote", version, "--to", "staging", env=env)
     assert promoted.returncode == 0, promoted.stderr
 
 
 def test_a_name_with_a_trailing_newline_is_refused(local):
     project, env, version = local
-    run = mlci(project, "promote", version, "--to", "evil\n", env=env)
+    run = run_mlci(project, "promote", version, "--to", "evil\n", env=env)
     assert run.returncode == 2
     assert "invalid alias name 'evil\\n'" in run.stderr
     assert not list((project / ".mlci" / "registry" / "churn").glob("aliases/evil*"))
@@ -400,7 +402,7 @@ def test_an_alias_record_without_a_well_formed_version_is_refused(local):
     (project / ".mlci" / "registry" / "churn" / "aliases" / "staging.json").write_text(
         json.dumps({"version": "../../../etc", "previous": None})
     )
-    run = mlci(project, "deploy", "staging", "--env", "production", env=env)
+    run = run_mlci(project, "deploy", "staging", "--env", "production", env=env)
     assert run.returncode == 2
     assert "is not a valid alias record: version '../../../etc' is not a version id" in run.stderr
 
@@ -414,7 +416,7 @@ def test_publish_never_follows_a_symlinked_deployment_directory(local, tmp_path)
     deployments.mkdir(parents=True)
     (deployments / "production").symlink_to(outside)
 
-    run = mlci(project, "deploy", version, "--env", "production", env=env)
+    run = run_mlci(project, "deploy", version, "--env", "production", env=env)
     assert run.returncode == 2, run.stdout + run.stderr
     assert "deployments/production: is a symlink inside the registry; mlci does not follow it" in run.stderr
     assert [p.name for p in outside.iterdir()] == ["precious.txt"]
@@ -431,6 +433,7 @@ def test_a_symlink_or_fifo_in_a_bundle_is_refused_by_push(local, trained, tmp_pa
             (bundle / "smoke.parquet").symlink_to(trained["good"] / "smoke.parquet")
         else:
             os.mkfifo(bundle / "smoke.parquet")
+        # A whole process with a bound: opening a FIFO for reading would block it forever.
         run = mlci(project, "push", str(bundle), env=env, timeout=60)
         assert run.returncode == 2, run.stderr
         what = "a symlink" if kind == "symlink" else "not a regular file"
@@ -462,7 +465,7 @@ def test_credentials_in_uris_are_redacted_in_output_events_and_refusals(local):
     )
     (project / "mlci.yaml").write_text(text)
     run_env = {**env, "HOOK_PASSWORD": secret, "MLCI_WEBHOOK_SECRET": "signing-key"}
-    run = mlci(project, "deploy", version, "--env", "production", env=run_env)
+    run = run_mlci(project, "deploy", version, "--env", "production", env=run_env)
     assert run.returncode == 0, run.stderr
     assert "warning: deploy.webhook http://***@127.0.0.1:1/notify?token=*** failed" in run.stdout
     assert secret not in run.stdout + run.stderr
@@ -470,7 +473,7 @@ def test_credentials_in_uris_are_redacted_in_output_events_and_refusals(local):
     assert not [p for p in registry.rglob("*.json") if secret in p.read_text()]
 
     use_registry(project, f"registry:\n  uri: s3://bucket/r\n  endpoint_url: http://key:{secret}@127.0.0.1:1\n")
-    refused = mlci(project, "history", env=run_env)
+    refused = run_mlci(project, "history", env=run_env)
     assert refused.returncode == 2
     assert refused.stderr.startswith("registry.endpoint_url http://***@127.0.0.1:1 carries credentials")
     assert secret not in refused.stderr
@@ -481,14 +484,14 @@ def test_credentials_in_uris_are_redacted_in_output_events_and_refusals(local):
 
 def test_a_production_directory_in_the_checkout_does_not_change_the_baseline(local, trained):
     project, env, version = local
-    assert mlci(project, "promote", version, "--to", "production", env=env).returncode == 0
+    assert run_mlci(project, "promote", version, "--to", "production", env=env).returncode == 0
     # The PR adds a weak "production" bundle to the checkout (here: the other model).
     shutil.copytree(trained["other"], project / "production")
-    run = mlci(project, "--json", "evaluate", "--candidate", str(trained["other"]), env=env)
+    run = run_mlci(project, "--json", "evaluate", "--candidate", str(trained["other"]), env=env)
     assert run.returncode in (0, 1), run.stderr
     assert json.loads(run.stdout)["baseline"]["version"] == version
     # Written as a path, the directory is still usable on purpose.
-    own = mlci(project, "--json", "evaluate", "--candidate", "./production", "--baseline", "production", env=env)
+    own = run_mlci(project, "--json", "evaluate", "--candidate", "./production", "--baseline", "production", env=env)
     assert json.loads(own.stdout)["candidate"]["version"] == version_of(trained["other"])
 
 
@@ -517,14 +520,14 @@ def test_forged_event_hijacked_alias_and_planted_cache_entry_get_nothing_promote
     project, env = s3_project(tmp_path, s3_server, s3_bucket)
     gh = {**env, **github_server.env()}
     good = version_of(trained["good"])
-    assert mlci(project, "push", str(trained["good"]), "--alias", "production", env=env).returncode == 0
+    assert run_mlci(project, "push", str(trained["good"]), "--alias", "production", env=env).returncode == 0
 
     # PR 12's check: a model that fails the gates against production.
     head12 = "1" * 40
     github_server.add_pull(12, head_sha=head12, merged=True)
     _set_estimator(project / "mlci.yaml", "sklearn.tree.DecisionTreeClassifier", "{max_depth: 12}")
     pr12 = {**env, "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(pr_event(tmp_path, 12, head12))}
-    checked = mlci(project, "--json", "check", env=pr12)
+    checked = run_mlci(project, "--json", "check", env=pr12)
     assert checked.returncode == 1, checked.stderr
     failing = json.loads(checked.stdout)["candidate"]["version"]
 
@@ -533,15 +536,15 @@ def test_forged_event_hijacked_alias_and_planted_cache_entry_get_nothing_promote
 
     registry = open_registry(load_config(project / "mlci.yaml", env=env))
     registry.log_event("check", actor="github:attacker", alias="pr-12", version=failing, verdict="pass")
-    forged = mlci(project, "promote", "--from-pr", "12", "--to", "staging", env=gh)
+    forged = run_mlci(project, "promote", "--from-pr", "12", "--to", "staging", env=gh)
     assert forged.returncode == 1, forged.stdout + forged.stderr
     assert f"version {failing} failed its gates when re-evaluated against production in this job" in forged.stderr
     assert "stored verdict, informational only: pass" in forged.stdout
 
     # 2. PR 13's job points pr-12 at its own version: it was stored for PR 13.
     hijack = claimed(trained["other"], tmp_path / "pr13", pr=13, git_sha="3" * 40)
-    assert mlci(project, "push", str(hijack), "--alias", "pr-12", env=env).returncode == 0
-    hijacked = mlci(project, "promote", "--from-pr", "12", "--to", "staging", env=gh)
+    assert run_mlci(project, "push", str(hijack), "--alias", "pr-12", env=env).returncode == 0
+    hijacked = run_mlci(project, "promote", "--from-pr", "12", "--to", "staging", env=gh)
     assert hijacked.returncode == 1
     assert "which was stored for PR #13, not #12" in hijacked.stderr
 
@@ -550,7 +553,7 @@ def test_forged_event_hijacked_alias_and_planted_cache_entry_get_nothing_promote
     registry.store.put(f"churn/versions/{good}/manifest.json", (liar / "manifest.json").read_bytes())
     registry.set_alias("pr-12", good, actor="github:attacker", reason="hijack")
     shutil.rmtree(project / ".mlci" / "versions")  # a merge job starts from a fresh checkout
-    lied = mlci(project, "promote", "--from-pr", "12", "--to", "staging", env=gh)
+    lied = run_mlci(project, "promote", "--from-pr", "12", "--to", "staging", env=gh)
     assert lied.returncode == 1
     assert f"trained from commit {'f' * 40}, but GitHub records PR #12's head as {head12}" in lied.stderr
     assert registry.alias("staging") is None
@@ -558,7 +561,7 @@ def test_forged_event_hijacked_alias_and_planted_cache_entry_get_nothing_promote
     # 3. The failing version sits under the cache key every PR with this config computes;
     # PR 14's check must not reuse it (it is in no alias history of PR 14).
     pr14 = {**env, "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(pr_event(tmp_path, 14, "4" * 40))}
-    fresh = mlci(project, "check", env=pr14)
+    fresh = run_mlci(project, "check", env=pr14)
     assert "train cache hit" not in fresh.stdout and "trained version" in fresh.stdout, fresh.stdout + fresh.stderr
 
 
@@ -579,10 +582,10 @@ def test_a_concurrent_promote_during_a_deploy_is_exit_3_and_publishes_nothing_un
     project, env, good = local
     config = load_config(project / "mlci.yaml", env=env)
     assert deploy(config, good, "production", ctx=GitHubContext(), env={}).ok
-    other = mlci(project, "--json", "push", str(trained["other"]), env=env)
+    other = run_mlci(project, "--json", "push", str(trained["other"]), env=env)
     other_version = json.loads(other.stdout)["version"]
     # A third version, never smoke-tested in production: what a racing `promote` moves in.
-    racer = json.loads(mlci(project, "--json", "push", str(trained["hostile"]), env=env).stdout)["version"]
+    racer = json.loads(run_mlci(project, "--json", "push", str(trained["hostile"]), env=env).stdout)["version"]
 
     hook = "mark_smoked" if when == "before the alias moves" else "switch"
     original = getattr(Registry, hook)
@@ -620,7 +623,7 @@ def test_a_signal_whose_unwinding_raised_another_error_is_still_an_interrupt(loc
     project, env, good = local
     config = load_config(project / "mlci.yaml", env=env)
     assert deploy(config, good, "production", ctx=GitHubContext(), env={}).ok
-    other = json.loads(mlci(project, "--json", "push", str(trained["other"]), env=env).stdout)["version"]
+    other = json.loads(run_mlci(project, "--json", "push", str(trained["other"]), env=env).stdout)["version"]
     original = Registry.mark_smoked
 
     def interrupted_io(self, *args, **kwargs):
@@ -729,7 +732,7 @@ def _kill_deploys(mlci_fork: Preloaded, s3_server, trained, tmp_path, monkeypatc
     versions = []
     released = {}
     for name in ("good", "other"):
-        assert mlci(project, "push", str(trained[name]), env=env).returncode == 0
+        assert run_mlci(project, "push", str(trained[name]), env=env).returncode == 0
         versions.append(version_of(trained[name]))
         released[versions[-1]] = (trained[name] / "model.skops").read_bytes()
     # A whole deploy, measured here (the faster of two: the first pays lazy imports and
@@ -774,7 +777,7 @@ def _kill_deploys(mlci_fork: Preloaded, s3_server, trained, tmp_path, monkeypatc
     other = versions[1] if alias == versions[0] else versions[0]
     store.delete(f"churn/deployments/production/releases/{other}/SMOKED.json")
     store.delete(f"churn/versions/{other}/smoke.parquet")
-    missing = mlci(project, "deploy", other, "--env", "production", env=env)
+    missing = run_mlci(project, "deploy", other, "--env", "production", env=env)
     assert missing.returncode == 2, missing.stderr
     assert f"churn/versions/{other}/smoke.parquet does not exist" in missing.stderr
     after = deployment_state(store)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from mlci.demo import _set_estimator
-from tests.conftest import EXAMPLE, mlci_env
+from tests.conftest import EXAMPLE, mlci_env, run_mlci
 from tests.tools import http_server
 
 pytestmark = pytest.mark.slow
@@ -156,6 +156,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def mlci(project: Path, *args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Return what `python -m mlci ARGS` gives as a process (most tests run it in-process: `run_mlci`)."""
     return subprocess.run(
         [sys.executable, "-m", "mlci", *args], cwd=project, env=env, capture_output=True, text=True, timeout=timeout
     )
@@ -171,7 +172,7 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name, estimator in (("good", None), ("other", OTHER), ("third", THIRD)):
         if estimator:
             _set_estimator(project / "mlci.yaml", *estimator)
-        run = mlci(project, "train", "-o", str(root / name), env=mlci_env())
+        run = run_mlci(project, "train", "-o", str(root / name), env=mlci_env())
         assert run.returncode == 0, run.stderr
         out[name] = root / name
     return out
@@ -250,7 +251,7 @@ def test_check_signs_and_deploy_verifies_and_ships_through_s3(tmp_path, keys, s3
     env = mlci_env(**s3_server.env)
     team = key_fingerprint(keys / "team.pub")
 
-    checked = mlci(project, "check", env={**env, "MLCI_SIGNING_KEY": "keys/team.pem"})
+    checked = run_mlci(project, "check", env={**env, "MLCI_SIGNING_KEY": "keys/team.pem"})
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"signed by key sha256:{team[:16]}" in checked.stdout
     version = json.loads((project / "comparison.json").read_text())["candidate"]["version"]
@@ -264,7 +265,7 @@ def test_check_signs_and_deploy_verifies_and_ships_through_s3(tmp_path, keys, s3
 
     gh = {**env, **github_server.env(), "GITHUB_ACTIONS": "true", "GITHUB_RUN_ID": "41", "GITHUB_SHA": "d" * 40}
     github_server.add_commit("d" * 40, "release")
-    deployed = mlci(project, "deploy", "candidate", "--env", "production", env=gh)
+    deployed = run_mlci(project, "deploy", "candidate", "--env", "production", env=gh)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     assert f"signature verified: {version} signed by key sha256:{team[:16]}" in deployed.stdout
     (deployment,) = github_server.deployments()
@@ -273,7 +274,7 @@ def test_check_signs_and_deploy_verifies_and_ships_through_s3(tmp_path, keys, s3
     assert deployment["payload"]["signed_by"] == f"key sha256:{team[:16]}"
     assert "smoke test passed" in deployed.stdout
     assert published_version(project, env) == version
-    verified = mlci(project, "--json", "verify", "production", env=env)
+    verified = run_mlci(project, "--json", "verify", "production", env=env)
     assert verified.returncode == 0, verified.stderr
     assert json.loads(verified.stdout)["signature"]["signer"]["fingerprint"] == team
 
@@ -283,16 +284,16 @@ def test_unsigned_and_foreign_signed_versions_are_refused_and_production_keeps_s
 ):
     project = make_project(tmp_path, keys, KEY_POLICY, registry_section)
     good, other = version_of(bundles["good"]), version_of(bundles["other"])
-    signed = mlci(project, "push", str(bundles["good"]), env={**env, "MLCI_SIGNING_KEY": "keys/team.pem"})
+    signed = run_mlci(project, "push", str(bundles["good"]), env={**env, "MLCI_SIGNING_KEY": "keys/team.pem"})
     assert signed.returncode == 0, signed.stderr
-    assert mlci(project, "deploy", good, "--env", "production", env=env).returncode == 0
+    assert run_mlci(project, "deploy", good, "--env", "production", env=env).returncode == 0
 
     # Pushed by someone without the key: stored, but unsigned.
-    unsigned = mlci(project, "push", str(bundles["other"]), "--alias", "pr-9", env=env)
+    unsigned = run_mlci(project, "push", str(bundles["other"]), "--alias", "pr-9", env=env)
     assert unsigned.returncode == 0, unsigned.stderr
     assert "not signed: signing.private_key is empty" in unsigned.stdout
     for args in (("promote", other, "--to", "staging"), ("deploy", other, "--env", "production")):
-        refused = mlci(project, *args, env=env)
+        refused = run_mlci(project, *args, env=env)
         assert refused.returncode == 1, refused.stdout + refused.stderr
         assert f"version {other} of churn is not signed: nobody signed it" in refused.stderr
         assert "the policy expects a signature by one of signing.public_keys: keys/team.pub" in refused.stderr
@@ -300,23 +301,23 @@ def test_unsigned_and_foreign_signed_versions_are_refused_and_production_keeps_s
     assert published_version(project, env) == good
 
     # Signed, but by another key: named in the refusal, with what the policy expects.
-    foreign = mlci(project, "push", str(bundles["other"]), env={**env, "MLCI_SIGNING_KEY": "keys/other.pem"})
+    foreign = run_mlci(project, "push", str(bundles["other"]), env={**env, "MLCI_SIGNING_KEY": "keys/other.pem"})
     assert foreign.returncode == 0, foreign.stderr
     them, team = key_fingerprint(keys / "other.pub"), key_fingerprint(keys / "team.pub")
     for args in (("promote", other, "--to", "staging"), ("deploy", other, "--env", "production")):
-        refused = mlci(project, *args, env=env)
+        refused = run_mlci(project, *args, env=env)
         assert refused.returncode == 1, refused.stdout + refused.stderr
         assert f"is by key sha256:{them[:16]}, which is not in signing.public_keys" in refused.stderr
         assert f"keys/team.pub (sha256:{team[:16]})" in refused.stderr
     assert published_version(project, env) == good
-    history = json.loads(mlci(project, "--json", "history", env=env).stdout)
+    history = json.loads(run_mlci(project, "--json", "history", env=env).stdout)
     assert "staging" not in [a["alias"] for a in history["aliases"]]
     listed = {v["version"]: v["signatures"] for v in history["versions"]}
     assert [s["signer"]["fingerprint"] for s in listed[good]] == [team]
     assert [s["signer"]["fingerprint"] for s in listed[other]] == [them]
 
     # A rollback to it is refused the same way: production still serves the signed version.
-    back = mlci(project, "rollback", "--env", "production", "--to", other, env=env)
+    back = run_mlci(project, "rollback", "--env", "production", "--to", other, env=env)
     assert back.returncode == 1 and "not in signing.public_keys" in back.stderr
     assert published_version(project, env) == good
 
@@ -324,18 +325,19 @@ def test_unsigned_and_foreign_signed_versions_are_refused_and_production_keeps_s
 def test_a_signature_copied_from_another_version_does_not_verify(tmp_path, keys, bundles):
     project = make_project(tmp_path, keys, KEY_POLICY)
     env = mlci_env()
-    assert mlci(project, "push", str(bundles["good"]), env={**env, "MLCI_SIGNING_KEY": "keys/team.pem"}).returncode == 0
-    assert mlci(project, "push", str(bundles["other"]), env=env).returncode == 0
+    signed = run_mlci(project, "push", str(bundles["good"]), env={**env, "MLCI_SIGNING_KEY": "keys/team.pem"})
+    assert signed.returncode == 0
+    assert run_mlci(project, "push", str(bundles["other"]), env=env).returncode == 0
     versions = project / ".mlci" / "registry" / "churn" / "versions"
     good, other = version_of(bundles["good"]), version_of(bundles["other"])
     # Whoever can write the bucket copies the team's valid signature of `good` beside `other`.
     shutil.copytree(versions / good / "signatures", versions / other / "signatures")
 
-    refused = mlci(project, "verify", other, env=env)
+    refused = run_mlci(project, "verify", other, env=env)
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "does not verify: the signed digest of manifest.json differs" in refused.stderr
     assert "the signed digest of model.skops differs" in refused.stderr
-    assert mlci(project, "verify", good, env=env).returncode == 0
+    assert run_mlci(project, "verify", good, env=env).returncode == 0
 
 
 # --- certificate mode ---------------------------------------------------------------------
@@ -347,22 +349,22 @@ def test_certificate_mode_refuses_a_certificate_for_the_wrong_identity_or_from_a
 
     def push(bundle: str, who: str) -> None:
         signer = {"MLCI_SIGNING_KEY": f"keys/{who}.pem", "MLCI_SIGNING_CERT": f"keys/{who}.crt"}
-        run = mlci(project, "push", str(bundles[bundle]), env={**env, **signer})
+        run = run_mlci(project, "push", str(bundles[bundle]), env={**env, **signer})
         assert run.returncode == 0, run.stderr
 
     push("good", "ml-release")
-    ok = mlci(project, "verify", version_of(bundles["good"]), env=env)
+    ok = run_mlci(project, "verify", version_of(bundles["good"]), env=env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "by ml-release@example.com verifies" in ok.stdout
 
     push("other", "intern")
-    wrong = mlci(project, "verify", version_of(bundles["other"]), env=env)
+    wrong = run_mlci(project, "verify", version_of(bundles["other"]), env=env)
     assert wrong.returncode == 1, wrong.stdout + wrong.stderr
     assert "is by intern@example.com, which no signing.identities entry allows" in wrong.stderr
     assert "issued by signing.certificate_chain (keys/ca.crt) for ml-release@example.com" in wrong.stderr
 
     push("other", "rogue")  # the right name, from a CA the policy does not trust
-    rogue = mlci(project, "deploy", version_of(bundles["other"]), "--env", "production", env=env)
+    rogue = run_mlci(project, "deploy", version_of(bundles["other"]), "--env", "production", env=env)
     assert rogue.returncode == 1, rogue.stdout + rogue.stderr
     assert "by ml-release@example.com does not verify" in rogue.stderr
     assert published_version(project, env) is None
@@ -405,15 +407,15 @@ def test_promote_from_pr_needs_a_signature_made_for_that_pr_at_its_head(tmp_path
     # PR 7's job signs its candidate; it also stores one whose manifest claims PR 8 under pr-8.
     # (A version is its model's bytes: each needs a model of its own.)
     ours = stamped(bundles["good"], tmp_path / "pr7", pr=7, git_sha=head)
-    assert mlci(project, "push", str(ours), "--alias", "pr-7", env=pr7).returncode == 0
+    assert run_mlci(project, "push", str(ours), "--alias", "pr-7", env=pr7).returncode == 0
     claimed = stamped(bundles["other"], tmp_path / "pr8", pr=8, git_sha="b" * 40)
-    assert mlci(project, "push", str(claimed), "--alias", "pr-8", env=pr7).returncode == 0
+    assert run_mlci(project, "push", str(claimed), "--alias", "pr-8", env=pr7).returncode == 0
 
-    stolen = mlci(project, "promote", "--from-pr", "8", "--to", "staging", env=gh)
+    stolen = run_mlci(project, "promote", "--from-pr", "8", "--to", "staging", env=gh)
     assert stolen.returncode == 1, stolen.stdout + stolen.stderr
     assert "was made for PR #7, not PR #8" in stolen.stderr
 
-    promoted = mlci(project, "--json", "promote", "--from-pr", "7", "--to", "staging", env=gh)
+    promoted = run_mlci(project, "--json", "promote", "--from-pr", "7", "--to", "staging", env=gh)
     assert promoted.returncode == 0, promoted.stdout + promoted.stderr
     # --json: stdout is the JSON alone; the notes go to stderr.
     assert "GitHub confirms PR #7 merged" in promoted.stderr
@@ -423,8 +425,8 @@ def test_promote_from_pr_needs_a_signature_made_for_that_pr_at_its_head(tmp_path
     # at the old head: not what GitHub now says PR 7 is.
     github_server.add_pull(7, head_sha="c" * 40, merged=True)
     moved = stamped(bundles["third"], tmp_path / "pr7-moved", pr=7, git_sha="c" * 40)
-    assert mlci(project, "push", str(moved), "--alias", "pr-7", env=pr7).returncode == 0
-    stale = mlci(project, "promote", "--from-pr", "7", "--to", "production", env=gh)
+    assert run_mlci(project, "push", str(moved), "--alias", "pr-7", env=pr7).returncode == 0
+    stale = run_mlci(project, "promote", "--from-pr", "7", "--to", "production", env=gh)
     assert stale.returncode == 1, stale.stdout + stale.stderr
     assert f"made at commit {head[:12]}, but GitHub says PR #7's head is {'c' * 12}" in stale.stderr
 
@@ -471,15 +473,15 @@ def token_service() -> Iterator[str]:
 
 def test_sigstore_without_the_jobs_oidc_identity_stores_unsigned_and_says_why(tmp_path, keys, bundles):
     project = make_project(tmp_path, keys, SIGSTORE_POLICY)
-    outside = mlci(project, "push", str(bundles["good"]), env=mlci_env())
+    outside = run_mlci(project, "push", str(bundles["good"]), env=mlci_env())
     assert outside.returncode == 0, outside.stdout + outside.stderr
     assert "not signed: signing.method sigstore signs with the GitHub Actions job's OIDC identity" in outside.stdout
     assert "this is not a GitHub Actions job" in outside.stdout
-    no_permission = mlci(project, "push", str(bundles["good"]), env=mlci_env(GITHUB_ACTIONS="true"))
+    no_permission = run_mlci(project, "push", str(bundles["good"]), env=mlci_env(GITHUB_ACTIONS="true"))
     assert no_permission.returncode == 0, no_permission.stderr
     assert "this job may not request one" in no_permission.stdout
     assert "add `permissions: id-token: write` to the job" in no_permission.stdout
-    refused = mlci(project, "verify", version_of(bundles["good"]), env=mlci_env())
+    refused = run_mlci(project, "verify", version_of(bundles["good"]), env=mlci_env())
     assert refused.returncode == 1 and "nobody signed it" in refused.stderr
     assert "a sigstore signature by octo-org/ml-repo .github/workflows/pr-check.yml on refs/pull/*/merge" in (
         refused.stderr
@@ -490,6 +492,7 @@ def test_sigstore_signing_goes_as_far_as_sigstore_itself(tmp_path, keys, bundles
     project = make_project(tmp_path, keys, SIGSTORE_POLICY)
     env = mlci_env(GITHUB_ACTIONS="true", ACTIONS_ID_TOKEN_REQUEST_URL=token_service,
                    ACTIONS_ID_TOKEN_REQUEST_TOKEN="runner-token")  # fmt: skip
+    # A whole process with a bound: sigstore's services are outside, and a hang must fail in 120 s.
     run = mlci(project, "push", str(bundles["good"]), env=env, timeout=120)
     # The token came from the runner's endpoint; the real library then needs Sigstore's trust
     # root, Fulcio and Rekor, which are outside services: exit 4, one line, nothing stored.
@@ -508,7 +511,7 @@ def test_sigstore_policy_binds_a_candidate_to_the_pull_request_run_of_its_pr(tmp
     env = mlci_env()
     # Store the version unsigned, then write a signature in sigstore's bundle format whose
     # certificate claims PR 7's pull_request run, issued by a CA the attacker made.
-    assert mlci(project, "push", str(bundles["good"]), "--alias", "pr-7", env=env).returncode == 0
+    assert run_mlci(project, "push", str(bundles["good"]), "--alias", "pr-7", env=env).returncode == 0
     version = version_of(bundles["good"])
     identity = "https://github.com/octo-org/ml-repo/.github/workflows/pr-check.yml@refs/pull/7/merge"
     issuer = x509.UnrecognizedExtension(
@@ -521,7 +524,7 @@ def test_sigstore_policy_binds_a_candidate_to_the_pull_request_run_of_its_pr(tmp
     forged_project = make_project(tmp_path / "forger", keys, CERT_POLICY)
     signer = {"MLCI_SIGNING_KEY": str(tmp_path / "forger.pem"), "MLCI_SIGNING_CERT": str(tmp_path / "forger.crt")}
     shutil.rmtree(forged_project / ".mlci", ignore_errors=True)
-    assert mlci(forged_project, "push", str(bundles["good"]), env={**env, **signer}).returncode == 0
+    assert run_mlci(forged_project, "push", str(bundles["good"]), env={**env, **signer}).returncode == 0
     forged_root = forged_project / ".mlci" / "registry" / "churn" / "versions" / version / "signatures"
     (sid,) = [p.name for p in forged_root.iterdir()]
     sig = json.loads((forged_root / sid / "model.sig").read_text())
@@ -530,10 +533,11 @@ def test_sigstore_policy_binds_a_candidate_to_the_pull_request_run_of_its_pr(tmp
     (forged_root / sid / "model.sig").write_text(json.dumps(sig))
     shutil.copytree(forged_root, project / ".mlci" / "registry" / "churn" / "versions" / version / "signatures")
 
-    wrong_pr = mlci(project, "verify", "pr-7", "--pr", "8", env=env)
+    wrong_pr = run_mlci(project, "verify", "pr-7", "--pr", "8", env=env)
     assert wrong_pr.returncode == 1, wrong_pr.stdout + wrong_pr.stderr
     assert "was made on refs/pull/7/merge, not by the pull_request run of PR #8 (refs/pull/8/merge)" in wrong_pr.stderr
 
+    # A whole process with a bound: sigstore's trust root is outside, and a hang must fail in 120 s.
     right_pr = mlci(project, "verify", "pr-7", "--pr", "7", env=env, timeout=120)
     if right_pr.returncode == 4:
         pytest.skip(f"sigstore's trust root cannot be fetched here: {right_pr.stderr.strip().splitlines()[-1]}")
@@ -550,7 +554,7 @@ def test_ml_bom_validates_against_the_cyclonedx_schema(tmp_path, keys, bundles):
     from cyclonedx.validation.json import JsonStrictValidator
 
     project = make_project(tmp_path, keys, KEY_POLICY)
-    pushed = mlci(project, "--json", "push", str(bundles["good"]), env=mlci_env(MLCI_SIGNING_KEY="keys/team.pem"))
+    pushed = run_mlci(project, "--json", "push", str(bundles["good"]), env=mlci_env(MLCI_SIGNING_KEY="keys/team.pem"))
     assert pushed.returncode == 0, pushed.stderr
     bom_path = Path(json.loads(pushed.stdout)["signature"]["bom_uri"])
     text = bom_path.read_text()
@@ -577,12 +581,12 @@ def test_ml_bom_validates_against_the_cyclonedx_schema(tmp_path, keys, bundles):
 def test_without_a_signing_section_nothing_is_signed_or_checked(tmp_path, keys, bundles):
     project = make_project(tmp_path, keys, "")
     env = mlci_env(MLCI_SIGNING_KEY="keys/team.pem")
-    assert mlci(project, "push", str(bundles["other"]), env=env).returncode == 0
-    assert mlci(project, "promote", version_of(bundles["other"]), "--to", "staging", env=env).returncode == 0
+    assert run_mlci(project, "push", str(bundles["other"]), env=env).returncode == 0
+    assert run_mlci(project, "promote", version_of(bundles["other"]), "--to", "staging", env=env).returncode == 0
     assert not list((project / ".mlci" / "registry").rglob("signatures"))
-    history = json.loads(mlci(project, "--json", "history", env=env).stdout)
+    history = json.loads(run_mlci(project, "--json", "history", env=env).stdout)
     assert all(v.get("signatures") is None for v in history["versions"])  # none listed: signing is off
-    refused = mlci(project, "verify", "staging", env=env)
+    refused = run_mlci(project, "verify", "staging", env=env)
     assert refused.returncode == 2 and "no 'signing' section" in refused.stderr
 
 
