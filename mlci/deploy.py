@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -217,6 +218,11 @@ class _Signals:
 
     A restore that a second Ctrl-C could cut short would be the very half-state it exists to
     prevent. SIGKILL cannot be caught: the publish order (module docstring) covers it.
+
+    Python discards an exception raised where it cannot propagate (a `__del__`, such as
+    ZipFile's, or a weakref callback) and prints "Exception ignored ... Traceback". So the
+    signal is also recorded: `checkpoint()` between the deploy's steps raises it again if it
+    was swallowed, and the unraisable hook keeps that swallowed copy off stderr.
     """
 
     def __init__(self) -> None:
@@ -224,16 +230,30 @@ class _Signals:
         self.pending: int | None = None
         self.received: int | None = None  # the first signal that interrupted the deploy
         self._old: dict[int, Any] = {}
+        self._hook: Any = None
 
     def __enter__(self) -> _Signals:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._old[sig] = signal.signal(sig, self._handle)
+            self._hook = sys.unraisablehook
+            sys.unraisablehook = self._unraisable
         return self
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._old.items():
             signal.signal(sig, handler)
+        if self._hook is not None:
+            sys.unraisablehook = self._hook
+
+    def _unraisable(self, unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, _Interrupted):  # ours is recorded: checkpoint() raises it
+            self._hook(unraisable)
+
+    def checkpoint(self) -> None:
+        """Raise the signal received during the last step if its exception was swallowed on the way."""
+        if self.received is not None:
+            raise _Interrupted(self.received)
 
     def _handle(self, signum: int, frame: object) -> None:
         if self.holding:
@@ -357,16 +377,21 @@ def deploy(
     with _Signals() as signals:
         try:
             registry.stage(version, environment)
+            signals.checkpoint()
             smoke_test(config, registry, environment, version)
+            signals.checkpoint()
             registry.mark_smoked(version, environment, actor=actor)
+            signals.checkpoint()
             registry.set_alias(
                 environment, version, actor=actor, reason=why, expected_etag=before.etag if before else None
             )
+            signals.checkpoint()
             try:
                 registry.switch(environment, version, expected_etag=pointer_etag, actor=actor, reason=why)
             except ConflictError:
                 if registry.pointer(environment)[0] != version:  # a reconcile may have switched it for us
                     raise
+            signals.checkpoint()
             after = registry.alias(environment)
             if after is None or after.version != version:
                 raise ConflictError(
@@ -388,6 +413,7 @@ def deploy(
                 if config.deploy.webhook_required:
                     raise ChecksFailed(f"{e} (deploy.webhook_required)") from e
                 notes.append(f"warning: {e}")
+            signals.checkpoint()
         except BaseException as failure:
             if signals.received is not None and not isinstance(failure, _Interrupted):
                 # The signal's exception was replaced while unwinding (a library's cleanup of the
