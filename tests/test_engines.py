@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.conftest import EXAMPLE, Run, mlci_env
+from tests.conftest import EXAMPLE, Run, mlci_env, run_mlci
 from tests.pg_server import PostgreSQL
 
 pytestmark = pytest.mark.slow
@@ -64,10 +64,8 @@ def pg_project(postgres: PostgreSQL, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def _run(pg: PostgreSQL, *args: str, cwd: Path) -> Run:
-    """Run `python -m mlci ARGS` with the password in ${PGPASSWORD}; it must never be shown."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "mlci", *args], cwd=cwd, env=_env(pg), capture_output=True, text=True, timeout=600
-    )
+    """Run `mlci ARGS` (in-process) with the password in ${PGPASSWORD}; it must never be shown."""
+    proc = run_mlci(cwd, *args, env=_env(pg))
     run = Run(proc.returncode, proc.stdout, proc.stderr)
     assert pg.password not in run.text
     return run
