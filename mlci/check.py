@@ -10,7 +10,7 @@ import contextlib
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -171,8 +171,13 @@ class PendingValidation:
             self.background.close()
 
 
-def start_validation(config: Config, datasets: Datasets) -> PendingValidation:
+def start_validation(
+    config: Config, datasets: Datasets, before_worker: Callable[[], None] | None = None
+) -> PendingValidation:
     """Return the check's validation: cache hits at once, the rest started in a worker process.
+
+    `before_worker` runs just before a worker is started beside the fit (the CLI uses it to
+    make OpenMP's idle threads yield their core to the worker; see `mlci.cli.check`).
 
     Tables in an engine (SQL, Spark) are validated here, in their engine, before the fit: their
     connection cannot move to another process, and the work runs in the engine anyway.
@@ -218,6 +223,8 @@ def start_validation(config: Config, datasets: Datasets) -> PendingValidation:
             if job in keys:
                 cache.put(keys[job], to_data(ready[job]))
         jobs = []
+    if jobs and before_worker is not None:
+        before_worker()
     background = BackgroundValidation(suite, jobs) if jobs else None
     return PendingValidation(names, ready, keys, background, cache_dir)
 
@@ -488,6 +495,7 @@ def check(
     baseline: str | None = "production",
     ctx: GitHubContext | None = None,
     output_dir: Path | None = None,
+    before_worker: Callable[[], None] | None = None,
 ) -> CheckResult:
     """Validate, train (or reuse), evaluate against the baseline, push under pr-<n>, write the report.
 
@@ -513,7 +521,7 @@ def check(
     # Validation runs in a worker process while the candidate trains; a failed table stops the
     # fit (ValidationFailed) and the check ends with the failed expectations.
     with clock("validate"):
-        pending = start_validation(config, datasets)
+        pending = start_validation(config, datasets, before_worker)
     stopped = False
     try:
         with clock("train"):

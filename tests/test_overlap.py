@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -164,3 +165,29 @@ def test_small_tables_are_validated_here_once_gx_is_imported_and_bad_data_never_
     assert not (markers / "fit-started").exists(), "the fit started on data that had failed already"
     assert "; training stopped" in info.value.lines()[0]
     assert any("expect_column_values_to_be_in_set on column 'plan'" in line for line in info.value.lines())
+
+
+def test_openmp_is_told_to_yield_only_when_a_worker_starts_beside_the_fit(example, monkeypatch):
+    from mlci.check import start_validation
+    from mlci.cli import _yielding_openmp
+    from mlci.data import load_datasets
+
+    config = load_config(example / "mlci.yaml", env={})
+    datasets = load_datasets(config)
+    calls = []
+    first = start_validation(config, datasets, lambda: calls.append("worker"))
+    try:
+        assert first.background is not None and calls == ["worker"]
+        first.wait()
+    finally:
+        first.close()
+    again = start_validation(config, datasets, lambda: calls.append("worker"))
+    assert again.background is None and calls == ["worker"]  # all cached: no worker, OpenMP untouched
+
+    # The CLI's hook: PASSIVE unless the user chose a policy.
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    _yielding_openmp()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    _yielding_openmp()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
