@@ -608,26 +608,13 @@ def test_a_concurrent_promote_during_a_deploy_is_exit_3_and_publishes_nothing_un
     assert registry.published_version("production") == good  # neither ours nor the unsmoked one
 
 
-def test_a_signal_whose_unwinding_raised_another_error_is_still_an_interrupt(local, trained, monkeypatch):
-    # SIGINT lands inside a library call whose cleanup then raises (a socket closed under it:
-    # EBADF); the deploy must still say it was interrupted (exit 130) and restore production.
+def _interrupt_then_raise_ebadf(original, monkeypatch):
+    """SIGINT lands inside a library call whose cleanup then raises (a socket closed under it: EBADF)."""
     import errno
     import signal
 
-    from mlci.config import load_config
-    from mlci.deploy import DeployFailed, deploy
-    from mlci.github.context import GitHubContext
-    from mlci.references import open_registry
-    from mlci.registry.registry import Registry
-
-    project, env, good = local
-    config = load_config(project / "mlci.yaml", env=env)
-    assert deploy(config, good, "production", ctx=GitHubContext(), env={}).ok
-    other = json.loads(run_mlci(project, "--json", "push", str(trained["other"]), env=env).stdout)["version"]
-    original = Registry.mark_smoked
-
     def interrupted_io(self, *args, **kwargs):
-        monkeypatch.setattr(Registry, "mark_smoked", original)
+        monkeypatch.setattr(type(self), original.__name__, original)
         try:
             os.kill(os.getpid(), signal.SIGINT)  # its handler runs at the next bytecode, in here
             for _ in range(1000):  # bounded: the handler raises long before
@@ -635,21 +622,36 @@ def test_a_signal_whose_unwinding_raised_another_error_is_still_an_interrupt(loc
         finally:
             raise OSError(errno.EBADF, "Bad file descriptor")
 
-    monkeypatch.setattr(Registry, "mark_smoked", interrupted_io)
-    with pytest.raises(DeployFailed) as failed:
-        deploy(config, other, "production", ctx=GitHubContext(), env={})
-    assert failed.value.exit_code == 130, str(failed.value)
-    assert "failed: interrupted by SIGINT; rolled back" in str(failed.value)
-    registry = open_registry(config)
-    assert registry.alias("production").version == good and registry.published_version("production") == good
+    return interrupted_io
 
 
-def test_a_signal_swallowed_by_a_del_still_interrupts_the_deploy_quietly(local, trained, monkeypatch, capfd):
-    # SIGINT's exception raised inside a __del__ (ZipFile's, seen in the kill test) is discarded
-    # by Python with "Exception ignored ... Traceback" on stderr; the deploy must still stop,
-    # restore production and exit 130, with no traceback.
+def _interrupt_inside_a_del(original, monkeypatch):
+    """SIGINT's exception is raised in a __del__ (ZipFile's, seen in the kill test): Python discards it."""
     import signal
 
+    class Swallowing:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)  # its handler runs at the next bytecode, in here
+            for _ in range(1000):  # bounded
+                pass
+
+    def then_swallowed(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        Swallowing()  # made and dropped at once: __del__ runs now
+        return result
+
+    return then_swallowed
+
+
+@pytest.mark.parametrize(
+    ("step", "interrupt"), [("mark_smoked", _interrupt_then_raise_ebadf), ("stage", _interrupt_inside_a_del)]
+)
+def test_a_signal_lost_on_the_way_still_interrupts_the_deploy_quietly(
+    local, trained, monkeypatch, capfd, step, interrupt
+):
+    # Whether another error replaced the signal's exception while unwinding, or Python discarded
+    # it (printing "Exception ignored ... Traceback"), the deploy must still say it was
+    # interrupted (exit 130), restore production and print no traceback.
     from mlci.config import load_config
     from mlci.deploy import DeployFailed, deploy
     from mlci.github.context import GitHubContext
@@ -660,20 +662,7 @@ def test_a_signal_swallowed_by_a_del_still_interrupts_the_deploy_quietly(local, 
     config = load_config(project / "mlci.yaml", env=env)
     assert deploy(config, good, "production", ctx=GitHubContext(), env={}).ok
     other = json.loads(run_mlci(project, "--json", "push", str(trained["other"]), env=env).stdout)["version"]
-    original = Registry.stage
-
-    class Swallowing:
-        def __del__(self):
-            os.kill(os.getpid(), signal.SIGINT)  # its handler runs at the next bytecode, in here
-            for _ in range(1000):  # bounded
-                pass
-
-    def staged_then_swallowed(self, *args, **kwargs):
-        result = original(self, *args, **kwargs)
-        Swallowing()  # made and dropped at once: __del__ runs now
-        return result
-
-    monkeypatch.setattr(Registry, "stage", staged_then_swallowed)
+    monkeypatch.setattr(Registry, step, interrupt(getattr(Registry, step), monkeypatch))
     capfd.readouterr()
     with pytest.raises(DeployFailed) as failed:
         deploy(config, other, "production", ctx=GitHubContext(), env={})
