@@ -38,10 +38,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check mlci tests benchmarks
 	$(BIN)/mypy
 
-# Two workers (TEST_WORKERS=0 runs in one process; 3 measured slower on 2 cores). Each worker's
-# first act run installs mlci's venv into that worker's session cache. `--dist loadgroup` would
-# keep the act runs on one worker, but pytest-xdist 3.8 groups by rewriting Item._nodeid, which
-# pytest 9.2 no longer reads: the groups are silently ignored, so the plain load is named here.
+# Two workers (TEST_WORKERS=0 runs in one process; 3 measured slower on 2 cores). The act runs of
+# both share one tool cache, so mlci's venv is installed once per session (tests/e2e/conftest.py).
+# `--dist loadgroup` is not used: pytest-xdist 3.8 groups by rewriting Item._nodeid, which pytest
+# 9.2 no longer reads, so groups would be silently ignored.
 TEST_WORKERS ?= 2
 
 test: lint
