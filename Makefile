@@ -60,7 +60,8 @@ bench: $(STAMP)
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -c $(BENCH_VENV)/constraints.txt 'mlflow>=3' scikit-learn py-spy
 	$(BIN)/python -m benchmarks.run
 
-# Every row at a tiny size, written outside the repository (tests/test_bench.py runs the same module).
+# The harness at a tiny size, written outside the repository (tests/test_bench.py runs the same
+# module). Rows whose commands tests/ already runs are "skipped" there (benchmarks/run.py TINY_SKIPPED).
 bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks.run --size tiny --output-dir $(or $(BENCH_OUT),build/bench-smoke)
 
