@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,13 @@ class ValidationFailed(BaseException):
 def _worker(conn: Connection) -> None:
     """Run the suite on each table received; send back each result, an MlciError, or a crash."""
     try:
+        # GX imports jsonschema, which loads its optional format checkers at import. With the
+        # signing extra installed (cyclonedx-python-lib[json-validation]) they include
+        # rfc3987-syntax, whose import builds an Earley grammar for IRIs: ~1.2 s of a core the
+        # fit needs. GX never checks formats, and this process only runs GX suites, so the
+        # optional import is made to fail here, as if the package were absent. Processes that
+        # validate an ML-BOM (whose schema has IRI formats) are not touched.
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
         # Import GX (2-5 s) first: it overlaps the parent pickling and sending the tables.
         import great_expectations  # noqa: F401
 

@@ -139,6 +139,56 @@ def test_good_data_validated_in_the_worker_equals_validation_in_this_process(exa
     assert again.background is None and again.wait() == background
 
 
+def _worker_reporting_its_modules(conn, report) -> None:
+    """Run the validation worker, then report which optional modules it imported."""
+    import sys
+
+    from mlci.background import _worker
+
+    _worker(conn)
+    report.send({name: sys.modules.get(name) is not None for name in ("rfc3987_syntax", "great_expectations")})
+
+
+def test_the_worker_does_not_build_jsonschemas_iri_grammar_and_validates_the_same(example):
+    # rfc3987-syntax compiles an Earley grammar on import (~1.2 s of the core the fit needs);
+    # the signing extra installs it, and jsonschema (imported by GX) imports it when present.
+    import importlib.util
+    import multiprocessing
+
+    from mlci.check import validate_datasets
+    from mlci.data import load_datasets
+    from mlci.serial import from_data
+    from mlci.validation import ValidationResult
+
+    assert importlib.util.find_spec("rfc3987_syntax") is not None, "installed by mlci[signing], which [test] has"
+    config = load_config(example / "mlci.yaml", env={})
+    datasets = load_datasets(config)
+    ctx = multiprocessing.get_context("spawn")
+    conn, child = ctx.Pipe()
+    report, report_child = ctx.Pipe()
+    process = ctx.Process(target=_worker_reporting_its_modules, args=(child, report_child), daemon=True)
+    process.start()
+    try:
+        child.close()
+        report_child.close()
+        assert config.expectations is not None
+        jobs = [(name, datasets.sources.get(name, name), getattr(datasets, name)) for name in ("train", "test")]
+        conn.send((str(config.resolve(config.expectations.suite)), jobs))
+        results = []
+        while (message := conn.recv())[0] == "result":
+            results.append(from_data(ValidationResult, message[2]))
+        assert message == ("done",), message
+        assert report.poll(60), "the worker sent no report"
+        assert report.recv() == {"rfc3987_syntax": False, "great_expectations": True}
+    finally:
+        process.join(30)
+        if process.is_alive():
+            process.kill()
+    here = validate_datasets(config, datasets)
+    strip = [{k: v for k, v in to_data(r).items() if k != "seconds"} for r in here]
+    assert [{k: v for k, v in to_data(r).items() if k != "seconds"} for r in results] == strip
+
+
 def test_small_tables_are_validated_here_once_gx_is_imported_and_bad_data_never_starts_the_fit(example, tmp_path):
     import great_expectations  # noqa: F401 - what a test session or a notebook has already paid for
 
