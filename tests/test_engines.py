@@ -102,7 +102,7 @@ def test_validate_never_holds_the_table(postgres: PostgreSQL, tmp_path: Path) ->
     """Peak memory of `mlci validate` on 3M rows stays where it is on 10k rows: the rows stay in PostgreSQL."""
     postgres.execute(
         *(
-            f"DROP TABLE IF EXISTS {name}; CREATE TABLE {name} AS SELECT g AS id, (g % 97)::float8 AS amount, "
+            f"DROP TABLE IF EXISTS {name}; CREATE UNLOGGED TABLE {name} AS SELECT g AS id, (g % 97)::float8 AS amount, "
             f"(ARRAY['red','green','blue'])[1 + g % 3] AS colour, md5(g::text) AS code "
             f"FROM generate_series(1, {rows}) AS g"
             for name, rows in (("rows_small", 10_000), ("rows_big", 3_000_000))

@@ -39,7 +39,6 @@ import secrets as secrets_module
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -442,25 +441,22 @@ def act(
 
 @dataclass
 class HostCli:
-    """`python -m mlci` on this machine, for arranging registry state a scenario starts from.
+    """mlci's CLI on this machine, for arranging the registry state a scenario starts from.
 
     It runs in its own copy of the example project, so its caches and reports never reach
-    the repository the runner copies into the workspace.
+    the repository the runner copies into the workspace. It runs in-process (click's runner,
+    `tests.conftest.run_mlci`): arranging state is not what these tests are about, and the
+    runs under test are act's, each a real process of the installed action.
     """
 
     project: Path
     env: dict[str, str]
     out: Path
 
-    def __call__(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "mlci", *args],
-            cwd=self.project,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        from tests.conftest import run_mlci
+
+        return run_mlci(self.project, *args, env=self.env)
 
     def train_and_push(self, alias: str | None, model: tuple[str, str] | None = None) -> str:
         """Train the example model (or `model`), push it (under `alias`); return its version."""
@@ -475,13 +471,13 @@ class HostCli:
 
 
 @pytest.fixture
-def host_cli(repo: Repo, source: Path, s3_server: SeaweedFS, tmp_path: Path) -> HostCli:
-    """Return the mlci CLI of the session's snapshot, pointed at the test's bucket (no GitHub variables)."""
+def host_cli(repo: Repo, s3_server: SeaweedFS, tmp_path: Path) -> HostCli:
+    """Return mlci's CLI pointed at the test's bucket (no GitHub variables)."""
     from tests.conftest import mlci_env
 
     project = tmp_path / "host" / "churn"
     shutil.copytree(repo.project, project)
     out = tmp_path / "host" / "bundles"
     out.mkdir()
-    env = mlci_env(**s3_server.env, S3_ENDPOINT_URL=s3_server.endpoint_url, PYTHONPATH=str(source))
+    env = mlci_env(**s3_server.env, S3_ENDPOINT_URL=s3_server.endpoint_url)
     return HostCli(project, env, out)
