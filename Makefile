@@ -46,8 +46,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check mlci tests benchmarks
 	$(BIN)/mypy
 
-# Two workers (TEST_WORKERS=0 runs in one process; 3 measured slower on 2 cores). The act runs of
-# both share one tool cache, so mlci's venv is installed once per session (tests/e2e/conftest.py).
+# Two workers (TEST_WORKERS=0 runs in one process; on 2 cores 3 were no faster: a clean-clone
+# make test took 5 min 50 s with either on 2026-11-24). The act runs of both share one tool
+# cache, so mlci's venv is installed once per session (tests/e2e/conftest.py).
 # `--dist loadgroup` is not used: pytest-xdist 3.8 groups by rewriting Item._nodeid, which pytest
 # 9.2 no longer reads, so groups would be silently ignored.
 TEST_WORKERS ?= 2
