@@ -344,14 +344,7 @@ def mlflow(rows: int, rounds: int, size: str) -> list[dict[str, Any]]:
 def storage(size_mb: int, rounds: int) -> list[dict[str, Any]]:
     from benchmarks import bench_storage
 
-    # A running S3 endpoint may be given (tests/test_bench.py passes its session's SeaweedFS,
-    # with the AWS_* variables for it); without one, the benchmark starts its own.
-    r = bench_storage.run(
-        size_mb,
-        endpoint_url=os.environ.get("MLCI_BENCH_S3_ENDPOINT"),
-        bucket=os.environ.get("MLCI_BENCH_S3_BUCKET"),
-        rounds=rounds,
-    )
+    r = bench_storage.run(size_mb, rounds=rounds)
     return [
         row(
             "storage",

@@ -49,9 +49,11 @@ def _worker(conn: Connection) -> None:
         # GX imports jsonschema, which loads its optional format checkers at import. With the
         # signing extra installed (cyclonedx-python-lib[json-validation]) they include
         # rfc3987-syntax, whose import builds an Earley grammar for IRIs: ~1.2 s of a core the
-        # fit needs. GX never checks formats, and this process only runs GX suites, so the
-        # optional import is made to fail here, as if the package were absent. Processes that
-        # validate an ML-BOM (whose schema has IRI formats) are not touched.
+        # fit needs. Its checkers are for the "iri" formats only, which GX never meets (its one
+        # use of jsonschema, expect_column_values_to_match_json_schema, checks the user's schema
+        # against metaschemas with uri/regex formats and the values without a format checker),
+        # and this process only runs GX suites, so the optional import is made to fail here, as
+        # if the package were absent. Processes that validate an ML-BOM are not touched.
         sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
         # Import GX (2-5 s) first: it overlaps the parent pickling and sending the tables.
         import great_expectations  # noqa: F401
