@@ -10,10 +10,11 @@ DEMO_STAMP := $(VENV)/.installed-runtime
 .PHONY: install demo test lint bench bench-smoke clean
 
 # pip compiles every installed module to bytecode one file at a time (~25 s of the install
-# here); the same compileall on all cores afterwards writes the same .pyc files in half the
-# time. Like pip, it does not fail the install for a file that does not compile (some
-# packages ship sources for other Python versions); -q still prints such a file.
-COMPILE = $(BIN)/python -m compileall -q -j 0 $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') || true
+# here); compileall on all cores afterwards writes the same .pyc files in half the time, less
+# the libraries' own test suites (a quarter of the files: pandas/tests, scipy's, ...), which
+# nothing imports. Like pip, it does not fail the install for a file that does not compile
+# (some packages ship sources for other Python versions); -q still prints such a file.
+COMPILE = $(BIN)/python -m compileall -q -j 0 -x 'site-packages/.+/tests/' $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') || true
 
 # The tests start a real PostgreSQL 15 (Debian's package) and run PySpark in local mode (Java 17).
 
