@@ -50,10 +50,9 @@ def test_fresh_venv_install_gives_a_working_console_script(tmp_path):
     # A fresh venv with only mlci (no deps but click) proves both the entry point and that
     # --help/--version need nothing heavy.
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
-    pip = env_dir / "bin" / "pip"
-    subprocess.run([pip, "install", "-q", "--no-deps", "-e", str(ROOT)], check=True, timeout=300)
-    subprocess.run([pip, "install", "-q", "click"], check=True, timeout=300)
+    venv.create(env_dir, with_pip=False)  # this environment's pip installs into it (--python)
+    install = [sys.executable, "-m", "pip", "--python", str(env_dir / "bin" / "python"), "install", "-q"]
+    subprocess.run([*install, "--no-deps", "-e", str(ROOT), "click"], check=True, timeout=300)
     exe = env_dir / "bin" / "mlci"
     helped = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
     assert helped.returncode == 0, helped.stderr
