@@ -224,7 +224,8 @@ class SeaweedFS:
             return "(no log)"
 
     def close(self) -> None:
-        self.stop()
+        # A server in its own temporary directory loses its data next: no graceful stop to wait for.
+        self.stop(kill=self._own_root)
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
