@@ -270,8 +270,9 @@ def slices(compare: list[int], check: list[int] | None, rounds: int) -> list[dic
 
     c = bench_slices.run_compare(*compare)
     if check is None:
+        full = SIZES["full"]["slices"] or {}
         k_row = skipped(
-            "slices", "check_slices", "Slices in `mlci check`", _mod("bench_slices", "check", 100_000, 2000)
+            "slices", "check_slices", "Slices in `mlci check`", _mod("bench_slices", "check", *full["check"])
         )
     else:
         k = bench_slices.run_check(*check, rounds=rounds)
@@ -544,7 +545,9 @@ def run_group(group: str, size: str) -> list[dict[str, Any]]:
     """Return the rows of one group at one size (in this process)."""
     sized = SIZES[size][group]
     if sized is None:
-        command = {"check": _mod("bench_check"), "engines": _mod("bench_engines", "pg", 1_000_000)}[group]
+        # The command make bench's full size runs for the group (the check group's are its defaults).
+        full = SIZES["full"][group] or {}
+        command = _mod("bench_engines", "pg", *full["pg_rows"]) if group == "engines" else _mod(f"bench_{group}")
         return [skipped(group, group, f"{group} (every row)", command)]
     params = dict(sized)
     fn: Callable[..., list[dict[str, Any]]] = globals()[group]
