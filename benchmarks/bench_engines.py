@@ -118,9 +118,9 @@ print(result.statistics["evaluated_expectations"], result.statistics["unsuccessf
 # Drift in the engine: the reference profile and the current counts by aggregate queries.
 DRIFT_ENGINE = """
 import json, sys
-from mlci.config import DriftSection, SparkSource, SqlSource
-from mlci.drift import compare_observed, profile_columns
-from mlci.sources import open_table
+from mlci.config.schema import DriftSection, SparkSource, SqlSource
+from mlci.stats.drift import compare_observed, profile_columns
+from mlci.data.engines import open_table
 ref, cur = (json.loads(a) for a in sys.argv[1:3])
 kind = SqlSource if "sql" in ref else SparkSource
 profile = open_table(kind(**ref), field="ref").profile(json.loads(sys.argv[3]))
@@ -132,8 +132,8 @@ print(compare_observed(profile, observed, rows, DriftSection()).status)
 DRIFT_PANDAS = """
 import json, sys
 import pandas as pd
-from mlci.config import DriftSection
-from mlci.drift import build_profile, compare_profile
+from mlci.config.schema import DriftSection
+from mlci.stats.drift import build_profile, compare_profile
 ref, cur, features = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 if ref.endswith(".parquet"):
     reference, current = pd.read_parquet(ref, columns=features), pd.read_parquet(cur, columns=features)

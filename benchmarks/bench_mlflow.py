@@ -38,7 +38,7 @@ _SLICED = re.compile(r"(^|_)(plan|region|contract|slice|segment|group)(_|$|=)")
 # Exports the two fitted models from their bundles, verified, for MLflow's side.
 EXPORT = """
 import pickle, sys
-from mlci.artifacts import load_model, open_bundle
+from mlci.modeling.bundle import load_model, open_bundle
 for src, dest in zip(sys.argv[1::2], sys.argv[2::2]):
     with open(dest, "wb") as f:
         pickle.dump(load_model(open_bundle(__import__("pathlib").Path(src))), f)

@@ -19,7 +19,7 @@ def _synthetic(rows: int, seed: int = 0) -> tuple[Any, Any, Any]:
     """Return (y_true, candidate, baseline) on `rows` binary rows; the candidate is a little sharper."""
     import numpy as np
 
-    from mlci.evaluation import Predictions
+    from mlci.stats.evaluation import Predictions
 
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, rows)
@@ -36,8 +36,8 @@ def _synthetic(rows: int, seed: int = 0) -> tuple[Any, Any, Any]:
 
 def run(rows: int = 1_000_000) -> dict[str, Any]:
     """Return the timing of one paired comparison (roc_auc, accuracy, log_loss) on `rows` rows."""
-    from mlci.comparison import compare
-    from mlci.config import Gate, StatisticsSection
+    from mlci.stats.comparison import compare
+    from mlci.config.schema import Gate, StatisticsSection
 
     y, candidate, baseline = _synthetic(rows)
     gates = [Gate(metric="roc_auc", min_absolute_change=0.0, significant=True)]

@@ -35,9 +35,9 @@ def run_compare(rows: int = 100_000, slices: int = 5000) -> dict[str, Any]:
     import numpy as np
 
     from benchmarks.bench_significance import _synthetic
-    from mlci.comparison import compare
-    from mlci.config import Gate, StatisticsSection
-    from mlci.evaluation import Predictions
+    from mlci.stats.comparison import compare
+    from mlci.config.schema import Gate, StatisticsSection
+    from mlci.stats.evaluation import Predictions
 
     y, candidate, baseline = _synthetic(rows)
     segment = np.random.default_rng(1).integers(0, slices, rows).astype(str)

@@ -1,4 +1,4 @@
-from mlci.cli import main
+from mlci.cli.app import main
 
 if __name__ == "__main__":
     main()

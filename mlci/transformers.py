@@ -2,7 +2,7 @@
 
 scikit-learn has none that turns a datetime into numbers, hashes a text column that has
 missing values, or maps True/False/missing to numbers, so these three are written here. Their
-state is plain lists and ints, and `mlci.artifacts.load_model` trusts exactly these class
+state is plain lists and ints, and `mlci.modeling.bundle.load_model` trusts exactly these class
 names (mlci's own code, installed in the loading job; never names taken from the artifact).
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from mlci.features import DATE_PARTS, TEXT_HASH_FEATURES
+from mlci.data.features import DATE_PARTS, TEXT_HASH_FEATURES
 
 
 class _ByColumn(TransformerMixin, BaseEstimator):

@@ -64,14 +64,14 @@ def run_mlci(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subpro
     several processes, a bound on its run time), run the real entry point instead.
     """
     # A process that has imported GX validates small tables itself instead of starting a
-    # worker that imports it again (mlci.check.validate_here). Every in-process run shares
+    # worker that imports it again (mlci.flows.check.validate_here). Every in-process run shares
     # this pytest process, so GX is imported once here rather than each check spawning an
     # interpreter to import it (3-4 s of CPU each). The worker path is the real entry
     # point's: every subprocess and act run takes it, and tests/test_overlap.py forces it.
     import great_expectations  # noqa: F401
     from click.testing import CliRunner
 
-    from mlci.cli import cli
+    from mlci.cli.app import cli
 
     wanted = env if env is not None else mlci_env()
     # CliRunner overlays its env on os.environ: None removes a variable for the call.

@@ -83,7 +83,7 @@ def _parse(args: list[str]) -> None:
 
     click.UsageError (unknown option or command, missing or extra argument, bad value) if not.
     """
-    from mlci.cli import cli
+    from mlci.cli.app import cli
 
     with cli.make_context("mlci", list(args)) as ctx:
         # The subcommand and its tokens, read back as click's own Group.invoke does (the public

@@ -35,7 +35,7 @@ def test_version_prints_the_package_version(mlci_process, tmp_path):
 def test_help_imports_no_heavy_library():
     code = (
         "import sys\n"
-        "from mlci.cli import cli\n"
+        "from mlci.cli.app import cli\n"
         "try:\n    cli(['--help'], prog_name='mlci')\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in ('pandas', 'sklearn', 'great_expectations', 'boto3', 'numpy', 'pydantic', 'skops')"
         " if m in sys.modules]\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlci.config import interpolate, load_config
+from mlci.config.schema import interpolate, load_config
 from mlci.errors import ConfigError
 
 BROKEN = """\

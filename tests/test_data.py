@@ -7,8 +7,8 @@ import hashlib
 import pandas as pd
 import pytest
 
-from mlci.config import load_config
-from mlci.data import load_datasets, read_table
+from mlci.config.schema import load_config
+from mlci.data.tables import load_datasets, read_table
 
 
 def test_csv_and_parquet_read_the_same_rows_with_a_fingerprint(example, tmp_path):

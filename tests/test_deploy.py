@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mlci.demo import _set_estimator
+from mlci.flows.demo import _set_estimator
 from tests.conftest import EXAMPLE, mlci_env, run_mlci
 from tests.github_server import GitHubServer
 from tests.s3_server import SeaweedFS

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from mlci.config import Config
-from mlci.config_reference import reference_markdown
+from mlci.config.schema import Config
+from mlci.config.reference import reference_markdown
 from tests.conftest import ROOT
 
 
 def test_config_reference_is_up_to_date():
     written = (ROOT / "docs" / "config.md").read_text()
     assert written == reference_markdown(), (
-        "docs/config.md is stale: run `python -m mlci.config_reference > docs/config.md`"
+        "docs/config.md is stale: run `python -m mlci.config.reference > docs/config.md`"
     )
 
 

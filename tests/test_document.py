@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from mlci.document import SCHEMA_PATH, json_schema, load_document
+from mlci.contracts.document import SCHEMA_PATH, json_schema, load_document
 from mlci.errors import DataError
 from tests.test_report import comparison, drift_report, make_doc, validation_results
 
@@ -16,7 +16,7 @@ from tests.test_report import comparison, drift_report, make_doc, validation_res
 def test_the_published_schema_is_the_one_the_model_generates():
     written = json.loads(SCHEMA_PATH.read_text())
     assert written == json_schema(), (
-        "docs/comparison.schema.json is stale: run `python -m mlci.document > docs/comparison.schema.json`"
+        "docs/comparison.schema.json is stale: run `python -m mlci.contracts.document > docs/comparison.schema.json`"
     )
 
 

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from mlci.config import DriftFeature, DriftSection
-from mlci.drift import EPSILON, DriftReport, build_profile, compare_profile
+from mlci.config.schema import DriftFeature, DriftSection
+from mlci.stats.drift import EPSILON, DriftReport, build_profile, compare_profile
 from mlci.errors import DataError
-from mlci.serial import from_data, to_data
+from mlci._internal.serial import from_data, to_data
 
 FEATURES = ["age", "income", "tenure", "plan", "region"]
 

@@ -226,9 +226,9 @@ def test_sql_profile_is_the_pandas_profile(postgres: PostgreSQL) -> None:
     """The engine's aggregate queries give the profile the pandas path gives on the same rows."""
     from sklearn.datasets import load_wine
 
-    from mlci.config import SqlSource
-    from mlci.drift import build_profile
-    from mlci.sources import open_table
+    from mlci.config.schema import SqlSource
+    from mlci.stats.drift import build_profile
+    from mlci.data.engines import open_table
 
     frame = load_wine(as_frame=True).frame
     frame["cultivar"] = frame["target"].map({0: "barolo", 1: "grignolino", 2: "barbera"})
@@ -307,7 +307,7 @@ def test_engine_errors_are_one_line_exit_2_without_the_password(
             source["table"] = "no_such_table"
         else:
             source = {"sql": postgres.url, "query": "SELECT no_such_column FROM pg_class"}
-    code = f"import sys; {prelude}from mlci.cli import main; sys.argv[0] = 'mlci'; main()"
+    code = f"import sys; {prelude}from mlci.cli.app import main; sys.argv[0] = 'mlci'; main()"
     proc = subprocess.run(
         [sys.executable, "-c", code, "validate", "--data", json.dumps(source)],
         cwd=project,
@@ -348,10 +348,10 @@ def test_validate_and_drift_on_a_spark_parquet_table(
 ) -> None:
     from click.testing import CliRunner
 
-    from mlci.cli import cli
-    from mlci.config import DriftSection, SparkSource
-    from mlci.drift import compare_observed, profile_columns
-    from mlci.sources import open_table
+    from mlci.cli.app import cli
+    from mlci.config.schema import DriftSection, SparkSource
+    from mlci.stats.drift import compare_observed, profile_columns
+    from mlci.data.engines import open_table
 
     train = pd.read_csv(EXAMPLE / "data" / "train.csv")
     train.to_parquet(tmp_path / "train.parquet")

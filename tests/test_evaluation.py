@@ -1,4 +1,4 @@
-"""mlci.evaluation: metrics, paired significance, slices and gates on synthetic data."""
+"""mlci.stats.evaluation: metrics, paired significance, slices and gates on synthetic data."""
 
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mlci.comparison import compare
-from mlci.config import Gate, StatisticsSection
+from mlci.stats.comparison import compare
+from mlci.config.schema import Gate, StatisticsSection
 from mlci.errors import DataError
-from mlci.evaluation import (
+from mlci.stats.evaluation import (
     Comparison,
     MetricResult,
     Predictions,
     compute_metric,
 )
-from mlci.gates import apply_gates
-from mlci.serial import from_data, to_data
+from mlci.stats.gates import apply_gates
+from mlci._internal.serial import from_data, to_data
 
 STATS = StatisticsSection(confidence=0.95, resamples=500, seed=0)
 

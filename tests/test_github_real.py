@@ -262,7 +262,7 @@ def test_push_examples_parse_branch_and_tag(tmp_path: Path):
     [("Merge pull request #12 from octo-org/feature\n\nBetter model", 12), ("Better model (#34)\n\n* tune", 34)],
 )
 def test_push_of_a_merge_or_squash_commit_names_its_pr(message: str, number: int, tmp_path: Path):
-    from mlci.release import pr_of_commit
+    from mlci.flows.release import pr_of_commit
 
     event = copy.deepcopy(next(e for e in github_spec.webhook_examples("push") if e["head_commit"]))
     event["head_commit"]["message"] = message

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mlci.artifacts import MANIFEST, open_bundle
+from mlci.modeling.bundle import MANIFEST, open_bundle
 from mlci.errors import ArtifactError
-from mlci.manifest import Evaluation, Manifest
+from mlci.contracts.manifest import Evaluation, Manifest
 from mlci.registry import Registry, open_store
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mlci.config import load_config
+from mlci.config.schema import load_config
 from mlci.errors import ChecksFailed, SuiteError
-from mlci.serial import to_data
+from mlci._internal.serial import to_data
 
 # An estimator whose fit takes up to a minute in small Python steps, and leaves markers: the
 # test asserts the fit began and never reached its end (no timing is measured).
@@ -70,11 +70,11 @@ def break_plan_column(project: Path) -> None:
 def in_the_worker(request, monkeypatch):
     """Validate in the worker whatever the table size (this test session has imported GX already)."""
     if "here" not in request.function.__name__:
-        monkeypatch.setattr("mlci.check.VALIDATE_HERE_MAX_ROWS", -1)
+        monkeypatch.setattr("mlci.flows.check.VALIDATE_HERE_MAX_ROWS", -1)
 
 
 def test_bad_data_stops_the_fit_and_the_check_names_the_failed_expectation(example, tmp_path):
-    from mlci.check import check
+    from mlci.flows.check import check
 
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -103,7 +103,7 @@ def test_bad_data_stops_the_fit_and_the_check_names_the_failed_expectation(examp
 
 
 def test_a_suite_the_worker_cannot_read_is_the_users_error_not_a_crash(example, tmp_path):
-    from mlci.check import check
+    from mlci.flows.check import check
 
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -119,8 +119,8 @@ def test_a_suite_the_worker_cannot_read_is_the_users_error_not_a_crash(example, 
 
 
 def test_good_data_validated_in_the_worker_equals_validation_in_this_process(example):
-    from mlci.check import start_validation, validate_datasets
-    from mlci.data import load_datasets
+    from mlci.flows.check import start_validation, validate_datasets
+    from mlci.data.tables import load_datasets
 
     config = load_config(example / "mlci.yaml", env={})
     datasets = load_datasets(config)
@@ -143,7 +143,7 @@ def _worker_reporting_its_modules(conn, report) -> None:
     """Run the validation worker, then report which optional modules it imported."""
     import sys
 
-    from mlci.background import _worker
+    from mlci.data.background import _worker
 
     _worker(conn)
     report.send({name: sys.modules.get(name) is not None for name in ("rfc3987_syntax", "great_expectations")})
@@ -155,10 +155,10 @@ def test_the_worker_does_not_build_jsonschemas_iri_grammar_and_validates_the_sam
     import importlib.util
     import multiprocessing
 
-    from mlci.check import validate_datasets
-    from mlci.data import load_datasets
-    from mlci.serial import from_data
-    from mlci.validation import ValidationResult
+    from mlci.flows.check import validate_datasets
+    from mlci.data.tables import load_datasets
+    from mlci._internal.serial import from_data
+    from mlci.data.validation import ValidationResult
 
     assert importlib.util.find_spec("rfc3987_syntax") is not None, "installed by mlci[signing], which [test] has"
     config = load_config(example / "mlci.yaml", env={})
@@ -192,8 +192,8 @@ def test_the_worker_does_not_build_jsonschemas_iri_grammar_and_validates_the_sam
 def test_small_tables_are_validated_here_once_gx_is_imported_and_bad_data_never_starts_the_fit(example, tmp_path):
     import great_expectations  # noqa: F401 - what a test session or a notebook has already paid for
 
-    from mlci.check import check, start_validation, validate_datasets
-    from mlci.data import load_datasets
+    from mlci.flows.check import check, start_validation, validate_datasets
+    from mlci.data.tables import load_datasets
 
     config = load_config(example / "mlci.yaml", env={})
     datasets = load_datasets(config)
@@ -218,9 +218,9 @@ def test_small_tables_are_validated_here_once_gx_is_imported_and_bad_data_never_
 
 
 def test_openmp_is_told_to_yield_only_when_a_worker_starts_beside_the_fit(example, monkeypatch):
-    from mlci.check import start_validation
-    from mlci.cli import _yielding_openmp
-    from mlci.data import load_datasets
+    from mlci.flows.check import start_validation
+    from mlci.cli.app import _yielding_openmp
+    from mlci.data.tables import load_datasets
 
     config = load_config(example / "mlci.yaml", env={})
     datasets = load_datasets(config)

@@ -229,10 +229,10 @@ def test_hostile_names_in_data_and_event_render_harmlessly(project, tmp_path, gi
 def test_a_report_with_5000_slices_is_cut_under_the_comment_limit(project, tmp_path, github_server):
     import numpy as np
 
-    from mlci.comparison import compare
-    from mlci.config import load_config
-    from mlci.document import CandidateRef, report_document
-    from mlci.evaluation import Predictions
+    from mlci.stats.comparison import compare
+    from mlci.config.schema import load_config
+    from mlci.contracts.document import CandidateRef, report_document
+    from mlci.stats.evaluation import Predictions
     from mlci.github.context import GitHubContext
 
     config = load_config(project / "mlci.yaml", env={})

@@ -40,7 +40,7 @@ def make_bundle(
     created_at: str = "2024-01-01T00:00:00Z",
     extra: dict[str, bytes] | None = None,
 ) -> Path:
-    """Write a bundle as mlci/artifacts.py lays it out: model.skops, extras, manifest.json."""
+    """Write a bundle as mlci/modeling/bundle.py lays it out: model.skops, extras, manifest.json."""
     bundle = where / f"bundle-{seed}"
     bundle.mkdir(parents=True)
     block = hashlib.sha256(seed.encode()).digest()

@@ -12,17 +12,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlci.comparison import compare
-from mlci.config import DriftSection, Gate, StatisticsSection
-from mlci.document import CandidateRef, DataRef, ReportDocument, report_document
-from mlci.drift import DriftReport, build_profile, compare_profile
+from mlci.stats.comparison import compare
+from mlci.config.schema import DriftSection, Gate, StatisticsSection
+from mlci.contracts.document import CandidateRef, DataRef, ReportDocument, report_document
+from mlci.stats.drift import DriftReport, build_profile, compare_profile
 from mlci.errors import ConfigError
-from mlci.evaluation import Comparison, Predictions
+from mlci.stats.evaluation import Comparison, Predictions
 from mlci.github.context import GitHubContext
-from mlci.references import Reference
+from mlci.registry.references import Reference
 from mlci.report import COMMENT_LIMIT, escape, marker, render, safe_url
 from mlci.report.render import CUT_PHRASE
-from mlci.validation import ExpectationFailure, ValidationResult
+from mlci.data.validation import ExpectationFailure, ValidationResult
 
 STATS = StatisticsSection(confidence=0.95, resamples=200, seed=0)
 HOSTILE_COLUMN = "@org/team <img src=x> | x"

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlci.demo import _set_estimator
+from mlci.flows.demo import _set_estimator
 from tests.conftest import EXAMPLE, mlci_env, run_mlci
 
 pytestmark = pytest.mark.slow

@@ -53,8 +53,8 @@ def hostile_bundle(template: Path, dest: Path, marker: Path) -> Path:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
 
-    from mlci.artifacts import write_bundle
-    from mlci.manifest import Manifest
+    from mlci.modeling.bundle import write_bundle
+    from mlci.contracts.manifest import Manifest
 
     source = f"open({str(marker)!r}, 'a').write('code ran\\n')\n"
     model = Pipeline(
@@ -164,8 +164,8 @@ def test_numpy_only_code_running_model_is_refused_everywhere_and_never_runs(proj
 
 def good_deployed_beside_other(project: Path, env: dict[str, str], trained: dict[str, Path]) -> tuple[str, str, Store]:
     """Push `good` and `other`, deploy `good` to production; return both ids and the registry's store."""
-    from mlci.config import load_config
-    from mlci.references import open_registry
+    from mlci.config.schema import load_config
+    from mlci.registry.references import open_registry
 
     good, other = version_of(trained["good"]), version_of(trained["other"])
     for bundle in (trained["good"], trained["other"]):
@@ -514,8 +514,8 @@ def claimed(bundle: Path, dest: Path, **claims: object) -> Path:
 def test_forged_event_hijacked_alias_and_planted_cache_entry_get_nothing_promoted_or_reused(
     s3_server, s3_bucket, trained, github_server, tmp_path
 ):
-    from mlci.demo import _set_estimator
-    from mlci.references import open_registry
+    from mlci.flows.demo import _set_estimator
+    from mlci.registry.references import open_registry
 
     project, env = s3_project(tmp_path, s3_server, s3_bucket)
     gh = {**env, **github_server.env()}
@@ -532,7 +532,7 @@ def test_forged_event_hijacked_alias_and_planted_cache_entry_get_nothing_promote
     failing = json.loads(checked.stdout)["candidate"]["version"]
 
     # 1. A forged event says it passed: the merge job re-evaluates and refuses.
-    from mlci.config import load_config
+    from mlci.config.schema import load_config
 
     registry = open_registry(load_config(project / "mlci.yaml", env=env))
     registry.log_event("check", actor="github:attacker", alias="pr-12", version=failing, verdict="pass")
@@ -572,11 +572,11 @@ def test_forged_event_hijacked_alias_and_planted_cache_entry_get_nothing_promote
 def test_a_concurrent_promote_during_a_deploy_is_exit_3_and_publishes_nothing_unsmoked(
     local, trained, monkeypatch, when
 ):
-    from mlci.config import load_config
-    from mlci.deploy import DeployFailed, deploy
+    from mlci.config.schema import load_config
+    from mlci.flows.deploy import DeployFailed, deploy
     from mlci.errors import ConflictError
     from mlci.github.context import GitHubContext
-    from mlci.references import open_registry
+    from mlci.registry.references import open_registry
     from mlci.registry.registry import Registry
 
     project, env, good = local
@@ -652,10 +652,10 @@ def test_a_signal_lost_on_the_way_still_interrupts_the_deploy_quietly(
     # Whether another error replaced the signal's exception while unwinding, or Python discarded
     # it (printing "Exception ignored ... Traceback"), the deploy must still say it was
     # interrupted (exit 130), restore production and print no traceback.
-    from mlci.config import load_config
-    from mlci.deploy import DeployFailed, deploy
+    from mlci.config.schema import load_config
+    from mlci.flows.deploy import DeployFailed, deploy
     from mlci.github.context import GitHubContext
-    from mlci.references import open_registry
+    from mlci.registry.references import open_registry
     from mlci.registry.registry import Registry
 
     project, env, good = local
@@ -750,8 +750,8 @@ def _kill_deploys(mlci_fork: Preloaded, s3_server, trained, tmp_path, monkeypatc
     import signal
     import time
 
-    from mlci.config import load_config
-    from mlci.references import open_registry
+    from mlci.config.schema import load_config
+    from mlci.registry.references import open_registry
 
     s3_bucket = s3_server.make_bucket()
     for key, value in s3_server.env.items():

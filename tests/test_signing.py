@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from mlci.demo import _set_estimator
+from mlci.flows.demo import _set_estimator
 from tests.conftest import EXAMPLE, mlci_env, run_mlci
 from tests.tools import http_server
 
@@ -229,8 +229,8 @@ def key_fingerprint(pub: Path) -> str:
 
 def published_version(project: Path, env: dict[str, str], environment: str = "production") -> str | None:
     """Return what the environment's alias and its published copy hold (they must agree)."""
-    from mlci.config import load_config
-    from mlci.references import open_registry
+    from mlci.config.schema import load_config
+    from mlci.registry.references import open_registry
 
     registry = open_registry(load_config(project / "mlci.yaml", env=env))
     alias = registry.alias(environment)
@@ -591,7 +591,7 @@ def test_without_a_signing_section_nothing_is_signed_or_checked(tmp_path, keys, 
 
 
 def test_a_missing_signing_extra_is_one_clear_line(monkeypatch):
-    from mlci import signing
+    from mlci.signing import sign as signing
     from mlci.errors import ConfigError
 
     monkeypatch.setitem(sys.modules, "model_signing", None)  # what `import` sees when it is not installed
@@ -603,7 +603,7 @@ def test_a_missing_signing_extra_is_one_clear_line(monkeypatch):
 
 
 def test_signing_config_is_in_the_json_schema_and_checked_at_load(tmp_path):
-    from mlci.config import json_schema, load_config
+    from mlci.config.schema import json_schema, load_config
     from mlci.errors import ConfigError
 
     schema = json_schema()

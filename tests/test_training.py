@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlci.config import load_config
-from mlci.data import load_datasets
-from mlci.features import feature_kinds
-from mlci.training import build_estimator, predictions, score_of
+from mlci.config.schema import load_config
+from mlci.data.tables import load_datasets
+from mlci.data.features import feature_kinds
+from mlci.modeling.training import build_estimator, predictions, score_of
 from tests.conftest import EXAMPLE
 
 

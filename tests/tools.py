@@ -43,7 +43,7 @@ def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
 # fork a child that runs `mlci ARGV` exactly as the console script would, and report its exit.
 _ZYGOTE = r"""
 import json, os, sys, time
-import mlci.cli, mlci.deploy, mlci.references, mlci.registry.s3  # noqa: E401
+import mlci.cli.app, mlci.flows.deploy, mlci.registry.references, mlci.registry.s3  # noqa: E401
 import boto3, pandas, pyarrow.parquet, skops.io, sklearn.ensemble  # noqa: E401  (a deploy's smoke test)
 
 for line in sys.stdin:
@@ -57,7 +57,7 @@ for line in sys.stdin:
             os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), fd)
         sys.argv = ["mlci", *job["argv"]]
         try:
-            mlci.cli.main()
+            mlci.cli.app.main()
             code = 0
         except SystemExit as exit:
             code = exit.code if isinstance(exit.code, int) else 1

@@ -253,7 +253,7 @@ class GitHubClient:
             else:
                 if 300 <= response.status_code < 400:
                     # Never followed: a redirect would carry the token elsewhere and turn a POST into a GET.
-                    from mlci.redaction import redact
+                    from mlci._internal.redaction import redact
 
                     where = redact(self._scrub(response.headers.get("Location", "") or "nowhere"))
                     raise GitHubAPIError(

@@ -37,7 +37,7 @@ def open_store(
         raise ConfigError(
             f"registry.addressing_style must be one of {', '.join(ADDRESSING_STYLES)}, not {addressing_style!r}"
         )
-    from mlci.redaction import has_credentials, redact
+    from mlci._internal.redaction import has_credentials, redact
 
     if has_credentials(uri):
         raise ConfigError(

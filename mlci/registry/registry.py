@@ -31,10 +31,10 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mlci.artifacts import MANIFEST, MODEL_FILE, regular_file, sha256_file
+from mlci.modeling.bundle import MANIFEST, MODEL_FILE, regular_file, sha256_file
 from mlci.errors import ArtifactError, ConfigError, ConflictError, NotFoundError
-from mlci.manifest import Manifest
-from mlci.redaction import redact
+from mlci.contracts.manifest import Manifest
+from mlci._internal.redaction import redact
 from mlci.registry.store import Store, sweep_temp
 
 CURRENT = "CURRENT.json"

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from mlci.artifacts import sha256_file
+from mlci.modeling.bundle import sha256_file
 from mlci.errors import ArtifactError, ConfigError, ConflictError, NotFoundError, ServiceError
 from mlci.registry.store import ObjectInfo, check_key
 
@@ -60,7 +60,7 @@ def s3_client(
 ) -> Any:
     """Return a boto3 S3 client with mlci's retry, timeout and addressing settings.
 
-    `mlci/data.py` reads `s3://` tables through this same client so both honour
+    `mlci/data/tables.py` reads `s3://` tables through this same client so both honour
     `registry.endpoint_url` and friends the same way.
     """
     import boto3
@@ -75,7 +75,7 @@ def s3_client(
         max_pool_connections=max_pool_connections,
         s3=s3_options,
     )
-    from mlci.redaction import has_credentials, redact
+    from mlci._internal.redaction import has_credentials, redact
 
     if endpoint_url and has_credentials(endpoint_url):
         raise ConfigError(

@@ -16,7 +16,7 @@ import math
 import re
 from urllib.parse import quote, urlsplit
 
-from mlci.metrics import format_value
+from mlci.stats.metrics import format_value
 
 # Zero-width joiner: invisible, but it separates `@` from a name so GitHub sees no mention,
 # and `#` from a number so no issue gets a cross-reference. GitHub finds mentions in the

@@ -27,7 +27,7 @@ from mlci.report import markdown as md
 if TYPE_CHECKING:
     import jinja2
 
-    from mlci.document import ReportDocument
+    from mlci.contracts.document import ReportDocument
 
 COMMENT_LIMIT = 65536  # GitHub's maximum issue/PR comment body, in characters
 # GitHub takes at most 1 MiB of step summary per step; in characters that is 1 MiB / 4, the

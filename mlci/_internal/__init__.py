@@ -1,0 +1,1 @@
+"""Small internals every layer may use: serialisation, redaction, the result cache."""

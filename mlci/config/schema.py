@@ -1,0 +1,805 @@
+"""mlci.yaml as pydantic models: load, interpolate ${VAR}, validate, locate errors by line."""
+
+from __future__ import annotations
+
+import os
+import re
+import types
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlci.errors import ConfigError
+from mlci.stats.metrics import METRICS, check_metric_name
+
+DEFAULT_CONFIG = "mlci.yaml"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ModelSection(_Model):
+    """What to train."""
+
+    name: str = Field(
+        description="Model name: the registry folder, the PR comment marker and the commit status context.",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        examples=["churn"],
+    )
+    task: Literal["classification", "regression"] = Field(
+        description="The kind of model; it decides which metrics apply.", examples=["classification"]
+    )
+    estimator: str | None = Field(
+        None,
+        description="Dotted path of a scikit-learn compatible estimator class, built with `params`. "
+        "On a raw table mlci wraps it in default preprocessing (see `preprocessing`).",
+        examples=["sklearn.ensemble.HistGradientBoostingClassifier"],
+    )
+    entrypoint: str | None = Field(
+        None,
+        description="`module:function` in your repository returning an unfitted estimator "
+        "(called with `params` as keyword arguments). Use instead of `estimator`.",
+        examples=["src.model:build"],
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments for the estimator class or the entrypoint function.",
+        examples=[{"max_iter": 200, "learning_rate": 0.1}],
+    )
+    preprocessing: Literal["auto", "none"] = Field(
+        "auto",
+        description="`auto` wraps a dotted-path estimator in impute+scale (numeric) and impute+one-hot "
+        "(categorical, unknown categories ignored); `none` passes the raw columns.",
+        examples=["auto"],
+    )
+    random_state: int = Field(
+        0,
+        description="Seed given to the estimator (when it takes `random_state`) and to data splits.",
+        examples=[0],
+    )
+    trusted_types: list[str] = Field(
+        default_factory=list,
+        description="Exact, fully qualified type or function names that skops may load from a model file "
+        "beyond skops' own default trusted set (no prefixes, no wildcards). Each one is code that runs "
+        "when a model loads; only the configuration of the job that loads counts. docs/security.md "
+        "lists the names XGBoost, LightGBM and CatBoost models need.",
+        examples=[["xgboost.sklearn.XGBClassifier", "xgboost.core.Booster", "builtins.bytearray"]],
+    )
+    max_model_mb: int = Field(
+        2048,
+        ge=1,
+        description="Largest uncompressed size (MiB) of a model file's members, each and together; "
+        "a larger one (a zip bomb) is refused before it is read.",
+        examples=[2048],
+    )
+
+    @field_validator("trusted_types")
+    @classmethod
+    def _exact_names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", name):
+                raise ValueError(
+                    f"'{name}' is not an exact dotted name like 'xgboost.core.Booster' (prefixes and wildcards "
+                    "are not allowed: each name is code that runs when a model loads)"
+                )
+        return v
+
+    @field_validator("estimator")
+    @classmethod
+    def _dotted(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", v):
+            raise ValueError(f"'{v}' is not a dotted path like 'sklearn.linear_model.LogisticRegression'")
+        return v
+
+    @field_validator("entrypoint")
+    @classmethod
+    def _entry(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", v):
+            raise ValueError(f"'{v}' is not 'module:function'")
+        return v
+
+    @model_validator(mode="after")
+    def _one_builder(self) -> ModelSection:
+        if (self.estimator is None) == (self.entrypoint is None):
+            raise ValueError("give exactly one of 'estimator' (dotted path) or 'entrypoint' (module:function)")
+        return self
+
+
+class SplitSection(_Model):
+    """How one table is split into train and test rows."""
+
+    test_size: float = Field(0.25, gt=0, lt=1, description="Share of rows held out for testing.", examples=[0.25])
+    stratify: bool = Field(
+        True, description="Keep the target's class balance in both parts (classification).", examples=[True]
+    )
+    seed: int = Field(0, description="Seed of the split, so every run splits the same way.", examples=[0])
+
+
+class SqlSource(_Model):
+    """A table in a SQL database, validated and profiled by the database itself."""
+
+    sql: str = Field(
+        description="SQLAlchemy URL of the database; give the password through `${VAR}` (it is redacted "
+        "wherever the URL is shown). Needs `pip install 'mlci[sql]'` (PostgreSQL); other dialects GX "
+        "supports need their SQLAlchemy driver.",
+        examples=["postgresql+psycopg2://mlci:${PGPASSWORD}@db.internal:5432/warehouse"],
+    )
+    table: str | None = Field(
+        None, description="Table name, optionally `schema.table`.", examples=["analytics.churn_train"]
+    )
+    query: str | None = Field(
+        None,
+        description="A SELECT whose rows are the table (instead of `table`).",
+        examples=["SELECT * FROM churn WHERE signup_date < '2026-01-01'"],
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SqlSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of 'table' or 'query' with 'sql'")
+        if self.query is not None and not re.match(r"\s*(select|with)\b", self.query, re.IGNORECASE):
+            raise ValueError("'query' must be a SELECT (or WITH ... SELECT) statement")
+        return self
+
+
+class SparkSource(_Model):
+    """A table in Spark, validated and profiled by Spark itself."""
+
+    spark: str = Field(
+        description="Spark master: `local[2]`, `spark://host:7077`, `yarn`, ... Needs `pip install 'mlci[spark]'`.",
+        examples=["local[2]"],
+    )
+    path: str | None = Field(
+        None, description="Parquet file or directory (`s3a://` too).", examples=["s3a://lake/churn/train/"]
+    )
+    table: str | None = Field(None, description="A table in Spark's catalog.", examples=["lake.churn_train"])
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SparkSource:
+        if (self.path is None) == (self.table is None):
+            raise ValueError("give exactly one of 'path' or 'table' with 'spark'")
+        return self
+
+
+#: Where a table is: a CSV/Parquet path or s3:// URI (read into pandas), or a table in an engine.
+TableSource = str | SqlSource | SparkSource
+_SOURCE_HELP = (
+    "A CSV or Parquet path, an `s3://` URI, `{sql: URL, table: NAME}`, `{sql: URL, query: SELECT ...}`, "
+    "`{spark: MASTER, path: PARQUET}` or `{spark: MASTER, table: NAME}`."
+)
+
+
+class DataSection(_Model):
+    """Where the data is and what its columns mean."""
+
+    train: TableSource | None = Field(None, description="Training table. " + _SOURCE_HELP, examples=["data/train.csv"])
+    test: TableSource | None = Field(
+        None,
+        description="Test table scored by both candidate and baseline (same rows for both). " + _SOURCE_HELP,
+        examples=["data/test.csv"],
+    )
+    table: TableSource | None = Field(
+        None,
+        description="One table to split into train and test instead of `train` + `test`. " + _SOURCE_HELP,
+        examples=[None],
+    )
+    sample_rows: int | None = Field(
+        None,
+        ge=1,
+        description="For SQL and Spark tables: train and score on this many rows per table, the same rows every "
+        "run (the first N by md5 of the `id` column, chosen in the engine). Validation and drift still see "
+        "the whole table. Unset: the whole table is pulled into pandas for training.",
+        examples=[200000],
+    )
+    split: SplitSection | None = Field(None, description="Split rule for `table`.", examples=[{"test_size": 0.2}])
+    target: str = Field(description="Column to predict.", examples=["churned"])
+    id: str | None = Field(
+        None, description="Row identifier column, never used as a feature.", examples=["customer_id"]
+    )
+    slices: list[str] = Field(
+        default_factory=list,
+        description="Categorical columns whose categories get their own metrics in the report.",
+        examples=[["plan", "region"]],
+    )
+    features: list[str] | None = Field(
+        None,
+        description="Feature columns; default: every column but the target, the id and identifier-like "
+        "strings. Datetimes become numbers (year, month, day, weekday, hour, days), free text is hashed.",
+        examples=[None],
+    )
+    positive_class: str | int | bool | None = Field(
+        None,
+        description="The class a binary classifier's roc_auc, precision, recall and brier score are about; "
+        "default: the last of the two labels in sort order (1, True, 'yes').",
+        examples=["churned"],
+    )
+    read_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments for pandas.read_csv / read_parquet, e.g. `{sep: ';', decimal: ','}`. "
+        "Without `sep`, a CSV's separator is read from its header (comma, semicolon, tab or pipe).",
+        examples=[{"sep": ";"}],
+    )
+
+    @model_validator(mode="after")
+    def _tables(self) -> DataSection:
+        if self.table is not None:
+            if self.train is not None or self.test is not None:
+                raise ValueError("give either 'table' (with 'split') or 'train' and 'test', not both")
+        elif self.train is None or self.test is None:
+            raise ValueError("give 'train' and 'test' tables, or one 'table' with a 'split' rule")
+        if self.sample_rows is not None and self.id is None:
+            raise ValueError("'sample_rows' needs 'id': the sample is chosen by a hash of the id column")
+        return self
+
+
+class ExpectationsSection(_Model):
+    """The Great Expectations suite the data must meet."""
+
+    suite: str = Field(
+        description="Path of a GX 1.x expectation suite JSON (as `suite.to_json_dict()` writes it).",
+        examples=["expectations/churn.json"],
+    )
+    tables: list[Literal["train", "test"]] = Field(
+        # pydantic copies mutable defaults per instance, so a literal list is safe here.
+        default=["train", "test"],
+        description="Which tables `mlci check` validates.",
+        examples=[["train", "test"]],
+    )
+
+
+class StatisticsSection(_Model):
+    """How uncertainty is estimated."""
+
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of intervals.", examples=[0.95])
+    resamples: int = Field(
+        1000,
+        ge=100,
+        le=100000,
+        description="Paired bootstrap resamples for metrics without an exact method.",
+        examples=[1000],
+    )
+    seed: int = Field(0, description="Bootstrap seed, so the same data gives the same interval.", examples=[0])
+
+
+class MetricsSection(_Model):
+    """Which metrics are computed and which one leads."""
+
+    primary: str = Field(description="The metric the report leads with.", examples=["roc_auc"])
+    others: list[str] = Field(
+        default_factory=list, description="Further metrics to compute and show.", examples=[["accuracy", "log_loss"]]
+    )
+    statistics: StatisticsSection = Field(
+        default_factory=StatisticsSection, description="Confidence intervals and p-values.", examples=[{}]
+    )
+
+    @field_validator("primary")
+    @classmethod
+    def _check_primary(cls, v: str) -> str:
+        return check_metric_name(v)
+
+    @field_validator("others")
+    @classmethod
+    def _check_others(cls, v: list[str]) -> list[str]:
+        for name in v:
+            check_metric_name(name)
+        return v
+
+    @property
+    def names(self) -> list[str]:
+        """Return the primary metric followed by the others, without repeats."""
+        return list(dict.fromkeys([self.primary, *self.others]))
+
+
+class Gate(_Model):
+    """A condition the candidate must meet to pass."""
+
+    metric: str = Field(description="Metric the gate applies to.", examples=["roc_auc"])
+    threshold: float | None = Field(
+        None,
+        description="Absolute bound on the candidate (a minimum, or a maximum for lower-is-better metrics).",
+        examples=[0.8],
+    )
+    min_absolute_change: float | None = Field(
+        None,
+        description="Least improvement over the baseline, in metric units; negative allows a bounded regression.",
+        examples=[-0.005],
+    )
+    min_relative_change: float | None = Field(
+        None, description="Least improvement relative to the baseline (0.01 = 1%).", examples=[0.0]
+    )
+    significant: bool = Field(
+        False, description="The improvement's confidence interval must exclude zero.", examples=[True]
+    )
+    non_inferiority_margin: float | None = Field(
+        None,
+        ge=0,
+        description="The candidate may be worse than the baseline by at most this, with the configured confidence.",
+        examples=[0.01],
+    )
+    relative_non_inferiority_margin: float | None = Field(
+        None,
+        ge=0,
+        description="Like `non_inferiority_margin`, as a share of the baseline's value (0.02 = 2%): "
+        "for metrics in the target's units (rmse, mae), whose scale differs from one dataset to the next.",
+        examples=[0.02],
+    )
+    slices: bool = Field(
+        False,
+        description="Apply the gate to every slice category with at least `min_slice_size` rows.",
+        examples=[True],
+    )
+    min_slice_size: int = Field(
+        30, ge=1, description="Slices smaller than this are shown but not gated.", examples=[50]
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _check_metric(cls, v: str) -> str:
+        return check_metric_name(v)
+
+
+class RegistrySection(_Model):
+    """Where versions and aliases are kept."""
+
+    uri: str = Field(
+        ".mlci/registry",
+        description="A local directory (relative to mlci.yaml) or `s3://bucket/prefix`.",
+        examples=["s3://ml-models/registry"],
+    )
+    public_uri: str | None = Field(
+        None,
+        description="A copy of the registry anyone may read without credentials (e.g. an S3 prefix with anonymous "
+        "read). A pull request from a fork gets no secrets: its check reads the baseline from here and writes "
+        "nothing. Unset: a fork's check has no baseline, and its report says so.",
+        examples=["${MLCI_PUBLIC_REGISTRY:-}"],
+    )
+    endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint (MinIO, SeaweedFS, R2, Ceph).", examples=["${S3_ENDPOINT_URL:-}"]
+    )
+    region: str | None = Field(None, description="S3 region.", examples=["eu-west-1"])
+    addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="`path` for most S3-compatible servers.", examples=["path"]
+    )
+    locking: Literal["conditional", "none"] = Field(
+        "conditional",
+        description="`conditional` uses If-Match / If-None-Match so races lose loudly; `none` accepts the risk "
+        "on servers without conditional writes.",
+        examples=["conditional"],
+    )
+
+
+class EnvironmentSection(_Model):
+    """A deployment target."""
+
+    description: str | None = Field(None, description="Shown in the GitHub deployment.", examples=["live traffic"])
+    url: str | None = Field(
+        None, description="Where the environment serves, shown on GitHub's Environments page.", examples=[None]
+    )
+
+
+class DeploySection(_Model):
+    """How deploys are checked and announced."""
+
+    smoke_rows: int = Field(
+        50,
+        ge=1,
+        le=10000,
+        description="Test rows kept with each version to smoke-test its published copy.",
+        examples=[50],
+    )
+    webhook: str | None = Field(
+        None, description="URL that receives a signed JSON notice after publishing.", examples=[None]
+    )
+    webhook_secret_env: str = Field(
+        "MLCI_WEBHOOK_SECRET",
+        description="Environment variable holding the HMAC-SHA256 secret that signs the webhook body.",
+        examples=["MLCI_WEBHOOK_SECRET"],
+    )
+    webhook_required: bool = Field(
+        False, description="Roll back when the webhook fails after retries.", examples=[False]
+    )
+
+
+class DriftFeature(_Model):
+    """Thresholds for one feature."""
+
+    psi_warn: float | None = Field(None, ge=0, description="Override of `drift.psi_warn`.", examples=[0.2])
+    psi_fail: float | None = Field(None, ge=0, description="Override of `drift.psi_fail`.", examples=[0.5])
+
+
+class DriftSection(_Model):
+    """When fresh data counts as drifted."""
+
+    psi_warn: float = Field(0.1, ge=0, description="Population stability index that warns.", examples=[0.1])
+    psi_fail: float = Field(0.25, ge=0, description="Population stability index that fails.", examples=[0.25])
+    features: dict[str, DriftFeature] = Field(
+        default_factory=dict, description="Per-feature overrides.", examples=[{"tenure": {"psi_fail": 0.5}}]
+    )
+    ignore: list[str] = Field(default_factory=list, description="Features not checked.", examples=[["signup_day"]])
+
+
+class RetrainSection(_Model):
+    """The scheduled retraining job."""
+
+    data: TableSource | None = Field(
+        None,
+        description="Fresh table; in a path, `{date}` and `{yesterday}` become UTC dates (YYYY-MM-DD). " + _SOURCE_HELP,
+        examples=["s3://ml-data/churn/{yesterday}.parquet"],
+    )
+    holdout: float = Field(
+        0.25,
+        gt=0,
+        lt=1,
+        description="Share of fresh rows held out to compare candidate and production.",
+        examples=[0.25],
+    )
+    promote: Literal["none", "staging", "production"] = Field(
+        "none", description="Alias moved when the retrained candidate passes the gates.", examples=["staging"]
+    )
+
+
+class ReportSection(_Model):
+    """The Markdown report."""
+
+    templates: str | None = Field(
+        None, description="Directory of your own `*.md.j2` templates overriding mlci's.", examples=[None]
+    )
+    output: str = Field("report.md", description="Where the report is written.", examples=["report.md"])
+
+
+GITHUB_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+class SigningIdentity(_Model):
+    """A signer the policy accepts: a certificate identity, or a GitHub Actions workflow (sigstore)."""
+
+    identity: str | None = Field(
+        None,
+        description="Exact identity: the certificate's e-mail, URI or DNS name (SAN) or its subject CN "
+        "(certificate mode); the full certificate identity URI (sigstore).",
+        examples=["ml-release@example.com"],
+    )
+    repository: str | None = Field(
+        None,
+        description="sigstore: the repository (`owner/name`) whose workflow signed.",
+        pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+        examples=["acme/churn-model"],
+    )
+    workflow: str | None = Field(
+        None,
+        description="sigstore: the workflow file that signed, relative to the repository root.",
+        examples=[".github/workflows/pr-check.yml"],
+    )
+    ref: str = Field(
+        "*",
+        description="sigstore: the git ref the workflow ran on, a glob (`refs/heads/main`, `refs/pull/*/merge`, "
+        "`refs/tags/v*`).",
+        examples=["refs/pull/*/merge"],
+    )
+    issuer: str = Field(
+        GITHUB_OIDC_ISSUER,
+        description="sigstore: the OpenID Connect issuer of the signer's token (GitHub Actions by default).",
+        examples=[GITHUB_OIDC_ISSUER],
+    )
+
+    @model_validator(mode="after")
+    def _named(self) -> SigningIdentity:
+        if self.identity is None and self.repository is None:
+            raise ValueError("give 'identity', or 'repository' (with 'workflow' and 'ref') for a GitHub workflow")
+        return self
+
+
+class SigningSection(_Model):
+    """Sign every stored version (OpenSSF Model Signing) and verify it before it is promoted or deployed."""
+
+    method: Literal["key", "certificate", "sigstore"] = Field(
+        description="`key`: an elliptic-curve key pair; `certificate`: a key with an X.509 certificate from your CA; "
+        "`sigstore`: keyless, with the GitHub Actions workflow's OIDC identity (needs `permissions: id-token: write`).",
+        examples=["key"],
+    )
+    private_key: str | None = Field(
+        None,
+        description="PEM private key that signs (key and certificate modes), in the jobs that store versions. "
+        "Empty: versions are stored unsigned (and refused later).",
+        examples=["${MLCI_SIGNING_KEY:-}"],
+    )
+    certificate: str | None = Field(
+        None,
+        description="certificate mode: the PEM signing certificate of `private_key`.",
+        examples=["keys/signer.crt"],
+    )
+    public_keys: list[str] = Field(
+        default_factory=list,
+        description="key mode: PEM public keys a version may be signed by.",
+        examples=[["keys/team.pub"]],
+    )
+    certificate_chain: list[str] = Field(
+        default_factory=list,
+        description="certificate mode: PEM CA certificates; sent with each signature, and the roots verification "
+        "trusts.",
+        examples=[["keys/ca.crt"]],
+    )
+    identities: list[SigningIdentity] = Field(
+        default_factory=list,
+        description="certificate and sigstore modes: who may sign. A signature passes when its signer matches one.",
+        examples=[[{"repository": "acme/churn-model", "workflow": ".github/workflows/pr-check.yml"}]],
+    )
+
+    @field_validator("private_key", "certificate")
+    @classmethod
+    def _empty_is_none(cls, v: str | None) -> str | None:
+        # `${MLCI_SIGNING_KEY_PATH:-}` is empty in jobs without the secret: they sign nothing.
+        return v or None
+
+    @model_validator(mode="after")
+    def _policy(self) -> SigningSection:
+        if self.method == "certificate" and self.private_key and not self.certificate:
+            raise ValueError("method 'certificate' signs with 'private_key' and its 'certificate': give both")
+        return self
+
+
+class Config(_Model):
+    """mlci.yaml."""
+
+    version: Literal[1] = Field(1, description="Schema version of this file.", examples=[1])
+    model: ModelSection = Field(description="What to train.")
+    data: DataSection = Field(description="Where the data is and what its columns mean.")
+    expectations: ExpectationsSection | None = Field(None, description="Data validation with Great Expectations.")
+    metrics: MetricsSection = Field(description="Which metrics are computed and which one leads.")
+    gates: list[Gate] = Field(default_factory=list, description="Conditions a candidate must meet to pass.")
+    registry: RegistrySection = Field(default_factory=RegistrySection, description="Where models are kept.")
+    environments: dict[str, EnvironmentSection] = Field(
+        default_factory=lambda: {"staging": EnvironmentSection(), "production": EnvironmentSection()},
+        description="Deployment targets, by name.",
+    )
+    deploy: DeploySection = Field(default_factory=DeploySection, description="Deploy checks and notices.")
+    drift: DriftSection = Field(default_factory=DriftSection, description="Drift thresholds.")
+    retrain: RetrainSection = Field(default_factory=RetrainSection, description="The scheduled job.")
+    report: ReportSection = Field(default_factory=ReportSection, description="The Markdown report.")
+    signing: SigningSection | None = Field(
+        None, description="Model signing and the policy versions must meet; without it nothing is signed or checked."
+    )
+
+    # Where the file was read from; relative paths in it are relative to this directory.
+    _base_dir: Path = Path(".")
+    _path: Path = Path(DEFAULT_CONFIG)
+
+    def task_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Return (field path, message) for every metric that does not fit model.task."""
+        named: list[tuple[tuple[str | int, ...], str]] = [(("metrics", "primary"), self.metrics.primary)]
+        named += [(("metrics", "others", i), m) for i, m in enumerate(self.metrics.others)]
+        named += [(("gates", i, "metric"), g.metric) for i, g in enumerate(self.gates)]
+        return [
+            (loc, f"metric '{name}' is for {METRICS[name].task}, but model.task is {self.model.task}")
+            for loc, name in named
+            if METRICS[name].task != self.model.task
+        ]
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def resolve(self, path: str) -> str:
+        """Return `path` resolved against the config's directory (URIs are returned unchanged)."""
+        if "://" in path or os.path.isabs(path):
+            return path
+        return str(self._base_dir / path)
+
+
+# --- loading -----------------------------------------------------------------------------
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def interpolate(value: str, env: Mapping[str, str]) -> str:
+    """Return `value` with ${VAR} and ${VAR:-default} replaced from `env`; KeyError names a missing VAR."""
+
+    def sub(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if env.get(name):
+            return env[name]
+        if default is not None:
+            return default
+        if name in env:
+            return ""
+        raise KeyError(name)
+
+    return _VAR.sub(sub, value)
+
+
+def _line_of(root: Any, path: tuple[str | int, ...]) -> int:
+    """Return the 1-based line of the YAML node at `path`, or of its nearest existing parent."""
+    import yaml
+
+    node = root
+    line = node.start_mark.line + 1 if node is not None else 1
+    for key in path:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == key:
+                    node, line = v, k.start_mark.line + 1
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _format_loc(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+# mlci.yaml is small: a real one has a few hundred nodes. A YAML "billion laughs" (anchors
+# whose aliases nest) is a few lines that expand to billions; it is refused by counting the
+# expanded size on the composed node graph (each node once, memoised), before anything walks it.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_NODES = 100_000
+
+
+def _expanded_size(root: Any, where: Path) -> int:
+    """Return how many nodes the YAML graph has once aliases are expanded; ConfigError past the bound."""
+    import yaml
+
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Any) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ConfigError(f"{where}:{node.start_mark.line + 1} a YAML alias refers to itself; refusing to load")
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+                if total > MAX_CONFIG_NODES:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += size(item)
+                if total > MAX_CONFIG_NODES:
+                    break
+        active.discard(key)
+        if total > MAX_CONFIG_NODES:
+            raise ConfigError(
+                f"{where}:{node.start_mark.line + 1} YAML anchors and aliases expand to more than "
+                f"{MAX_CONFIG_NODES:,} nodes; refusing to load (a YAML bomb?)",
+                hint="write the values out instead of nesting aliases",
+            )
+        sizes[key] = total
+        return total
+
+    return size(root) if root is not None else 0
+
+
+def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str, str] | None = None) -> Config:
+    """Return the validated Config in `path`; ConfigError lists every problem with its line.
+
+    `env` fills ${VAR} (the CLI passes the process environment; None is an empty one).
+    """
+    import yaml
+
+    p = Path(path)
+    env = {} if env is None else env
+    try:
+        if p.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{p}: larger than {MAX_CONFIG_BYTES // 1024} KiB; not an mlci.yaml")
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{p}: no such file", hint="run `mlci init` to create one, or pass -c/--config PATH"
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read ({e.strerror})") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        _expanded_size(root, p)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"{p}:{line} invalid YAML: {problem}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}:1 expected a mapping of sections (model, data, metrics, ...)")
+
+    problems: list[str] = []
+
+    def walk(value: Any, loc: tuple[str | int, ...]) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, (*loc, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, (*loc, i)) for i, v in enumerate(value)]
+        if isinstance(value, str):
+            try:
+                return interpolate(value, env)
+            except KeyError as e:
+                problems.append(
+                    f"{p}:{_line_of(root, loc)} {_format_loc(loc)}: environment variable {e.args[0]} is not set "
+                    f"(set it, or write ${{{e.args[0]}:-default}})"
+                )
+        return value
+
+    data = walk(raw, ())
+    if not problems:
+        try:
+            config = Config.model_validate(data)
+        except ValidationError as e:
+            for err in e.errors():
+                loc = tuple(err["loc"])
+                msg = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "extra_forbidden":
+                    msg = f"unknown key '{loc[-1]}'" if loc else "unknown key"
+                    close = _close_keys(loc)
+                    if close:
+                        msg += f" (did you mean '{close[0]}'?)"
+                    parent = _format_loc(loc[:-1])
+                    where = f"{parent}: " if parent else ""
+                    problems.append(f"{p}:{_line_of(root, loc)} {where}{msg}")
+                    continue
+                if err["type"] == "missing":
+                    msg = "required field is missing"
+                if err["type"] == "string_pattern_mismatch" and loc == ("model", "name"):
+                    msg = (
+                        f"{err['input']!r} is not a usable model name: use up to 64 letters, digits, '.', '_' "
+                        "or '-', starting with a letter or digit (it names the registry folder), e.g. 'churn-model'"
+                    )
+                problems.append(f"{p}:{_line_of(root, loc)} {_format_loc(loc) or '(top level)'}: {msg}")
+        else:
+            for loc, msg in config.task_problems():
+                problems.append(f"{p}:{_line_of(root, loc)} {_format_loc(loc)}: {msg}")
+            if not problems:
+                config._base_dir = p.resolve().parent
+                config._path = p
+                return config
+    raise ConfigError(f"{p}: {len(problems)} problem(s)", problems=problems)
+
+
+def _close_keys(loc: tuple[str | int, ...]) -> list[str]:
+    """Return the known key closest to the unknown one at `loc` (for "did you mean")."""
+    import difflib
+    import typing
+
+    def unwrap(tp: Any) -> Any:
+        # Optional[X] / X | None -> X
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return unwrap(args[0]) if typing.get_origin(tp) in (typing.Union, types.UnionType) and args else tp
+
+    tp: Any = Config
+    for part in loc[:-1]:
+        tp = unwrap(tp)
+        origin = typing.get_origin(tp)
+        if origin in (list, dict):
+            tp = typing.get_args(tp)[-1]  # a list item or a mapping's value
+        elif isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str) and part in tp.model_fields:
+            tp = tp.model_fields[part].annotation
+        else:
+            return []
+    tp = unwrap(tp)
+    if not (isinstance(tp, type) and issubclass(tp, BaseModel)):
+        return []
+    return difflib.get_close_matches(str(loc[-1]), list(tp.model_fields), n=1, cutoff=0.6)
+
+
+def json_schema() -> dict[str, Any]:
+    """Return the JSON Schema of mlci.yaml."""
+    schema = Config.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "mlci.yaml"
+    return schema

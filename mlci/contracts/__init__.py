@@ -1,0 +1,1 @@
+"""Typed records that cross layers: manifest, report document, references, events."""

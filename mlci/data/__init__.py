@@ -1,0 +1,1 @@
+"""Tables: files, SQL and Spark sources, feature kinds, and their validation with Great Expectations."""

@@ -1,0 +1,577 @@
+"""Tables that live in an engine (a SQL database or Spark): validated, profiled and sampled there.
+
+A file table is read into pandas (mlci/data/tables.py). An engine table never is: Great Expectations
+runs the suite through its own SQL or Spark datasource, drift profiles are aggregate queries,
+and only a deterministic sample (`data.sample_rows`, the first N rows by md5 of the id column)
+is pulled into pandas for training and scoring.
+
+The aggregates are written here rather than taken from GX because GX has no metric for
+"counts per bin at given edges" or "the k most frequent categories with counts"; they are
+plain SQLAlchemy Core / Spark DataFrame expressions, one scan per kind of question.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import hashlib
+import itertools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlci.errors import DataError, UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlci.config.schema import SparkSource, SqlSource, TableSource
+    from mlci.stats.drift import Observed
+    from mlci.data.validation import ValidationResult
+
+#: How many of a categorical column's most frequent categories the engine returns for current data;
+#: rows in rarer categories are counted as `rest` (they fall in the profile's __other__ bucket).
+CURRENT_CATEGORIES = 5000
+#: Rows read from a SQL table to learn its columns' types (their values are not used).
+_PROBE_ROWS = 200
+#: Relative error of Spark's approxQuantile for the profile's bin edges.
+_SPARK_QUANTILE_ERROR = 1e-4
+
+
+def redact(text: str) -> str:
+    """Return `text` with the password of every URL in it replaced by ***."""
+    return re.sub(r"((?:\w[\w+.-]*://)?[^:/@\s'\"]+:)[^@\s'\"/]+@", r"\1***@", text)
+
+
+def is_engine(source: TableSource | None) -> bool:
+    """Return whether `source` is a SQL or Spark table rather than a file."""
+    return source is not None and not isinstance(source, str)
+
+
+def describe(source: TableSource) -> str:
+    """Return how a table is shown to users: its path, or its engine and table with the password redacted."""
+    from mlci.config.schema import SqlSource
+
+    if isinstance(source, str):
+        return source
+    if isinstance(source, SqlSource):
+        what = f"table {source.table}" if source.table is not None else "query"
+        return f"{redact(source.sql)} {what}"
+    what = f"path {source.path}" if source.path is not None else f"table {source.table}"
+    return f"spark {source.spark} {what}"
+
+
+def parse_source(text: str) -> TableSource:
+    """Return the table a command-line argument names: a path or URI, or a mapping like `{sql: URL, table: T}`."""
+    if not text.lstrip().startswith("{"):
+        return text
+    import yaml
+    from pydantic import TypeAdapter, ValidationError
+
+    from mlci.config.schema import SparkSource, SqlSource
+
+    try:
+        raw = yaml.safe_load(text)
+        return TypeAdapter(SqlSource | SparkSource).validate_python(raw)
+    except yaml.YAMLError as e:
+        raise UsageError(f"{redact(text)}: not a YAML mapping ({getattr(e, 'problem', e)})") from None
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"][1:]) or "table"
+        raise UsageError(
+            f"{redact(text)}: {where}: {first['msg'].removeprefix('Value error, ')}",
+            hint="write {sql: URL, table: NAME}, {sql: URL, query: 'SELECT ...'} or {spark: MASTER, path: PATH}",
+        ) from None
+
+
+def open_table(source: SqlSource | SparkSource, *, field: str) -> EngineTable:
+    """Return the engine table `source` names (`field` says where in mlci.yaml, for messages)."""
+    from mlci.config.schema import SqlSource
+
+    return SqlTable(source, field) if isinstance(source, SqlSource) else SparkTable(source, field)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0].strip() if text else type(e).__name__
+
+
+def _missing_extra(extra: str, module: str, field: str) -> DataError:
+    return DataError(
+        f"{field}: a {extra.upper() if extra == 'sql' else extra.capitalize()} table needs the '{extra}' extra "
+        f"(no module named '{module}')",
+        hint=f"pip install 'mlci[{extra}]'",
+    )
+
+
+@dataclass
+class _Numeric:
+    """Aggregates of one numeric column: non-null count, cumulative counts at edges, mean/std/min/max."""
+
+    count: int
+    cumulative: list[int]
+    stats: tuple[Any, Any, Any, Any] | None
+
+
+class EngineTable(abc.ABC):
+    """A table in a SQL database or in Spark, asked questions in its engine."""
+
+    field: str
+    label: str
+
+    # --- what each engine answers ---------------------------------------------------------
+
+    @abc.abstractmethod
+    def columns(self) -> dict[str, bool]:
+        """Return each column's name and whether it is categorical (not numeric, or boolean)."""
+
+    @abc.abstractmethod
+    def rows(self) -> int:
+        """Return the number of rows."""
+
+    @abc.abstractmethod
+    def validate(self, suite_path: str) -> ValidationResult:
+        """Return the suite's result on the whole table, run by GX in the engine."""
+
+    @abc.abstractmethod
+    def sample(self, id_column: str | None, n: int | None) -> pd.DataFrame:
+        """Return the first `n` rows by md5 of `id_column` (all rows when `n` is None) as a DataFrame."""
+
+    @abc.abstractmethod
+    def _quantiles(self, columns: list[str], levels: list[float]) -> dict[str, list[Any]]:
+        """Return each column's values at the quantile `levels` (nulls ignored)."""
+
+    @abc.abstractmethod
+    def _aggregates(
+        self, numeric: dict[str, list[float]], counted: list[str]
+    ) -> tuple[int, dict[str, _Numeric], dict[str, int]]:
+        """Return (rows, numeric aggregates at the given edges, non-null count of each `counted` column), one scan."""
+
+    @abc.abstractmethod
+    def _top_categories(self, column: str, limit: int) -> list[tuple[Any, int]]:
+        """Return up to `limit` (value, count) of the non-null values, most frequent first."""
+
+    # --- built on those -------------------------------------------------------------------
+
+    def _require(self, names: list[str], what: str) -> dict[str, bool]:
+        kinds = self.columns()
+        missing = [n for n in names if n not in kinds]
+        if missing:
+            shown = ", ".join(list(kinds)[:12])
+            raise DataError(
+                f"{self.label}: no column {', '.join(repr(m) for m in missing)} ({what}); the table has: {shown}"
+            )
+        return kinds
+
+    def profile(
+        self, features: list[str], *, categorical: list[str] | None = None, bins: int = 10, top_k: int = 20
+    ) -> dict[str, Any]:
+        """Return the drift profile of the whole table, the shape `drift.build_profile` gives, without predictions."""
+        from mlci.stats.drift import MAX_NAMED, categorical_entry, edge_quantiles, numeric_entry, quantile_edges
+
+        kinds = self._require(features, "a profiled feature")
+        forced = set(categorical or [])
+        names = list(dict.fromkeys(features))
+        numeric = [n for n in names if n not in forced and not kinds[n]]
+        cats = [n for n in names if n not in numeric]
+        quantiles = self._quantiles(numeric, edge_quantiles(bins)) if numeric else {}
+        edges = {n: quantile_edges(quantiles.get(n, [])) for n in numeric}
+        rows, aggregates, nonnull = self._aggregates(edges, cats)
+        if rows == 0:
+            raise DataError(
+                f"{self.label}: the reference table has no rows", hint="a drift profile needs training data"
+            )
+        entries: dict[str, Any] = {}
+        for name in names:
+            if name in aggregates:
+                agg = aggregates[name]
+                entries[name] = numeric_entry(
+                    edges[name], _bins(agg), nulls=rows - agg.count, rows=rows, stats=agg.stats
+                )
+            else:
+                limit = top_k + MAX_NAMED + 1
+                counts = _labels(self._top_categories(name, limit))
+                rest = nonnull[name] - sum(counts.values())
+                entries[name] = categorical_entry(
+                    counts, nulls=rows - nonnull[name], rows=rows, top_k=top_k, rest=rest, complete=len(counts) < limit
+                )
+        return {"rows": rows, "features": entries, "predictions": None}
+
+    def observe(self, entries: dict[str, dict[str, Any]]) -> tuple[int, dict[str, Observed]]:
+        """Return (rows, what the table holds in each profiled column over the profile's bins or categories)."""
+        from mlci.stats.drift import Observed
+
+        self._require(list(entries), "the reference profile holds it; add it, or list it under drift.ignore")
+        numeric = {n: [float(e) for e in entry["edges"][1:-1]] for n, entry in entries.items() if _numeric(entry)}
+        cats = [n for n in entries if n not in numeric]
+        rows, aggregates, nonnull = self._aggregates(numeric, cats)
+        if rows == 0:
+            raise DataError(f"{self.label}: the current table has no rows", hint="drift needs fresh data to compare")
+        out: dict[str, Observed] = {}
+        for name in entries:
+            if name in numeric:
+                agg = aggregates[name]
+                out[name] = Observed(rows=rows, nulls=rows - agg.count, bins=_bins(agg))
+            else:
+                counts = _labels(self._top_categories(name, CURRENT_CATEGORIES))
+                rest = nonnull[name] - sum(counts.values())
+                out[name] = Observed(rows=rows, nulls=rows - nonnull[name], categories=counts, rest=rest)
+        return rows, out
+
+
+def _numeric(entry: Any) -> bool:
+    return isinstance(entry, dict) and entry.get("kind") == "numeric"
+
+
+def _bins(agg: _Numeric) -> list[int]:
+    """Return counts per right-closed bin from cumulative counts `count(x <= edge)` and the non-null count."""
+    bounds = [*agg.cumulative, agg.count]
+    return [bounds[0], *(b - a for a, b in itertools.pairwise(bounds))]
+
+
+def _labels(pairs: list[tuple[Any, int]]) -> dict[str, int]:
+    """Return category counts keyed as the pandas path keys them (str of the value), most frequent first."""
+    counts: dict[str, int] = {}
+    for value, count in pairs:
+        label = str(value)
+        counts[label] = counts.get(label, 0) + int(count)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def frame_fingerprint(frame: pd.DataFrame, label: str) -> str:
+    """Return the sha256 of a sampled frame's columns and values (and where it came from)."""
+    import pandas as pd
+
+    digest = hashlib.sha256(label.encode())
+    digest.update("\0".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+# --- SQL ---------------------------------------------------------------------------------------
+
+
+class SqlTable(EngineTable):
+    """A table or query in a database SQLAlchemy can reach (PostgreSQL tested)."""
+
+    def __init__(self, source: SqlSource, field: str) -> None:
+        self.source = source
+        self.field = field
+        self.label = describe(source)
+        self._engine: Any = None
+        self._kinds: dict[str, bool] | None = None
+
+    def _secret(self) -> str | None:
+        m = re.match(r"(?:\w[\w+.-]*://)?[^:/@]+:([^@/]+)@", self.source.sql)
+        return m.group(1) if m else None
+
+    def _scrub(self, text: str) -> str:
+        secret = self._secret()
+        text = redact(text)
+        return text.replace(secret, "***") if secret else text
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            try:
+                import sqlalchemy as sa
+                from sqlalchemy import exc
+            except ImportError as e:
+                raise _missing_extra("sql", e.name or "sqlalchemy", self.field) from None
+            try:
+                self._engine = sa.create_engine(self.source.sql, pool_pre_ping=False)
+            except exc.NoSuchModuleError as e:
+                raise DataError(f"{self.field}: {redact(self.source.sql)}: unknown SQL dialect ({e})") from None
+            except exc.ArgumentError:
+                raise DataError(
+                    f"{self.field}: '{self._scrub(self.source.sql)}' is not a SQLAlchemy URL",
+                    hint="write dialect+driver://user:password@host:port/database",
+                ) from None
+            except ImportError as e:
+                raise DataError(
+                    f"{self.field}: the database driver '{e.name}' for {redact(self.source.sql).split('://')[0]} "
+                    "is not installed",
+                    hint="pip install 'mlci[sql]' for PostgreSQL (psycopg2), or that driver for other databases",
+                ) from None
+        return self._engine
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Turn driver errors into one DataError line with the password scrubbed."""
+        from pandas.errors import DatabaseError
+        from sqlalchemy import exc
+
+        try:
+            try:
+                yield
+            except DatabaseError as e:  # pandas.read_sql wraps the driver's error; raise that instead
+                if isinstance(e.__cause__, exc.SQLAlchemyError):
+                    raise e.__cause__ from None
+                raise DataError(f"{self.label}: {doing} failed: {self._scrub(_first_line(e))}") from None
+        except exc.OperationalError as e:
+            raise DataError(f"{self.label}: cannot {doing}: {self._scrub(_first_line(e.orig or e))}") from None
+        except exc.DBAPIError as e:
+            raise DataError(f"{self.label}: {doing} failed: {self._scrub(_first_line(e.orig or e))}") from None
+        except exc.SQLAlchemyError as e:
+            raise DataError(f"{self.label}: {doing} failed: {self._scrub(_first_line(e))}") from None
+
+    def _name(self) -> tuple[str | None, str]:
+        assert self.source.table is not None
+        schema, _, table = self.source.table.rpartition(".")
+        return schema or None, table
+
+    def _relation(self) -> str:
+        """Return a SELECT of the table's rows: the query, or SELECT * of the quoted table."""
+        if self.source.query is not None:
+            return self.source.query.strip().rstrip(";")
+        quote = self.engine.dialect.identifier_preparer.quote
+        schema, table = self._name()
+        return f"SELECT * FROM {quote(schema) + '.' if schema else ''}{quote(table)}"
+
+    def _sub(self, names: list[str] | None = None) -> Any:
+        import sqlalchemy as sa
+
+        names = list(self.columns()) if names is None else names
+        return sa.text(self._relation()).columns(*(sa.column(n) for n in names)).subquery("mlci_t")
+
+    def columns(self) -> dict[str, bool]:
+        if self._kinds is None:
+            engine = self.engine  # first: a missing extra or driver is named before anything else
+            import pandas as pd
+            import sqlalchemy as sa
+
+            from mlci.stats.drift import _is_categorical
+
+            with self._errors("connect"), engine.connect() as conn:
+                if self.source.table is not None:
+                    schema, table = self._name()
+                    if not sa.inspect(conn).has_table(table, schema=schema):
+                        raise DataError(
+                            f"{self.label}: no such table in the database",
+                            hint=f"check {self.field}.table (and its schema)",
+                        )
+            probe = sa.select(sa.text("*")).select_from(sa.text(f"({self._relation()}) AS mlci_t")).limit(_PROBE_ROWS)
+            with self._errors("the query"), engine.connect() as conn:
+                frame = pd.read_sql(probe, conn)
+            self._kinds = {str(c): _is_categorical(frame[c]) for c in frame.columns}
+        return self._kinds
+
+    def rows(self) -> int:
+        import sqlalchemy as sa
+
+        with self._errors("count rows"), self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(self._sub([]))).scalar_one())
+
+    def validate(self, suite_path: str) -> ValidationResult:
+        from mlci.data.validation import run_suite
+
+        self.columns()  # a missing table or failing query is one clear line, before GX sees it
+
+        def batch(context: Any) -> tuple[Any, None]:
+            source = context.data_sources.add_sql(
+                name="mlci", connection_string=self.source.sql, create_temp_table=False
+            )
+            if self.source.table is not None:
+                schema, table = self._name()
+                asset = source.add_table_asset(name="table", table_name=table, schema_name=schema)
+            else:
+                asset = source.add_query_asset(name="table", query=self._relation())
+            return asset.add_batch_definition_whole_table("all"), None
+
+        with self._errors("validation"):
+            result = run_suite(suite_path, batch, table=self.label, rows=self.rows)
+        return result
+
+    def sample(self, id_column: str | None, n: int | None) -> pd.DataFrame:
+        import pandas as pd
+        import sqlalchemy as sa
+
+        self._require([id_column] if id_column else [], "data.id")
+        sub = self._sub()
+        query = sa.select(sub)
+        if id_column is not None:
+            # md5 of the id's text: the same rows every run, spread over the table, chosen in the engine.
+            query = query.order_by(sa.func.md5(sa.cast(sub.c[id_column], sa.Text)), sub.c[id_column])
+        if n is not None:
+            query = query.limit(n)
+        with self._errors("the sample query"), self.engine.connect() as conn:
+            return pd.read_sql(query, conn)
+
+    def _quantiles(self, columns: list[str], levels: list[float]) -> dict[str, list[Any]]:
+        import sqlalchemy as sa
+
+        sub = self._sub()
+        exprs = []
+        for name in columns:
+            value = sa.cast(sub.c[name], sa.Float)
+            if self.engine.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import ARRAY, array
+
+                # One ordered-set aggregate per column returns every level at once.
+                exprs.append(sa.func.percentile_cont(array(levels), type_=ARRAY(sa.Float)).within_group(value))
+            else:
+                exprs.extend(sa.func.percentile_cont(q).within_group(value) for q in levels)
+        with self._errors("the quantile query"), self.engine.connect() as conn:
+            row = list(conn.execute(sa.select(*exprs).select_from(sub)).one())
+        if self.engine.dialect.name == "postgresql":
+            return {name: list(row[i] or []) for i, name in enumerate(columns)}
+        k = len(levels)
+        return {name: row[i * k : (i + 1) * k] for i, name in enumerate(columns)}
+
+    def _aggregates(
+        self, numeric: dict[str, list[float]], counted: list[str]
+    ) -> tuple[int, dict[str, _Numeric], dict[str, int]]:
+        import sqlalchemy as sa
+
+        sub = self._sub()
+        exprs: list[Any] = [sa.func.count()]
+        for name, edges in numeric.items():
+            value = sa.cast(sub.c[name], sa.Float)
+            exprs += [sa.func.count(value), sa.func.avg(value), sa.func.stddev_pop(value)]
+            exprs += [sa.func.min(value), sa.func.max(value)]
+            exprs += [sa.func.count(sa.case((value <= edge, 1))) for edge in edges]
+        exprs += [sa.func.count(sub.c[name]) for name in counted]
+        with self._errors("the aggregate query"), self.engine.connect() as conn:
+            row = list(conn.execute(sa.select(*exprs).select_from(sub)).one())
+        return _unpack(row, numeric, counted)
+
+    def _top_categories(self, column: str, limit: int) -> list[tuple[Any, int]]:
+        import sqlalchemy as sa
+
+        sub = self._sub()
+        col = sub.c[column]
+        n = sa.func.count().label("n")
+        query = sa.select(col, n).where(col.is_not(None)).group_by(col).order_by(n.desc(), col).limit(limit)
+        with self._errors("the category query"), self.engine.connect() as conn:
+            return [(r[0], int(r[1])) for r in conn.execute(query)]
+
+
+def _unpack(
+    row: list[Any], numeric: dict[str, list[float]], counted: list[str]
+) -> tuple[int, dict[str, _Numeric], dict[str, int]]:
+    """Split one aggregate row laid out as count(*), per numeric column (count, avg, std, min, max, cum...), counts."""
+    rows = int(row[0])
+    i = 1
+    out: dict[str, _Numeric] = {}
+    for name, edges in numeric.items():
+        count, mean, std, low, high = row[i : i + 5]
+        cumulative = [int(c) for c in row[i + 5 : i + 5 + len(edges)]]
+        i += 5 + len(edges)
+        stats = None if not count else (float(mean), float(std or 0.0), float(low), float(high))
+        out[name] = _Numeric(count=int(count), cumulative=cumulative, stats=stats)
+    nonnull = {name: int(row[i + j]) for j, name in enumerate(counted)}
+    return rows, out, nonnull
+
+
+# --- Spark -------------------------------------------------------------------------------------
+
+
+class SparkTable(EngineTable):
+    """A Parquet path or catalog table read by Spark (local mode tested)."""
+
+    def __init__(self, source: SparkSource, field: str) -> None:
+        self.source = source
+        self.field = field
+        self.label = describe(source)
+        self._frame: Any = None
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        from pyspark.errors import PySparkException
+
+        try:
+            yield
+        except PySparkException as e:
+            raise DataError(f"{self.label}: {doing} failed: {redact(_first_line(e))}") from None
+
+    def frame(self) -> Any:
+        """Return the table as a (lazy) Spark DataFrame."""
+        if self._frame is None:
+            try:
+                from pyspark.sql import SparkSession
+            except ImportError as e:
+                raise _missing_extra("spark", e.name or "pyspark", self.field) from None
+            # getOrCreate joins a session the caller (a notebook, a test) already started.
+            spark = (
+                SparkSession.builder.master(self.source.spark)
+                .appName("mlci")
+                .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
+                .getOrCreate()
+            )
+            with self._errors("reading the table"):
+                if self.source.path is not None:
+                    self._frame = spark.read.parquet(self.source.path)
+                else:
+                    self._frame = spark.table(str(self.source.table))
+        return self._frame
+
+    def columns(self) -> dict[str, bool]:
+        from pyspark.sql.types import BooleanType, NumericType
+
+        return {
+            f.name: not isinstance(f.dataType, NumericType) or isinstance(f.dataType, BooleanType)
+            for f in self.frame().schema.fields
+        }
+
+    def rows(self) -> int:
+        with self._errors("count rows"):
+            return int(self.frame().count())
+
+    def validate(self, suite_path: str) -> ValidationResult:
+        from mlci.data.validation import run_suite
+
+        frame = self.frame()
+
+        def batch(context: Any) -> tuple[Any, dict[str, Any]]:
+            # persist=False: GX would otherwise cache the whole table in Spark's memory.
+            source = context.data_sources.add_spark(name="mlci", persist=False)
+            asset = source.add_dataframe_asset(name="table")
+            return asset.add_batch_definition_whole_dataframe("all"), {"dataframe": frame}
+
+        with self._errors("validation"):
+            return run_suite(suite_path, batch, table=self.label, rows=self.rows)
+
+    def sample(self, id_column: str | None, n: int | None) -> pd.DataFrame:
+        from pyspark.sql import functions as F
+
+        self._require([id_column] if id_column else [], "data.id")
+        frame = self.frame()
+        if id_column is not None:
+            frame = frame.orderBy(F.md5(F.col(id_column).cast("string")), F.col(id_column))
+        if n is not None:
+            frame = frame.limit(n)
+        with self._errors("the sample query"):
+            return frame.toPandas()
+
+    def _quantiles(self, columns: list[str], levels: list[float]) -> dict[str, list[Any]]:
+        from pyspark.sql import functions as F
+
+        frame = self.frame().select(*(F.col(c).cast("double").alias(c) for c in columns))
+        with self._errors("the quantile query"):
+            values = frame.approxQuantile(columns, levels, _SPARK_QUANTILE_ERROR)
+        return {name: list(v) for name, v in zip(columns, values, strict=True)}
+
+    def _aggregates(
+        self, numeric: dict[str, list[float]], counted: list[str]
+    ) -> tuple[int, dict[str, _Numeric], dict[str, int]]:
+        from pyspark.sql import functions as F
+
+        exprs: list[Any] = [F.count(F.lit(1))]
+        for name, edges in numeric.items():
+            value = F.col(name).cast("double")
+            exprs += [F.count(value), F.avg(value), F.stddev_pop(value), F.min(value), F.max(value)]
+            exprs += [F.count(F.when(value <= F.lit(edge), 1)) for edge in edges]
+        exprs += [F.count(F.col(name)) for name in counted]
+        with self._errors("the aggregate query"):
+            row = list(self.frame().agg(*exprs).first())
+        return _unpack(row, numeric, counted)
+
+    def _top_categories(self, column: str, limit: int) -> list[tuple[Any, int]]:
+        from pyspark.sql import functions as F
+
+        frame = self.frame().where(F.col(column).isNotNull()).groupBy(column).count()
+        with self._errors("the category query"):
+            rows = frame.orderBy(F.desc("count"), F.col(column)).limit(limit).collect()
+        return [(r[0], int(r[1])) for r in rows]

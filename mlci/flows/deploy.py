@@ -1,0 +1,559 @@
+"""deploy and rollback: move a model into an environment without ever losing one.
+
+A deploy first verifies the version (sha256(model) == manifest == version id; only trusted
+types), copies its files to a fresh prefix deployments/<env>/releases/<id>/, smoke-tests that
+copy (download, sha256, load with trusted types, predict the sample rows kept with the version,
+which must give the predictions recorded at training), marks it smoke-tested, moves the
+environment's alias (compare-and-swap) and only then switches the pointer
+deployments/<env>/CURRENT.json a serving system reads. Any failure or SIGINT/SIGTERM puts alias
+and pointer back; a SIGKILL leaves both on smoke-tested versions, which the next deploy or
+rollback reconciles (see `deploy`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlci.errors import ChecksFailed, ConfigError, MlciError, NotFoundError, ServiceError
+
+if TYPE_CHECKING:
+    from mlci.config.schema import Config
+    from mlci.github.client import GitHubClient
+    from mlci.github.context import GitHubContext
+    from mlci.registry.registry import AliasRecord, Registry
+
+SMOKE_ATOL = 1e-6  # predictions may differ in the last bits across BLAS builds, not more
+
+
+class DeployResult(BaseModel):
+    """What a deploy or rollback did."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    environment: str
+    version: str
+    previous: str | None
+    uri: str
+    ok: bool
+    rolled_back: bool = False
+    reason: str = ""
+    deployment_id: int | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+# --- smoke test ---------------------------------------------------------------------------
+
+
+def smoke_test(config: Config, registry: Registry, env: str, version: str) -> None:
+    """Raise ChecksFailed unless the release of `version` staged in `env` is that version and predicts as recorded."""
+    import numpy as np
+    import pandas as pd
+
+    from mlci.modeling.bundle import SMOKE, UntrustedTypes, open_bundle
+    from mlci.modeling.training import load_trusted, scores
+
+    with tempfile.TemporaryDirectory(prefix="mlci-smoke-") as tmp:
+        try:
+            path = registry.fetch_release(env, version, Path(tmp))
+            bundle = open_bundle(path, expect=version)
+            model = load_trusted(config, bundle)
+            smoke_path = bundle.path / SMOKE
+            if not smoke_path.exists():
+                raise ChecksFailed(f"version {version} has no {SMOKE} (sample rows) to smoke-test with")
+            rows = pd.read_parquet(smoke_path)
+            expected = rows.pop("__mlci_prediction__").to_numpy(dtype="float64")
+            features = list(bundle.manifest.features or rows.columns)
+            got = np.asarray(scores(model, rows[features], str(bundle.manifest.task)), dtype="float64")
+        except (ChecksFailed, UntrustedTypes, ServiceError):
+            raise
+        except MlciError as e:
+            raise ChecksFailed(f"smoke test of {version} in {env}: {e}") from e
+        except Exception as e:  # a model that cannot load or predict fails the smoke test
+            raise ChecksFailed(f"smoke test of {version} in {env}: {type(e).__name__}: {e}") from e
+    if got.shape != expected.shape or not np.allclose(got, expected, rtol=0, atol=SMOKE_ATOL, equal_nan=True):
+        worst = float(np.nanmax(np.abs(got - expected))) if got.shape == expected.shape else float("nan")
+        raise ChecksFailed(
+            f"smoke test of {version} in {env}: predictions on {len(expected)} sample rows differ from those "
+            f"recorded at training (max difference {worst:.3g})"
+        )
+
+
+# --- webhook ------------------------------------------------------------------------------
+
+
+def notify_webhook(config: Config, notice: dict[str, Any], env: Mapping[str, str], *, attempts: int = 3) -> None:
+    """POST the signed deploy notice to deploy.webhook; ServiceError after retries."""
+    import requests
+
+    url = config.deploy.webhook
+    if not url:
+        return
+    secret = env.get(config.deploy.webhook_secret_env, "")
+    if not secret:
+        raise ConfigError(
+            f"deploy.webhook is set but {config.deploy.webhook_secret_env} is empty",
+            hint="set the secret in the step's env, or change deploy.webhook_secret_env",
+        )
+    body = json.dumps(notice, sort_keys=True).encode()
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"Content-Type": "application/json", "X-Mlci-Signature-256": f"sha256={signature}"}
+    last = ""
+    for attempt in range(attempts):
+        try:
+            response = requests.post(url, data=body, headers=headers, timeout=10)
+            if response.status_code < 300:
+                return
+            last = f"HTTP {response.status_code}"
+            if response.status_code < 500 and response.status_code != 429:
+                break
+        except requests.RequestException as e:
+            last = type(e).__name__  # never str(e): it repeats the URL with its credentials
+        time.sleep(min(0.5 * 2**attempt, 4.0))
+    from mlci._internal.redaction import redact
+
+    raise ServiceError(redact(f"deploy.webhook {url} failed after {attempt + 1} attempt(s): {last}"))
+
+
+# --- GitHub deployments -------------------------------------------------------------------
+
+
+class _Deployments:
+    """GitHub deployment records for the environment, or nothing (with a note) when not possible."""
+
+    def __init__(self, ctx: GitHubContext, notes: list[str]) -> None:
+        self.ctx = ctx
+        self.notes = notes
+        self.client: GitHubClient | None = None
+        self.id: int | None = None
+        if not (ctx.in_actions and ctx.token and ctx.repository):
+            notes.append("not in GitHub Actions with a token: no GitHub deployment recorded")
+            return
+        from mlci.github.client import GitHubClient
+
+        self.client = GitHubClient.from_context(ctx)
+
+    def start(
+        self, environment: str, model: str, version: str, description: str, extra: dict[str, Any] | None = None
+    ) -> None:
+        if self.client is None:
+            return
+        try:
+            payload = {"model": model, "version": version, **(extra or {})}
+            self.id = self.client.create_deployment(
+                self.ctx.sha or self.ctx.ref or "main", environment, payload, description
+            )
+            self.client.create_deployment_status(
+                self.id, "in_progress", log_url=self.ctx.run_url, description=description, environment=environment
+            )
+        except ServiceError as e:
+            self.notes.append(f"could not record a GitHub deployment: {e}")
+            self.id = None
+
+    def finish(self, environment: str, ok: bool, description: str) -> None:
+        if self.client is None or self.id is None:
+            return
+        try:
+            state = "success" if ok else "failure"
+            self.client.create_deployment_status(
+                self.id, state, log_url=self.ctx.run_url, description=description[:140], environment=environment
+            )
+        except ServiceError as e:
+            self.notes.append(f"could not record the GitHub deployment status: {e}")
+        finally:
+            self.client.close()
+
+
+def record_promotion(
+    ctx: GitHubContext, environment: str, model: str, version: str, moved: bool, description: str
+) -> list[str]:
+    """Record one GitHub deployment of `version` to `environment` when the alias moved; return notes.
+
+    A promotion moves an environment as a deploy does, so the Environments page shows it,
+    naming the model version; a promotion that changed nothing records nothing.
+    """
+    notes: list[str] = []
+    if not moved:
+        notes.append(f"'{environment}' already held {version}: no GitHub deployment recorded")
+        return notes
+    tracker = _Deployments(ctx, notes)
+    tracker.start(environment, model, version, description)
+    tracker.finish(environment, tracker.id is not None, description)
+    return notes
+
+
+# --- deploy and rollback ------------------------------------------------------------------
+
+
+class DeployFailed(MlciError):
+    """A deploy or rollback failed and was undone; carries the exit code of what failed."""
+
+    def __init__(self, message: str, exit_code: int, *, hint: str | None = None) -> None:
+        self.exit_code = exit_code
+        super().__init__(message, hint=hint)
+
+
+class _Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived during a deploy (a BaseException: no `except Exception` may swallow it)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+class _Signals:
+    """While a deploy runs, SIGINT/SIGTERM raise _Interrupted; while it restores, they wait.
+
+    A restore that a second Ctrl-C could cut short would be the very half-state it exists to
+    prevent. SIGKILL cannot be caught: the publish order (module docstring) covers it.
+
+    Python discards an exception raised where it cannot propagate (a `__del__`, such as
+    ZipFile's, or a weakref callback) and prints "Exception ignored ... Traceback". So the
+    signal is also recorded: `checkpoint()` between the deploy's steps raises it again if it
+    was swallowed, and the unraisable hook keeps that swallowed copy off stderr.
+    """
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.pending: int | None = None
+        self.received: int | None = None  # the first signal that interrupted the deploy
+        self._old: dict[int, Any] = {}
+        self._hook: Any = None
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+            self._hook = sys.unraisablehook
+            sys.unraisablehook = self._unraisable
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+        if self._hook is not None:
+            sys.unraisablehook = self._hook
+
+    def _unraisable(self, unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, _Interrupted):  # ours is recorded: checkpoint() raises it
+            self._hook(unraisable)
+
+    def checkpoint(self) -> None:
+        """Raise the signal received during the last step if its exception was swallowed on the way."""
+        if self.received is not None:
+            raise _Interrupted(self.received)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.holding:
+            self.pending = self.pending or signum
+            return
+        self.received = self.received or signum
+        raise _Interrupted(signum)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+
+
+def check_trusted(config: Config, registry: Registry, version: str) -> None:
+    """Fetch `version`, check sha256(model) == manifest == id and that it holds only trusted types.
+
+    Runs before anything moves, and loads nothing: a model with an untrusted type never runs.
+    """
+    from mlci.modeling.bundle import UntrustedTypes, check_members, open_bundle, regular_file, untrusted_types
+
+    with tempfile.TemporaryDirectory(prefix="mlci-verify-") as tmp:
+        bundle = open_bundle(registry.fetch(version, Path(tmp)), expect=version)
+        data = regular_file(bundle.model_path).read_bytes()
+        check_members(data, bundle.model_path, config.model.max_model_mb)
+        refused = untrusted_types(data, bundle.model_path, config.model.trusted_types)
+        if refused:
+            raise UntrustedTypes(
+                Path(registry.store.url(f"{config.model.name}/versions/{version}/model.skops")), refused
+            )
+
+
+def reconcile(registry: Registry, env: str, *, actor: str) -> str | None:
+    """Make the published pointer of `env` agree with its alias again; return a note when it had to.
+
+    They disagree only after a deploy was killed (SIGKILL, a lost runner) between moving the
+    alias and switching the pointer, or while restoring. The alias is the authority when the
+    release it names passed its smoke test in `env`; otherwise the pointer is left alone.
+    """
+    alias = registry.alias(env)
+    pointer, etag = registry.pointer(env)
+    target = alias.version if alias else None
+    if pointer == target:
+        return None
+    if target is None:
+        registry.switch(env, None, expected_etag=etag, actor=actor, reason="reconcile: the alias is unset")
+        return f"{env}: unpublished {pointer}, left over from an interrupted deploy (the alias is unset)"
+    if registry.smoked(target, env):
+        registry.switch(env, target, expected_etag=etag, actor=actor, reason="reconcile with the alias")
+        return f"{env}: published {target} to match its alias (an earlier deploy was interrupted before publishing it)"
+    return (
+        f"warning: alias '{env}' names {target}, which was never smoke-tested in {env}; "
+        f"the published copy stays {pointer or 'empty'} until `mlci deploy {target} --env {env}`"
+    )
+
+
+def deploy(
+    config: Config,
+    ref: str,
+    environment: str,
+    *,
+    ctx: GitHubContext,
+    env: Mapping[str, str],
+    reason: str = "",
+    action: str = "deploy",
+    allow_failed: bool = False,
+) -> DeployResult:
+    """Publish the version REF names to `environment`, smoke-test it, then move the alias; undo on any failure.
+
+    Order (each step only after the one before it succeeded):
+      1. verify: sha256(model) == manifest == version id, and only trusted types (nothing runs yet);
+      2. stage the files at deployments/<env>/releases/<id>/ and smoke-test that copy;
+      3. move the alias (compare-and-swap: exit 3 if it moved since it was read);
+      4. switch the pointer deployments/<env>/CURRENT.json (compare-and-swap), re-read the alias.
+    Any failure or SIGINT/SIGTERM after step 2 puts alias and pointer back as they were. A SIGKILL
+    can only leave alias and pointer on two versions that both passed their smoke test in
+    `env`; the next deploy or rollback reconciles them before doing anything else.
+
+    `ctx` is the Actions run (the actor, the GitHub deployment record); `env` the process
+    environment, read only for the webhook secret named in deploy.webhook_secret_env. A
+    version whose last check failed is refused, naming the stage, unless `allow_failed`.
+    """
+    from mlci.errors import ConflictError
+    from mlci.registry.references import actor as actor_of
+    from mlci.registry.references import open_registry
+    from mlci.flows.release import last_verdict
+    from mlci.signing.verify import provenance_notes, provenance_payload, require_signed
+
+    actor = actor_of(ctx)
+    if environment not in config.environments:
+        known = ", ".join(config.environments)
+        raise ConfigError(f"unknown environment '{environment}' (environments in mlci.yaml: {known})")
+    registry = open_registry(config)
+    notes: list[str] = []
+    if note := reconcile(registry, environment, actor=actor):
+        notes.append(note)
+    version = registry.resolve(ref)
+    verified = require_signed(config, registry, version)  # exit 1 before the environment changes
+    notes += provenance_notes(verified)
+    why = reason or f"{action} {ref}"
+    if action == "deploy":  # a rollback goes back to what served before, whatever its check said
+        stored = last_verdict(registry, version)
+        if stored is not None and stored.verdict == "fail" and not allow_failed:
+            raise ChecksFailed(
+                f"version {version} {stored.failure()}; not deploying it to '{environment}'",
+                hint="pass --allow-failed to deploy it anyway (recorded in the event log)",
+            )
+        if stored is not None and stored.verdict == "fail":
+            why += f" (--allow-failed: its check had failed: {', '.join(stored.failed_stages) or 'see the event log'})"
+    check_trusted(config, registry, version)
+    before = registry.alias(environment)
+    before_pointer, pointer_etag = registry.pointer(environment)
+    previous = before.version if before else None
+    github = _Deployments(ctx, notes)
+    description = f"{action} {config.model.name} {version}"
+    github.start(environment, config.model.name, version, description, provenance_payload(verified))
+    uri = registry.store.url(f"{config.model.name}/deployments/{environment}/")
+    with _Signals() as signals:
+        try:
+            registry.stage(version, environment)
+            signals.checkpoint()
+            smoke_test(config, registry, environment, version)
+            signals.checkpoint()
+            registry.mark_smoked(version, environment, actor=actor)
+            signals.checkpoint()
+            registry.set_alias(
+                environment, version, actor=actor, reason=why, expected_etag=before.etag if before else None
+            )
+            signals.checkpoint()
+            try:
+                registry.switch(environment, version, expected_etag=pointer_etag, actor=actor, reason=why)
+            except ConflictError:
+                if registry.pointer(environment)[0] != version:  # a reconcile may have switched it for us
+                    raise
+            signals.checkpoint()
+            after = registry.alias(environment)
+            if after is None or after.version != version:
+                raise ConflictError(
+                    f"alias '{environment}' of model '{config.model.name}' moved to {after.version if after else 'nothing'} "
+                    f"while mlci was deploying {version}; re-run"
+                )
+            notice = {
+                "model": config.model.name,
+                "environment": environment,
+                "version": version,
+                "previous": previous,
+                "sha256": registry.manifest(version).sha256,
+                "uri": uri,
+                "version_uri": registry.store.url(f"{config.model.name}/versions/{version}/"),
+            }
+            try:
+                notify_webhook(config, notice, env)
+            except ServiceError as e:
+                if config.deploy.webhook_required:
+                    raise ChecksFailed(f"{e} (deploy.webhook_required)") from e
+                notes.append(f"warning: {e}")
+            signals.checkpoint()
+        except BaseException as failure:
+            if signals.received is not None and not isinstance(failure, _Interrupted):
+                # The signal's exception was replaced while unwinding (a library's cleanup of the
+                # socket or file it interrupted raised, e.g. EBADF): it is still an interrupt.
+                failure = _Interrupted(signals.received)
+            with signals.held():
+                restored, trouble = _undo(
+                    registry, environment, version, before, before_pointer, actor, failure, action
+                )
+                github.finish(environment, False, f"{version} failed: {restored or 'nothing'} is live")
+            raise _failed(config.model.name, action, version, environment, failure, restored, trouble) from (
+                failure if isinstance(failure, Exception) else None
+            )
+    with contextlib.suppress(MlciError):  # old releases are garbage, not state: a failed prune loses nothing
+        registry.prune_releases(environment, keep={v for v in (version, before_pointer, previous) if v})
+    registry.log_event(action, actor=actor, env=environment, version=version, previous=previous, result="ok")
+    github.finish(environment, True, f"{config.model.name} {version} is live in {environment}")
+    return DeployResult(
+        environment=environment,
+        version=version,
+        previous=previous,
+        uri=uri,
+        ok=True,
+        deployment_id=github.id,
+        notes=notes,
+    )
+
+
+def _undo(
+    registry: Registry,
+    env: str,
+    version: str,
+    before: AliasRecord | None,
+    before_pointer: str | None,
+    actor: str,
+    failure: BaseException,
+    action: str,
+) -> tuple[str | None, str | None]:
+    """Put alias and pointer back where they were if they now name `version`; return (live version, trouble)."""
+    what = (
+        f"SIGNAL {failure}"
+        if isinstance(failure, _Interrupted)
+        else (getattr(failure, "message", None) or repr(failure))
+    )
+    reason = f"automatic rollback: {what}"[:500]
+    try:
+        # Judged by what is stored now, not by how far this process thinks it got: a signal
+        # can land after a write reached the store but before its answer reached us.
+        current = registry.alias(env)
+        if current is not None and current.version == version and (before is None or before.version != version):
+            if before is None:
+                registry.delete_alias(env, expected_etag=current.etag, actor=actor, reason=reason)
+            else:
+                registry.set_alias(
+                    env,
+                    before.version,
+                    actor=actor,
+                    reason=reason,
+                    expected_etag=current.etag,
+                    previous=before.previous,
+                )
+        pointer, etag = registry.pointer(env)
+        if pointer == version and before_pointer != version:
+            registry.switch(env, before_pointer, expected_etag=etag, actor=actor, reason=reason)
+        reconcile(registry, env, actor=actor)
+        alias = registry.alias(env)
+        live = registry.pointer(env)[0]
+        with contextlib.suppress(MlciError):
+            registry.prune_releases(
+                env, keep={v for v in (live, before_pointer, alias.version if alias else None) if v}
+            )
+        registry.log_event(
+            action, actor=actor, env=env, version=version, previous=before.version if before else None,
+            result="rolled back", reason=reason,
+        )  # fmt: skip
+        return live, None
+    except MlciError as e:
+        return before.version if before else None, str(e)
+
+
+def _failed(
+    model: str,
+    action: str,
+    version: str,
+    env: str,
+    failure: BaseException,
+    restored: str | None,
+    trouble: str | None,
+) -> MlciError:
+    """Return the one error the user sees for a failed deploy: what failed, and what is live now."""
+    from mlci.errors import ConflictError
+
+    if isinstance(failure, _Interrupted):
+        what, code = f"interrupted by {failure}", 128 + failure.signum
+    elif isinstance(failure, KeyboardInterrupt):
+        what, code = "interrupted", 130
+    elif isinstance(failure, MlciError):
+        what, code = failure.message, failure.exit_code
+    else:
+        what, code = f"{type(failure).__name__}: {failure}", 2
+    if isinstance(failure, ConflictError) and trouble is None:
+        return DeployFailed(f"{action} of {model} {version} to {env}: {what}; {env} serves {restored or 'nothing'}", 3)
+    if trouble is not None:
+        return DeployFailed(
+            f"{action} of {model} {version} to {env} failed: {what}; the automatic rollback could not finish "
+            f"({trouble})",
+            code,
+            hint="the published copy still serves a smoke-tested version; the next deploy or rollback reconciles it",
+        )
+    return DeployFailed(
+        f"{action} of {model} {version} to {env} failed: {what}; rolled back: {env} is {restored or 'unset'} again",
+        code,
+    )
+
+
+def rollback(
+    config: Config,
+    environment: str,
+    to: str | None,
+    *,
+    ctx: GitHubContext,
+    env: Mapping[str, str],
+    reason: str = "",
+) -> DeployResult:
+    """Put the previous (or a named) version back into `environment`, published and smoke-tested.
+
+    A rollback goes back to what served before, so it does not ask how that version's check went.
+    """
+    from mlci.registry.references import actor as actor_of
+    from mlci.registry.references import open_registry
+
+    registry = open_registry(config)
+    reconcile(registry, environment, actor=actor_of(ctx))
+    current = registry.alias(environment)
+    if to is None:
+        if current is None or not current.previous:
+            raise NotFoundError(
+                f"nothing to roll back to: environment '{environment}' of {config.model.name} has no previous version",
+                hint="name one with --to VERSION",
+            )
+        to = current.previous
+    why = reason or f"rollback from {current.version if current else 'nothing'}"
+    return deploy(config, to, environment, ctx=ctx, env=env, reason=why, action="rollback", allow_failed=True)

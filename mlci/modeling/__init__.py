@@ -1,0 +1,1 @@
+"""Models: building and fitting estimators, bundles, safe loading and contained scoring."""

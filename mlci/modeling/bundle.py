@@ -1,0 +1,273 @@
+"""The model bundle: model.skops + manifest.json (+ profile.json, smoke.parquet), hashed and safely loaded.
+
+A bundle is a directory. Its manifest lists the sha256 of every other file; the version
+id is the first 16 hex digits of the model file's sha256. Loading checks the hashes
+before deserialising and lets skops build only trusted types, never bare pickle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlci.errors import ArtifactError
+from mlci.contracts.manifest import Manifest
+
+MODEL_FILE = "model.skops"
+MANIFEST = "manifest.json"
+PROFILE = "profile.json"
+SMOKE = "smoke.parquet"
+FORMAT = 1
+
+# Loading a model file runs code: every type skops builds is a constructor or a function it
+# calls. skops' own default trusted set (what `get_untrusted_types` does not report) is the
+# only implicit trust; anything else must be named exactly in the loading job's
+# model.trusted_types. Never by prefix: `numpy.` alone includes numpy.testing's exec().
+DEFAULT_MAX_MODEL_MB = 2048
+# Three exact classes (no functions) that scikit-learn models hold but skops 0.16's default set
+# does not list: tree models' Tree and TreePredictor (newer skops trusts them itself, skops
+# PR #513) and numpy.dtype, which every estimator fitted on a DataFrame stores. Constructing
+# them runs no user code. Anything else needs the user's exact name.
+MLCI_TRUSTED_TYPES = (
+    "numpy.dtype",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    # mlci's own preprocessing for datetime, free-text and boolean features (mlci.transformers).
+    "mlci.transformers.DatetimeParts",
+    "mlci.transformers.TextHasher",
+    "mlci.transformers.BooleanToFloat",
+)
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex sha256 of a file, read in chunks."""
+    # Large chunks: hashlib releases the GIL while it hashes them, so a hash can run beside
+    # the threads of a multipart upload.
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(8 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def version_id(model_sha256: str) -> str:
+    """Return the version id of a model file with this sha256."""
+    return model_sha256[:16]
+
+
+@dataclass
+class Bundle:
+    """A bundle directory and its manifest."""
+
+    path: Path
+    manifest: Manifest
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest.version)
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / MODEL_FILE
+
+    def write_manifest(self) -> None:
+        """Write the manifest back (after adding metrics or a verdict; the model is unchanged)."""
+        (self.path / MANIFEST).write_text(self.manifest.dump())
+
+    def profile(self) -> dict[str, Any] | None:
+        """Return the reference profile of the training data, when the bundle has one."""
+        path = self.path / PROFILE
+        return json.loads(path.read_text()) if path.exists() else None
+
+
+_IDS = re.compile(r'("__id__": )(\d+)|("file": ")(\d+)(\.npy")')
+
+
+def canonical_skops(data: bytes) -> bytes:
+    """Return the skops file `data` rewritten so the same model always gives the same bytes.
+
+    skops names its memo ids and array files after CPython `id()`s and stamps zip entries
+    with the wall clock, so two identical fits give different bytes and different version
+    ids. No skops option turns that off; we renumber the ids by first appearance (keeping
+    shared references shared) and zero the timestamps. The result loads with skops as is.
+    """
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(data))
+    schema = source.read("schema.json").decode()
+    mapping: dict[str, str] = {}
+
+    def renumber(m: re.Match[str]) -> str:
+        old = m.group(2) or m.group(4)
+        new = mapping.setdefault(old, str(len(mapping) + 1))
+        return f"{m.group(1)}{new}" if m.group(1) else f"{m.group(3)}{new}{m.group(5)}"
+
+    schema = _IDS.sub(renumber, schema)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as target:
+        entries = [("schema.json", schema.encode())]
+        for info in source.infolist():
+            if info.filename == "schema.json":
+                continue
+            stem, _, ext = info.filename.partition(".")
+            name = f"{mapping.get(stem, stem)}.{ext}" if ext else mapping.get(stem, stem)
+            entries.append((name, source.read(info.filename)))
+        for name, content in sorted(entries):
+            target.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), content)
+    return out.getvalue()
+
+
+def write_bundle(dest: Path, model: Any, manifest: Manifest, extra_files: dict[str, bytes] | None = None) -> Bundle:
+    """Return the bundle written to `dest`: model.skops, extra files, then the manifest with their hashes."""
+    import skops.io as sio
+
+    dest.mkdir(parents=True, exist_ok=True)
+    data = canonical_skops(sio.dumps(model))
+    (dest / MODEL_FILE).write_bytes(data)
+    files = {MODEL_FILE: hashlib.sha256(data).hexdigest()}
+    for name, content in (extra_files or {}).items():
+        (dest / name).write_bytes(content)
+        files[name] = hashlib.sha256(content).hexdigest()
+    manifest = manifest.model_copy(deep=True)
+    manifest.format, manifest.sha256, manifest.files = FORMAT, files[MODEL_FILE], files
+    manifest.version = version_id(files[MODEL_FILE])
+    bundle = Bundle(dest, manifest)
+    bundle.write_manifest()
+    return bundle
+
+
+def regular_file(path: Path) -> Path:
+    """Return `path` when it is a regular file (not a symlink, FIFO or device); ArtifactError otherwise.
+
+    A FIFO would hang a reader and a symlink would let a bundle name a file outside itself.
+    """
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: missing from the bundle (the manifest lists it)") from None
+    if not stat.S_ISREG(mode):
+        kind = "a symlink" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise ArtifactError(f"{path}: is {kind}; a bundle holds only regular files")
+    return path
+
+
+def open_bundle(path: Path, *, expect: str | None = None) -> Bundle:
+    """Return the bundle at `path` after checking every file against the manifest's sha256.
+
+    Content addressing: sha256(model.skops) == manifest sha256 == files[model.skops], its first
+    16 hex digits == manifest version (== `expect`, the version id the caller asked for).
+    """
+    manifest_path = path / MANIFEST
+    if not path.is_dir() or path.is_symlink():
+        raise ArtifactError(f"{path}: not a bundle directory")
+    try:
+        raw = regular_file(manifest_path).read_bytes()
+    except ArtifactError:
+        raise ArtifactError(f"{path}: no {MANIFEST} (or not a regular file); not an mlci bundle") from None
+    manifest = Manifest.parse(raw, str(manifest_path))
+    sha = manifest.sha256
+    files: dict[str, str | None] = {MODEL_FILE: sha} if manifest.files is None else dict(manifest.files)
+    for name, expected in files.items():
+        target = path / str(name)
+        if ".." in Path(str(name)).parts or Path(str(name)).is_absolute():
+            raise ArtifactError(f"{manifest_path}: lists an invalid file entry {name!r}")
+        actual = sha256_file(regular_file(target))
+        if actual != expected:
+            raise ArtifactError(
+                f"{target}: sha256 {actual[:16]}… does not match the manifest's {str(expected)[:16]}…; "
+                "the bundle was altered or corrupted, refusing to load it"
+            )
+    if sha is None or sha != files.get(MODEL_FILE):
+        raise ArtifactError(f"{manifest_path}: sha256 and files[{MODEL_FILE}] disagree; refusing to load")
+    if manifest.version != version_id(sha):
+        raise ArtifactError(
+            f"{manifest_path}: says version {manifest.version!r}, but its model's sha256 makes it "
+            f"{version_id(sha)}; refusing to load it"
+        )
+    if expect is not None and expect != version_id(sha):
+        raise ArtifactError(
+            f"{path}: holds version {version_id(sha)}, not {expect}; the stored bundle was altered — do not use it"
+        )
+    return Bundle(path, manifest)
+
+
+def check_members(data: bytes, where: Path, max_mb: int = DEFAULT_MAX_MODEL_MB) -> None:
+    """Refuse a skops file whose members would expand past `max_mb` (a zip bomb), before reading any.
+
+    zipfile stops each member at the size its header declares, so checking the declared sizes
+    bounds what skops can inflate.
+    """
+    import zipfile
+
+    limit = max_mb * 1024 * 1024
+    try:
+        infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as e:
+        raise ArtifactError(f"{where}: not a readable skops file ({e})") from None
+    total = 0
+    for info in infos:
+        total += info.file_size
+        if info.file_size > limit or total > limit:
+            raise ArtifactError(
+                f"{where}: member {info.filename!r} expands to {info.file_size / 2**20:.0f} MiB "
+                f"({total / 2**20:.0f} MiB so far), past model.max_model_mb = {max_mb}; refusing to load it",
+                hint="raise model.max_model_mb in mlci.yaml if this model really is that large",
+            )
+
+
+class UntrustedTypes(ArtifactError):
+    """A model file holds types the loading job does not trust; `types` names every one."""
+
+    def __init__(self, where: Path, types: list[str]) -> None:
+        self.types = types
+        super().__init__(
+            f"{where}: holds {len(types)} type(s) that are not trusted: {', '.join(types)}",
+            hint="loading a model runs these; if you trust this code, list each exact name under "
+            "model.trusted_types in mlci.yaml",
+        )
+
+
+def untrusted_types(data: bytes, where: Path, trusted_types: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Return the types in a skops file that neither skops' defaults nor `trusted_types` (exact names) trust."""
+    import skops.io as sio
+
+    try:
+        untrusted = sio.get_untrusted_types(data=data)
+    except Exception as e:
+        raise ArtifactError(f"{where}: not a readable skops file ({type(e).__name__}: {e})") from None
+    allowed = {*MLCI_TRUSTED_TYPES, *trusted_types}
+    return sorted(t for t in untrusted if t not in allowed)
+
+
+def load_model(
+    bundle: Bundle, trusted_types: list[str] | tuple[str, ...] = (), *, max_mb: int = DEFAULT_MAX_MODEL_MB
+) -> Any:
+    """Return the estimator in a verified bundle, refusing any type that is not trusted.
+
+    Trusted = skops' default set + MLCI_TRUSTED_TYPES + the exact names in `trusted_types`,
+    which come from the configuration of the job that loads, never from the artifact.
+    """
+    import skops.io as sio
+
+    data = regular_file(bundle.model_path).read_bytes()
+    # Re-check here: the file could have changed since open_bundle looked at it.
+    sha = hashlib.sha256(data).hexdigest()
+    if sha != bundle.manifest.sha256 or version_id(sha) != bundle.manifest.version:
+        raise ArtifactError(f"{bundle.model_path}: changed since it was verified; refusing to load it")
+    check_members(data, bundle.model_path, max_mb)
+    refused = untrusted_types(data, bundle.model_path, trusted_types)
+    if refused:
+        raise UntrustedTypes(bundle.model_path, refused)
+    try:
+        # Only exact names are passed: skops adds its own defaults itself.
+        allowed = {*MLCI_TRUSTED_TYPES, *trusted_types}
+        listed = [t for t in sio.get_untrusted_types(data=data) if t in allowed]
+        return sio.loads(data, trusted=listed)
+    except Exception as e:
+        raise ArtifactError(f"{bundle.model_path}: cannot load ({type(e).__name__}: {e})") from None

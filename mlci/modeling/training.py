@@ -1,0 +1,344 @@
+"""Build the estimator mlci.yaml names (dotted path + params, or module:function) and fit it."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlci import __version__
+from mlci.errors import TrainingError
+from mlci.contracts.manifest import Manifest, ManifestData
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlci.modeling.bundle import Bundle
+    from mlci.config.schema import Config
+    from mlci.data.tables import Datasets
+    from mlci.stats.evaluation import Predictions
+    from mlci.data.features import FeatureKinds
+
+LIBRARIES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "great-expectations")
+
+
+@dataclass
+class TrainResult:
+    """A fitted candidate written as a bundle."""
+
+    bundle: Bundle
+    seconds: float
+    cache_key: str
+    # Its predictions on the test table, made while training: evaluation need not predict again.
+    test_predictions: Predictions | None = None
+
+
+def _import_attr(path: str, sep: str, field: str) -> Any:
+    module_name, _, attr = path.rpartition(sep)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:
+        raise TrainingError(f"{field}: cannot import module '{module_name}' ({type(e).__name__}: {e})") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise TrainingError(f"{field}: module '{module_name}' has no '{attr}'") from None
+
+
+def repo_on_path(config: Config) -> None:
+    # An entrypoint is the repository's own code: import it from the repository root (the
+    # directory of mlci.yaml) and from where the user runs mlci.
+    for p in (str(config.base_dir), os.getcwd()):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+
+
+def load_trusted(config: Config, bundle: Bundle) -> Any:
+    """Return the estimator in a verified bundle, loaded with the config's trusted types."""
+    from mlci.modeling.bundle import load_model
+
+    repo_on_path(config)  # a model built by the repository's own code needs that code to load
+    return load_model(bundle, config.model.trusted_types, max_mb=config.model.max_model_mb)
+
+
+def build_estimator(config: Config, kinds: FeatureKinds) -> Any:
+    """Return the unfitted estimator: the user's, wrapped in default preprocessing when asked."""
+    m = config.model
+    params = dict(m.params)
+    if m.entrypoint:
+        repo_on_path(config)
+        module_name, _, func_name = m.entrypoint.partition(":")
+        func = _import_attr(f"{module_name}:{func_name}", ":", "model.entrypoint")
+        try:
+            estimator = func(**params)
+        except Exception as e:
+            raise TrainingError(f"model.entrypoint '{m.entrypoint}' raised {type(e).__name__}: {e}") from e
+        if not hasattr(estimator, "fit"):
+            raise TrainingError(
+                f"model.entrypoint '{m.entrypoint}' returned {type(estimator).__name__}, not an estimator"
+            )
+        return estimator
+    assert m.estimator is not None
+    cls = _import_attr(m.estimator, ".", "model.estimator")
+    try:
+        accepted = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        accepted = {}  # type: ignore[assignment]
+    if "random_state" in accepted and "random_state" not in params:
+        params["random_state"] = m.random_state
+    try:
+        estimator = cls(**params)
+    except TypeError as e:
+        raise TrainingError(f"model.params: {m.estimator} does not accept them ({e})") from None
+    if m.preprocessing == "none":
+        return estimator
+    return _default_preprocessing(estimator, kinds)
+
+
+def _default_preprocessing(estimator: Any, kinds: FeatureKinds) -> Any:
+    """Return `estimator` behind one column transformer: each kind of feature turned into numbers its own way."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from mlci.transformers import BooleanToFloat, DatetimeParts, TextHasher
+
+    def numbers(*first: tuple[str, Any]) -> Any:
+        # keep_empty_features: a part that is all NaN in training still gives its column, so
+        # the model's inputs do not change shape with the data.
+        impute = SimpleImputer(strategy="median", keep_empty_features=True)
+        return Pipeline([*first, ("impute", impute), ("scale", StandardScaler())])
+
+    onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    steps: list[tuple[str, Any, list[str]]] = [
+        ("numeric", numbers(), kinds.of("numeric")),
+        ("boolean", numbers(("bool", BooleanToFloat())), kinds.of("boolean")),
+        ("datetime", numbers(("parts", DatetimeParts())), kinds.of("datetime")),
+        ("text", TextHasher(), [c for c in kinds.of("text") if c not in kinds.excluded]),
+        (
+            "categorical",
+            Pipeline(
+                [("impute", SimpleImputer(strategy="most_frequent", keep_empty_features=True)), ("onehot", onehot)]
+            ),
+            # An identifier-like column reaches here only when data.features names it.
+            kinds.of("categorical", "identifier"),
+        ),
+    ]
+    parts = [(name, step, columns) for name, step, columns in steps if columns]
+    # Dense output: several estimators (HistGradientBoosting*) refuse sparse input.
+    return Pipeline([("preprocess", ColumnTransformer(parts, sparse_threshold=0.0)), ("model", estimator)])
+
+
+def training_code_hash(config: Config) -> str:
+    """Return a hash of the code that builds the model: the entrypoint's module file, or the estimator path."""
+    h = hashlib.sha256()
+    if config.model.entrypoint:
+        module_name = config.model.entrypoint.partition(":")[0]
+        repo_on_path(config)
+        try:
+            import importlib.util
+
+            spec = importlib.util.find_spec(module_name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec and spec.origin and os.path.exists(spec.origin):
+            h.update(Path(spec.origin).read_bytes())
+        else:
+            h.update(module_name.encode())
+    h.update((config.model.estimator or "").encode())
+    return h.hexdigest()
+
+
+def cache_key(config: Config, fingerprints: dict[str, str]) -> str:
+    """Return the key under which an unchanged training run can reuse its earlier candidate."""
+    from mlci.data.engines import redact
+
+    payload = {
+        "data": fingerprints,
+        "model": config.model.model_dump(mode="json"),
+        # Without a database password: the key is stored in manifests anyone can read.
+        "data_config": json.loads(redact(json.dumps(config.data.model_dump(mode="json")))),
+        "code": training_code_hash(config),
+        "libraries": library_versions(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Return the versions of Python, mlci and the libraries a model depends on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "mlci": __version__}
+    for name in LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def git_sha(cwd: Path) -> str | None:
+    """Return the commit checked out in `cwd` (`git rev-parse HEAD`), else None."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def train(
+    config: Config,
+    datasets: Datasets,
+    output: Path,
+    *,
+    pr: int | None = None,
+    key: str | None = None,
+    sha: str | None = None,
+    merge_sha: str | None = None,
+) -> TrainResult:
+    """Fit the candidate on the train table and write its bundle to `output`.
+
+    `key` is its cache key, if known; `sha` the commit being built (a PR's head commit, else
+    GITHUB_SHA in Actions), else the checkout's HEAD is recorded; `merge_sha` the temporary merge
+    commit a pull_request job checked out, recorded as `git_merge_sha`.
+    """
+    import numpy as np
+
+    from mlci.modeling.bundle import PROFILE, SMOKE, write_bundle
+    from mlci.data.features import feature_kinds
+
+    kinds = feature_kinds(datasets.train, datasets.features, explicit=True)
+    estimator = build_estimator(config, kinds)
+    X = datasets.train[datasets.features]
+    y = datasets.train[datasets.target]
+    started = time.perf_counter()
+    try:
+        estimator.fit(X, y)
+    except Exception as e:
+        field = "model.entrypoint" if config.model.entrypoint else "model.estimator/model.params"
+        raise TrainingError(f"training failed ({field}): {type(e).__name__}: {e}") from e
+    seconds = time.perf_counter() - started
+
+    X_test = datasets.test[datasets.features]
+    try:
+        test_predictions = predictions(estimator, X_test, config.model.task)
+    except Exception as e:
+        raise TrainingError(f"the fitted model cannot predict the test table: {type(e).__name__}: {e}") from e
+    test_scores = score_of(test_predictions)
+    # Drift is measured on features with a stable distribution: dates move on and text is unique.
+    profiled = kinds.of("numeric", "categorical", "boolean", "identifier")
+    categorical = kinds.of("categorical", "boolean", "identifier")
+    profile = datasets.reference_profile(categorical, test_scores, profiled)
+    # Rows kept with the version so a deploy can check the published copy predicts exactly
+    # what it predicted here (the smoke test).
+    n = min(config.deploy.smoke_rows, len(X_test))
+    smoke = X_test.iloc[:n].copy()
+    smoke["__mlci_prediction__"] = np.asarray(test_scores[:n], dtype="float64")
+    smoke_bytes = _parquet_bytes(smoke)
+
+    key = key or cache_key(config, datasets.fingerprints)
+    manifest = Manifest(
+        model=config.model.name,
+        task=config.model.task,
+        estimator=config.model.estimator,
+        entrypoint=config.model.entrypoint,
+        params=config.model.params,
+        features=datasets.features,
+        categorical=categorical,
+        feature_kinds=dict(kinds.kinds),
+        target=datasets.target,
+        classes=[_plain(c) for c in getattr(estimator, "classes_", [])],
+        data=ManifestData(
+            fingerprints=datasets.fingerprints,
+            sources=datasets.sources,
+            rows={"train": len(datasets.train), "test": len(datasets.test)},
+        ),
+        git_sha=sha or git_sha(config.base_dir),
+        git_merge_sha=merge_sha,
+        pr=pr,
+        training_seconds=round(seconds, 3),
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        libraries=library_versions(),
+        cache_key=key,
+        metrics={},
+    )
+    extra = {PROFILE: json.dumps(profile, sort_keys=True).encode(), SMOKE: smoke_bytes}
+    bundle = write_bundle(output, estimator, manifest, extra)
+    # Fail fast: the model must load back through the loader every later job uses, with this
+    # config's trusted types, or the PR that introduced an untrusted type would only learn at
+    # deploy. UntrustedTypes (exit 2) names every type to list.
+    load_trusted(config, bundle)
+    return TrainResult(bundle=bundle, seconds=seconds, cache_key=key, test_predictions=test_predictions)
+
+
+# Final estimators whose predict() is the argmax of predict_proba() by construction, so one
+# pass over the rows gives both. Others (SVC with probability=True, threshold tuners, user
+# code) keep their own predict().
+_ARGMAX_FAMILIES = (
+    "sklearn.ensemble.",
+    "sklearn.tree.",
+    "sklearn.linear_model.",
+    "sklearn.neighbors.",
+    "sklearn.naive_bayes.",
+    "sklearn.discriminant_analysis.",
+)
+
+
+def predictions(estimator: Any, X: pd.DataFrame, task: str) -> Predictions:
+    """Return an estimator's labels, and its class probabilities when it is a classifier that has them."""
+    import numpy as np
+
+    from mlci.stats.evaluation import Predictions
+
+    if task == "classification" and hasattr(estimator, "predict_proba"):
+        proba = np.asarray(estimator.predict_proba(X))
+        classes = list(getattr(estimator, "classes_", range(proba.shape[1])))
+        final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+        if type(final).__module__.startswith(_ARGMAX_FAMILIES):
+            labels = np.asarray(classes)[np.argmax(proba, axis=1)]
+        else:
+            labels = np.asarray(estimator.predict(X))
+        return Predictions(labels=labels, proba=proba, classes=classes)
+    return Predictions(labels=np.asarray(estimator.predict(X)), proba=None, classes=None)
+
+
+def score_of(pred: Predictions) -> Any:
+    """Return one number per row: the positive-class probability (binary), else the prediction."""
+    import numpy as np
+
+    if pred.proba is not None and pred.proba.ndim == 2 and pred.proba.shape[1] == 2:
+        return pred.proba[:, 1]
+    labels = np.asarray(pred.labels)
+    if labels.dtype.kind not in "fiub":
+        # class labels that are strings: record their index in classes_ so the smoke test compares numbers
+        classes = list(pred.classes or sorted(set(labels.tolist())))
+        return np.array([classes.index(p) for p in labels], dtype="float64")
+    return labels.astype("float64")
+
+
+def scores(estimator: Any, X: pd.DataFrame, task: str) -> Any:
+    """Return one number per row (see score_of) for an estimator on X."""
+    return score_of(predictions(estimator, X, task))
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,1 @@
+"""Model signing (OpenSSF model signing), its verification against the policy, and the ML-BOM."""

@@ -1,0 +1,1 @@
+"""The statistics: metrics, paired intervals and tests, slices, gates, drift."""
