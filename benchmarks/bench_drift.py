@@ -44,8 +44,8 @@ def run(rows: int = 1_000_000, features: int = 20) -> dict[str, Any]:
     """Return timings of build_profile and compare_profile (best of three runs; worst also given)."""
     import numpy as np
 
-    from mlci.config.schema import DriftSection
     from mlci.stats.drift import build_profile, compare_profile
+    from mlci.stats.specs import DriftSection
 
     reference = _table(rows, features, seed=0, shift=0.0)
     current = _table(rows, features, seed=1, shift=0.3)

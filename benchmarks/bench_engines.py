@@ -118,7 +118,8 @@ print(result.statistics["evaluated_expectations"], result.statistics["unsuccessf
 # Drift in the engine: the reference profile and the current counts by aggregate queries.
 DRIFT_ENGINE = """
 import json, sys
-from mlci.config.schema import DriftSection, SparkSource, SqlSource
+from mlci.config.schema import SparkSource, SqlSource
+from mlci.stats.specs import DriftSection
 from mlci.stats.drift import compare_observed, profile_columns
 from mlci.data.engines import open_table
 ref, cur = (json.loads(a) for a in sys.argv[1:3])
@@ -132,7 +133,7 @@ print(compare_observed(profile, observed, rows, DriftSection()).status)
 DRIFT_PANDAS = """
 import json, sys
 import pandas as pd
-from mlci.config.schema import DriftSection
+from mlci.stats.specs import DriftSection
 from mlci.stats.drift import build_profile, compare_profile
 ref, cur, features = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 if ref.endswith(".parquet"):

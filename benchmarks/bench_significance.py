@@ -37,7 +37,7 @@ def _synthetic(rows: int, seed: int = 0) -> tuple[Any, Any, Any]:
 def run(rows: int = 1_000_000) -> dict[str, Any]:
     """Return the timing of one paired comparison (roc_auc, accuracy, log_loss) on `rows` rows."""
     from mlci.stats.comparison import compare
-    from mlci.config.schema import Gate, StatisticsSection
+    from mlci.stats.specs import Gate, StatisticsSection
 
     y, candidate, baseline = _synthetic(rows)
     gates = [Gate(metric="roc_auc", min_absolute_change=0.0, significant=True)]

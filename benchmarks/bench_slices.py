@@ -36,8 +36,8 @@ def run_compare(rows: int = 100_000, slices: int = 5000) -> dict[str, Any]:
 
     from benchmarks.bench_significance import _synthetic
     from mlci.stats.comparison import compare
-    from mlci.config.schema import Gate, StatisticsSection
     from mlci.stats.evaluation import Predictions
+    from mlci.stats.specs import Gate, StatisticsSection
 
     y, candidate, baseline = _synthetic(rows)
     segment = np.random.default_rng(1).integers(0, slices, rows).astype(str)

@@ -51,7 +51,7 @@ def run(
     from boto3.s3.transfer import TransferConfig
 
     from mlci.registry import Registry
-    from mlci.registry.s3 import S3Store, s3_client
+    from mlci.storage.s3 import S3Store, s3_client
 
     server = None
     if endpoint_url is None:

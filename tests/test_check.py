@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mlci.flows.demo import _set_estimator
 from mlci._internal.serial import to_data
+from mlci.flows.demo import _set_estimator
 from tests.conftest import EXAMPLE, mlci_env, run_mlci
 
 WEAK = ("sklearn.tree.DecisionTreeClassifier", "{max_depth: 2}")
@@ -82,11 +82,11 @@ def test_check_writes_comparison_and_report_and_stores_the_candidate(project):
 
 
 def test_unchanged_second_check_reuses_the_candidate_and_skips_every_stage(project, monkeypatch):
-    from mlci.stats import comparison
-    from mlci.modeling import training
+    from mlci.config.schema import load_config
     from mlci.data import validation
     from mlci.flows.check import check
-    from mlci.config.schema import load_config
+    from mlci.modeling import training
+    from mlci.stats import comparison
 
     _set_estimator(project / "mlci.yaml", *GOOD)
     config = load_config(project / "mlci.yaml", env={})

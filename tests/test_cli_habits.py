@@ -130,10 +130,10 @@ def test_make_demo_installs_only_what_the_demo_needs(tmp_path):
 def test_positive_class_chooses_the_class_binary_metrics_are_about():
     import numpy as np
 
-    from mlci.stats.comparison import compare
-    from mlci.config.schema import StatisticsSection
     from mlci.errors import DataError
+    from mlci.stats.comparison import compare
     from mlci.stats.evaluation import Predictions
+    from mlci.stats.specs import StatisticsSection
 
     y = np.array(["no", "yes", "yes", "no", "yes", "no"])
     labels = np.array(["no", "yes", "no", "no", "no", "yes"])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mlci.config.schema import Config
 from mlci.config.reference import reference_markdown
+from mlci.config.schema import Config
 from tests.conftest import ROOT
 
 

@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from mlci.config.schema import DriftFeature, DriftSection
-from mlci.stats.drift import EPSILON, DriftReport, build_profile, compare_profile
-from mlci.errors import DataError
 from mlci._internal.serial import from_data, to_data
+from mlci.contracts.drift import DriftReport
+from mlci.errors import DataError
+from mlci.stats.drift import EPSILON, build_profile, compare_profile
+from mlci.stats.specs import DriftFeature, DriftSection
 
 FEATURES = ["age", "income", "tenure", "plan", "region"]
 

@@ -227,8 +227,8 @@ def test_sql_profile_is_the_pandas_profile(postgres: PostgreSQL) -> None:
     from sklearn.datasets import load_wine
 
     from mlci.config.schema import SqlSource
-    from mlci.stats.drift import build_profile
     from mlci.data.engines import open_table
+    from mlci.stats.drift import build_profile
 
     frame = load_wine(as_frame=True).frame
     frame["cultivar"] = frame["target"].map({0: "barolo", 1: "grignolino", 2: "barbera"})
@@ -349,9 +349,10 @@ def test_validate_and_drift_on_a_spark_parquet_table(
     from click.testing import CliRunner
 
     from mlci.cli.app import cli
-    from mlci.config.schema import DriftSection, SparkSource
-    from mlci.stats.drift import compare_observed, profile_columns
+    from mlci.config.schema import SparkSource
     from mlci.data.engines import open_table
+    from mlci.stats.drift import compare_observed, profile_columns
+    from mlci.stats.specs import DriftSection
 
     train = pd.read_csv(EXAMPLE / "data" / "train.csv")
     train.to_parquet(tmp_path / "train.parquet")

@@ -9,17 +9,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mlci.stats.comparison import compare
-from mlci.config.schema import Gate, StatisticsSection
-from mlci.errors import DataError
-from mlci.stats.evaluation import (
-    Comparison,
-    MetricResult,
-    Predictions,
-    compute_metric,
-)
-from mlci.stats.gates import apply_gates
 from mlci._internal.serial import from_data, to_data
+from mlci.contracts.comparison import Comparison, MetricResult
+from mlci.errors import DataError
+from mlci.stats.comparison import compare
+from mlci.stats.evaluation import Predictions, compute_metric
+from mlci.stats.gates import apply_gates
+from mlci.stats.specs import Gate, StatisticsSection
 
 STATS = StatisticsSection(confidence=0.95, resamples=500, seed=0)
 

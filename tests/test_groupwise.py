@@ -10,9 +10,9 @@ import pytest
 from sklearn import metrics as skm
 
 from mlci.stats.comparison import compare
-from mlci.config.schema import StatisticsSection
 from mlci.stats.evaluation import Predictions, compute_metric
 from mlci.stats.metrics import METRICS
+from mlci.stats.specs import StatisticsSection
 
 STATS = StatisticsSection(confidence=0.95, resamples=200, seed=0)
 TOLERANCE = 1e-12  # relative and absolute: only floating-point summation order may differ

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from mlci.modeling.bundle import MANIFEST, open_bundle
-from mlci.errors import ArtifactError
 from mlci.contracts.manifest import Evaluation, Manifest
-from mlci.registry import Registry, open_store
+from mlci.errors import ArtifactError
+from mlci.modeling.bundle import MANIFEST, open_bundle
+from mlci.registry import Registry
+from mlci.storage import open_store
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from mlci._internal.serial import to_data
 from mlci.config.schema import load_config
 from mlci.errors import ChecksFailed, SuiteError
-from mlci._internal.serial import to_data
 
 # An estimator whose fit takes up to a minute in small Python steps, and leaves markers: the
 # test asserts the fit began and never reached its end (no timing is measured).
@@ -119,8 +119,8 @@ def test_a_suite_the_worker_cannot_read_is_the_users_error_not_a_crash(example, 
 
 
 def test_good_data_validated_in_the_worker_equals_validation_in_this_process(example):
-    from mlci.flows.check import start_validation, validate_datasets
     from mlci.data.tables import load_datasets
+    from mlci.flows.check import start_validation, validate_datasets
 
     config = load_config(example / "mlci.yaml", env={})
     datasets = load_datasets(config)
@@ -155,10 +155,10 @@ def test_the_worker_does_not_build_jsonschemas_iri_grammar_and_validates_the_sam
     import importlib.util
     import multiprocessing
 
-    from mlci.flows.check import validate_datasets
-    from mlci.data.tables import load_datasets
     from mlci._internal.serial import from_data
-    from mlci.data.validation import ValidationResult
+    from mlci.contracts.validation import ValidationResult
+    from mlci.data.tables import load_datasets
+    from mlci.flows.check import validate_datasets
 
     assert importlib.util.find_spec("rfc3987_syntax") is not None, "installed by mlci[signing], which [test] has"
     config = load_config(example / "mlci.yaml", env={})
@@ -192,8 +192,8 @@ def test_the_worker_does_not_build_jsonschemas_iri_grammar_and_validates_the_sam
 def test_small_tables_are_validated_here_once_gx_is_imported_and_bad_data_never_starts_the_fit(example, tmp_path):
     import great_expectations  # noqa: F401 - what a test session or a notebook has already paid for
 
-    from mlci.flows.check import check, start_validation, validate_datasets
     from mlci.data.tables import load_datasets
+    from mlci.flows.check import check, start_validation, validate_datasets
 
     config = load_config(example / "mlci.yaml", env={})
     datasets = load_datasets(config)
@@ -218,9 +218,9 @@ def test_small_tables_are_validated_here_once_gx_is_imported_and_bad_data_never_
 
 
 def test_openmp_is_told_to_yield_only_when_a_worker_starts_beside_the_fit(example, monkeypatch):
-    from mlci.flows.check import start_validation
     from mlci.cli.app import _yielding_openmp
     from mlci.data.tables import load_datasets
+    from mlci.flows.check import start_validation
 
     config = load_config(example / "mlci.yaml", env={})
     datasets = load_datasets(config)

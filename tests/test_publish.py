@@ -229,11 +229,11 @@ def test_hostile_names_in_data_and_event_render_harmlessly(project, tmp_path, gi
 def test_a_report_with_5000_slices_is_cut_under_the_comment_limit(project, tmp_path, github_server):
     import numpy as np
 
-    from mlci.stats.comparison import compare
     from mlci.config.schema import load_config
     from mlci.contracts.document import CandidateRef, report_document
-    from mlci.stats.evaluation import Predictions
     from mlci.github.context import GitHubContext
+    from mlci.stats.comparison import compare
+    from mlci.stats.evaluation import Predictions
 
     config = load_config(project / "mlci.yaml", env={})
     rng = np.random.default_rng(3)

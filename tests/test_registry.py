@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from mlci.errors import ArtifactError, ConfigError, ConflictError, NotFoundError, ServiceError
-from mlci.registry import Registry, Store, open_store
-from mlci.registry.s3 import S3Store
+from mlci.registry import Registry
+from mlci.storage import Store, open_store
+from mlci.storage.s3 import S3Store
 from tests.s3_server import SeaweedFS, free_ports
 
 pytest_plugins = ["tests.fixtures_s3"]
@@ -359,7 +360,8 @@ RACE = """
 import sys, time
 from pathlib import Path
 from mlci.errors import MlciError
-from mlci.registry import Registry, open_store
+from mlci.registry import Registry
+from mlci.storage import open_store
 
 root, version, etag, ready, me = sys.argv[1:]
 registry = Registry(open_store(root, base_dir=Path.cwd()), "churn")

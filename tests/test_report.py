@@ -12,17 +12,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlci.stats.comparison import compare
-from mlci.config.schema import DriftSection, Gate, StatisticsSection
+from mlci.contracts.comparison import Comparison
 from mlci.contracts.document import CandidateRef, DataRef, ReportDocument, report_document
-from mlci.stats.drift import DriftReport, build_profile, compare_profile
+from mlci.contracts.drift import DriftReport
+from mlci.contracts.references import Reference
+from mlci.contracts.validation import ExpectationFailure, ValidationResult
 from mlci.errors import ConfigError
-from mlci.stats.evaluation import Comparison, Predictions
 from mlci.github.context import GitHubContext
-from mlci.registry.references import Reference
 from mlci.report import COMMENT_LIMIT, escape, marker, render, safe_url
 from mlci.report.render import CUT_PHRASE
-from mlci.data.validation import ExpectationFailure, ValidationResult
+from mlci.stats.comparison import compare
+from mlci.stats.drift import build_profile, compare_profile
+from mlci.stats.evaluation import Predictions
+from mlci.stats.specs import DriftSection, Gate, StatisticsSection
 
 STATS = StatisticsSection(confidence=0.95, resamples=200, seed=0)
 HOSTILE_COLUMN = "@org/team <img src=x> | x"

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from mlci.errors import ServiceError
-from mlci.registry import Store
+from mlci.storage import Store
 from tests.conftest import EXAMPLE, mlci_env, run_mlci
 from tests.tools import Preloaded, http_server
 
@@ -53,8 +53,8 @@ def hostile_bundle(template: Path, dest: Path, marker: Path) -> Path:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
 
-    from mlci.modeling.bundle import write_bundle
     from mlci.contracts.manifest import Manifest
+    from mlci.modeling.bundle import write_bundle
 
     source = f"open({str(marker)!r}, 'a').write('code ran\\n')\n"
     model = Pipeline(
@@ -441,7 +441,7 @@ def test_a_symlink_or_fifo_in_a_bundle_is_refused_by_push(local, trained, tmp_pa
 
 
 def test_orphaned_temporary_files_are_swept(tmp_path):
-    from mlci.registry.local import LocalStore
+    from mlci.storage.local import LocalStore
 
     store = LocalStore(tmp_path / "registry")
     store.put("churn/events/a.json", b"{}")
@@ -573,8 +573,8 @@ def test_a_concurrent_promote_during_a_deploy_is_exit_3_and_publishes_nothing_un
     local, trained, monkeypatch, when
 ):
     from mlci.config.schema import load_config
-    from mlci.flows.deploy import DeployFailed, deploy
     from mlci.errors import ConflictError
+    from mlci.flows.deploy import DeployFailed, deploy
     from mlci.github.context import GitHubContext
     from mlci.registry.references import open_registry
     from mlci.registry.registry import Registry

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from mlci.config.schema import load_config
-from mlci.data.tables import load_datasets
 from mlci.data.features import feature_kinds
+from mlci.data.tables import load_datasets
 from mlci.modeling.training import build_estimator, predictions, score_of
 from tests.conftest import EXAMPLE
 

@@ -43,7 +43,7 @@ def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
 # fork a child that runs `mlci ARGV` exactly as the console script would, and report its exit.
 _ZYGOTE = r"""
 import json, os, sys, time
-import mlci.cli.app, mlci.flows.deploy, mlci.registry.references, mlci.registry.s3  # noqa: E401
+import mlci.cli.app, mlci.flows.deploy, mlci.registry.references, mlci.storage.s3  # noqa: E401
 import boto3, pandas, pyarrow.parquet, skops.io, sklearn.ensemble  # noqa: E401  (a deploy's smoke test)
 
 for line in sys.stdin:

@@ -300,8 +300,8 @@ def train(opts: Options, output: str | None) -> None:
     """
     from pathlib import Path
 
-    from mlci.flows.check import train_candidate
     from mlci.data.tables import load_datasets
+    from mlci.flows.check import train_candidate
 
     config = opts.load()
     result = train_candidate(config, load_datasets(config), Path(output) if output else None, ctx=github_context())
@@ -325,8 +325,8 @@ def evaluate(opts: Options, candidate: str, baseline: str, output: str) -> None:
     """
     from pathlib import Path
 
-    from mlci.flows.check import evaluate_refs
     from mlci._internal.redaction import redact
+    from mlci.flows.check import evaluate_refs
 
     document = evaluate_refs(opts.load(), candidate, baseline, ctx=github_context())
     Path(output).write_text(redact(document.to_json()))
@@ -355,8 +355,9 @@ def report(opts: Options, input_: str, output: str | None, post: bool) -> None:
     """
     from pathlib import Path
 
-    from mlci.contracts.document import load_document, render_report
+    from mlci.contracts.document import load_document
     from mlci.report.publish import publish
+    from mlci.report.render import render_report
 
     config = opts.load()
     document = load_document(Path(input_))
@@ -525,6 +526,7 @@ def promote(
     Example: mlci promote pr-42 --to production
     """
     from mlci.flows import release
+
     config = opts.load()
     pr = None
     verdict = None
@@ -601,6 +603,7 @@ def deploy(opts: Options, ref: str, environment: str, reason: str, allow_failed:
     environment moved meanwhile. Example: mlci deploy staging --env production
     """
     from mlci.flows import deploy as deploying
+
     result = deploying.deploy(
         opts.load(), ref, environment, ctx=github_context(), env=os.environ, reason=reason, allow_failed=allow_failed
     )
@@ -619,6 +622,7 @@ def rollback(opts: Options, environment: str, to: str | None, reason: str) -> No
     Example: mlci rollback --env production
     """
     from mlci.flows import deploy as deploying
+
     result = deploying.rollback(opts.load(), environment, to, ctx=github_context(), env=os.environ, reason=reason)
     show_deploy(opts, result, "rolled back")
 
@@ -700,9 +704,9 @@ def drift(opts: Options, current: str | None) -> None:
     test, unseen categories and null rates; exit 1 when a feature crosses drift.psi_fail.
     Example: mlci drift --current data/2026-11-22.parquet
     """
+    from mlci._internal.serial import to_data
     from mlci.flows import retrain as retraining
     from mlci.github.workflow import set_output
-    from mlci._internal.serial import to_data
 
     result = retraining.drift(opts.load(), _table_arg(current))
     report, uri, version = result.report, result.table, result.production
@@ -851,6 +855,7 @@ def demo(opts: Options, clean: bool) -> None:
     rejected by the gates, and prints the history. Takes well under a minute.
     """
     from mlci.flows import demo as demo_module
+
     sys.exit(demo_module.run(echo, os.environ, keep=not clean))
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlci.errors import ConfigError
 from mlci.stats.metrics import METRICS, check_metric_name
+from mlci.stats.specs import DriftSection, Gate, StatisticsSection
 
 DEFAULT_CONFIG = "mlci.yaml"
 
@@ -250,20 +251,6 @@ class ExpectationsSection(_Model):
     )
 
 
-class StatisticsSection(_Model):
-    """How uncertainty is estimated."""
-
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of intervals.", examples=[0.95])
-    resamples: int = Field(
-        1000,
-        ge=100,
-        le=100000,
-        description="Paired bootstrap resamples for metrics without an exact method.",
-        examples=[1000],
-    )
-    seed: int = Field(0, description="Bootstrap seed, so the same data gives the same interval.", examples=[0])
-
-
 class MetricsSection(_Model):
     """Which metrics are computed and which one leads."""
 
@@ -291,54 +278,6 @@ class MetricsSection(_Model):
     def names(self) -> list[str]:
         """Return the primary metric followed by the others, without repeats."""
         return list(dict.fromkeys([self.primary, *self.others]))
-
-
-class Gate(_Model):
-    """A condition the candidate must meet to pass."""
-
-    metric: str = Field(description="Metric the gate applies to.", examples=["roc_auc"])
-    threshold: float | None = Field(
-        None,
-        description="Absolute bound on the candidate (a minimum, or a maximum for lower-is-better metrics).",
-        examples=[0.8],
-    )
-    min_absolute_change: float | None = Field(
-        None,
-        description="Least improvement over the baseline, in metric units; negative allows a bounded regression.",
-        examples=[-0.005],
-    )
-    min_relative_change: float | None = Field(
-        None, description="Least improvement relative to the baseline (0.01 = 1%).", examples=[0.0]
-    )
-    significant: bool = Field(
-        False, description="The improvement's confidence interval must exclude zero.", examples=[True]
-    )
-    non_inferiority_margin: float | None = Field(
-        None,
-        ge=0,
-        description="The candidate may be worse than the baseline by at most this, with the configured confidence.",
-        examples=[0.01],
-    )
-    relative_non_inferiority_margin: float | None = Field(
-        None,
-        ge=0,
-        description="Like `non_inferiority_margin`, as a share of the baseline's value (0.02 = 2%): "
-        "for metrics in the target's units (rmse, mae), whose scale differs from one dataset to the next.",
-        examples=[0.02],
-    )
-    slices: bool = Field(
-        False,
-        description="Apply the gate to every slice category with at least `min_slice_size` rows.",
-        examples=[True],
-    )
-    min_slice_size: int = Field(
-        30, ge=1, description="Slices smaller than this are shown but not gated.", examples=[50]
-    )
-
-    @field_validator("metric")
-    @classmethod
-    def _check_metric(cls, v: str) -> str:
-        return check_metric_name(v)
 
 
 class RegistrySection(_Model):
@@ -401,24 +340,6 @@ class DeploySection(_Model):
     webhook_required: bool = Field(
         False, description="Roll back when the webhook fails after retries.", examples=[False]
     )
-
-
-class DriftFeature(_Model):
-    """Thresholds for one feature."""
-
-    psi_warn: float | None = Field(None, ge=0, description="Override of `drift.psi_warn`.", examples=[0.2])
-    psi_fail: float | None = Field(None, ge=0, description="Override of `drift.psi_fail`.", examples=[0.5])
-
-
-class DriftSection(_Model):
-    """When fresh data counts as drifted."""
-
-    psi_warn: float = Field(0.1, ge=0, description="Population stability index that warns.", examples=[0.1])
-    psi_fail: float = Field(0.25, ge=0, description="Population stability index that fails.", examples=[0.25])
-    features: dict[str, DriftFeature] = Field(
-        default_factory=dict, description="Per-feature overrides.", examples=[{"tenure": {"psi_fail": 0.5}}]
-    )
-    ignore: list[str] = Field(default_factory=list, description="Features not checked.", examples=[["signup_day"]])
 
 
 class RetrainSection(_Model):

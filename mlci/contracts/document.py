@@ -13,20 +13,19 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from mlci import __version__
 from mlci.contracts.changes import Changes
-from mlci.data.tables import Sample
-from mlci.stats.drift import DriftReport
+from mlci.contracts.comparison import Comparison
+from mlci.contracts.drift import DriftReport
+from mlci.contracts.references import Reference
+from mlci.contracts.signature import Signature
+from mlci.contracts.validation import ValidationResult
 from mlci.errors import DataError
-from mlci.stats.evaluation import Comparison
-from mlci.registry.references import Reference
-from mlci.signing.sign import Signature
-from mlci.data.validation import ValidationResult
 
 if TYPE_CHECKING:
-    from mlci.config.schema import Config
     from mlci.github.context import GitHubContext
 
 #: Bumped whenever a field changes meaning or shape; a document of another version is refused.
@@ -41,6 +40,28 @@ DRIFT = "drift"
 StageName = Literal["data validation", "training", "gates", "drift"]
 StageStatus = Literal["pass", "fail", "warn", "skipped"]
 VerdictStatus = Literal["pass", "fail", "bootstrap"]
+
+
+@pydantic_dataclass(frozen=True)
+class Sample:
+    """The deterministic sample of engine tables that training and scoring saw."""
+
+    rows: int | None
+    id: str | None
+    pulled: dict[str, int]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def description(self) -> str:
+        """Return one sentence for the report: which rows, chosen how, and what the intervals cover."""
+        pulled = ", ".join(f"{name} {n}" for name, n in self.pulled.items())
+        if self.rows is None:
+            return f"whole engine tables pulled for training and scoring ({pulled} rows)"
+        return (
+            f"trained and scored on a deterministic sample of at most {self.rows} rows per table "
+            f"(the first by md5 of `{self.id}`, chosen in the engine; {pulled} rows); "
+            "confidence intervals are over the sampled rows"
+        )
 
 
 class _Model(BaseModel):
@@ -232,7 +253,7 @@ def report_document(
     candidate (the data stopped the check), `training` says why there is none; `no_baseline`
     why no baseline could be read (a fork's check without `registry.public_uri`).
     """
-    from mlci.modeling.training import library_versions
+    from mlci._internal.libraries import library_versions
 
     # Paths as the user sees them from the working directory, in the headline and the tables alike.
     validation = [v.relative_to(Path.cwd()) for v in validation]
@@ -303,16 +324,6 @@ def load_document(path: Path) -> ReportDocument:
         first = e.errors()[0]
         where = ".".join(str(x) for x in first["loc"]) or "(top level)"
         raise DataError(f"{path}: {where}: {first['msg']} ({e.error_count()} problem(s))", hint=again) from None
-
-
-def render_report(config: Config, document: ReportDocument, limit: int | None = None, hint: str | None = None) -> str:
-    """Return the Markdown report of a document, cut to `limit` characters if given."""
-    from mlci.report import render
-
-    templates = config.resolve(config.report.templates) if config.report.templates else None
-    if hint is None:
-        return render(document, templates_dir=templates, limit=limit)
-    return render(document, templates_dir=templates, limit=limit, full_report_hint=hint)
 
 
 if __name__ == "__main__":  # python -m mlci.contracts.document > docs/comparison.schema.json

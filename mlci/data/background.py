@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-    from mlci.data.validation import ValidationResult
+    from mlci.contracts.validation import ValidationResult
 
 # How long close() waits for a terminated worker and the reader thread to finish.
 _JOIN_SECONDS = 10.0
@@ -97,7 +97,7 @@ class BackgroundValidation:
 
     def _read(self, suite: str, jobs: list[tuple[str, str, pd.DataFrame]]) -> None:
         from mlci._internal.serial import from_data
-        from mlci.data.validation import ValidationResult
+        from mlci.contracts.validation import ValidationResult
 
         try:
             self._conn.send((suite, jobs))

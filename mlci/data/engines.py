@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlci.config.schema import SparkSource, SqlSource, TableSource
+    from mlci.contracts.validation import ValidationResult
     from mlci.stats.drift import Observed
-    from mlci.data.validation import ValidationResult
 
 #: How many of a categorical column's most frequent categories the engine returns for current data;
 #: rows in rarer categories are counted as `rest` (they fall in the profile's __other__ bucket).

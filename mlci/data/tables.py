@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import computed_field
-from pydantic.dataclasses import dataclass as pydantic_dataclass
-
+from mlci.contracts.document import Sample
 from mlci.errors import DataError
 
 if TYPE_CHECKING:
@@ -113,32 +111,10 @@ class Datasets:
         return profile
 
 
-@pydantic_dataclass(frozen=True)
-class Sample:
-    """The deterministic sample of engine tables that training and scoring saw."""
-
-    rows: int | None
-    id: str | None
-    pulled: dict[str, int]
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def description(self) -> str:
-        """Return one sentence for the report: which rows, chosen how, and what the intervals cover."""
-        pulled = ", ".join(f"{name} {n}" for name, n in self.pulled.items())
-        if self.rows is None:
-            return f"whole engine tables pulled for training and scoring ({pulled} rows)"
-        return (
-            f"trained and scored on a deterministic sample of at most {self.rows} rows per table "
-            f"(the first by md5 of `{self.id}`, chosen in the engine; {pulled} rows); "
-            "confidence intervals are over the sampled rows"
-        )
-
-
 def read_bytes(uri: str, *, s3_options: dict[str, Any] | None = None) -> bytes:
     """Return the bytes at a local path or an s3:// URI; DataError when it cannot be read."""
     if uri.startswith("s3://"):
-        from mlci.registry.s3 import read_object
+        from mlci.storage.s3 import read_object
 
         return read_object(uri, **(s3_options or {}))
     path = Path(uri)

@@ -15,25 +15,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mlci.errors import ArtifactError, ChecksFailed, ConfigError
 from mlci.contracts.manifest import Evaluation
-from mlci.registry.references import actor, baseline_bundle, open_public_registry, open_registry, resolve_bundle, work_dir
+from mlci.errors import ArtifactError, ChecksFailed, ConfigError
+from mlci.registry.references import (
+    actor,
+    baseline_bundle,
+    open_public_registry,
+    open_registry,
+    resolve_bundle,
+    work_dir,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlci.modeling.bundle import Bundle
-    from mlci.data.background import BackgroundValidation
     from mlci.config.schema import Config
-    from mlci.data.tables import Datasets
+    from mlci.contracts.comparison import Comparison
     from mlci.contracts.document import ReportDocument
-    from mlci.stats.drift import DriftReport
-    from mlci.stats.evaluation import Comparison, Predictions
+    from mlci.contracts.drift import DriftReport
+    from mlci.contracts.validation import ValidationResult
+    from mlci.data.background import BackgroundValidation
+    from mlci.data.tables import Datasets
     from mlci.github.context import GitHubContext
+    from mlci.modeling.bundle import Bundle
     from mlci.registry.references import Resolved
     from mlci.registry.registry import PushResult, Registry
     from mlci.signing.sign import VersionSigner
-    from mlci.data.validation import ValidationResult
+    from mlci.stats.evaluation import Predictions
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -84,8 +92,8 @@ def _validate_in_engines(config: Config, suite: str, which: str | None) -> list[
 
 def _validation_key(config: Config, datasets: Datasets, name: str, suite: Path) -> str:
     """Return the result cache key of the suite's run on one table: its bytes and the suite's."""
-    from mlci.modeling.bundle import sha256_file
     from mlci._internal.cache import key_of
+    from mlci._internal.files import sha256_file
 
     table = datasets.sources.get(name, name)
     # The data fingerprint names the table's bytes; a split table adds its split rule.
@@ -99,7 +107,8 @@ def validate_datasets(
     """Return the suite's result on already loaded train/test tables (from the local cache when `cached`)."""
     from mlci._internal.cache import ResultCache
     from mlci._internal.serial import to_data
-    from mlci.data.validation import ValidationResult, validate
+    from mlci.contracts.validation import ValidationResult
+    from mlci.data.validation import validate
 
     if config.expectations is None:
         return []
@@ -182,9 +191,9 @@ def start_validation(
     Tables in an engine (SQL, Spark) are validated here, in their engine, before the fit: their
     connection cannot move to another process, and the work runs in the engine anyway.
     """
-    from mlci.data.background import BackgroundValidation
     from mlci._internal.cache import ResultCache
-    from mlci.data.validation import ValidationResult
+    from mlci.contracts.validation import ValidationResult
+    from mlci.data.background import BackgroundValidation
 
     cache_dir = work_dir(config) / "cache"
     if config.expectations is None:
@@ -409,8 +418,8 @@ def evaluate(
 ) -> Comparison:
     """Return the comparison of candidate and baseline on the same test rows, gates applied."""
     from mlci._internal.cache import ResultCache, key_of
-    from mlci.stats.evaluation import Comparison
     from mlci._internal.serial import to_data
+    from mlci.contracts.comparison import Comparison
 
     cache = ResultCache(work_dir(config) / "cache")
     key = key_of(
@@ -506,8 +515,8 @@ def check(
     from mlci.data.background import ValidationFailed
     from mlci.data.tables import load_datasets
     from mlci.github.context import GitHubContext
-    from mlci.signing.sign import signature_messages, version_signer
     from mlci.modeling.training import cache_key
+    from mlci.signing.sign import signature_messages, version_signer
 
     ctx = GitHubContext() if ctx is None else ctx
     pr = ctx.pr_number
@@ -708,8 +717,8 @@ def build_document(
 
 def write_report(config: Config, document: ReportDocument, output_dir: Path | None = None) -> tuple[Path, Path]:
     """Write comparison.json and the Markdown report into `output_dir` (default: here); return their paths."""
-    from mlci.contracts.document import render_report
     from mlci._internal.redaction import redact
+    from mlci.report.render import render_report
 
     out = output_dir or Path.cwd()
     out.mkdir(parents=True, exist_ok=True)

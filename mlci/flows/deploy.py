@@ -276,7 +276,8 @@ def check_trusted(config: Config, registry: Registry, version: str) -> None:
 
     Runs before anything moves, and loads nothing: a model with an untrusted type never runs.
     """
-    from mlci.modeling.bundle import UntrustedTypes, check_members, open_bundle, regular_file, untrusted_types
+    from mlci._internal.files import regular_file
+    from mlci.modeling.bundle import UntrustedTypes, check_members, open_bundle, untrusted_types
 
     with tempfile.TemporaryDirectory(prefix="mlci-verify-") as tmp:
         bundle = open_bundle(registry.fetch(version, Path(tmp)), expect=version)
@@ -340,9 +341,9 @@ def deploy(
     version whose last check failed is refused, naming the stage, unless `allow_failed`.
     """
     from mlci.errors import ConflictError
+    from mlci.flows.release import last_verdict
     from mlci.registry.references import actor as actor_of
     from mlci.registry.references import open_registry
-    from mlci.flows.release import last_verdict
     from mlci.signing.verify import provenance_notes, provenance_payload, require_signed
 
     actor = actor_of(ctx)

@@ -21,8 +21,8 @@ from mlci.errors import ChecksFailed, ConfigError
 
 if TYPE_CHECKING:
     from mlci.config.schema import Config
-    from mlci.github.context import GitHubContext
     from mlci.flows.release import StoredVerdict
+    from mlci.github.context import GitHubContext
 
 
 @dataclass(frozen=True)
@@ -75,10 +75,10 @@ def github_record(ctx: GitHubContext, number: int) -> tuple[bool, str | None]:
 
 def verify_pr_candidate(config: Config, from_pr: str, ctx: GitHubContext) -> VerifiedCandidate:
     """Return the merged PR's candidate, verified and re-evaluated here; ChecksFailed when it does not hold up."""
-    from mlci.flows.check import Candidate, judge, validate_datasets
     from mlci.data.tables import load_datasets
-    from mlci.registry.references import baseline_bundle, open_registry, resolve_bundle
+    from mlci.flows.check import Candidate, judge, validate_datasets
     from mlci.flows.release import StoredVerdict, last_verdict
+    from mlci.registry.references import baseline_bundle, open_registry, resolve_bundle
 
     number, how = pr_number(from_pr, ctx)
     registry = open_registry(config)

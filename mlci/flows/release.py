@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from mlci.contracts.signature import Signature
 from mlci.errors import ChecksFailed, NotFoundError
 from mlci.registry.references import actor, open_registry
-from mlci.signing.sign import Signature, signatures_of
+from mlci.signing.sign import signatures_of
 
 if TYPE_CHECKING:
     from mlci.config.schema import Config

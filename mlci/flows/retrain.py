@@ -13,13 +13,13 @@ from mlci.errors import ConfigError, NotFoundError, ServiceError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlci.modeling.bundle import Bundle
     from mlci.config.schema import Config, SplitSection, TableSource
     from mlci.contracts.document import ReportDocument
-    from mlci.stats.drift import DriftReport
-    from mlci.github.context import GitHubContext
-    from mlci.registry.registry import Registry
+    from mlci.contracts.drift import DriftReport
     from mlci.data.engines import EngineTable
+    from mlci.github.context import GitHubContext
+    from mlci.modeling.bundle import Bundle
+    from mlci.registry.registry import Registry
 
 ISSUE_MARKER = "<!-- mlci:retrain:{model} -->"
 
@@ -52,8 +52,8 @@ def production_bundle(config: Config, registry: Registry) -> Bundle | None:
 
 def measure_drift(config: Config, bundle: Bundle, frame: pd.DataFrame) -> DriftReport:
     """Return the drift of `frame` against the bundle's reference profile, with prediction drift."""
-    from mlci.stats.drift import compare_profile
     from mlci.modeling.training import load_trusted, scores
+    from mlci.stats.drift import compare_profile
 
     profile = bundle.profile()
     if profile is None:
@@ -73,8 +73,8 @@ def measure_drift_in_engine(config: Config, bundle: Bundle, table: EngineTable) 
     Prediction drift needs the model to score rows, so it is measured on the deterministic
     sample (`data.sample_rows`) when one is configured, and left out otherwise.
     """
-    from mlci.stats.drift import PREDICTION, compare_observed, observe_predictions, profile_columns
     from mlci.modeling.training import load_trusted, scores
+    from mlci.stats.drift import PREDICTION, compare_observed, observe_predictions, profile_columns
 
     profile = bundle.profile()
     if profile is None:
@@ -112,9 +112,9 @@ class DriftResult:
 
 def drift(config: Config, current: str | None = None) -> DriftResult:
     """Return the drift of a fresh table (default: retrain.data, a path or an engine table) against production."""
+    from mlci.data.engines import open_table
     from mlci.data.tables import read_table, s3_options
     from mlci.registry.references import open_registry
-    from mlci.data.engines import open_table
 
     source = fresh_source(config, current)
     registry = open_registry(config)
@@ -178,12 +178,13 @@ def retrain(
     to a deploy for its webhook secret. comparison.json and the report are written to
     `output_dir` (default: here), as `mlci check` writes them.
     """
+    from mlci.contracts.document import Sample
+    from mlci.data.engines import frame_fingerprint, open_table
+    from mlci.data.tables import Datasets, feature_columns, read_table, require_columns, s3_options, split_table
     from mlci.flows.check import judge, store_candidate, train_candidate, validate_datasets, write_report
-    from mlci.data.tables import Datasets, Sample, feature_columns, read_table, require_columns, s3_options, split_table
     from mlci.flows.deploy import deploy
     from mlci.registry.references import actor, baseline_bundle, open_registry
     from mlci.signing.sign import version_signer
-    from mlci.data.engines import frame_fingerprint, open_table
 
     now = now or datetime.now(timezone.utc)
     source = fresh_source(config, now=now)
@@ -277,8 +278,8 @@ def _split(config: Config) -> SplitSection:
 
 def _track(config: Config, result: RetrainResult, ctx: GitHubContext, date: str) -> None:
     """Keep one GitHub issue per model current; comment when this run changed something."""
-    from mlci.contracts.document import render_report
     from mlci.report import COMMENT_LIMIT
+    from mlci.report.render import render_report
 
     if not (ctx.token and ctx.repository):
         result.notes.append("no GitHub token or repository: no tracking issue updated")

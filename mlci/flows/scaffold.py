@@ -14,8 +14,8 @@ from mlci.errors import DataError, UsageError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mlci.contracts.validation import ValidationResult
     from mlci.data.features import FeatureKinds
-    from mlci.data.validation import ValidationResult
 
 MAX_SET = 20  # a categorical column with at most this many values gets an in-set expectation
 TARGET_GUESSES = ("target", "label", "y", "class", "outcome")
@@ -299,8 +299,8 @@ def init(
     read_options: dict[str, Any] | None = None,
 ) -> Scaffold:
     """Write mlci.yaml, expectations/<model>.json, .github/workflows/ and .gitignore; run the suite once."""
-    from mlci.data.tables import read_table, sniff_csv
     from mlci.data.features import feature_kinds
+    from mlci.data.tables import read_table, sniff_csv
     from mlci.data.validation import validate
 
     result = Scaffold(directory)

@@ -11,13 +11,13 @@ import hashlib
 import io
 import json
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlci.errors import ArtifactError
+from mlci._internal.files import regular_file, sha256_file
 from mlci.contracts.manifest import Manifest
+from mlci.errors import ArtifactError
 
 MODEL_FILE = "model.skops"
 MANIFEST = "manifest.json"
@@ -43,17 +43,6 @@ MLCI_TRUSTED_TYPES = (
     "mlci.transformers.TextHasher",
     "mlci.transformers.BooleanToFloat",
 )
-
-
-def sha256_file(path: Path) -> str:
-    """Return the hex sha256 of a file, read in chunks."""
-    # Large chunks: hashlib releases the GIL while it hashes them, so a hash can run beside
-    # the threads of a multipart upload.
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(8 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def version_id(model_sha256: str) -> str:
@@ -140,21 +129,6 @@ def write_bundle(dest: Path, model: Any, manifest: Manifest, extra_files: dict[s
     bundle = Bundle(dest, manifest)
     bundle.write_manifest()
     return bundle
-
-
-def regular_file(path: Path) -> Path:
-    """Return `path` when it is a regular file (not a symlink, FIFO or device); ArtifactError otherwise.
-
-    A FIFO would hang a reader and a symlink would let a bundle name a file outside itself.
-    """
-    try:
-        mode = path.lstat().st_mode
-    except FileNotFoundError:
-        raise ArtifactError(f"{path}: missing from the bundle (the manifest lists it)") from None
-    if not stat.S_ISREG(mode):
-        kind = "a symlink" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-        raise ArtifactError(f"{path}: is {kind}; a bundle holds only regular files")
-    return path
 
 
 def open_bundle(path: Path, *, expect: str | None = None) -> Bundle:

@@ -7,7 +7,6 @@ import importlib
 import inspect
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -16,20 +15,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlci import __version__
-from mlci.errors import TrainingError
+from mlci._internal.libraries import library_versions
 from mlci.contracts.manifest import Manifest, ManifestData
+from mlci.errors import TrainingError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlci.modeling.bundle import Bundle
     from mlci.config.schema import Config
-    from mlci.data.tables import Datasets
-    from mlci.stats.evaluation import Predictions
     from mlci.data.features import FeatureKinds
-
-LIBRARIES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "great-expectations")
+    from mlci.data.tables import Datasets
+    from mlci.modeling.bundle import Bundle
+    from mlci.stats.evaluation import Predictions
 
 
 @dataclass
@@ -175,19 +172,6 @@ def cache_key(config: Config, fingerprints: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def library_versions() -> dict[str, str]:
-    """Return the versions of Python, mlci and the libraries a model depends on."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version(), "mlci": __version__}
-    for name in LIBRARIES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
 def git_sha(cwd: Path) -> str | None:
     """Return the commit checked out in `cwd` (`git rev-parse HEAD`), else None."""
     try:
@@ -215,8 +199,8 @@ def train(
     """
     import numpy as np
 
-    from mlci.modeling.bundle import PROFILE, SMOKE, write_bundle
     from mlci.data.features import feature_kinds
+    from mlci.modeling.bundle import PROFILE, SMOKE, write_bundle
 
     kinds = feature_kinds(datasets.train, datasets.features, explicit=True)
     estimator = build_estimator(config, kinds)

@@ -7,27 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from mlci.contracts.references import Reference
 
 if TYPE_CHECKING:
-    from mlci.modeling.bundle import Bundle
     from mlci.config.schema import Config
     from mlci.github.context import GitHubContext
+    from mlci.modeling.bundle import Bundle
     from mlci.registry.registry import Registry
 
 WORK_DIR = ".mlci"
-
-
-class Reference(BaseModel):
-    """A bundle labelled by what the user named: the alias it came from, a version id, or a bundle path."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    label: str = Field(description="`staging`, `pr-7`, a version id or a bundle path: what the user named.")
-    kind: Literal["alias", "version", "bundle"]
-    version: str
-    uri: str = Field(description="Where it lives: its version in the registry, or its bundle directory.")
-    git_sha: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,8 +43,8 @@ def actor(ctx: GitHubContext | None = None) -> str:
 
 def open_registry(config: Config, *, public: bool = False) -> Registry:
     """Return the Registry of the config's model on its configured store (`public`: on `registry.public_uri`)."""
-    from mlci.registry import open_store
     from mlci.registry.registry import Registry
+    from mlci.storage import open_store
 
     r = config.registry
     uri = r.uri

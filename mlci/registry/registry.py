@@ -31,11 +31,12 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mlci.modeling.bundle import MANIFEST, MODEL_FILE, regular_file, sha256_file
-from mlci.errors import ArtifactError, ConfigError, ConflictError, NotFoundError
-from mlci.contracts.manifest import Manifest
+from mlci._internal.files import regular_file, sha256_file
 from mlci._internal.redaction import redact
-from mlci.registry.store import Store, sweep_temp
+from mlci.contracts.manifest import Manifest
+from mlci.errors import ArtifactError, ConfigError, ConflictError, NotFoundError
+from mlci.modeling.bundle import MANIFEST, MODEL_FILE
+from mlci.storage.store import Store, sweep_temp
 
 CURRENT = "CURRENT.json"
 # Matched with fullmatch only: `$` would also accept a trailing newline.

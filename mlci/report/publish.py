@@ -38,9 +38,9 @@ def publish(
     A fork PR's read-only token is not an error: the report stays in the step summary and a
     warning says why there is no comment.
     """
-    from mlci.contracts.document import render_report
     from mlci.github import workflow
     from mlci.report import STEP_SUMMARY_LIMIT
+    from mlci.report.render import render_report
 
     result = Published()
     verdict = document.verdict
@@ -80,7 +80,7 @@ def _post(config: Config, document: ReportDocument, ctx: GitHubContext, result: 
     refused: list[str] = []
     with GitHubClient.from_context(ctx) as client:
         if ctx.pr_number is not None:
-            from mlci.contracts.document import render_report
+            from mlci.report.render import render_report
 
             body = render_report(config, document, limit=COMMENT_LIMIT)
             try:

@@ -27,6 +27,7 @@ from mlci.report import markdown as md
 if TYPE_CHECKING:
     import jinja2
 
+    from mlci.config.schema import Config
     from mlci.contracts.document import ReportDocument
 
 COMMENT_LIMIT = 65536  # GitHub's maximum issue/PR comment body, in characters
@@ -581,3 +582,11 @@ def _provenance(document: ReportDocument, doc: dict[str, Any]) -> dict[str, Any]
         "run_url": run_url,
         "mlci_version": doc.get("mlci_version"),
     }
+
+
+def render_report(config: Config, document: ReportDocument, limit: int | None = None, hint: str | None = None) -> str:
+    """Return the Markdown report of a document, cut to `limit` characters if given."""
+    templates = config.resolve(config.report.templates) if config.report.templates else None
+    if hint is None:
+        return render(document, templates_dir=templates, limit=limit)
+    return render(document, templates_dir=templates, limit=limit, full_report_hint=hint)

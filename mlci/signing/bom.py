@@ -13,8 +13,8 @@ import re
 from typing import Any
 
 from mlci import __version__
-from mlci.errors import ArtifactError, ConfigError
 from mlci.contracts.manifest import Manifest
+from mlci.errors import ArtifactError, ConfigError
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 

@@ -32,10 +32,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from mlci.errors import ArtifactError, ConfigError, MlciError, NotFoundError, ServiceError
 from mlci.contracts.manifest import Manifest
+from mlci.contracts.signature import Provenance, Signature, Signer
+from mlci.errors import ArtifactError, ConfigError, MlciError, NotFoundError, ServiceError
 
 if TYPE_CHECKING:
     from mlci.config.schema import Config, SigningSection
@@ -48,47 +49,6 @@ PROVENANCE = "provenance.json"
 BOM = "bom.cdx.json"
 TREE_DIR = "_mlci"  # where provenance and BOM sit inside the signed tree
 GITHUB = "https://github.com/"
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Provenance(Frozen):
-    """Which job stored (and signed) a version: signed with it, so a policy can rely on it."""
-
-    schema_version: Literal[1] = 1
-    model: str
-    version: str
-    action: str
-    actor: str
-    repository: str | None = None
-    ref: str | None = None
-    pr: int | None = None
-    head_sha: str | None = None
-    run_url: str | None = None
-    signed_at: str
-    nonce: str
-
-
-class Signer(Frozen):
-    """Who a signature says signed it (read from the signature; trusted only once verified)."""
-
-    method: Literal["key", "certificate", "sigstore", "unknown"]
-    identity: str
-    fingerprint: str | None = None
-    names: tuple[str, ...] = ()
-    issuer: str | None = None
-
-
-class Signature(Frozen):
-    """One signature stored beside a version."""
-
-    id: str
-    uri: str
-    bom_uri: str
-    signer: Signer
-    provenance: Provenance | None = None
 
 
 # --- the library --------------------------------------------------------------------------

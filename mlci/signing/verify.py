@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlci.contracts.signature import Frozen, Signature, Signer
 from mlci.errors import ChecksFailed, ConfigError, NotFoundError, ServiceError
 from mlci.signing.sign import (
     BOM,
@@ -21,9 +22,6 @@ from mlci.signing.sign import (
     PROVENANCE,
     SIGNATURE,
     SIGNATURES,
-    Frozen,
-    Signature,
-    Signer,
     first_line,
     hashing_config,
     key_fingerprint,

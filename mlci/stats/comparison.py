@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from mlci.contracts.comparison import Comparison, SliceResult
 from mlci.errors import ConfigError
-from mlci.stats.evaluation import Comparison, Predictions, SliceResult, _categories, _known, _prepare
+from mlci.stats.evaluation import Predictions, _categories, _known, _prepare
 from mlci.stats.gates import apply_gates
 from mlci.stats.groupwise import group_results
 from mlci.stats.metrics import METRICS
 
 if TYPE_CHECKING:
-    from mlci.config.schema import Gate, StatisticsSection
+    from mlci.stats.specs import Gate, StatisticsSection
 
 
 def compare(

@@ -16,19 +16,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import computed_field, field_validator
 from pydantic.dataclasses import dataclass
 
+from mlci.contracts.drift import DriftReport, FeatureDrift, Kind, Status
 from mlci.errors import ArtifactError, DataError
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from mlci.config.schema import DriftSection
+    from mlci.stats.specs import DriftSection
 
 #: Share that replaces an empty bin's share in the PSI, so that ln(cur/ref) stays finite.
 #: Shares are `count / non-null total` and are not renormalised after the replacement.
@@ -49,55 +48,7 @@ MAX_NAMED = 1000
 # How many unseen categories a FeatureDrift lists.
 _MAX_UNSEEN_LISTED = 10
 
-Kind = Literal["numeric", "categorical", "prediction"]
-Status = Literal["ok", "warn", "fail"]
 _RANK: dict[str, int] = {"ok": 0, "warn": 1, "fail": 2}
-
-
-@dataclass
-class FeatureDrift:
-    """The drift of one feature (or of the predictions) and its verdict."""
-
-    feature: str
-    kind: Kind
-    psi: float
-    test: Literal["ks", "chi2"]
-    # NaN when a side has no non-null values (the test is undefined then).
-    statistic: float
-    p_value: float
-    null_rate_ref: float
-    null_rate_cur: float
-    unseen: list[str] = field(default_factory=list)
-    status: Status = "ok"
-    psi_warn: float = 0.1
-    psi_fail: float = 0.25
-
-    @field_validator(
-        "psi", "statistic", "p_value", "null_rate_ref", "null_rate_cur", "psi_warn", "psi_fail", mode="before"
-    )
-    @classmethod
-    def _undefined_is_nan(cls, value: Any) -> Any:
-        # JSON has no NaN: an undefined statistic is written as null and read back as NaN.
-        return math.nan if value is None else value
-
-
-@dataclass
-class DriftReport:
-    """Drift of a fresh table against a profile; `features` is sorted worst first."""
-
-    rows_ref: int
-    rows_cur: int
-    features: list[FeatureDrift]
-    status: Status
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def counts(self) -> dict[str, int]:
-        """Return how many features have each status."""
-        out = {"ok": 0, "warn": 0, "fail": 0}
-        for f in self.features:
-            out[f.status] += 1
-        return out
 
 
 # --- building the profile -----------------------------------------------------------------

@@ -24,10 +24,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic.dataclasses import dataclass as result
-
 from mlci.errors import ConfigError, DataError
-from mlci.stats.gates import Verdict
 from mlci.stats.metrics import METRICS, check_metric_name
 from mlci.stats.significance import (
     Interval,
@@ -43,7 +40,7 @@ from mlci.stats.significance import (
 if TYPE_CHECKING:
     import numpy as np
 
-    from mlci.config.schema import StatisticsSection
+    from mlci.stats.specs import StatisticsSection
 
 MISSING_CATEGORY = "(missing)"
 
@@ -66,54 +63,6 @@ class Predictions:
     labels: Any  # np.ndarray: predicted class labels (classification) or values (regression)
     proba: Any = None  # np.ndarray (n, n_classes) in `classes` order; None for regression
     classes: list[Any] | None = None  # class labels in proba column order
-
-
-@result
-class MetricResult:
-    """One metric for candidate and baseline, with the paired difference's uncertainty."""
-
-    name: str
-    greater_is_better: bool
-    baseline: float | None
-    candidate: float | None  # None when undefined on these rows (e.g. roc_auc of a one-class slice)
-    delta: float | None  # candidate - baseline
-    relative_delta: float | None  # delta / |baseline|
-    ci_low: float | None  # CI of delta at statistics.confidence
-    ci_high: float | None
-    p_value: float | None  # two-sided, H0: delta == 0
-    method: str  # "delong", "mcnemar", "paired-t", "delta-method", "bootstrap", "none"
-    undefined: str | None = None  # why a value (or the delta) is missing, in words
-
-
-@result
-class SliceResult:
-    """The metrics of the rows whose `column` equals `category`."""
-
-    column: str
-    category: str
-    n: int
-    metrics: list[MetricResult]
-
-
-@result
-class Comparison:
-    """Everything `mlci evaluate` found: overall metrics, slices and the verdict."""
-
-    task: str
-    primary: str
-    n_rows: int
-    confidence: float
-    metrics: list[MetricResult]
-    slices: list[SliceResult]
-    verdict: Verdict
-    # The label a binary task's roc_auc, precision, recall and brier are about (None otherwise),
-    # and whether data.positive_class named it (else it is the last label in sort order).
-    positive_class: Any = None
-    positive_class_configured: bool = False
-
-    def metric(self, name: str) -> MetricResult | None:
-        """Return the overall result of metric `name`, if it was computed."""
-        return next((m for m in self.metrics if m.name == name), None)
 
 
 # --- inputs on common class indices --------------------------------------------------------

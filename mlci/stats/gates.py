@@ -5,34 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from pydantic.dataclasses import dataclass
-
+from mlci.contracts.comparison import GateResult, Verdict
 from mlci.stats.metrics import format_signed, format_value
 
 if TYPE_CHECKING:
-    from mlci.config.schema import Gate
-    from mlci.stats.evaluation import MetricResult, SliceResult
-
-
-@dataclass
-class GateResult:
-    """One gate applied to one scope ("overall" or "<column>=<category>")."""
-
-    metric: str
-    scope: str
-    passed: bool
-    reason: str
-    skipped: bool = False
-
-
-@dataclass
-class Verdict:
-    """Whether the candidate may replace the baseline, and why."""
-
-    status: Literal["pass", "fail", "bootstrap"]
-    gates: list[GateResult]
-    reasons: list[str]  # one per failed gate
-    summary: str
+    from mlci.contracts.comparison import MetricResult, SliceResult
+    from mlci.stats.specs import Gate
 
 
 def _ci_text(m: MetricResult, confidence: float) -> str:

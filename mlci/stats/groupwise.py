@@ -24,14 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mlci.stats.evaluation import _CONFUSION, _MEAN_LOSSES, MetricResult, _Frame, _paired, _proba, _row_losses
+from mlci.contracts.comparison import MetricResult
+from mlci.stats.evaluation import _CONFUSION, _MEAN_LOSSES, _Frame, _paired, _proba, _row_losses
 from mlci.stats.metrics import METRICS
 from mlci.stats.significance import from_confusion
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from mlci.config.schema import StatisticsSection
+    from mlci.stats.specs import StatisticsSection
 
 # How scikit-learn checks that rows of probabilities sum to one for multiclass roc_auc
 # (`np.allclose(1, y_score.sum(axis=1))`, numpy's default tolerances).

@@ -23,9 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from mlci.modeling.bundle import sha256_file
+from mlci._internal.files import sha256_file
 from mlci.errors import ArtifactError, ConfigError, ConflictError, NotFoundError, ServiceError
-from mlci.registry.store import ObjectInfo, check_key
+from mlci.storage.store import ObjectInfo, check_key
 
 MB = 1024 * 1024
 DEFAULT_MAX_ATTEMPTS = 5

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mlci.errors import ArtifactError, ConflictError, NotFoundError, ServiceError
-from mlci.registry.store import TEMP_PREFIX, ObjectInfo, check_key, sweep_temp
+from mlci.storage.store import TEMP_PREFIX, ObjectInfo, check_key, sweep_temp
 
 LOCK_DIR = ".mlci-locks"
 TMP_PREFIX = TEMP_PREFIX

@@ -1,0 +1,81 @@
+"""The comparison of a candidate with its baseline: metrics with paired intervals, slices, gates, the verdict.
+
+Results are pydantic dataclasses: built positionally by mlci.stats, validated (numpy scalars
+become plain numbers), and serialised by mlci._internal.serial, the one serialiser of every
+typed result.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic.dataclasses import dataclass as result
+
+
+@result
+class GateResult:
+    """One gate applied to one scope ("overall" or "<column>=<category>")."""
+
+    metric: str
+    scope: str
+    passed: bool
+    reason: str
+    skipped: bool = False
+
+
+@result
+class Verdict:
+    """Whether the candidate may replace the baseline, and why."""
+
+    status: Literal["pass", "fail", "bootstrap"]
+    gates: list[GateResult]
+    reasons: list[str]  # one per failed gate
+    summary: str
+
+
+@result
+class MetricResult:
+    """One metric for candidate and baseline, with the paired difference's uncertainty."""
+
+    name: str
+    greater_is_better: bool
+    baseline: float | None
+    candidate: float | None  # None when undefined on these rows (e.g. roc_auc of a one-class slice)
+    delta: float | None  # candidate - baseline
+    relative_delta: float | None  # delta / |baseline|
+    ci_low: float | None  # CI of delta at statistics.confidence
+    ci_high: float | None
+    p_value: float | None  # two-sided, H0: delta == 0
+    method: str  # "delong", "mcnemar", "paired-t", "delta-method", "bootstrap", "none"
+    undefined: str | None = None  # why a value (or the delta) is missing, in words
+
+
+@result
+class SliceResult:
+    """The metrics of the rows whose `column` equals `category`."""
+
+    column: str
+    category: str
+    n: int
+    metrics: list[MetricResult]
+
+
+@result
+class Comparison:
+    """Everything `mlci evaluate` found: overall metrics, slices and the verdict."""
+
+    task: str
+    primary: str
+    n_rows: int
+    confidence: float
+    metrics: list[MetricResult]
+    slices: list[SliceResult]
+    verdict: Verdict
+    # The label a binary task's roc_auc, precision, recall and brier are about (None otherwise),
+    # and whether data.positive_class named it (else it is the last label in sort order).
+    positive_class: Any = None
+    positive_class_configured: bool = False
+
+    def metric(self, name: str) -> MetricResult | None:
+        """Return the overall result of metric `name`, if it was computed."""
+        return next((m for m in self.metrics if m.name == name), None)

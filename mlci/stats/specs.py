@@ -1,0 +1,95 @@
+"""What mlci.yaml asks of the statistics: interval settings, gates and drift thresholds.
+
+Defined here, beside the code that interprets them, and composed into mlci.yaml's model by
+mlci.config: the statistics never import the configuration.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mlci.stats.metrics import check_metric_name
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class StatisticsSection(_Model):
+    """How uncertainty is estimated."""
+
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of intervals.", examples=[0.95])
+    resamples: int = Field(
+        1000,
+        ge=100,
+        le=100000,
+        description="Paired bootstrap resamples for metrics without an exact method.",
+        examples=[1000],
+    )
+    seed: int = Field(0, description="Bootstrap seed, so the same data gives the same interval.", examples=[0])
+
+
+class Gate(_Model):
+    """A condition the candidate must meet to pass."""
+
+    metric: str = Field(description="Metric the gate applies to.", examples=["roc_auc"])
+    threshold: float | None = Field(
+        None,
+        description="Absolute bound on the candidate (a minimum, or a maximum for lower-is-better metrics).",
+        examples=[0.8],
+    )
+    min_absolute_change: float | None = Field(
+        None,
+        description="Least improvement over the baseline, in metric units; negative allows a bounded regression.",
+        examples=[-0.005],
+    )
+    min_relative_change: float | None = Field(
+        None, description="Least improvement relative to the baseline (0.01 = 1%).", examples=[0.0]
+    )
+    significant: bool = Field(
+        False, description="The improvement's confidence interval must exclude zero.", examples=[True]
+    )
+    non_inferiority_margin: float | None = Field(
+        None,
+        ge=0,
+        description="The candidate may be worse than the baseline by at most this, with the configured confidence.",
+        examples=[0.01],
+    )
+    relative_non_inferiority_margin: float | None = Field(
+        None,
+        ge=0,
+        description="Like `non_inferiority_margin`, as a share of the baseline's value (0.02 = 2%): "
+        "for metrics in the target's units (rmse, mae), whose scale differs from one dataset to the next.",
+        examples=[0.02],
+    )
+    slices: bool = Field(
+        False,
+        description="Apply the gate to every slice category with at least `min_slice_size` rows.",
+        examples=[True],
+    )
+    min_slice_size: int = Field(
+        30, ge=1, description="Slices smaller than this are shown but not gated.", examples=[50]
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _check_metric(cls, v: str) -> str:
+        return check_metric_name(v)
+
+
+class DriftFeature(_Model):
+    """Thresholds for one feature."""
+
+    psi_warn: float | None = Field(None, ge=0, description="Override of `drift.psi_warn`.", examples=[0.2])
+    psi_fail: float | None = Field(None, ge=0, description="Override of `drift.psi_fail`.", examples=[0.5])
+
+
+class DriftSection(_Model):
+    """When fresh data counts as drifted."""
+
+    psi_warn: float = Field(0.1, ge=0, description="Population stability index that warns.", examples=[0.1])
+    psi_fail: float = Field(0.25, ge=0, description="Population stability index that fails.", examples=[0.25])
+    features: dict[str, DriftFeature] = Field(
+        default_factory=dict, description="Per-feature overrides.", examples=[{"tenure": {"psi_fail": 0.5}}]
+    )
+    ignore: list[str] = Field(default_factory=list, description="Features not checked.", examples=[["signup_day"]])
