@@ -82,15 +82,13 @@ def test_check_writes_comparison_and_report_and_stores_the_candidate(project):
 
 
 def test_unchanged_second_check_reuses_the_candidate_and_skips_every_stage(project, monkeypatch):
-    from mlci.config.schema import load_config
+    from mlci import Project
     from mlci.data import validation
-    from mlci.flows.check import check
     from mlci.modeling import training
     from mlci.stats import comparison
 
     _set_estimator(project / "mlci.yaml", *GOOD)
-    config = load_config(project / "mlci.yaml", env={})
-    first = check(config, output_dir=project)
+    first = Project.load(project / "mlci.yaml").check(output_dir=project)
 
     # The re-run must not validate, train or compare again: each of those is made to fail.
     def must_not_run(*args: object, **kwargs: object) -> None:
@@ -98,7 +96,7 @@ def test_unchanged_second_check_reuses_the_candidate_and_skips_every_stage(proje
 
     for module, name in ((validation, "validate"), (training, "train"), (comparison, "compare")):
         monkeypatch.setattr(module, name, must_not_run)
-    second = check(config, output_dir=project)
+    second = Project.load(project / "mlci.yaml").check(output_dir=project)
     monkeypatch.undo()
 
     assert not first.candidate.reused and second.candidate.reused

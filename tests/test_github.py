@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mlci.errors import ServiceError
-from mlci.github.client import GitHubClient, ReadOnlyToken
+from mlci.cli.output import exit_code
+from mlci.errors import ReadOnlyToken, ServiceError
+from mlci.github.client import GitHubClient
 from mlci.github.context import GitHubContext
 from mlci.github.workflow import add_mask, annotation, append_summary, mask_secret, set_output
 from tests.github_server import GitHubServer
@@ -163,7 +164,7 @@ def test_rate_limit_resetting_in_an_hour_fails_fast(
     assert "GitHub rate limit exhausted until" in text
     assert "Z (in 360" in text
     assert "mlci waits at most 60 s — re-run later" in text
-    assert info.value.exit_code == 4
+    assert exit_code(info.value) == 4
     assert waits == []  # it did not wait at all
     assert github_server.comments(13) == []
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from mlci.errors import ReadOnlyToken
 from mlci.github import permissions
-from mlci.github.client import GitHubClient, ReadOnlyToken
+from mlci.github.client import GitHubClient
 from mlci.github.context import GitHubContext
 from tests import github_spec
 from tests.github_server import GitHubServer

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mlci.contracts.manifest import Evaluation, Manifest
-from mlci.errors import ArtifactError
+from mlci.errors import ModelError
 from mlci.modeling.bundle import MANIFEST, open_bundle
 from mlci.registry import Registry
 from mlci.storage import open_store
@@ -92,7 +92,7 @@ def test_unknown_keys_round_trip_byte_for_byte_through_bundle_and_registry(train
 def test_a_wrong_type_is_one_artifact_error_line(trained: Path, field: str, value: object, shown: str) -> None:
     data = json.loads((trained / MANIFEST).read_text())
     data[field] = value
-    with pytest.raises(ArtifactError) as info:
+    with pytest.raises(ModelError) as info:
         Manifest.parse(json.dumps(data), "s3://b/churn/versions/x/manifest.json")
     message = str(info.value)
     assert "\n" not in message
@@ -113,7 +113,7 @@ def test_absent_and_null_fields_are_tolerated_as_before(trained: Path) -> None:
 def test_json_past_pythons_limits_is_one_artifact_error_line(raw: str) -> None:
     # A PR role can write any manifest.json: nesting past the stack or an integer past Python's
     # digit limit is refused like any other bad manifest, never an internal error.
-    with pytest.raises(ArtifactError) as refused:
+    with pytest.raises(ModelError) as refused:
         Manifest.parse(raw, "s3://b/versions/abc/manifest.json")
     assert str(refused.value).startswith("s3://b/versions/abc/manifest.json: not JSON mlci can read")
 
@@ -121,7 +121,7 @@ def test_json_past_pythons_limits_is_one_artifact_error_line(raw: str) -> None:
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_python_number_extensions_in_a_manifest_are_refused(constant: str) -> None:
     # json.loads accepts them by default; `history --json` would then print a token that is not JSON.
-    with pytest.raises(ArtifactError) as refused:
+    with pytest.raises(ModelError) as refused:
         Manifest.parse('{"version": "v", "metrics": {"roc_auc": ' + constant + "}}", "s3://b/versions/v/manifest.json")
     assert (
         str(refused.value)

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from mlci._internal.serial import to_data
+from mlci.cli.output import exit_code
 from mlci.config.schema import load_config
-from mlci.errors import ChecksFailed, SuiteError
+from mlci.errors import CheckFailed, SuiteError
 
 # An estimator whose fit takes up to a minute in small Python steps, and leaves markers: the
 # test asserts the fit began and never reached its end (no timing is measured).
@@ -70,25 +71,24 @@ def break_plan_column(project: Path) -> None:
 def in_the_worker(request, monkeypatch):
     """Validate in the worker whatever the table size (this test session has imported GX already)."""
     if "here" not in request.function.__name__:
-        monkeypatch.setattr("mlci.flows.check.VALIDATE_HERE_MAX_ROWS", -1)
+        monkeypatch.setattr("mlci.flows.validate.VALIDATE_HERE_MAX_ROWS", -1)
 
 
 def test_bad_data_stops_the_fit_and_the_check_names_the_failed_expectation(example, tmp_path):
-    from mlci.flows.check import check
+    from mlci import Project
 
     markers = tmp_path / "markers"
     markers.mkdir()
     use_slow_model(example, markers)
     break_plan_column(example)
-    config = load_config(example / "mlci.yaml", env={})
 
-    with pytest.raises(ChecksFailed) as info:
-        check(config, output_dir=example)
+    result = Project.load(example / "mlci.yaml").check(output_dir=example)
 
     assert (markers / "fit-started").exists()
     assert not (markers / "fit-finished").exists(), "the fit ran to its end"
-    lines = info.value.lines()
-    assert info.value.exit_code == 1
+    assert isinstance(result.failure, CheckFailed)
+    lines = result.failure.lines()
+    assert exit_code(result.failure) == 1
     assert lines[0].startswith("the data broke its expectations (")
     assert re.search(r"train\.csv: 1 of \d+ expectations failed\); training stopped", lines[0]), lines[0]
     assert any("expect_column_values_to_be_in_set on column 'plan'" in line and "platinum" in line for line in lines)
@@ -96,23 +96,22 @@ def test_bad_data_stops_the_fit_and_the_check_names_the_failed_expectation(examp
     assert not list((example / ".mlci" / "bundles").glob("*"))
     assert not (example / ".mlci" / "registry" / "churn" / "versions").exists()
     # The check's document (issue 11) still records why: no candidate, no comparison, verdict fail.
-    doc = info.value.document
+    doc = result.document
     assert doc.verdict == "fail" and doc.candidate is None and doc.comparison is None
     assert [(s.name, s.status) for s in doc.stages][:2] == [("data validation", "fail"), ("training", "skipped")]
     assert json.loads((example / "comparison.json").read_text())["verdict"] == "fail"
 
 
 def test_a_suite_the_worker_cannot_read_is_the_users_error_not_a_crash(example, tmp_path):
-    from mlci.flows.check import check
+    from mlci import Project
 
     markers = tmp_path / "markers"
     markers.mkdir()
     use_slow_model(example, markers)
     (example / "expectations" / "churn.json").write_text('{"name": "churn", "expectations": [')
-    config = load_config(example / "mlci.yaml", env={})
 
     with pytest.raises(SuiteError) as info:
-        check(config, output_dir=example)
+        Project.load(example / "mlci.yaml").check(output_dir=example)
 
     assert "churn.json" in str(info.value)
     assert not (markers / "fit-finished").exists(), "the fit ran to its end"
@@ -120,7 +119,7 @@ def test_a_suite_the_worker_cannot_read_is_the_users_error_not_a_crash(example, 
 
 def test_good_data_validated_in_the_worker_equals_validation_in_this_process(example):
     from mlci.data.tables import load_datasets
-    from mlci.flows.check import start_validation, validate_datasets
+    from mlci.flows.validate import start_validation, validate_datasets
 
     config = load_config(example / "mlci.yaml", env={})
     datasets = load_datasets(config)
@@ -158,7 +157,7 @@ def test_the_worker_does_not_build_jsonschemas_iri_grammar_and_validates_the_sam
     from mlci._internal.serial import from_data
     from mlci.contracts.validation import ValidationResult
     from mlci.data.tables import load_datasets
-    from mlci.flows.check import validate_datasets
+    from mlci.flows.validate import validate_datasets
 
     assert importlib.util.find_spec("rfc3987_syntax") is not None, "installed by mlci[signing], which [test] has"
     config = load_config(example / "mlci.yaml", env={})
@@ -192,8 +191,9 @@ def test_the_worker_does_not_build_jsonschemas_iri_grammar_and_validates_the_sam
 def test_small_tables_are_validated_here_once_gx_is_imported_and_bad_data_never_starts_the_fit(example, tmp_path):
     import great_expectations  # noqa: F401 - what a test session or a notebook has already paid for
 
+    from mlci import Project
     from mlci.data.tables import load_datasets
-    from mlci.flows.check import check, start_validation, validate_datasets
+    from mlci.flows.validate import start_validation, validate_datasets
 
     config = load_config(example / "mlci.yaml", env={})
     datasets = load_datasets(config)
@@ -210,17 +210,17 @@ def test_small_tables_are_validated_here_once_gx_is_imported_and_bad_data_never_
     markers.mkdir()
     use_slow_model(example, markers)
     break_plan_column(example)
-    with pytest.raises(ChecksFailed) as info:
-        check(load_config(example / "mlci.yaml", env={}), output_dir=example)
+    failure = Project.load(example / "mlci.yaml").check(output_dir=example).failure
+    assert failure is not None
     assert not (markers / "fit-started").exists(), "the fit started on data that had failed already"
-    assert "; training stopped" in info.value.lines()[0]
-    assert any("expect_column_values_to_be_in_set on column 'plan'" in line for line in info.value.lines())
+    assert "; training stopped" in failure.lines()[0]
+    assert any("expect_column_values_to_be_in_set on column 'plan'" in line for line in failure.lines())
 
 
 def test_openmp_is_told_to_yield_only_when_a_worker_starts_beside_the_fit(example, monkeypatch):
     from mlci.cli.app import _yielding_openmp
     from mlci.data.tables import load_datasets
-    from mlci.flows.check import start_validation
+    from mlci.flows.validate import start_validation
 
     config = load_config(example / "mlci.yaml", env={})
     datasets = load_datasets(config)

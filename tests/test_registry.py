@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from mlci.errors import ArtifactError, ConfigError, ConflictError, NotFoundError, ServiceError
+from mlci.cli.output import exit_code
+from mlci.errors import ConfigError, ConflictError, ModelError, NotFoundError, ServiceError
 from mlci.registry import Registry
 from mlci.storage import Store, open_store
 from mlci.storage.s3 import S3Store
@@ -141,7 +142,7 @@ def test_push_refuses_a_bundle_modified_after_its_manifest(store: Store, tmp_pat
     with (bundle / "model.skops").open("ab") as f:
         f.write(b"!")
 
-    with pytest.raises(ArtifactError, match="does not match its sha256"):
+    with pytest.raises(ModelError, match="does not match its sha256"):
         registry.push(bundle, actor="ci")
     assert store.list(f"{MODEL}/") == []
 
@@ -155,7 +156,7 @@ def test_a_large_file_altered_after_its_manifest_is_never_made_visible(store: St
         f.seek(17 * 1024 * 1024)
         f.write(b"!")
 
-    with pytest.raises(ArtifactError, match="does not match its sha256"):
+    with pytest.raises(ModelError, match="does not match its sha256"):
         registry.push(bundle, actor="ci")
     assert store.list(f"{MODEL}/") == []
 
@@ -220,7 +221,7 @@ def test_set_alias_with_a_stale_etag_is_a_conflict(store: Store, tmp_path: Path)
 
     with pytest.raises(ConflictError, match=f"moved to {v2} while mlci was moving it to {v3}") as info:
         registry.set_alias("production", v3, actor="ci", reason="", expected_etag=seen.etag)
-    assert info.value.exit_code == 3
+    assert exit_code(info.value) == 3
     with pytest.raises(ConflictError):
         registry.set_alias("production", v3, actor="ci", reason="", expected_etag=None)
     current = registry.alias("production")
@@ -299,7 +300,7 @@ def test_fetch_verifies_every_file_against_the_manifest(store: Store, tmp_path: 
     key = f"{MODEL}/versions/{version}/model.skops"
     data, _ = store.get(key)
     store.put(key, bytes([data[0] ^ 1]) + data[1:])
-    with pytest.raises(ArtifactError, match="altered"):
+    with pytest.raises(ModelError, match="altered"):
         registry.fetch(version, tmp_path / "fresh")
     assert not (tmp_path / "fresh" / version).exists()
 
@@ -311,7 +312,7 @@ def test_fetch_refuses_a_manifest_swapped_for_another_versions(store: Store, tmp
     other, _ = store.get(f"{MODEL}/versions/{v2}/manifest.json")
     store.put(f"{MODEL}/versions/{v1}/manifest.json", other)
 
-    with pytest.raises(ArtifactError, match=f"describes version {v2}, not {v1}"):
+    with pytest.raises(ModelError, match=f"describes version {v2}, not {v1}"):
         registry.fetch(v1, tmp_path / "cache")
 
 
@@ -373,7 +374,8 @@ try:
     registry.set_alias("production", version, actor=me, reason="race", expected_etag=etag)
 except MlciError as e:
     print(e, file=sys.stderr)
-    sys.exit(e.exit_code)
+    from mlci.cli.output import exit_code
+    sys.exit(exit_code(e))
 """
 
 
@@ -512,7 +514,7 @@ def test_unreachable_endpoint_is_a_service_error_after_retries(monkeypatch: pyte
     store = S3Store("s3://bucket/x", endpoint_url=f"http://127.0.0.1:{port}", max_attempts=2)
     with pytest.raises(ServiceError, match=rf"127\.0\.0\.1:{port} unreachable after 2 attempts") as info:
         Registry(store, MODEL).versions()
-    assert info.value.exit_code == 4
+    assert exit_code(info.value) == 4
     assert "registry.endpoint_url" in str(info.value)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from mlci.cli.output import exit_code
 from mlci.errors import ServiceError
 from mlci.storage import Store
 from tests.conftest import EXAMPLE, mlci_env, run_mlci
@@ -337,7 +338,7 @@ def client(url: str, **kwargs: object):
 def test_a_trickling_github_server_hits_the_total_deadline(hostile_server):
     with pytest.raises(ServiceError) as error:
         client(hostile_server, deadline=1.0, timeout=5.0).get("/repos/o/r/trickle")
-    assert error.value.exit_code == 4
+    assert exit_code(error.value) == 4
     assert str(error.value).startswith("GitHub API GET /repos/o/r/trickle gave no complete answer within 1 s")
 
 
@@ -347,7 +348,7 @@ def test_a_3_gb_github_response_is_cut_at_the_size_cap_without_holding_it(hostil
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(ServiceError) as error:
         client(hostile_server, max_response_bytes=8 * 1024 * 1024, deadline=60).get("/repos/o/r/huge")
-    assert error.value.exit_code == 4
+    assert exit_code(error.value) == 4
     assert "GitHub API GET /repos/o/r/huge answered more than 8 MiB; mlci stopped reading" in str(error.value)
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mib < 512, f"peak memory grew by {grown_mib:.0f} MiB"
@@ -356,7 +357,7 @@ def test_a_3_gb_github_response_is_cut_at_the_size_cap_without_holding_it(hostil
 def test_a_redirect_is_not_followed_and_does_not_leak_its_token(hostile_server):
     with pytest.raises(ServiceError) as error:
         client(hostile_server).create_status("a" * 40, "success", "mlci/churn")
-    assert error.value.exit_code == 4
+    assert exit_code(error.value) == 4
     message = str(error.value)
     assert message.startswith(f"GitHub API POST /repos/o/r/statuses/{'a' * 40} answered 301 (a redirect to")
     assert "s3cr3t" not in message and "mlci does not follow redirects" in message
@@ -573,15 +574,15 @@ def test_a_concurrent_promote_during_a_deploy_is_exit_3_and_publishes_nothing_un
     local, trained, monkeypatch, when
 ):
     from mlci.config.schema import load_config
-    from mlci.errors import ConflictError
-    from mlci.flows.deploy import DeployFailed, deploy
+    from mlci.errors import DeployFailed
+    from mlci.flows.deploy import deploy
     from mlci.github.context import GitHubContext
     from mlci.registry.references import open_registry
     from mlci.registry.registry import Registry
 
     project, env, good = local
     config = load_config(project / "mlci.yaml", env=env)
-    assert deploy(config, good, "production", ctx=GitHubContext(), env={}).ok
+    assert deploy(config, open_registry(config), good, "production", ctx=GitHubContext()).ok
     other = run_mlci(project, "--json", "push", str(trained["other"]), env=env)
     other_version = json.loads(other.stdout)["version"]
     # A third version, never smoke-tested in production: what a racing `promote` moves in.
@@ -600,8 +601,8 @@ def test_a_concurrent_promote_during_a_deploy_is_exit_3_and_publishes_nothing_un
 
     monkeypatch.setattr(Registry, hook, racing)
     with pytest.raises(DeployFailed) as failed:
-        deploy(config, other_version, "production", ctx=GitHubContext(), env={})
-    assert failed.value.exit_code == ConflictError.exit_code == 3
+        deploy(config, open_registry(config), other_version, "production", ctx=GitHubContext())
+    assert exit_code(failed.value) == 3
     assert f"moved to {racer}" in str(failed.value) or "moved from" in str(failed.value)
     registry = open_registry(config)
     assert registry.alias("production").version == racer  # the rival's move is kept
@@ -653,20 +654,21 @@ def test_a_signal_lost_on_the_way_still_interrupts_the_deploy_quietly(
     # it (printing "Exception ignored ... Traceback"), the deploy must still say it was
     # interrupted (exit 130), restore production and print no traceback.
     from mlci.config.schema import load_config
-    from mlci.flows.deploy import DeployFailed, deploy
+    from mlci.errors import DeployFailed
+    from mlci.flows.deploy import deploy
     from mlci.github.context import GitHubContext
     from mlci.registry.references import open_registry
     from mlci.registry.registry import Registry
 
     project, env, good = local
     config = load_config(project / "mlci.yaml", env=env)
-    assert deploy(config, good, "production", ctx=GitHubContext(), env={}).ok
+    assert deploy(config, open_registry(config), good, "production", ctx=GitHubContext()).ok
     other = json.loads(run_mlci(project, "--json", "push", str(trained["other"]), env=env).stdout)["version"]
     monkeypatch.setattr(Registry, step, interrupt(getattr(Registry, step), monkeypatch))
     capfd.readouterr()
     with pytest.raises(DeployFailed) as failed:
-        deploy(config, other, "production", ctx=GitHubContext(), env={})
-    assert failed.value.exit_code == 130, str(failed.value)
+        deploy(config, open_registry(config), other, "production", ctx=GitHubContext())
+    assert exit_code(failed.value) == 130, str(failed.value)
     assert "failed: interrupted by SIGINT; rolled back" in str(failed.value)
     assert "Exception ignored" not in capfd.readouterr().err
     registry = open_registry(config)

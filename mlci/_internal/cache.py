@@ -12,9 +12,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mlci import __version__
+
+T = TypeVar("T")
 
 
 def key_of(kind: str, **inputs: Any) -> str:
@@ -36,8 +38,26 @@ class ResultCache:
         except (OSError, ValueError):
             return None
 
+    def get_as(self, key: str, cls: type[T]) -> T | None:
+        """Return the cached result under `key` as a `cls`; None (a miss) when absent or written in another shape."""
+        from pydantic import ValidationError
+
+        from mlci._internal.serial import from_data
+
+        data = self.get(key)
+        if data is None:
+            return None
+        try:
+            return from_data(cls, data)
+        except ValidationError:  # an older mlci wrote it in another shape
+            return None
+
     def put(self, key: str, value: Any) -> None:
-        """Store `value` under `key`; a failure to cache is never an error."""
+        """Store `value` (plain JSON data, or a typed result) under `key`; a failure to cache is never an error."""
+        from mlci._internal.serial import to_data
+
+        if not isinstance(value, (dict, list, str, int, float, bool, type(None))):
+            value = to_data(value)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")

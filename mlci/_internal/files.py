@@ -6,7 +6,7 @@ import hashlib
 import stat
 from pathlib import Path
 
-from mlci.errors import ArtifactError
+from mlci.errors import ModelError
 
 
 def sha256_file(path: Path) -> str:
@@ -21,15 +21,15 @@ def sha256_file(path: Path) -> str:
 
 
 def regular_file(path: Path) -> Path:
-    """Return `path` when it is a regular file (not a symlink, FIFO or device); ArtifactError otherwise.
+    """Return `path` when it is a regular file (not a symlink, FIFO or device); ModelError otherwise.
 
     A FIFO would hang a reader and a symlink would let a bundle name a file outside itself.
     """
     try:
         mode = path.lstat().st_mode
     except FileNotFoundError:
-        raise ArtifactError(f"{path}: missing from the bundle (the manifest lists it)") from None
+        raise ModelError(f"{path}: missing from the bundle (the manifest lists it)") from None
     if not stat.S_ISREG(mode):
         kind = "a symlink" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-        raise ArtifactError(f"{path}: is {kind}; a bundle holds only regular files")
+        raise ModelError(f"{path}: is {kind}; a bundle holds only regular files")
     return path

@@ -1,115 +1,23 @@
-"""mlci's command line: parse, call one library function, render, map errors to exit codes.
+"""mlci's command line: each command parses, calls one Project method, and emits the result.
 
-Heavy libraries are imported inside the commands, so `mlci --help` stays fast.
+`mlci.project.Project` does the work; `mlci.cli.output` prints (`emit`: --json, -q or text) and
+maps errors to exit codes; `mlci.cli.text` words each result. Heavy libraries are imported
+inside the commands, so `mlci --help` stays fast.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from pathlib import Path
+from typing import Any
 
 import click
 
 from mlci import __version__
-from mlci.errors import MlciError, ServiceError, UsageError
-from mlci.github.workflow import add_mask, endgroup, group, mask_secret
-from mlci.report.terminal import render_drift, render_validation, render_verdict
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass
-class Options:
-    """Global options every command sees."""
-
-    config: str
-    json: bool
-    verbose: int
-    quiet: bool
-
-    def load(self) -> Any:
-        """Return the validated Config named by -c/--config."""
-        from mlci.config.schema import load_config
-
-        return load_config(self.config, env=os.environ)
-
-
-def _secrets() -> list[str]:
-    return [
-        v for k in ("GITHUB_TOKEN", "MLCI_GITHUB_TOKEN", "INPUT_GITHUB-TOKEN") if len(v := os.environ.get(k, "")) >= 4
-    ]
-
-
-def scrub(text: str) -> str:
-    """Return `text` with every token mlci knows of, and credentials in URIs, replaced by ***."""
-    from mlci._internal.redaction import redact
-
-    return redact(mask_secret(text, _secrets()))
-
-
-def echo(text: str = "", *, err: bool = False) -> None:
-    """Print `text` with secrets scrubbed."""
-    click.echo(scrub(text), err=err)
-
-
-def emit_json(value: Any) -> None:
-    """Print `value` as JSON on stdout (the --json contract)."""
-    echo(json.dumps(value, indent=2, sort_keys=False, default=str))
-
-
-def fail(error: MlciError, verbose: int) -> NoReturn:
-    """Print `error` for the user (traceback only with -v) and exit with its code."""
-    if verbose:
-        echo(scrub("".join(traceback.format_exception(error))), err=True)
-    for line in error.lines():
-        echo(line, err=True)
-    if error.hint and error.lines() != [str(error)]:
-        echo(f"  hint: {error.hint}", err=True)
-    sys.exit(error.exit_code)
-
-
-def run_command(fn: F) -> F:
-    """Decorate a command so MlciError becomes one clear line and its exit code."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        opts: Options = click.get_current_context().find_object(Options) or Options("mlci.yaml", False, 0, False)
-        if not opts.verbose:
-            import warnings
-
-            # numpy's and scikit-learn's warnings speak to developers, in their words; mlci says
-            # in its own what matters (an undefined metric, a column left out). -v shows them.
-            warnings.simplefilter("ignore")
-        if in_actions():
-            # Before anything else is printed: the runner hides every later occurrence of the token.
-            for secret in _secrets():
-                # With --json, stdout is the machine-readable document: keep it pure, and let the
-                # runner (which reads commands on both streams) find the mask on stderr.
-                click.echo(add_mask(secret), err=opts.json)
-        try:
-            return fn(*args, **kwargs)
-        except MlciError as e:
-            fail(e, opts.verbose)
-        except BrokenPipeError:  # `mlci history | head`: the reader left, nothing to report
-            sys.exit(0)
-        except KeyboardInterrupt:
-            echo("mlci: interrupted", err=True)
-            sys.exit(130)
-        except Exception as e:  # a bug in mlci or a library: still no traceback without -v
-            if opts.verbose:
-                raise
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            echo(f"mlci: internal error: {type(e).__name__}: {first} (re-run with -v for the traceback)", err=True)
-            sys.exit(2)
-
-    return wrapper  # type: ignore[return-value]
-
+from mlci.cli import text
+from mlci.cli.output import Options, echo, emit, run_command
 
 pass_options = click.make_pass_decorator(Options)
 
@@ -167,32 +75,6 @@ def _accept_global_options(group: click.Group) -> None:
             command.params.extend(o for o in _global_options() if not set(o.opts) & taken)
 
 
-def in_actions() -> bool:
-    """Return whether mlci runs inside a GitHub Actions step."""
-    return os.environ.get("GITHUB_ACTIONS") == "true"
-
-
-def github_context() -> Any:
-    """Return the GitHub Actions context of this process's environment."""
-    from mlci.github.context import GitHubContext
-
-    return GitHubContext.from_env(os.environ)
-
-
-def show_published(published: Any) -> None:
-    """Print where the report went; warnings become Actions annotations."""
-    from mlci.github.workflow import annotation
-
-    for note in published.notes:
-        echo(note)
-    for warning in published.warnings:
-        echo(annotation("warning", warning, title="mlci") if in_actions() else f"warning: {warning}")
-    if published.comment_url:
-        echo(f"PR comment {published.comment_action}: {published.comment_url}")
-    if published.status_state:
-        echo(f"commit status: {published.status_state}")
-
-
 # --- config ------------------------------------------------------------------------------
 
 
@@ -209,20 +91,24 @@ def config_check(opts: Options) -> None:
 
     Example: mlci -c mlci.yaml config check
     """
-    config = opts.load()
-    if opts.json:
-        emit_json({"valid": True, "config": str(opts.config), "model": config.model.name})
-    elif not opts.quiet:
-        echo(f"{opts.config}: valid (model '{config.model.name}', {config.model.task})")
+    config = opts.project().config
+    valid = {"valid": True, "config": str(opts.config), "model": config.model.name}
+    emit(
+        opts,
+        valid,
+        lambda v, quiet: [] if quiet else [f"{opts.config}: valid (model '{v['model']}', {config.model.task})"],
+    )
 
 
 @config_group.command("schema")
 @run_command
 def config_schema() -> None:
     """Print the JSON Schema of mlci.yaml (for editors)."""
+    import json
+
     from mlci.config.schema import json_schema
 
-    emit_json(json_schema())
+    echo(json.dumps(json_schema(), indent=2))
 
 
 # --- validate ----------------------------------------------------------------------------
@@ -244,46 +130,14 @@ def validate(opts: Options, which: str | None) -> None:
     SQL and Spark tables are validated in their engine by GX, on the whole table.
     Example: mlci validate --data data/fresh.parquet
     """
-    from mlci.flows.check import validate_data
-
-    config = opts.load()
-    results = validate_data(config, _table_arg(which))
-    if opts.json:
-        from mlci._internal.serial import to_data
-
-        emit_json({"success": all(r.success for r in results), "results": [to_data(r) for r in results]})
-    else:
-        for r in results:
-            for line in render_validation(r)[: 1 if opts.quiet else None]:
-                echo(line)
-    _annotate_validation(results)
-    if not all(r.success for r in results):
+    project = opts.project()
+    results = project.validate(which)
+    success = all(r.success for r in results)
+    emit(opts, results, text.validation, data={"success": success, "results": results})
+    for line in text.validation_annotations(results, project.context):
+        echo(line)
+    if not success:
         sys.exit(1)
-
-
-def _table_arg(text: str | None) -> str | None:
-    """Return a table argument with ${VAR} filled from the environment when it is a mapping (a URL's password)."""
-    if text is None or not text.lstrip().startswith("{"):
-        return text
-    from mlci.config.schema import interpolate
-
-    try:
-        return interpolate(text, dict(os.environ))
-    except KeyError as e:
-        raise UsageError(f"environment variable {e.args[0]} is not set (named in the table argument)") from None
-
-
-def _annotate_validation(results: list[Any]) -> None:
-    if os.environ.get("GITHUB_ACTIONS") != "true":
-        return
-    from mlci.github.workflow import annotation
-
-    # GitHub places an annotation by the file's path inside the repository checkout.
-    workspace = os.environ.get("GITHUB_WORKSPACE")
-    for r in results:
-        suite = os.path.relpath(r.suite, workspace) if workspace and os.path.isabs(r.suite) else r.suite
-        for f in r.failures:
-            echo(annotation("error", f.describe(), title=f"mlci validate: {r.table}", file=suite, line=f.line))
 
 
 # --- train / evaluate / report / check ---------------------------------------------------
@@ -298,18 +152,11 @@ def train(opts: Options, output: str | None) -> None:
 
     Example: mlci train --output build/model
     """
-    from pathlib import Path
-
-    from mlci.data.tables import load_datasets
-    from mlci.flows.check import train_candidate
-
-    config = opts.load()
-    result = train_candidate(config, load_datasets(config), Path(output) if output else None, ctx=github_context())
-    b = result.bundle
-    if opts.json:
-        emit_json({"version": b.version, "path": str(b.path), "seconds": round(result.seconds, 3)})
-    else:
-        echo(f"trained {config.model.name} version {b.version} in {result.seconds:.1f}s -> {b.path}")
+    project = opts.project()
+    result = project.train(Path(output) if output else None)
+    b, name = result.bundle, project.config.model.name
+    data = {"version": b.version, "path": str(b.path), "seconds": round(result.seconds, 3)}
+    emit(opts, result, lambda r, q: [f"trained {name} version {b.version} in {r.seconds:.1f}s -> {b.path}"], data=data)
 
 
 @cli.command()
@@ -323,20 +170,8 @@ def evaluate(opts: Options, candidate: str, baseline: str, output: str) -> None:
 
     Exit 1 when a gate fails. Example: mlci evaluate --candidate .mlci/bundles/ab12cd34ef56ab78
     """
-    from pathlib import Path
-
-    from mlci._internal.redaction import redact
-    from mlci.flows.check import evaluate_refs
-
-    document = evaluate_refs(opts.load(), candidate, baseline, ctx=github_context())
-    Path(output).write_text(redact(document.to_json()))
-    if opts.json:
-        emit_json(document.to_data())
-    elif opts.quiet:
-        echo(render_verdict(document).splitlines()[0])
-    else:
-        echo(render_verdict(document))
-        echo(f"comparison written to {output}")
+    document = opts.project().evaluate(candidate, baseline, output=Path(output))
+    emit(opts, (document, output), text.evaluate, data=document.to_data())
     if document.verdict == "fail":
         sys.exit(1)
 
@@ -353,25 +188,13 @@ def report(opts: Options, input_: str, output: str | None, post: bool) -> None:
     In GitHub Actions the report also goes to the step summary, and the outputs verdict,
     report-path and comment-url are set. Example: mlci report --post
     """
-    from pathlib import Path
-
     from mlci.contracts.document import load_document
-    from mlci.report.publish import publish
-    from mlci.report.render import render_report
 
-    config = opts.load()
+    project = opts.project()
     document = load_document(Path(input_))
-    target = Path(output or config.report.output)
-    from mlci._internal.redaction import redact
-
-    target.write_text(redact(render_report(config, document)))
-    published = publish(config, document, github_context(), post=post, report_path=str(target))
-    if opts.json:
-        emit_json({"verdict": document.verdict, "report_path": str(target), "comment_url": published.comment_url})
-    else:
-        echo(f"report ({document.verdict}) written to {target}")
-        if not opts.quiet:
-            show_published(published)
+    shown = project.report(Path(input_), Path(output) if output else None, post=post)
+    data = {"verdict": document.verdict, "report_path": shown.report_path, "comment_url": shown.comment_url}
+    emit(opts, (document, shown), text.report, data=data)
 
 
 def _yielding_openmp() -> None:
@@ -399,76 +222,18 @@ def check(opts: Options, baseline: str, post: bool | None) -> None:
     The candidate is stored under alias pr-<number> (from the GitHub event) or `candidate`.
     Writes comparison.json and report.md; exit 1 when expectations or gates fail.
     """
-    from mlci.flows.check import DataFailed
-    from mlci.flows.check import check as run_check
-    from mlci.report.publish import publish
-
-    config = opts.load()
-    post = in_actions() if post is None else post
-    try:
-        result = run_check(config, baseline=baseline, ctx=github_context(), before_worker=_yielding_openmp)
-    except DataFailed as e:
-        # The data stopped the check: its document still goes to the comment, status and outputs.
-        published = publish(config, e.document, github_context(), post=post, report_path=str(e.report_path))
-        echo(render_verdict(e.document))
-        if not opts.quiet:
-            echo(f"report: {e.report_path}")
-            show_published(published)
-            _annotate_validation(e.document.validation)
-        raise
-    except MlciError as e:
-        # The PR's status must not stay pending (or green from an earlier push) when the
-        # check could not finish.
-        if post:
-            from mlci.report.publish import error_status
-
-            note = error_status(config, github_context(), e.lines()[0])
-            if note:
-                echo(note, err=True)
-        raise
-    published = publish(
-        config,
-        result.document,
-        github_context(),
-        post=post,
-        report_path=str(result.report_path),
-    )
-    if opts.json:
-        emit_json({**result.document.to_data(), "comment_url": published.comment_url})
-    elif opts.quiet:
-        echo(render_verdict(result.document).splitlines()[0])
-    else:
-        with folded("mlci validate"):
-            for r in result.validation:
-                for line in render_validation(r):
-                    echo(line)
-        for message in result.messages:
-            echo(message)
-        echo(render_verdict(result.document))
-        if result.push is not None:
-            stored = "already stored" if not result.push.created else "stored"
-            echo(f"candidate {result.push.version} {stored} as '{result.alias}' in {result.push.uri}")
-        echo(f"report: {result.report_path}  comparison: {result.comparison_path}")
-        show_published(published)
-    if not opts.quiet:
-        _annotate_validation(result.validation)
+    project = opts.project()
+    post = project.context.in_actions if post is None else post
+    with project.posting_errors(post):
+        result = project.check(baseline=baseline, before_worker=_yielding_openmp)
+    shown = project.publish(result.document, result.report_path, post=post)
+    emit(opts, (result, shown), text.check, data=result.document.to_data() | {"comment_url": shown.comment_url})
+    for line in [] if opts.quiet else text.validation_annotations(result.validation, project.context):
+        echo(line)
+    if result.failure is not None:
+        raise result.failure
     if result.verdict == "fail":
         sys.exit(1)
-
-
-class folded:
-    """Fold the lines printed inside into a collapsible group in the Actions log."""
-
-    def __init__(self, title: str) -> None:
-        self.title = title
-
-    def __enter__(self) -> None:
-        if in_actions():
-            echo(group(self.title))
-
-    def __exit__(self, *exc: object) -> None:
-        if in_actions():
-            echo(endgroup())
 
 
 # --- registry ----------------------------------------------------------------------------
@@ -484,21 +249,8 @@ def push(opts: Options, bundle: str, alias: str | None) -> None:
 
     Example: mlci push .mlci/bundles/ab12cd34ef56ab78 --alias candidate
     """
-    from mlci.flows.release import push as push_bundle
-
-    result = push_bundle(opts.load(), bundle, alias, ctx=github_context())
-    if opts.json:
-        emit_json(result.model_dump(mode="json", exclude_none=not alias))
-    else:
-        state = "stored" if result.created else "already stored (0 bytes sent)"
-        echo(f"version {result.version} {state} at {result.uri}")
-        if result.signature is not None:
-            signed = result.signature
-            echo(f"signed by {signed.signer.identity} (signature {signed.id}); ML-BOM at {signed.bom_uri}")
-        elif result.signing_note:
-            echo(result.signing_note)
-        if alias and not opts.quiet:
-            echo(f"alias '{alias}' -> {result.version} (was {result.previous or 'unset'})")
+    result = opts.project().push(bundle, alias=alias)
+    emit(opts, result, text.push, data=result.model_dump(mode="json", exclude_none=not alias))
 
 
 @cli.command()
@@ -525,47 +277,9 @@ def promote(
 
     Example: mlci promote pr-42 --to production
     """
-    from mlci.flows import release
-
-    config = opts.load()
-    pr = None
-    verdict = None
-    if from_pr is not None:
-        from mlci.flows.promotion import verify_pr_candidate
-
-        if ref is not None:
-            raise UsageError("give either REF or --from-pr, not both")
-        verified = verify_pr_candidate(config, from_pr, github_context())
-        for line in (verified.found, *verified.notes):
-            if not opts.quiet:
-                echo(line, err=opts.json)  # --json keeps stdout pure JSON
-        ref, verdict, reason = verified.version, verified.verdict, reason or verified.found
-        if config.signing is not None:  # the signature must bind the candidate to this PR
-            from mlci.signing.verify import pull_record
-
-            pr = pull_record(github_context(), verified.pr)
-    if ref is None:
-        raise UsageError("name the version to promote (REF), or use --from-pr")
-    ctx = github_context()
-    result = release.promote(
-        config, ref, alias, reason=reason, allow_failed=allow_failed, expect=expect, ctx=ctx, pr=pr, verdict=verdict
-    )
-    from mlci.flows.deploy import record_promotion
-    from mlci.github.workflow import set_output
-
-    notes: list[str] = []
-    if alias in config.environments:
-        description = f"promote {config.model.name} {result.version}"
-        notes = record_promotion(ctx, alias, config.model.name, result.version, result.moved, description)
-    set_output("version", result.version, os.environ.get("GITHUB_OUTPUT"))
-    if opts.json:
-        emit_json(result.model_dump(mode="json"))
-    else:
-        if result.signature is not None:
-            echo(f"signature verified: signed by {result.signature.signer.identity}")
-        echo(f"alias '{alias}' -> {result.version} (was {result.previous or 'unset'})")
-        for note in notes:
-            echo(note)
+    project = opts.project()
+    result = project.promote(ref, alias, from_pr=from_pr, allow_failed=allow_failed, reason=reason, expect=expect)
+    emit(opts, result, text.promote, notes=result.notes)
 
 
 @cli.command()
@@ -578,15 +292,7 @@ def verify(opts: Options, ref: str, pr: int | None) -> None:
 
     Example: mlci verify staging
     """
-    from mlci.signing.verify import verify_ref
-
-    result = verify_ref(opts.load(), ref, ctx=github_context(), pr=pr)
-    if opts.json:
-        emit_json(result.model_dump(mode="json"))
-        return
-    s = result.signature
-    echo(f"version {result.version}: signature {s.id} by {s.signer.identity} verifies under the policy")
-    echo(f"ML-BOM: {s.bom_uri}")
+    emit(opts, opts.project().verify(ref, pr=pr), text.verification)
 
 
 @cli.command()
@@ -602,12 +308,8 @@ def deploy(opts: Options, ref: str, environment: str, reason: str, allow_failed:
     Exit 1 when the smoke test fails, 2 for a tampered or untrusted model, 3 when the
     environment moved meanwhile. Example: mlci deploy staging --env production
     """
-    from mlci.flows import deploy as deploying
-
-    result = deploying.deploy(
-        opts.load(), ref, environment, ctx=github_context(), env=os.environ, reason=reason, allow_failed=allow_failed
-    )
-    show_deploy(opts, result, "deployed")
+    result = opts.project().deploy(ref, environment, reason=reason, allow_failed=allow_failed)
+    emit(opts, result, text.deployed("deployed"))
 
 
 @cli.command()
@@ -621,31 +323,7 @@ def rollback(opts: Options, environment: str, to: str | None, reason: str) -> No
 
     Example: mlci rollback --env production
     """
-    from mlci.flows import deploy as deploying
-
-    result = deploying.rollback(opts.load(), environment, to, ctx=github_context(), env=os.environ, reason=reason)
-    show_deploy(opts, result, "rolled back")
-
-
-def show_deploy(opts: Options, result: Any, verb: str) -> None:
-    """Print a DeployResult and set the Actions output `version`."""
-    from mlci.github.workflow import set_output
-
-    set_output("version", result.version, os.environ.get("GITHUB_OUTPUT"))
-    if opts.json:
-        emit_json(result.model_dump(mode="json"))
-        return
-    line = (
-        f"{verb}: {result.environment} is version {result.version} (was {result.previous or 'unset'}); "
-        f"published at {result.uri}"
-    )
-    if opts.quiet:
-        echo(line)
-        return
-    for note in result.notes:
-        echo(note)
-    echo(line)
-    echo("smoke test passed")
+    emit(opts, opts.project().rollback(environment, to, reason=reason), text.deployed("rolled back"))
 
 
 @cli.command()
@@ -654,36 +332,10 @@ def show_deploy(opts: Options, result: Any, verb: str) -> None:
 @run_command
 def history(opts: Options, alias: str | None) -> None:
     """Show versions, aliases and the event log."""
-    from mlci.flows.release import history as read_history
-
-    result = read_history(opts.load(), alias)
+    result = opts.project().history(alias)
     for warning in result.warnings:
         echo(f"warning: {warning}", err=True)
-    if opts.json:
-        emit_json(result.model_dump(mode="json"))
-        return
-    echo(f"model {result.model} in {result.registry}")
-    echo("\naliases:")
-    for a in result.aliases:
-        echo(f"  {a.alias:<14} {a.version}  (previous {a.previous or '-'}, {a.updated_at} by {a.actor})")
-    echo("\nversions:")
-    for v in result.versions:
-        metrics = ", ".join(f"{k}={val:.4f}" for k, val in v.metrics.items() if isinstance(val, (int, float)))
-        echo(f"  {v.version}  {v.created_at}  {metrics}")
-        for sig in v.signatures or []:
-            made = sig.provenance
-            pr = f" PR #{made.pr}" if made is not None and made.pr else ""
-            echo(f"    signature {sig.id}  by {sig.signer.identity}  ({made.action if made else '?'}{pr}, unverified)")
-        if v.signatures == []:
-            echo("    unsigned")
-    echo("\nevents:")
-    for e in result.events:
-        what = e.get("alias") or e.get("env") or ""
-        verdict = (e.get("extra") or {}).get("verdict")
-        extra = f" verdict={verdict}" if verdict else ""
-        echo(
-            f"  {e.get('time', '')}  {e.get('action', ''):<8} {what:<12} {e.get('version') or ''}{extra}  {e.get('actor', '')}"
-        )
+    emit(opts, result, text.history)
 
 
 # --- scheduled ---------------------------------------------------------------------------
@@ -705,21 +357,15 @@ def drift(opts: Options, current: str | None) -> None:
     Example: mlci drift --current data/2026-11-22.parquet
     """
     from mlci._internal.serial import to_data
-    from mlci.flows import retrain as retraining
-    from mlci.github.workflow import set_output
 
-    result = retraining.drift(opts.load(), _table_arg(current))
-    report, uri, version = result.report, result.table, result.production
-    set_output("drift", report.status, os.environ.get("GITHUB_OUTPUT"))
-    if opts.json:
-        emit_json({"table": uri, "production": version, **to_data(report)})
-    else:
-        echo(
-            f"drift of {uri} ({report.rows_cur} rows) against production {version} ({report.rows_ref} rows): {report.status}"
-        )
-        if not opts.quiet:
-            echo(render_drift(report))
-    if report.status == "fail":
+    result = opts.project().drift(current)
+    emit(
+        opts,
+        result,
+        text.drift,
+        data={"table": result.table, "production": result.production, **to_data(result.report)},
+    )
+    if result.report.status == "fail":
         sys.exit(1)
 
 
@@ -733,61 +379,10 @@ def retrain(opts: Options) -> None:
     retrain-<date>, applies retrain.promote when the gates pass, and keeps one GitHub
     issue per model up to date. Outputs: verdict, drift, version.
     """
-    from pathlib import Path
-
-    from mlci.flows import retrain as retraining
-    from mlci.github.workflow import append_summary, set_output
-
-    config = opts.load()
-    result = retraining.retrain(config, ctx=github_context(), env=os.environ)
-    out = os.environ.get("GITHUB_OUTPUT")
-    for name, value in (("verdict", result.verdict), ("drift", result.drift), ("version", result.version)):
-        set_output(name, value, out)
-    append_summary(Path(result.report_path).read_text(), os.environ.get("GITHUB_STEP_SUMMARY"))
-    document = result.document
-    if opts.json:
-        emit_json(
-            document.to_data()
-            | {
-                "verdict": result.verdict,
-                "drift": result.drift,
-                "version": result.version,
-                "promoted": result.promoted,
-                "issue_url": result.issue_url,
-                "issue_error": result.issue_error,
-            }
-        )
-        _retrain_issue_failed(result)
-        return
-    data = document.stage("data validation")
-    if opts.quiet:
-        echo(f"retrain: {result.verdict}; candidate {result.version}; promoted: {result.promoted or 'no'}")
-        if data is not None and data.status == "fail":
-            sys.exit(1)
-        return
-    for r in document.validation:
-        for line in render_validation(r):
-            echo(line)
-    if document.drift is not None:
-        echo(render_drift(document.drift))
-    echo(render_verdict(document))
-    echo(f"candidate {result.version} stored as '{result.alias}'; promoted: {result.promoted or 'no'}")
-    for note in result.notes:
-        echo(note)
-    if result.issue_url:
-        echo(f"tracking issue {result.issue_action}: {result.issue_url}")
-    if data is not None and data.status == "fail":
-        sys.exit(1)  # the fresh data broke a critical expectation: nothing was promoted
-    _retrain_issue_failed(result)
-
-
-def _retrain_issue_failed(result: Any) -> None:
-    """Exit 4 when GitHub refused the tracking issue, after every output of the run is written."""
-    if result.issue_error:
-        raise ServiceError(
-            f"{result.issue_error}; the run itself finished: version {result.version}, "
-            f"promoted: {result.promoted or 'no'} (outputs, report and step summary are written)"
-        )
+    result = opts.project().retrain()
+    fields = ("verdict", "drift", "version", "promoted", "refused", "issue_url", "issue_error")
+    emit(opts, result, text.retrain, data=result.document.to_data() | {f: getattr(result, f) for f in fields})
+    result.raise_for_outcome()
 
 
 # --- scaffolding -------------------------------------------------------------------------
@@ -812,34 +407,11 @@ def init(opts: Options, directory: str, data: str, test: str | None, target: str
     a margin, most rows), value sets for categorical columns, nulls and uniqueness. init runs
     it once on every table it read. Example: mlci init --data data/train.csv --test data/test.csv --target churned
     """
-    from pathlib import Path
+    from mlci.project import Project
 
-    from mlci.flows.scaffold import init as scaffold
-
-    result = scaffold(Path(directory), data, target, force=force, test=test)
-    if opts.json:
-        from mlci._internal.serial import to_data
-
-        emit_json(
-            {
-                "written": [str(p) for p in result.written],
-                "notes": result.notes,
-                "validation": [to_data(r) for r in result.validation],
-            }
-        )
-    else:
-        if not opts.quiet:
-            for path in result.written:
-                echo(f"wrote {path}")
-            for note in result.notes:
-                echo(note)
-        for r in result.validation:
-            outcome = "all pass" if r.success else f"{r.failed} FAILED"
-            echo(f"suite checked on {r.table}: {r.rows} rows, {r.evaluated} expectations, {outcome}")
-            for line in render_validation(r)[1:]:
-                echo(line)
-        if result.success and not opts.quiet:
-            echo("next: mlci config check && mlci check")
+    result = Project.init(Path(directory), data, target=target, test=test, force=force)
+    written = {"written": [str(p) for p in result.written], "notes": result.notes, "validation": result.validation}
+    emit(opts, result, text.scaffold, data=written)
     if not result.success:
         sys.exit(1)
 

@@ -1,7 +1,7 @@
 """The bundle manifest (manifest.json): one typed model, read and written only here.
 
 A manifest is written by whoever pushed the version, a pull request's job included, so it is
-parsed strictly: a field of the wrong type (`"pr": "7"`, `"data": []`) is one ArtifactError
+parsed strictly: a field of the wrong type (`"pr": "7"`, `"data": []`) is one ModelError
 line, never a traceback. Fields may be absent or null (older mlci versions wrote fewer), and
 keys this version does not know are kept: the manifest's bytes are signed, so reading and
 writing one back must not change them (`dump` writes only the keys it read or was given).
@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
 
-from mlci.errors import ArtifactError
+from mlci.errors import ModelError
 
 
 def _number(value: Any) -> int | float:
@@ -87,24 +87,24 @@ class Manifest(_Part):
 
     @classmethod
     def parse(cls, raw: bytes | str, where: str) -> Manifest:
-        """Return the manifest in `raw` (the bytes of `where`); ArtifactError naming the bad field otherwise."""
+        """Return the manifest in `raw` (the bytes of `where`); ModelError naming the bad field otherwise."""
         try:
             data = json.loads(raw, parse_constant=_no_constant)
         except _NotJson as e:
-            raise ArtifactError(f"{where}: {e}; JSON has no such number") from None
+            raise ModelError(f"{where}: {e}; JSON has no such number") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ArtifactError(f"{where}: not valid JSON ({e})") from None
+            raise ModelError(f"{where}: not valid JSON ({e})") from None
         except (ValueError, RecursionError):  # an integer past Python's digit limit; nesting past the stack
-            raise ArtifactError(f"{where}: not JSON mlci can read (a number too long or nesting too deep)") from None
+            raise ModelError(f"{where}: not JSON mlci can read (a number too long or nesting too deep)") from None
         if not isinstance(data, dict):
-            raise ArtifactError(f"{where}: not a JSON object")
+            raise ModelError(f"{where}: not a JSON object")
         try:
             return cls.model_validate(data)
         except ValidationError as e:
             first = e.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
             more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-            raise ArtifactError(
+            raise ModelError(
                 f"{where}: field {field!r} is {_shown(first.get('input'))}: {_reason(first['msg'])}{more}; "
                 "mlci does not use a manifest it did not write — train and push the bundle again"
             ) from None

@@ -21,17 +21,16 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlci.errors import ChecksFailed, ConfigError, MlciError, NotFoundError, ServiceError
+from mlci.errors import CheckFailed, ConfigError, MlciError, NotFoundError, ServiceError, UntrustedTypes
 
 if TYPE_CHECKING:
     from mlci.config.schema import Config
-    from mlci.github.client import GitHubClient
     from mlci.github.context import GitHubContext
     from mlci.registry.registry import AliasRecord, Registry
 
@@ -58,11 +57,11 @@ class DeployResult(BaseModel):
 
 
 def smoke_test(config: Config, registry: Registry, env: str, version: str) -> None:
-    """Raise ChecksFailed unless the release of `version` staged in `env` is that version and predicts as recorded."""
+    """Raise CheckFailed unless the release of `version` staged in `env` is that version and predicts as recorded."""
     import numpy as np
     import pandas as pd
 
-    from mlci.modeling.bundle import SMOKE, UntrustedTypes, open_bundle
+    from mlci.modeling.bundle import SMOKE, open_bundle
     from mlci.modeling.training import load_trusted, scores
 
     with tempfile.TemporaryDirectory(prefix="mlci-smoke-") as tmp:
@@ -72,20 +71,20 @@ def smoke_test(config: Config, registry: Registry, env: str, version: str) -> No
             model = load_trusted(config, bundle)
             smoke_path = bundle.path / SMOKE
             if not smoke_path.exists():
-                raise ChecksFailed(f"version {version} has no {SMOKE} (sample rows) to smoke-test with")
+                raise CheckFailed(f"version {version} has no {SMOKE} (sample rows) to smoke-test with")
             rows = pd.read_parquet(smoke_path)
             expected = rows.pop("__mlci_prediction__").to_numpy(dtype="float64")
             features = list(bundle.manifest.features or rows.columns)
             got = np.asarray(scores(model, rows[features], str(bundle.manifest.task)), dtype="float64")
-        except (ChecksFailed, UntrustedTypes, ServiceError):
+        except (CheckFailed, UntrustedTypes, ServiceError):
             raise
         except MlciError as e:
-            raise ChecksFailed(f"smoke test of {version} in {env}: {e}") from e
+            raise CheckFailed(f"smoke test of {version} in {env}: {e}") from e
         except Exception as e:  # a model that cannot load or predict fails the smoke test
-            raise ChecksFailed(f"smoke test of {version} in {env}: {type(e).__name__}: {e}") from e
+            raise CheckFailed(f"smoke test of {version} in {env}: {type(e).__name__}: {e}") from e
     if got.shape != expected.shape or not np.allclose(got, expected, rtol=0, atol=SMOKE_ATOL, equal_nan=True):
         worst = float(np.nanmax(np.abs(got - expected))) if got.shape == expected.shape else float("nan")
-        raise ChecksFailed(
+        raise CheckFailed(
             f"smoke test of {version} in {env}: predictions on {len(expected)} sample rows differ from those "
             f"recorded at training (max difference {worst:.3g})"
         )
@@ -94,14 +93,13 @@ def smoke_test(config: Config, registry: Registry, env: str, version: str) -> No
 # --- webhook ------------------------------------------------------------------------------
 
 
-def notify_webhook(config: Config, notice: dict[str, Any], env: Mapping[str, str], *, attempts: int = 3) -> None:
-    """POST the signed deploy notice to deploy.webhook; ServiceError after retries."""
+def notify_webhook(config: Config, notice: dict[str, Any], secret: str, *, attempts: int = 3) -> None:
+    """POST the deploy notice, signed with `secret` (HMAC-SHA256), to deploy.webhook; ServiceError after retries."""
     import requests
 
     url = config.deploy.webhook
     if not url:
         return
-    secret = env.get(config.deploy.webhook_secret_env, "")
     if not secret:
         raise ConfigError(
             f"deploy.webhook is set but {config.deploy.webhook_secret_env} is empty",
@@ -127,82 +125,7 @@ def notify_webhook(config: Config, notice: dict[str, Any], env: Mapping[str, str
     raise ServiceError(redact(f"deploy.webhook {url} failed after {attempt + 1} attempt(s): {last}"))
 
 
-# --- GitHub deployments -------------------------------------------------------------------
-
-
-class _Deployments:
-    """GitHub deployment records for the environment, or nothing (with a note) when not possible."""
-
-    def __init__(self, ctx: GitHubContext, notes: list[str]) -> None:
-        self.ctx = ctx
-        self.notes = notes
-        self.client: GitHubClient | None = None
-        self.id: int | None = None
-        if not (ctx.in_actions and ctx.token and ctx.repository):
-            notes.append("not in GitHub Actions with a token: no GitHub deployment recorded")
-            return
-        from mlci.github.client import GitHubClient
-
-        self.client = GitHubClient.from_context(ctx)
-
-    def start(
-        self, environment: str, model: str, version: str, description: str, extra: dict[str, Any] | None = None
-    ) -> None:
-        if self.client is None:
-            return
-        try:
-            payload = {"model": model, "version": version, **(extra or {})}
-            self.id = self.client.create_deployment(
-                self.ctx.sha or self.ctx.ref or "main", environment, payload, description
-            )
-            self.client.create_deployment_status(
-                self.id, "in_progress", log_url=self.ctx.run_url, description=description, environment=environment
-            )
-        except ServiceError as e:
-            self.notes.append(f"could not record a GitHub deployment: {e}")
-            self.id = None
-
-    def finish(self, environment: str, ok: bool, description: str) -> None:
-        if self.client is None or self.id is None:
-            return
-        try:
-            state = "success" if ok else "failure"
-            self.client.create_deployment_status(
-                self.id, state, log_url=self.ctx.run_url, description=description[:140], environment=environment
-            )
-        except ServiceError as e:
-            self.notes.append(f"could not record the GitHub deployment status: {e}")
-        finally:
-            self.client.close()
-
-
-def record_promotion(
-    ctx: GitHubContext, environment: str, model: str, version: str, moved: bool, description: str
-) -> list[str]:
-    """Record one GitHub deployment of `version` to `environment` when the alias moved; return notes.
-
-    A promotion moves an environment as a deploy does, so the Environments page shows it,
-    naming the model version; a promotion that changed nothing records nothing.
-    """
-    notes: list[str] = []
-    if not moved:
-        notes.append(f"'{environment}' already held {version}: no GitHub deployment recorded")
-        return notes
-    tracker = _Deployments(ctx, notes)
-    tracker.start(environment, model, version, description)
-    tracker.finish(environment, tracker.id is not None, description)
-    return notes
-
-
 # --- deploy and rollback ------------------------------------------------------------------
-
-
-class DeployFailed(MlciError):
-    """A deploy or rollback failed and was undone; carries the exit code of what failed."""
-
-    def __init__(self, message: str, exit_code: int, *, hint: str | None = None) -> None:
-        self.exit_code = exit_code
-        super().__init__(message, hint=hint)
 
 
 class _Interrupted(BaseException):
@@ -277,7 +200,7 @@ def check_trusted(config: Config, registry: Registry, version: str) -> None:
     Runs before anything moves, and loads nothing: a model with an untrusted type never runs.
     """
     from mlci._internal.files import regular_file
-    from mlci.modeling.bundle import UntrustedTypes, check_members, open_bundle, untrusted_types
+    from mlci.modeling.bundle import check_members, open_bundle, untrusted_types
 
     with tempfile.TemporaryDirectory(prefix="mlci-verify-") as tmp:
         bundle = open_bundle(registry.fetch(version, Path(tmp)), expect=version)
@@ -316,11 +239,12 @@ def reconcile(registry: Registry, env: str, *, actor: str) -> str | None:
 
 def deploy(
     config: Config,
+    registry: Registry,
     ref: str,
     environment: str,
     *,
     ctx: GitHubContext,
-    env: Mapping[str, str],
+    webhook_secret: str = "",
     reason: str = "",
     action: str = "deploy",
     allow_failed: bool = False,
@@ -336,42 +260,38 @@ def deploy(
     can only leave alias and pointer on two versions that both passed their smoke test in
     `env`; the next deploy or rollback reconciles them before doing anything else.
 
-    `ctx` is the Actions run (the actor, the GitHub deployment record); `env` the process
-    environment, read only for the webhook secret named in deploy.webhook_secret_env. A
-    version whose last check failed is refused, naming the stage, unless `allow_failed`.
+    `ctx` is the Actions run (the actor, the GitHub deployment record); `webhook_secret` signs
+    the notice to deploy.webhook. Whether the version may move at all is the release policy's
+    (mlci.flows.policy): a signature the policy accepts, and a check that did not fail unless
+    `allow_failed` (a rollback goes back to what served before, whatever its check said).
     """
     from mlci.errors import ConflictError
-    from mlci.flows.release import last_verdict
+    from mlci.flows.policy import Deployments, clear
     from mlci.registry.references import actor as actor_of
-    from mlci.registry.references import open_registry
-    from mlci.signing.verify import provenance_notes, provenance_payload, require_signed
+    from mlci.signing.verify import provenance_notes, provenance_payload
 
     actor = actor_of(ctx)
     if environment not in config.environments:
         known = ", ".join(config.environments)
         raise ConfigError(f"unknown environment '{environment}' (environments in mlci.yaml: {known})")
-    registry = open_registry(config)
     notes: list[str] = []
     if note := reconcile(registry, environment, actor=actor):
         notes.append(note)
     version = registry.resolve(ref)
-    verified = require_signed(config, registry, version)  # exit 1 before the environment changes
+    # A rollback goes back to what served before, whatever its check said; the signature still counts.
+    clearance = clear(
+        config, registry, version, environment, allow_failed=allow_failed or action == "rollback", action=action
+    )
+    verified = clearance.verification
     notes += provenance_notes(verified)
     why = reason or f"{action} {ref}"
-    if action == "deploy":  # a rollback goes back to what served before, whatever its check said
-        stored = last_verdict(registry, version)
-        if stored is not None and stored.verdict == "fail" and not allow_failed:
-            raise ChecksFailed(
-                f"version {version} {stored.failure()}; not deploying it to '{environment}'",
-                hint="pass --allow-failed to deploy it anyway (recorded in the event log)",
-            )
-        if stored is not None and stored.verdict == "fail":
-            why += f" (--allow-failed: its check had failed: {', '.join(stored.failed_stages) or 'see the event log'})"
+    if clearance.overridden and action == "deploy":
+        why += f" ({clearance.overridden})"
     check_trusted(config, registry, version)
     before = registry.alias(environment)
     before_pointer, pointer_etag = registry.pointer(environment)
     previous = before.version if before else None
-    github = _Deployments(ctx, notes)
+    github = Deployments(ctx, notes)
     description = f"{action} {config.model.name} {version}"
     github.start(environment, config.model.name, version, description, provenance_payload(verified))
     uri = registry.store.url(f"{config.model.name}/deployments/{environment}/")
@@ -409,10 +329,10 @@ def deploy(
                 "version_uri": registry.store.url(f"{config.model.name}/versions/{version}/"),
             }
             try:
-                notify_webhook(config, notice, env)
+                notify_webhook(config, notice, webhook_secret)
             except ServiceError as e:
                 if config.deploy.webhook_required:
-                    raise ChecksFailed(f"{e} (deploy.webhook_required)") from e
+                    raise CheckFailed(f"{e} (deploy.webhook_required)") from e
                 notes.append(f"warning: {e}")
             signals.checkpoint()
         except BaseException as failure:
@@ -505,38 +425,44 @@ def _failed(
     trouble: str | None,
 ) -> MlciError:
     """Return the one error the user sees for a failed deploy: what failed, and what is live now."""
-    from mlci.errors import ConflictError
+    from mlci.errors import ConflictError, DeployFailed, Interrupted
 
+    cause: BaseException = failure
     if isinstance(failure, _Interrupted):
-        what, code = f"interrupted by {failure}", 128 + failure.signum
+        what = f"interrupted by {failure}"
+        cause = Interrupted(what, failure.signum)
     elif isinstance(failure, KeyboardInterrupt):
-        what, code = "interrupted", 130
+        what = "interrupted"
+        cause = Interrupted(what, signal.SIGINT)
     elif isinstance(failure, MlciError):
-        what, code = failure.message, failure.exit_code
+        what = failure.message
     else:
-        what, code = f"{type(failure).__name__}: {failure}", 2
+        what = f"{type(failure).__name__}: {failure}"
     if isinstance(failure, ConflictError) and trouble is None:
-        return DeployFailed(f"{action} of {model} {version} to {env}: {what}; {env} serves {restored or 'nothing'}", 3)
+        return DeployFailed(
+            f"{action} of {model} {version} to {env}: {what}; {env} serves {restored or 'nothing'}", cause
+        )
     if trouble is not None:
         return DeployFailed(
             f"{action} of {model} {version} to {env} failed: {what}; the automatic rollback could not finish "
             f"({trouble})",
-            code,
+            cause,
             hint="the published copy still serves a smoke-tested version; the next deploy or rollback reconciles it",
         )
     return DeployFailed(
         f"{action} of {model} {version} to {env} failed: {what}; rolled back: {env} is {restored or 'unset'} again",
-        code,
+        cause,
     )
 
 
 def rollback(
     config: Config,
+    registry: Registry,
     environment: str,
     to: str | None,
     *,
     ctx: GitHubContext,
-    env: Mapping[str, str],
+    webhook_secret: str = "",
     reason: str = "",
 ) -> DeployResult:
     """Put the previous (or a named) version back into `environment`, published and smoke-tested.
@@ -544,9 +470,7 @@ def rollback(
     A rollback goes back to what served before, so it does not ask how that version's check went.
     """
     from mlci.registry.references import actor as actor_of
-    from mlci.registry.references import open_registry
 
-    registry = open_registry(config)
     reconcile(registry, environment, actor=actor_of(ctx))
     current = registry.alias(environment)
     if to is None:
@@ -557,4 +481,14 @@ def rollback(
             )
         to = current.previous
     why = reason or f"rollback from {current.version if current else 'nothing'}"
-    return deploy(config, to, environment, ctx=ctx, env=env, reason=why, action="rollback", allow_failed=True)
+    return deploy(
+        config,
+        registry,
+        to,
+        environment,
+        ctx=ctx,
+        webhook_secret=webhook_secret,
+        reason=why,
+        action="rollback",
+        allow_failed=True,
+    )

@@ -17,12 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlci.errors import ChecksFailed, ConfigError
+from mlci.errors import CheckFailed, ConfigError, UsageError
 
 if TYPE_CHECKING:
     from mlci.config.schema import Config
-    from mlci.flows.release import StoredVerdict
+    from mlci.flows.policy import StoredVerdict
     from mlci.github.context import GitHubContext
+    from mlci.registry.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def pr_number(from_pr: str, ctx: GitHubContext) -> tuple[int, str]:
         return pr_of_commit(ctx)
     if from_pr.isdigit():
         return int(from_pr), f"PR #{from_pr} named on the command line"
-    raise ConfigError(f"--from-pr {from_pr!r}: give a PR number or 'auto'")
+    raise UsageError(f"--from-pr {from_pr!r}: give a PR number or 'auto'")
 
 
 def github_record(ctx: GitHubContext, number: int) -> tuple[bool, str | None]:
@@ -59,12 +60,12 @@ def github_record(ctx: GitHubContext, number: int) -> tuple[bool, str | None]:
     with GitHubClient.from_context(ctx) as client:
         pull = client.get(f"/repos/{ctx.repository}/pulls/{number}")
     if not isinstance(pull, dict) or pull.get("number") != number:
-        raise ChecksFailed(f"GitHub's answer for PR #{number} is not that pull request")
+        raise CheckFailed(f"GitHub's answer for PR #{number} is not that pull request")
     head: dict[str, Any] = pull["head"] if isinstance(pull.get("head"), dict) else {}
     head_repo: dict[str, Any] = head["repo"] if isinstance(head.get("repo"), dict) else {}
     head_name = head_repo.get("full_name")
     if not isinstance(head_name, str) or head_name.lower() != (ctx.repository or "").lower():
-        raise ChecksFailed(
+        raise CheckFailed(
             f"PR #{number} came from {head_name or 'a deleted repository'}, not {ctx.repository}: a fork's check "
             f"stores no candidate, so whatever pr-{number} names was stored by another job; refusing to promote it",
             hint="re-run the check from a branch of this repository and promote that PR",
@@ -73,25 +74,24 @@ def github_record(ctx: GitHubContext, number: int) -> tuple[bool, str | None]:
     return bool(pull.get("merged") or pull.get("merged_at")), sha if isinstance(sha, str) else None
 
 
-def verify_pr_candidate(config: Config, from_pr: str, ctx: GitHubContext) -> VerifiedCandidate:
-    """Return the merged PR's candidate, verified and re-evaluated here; ChecksFailed when it does not hold up."""
+def verify_pr_candidate(config: Config, registry: Registry, from_pr: str, ctx: GitHubContext) -> VerifiedCandidate:
+    """Return the merged PR's candidate, verified and re-evaluated here; CheckFailed when it does not hold up."""
     from mlci.data.tables import load_datasets
-    from mlci.flows.check import Candidate, judge, validate_datasets
-    from mlci.flows.release import StoredVerdict, last_verdict
-    from mlci.registry.references import baseline_bundle, open_registry, resolve_bundle
+    from mlci.flows.pipeline import run
+    from mlci.flows.policy import StoredVerdict, last_verdict
+    from mlci.registry.references import resolve_bundle
 
     number, how = pr_number(from_pr, ctx)
-    registry = open_registry(config)
     record = registry.alias(f"pr-{number}")
     if record is None:
         last = last_verdict(registry, alias=f"pr-{number}")
         if last is not None and last.failed_stages:
             # The event is the PR role's to write: it only words the refusal, never allows anything.
-            raise ChecksFailed(
+            raise CheckFailed(
                 f"PR #{number} has no candidate to promote: its last check failed ({last.headline}) and stored none",
                 hint="fix what failed on a new pull request; its check stores the candidate",
             )
-        raise ChecksFailed(
+        raise CheckFailed(
             f"PR #{number} has no stored candidate (no alias pr-{number} for model '{config.model.name}'); "
             "did its mlci check run and push?"
         )
@@ -100,17 +100,17 @@ def verify_pr_candidate(config: Config, from_pr: str, ctx: GitHubContext) -> Ver
     manifest = bundle.manifest
     notes: list[str] = []
     if manifest.pr != number:
-        raise ChecksFailed(
+        raise CheckFailed(
             f"alias pr-{number} points at version {version}, which was stored for PR "
             f"#{manifest.pr}, not #{number}; refusing to promote it (the alias was moved by another job)"
         )
     if ctx.token and ctx.repository:
         merged, head = github_record(ctx, number)
         if not merged:
-            raise ChecksFailed(f"GitHub says PR #{number} is not merged; not promoting its candidate")
+            raise CheckFailed(f"GitHub says PR #{number} is not merged; not promoting its candidate")
         # git_sha is the PR's head commit on a pull_request job (not GitHub's temporary merge commit).
         if head is None or manifest.git_sha != head:
-            raise ChecksFailed(
+            raise CheckFailed(
                 f"version {version} under pr-{number} was trained from commit {manifest.git_sha or 'unknown'}, "
                 f"but GitHub records PR #{number}'s head as {head}; refusing to promote it"
             )
@@ -122,13 +122,20 @@ def verify_pr_candidate(config: Config, from_pr: str, ctx: GitHubContext) -> Ver
         )
     else:
         notes.append("not checked against GitHub (no token outside Actions): re-evaluated only")
-    # Re-evaluate here, with this branch's gates and data, against what is in production now;
-    # the document built from it decides the verdict, as it does for every check.
-    datasets = load_datasets(config)
-    validation = validate_datasets(config, datasets, cached=False)
-    baseline = baseline_bundle(config, registry, "production")
-    candidate = Candidate(bundle=bundle, reused=True, seconds=0.0)
-    _, document = judge(config, registry, datasets, candidate, validation, baseline, f"pr-{number}", ctx)
+    # Re-evaluate here, with this branch's gates and data, against what is in production now: the
+    # same pipeline as every check, with the PR's stored version as the candidate, nothing read
+    # from the cache (.mlci/ of the checkout is the PR's too) and nothing stored.
+    outcome = run(
+        config,
+        registry,
+        load_datasets(config),
+        ctx,
+        alias=f"pr-{number}",
+        action="promote",
+        candidate=bundle,
+        store=False,
+    )
+    document, baseline = outcome.document, outcome.baseline
     verdict = StoredVerdict.of(document)
     against = f"production {baseline.bundle.version}" if baseline is not None else "no production model"
     stored = last_verdict(registry, version)

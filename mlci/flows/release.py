@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from mlci.contracts.signature import Signature
-from mlci.errors import ChecksFailed, NotFoundError
-from mlci.registry.references import actor, open_registry
+from mlci.errors import NotFoundError
+from mlci.flows.policy import StoredVerdict
+from mlci.registry.references import actor
 from mlci.signing.sign import signatures_of
 
 if TYPE_CHECKING:
     from mlci.config.schema import Config
-    from mlci.contracts.document import ReportDocument
     from mlci.github.context import GitHubContext
     from mlci.registry.registry import Registry
     from mlci.signing.verify import PullRecord
@@ -35,28 +35,7 @@ class PushOutcome(_Result):
     previous: str | None = None
     signature: Signature | None = None  # the signature stored beside it (signing configured)
     signing_note: str | None = None  # why it was not signed, when signing is configured but skipped
-
-
-class StoredVerdict(_Result):
-    """What a check found about a version: its last stored check (the event log) or this job's own document."""
-
-    verdict: str
-    headline: str = ""
-    failed_stages: list[str] = []
-
-    @classmethod
-    def of(cls, document: ReportDocument) -> StoredVerdict:
-        """Return the verdict a report document decided, with its headline and failed stages."""
-        return cls(
-            verdict=document.verdict,
-            headline=document.headline,
-            failed_stages=[s.name for s in document.failed_stages],
-        )
-
-    def failure(self, when: str = "at its last check") -> str:
-        """Return why it failed, naming the stages: `failed data validation at its last check (data validation ...)`."""
-        stages = " and ".join("its gates" if s == "gates" else s for s in self.failed_stages) or "its check"
-        return f"failed {stages} {when}" + (f" ({self.headline})" if self.headline else "")
+    notes: list[str] = []  # what moving an environment's alias recorded (a GitHub deployment)
 
 
 class PromoteResult(_Result):
@@ -68,6 +47,8 @@ class PromoteResult(_Result):
     verdict: str | None
     moved: bool = True  # False when the alias already held the version
     signature: Signature | None = None  # the signature that verified under the policy (signing configured)
+    notes: list[str] = []  # how the candidate was found and verified (promote --from-pr)
+    recorded: list[str] = []  # what the move of an environment recorded (a GitHub deployment)
 
 
 class VersionSummary(_Result):
@@ -103,28 +84,48 @@ class History(_Result):
 
 
 def push(
-    config: Config, bundle_dir: str, alias: str | None = None, *, reason: str = "", ctx: GitHubContext | None = None
+    config: Config,
+    registry: Registry,
+    bundle_dir: str,
+    alias: str | None = None,
+    *,
+    reason: str = "",
+    ctx: GitHubContext | None = None,
 ) -> PushOutcome:
-    """Store a bundle as an immutable version (signed when mlci.yaml says so) and optionally point an alias at it."""
+    """Store a bundle as an immutable version (signed when mlci.yaml says so) and optionally point an alias at it.
+
+    An environment's alias (staging, production, ...) moves only through the release policy,
+    as `mlci promote` moves it.
+    """
     from mlci.modeling.bundle import open_bundle
     from mlci.signing.sign import version_signer
 
     bundle = open_bundle(Path(bundle_dir))
-    registry = open_registry(config)
     who = actor(ctx)
     signer = version_signer(config, registry, ctx, action="push", actor=who)
     result = registry.push(bundle.path, actor=who, reason=reason, attach=signer)
     signed = {"signature": signer.signed, "signing_note": signer.note} if signer is not None else {}
     if not alias:
         return PushOutcome(version=result.version, created=result.created, uri=result.uri, **signed)
-    record = registry.set_alias(alias, result.version, actor=who, reason=reason or "push")
+    if alias in config.environments:
+        moved = promote(config, registry, result.version, alias, reason=reason or "push", ctx=ctx)
+        previous, notes = moved.previous, moved.recorded
+    else:
+        previous, notes = registry.set_alias(alias, result.version, actor=who, reason=reason or "push").previous, []
     return PushOutcome(
-        version=result.version, created=result.created, uri=result.uri, alias=alias, previous=record.previous, **signed
+        version=result.version,
+        created=result.created,
+        uri=result.uri,
+        alias=alias,
+        previous=previous,
+        notes=notes,
+        **signed,
     )
 
 
 def promote(
     config: Config,
+    registry: Registry,
     ref: str,
     alias: str,
     *,
@@ -137,17 +138,20 @@ def promote(
 ) -> PromoteResult:
     """Move `alias` to the version REF names, by compare-and-swap; ConflictError if it moved under us.
 
-    `expect` ("none" for an unset alias) is the version the caller believes the alias holds,
-    e.g. the baseline a PR was compared with: if the alias holds anything else, nothing moves.
-    `verdict` is one this job's own document decided (promote --from-pr re-evaluates); without
-    it the version's last stored check verdict is used. A failed one is refused, naming the stage.
+    The release policy (mlci.flows.policy) decides whether it may: a signature the policy
+    accepts (bound to `pr` when given), and a check that did not fail unless `allow_failed`.
+    `verdict` is one this job decided itself (promote --from-pr and retrain evaluate here); without
+    it the version's last stored check verdict is read. `expect` ("none" for an unset alias) is
+    the version the caller believes the alias holds, e.g. the baseline a PR was compared with: if
+    the alias holds anything else, nothing moves. A move of an environment's alias is recorded
+    as a GitHub deployment.
     """
     from mlci.errors import ConflictError
-    from mlci.signing.verify import require_signed
+    from mlci.flows.policy import clear, record_move
+    from mlci.github.context import GitHubContext
 
-    registry = open_registry(config)
     version = registry.resolve(ref)
-    verified = require_signed(config, registry, version, pr=pr)  # exit 1 before anything moves
+    clearance = clear(config, registry, version, alias, allow_failed=allow_failed, verdict=verdict, pr=pr)
     current = registry.alias(alias)
     if expect is not None:
         wanted = None if expect == "none" else registry.resolve(expect)
@@ -157,56 +161,31 @@ def promote(
                 f"alias '{alias}' of model '{config.model.name}' holds {held or 'nothing'}, not {wanted or 'nothing'} "
                 f"as expected; someone moved it first. Re-run the check against the new '{alias}'"
             )
-    fresh = verdict is not None
-    stored = verdict if verdict is not None else last_verdict(registry, version)
-    if stored is not None and stored.verdict == "fail" and not allow_failed:
-        when = "when re-evaluated against production in this job" if fresh else "at its last check"
-        raise ChecksFailed(
-            f"version {version} {stored.failure(when)}; not promoting it to '{alias}'",
-            hint="pass --allow-failed to promote it anyway (recorded in the event log)",
-        )
     why = reason or f"promote {ref}"
-    if stored is not None and stored.verdict == "fail":
-        why += f" (--allow-failed: its check had failed: {', '.join(stored.failed_stages) or 'see the event log'})"
+    if clearance.overridden:
+        why += f" ({clearance.overridden})"
     record = registry.set_alias(
         alias, version, actor=actor(ctx), reason=why, expected_etag=current.etag if current else None
     )
     moved = current is None or current.version != record.version
+    notes: list[str] = []
+    if alias in config.environments:
+        description = f"promote {config.model.name} {record.version}"
+        notes = record_move(ctx or GitHubContext(), alias, config.model.name, record.version, moved, description)
+    stored = clearance.verdict
     return PromoteResult(
         alias=alias,
         version=record.version,
         previous=record.previous,
         verdict=stored.verdict if stored else None,
         moved=moved,
-        signature=verified.signature if verified is not None else None,
+        signature=clearance.verification.signature if clearance.verification is not None else None,
+        recorded=notes,
     )
 
 
-def last_verdict(registry: Registry, version: str | None = None, *, alias: str | None = None) -> StoredVerdict | None:
-    """Return what the latest check (or scheduled retrain) that stored `version` (or ran under `alias`) found.
-
-    A check the data stopped stores no version; its event names only the alias. Events written
-    by an older mlci carry only the verdict; their failure names no stage.
-    """
-    for event in reversed(registry.events()):
-        if event.get("action") not in ("check", "retrain"):
-            continue
-        if (version is not None and event.get("version") == version) or (
-            alias is not None and event.get("alias") == alias
-        ):
-            extra = event.get("extra") or {}
-            stages = extra.get("failed_stages")
-            return StoredVerdict(
-                verdict=str(extra.get("verdict")),
-                headline=str(extra.get("headline") or ""),
-                failed_stages=[str(s) for s in stages] if isinstance(stages, list) else [],
-            )
-    return None
-
-
-def history(config: Config, alias: str | None = None) -> History:
+def history(config: Config, registry: Registry, alias: str | None = None) -> History:
     """Return versions (with metrics), aliases (current and previous) and the event log."""
-    registry = open_registry(config)
     aliases = [a for a in registry.aliases() if alias is None or a.name == alias]
     if alias is not None and not aliases:
         raise NotFoundError(f"model '{config.model.name}' has no alias '{alias}'")
@@ -260,7 +239,7 @@ def pr_of_commit(ctx: GitHubContext, message: str | None = None) -> tuple[int, s
         m = pattern.search(message)
         if m:
             return int(m.group(1)), f"{how} names PR #{m.group(1)}"
-    raise ChecksFailed(
+    raise NotFoundError(
         f"cannot tell which pull request commit {(ctx.sha or 'HEAD')[:12]} came from "
         "(GitHub lists none and its message has no '(#123)')",
         hint="pass --from-pr NUMBER",

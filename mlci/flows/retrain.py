@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,11 +16,10 @@ if TYPE_CHECKING:
     from mlci.contracts.document import ReportDocument
     from mlci.contracts.drift import DriftReport
     from mlci.data.engines import EngineTable
+    from mlci.flows.pipeline import Run
     from mlci.github.context import GitHubContext
     from mlci.modeling.bundle import Bundle
     from mlci.registry.registry import Registry
-
-ISSUE_MARKER = "<!-- mlci:retrain:{model} -->"
 
 
 def fresh_data_uri(config: Config, template: str | None = None, now: datetime | None = None) -> str:
@@ -110,14 +108,12 @@ class DriftResult:
     report: DriftReport
 
 
-def drift(config: Config, current: str | None = None) -> DriftResult:
+def drift(config: Config, registry: Registry, current: str | None = None) -> DriftResult:
     """Return the drift of a fresh table (default: retrain.data, a path or an engine table) against production."""
     from mlci.data.engines import open_table
     from mlci.data.tables import read_table, s3_options
-    from mlci.registry.references import open_registry
 
     source = fresh_source(config, current)
-    registry = open_registry(config)
     bundle = production_bundle(config, registry)
     if bundle is None:
         raise NotFoundError(
@@ -141,10 +137,11 @@ class RetrainResult:
 
     data: str
     document: ReportDocument
-    version: str
+    version: str | None  # None: the fresh data broke its expectations and nothing was trained
     alias: str
     promoted: str | None
     report_path: str
+    refused: str | None = None  # why the release policy refused to promote the candidate
     aliases: dict[str, str] = field(default_factory=dict)
     issue_url: str | None = None
     issue_action: str | None = None
@@ -163,32 +160,47 @@ class RetrainResult:
         """Return the drift status against production (ok, warn, fail), or none without production."""
         return self.document.drift.status if self.document.drift is not None else "none"
 
+    def raise_for_outcome(self) -> None:
+        """Raise what went wrong once every output of the run is written: the data, the policy, or GitHub."""
+        from mlci.errors import ExpectationsFailed, PolicyRefused, ServiceError
+
+        data = self.document.stage("data validation")
+        if data is not None and data.status == "fail":
+            raise ExpectationsFailed(f"the fresh data broke its expectations ({data.summary}); nothing was promoted")
+        if self.refused:
+            raise PolicyRefused(self.refused)
+        if self.issue_error:
+            raise ServiceError(
+                f"{self.issue_error}; the run itself finished: version {self.version}, "
+                f"promoted: {self.promoted or 'no'} (outputs, report and step summary are written)"
+            )
+
 
 def retrain(
     config: Config,
-    *,
+    registry: Registry,
     ctx: GitHubContext,
-    env: Mapping[str, str],
+    *,
+    webhook_secret: str = "",
     now: datetime | None = None,
     output_dir: Path | None = None,
 ) -> RetrainResult:
     """Validate fresh data, measure drift, retrain, compare with production, store, maybe promote, report.
 
-    `ctx` is the Actions run (actor, tracking issue); `env` the process environment, passed on
-    to a deploy for its webhook secret. comparison.json and the report are written to
-    `output_dir` (default: here), as `mlci check` writes them.
+    One run of the pipeline (mlci.flows.pipeline) on the fresh table split by retrain.holdout,
+    stored as retrain-<date>. `retrain.promote` moves staging through the release policy
+    (signature, deployment record), or deploys to production; `webhook_secret` signs that
+    deploy's notice. comparison.json and the report are written to `output_dir` (default:
+    here), as `mlci check` writes them. `ctx` is the Actions run (actor, tracking issue).
     """
     from mlci.contracts.document import Sample
     from mlci.data.engines import frame_fingerprint, open_table
     from mlci.data.tables import Datasets, feature_columns, read_table, require_columns, s3_options, split_table
-    from mlci.flows.check import judge, store_candidate, train_candidate, validate_datasets, write_report
-    from mlci.flows.deploy import deploy
-    from mlci.registry.references import actor, baseline_bundle, open_registry
-    from mlci.signing.sign import version_signer
+    from mlci.flows.pipeline import run
+    from mlci.report.reporters import write_files
 
     now = now or datetime.now(timezone.utc)
     source = fresh_source(config, now=now)
-    registry = open_registry(config)
     production = production_bundle(config, registry)
     engines: dict[str, EngineTable] = {}
     sample = None
@@ -220,47 +232,32 @@ def retrain(
         engines=engines,
         sample=sample,
     )
-    validation = validate_datasets(config, datasets, ["train", "test"]) if config.expectations else []
-
     date = now.date().isoformat()
     alias = f"retrain-{date}"
-    candidate = train_candidate(config, datasets, ctx=ctx)
-    base = baseline_bundle(config, registry, "production")
-    _, document = judge(config, registry, datasets, candidate, validation, base, alias, ctx, drift=drift_report)
-    verdict = document.verdict
-    who = actor(ctx)
     drift_status = drift_report.status if drift_report else "none"
-    signer = version_signer(config, registry, ctx, action="retrain", actor=who)
-    pushed = store_candidate(
-        registry, candidate, document, actor=who, action="retrain", attach=signer, drift=drift_status, data=uri
+    outcome = run(
+        config,
+        registry,
+        datasets,
+        ctx,
+        alias=alias,
+        action="retrain",
+        drift=drift_report,
+        event={"drift": drift_status, "data": uri},
+        tables=["train", "test"],
     )
-    if signer is not None and signer.signed is not None:
-        document = document.with_signature(signer.signed)
-
-    promoted = None
-    notes: list[str] = []
-    target = config.retrain.promote
-    if target != "none" and verdict in ("pass", "bootstrap"):
-        current = registry.alias(target)
-        if current is None or current.version != pushed.version:
-            reason = f"retrain {date}: gates {verdict}"
-            if target == "production":
-                deploy(config, pushed.version, "production", ctx=ctx, env=env, reason=reason)
-            else:
-                registry.set_alias(target, pushed.version, actor=who, reason=reason)
-            promoted = target
-    elif target != "none":
-        notes.append(f"not promoting to {target}: the candidate's verdict is {verdict} ({document.headline})")
-
-    _, report_path = write_report(config, document, output_dir)
+    document = outcome.document
+    promoted, notes, refused = _promote(config, registry, ctx, outcome, date, webhook_secret)
+    _, report_path = write_files(config, document, output_dir)
     result = RetrainResult(
         data=uri,
         document=document,
-        version=pushed.version,
+        version=outcome.push.version if outcome.push is not None else None,
         alias=alias,
         promoted=promoted,
         report_path=str(report_path),
         notes=notes,
+        refused=refused,
     )
     for name in ("staging", "production"):
         record = registry.alias(name)
@@ -270,6 +267,44 @@ def retrain(
     return result
 
 
+def _promote(
+    config: Config, registry: Registry, ctx: GitHubContext, outcome: Run, date: str, webhook_secret: str
+) -> tuple[str | None, list[str], str | None]:
+    """Move retrain.promote to the stored candidate when its verdict allows; return (moved alias, notes, refusal).
+
+    The move goes through the release policy like every other: staging by `promote` (signature,
+    deployment record), production by a smoke-tested deploy. The policy's refusal is returned,
+    not raised, so the run's report, outputs and tracking issue still say what it found.
+    """
+    from mlci.errors import CheckFailed
+    from mlci.flows.deploy import deploy
+    from mlci.flows.policy import StoredVerdict
+    from mlci.flows.release import promote
+
+    target = config.retrain.promote
+    document = outcome.document
+    if target == "none":
+        return None, [], None
+    if outcome.push is None or document.verdict not in ("pass", "bootstrap"):
+        why = f"the candidate's verdict is {document.verdict} ({document.headline})"
+        return None, [f"not promoting to {target}: {why}"], None
+    version = outcome.push.version
+    current = registry.alias(target)
+    if current is not None and current.version == version:
+        return None, [], None
+    reason = f"retrain {date}: gates {document.verdict}"
+    try:
+        if target == "production":
+            deployed = deploy(
+                config, registry, version, "production", ctx=ctx, webhook_secret=webhook_secret, reason=reason
+            )
+            return target, deployed.notes, None
+        moved = promote(config, registry, version, target, reason=reason, ctx=ctx, verdict=StoredVerdict.of(document))
+        return target, moved.notes, None
+    except CheckFailed as e:
+        return None, [], f"not promoting {version} to {target}: {e.message}"
+
+
 def _split(config: Config) -> SplitSection:
     from mlci.config.schema import SplitSection
 
@@ -277,48 +312,31 @@ def _split(config: Config) -> SplitSection:
 
 
 def _track(config: Config, result: RetrainResult, ctx: GitHubContext, date: str) -> None:
-    """Keep one GitHub issue per model current; comment when this run changed something."""
-    from mlci.report import COMMENT_LIMIT
-    from mlci.report.render import render_report
+    """Keep one GitHub issue per model current (mlci.report.reporters.TrackingIssue); note why when it cannot."""
+    from mlci.github.client import GitHubClient
+    from mlci.report.reporters import TrackingIssue
 
     if not (ctx.token and ctx.repository):
         result.notes.append("no GitHub token or repository: no tracking issue updated")
         return
-    marker = ISSUE_MARKER.format(model=config.model.name)
-    # The body holds only the state of the model, not the run, so an unchanged run leaves it
-    # unchanged (and adds no comment); the run link goes into the comment.
-    document = result.document
-    validation = [replace(v, seconds=None) for v in document.validation]
-    stable = document.model_copy(update={"run_url": None, "timings": None, "validation": validation})
-    # Where the aliases point now: a promotion changes this line, a repeated run does not.
-    aliases = ", ".join(f"{name}: `{version}`" for name, version in sorted(result.aliases.items())) or "no aliases"
-    state = (
-        f"{marker}\n**Model `{config.model.name}`: latest scheduled retrain**\n\n"
-        f"- fresh data: `{Path(result.data).name}`\n- drift: **{result.drift}**\n"
-        f"- candidate: `{result.version}` (alias `{result.alias}`), verdict **{result.verdict}**\n"
-        f"- {aliases}\n\n"
-    )
-    body = state + render_report(config, stable, limit=COMMENT_LIMIT - len(state) - 100)
-    title = f"mlci: scheduled retraining of {config.model.name}"
     try:
-        _update_issue(ctx, result, marker, title, body, date)
+        with GitHubClient.from_context(ctx) as client:
+            issue = TrackingIssue(
+                config,
+                ctx,
+                client,
+                data=result.data,
+                version=result.version,
+                alias=result.alias,
+                aliases=result.aliases,
+                promoted=result.promoted,
+                date=date,
+            ).report(result.document)
     except ServiceError as e:
         # The run may have promoted: its outputs, report and summary must still be written.
         lacks = getattr(e, "permission", None)
         why = f" (the token lacks `{lacks}`)" if lacks else ""
         result.issue_error = f"could not update the tracking issue{why}: {e}"
-
-
-def _update_issue(ctx: GitHubContext, result: RetrainResult, marker: str, title: str, body: str, date: str) -> None:
-    from mlci.github.client import GitHubClient
-
-    with GitHubClient.from_context(ctx) as client:
-        issue = client.upsert_issue(marker, title, body, labels=["mlci"])
-        result.issue_url, result.issue_action = issue.url, issue.action
-        if issue.action == "updated":
-            run = f" ([run]({ctx.run_url}))" if ctx.run_url else ""
-            summary = (
-                f"Retrain {date}{run}: drift **{result.drift}**, candidate `{result.version}` verdict "
-                f"**{result.verdict}**, promoted: {result.promoted or 'no'}."
-            )
-            result.comment_url = client.add_issue_comment(issue.number, summary)
+        return
+    result.issue_url, result.issue_action = issue.where, issue.action
+    result.comment_url = issue.follow_up

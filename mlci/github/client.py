@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import requests
 
 from mlci import __version__
-from mlci.errors import ConfigError, ServiceError
+from mlci.errors import ConfigError, GitHubError, ReadOnlyToken
 from mlci.github.context import GitHubContext
 from mlci.github.permissions import permission_for
 from mlci.github.workflow import mask_secret
@@ -41,26 +41,7 @@ _RECENT_DUPLICATE = timedelta(minutes=10)
 # Errors
 
 
-class GitHubAPIError(ServiceError):
-    """A GitHub API call failed; `status` is the HTTP status when there was a response."""
-
-    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None) -> None:
-        self.status = status
-        super().__init__(message, hint=hint)
-
-
-class ReadOnlyToken(GitHubAPIError):
-    """The token lacks the permission a call needs (a fork PR's GITHUB_TOKEN, or missing `permissions:`).
-
-    `permission` names it as a workflow's `permissions:` key would (`statuses: write`).
-    """
-
-    def __init__(self, message: str, *, permission: str, status: int | None = 403, hint: str | None = None) -> None:
-        self.permission = permission
-        super().__init__(message, status=status, hint=hint)
-
-
-class _OutcomeUnknown(GitHubAPIError):
+class _OutcomeUnknown(GitHubError):
     """A non-idempotent request failed in a way that may or may not have applied it."""
 
 
@@ -167,7 +148,7 @@ class GitHubClient:
         if path.startswith(("http://", "https://")):
             # Pagination links come from the server; never send the token to another host.
             if urlsplit(path)[:2] != self._api_origin:
-                raise GitHubAPIError(f"GitHub API sent a link to another host: {self._scrub(path)}")
+                raise GitHubError(f"GitHub API sent a link to another host: {self._scrub(path)}")
             return path
         return f"{self.api_url}{path if path.startswith('/') else '/' + path}"
 
@@ -203,15 +184,15 @@ class GitHubClient:
             return 60.0
         return None
 
-    def _rate_limit_error(self, delay: float) -> GitHubAPIError:
+    def _rate_limit_error(self, delay: float) -> GitHubError:
         until = datetime.now(timezone.utc) + timedelta(seconds=delay)
-        return GitHubAPIError(
+        return GitHubError(
             f"GitHub rate limit exhausted until {until:%H:%M:%S}Z (in {round(delay)} s); "
             f"mlci waits at most {self.max_wait:g} s — re-run later",
             status=429,
         )
 
-    def _error(self, method: str, path: str, response: requests.Response) -> GitHubAPIError:
+    def _error(self, method: str, path: str, response: requests.Response) -> GitHubError:
         status = response.status_code
         message = _message_of(response) or response.reason or "no message"
         details = _error_details(response)
@@ -229,7 +210,7 @@ class GitHubClient:
             404: f"check that {self.repository} exists and the token can see it",
         }.get(status)
         text = f"{where} returned {status}: {message}{details}"
-        return GitHubAPIError(self._scrub(text), status=status, hint=hint)
+        return GitHubError(self._scrub(text), status=status, hint=hint)
 
     def _request(
         self,
@@ -256,7 +237,7 @@ class GitHubClient:
                     from mlci._internal.redaction import redact
 
                     where = redact(self._scrub(response.headers.get("Location", "") or "nowhere"))
-                    raise GitHubAPIError(
+                    raise GitHubError(
                         self._scrub(
                             f"GitHub API {method} {_path_of(path)} answered {response.status_code} "
                             f"(a redirect to {where}); mlci does not follow redirects"
@@ -290,7 +271,7 @@ class GitHubClient:
                 )
             if attempt <= self.retries:
                 self._sleep(self._backoff_delay(attempt))
-        raise GitHubAPIError(
+        raise GitHubError(
             self._scrub(f"GitHub API {method} {_path_of(path)} failed after {self.retries + 1} attempts: {problem}"),
             status=status,
             hint="GitHub may be having an outage; re-run the job later",
@@ -342,7 +323,7 @@ class GitHubClient:
             if sock is not None:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-            raise GitHubAPIError(
+            raise GitHubError(
                 self._scrub(
                     f"GitHub API {method} {_path_of(url)} gave no complete answer within {self.deadline:g} s; "
                     "mlci stopped waiting"
@@ -352,7 +333,7 @@ class GitHubClient:
         if "error" in result:
             raise result["error"]
         if "too_large" in result:
-            raise GitHubAPIError(
+            raise GitHubError(
                 self._scrub(
                     f"GitHub API {method} {_path_of(url)} answered more than "
                     f"{self.max_response_bytes / 2**20:g} MiB; mlci stopped reading"
@@ -366,7 +347,7 @@ class GitHubClient:
         try:
             return response.json()
         except ValueError as exc:
-            raise GitHubAPIError(
+            raise GitHubError(
                 f"GitHub API {response.request.method} {_path_of(response.url)} returned a body that is not JSON",
                 status=response.status_code,
             ) from exc
@@ -388,7 +369,7 @@ class GitHubClient:
             if attempt <= self.retries:
                 self._sleep(self._backoff_delay(attempt))
         assert last is not None
-        raise GitHubAPIError(
+        raise GitHubError(
             f"{last.message} (after {self.retries + 1} attempts)",
             status=last.status,
             hint="GitHub may be having an outage; re-run the job later",
@@ -406,14 +387,14 @@ class GitHubClient:
             response = self._request("GET", url, params=query)
             items = self._json(response)
             if not isinstance(items, list):
-                raise GitHubAPIError(f"GitHub API GET {_path_of(path)} did not return a list")
+                raise GitHubError(f"GitHub API GET {_path_of(path)} did not return a list")
             yield from (item for item in items if isinstance(item, dict))
             next_url = response.links.get("next", {}).get("url")
             if not next_url:
                 return
             # The next link already carries every query parameter.
             url, query = next_url, {}
-        raise GitHubAPIError(
+        raise GitHubError(
             f"GitHub API GET {_path_of(path)} has more than {self.max_pages} pages; mlci stopped reading",
         )
 
@@ -424,7 +405,7 @@ class GitHubClient:
         if not self._login_known:
             try:
                 login = self.get("/user").get("login")
-            except GitHubAPIError as exc:
+            except GitHubError as exc:
                 # GITHUB_TOKEN and GitHub App installation tokens get 403 on GET /user.
                 if exc.status not in (401, 403, 404):
                     raise
@@ -550,7 +531,7 @@ class GitHubClient:
         created = self._create_once(self._repo_path("/deployments"), body, find)
         if "id" not in created:
             # 202: GitHub answered with a message instead of a deployment (auto-merge).
-            raise GitHubAPIError(f"GitHub did not create the deployment: {created.get('message', created)}")
+            raise GitHubError(f"GitHub did not create the deployment: {created.get('message', created)}")
         return int(created["id"])
 
     def create_deployment_status(
@@ -609,7 +590,7 @@ class GitHubClient:
         body = {"name": name, "color": color, "description": description or "Managed by mlci"}
         try:
             self._request("POST", self._repo_path("/labels"), json_body=body)
-        except GitHubAPIError as exc:
+        except GitHubError as exc:
             if exc.status == 422 and "already_exists" in exc.message:
                 return
             raise

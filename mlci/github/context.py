@@ -45,6 +45,7 @@ class GitHubContext:
     output_path: str | None = None
     summary_path: str | None = None
     env_head_ref: str | None = None
+    workspace: str | None = None  # the checkout (GITHUB_WORKSPACE), where annotations' paths start
     # Pins the login of mlci's own comments and issues (MLCI_GITHUB_LOGIN, e.g. "acme-mlci[bot]");
     # unset, a personal token's login or any bot author counts (GitHubClient._is_own).
     bot_login: str | None = None
@@ -73,6 +74,7 @@ class GitHubContext:
             output_path=get("GITHUB_OUTPUT"),
             summary_path=get("GITHUB_STEP_SUMMARY"),
             env_head_ref=get("GITHUB_HEAD_REF"),
+            workspace=get("GITHUB_WORKSPACE"),
             bot_login=get("MLCI_GITHUB_LOGIN"),
             # A user-supplied token (a PAT or app token) wins over the job's GITHUB_TOKEN.
             token=get("MLCI_GITHUB_TOKEN") or get("GITHUB_TOKEN"),

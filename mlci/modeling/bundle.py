@@ -17,7 +17,7 @@ from typing import Any
 
 from mlci._internal.files import regular_file, sha256_file
 from mlci.contracts.manifest import Manifest
-from mlci.errors import ArtifactError
+from mlci.errors import ModelError, UntrustedTypes
 
 MODEL_FILE = "model.skops"
 MANIFEST = "manifest.json"
@@ -139,33 +139,33 @@ def open_bundle(path: Path, *, expect: str | None = None) -> Bundle:
     """
     manifest_path = path / MANIFEST
     if not path.is_dir() or path.is_symlink():
-        raise ArtifactError(f"{path}: not a bundle directory")
+        raise ModelError(f"{path}: not a bundle directory")
     try:
         raw = regular_file(manifest_path).read_bytes()
-    except ArtifactError:
-        raise ArtifactError(f"{path}: no {MANIFEST} (or not a regular file); not an mlci bundle") from None
+    except ModelError:
+        raise ModelError(f"{path}: no {MANIFEST} (or not a regular file); not an mlci bundle") from None
     manifest = Manifest.parse(raw, str(manifest_path))
     sha = manifest.sha256
     files: dict[str, str | None] = {MODEL_FILE: sha} if manifest.files is None else dict(manifest.files)
     for name, expected in files.items():
         target = path / str(name)
         if ".." in Path(str(name)).parts or Path(str(name)).is_absolute():
-            raise ArtifactError(f"{manifest_path}: lists an invalid file entry {name!r}")
+            raise ModelError(f"{manifest_path}: lists an invalid file entry {name!r}")
         actual = sha256_file(regular_file(target))
         if actual != expected:
-            raise ArtifactError(
+            raise ModelError(
                 f"{target}: sha256 {actual[:16]}… does not match the manifest's {str(expected)[:16]}…; "
                 "the bundle was altered or corrupted, refusing to load it"
             )
     if sha is None or sha != files.get(MODEL_FILE):
-        raise ArtifactError(f"{manifest_path}: sha256 and files[{MODEL_FILE}] disagree; refusing to load")
+        raise ModelError(f"{manifest_path}: sha256 and files[{MODEL_FILE}] disagree; refusing to load")
     if manifest.version != version_id(sha):
-        raise ArtifactError(
+        raise ModelError(
             f"{manifest_path}: says version {manifest.version!r}, but its model's sha256 makes it "
             f"{version_id(sha)}; refusing to load it"
         )
     if expect is not None and expect != version_id(sha):
-        raise ArtifactError(
+        raise ModelError(
             f"{path}: holds version {version_id(sha)}, not {expect}; the stored bundle was altered — do not use it"
         )
     return Bundle(path, manifest)
@@ -183,28 +183,16 @@ def check_members(data: bytes, where: Path, max_mb: int = DEFAULT_MAX_MODEL_MB) 
     try:
         infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
     except (zipfile.BadZipFile, ValueError, OSError) as e:
-        raise ArtifactError(f"{where}: not a readable skops file ({e})") from None
+        raise ModelError(f"{where}: not a readable skops file ({e})") from None
     total = 0
     for info in infos:
         total += info.file_size
         if info.file_size > limit or total > limit:
-            raise ArtifactError(
+            raise ModelError(
                 f"{where}: member {info.filename!r} expands to {info.file_size / 2**20:.0f} MiB "
                 f"({total / 2**20:.0f} MiB so far), past model.max_model_mb = {max_mb}; refusing to load it",
                 hint="raise model.max_model_mb in mlci.yaml if this model really is that large",
             )
-
-
-class UntrustedTypes(ArtifactError):
-    """A model file holds types the loading job does not trust; `types` names every one."""
-
-    def __init__(self, where: Path, types: list[str]) -> None:
-        self.types = types
-        super().__init__(
-            f"{where}: holds {len(types)} type(s) that are not trusted: {', '.join(types)}",
-            hint="loading a model runs these; if you trust this code, list each exact name under "
-            "model.trusted_types in mlci.yaml",
-        )
 
 
 def untrusted_types(data: bytes, where: Path, trusted_types: list[str] | tuple[str, ...] = ()) -> list[str]:
@@ -214,7 +202,7 @@ def untrusted_types(data: bytes, where: Path, trusted_types: list[str] | tuple[s
     try:
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as e:
-        raise ArtifactError(f"{where}: not a readable skops file ({type(e).__name__}: {e})") from None
+        raise ModelError(f"{where}: not a readable skops file ({type(e).__name__}: {e})") from None
     allowed = {*MLCI_TRUSTED_TYPES, *trusted_types}
     return sorted(t for t in untrusted if t not in allowed)
 
@@ -233,7 +221,7 @@ def load_model(
     # Re-check here: the file could have changed since open_bundle looked at it.
     sha = hashlib.sha256(data).hexdigest()
     if sha != bundle.manifest.sha256 or version_id(sha) != bundle.manifest.version:
-        raise ArtifactError(f"{bundle.model_path}: changed since it was verified; refusing to load it")
+        raise ModelError(f"{bundle.model_path}: changed since it was verified; refusing to load it")
     check_members(data, bundle.model_path, max_mb)
     refused = untrusted_types(data, bundle.model_path, trusted_types)
     if refused:
@@ -244,4 +232,4 @@ def load_model(
         listed = [t for t in sio.get_untrusted_types(data=data) if t in allowed]
         return sio.loads(data, trusted=listed)
     except Exception as e:
-        raise ArtifactError(f"{bundle.model_path}: cannot load ({type(e).__name__}: {e})") from None
+        raise ModelError(f"{bundle.model_path}: cannot load ({type(e).__name__}: {e})") from None

@@ -34,7 +34,7 @@ from typing import Any
 from mlci._internal.files import regular_file, sha256_file
 from mlci._internal.redaction import redact
 from mlci.contracts.manifest import Manifest
-from mlci.errors import ArtifactError, ConfigError, ConflictError, NotFoundError
+from mlci.errors import ConfigError, ConflictError, ModelError, NotFoundError
 from mlci.modeling.bundle import MANIFEST, MODEL_FILE
 from mlci.storage.store import Store, sweep_temp
 
@@ -91,10 +91,8 @@ def _iso(t: datetime) -> str:
     return t.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _modified(path: Path) -> ArtifactError:
-    return ArtifactError(
-        f"{path} does not match its sha256 in {MANIFEST}; the bundle was modified after it was written"
-    )
+def _modified(path: Path) -> ModelError:
+    return ModelError(f"{path} does not match its sha256 in {MANIFEST}; the bundle was modified after it was written")
 
 
 def _check_name(kind: str, name: str) -> str:
@@ -110,14 +108,14 @@ def _parse_manifest(raw: bytes, where: str) -> tuple[Manifest, dict[str, str]]:
     manifest = Manifest.parse(raw, f"{where}{MANIFEST}" if where.endswith("/") else f"{where}/{MANIFEST}")
     files = manifest.files
     if files is None or MODEL_FILE not in files:
-        raise ArtifactError(f"{where}: manifest.json has no files.{MODEL_FILE} checksum")
+        raise ModelError(f"{where}: manifest.json has no files.{MODEL_FILE} checksum")
     if manifest.sha256 != files[MODEL_FILE]:
-        raise ArtifactError(f"{where}: manifest.json sha256 differs from files.{MODEL_FILE}")
+        raise ModelError(f"{where}: manifest.json sha256 differs from files.{MODEL_FILE}")
     for name in files:
         parts = PurePosixPath(name).parts
         # A manifest names files to write on fetch: refuse anything that escapes the bundle.
         if not parts or name.startswith("/") or ".." in parts or "\\" in name or name in (MANIFEST, CURRENT):
-            raise ArtifactError(f"{where}: manifest.json lists an invalid file entry {name!r}")
+            raise ModelError(f"{where}: manifest.json lists an invalid file entry {name!r}")
     return manifest, dict(files)
 
 
@@ -172,7 +170,7 @@ class Registry:
         """
         manifest_path = bundle_dir / MANIFEST
         if not manifest_path.is_file():
-            raise ArtifactError(f"{bundle_dir} is not a model bundle: {MANIFEST} is missing")
+            raise ModelError(f"{bundle_dir} is not a model bundle: {MANIFEST} is missing")
         raw = regular_file(manifest_path).read_bytes()
         _, files = _parse_manifest(raw, str(bundle_dir))
         version = files[MODEL_FILE][:16]
@@ -189,7 +187,7 @@ class Registry:
         for name, digest in files.items():
             path = bundle_dir / name
             if not path.exists() and not path.is_symlink():
-                raise ArtifactError(f"{bundle_dir}: {name} is listed in {MANIFEST} but missing")
+                raise ModelError(f"{bundle_dir}: {name} is listed in {MANIFEST} but missing")
             regular_file(path)  # a FIFO would hang the upload, a symlink would ship a file from elsewhere
             if path.stat().st_size < large and sha256_file(path) != digest:
                 raise _modified(path)
@@ -197,7 +195,7 @@ class Registry:
         for name in sorted(files, key=lambda n: -(bundle_dir / n).stat().st_size):
             try:
                 self.store.put_if_absent(prefix + name, bundle_dir / name, sha256=files[name])
-            except ArtifactError:
+            except ModelError:
                 raise _modified(bundle_dir / name) from None
         for name, data in extra.items():
             self.store.put_if_absent(prefix + name, data)
@@ -246,7 +244,7 @@ class Registry:
         for vid in self.version_ids():
             try:
                 out.append((vid, self.manifest(vid)))
-            except ArtifactError as e:
+            except ModelError as e:
                 self.warnings.append(f"skipped version {vid}: {e}")
         out.sort(key=lambda pair: (pair[1].created_at or "", pair[0]), reverse=True)
         return out
@@ -303,7 +301,7 @@ class Registry:
                 etag=etag,
             )
         except (ValueError, KeyError, TypeError) as e:
-            raise ArtifactError(f"{self.store.url(key)} is not a valid alias record: {e}") from None
+            raise ModelError(f"{self.store.url(key)} is not a valid alias record: {e}") from None
 
     def aliases(self) -> list[AliasRecord]:
         """Return every alias of the model, by name."""
@@ -407,7 +405,7 @@ class Registry:
         raw, _ = self.store.get(src + MANIFEST)
         _, files = _parse_manifest(raw, self.store.url(src))
         if files[MODEL_FILE][:16] != version:
-            raise ArtifactError(
+            raise ModelError(
                 f"{self.store.url(src + MANIFEST)} describes version {files[MODEL_FILE][:16]}, not {version}; "
                 "the stored bundle was altered — do not deploy it"
             )
@@ -454,7 +452,7 @@ class Registry:
         except ValueError:
             version = None
         if not isinstance(version, str) or not VERSION_RE.fullmatch(version):
-            raise ArtifactError(f"{self.store.url(key)} does not name a version id; repair it with mlci rollback --to")
+            raise ModelError(f"{self.store.url(key)} does not name a version id; repair it with mlci rollback --to")
         return version, etag
 
     def switch(
@@ -524,7 +522,7 @@ class Registry:
         _, files = _parse_manifest(raw, self.store.url(prefix))
         target = dest / files[MODEL_FILE][:16]
         if expect is not None and target.name != expect:
-            raise ArtifactError(
+            raise ModelError(
                 f"{self.store.url(prefix + MANIFEST)} describes version {target.name}, not {expect}; "
                 "the stored bundle was altered — do not deploy it"
             )
@@ -543,7 +541,7 @@ class Registry:
                 self.store.get_file(prefix + name, path)
                 actual = sha256_file(path)
                 if actual != digest:
-                    raise ArtifactError(
+                    raise ModelError(
                         f"{self.store.url(prefix + name)} has sha256 {actual[:12]}…, but its manifest says "
                         f"{digest[:12]}…; the stored bundle was altered — do not deploy it"
                     )

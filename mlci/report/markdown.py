@@ -101,6 +101,11 @@ def escape(value: object, width: int | None = None) -> str:
 _LABEL_OK = re.compile(r"[^\w .:=+\-/()%]", re.UNICODE)
 
 
+def code(value: object, width: int | None = None) -> str:
+    """Return `value` as inline code that no data can break out of: <code> around the escaped text."""
+    return f"<code>{escape(value, width)}</code>"
+
+
 def mermaid_label(value: object, width: int = 24) -> str:
     """Return `value` as the inside of a double-quoted Mermaid label (no quotes, backticks or breaks)."""
     text = _LABEL_OK.sub(" ", plain(value))

@@ -14,7 +14,7 @@ from typing import Any
 
 from mlci import __version__
 from mlci.contracts.manifest import Manifest
-from mlci.errors import ArtifactError, ConfigError
+from mlci.errors import ConfigError, ModelError
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -117,7 +117,7 @@ def build_bom(manifest: Manifest, *, signer: dict[str, str], provenance: dict[st
     text = json.dumps(document, indent=2, sort_keys=True)
     problem = validate_bom(text)
     if problem:
-        raise ArtifactError(f"the ML-BOM of version {version} does not match the CycloneDX 1.6 schema: {problem}")
+        raise ModelError(f"the ML-BOM of version {version} does not match the CycloneDX 1.6 schema: {problem}")
     return (text + "\n").encode()
 
 

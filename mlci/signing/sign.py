@@ -36,7 +36,7 @@ from pydantic import ValidationError
 
 from mlci.contracts.manifest import Manifest
 from mlci.contracts.signature import Provenance, Signature, Signer
-from mlci.errors import ArtifactError, ConfigError, MlciError, NotFoundError, ServiceError
+from mlci.errors import ConfigError, MlciError, ModelError, NotFoundError, ServiceError
 
 if TYPE_CHECKING:
     from mlci.config.schema import Config, SigningSection
@@ -84,7 +84,7 @@ def signed_tree(bundle_dir: Path, attachments: dict[str, bytes], scratch: Path) 
     manifest = Manifest.parse((bundle_dir / MANIFEST).read_bytes(), str(bundle_dir / MANIFEST))
     names = [MANIFEST, *(manifest.files or {})]
     if any(n == TREE_DIR or n.startswith(TREE_DIR + "/") for n in names):
-        raise ArtifactError(f"{bundle_dir}: a bundle file is named {TREE_DIR}/…, which signing reserves")
+        raise ModelError(f"{bundle_dir}: a bundle file is named {TREE_DIR}/…, which signing reserves")
     scratch.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="mlci-sign-", dir=scratch))
     tree = root / str(manifest.version or "bundle")
@@ -220,7 +220,7 @@ class VersionSigner:
             if self.section.method == "sigstore":
                 # The network boundary: Fulcio, Rekor and the TUF trust root are outside services.
                 raise ServiceError(f"sigstore signing failed: {type(e).__name__}: {first_line(e)}") from e
-            raise ArtifactError(f"signing failed: {type(e).__name__}: {first_line(e)}") from e
+            raise ModelError(f"signing failed: {type(e).__name__}: {first_line(e)}") from e
 
 
 def version_signer(

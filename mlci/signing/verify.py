@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlci.contracts.signature import Frozen, Signature, Signer
-from mlci.errors import ChecksFailed, ConfigError, NotFoundError, ServiceError
+from mlci.errors import CheckFailed, ConfigError, NotFoundError, ServiceError
 from mlci.signing.sign import (
     BOM,
     GITHUB,
@@ -170,7 +170,7 @@ def _pr_mismatch(signature: Signature, pr: PullRecord) -> str | None:
 
 
 def verify_version(config: Config, registry: Registry, version: str, *, pr: PullRecord | None = None) -> Verification:
-    """Return the signature that makes `version` acceptable under mlci.yaml's policy; ChecksFailed when none does.
+    """Return the signature that makes `version` acceptable under mlci.yaml's policy; CheckFailed when none does.
 
     With `pr`, the signature must also bind the version to that pull request: a sigstore
     signature made on refs/pull/N/merge, or a key/certificate signature whose signed
@@ -189,7 +189,7 @@ def verify_version(config: Config, registry: Registry, version: str, *, pr: Pull
     stored = signatures_of(registry, version)[:MAX_SIGNATURES]
     model = config.model.name
     if not stored:
-        raise ChecksFailed(f"version {version} of {model} is not signed: nobody signed it; the policy expects {policy}")
+        raise CheckFailed(f"version {version} of {model} is not signed: nobody signed it; the policy expects {policy}")
     bundle: Path | None = None
     reasons = []
     for signature in stored:
@@ -202,7 +202,7 @@ def verify_version(config: Config, registry: Registry, version: str, *, pr: Pull
         if reason is None:
             return Verification(version=version, policy=policy, signature=signature)
         reasons.append(reason)
-    raise ChecksFailed(
+    raise CheckFailed(
         f"version {version} of {model} is not signed as the policy requires: {'; '.join(reasons)}; "
         f"the policy expects {policy}"
     )
@@ -292,11 +292,10 @@ def provenance_payload(verified: Verification | None) -> dict[str, Any]:
     return {"signed_by": s.signer.identity, "signature": s.uri, "ml_bom": s.bom_uri}
 
 
-def verify_ref(config: Config, ref: str, *, ctx: GitHubContext | None = None, pr: int | None = None) -> Verification:
-    """Return the verification of the stored version REF names (`mlci verify`); ChecksFailed if it fails."""
-    from mlci.registry.references import open_registry
-
-    registry = open_registry(config)
+def verify_ref(
+    config: Config, registry: Registry, ref: str, *, ctx: GitHubContext | None = None, pr: int | None = None
+) -> Verification:
+    """Return the verification of the stored version REF names (`mlci verify`); CheckFailed if it fails."""
     version = registry.resolve(ref)
     return verify_version(config, registry, version, pr=pull_record(ctx, pr) if pr is not None else None)
 

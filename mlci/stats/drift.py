@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic.dataclasses import dataclass
 
 from mlci.contracts.drift import DriftReport, FeatureDrift, Kind, Status
-from mlci.errors import ArtifactError, DataError
+from mlci.errors import DataError, ModelError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -322,12 +322,12 @@ class Observed:
 
 
 def profile_columns(profile: dict[str, Any], settings: DriftSection) -> dict[str, dict[str, Any]]:
-    """Return the profile's feature entries that drift checks (drift.ignore left out); ArtifactError if malformed."""
+    """Return the profile's feature entries that drift checks (drift.ignore left out); ModelError if malformed."""
     try:
         entries: dict[str, Any] = profile["features"]
         return {name: entry for name, entry in entries.items() if name not in set(settings.ignore)}
     except (KeyError, TypeError, AttributeError) as exc:
-        raise ArtifactError(f"the drift profile is malformed: missing {exc}") from None
+        raise ModelError(f"the drift profile is malformed: missing {exc}") from None
 
 
 def compare_observed(
@@ -340,7 +340,7 @@ def compare_observed(
         if profile.get("predictions") is not None:
             entries[PREDICTION] = profile["predictions"]
     except (KeyError, TypeError, ValueError) as exc:
-        raise ArtifactError(f"the drift profile is malformed: missing {exc}") from None
+        raise ModelError(f"the drift profile is malformed: missing {exc}") from None
     results = [
         _compare_entry(name, entries[name], seen, settings, kind="prediction" if name == PREDICTION else None)
         for name, seen in observed.items()
@@ -362,7 +362,7 @@ def _observe(name: str, entry: dict[str, Any], column: pd.Series) -> Observed:
         try:
             inner = np.asarray(entry["edges"][1:-1], dtype="float64")
         except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise ArtifactError(f"the drift profile entry for '{name}' is malformed: {exc}") from None
+            raise ModelError(f"the drift profile entry for '{name}' is malformed: {exc}") from None
         counts, nulls = _bin_counts(_as_float(column, name, "current"), inner)
         return Observed(rows=len(column), nulls=nulls, bins=counts.tolist())
     counts_by_label, nulls = _category_counts(column)
@@ -395,12 +395,12 @@ def _compare_entry(
         else:
             raise KeyError(f"kind {entry_kind!r}")
     except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise ArtifactError(f"the drift profile entry for '{name}' is malformed: {exc}") from None
+        raise ModelError(f"the drift profile entry for '{name}' is malformed: {exc}") from None
 
     unseen: list[str] = []
     if entry_kind == "numeric":
         if seen.bins is None or len(seen.bins) != len(inner) + 1:
-            raise ArtifactError(f"the drift profile entry for '{name}' does not match the current column's kind")
+            raise ModelError(f"the drift profile entry for '{name}' does not match the current column's kind")
         cur = np.asarray(seen.bins, dtype="int64")
         statistic, p_value = ks_from_counts(ref, cur)
         test: Literal["ks", "chi2"] = "ks"

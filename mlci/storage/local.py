@@ -20,7 +20,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from mlci.errors import ArtifactError, ConflictError, NotFoundError, ServiceError
+from mlci.errors import ConflictError, ModelError, NotFoundError, ServiceError
 from mlci.storage.store import TEMP_PREFIX, ObjectInfo, check_key, sweep_temp
 
 LOCK_DIR = ".mlci-locks"
@@ -58,7 +58,7 @@ class LocalStore:
     # -- paths and locks -------------------------------------------------
 
     def _path(self, key: str) -> Path:
-        """Return the file of `key`; ArtifactError when any directory on the way is a symlink.
+        """Return the file of `key`; ModelError when any directory on the way is a symlink.
 
         Anyone who can write the registry directory could plant a symlink (deployments/<env>
         -> /home/...): following it would let a publish write or delete outside the registry.
@@ -73,7 +73,7 @@ class LocalStore:
                 break
             if not stat.S_ISDIR(mode):
                 kind = "a symlink" if stat.S_ISLNK(mode) else "not a directory"
-                raise ArtifactError(f"{current}: is {kind} inside the registry; mlci does not follow it")
+                raise ModelError(f"{current}: is {kind} inside the registry; mlci does not follow it")
         return path
 
     def _open_regular(self, path: Path) -> int:
@@ -86,11 +86,11 @@ class LocalStore:
             raise NotFoundError(f"{path} does not exist") from None
         except OSError as e:
             if e.errno == errno.ELOOP:
-                raise ArtifactError(f"{path}: is a symlink inside the registry; mlci does not follow it") from None
+                raise ModelError(f"{path}: is a symlink inside the registry; mlci does not follow it") from None
             raise
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
-            raise ArtifactError(f"{path}: is not a regular file; the registry holds only regular files")
+            raise ModelError(f"{path}: is not a regular file; the registry holds only regular files")
         return fd
 
     def url(self, key: str) -> str:
@@ -225,7 +225,7 @@ class LocalStore:
         tmp, digest = self._write_temp(target, data)
         if sha256 is not None and digest != sha256:
             tmp.unlink(missing_ok=True)
-            raise ArtifactError(f"{target}: content does not match its sha256 {sha256[:12]}…; not stored")
+            raise ModelError(f"{target}: content does not match its sha256 {sha256[:12]}…; not stored")
         try:
             # link() refuses an existing name: the atomic "create if absent" of POSIX.
             os.link(tmp, target)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlci._internal.files import sha256_file
-from mlci.errors import ArtifactError, ConfigError, ConflictError, NotFoundError, ServiceError
+from mlci.errors import ConfigError, ConflictError, ModelError, NotFoundError, ServiceError
 from mlci.storage.store import ObjectInfo, check_key
 
 MB = 1024 * 1024
@@ -465,7 +465,7 @@ class S3Store:
                 digest = pool.submit(sha256_file, path) if sha256 is not None else None
                 parts = list(pool.map(upload_part, range(1, count + 1)))
                 if digest is not None and digest.result() != sha256:
-                    raise ArtifactError(f"{path} does not match its sha256 {str(sha256)[:12]}…; upload abandoned")
+                    raise ModelError(f"{path} does not match its sha256 {str(sha256)[:12]}…; upload abandoned")
             resp = self.client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=full_key,
@@ -550,4 +550,4 @@ def read_object(
 
 def _verify(data: bytes, sha256: str | None, key: str) -> None:
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
-        raise ArtifactError(f"{key}: content does not match its sha256 {sha256[:12]}…; not stored")
+        raise ModelError(f"{key}: content does not match its sha256 {sha256[:12]}…; not stored")

@@ -59,7 +59,7 @@ class Store(Protocol):
         """Write only if the key does not exist; False (and no bytes sent) if it does.
 
         With `sha256`, the object becomes visible only if its content has that digest
-        (ArtifactError otherwise), checked while writing rather than in a pass before it.
+        (ModelError otherwise), checked while writing rather than in a pass before it.
         """
         ...
 

@@ -1,0 +1,213 @@
+"""The command line's text: each command's result as the lines `mlci` prints (`quiet`: the result line only).
+
+The report document's own renderings (verdict, validation, drift) live in mlci.report.terminal;
+these add what each command says around them. Every function takes the result and `quiet`,
+and returns lines; `mlci.cli.output.emit` prints them (or the JSON instead).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from mlci.report.terminal import render_drift, render_validation, render_verdict
+
+if TYPE_CHECKING:
+    from mlci.contracts.document import ReportDocument
+    from mlci.contracts.validation import ValidationResult
+    from mlci.flows.check import CheckResult
+    from mlci.flows.deploy import DeployResult
+    from mlci.flows.release import History, PromoteResult, PushOutcome
+    from mlci.flows.retrain import DriftResult, RetrainResult
+    from mlci.flows.scaffold import Scaffold
+    from mlci.github.context import GitHubContext
+    from mlci.report.reporters import Published
+    from mlci.signing.verify import Verification
+
+
+def validation(results: list[ValidationResult], quiet: bool) -> list[str]:
+    """Return each table's summary line (and with detail, one line per failed expectation)."""
+    return [line for r in results for line in render_validation(r)[: 1 if quiet else None]]
+
+
+def validation_annotations(results: list[ValidationResult], ctx: GitHubContext) -> list[str]:
+    """Return the Actions annotations of failed expectations, placed on the suite's lines (in Actions only)."""
+    from mlci.github.workflow import annotation
+
+    if not ctx.in_actions:
+        return []
+    # GitHub places an annotation by the file's path inside the repository checkout.
+    workspace = ctx.workspace
+    lines = []
+    for r in results:
+        suite = os.path.relpath(r.suite, workspace) if workspace and os.path.isabs(r.suite) else r.suite
+        for f in r.failures:
+            lines.append(annotation("error", f.describe(), title=f"mlci validate: {r.table}", file=suite, line=f.line))
+    return lines
+
+
+def verdict(document: ReportDocument, quiet: bool) -> list[str]:
+    """Return the verdict line, and with detail the baseline, the metrics and the failed gates."""
+    text = render_verdict(document).splitlines()
+    return text[:1] if quiet else text
+
+
+def published(result: Published) -> list[str]:
+    """Return where a report went: notes, warnings, the comment and the status."""
+    from mlci.cli.output import in_actions
+    from mlci.github.workflow import annotation
+
+    lines = list(result.notes)
+    lines += [annotation("warning", w, title="mlci") if in_actions() else f"warning: {w}" for w in result.warnings]
+    if result.comment_url:
+        lines.append(f"PR comment {result.comment_action}: {result.comment_url}")
+    if result.status_state:
+        lines.append(f"commit status: {result.status_state}")
+    return lines
+
+
+def check(outcome: tuple[CheckResult, Published], quiet: bool) -> list[str]:
+    """Return what `mlci check` found, stored, wrote and posted."""
+    from mlci.cli.output import in_actions
+    from mlci.github.workflow import endgroup, group
+
+    result, shown = outcome
+    if quiet:
+        return verdict(result.document, True)
+    # The validation lines fold into a group in the Actions log.
+    lines = [group("mlci validate")] if in_actions() else []
+    lines += validation(result.validation, False) + ([endgroup()] if in_actions() else [])
+    lines += [*result.messages, *verdict(result.document, False)]
+    if result.push is not None:
+        stored = "already stored" if not result.push.created else "stored"
+        lines.append(f"candidate {result.push.version} {stored} as '{result.alias}' in {result.push.uri}")
+    lines.append(f"report: {result.report_path}  comparison: {result.comparison_path}")
+    return lines + published(shown)
+
+
+def report(outcome: tuple[ReportDocument, Published], quiet: bool) -> list[str]:
+    """Return where `mlci report` wrote and posted the report."""
+    document, shown = outcome
+    lines = [f"report ({document.verdict}) written to {shown.report_path}"]
+    return lines if quiet else lines + published(shown)
+
+
+def evaluate(outcome: tuple[ReportDocument, str], quiet: bool) -> list[str]:
+    """Return the verdict of `mlci evaluate` and where the comparison went."""
+    document, output = outcome
+    return verdict(document, quiet) + ([] if quiet else [f"comparison written to {output}"])
+
+
+def push(result: PushOutcome, quiet: bool) -> list[str]:
+    """Return the version `mlci push` stored, its signature and the alias it moved."""
+    state = "stored" if result.created else "already stored (0 bytes sent)"
+    lines = [f"version {result.version} {state} at {result.uri}"]
+    if result.signature is not None:
+        signed = result.signature
+        lines.append(f"signed by {signed.signer.identity} (signature {signed.id}); ML-BOM at {signed.bom_uri}")
+    elif result.signing_note:
+        lines.append(result.signing_note)
+    if result.alias and not quiet:
+        lines.append(f"alias '{result.alias}' -> {result.version} (was {result.previous or 'unset'})")
+        lines += result.notes
+    return lines
+
+
+def promote(result: PromoteResult, quiet: bool) -> list[str]:
+    """Return how `mlci promote` found and verified the version and where the alias points now."""
+    lines = [] if quiet else list(result.notes)
+    if result.signature is not None:
+        lines.append(f"signature verified: signed by {result.signature.signer.identity}")
+    lines.append(f"alias '{result.alias}' -> {result.version} (was {result.previous or 'unset'})")
+    return lines + result.recorded
+
+
+def verification(result: Verification, quiet: bool) -> list[str]:
+    """Return the signature that satisfied the policy, and its ML-BOM."""
+    s = result.signature
+    return [
+        f"version {result.version}: signature {s.id} by {s.signer.identity} verifies under the policy",
+        f"ML-BOM: {s.bom_uri}",
+    ]
+
+
+def deployed(verb: str) -> Any:
+    """Return the renderer of a deploy (`deployed`) or rollback (`rolled back`)."""
+
+    def render(result: DeployResult, quiet: bool) -> list[str]:
+        line = (
+            f"{verb}: {result.environment} is version {result.version} (was {result.previous or 'unset'}); "
+            f"published at {result.uri}"
+        )
+        return [line] if quiet else [*result.notes, line, "smoke test passed"]
+
+    return render
+
+
+def history(result: History, quiet: bool) -> list[str]:
+    """Return the aliases, the versions (with signatures) and the event log."""
+    lines = [f"model {result.model} in {result.registry}", "", "aliases:"]
+    for a in result.aliases:
+        lines.append(f"  {a.alias:<14} {a.version}  (previous {a.previous or '-'}, {a.updated_at} by {a.actor})")
+    lines += ["", "versions:"]
+    for v in result.versions:
+        metrics = ", ".join(f"{k}={val:.4f}" for k, val in v.metrics.items() if isinstance(val, (int, float)))
+        lines.append(f"  {v.version}  {v.created_at}  {metrics}")
+        for sig in v.signatures or []:
+            made = sig.provenance
+            pr = f" PR #{made.pr}" if made is not None and made.pr else ""
+            lines.append(
+                f"    signature {sig.id}  by {sig.signer.identity}  ({made.action if made else '?'}{pr}, unverified)"
+            )
+        if v.signatures == []:
+            lines.append("    unsigned")
+    lines += ["", "events:"]
+    for e in result.events:
+        what = e.get("alias") or e.get("env") or ""
+        verdict = (e.get("extra") or {}).get("verdict")
+        extra = f" verdict={verdict}" if verdict else ""
+        lines.append(
+            f"  {e.get('time', '')}  {e.get('action', ''):<8} {what:<12} {e.get('version') or ''}{extra}  {e.get('actor', '')}"
+        )
+    return lines
+
+
+def drift(result: DriftResult, quiet: bool) -> list[str]:
+    """Return the drift headline, and with detail the table, worst feature first."""
+    report = result.report
+    line = (
+        f"drift of {result.table} ({report.rows_cur} rows) against production {result.production} "
+        f"({report.rows_ref} rows): {report.status}"
+    )
+    return [line] if quiet else [line, render_drift(report)]
+
+
+def retrain(result: RetrainResult, quiet: bool) -> list[str]:
+    """Return what the scheduled job found, stored and promoted."""
+    if quiet:
+        return [f"retrain: {result.verdict}; candidate {result.version}; promoted: {result.promoted or 'no'}"]
+    document = result.document
+    lines = [line for r in document.validation for line in render_validation(r)]
+    if document.drift is not None:
+        lines.append(render_drift(document.drift))
+    lines.append(render_verdict(document))
+    if result.version is not None:
+        lines.append(f"candidate {result.version} stored as '{result.alias}'; promoted: {result.promoted or 'no'}")
+    lines += result.notes
+    if result.refused:
+        lines.append(result.refused)
+    if result.issue_url:
+        lines.append(f"tracking issue {result.issue_action}: {result.issue_url}")
+    return lines
+
+
+def scaffold(result: Scaffold, quiet: bool) -> list[str]:
+    """Return what `mlci init` wrote, and how the new suite did on the tables it read."""
+    lines = [] if quiet else [*(f"wrote {p}" for p in result.written), *result.notes]
+    for r in result.validation:
+        outcome = "all pass" if r.success else f"{r.failed} FAILED"
+        lines.append(f"suite checked on {r.table}: {r.rows} rows, {r.evaluated} expectations, {outcome}")
+        lines += render_validation(r)[1:]
+    if result.success and not quiet:
+        lines.append("next: mlci config check && mlci check")
+    return lines

@@ -1,0 +1,475 @@
+"""The one pipeline: validate the data, train (or reuse, or take) a candidate, evaluate it against its baseline,
+decide the verdict, store it.
+
+`run` assembles the stages once; the PR check, the scheduled retrain and the merge job's
+re-evaluation (promote --from-pr) are the same run with different options: where the candidate
+comes from, whether results may come from the cache, and where (if anywhere) it is stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlci.contracts.manifest import Evaluation
+from mlci.errors import CheckFailed, ModelError
+from mlci.registry.references import actor, baseline_bundle, resolve_bundle, work_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlci.config.schema import Config
+    from mlci.contracts.comparison import Comparison
+    from mlci.contracts.document import ReportDocument
+    from mlci.contracts.drift import DriftReport
+    from mlci.contracts.validation import ValidationResult
+    from mlci.data.tables import Datasets
+    from mlci.github.context import GitHubContext
+    from mlci.modeling.bundle import Bundle
+    from mlci.registry.references import Resolved
+    from mlci.registry.registry import PushResult, Registry
+    from mlci.signing.sign import VersionSigner
+    from mlci.stats.evaluation import Predictions
+
+
+@dataclass
+class Candidate:
+    """The candidate bundle of a check, trained now or reused from the train cache."""
+
+    bundle: Bundle
+    reused: bool
+    seconds: float
+    # Test-table predictions made in this process at training time (None when reused).
+    predictions: Predictions | None = None
+
+
+def train_candidate(
+    config: Config,
+    datasets: Datasets,
+    output: Path | None = None,
+    *,
+    pr: int | None = None,
+    key: str | None = None,
+    ctx: GitHubContext | None = None,
+) -> Candidate:
+    """Fit the candidate and write its bundle (to `output`, else .mlci/bundles/<version>)."""
+    from mlci.modeling.training import train
+
+    root = work_dir(config) / "bundles"
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="train-", dir=root)) if output is None else output
+    # On a PR, GITHUB_SHA is GitHub's temporary merge commit: the manifest records the PR's head
+    # commit (the one the report and the status name) and the merge commit beside it.
+    try:
+        result = train(
+            config,
+            datasets,
+            staging,
+            pr=pr,
+            key=key,
+            sha=ctx.head_sha if ctx is not None else None,
+            merge_sha=ctx.merge_sha if ctx is not None else None,
+        )
+    except BaseException:  # a failed or stopped fit leaves no half-written bundle behind
+        if output is None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    bundle = result.bundle
+    if output is None:
+        final = root / bundle.version
+        if final.exists():
+            shutil.rmtree(final)
+        staging.rename(final)
+        bundle.path = final
+    return Candidate(bundle=bundle, reused=False, seconds=result.seconds, predictions=result.test_predictions)
+
+
+def cached_candidate(
+    config: Config, registry: Registry, key: str, aliases: list[str], pr: int | None = None
+) -> Bundle | None:
+    """Return a candidate this PR's own earlier check stored from the same data, config and code, if any.
+
+    Only the versions the PR's alias points at (now, or before its last move) count, and only
+    if their manifest names this PR: a cache_key is predictable, so a scan of every version
+    would reuse whatever another pull request planted under it.
+    """
+    for name in aliases:
+        record = registry.alias(name)
+        if record is None:
+            continue
+        for version in dict.fromkeys(v for v in (record.version, record.previous) if v):
+            try:
+                manifest = registry.manifest(version)
+            except ModelError:  # a malformed manifest is never reused; the check trains afresh
+                continue
+            if manifest.cache_key == key and manifest.pr == pr:
+                return resolve_bundle(config, registry, version)
+    return None
+
+
+def predict(config: Config, bundle: Bundle, frame: pd.DataFrame) -> Predictions:
+    """Return a bundle's predictions on `frame` (labels, and probabilities for classifiers)."""
+    from mlci.data.tables import require_columns
+    from mlci.modeling.training import load_trusted, predictions
+
+    model = load_trusted(config, bundle)
+    features = list(bundle.manifest.features or [])
+    require_columns(frame, features, uri="the test table", field=f"features of version {bundle.version}")
+    return predictions(model, frame[features], str(bundle.manifest.task))
+
+
+def evaluate(
+    config: Config,
+    datasets: Datasets,
+    candidate: Bundle,
+    baseline: Bundle | None,
+    *,
+    cached: bool = False,
+    candidate_predictions: Predictions | None = None,
+) -> Comparison:
+    """Return the comparison of candidate and baseline on the same test rows, gates applied."""
+    from mlci._internal.cache import ResultCache, key_of
+    from mlci._internal.serial import to_data
+    from mlci.contracts.comparison import Comparison
+
+    cache = ResultCache(work_dir(config) / "cache")
+    key = key_of(
+        "comparison",
+        candidate=candidate.version,
+        baseline=baseline.version if baseline else None,
+        data=datasets.fingerprints,
+        metrics=config.metrics.model_dump(mode="json"),
+        gates=[g.model_dump(mode="json") for g in config.gates],
+        slices=config.data.slices,
+        target=config.data.target,
+    )
+    if cached and (hit := cache.get_as(key, Comparison)) is not None:
+        return hit
+    comparison = _compare(config, datasets, candidate, baseline, candidate_predictions)
+    cache.put(key, to_data(comparison))
+    return comparison
+
+
+def _compare(
+    config: Config,
+    datasets: Datasets,
+    candidate: Bundle,
+    baseline: Bundle | None,
+    candidate_predictions: Predictions | None = None,
+) -> Comparison:
+    from mlci.stats.comparison import compare
+
+    test = datasets.test
+    y = test[datasets.target].to_numpy()
+    slices = {c: test[c].to_numpy() for c in config.data.slices if c in test.columns}
+    return compare(
+        y,
+        candidate_predictions or predict(config, candidate, test),
+        predict(config, baseline, test) if baseline is not None else None,
+        task=config.model.task,
+        metrics=config.metrics.names,
+        primary=config.metrics.primary,
+        gates=config.gates,
+        statistics=config.metrics.statistics,
+        slices=slices,
+        positive_class=config.data.positive_class,
+    )
+
+
+def feature_notes(config: Config, datasets: Datasets) -> list[str]:
+    """Return what the default preprocessing did with each kind of feature, in words."""
+    from mlci.data.features import config_kinds
+
+    if config.model.preprocessing == "none" or config.model.entrypoint:
+        return []
+    return config_kinds(config, datasets.train).notes()
+
+
+def judge(
+    config: Config,
+    registry: Registry | None,
+    datasets: Datasets,
+    candidate: Candidate,
+    validation: list[ValidationResult],
+    baseline: Resolved | None,
+    alias: str,
+    ctx: GitHubContext,
+    *,
+    cached: bool = False,
+    drift: DriftReport | None = None,
+    no_baseline: str | None = None,
+) -> tuple[Comparison, ReportDocument]:
+    """Return the candidate's comparison with its baseline and the document that judges it.
+
+    `registry` is where the candidate will be stored under `alias`; None: it is stored nowhere.
+    """
+    comparison = evaluate(
+        config,
+        datasets,
+        candidate.bundle,
+        baseline.bundle if baseline else None,
+        cached=cached,
+        candidate_predictions=candidate.predictions,
+    )
+    uri = registry.version_uri(candidate.bundle.version) if registry is not None else None
+    return comparison, build_document(
+        config,
+        comparison,
+        validation,
+        candidate,
+        baseline,
+        alias if registry is not None else None,
+        uri,
+        datasets,
+        ctx,
+        drift=drift,
+        no_baseline=no_baseline,
+    )
+
+
+def build_document(
+    config: Config,
+    comparison: Comparison,
+    validation: list[ValidationResult],
+    candidate: Candidate,
+    baseline: Resolved | None,
+    alias: str | None,
+    uri: str | None,
+    datasets: Datasets,
+    ctx: GitHubContext,
+    drift: DriftReport | None = None,
+    no_baseline: str | None = None,
+) -> ReportDocument:
+    """Return the report document of a candidate: the references it names, handed to `report_document`."""
+    from mlci.contracts.changes import model_changes
+    from mlci.contracts.document import CandidateRef, DataRef, report_document
+
+    manifest = candidate.bundle.manifest
+    # A reused candidate was trained on these very bytes: its manifest knows the row counts,
+    # so the tables need not be parsed just to say so again.
+    rows = manifest.data.rows if candidate.reused and manifest.data is not None else None
+    recorded = manifest.git_sha
+    return report_document(
+        model=config.model.name,
+        comparison=comparison,
+        validation=validation,
+        candidate=CandidateRef(
+            version=candidate.bundle.version,
+            alias=alias,
+            uri=uri,
+            reused=candidate.reused,
+            seconds=None if candidate.reused else candidate.seconds,
+        ),
+        baseline=baseline.ref if baseline is not None else None,
+        data=DataRef(
+            fingerprints=datasets.fingerprints,
+            rows=rows or {"train": len(datasets.train), "test": len(datasets.test)},
+            sample=datasets.sample,
+        ),
+        ctx=ctx,
+        recorded_sha=str(recorded) if recorded else None,
+        drift=drift,
+        changes=model_changes(baseline.bundle.manifest, manifest) if baseline is not None else None,
+        no_baseline=no_baseline,
+    )
+
+
+def store_candidate(
+    registry: Registry,
+    candidate: Candidate,
+    document: ReportDocument,
+    *,
+    actor: str,
+    action: str,
+    attach: VersionSigner | None = None,
+    **event: Any,
+) -> PushResult:
+    """Push a candidate (its manifest carrying metrics and verdict), point its alias at it, log the `action`.
+
+    The event carries the document's verdict, headline and failed stages, so a later promote
+    can say what failed.
+    """
+    assert document.candidate is not None and document.candidate.alias is not None
+    alias = document.candidate.alias
+    baseline = document.baseline.version if document.baseline else None
+    verdict = document.verdict
+    if not candidate.reused:  # a stored version is immutable; its manifest says what its first check found
+        bundle = candidate.bundle
+        metrics = document.comparison.metrics if document.comparison else []
+        bundle.manifest.metrics = {m.name: m.candidate for m in metrics}
+        bundle.manifest.evaluation = Evaluation(baseline=baseline, verdict=verdict)
+        bundle.write_manifest()
+    pushed = registry.push(candidate.bundle.path, actor=actor, reason=f"mlci {action} ({alias})", attach=attach)
+    registry.set_alias(alias, pushed.version, actor=actor, reason=f"mlci {action}: {verdict}")
+    registry.log_event(
+        action,
+        actor=actor,
+        alias=alias,
+        version=pushed.version,
+        verdict=verdict,
+        headline=document.headline,
+        failed_stages=[s.name for s in document.failed_stages],
+        baseline=baseline,
+        **event,
+    )
+    return pushed
+
+
+class _Clock:
+    """Wall time per stage of a check, for the --json output and the cache's proof of worth."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = round(time.perf_counter() - started, 4)
+
+
+@dataclass
+class Run:
+    """What one run of the pipeline found and stored; `document` holds the verdict every consumer reads."""
+
+    document: ReportDocument
+    candidate: Candidate | None  # None: the data stopped the run before a candidate was evaluated
+    comparison: Comparison | None
+    baseline: Resolved | None
+    push: PushResult | None  # None: stored nowhere
+    failure: CheckFailed | None = None  # the data broke its expectations: what to tell the user
+    messages: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def run(
+    config: Config,
+    registry: Registry | None,
+    datasets: Datasets,
+    ctx: GitHubContext,
+    *,
+    alias: str,
+    action: str,
+    baseline: str | None = "production",
+    candidate: Bundle | None = None,
+    reuse: bool = False,
+    store: bool = True,
+    drift: DriftReport | None = None,
+    before_worker: Callable[[], None] | None = None,
+    no_baseline: str | None = None,
+    event: dict[str, Any] | None = None,
+    tables: list[str] | None = None,
+) -> Run:
+    """Return one run of the pipeline on `datasets`: validate, train, evaluate against `baseline`, store.
+
+    `registry` is where the baseline is read and, with `store`, where the candidate is pushed
+    under `alias` and the `action` event is logged (None: no registry, no baseline). The
+    candidate is `candidate` when given (the merge job evaluates the PR's stored version),
+    else this PR's cached candidate when `reuse` finds one, else a fresh fit, stopped as soon
+    as the data breaks a critical expectation. `reuse` also lets validation and comparison
+    results come from the local cache. `event` adds fields to the logged event; `tables` names
+    the tables validated (default: expectations.tables).
+    """
+    from mlci.flows.validate import data_failure, start_validation, stopped_document
+    from mlci.modeling.training import cache_key
+    from mlci.signing.sign import signature_messages, version_signer
+
+    pr = ctx.pr_number
+    messages: list[str] = []
+    clock = _Clock()
+    chosen: Candidate | None = None if candidate is None else Candidate(bundle=candidate, reused=True, seconds=0.0)
+    stopped = False
+    with clock("validate"):
+        pending = start_validation(config, datasets, before_worker, names=tables, cached=reuse)
+    try:
+        with clock("train"):
+            key = cache_key(config, datasets.fingerprints)
+            if chosen is None and reuse and registry is not None:
+                cached = cached_candidate(config, registry, key, [alias], pr)
+                if cached is not None:
+                    chosen = Candidate(bundle=cached, reused=True, seconds=0.0)
+                    messages.append(f"train cache hit: reusing version {cached.version} (same data, config and code)")
+            if chosen is None and pending.failed:  # a cached or in-engine result failed already: no fit
+                stopped = True
+            elif chosen is None:
+                from mlci.data.background import ValidationFailed
+
+                try:
+                    with pending.stopping_fit():
+                        chosen = train_candidate(config, datasets, pr=pr, key=key, ctx=ctx)
+                    messages.append(f"trained version {chosen.bundle.version} in {chosen.seconds:.1f}s")
+                    messages.extend(feature_notes(config, datasets))
+                except ValidationFailed:
+                    stopped = True
+        with clock("validation_wait"):
+            validation = pending.wait()
+    finally:
+        pending.close()
+    who = actor(ctx)
+    if stopped or any(v.critical_failures for v in validation):
+        # Nothing is evaluated or stored; the document still says why, for every consumer.
+        document = stopped_document(config, validation, datasets, ctx, stopped)
+        if store and registry is not None:
+            # No version to store, but the log says what failed, for promote's refusal.
+            registry.log_event(
+                action,
+                actor=who,
+                alias=alias,
+                verdict=document.verdict,
+                headline=document.headline,
+                failed_stages=[s.name for s in document.failed_stages],
+                **(event or {}),
+            )
+        return Run(
+            document=document,
+            candidate=None,
+            comparison=None,
+            baseline=None,
+            push=None,
+            failure=data_failure(validation, stopped),
+            messages=messages,
+            timings=clock.timings,
+        )
+    assert chosen is not None
+    with clock("evaluate"):
+        base = baseline_bundle(config, registry, baseline) if registry is not None else None
+        comparison, document = judge(
+            config,
+            registry if store else None,
+            datasets,
+            chosen,
+            validation,
+            base,
+            alias,
+            ctx,
+            cached=reuse,
+            drift=drift,
+            no_baseline=no_baseline,
+        )
+    pushed = None
+    if store and registry is not None:
+        with clock("push"):
+            signer = version_signer(config, registry, ctx, action=action, actor=who)
+            pushed = store_candidate(
+                registry, chosen, document, actor=who, action=action, attach=signer, **(event or {})
+            )
+            messages += signature_messages(signer)
+        if signer is not None and signer.signed is not None:
+            document = document.with_signature(signer.signed)
+    return Run(
+        document=document,
+        candidate=chosen,
+        comparison=comparison,
+        baseline=base,
+        push=pushed,
+        messages=messages,
+        timings=clock.timings,
+    )
