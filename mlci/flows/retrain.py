@@ -80,7 +80,7 @@ def measure_drift_in_engine(config: Config, bundle: Bundle, table: EngineTable) 
     if profile is None:
         raise NotFoundError(f"version {bundle.version} has no profile.json to measure drift against (retrain it)")
     rows, observed = table.observe(profile_columns(profile, config.drift))
-    entry = profile.get("predictions")
+    entry = profile.predictions
     if entry is not None and PREDICTION not in config.drift.ignore and config.data.sample_rows is not None:
         features = list(bundle.manifest.features or [])
         frame = table.sample(config.data.id, config.data.sample_rows)
