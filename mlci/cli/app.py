@@ -654,6 +654,7 @@ def show_deploy(opts: Options, result: Any, verb: str) -> None:
 @run_command
 def history(opts: Options, alias: str | None) -> None:
     """Show versions, aliases and the event log."""
+    from mlci.contracts.events import CheckEvent, RetrainEvent
     from mlci.flows.release import history as read_history
 
     result = read_history(opts.load(), alias)
@@ -678,12 +679,9 @@ def history(opts: Options, alias: str | None) -> None:
             echo("    unsigned")
     echo("\nevents:")
     for e in result.events:
-        what = e.get("alias") or e.get("env") or ""
-        verdict = (e.get("extra") or {}).get("verdict")
-        extra = f" verdict={verdict}" if verdict else ""
-        echo(
-            f"  {e.get('time', '')}  {e.get('action', ''):<8} {what:<12} {e.get('version') or ''}{extra}  {e.get('actor', '')}"
-        )
+        what = e.alias or e.env or ""
+        extra = f" verdict={e.extra.verdict}" if isinstance(e, CheckEvent | RetrainEvent) else ""
+        echo(f"  {e.time}  {e.action:<8} {what:<12} {e.version or ''}{extra}  {e.actor or ''}")
 
 
 # --- scheduled ---------------------------------------------------------------------------

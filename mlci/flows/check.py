@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from mlci.contracts.events import CheckDetails, CheckEvent, RetrainDetails, RetrainEvent
 from mlci.contracts.manifest import Evaluation
 from mlci.errors import ArtifactError, ChecksFailed, ConfigError
 from mlci.registry.references import (
@@ -564,16 +565,8 @@ def check(
             comparison_path, report_path = write_report(config, document, output_dir)
         if pr is not None and not fork and registry is not None:
             # No version to store, but the PR's log says what failed, for promote's refusal.
-            registry.log_event(
-                "check",
-                actor=actor(ctx),
-                alias=alias,
-                verdict=document.verdict,
-                headline=document.headline,
-                failed_stages=[s.name for s in document.failed_stages],
-                pr=pr,
-                sha=ctx.head_sha,
-            )
+            details = CheckDetails.of(document, pr=pr, sha=ctx.head_sha)
+            registry.log_event(CheckEvent(actor=actor(ctx), alias=alias, extra=details))
         raise DataFailed(data_failure(validation, stopped), document, report_path)
     with clock("evaluate"):
         base = baseline_bundle(config, registry, baseline) if registry is not None else None
@@ -595,9 +588,8 @@ def check(
     if stored_as is not None:
         with clock("push"):
             signer = version_signer(config, stored_as, ctx, action="check", actor=actor(ctx))
-            pushed = store_candidate(
-                stored_as, candidate, document, actor=actor(ctx), action="check", attach=signer, pr=pr, sha=ctx.head_sha
-            )
+            details = CheckDetails.of(document, pr=pr, sha=ctx.head_sha)
+            pushed = store_candidate(stored_as, candidate, document, actor=actor(ctx), details=details, attach=signer)
             messages += signature_messages(signer)
         if signer is not None and signer.signed is not None:
             document = document.with_signature(signer.signed)
@@ -763,19 +755,19 @@ def store_candidate(
     document: ReportDocument,
     *,
     actor: str,
-    action: str,
+    details: CheckDetails | RetrainDetails,
     attach: VersionSigner | None = None,
-    **event: Any,
 ) -> PushResult:
-    """Push a candidate (its manifest carrying metrics and verdict), point its alias at it, log the `action`.
+    """Push a candidate (its manifest carrying metrics and verdict), point its alias at it, log a check or retrain event.
 
-    The event carries the document's verdict, headline and failed stages, so a later promote
-    can say what failed.
+    The event carries `details`: the document's verdict, headline and failed stages, so a
+    later promote can say what failed.
     """
     assert document.candidate is not None and document.candidate.alias is not None
     alias = document.candidate.alias
     baseline = document.baseline.version if document.baseline else None
     verdict = document.verdict
+    action = "check" if isinstance(details, CheckDetails) else "retrain"
     if not candidate.reused:  # a stored version is immutable; its manifest says what its first check found
         bundle = candidate.bundle
         metrics = document.comparison.metrics if document.comparison else []
@@ -784,17 +776,10 @@ def store_candidate(
         bundle.write_manifest()
     pushed = registry.push(candidate.bundle.path, actor=actor, reason=f"mlci {action} ({alias})", attach=attach)
     registry.set_alias(alias, pushed.version, actor=actor, reason=f"mlci {action}: {verdict}")
-    registry.log_event(
-        action,
-        actor=actor,
-        alias=alias,
-        version=pushed.version,
-        verdict=verdict,
-        headline=document.headline,
-        failed_stages=[s.name for s in document.failed_stages],
-        baseline=baseline,
-        **event,
-    )
+    if isinstance(details, CheckDetails):
+        registry.log_event(CheckEvent(actor=actor, alias=alias, version=pushed.version, extra=details))
+    else:
+        registry.log_event(RetrainEvent(actor=actor, alias=alias, version=pushed.version, extra=details))
     return pushed
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from mlci.contracts.events import CheckEvent, Event, RetrainEvent
 from mlci.contracts.signature import Signature
 from mlci.errors import ChecksFailed, NotFoundError
 from mlci.registry.references import actor, open_registry
@@ -99,7 +100,7 @@ class History(_Result):
     warnings: list[str] = []  # event records skipped because they are not of mlci's shape
     versions: list[VersionSummary]
     aliases: list[AliasSummary]
-    events: list[dict[str, Any]]  # the registry's event records, as stored (docs/registry.md)
+    events: list[Event]  # the registry's event log, oldest first (docs/registry.md)
 
 
 def push(
@@ -189,17 +190,12 @@ def last_verdict(registry: Registry, version: str | None = None, *, alias: str |
     by an older mlci carry only the verdict; their failure names no stage.
     """
     for event in reversed(registry.events()):
-        if event.get("action") not in ("check", "retrain"):
+        if not isinstance(event, CheckEvent | RetrainEvent):
             continue
-        if (version is not None and event.get("version") == version) or (
-            alias is not None and event.get("alias") == alias
-        ):
-            extra = event.get("extra") or {}
-            stages = extra.get("failed_stages")
+        if (version is not None and event.version == version) or (alias is not None and event.alias == alias):
+            found = event.extra
             return StoredVerdict(
-                verdict=str(extra.get("verdict")),
-                headline=str(extra.get("headline") or ""),
-                failed_stages=[str(s) for s in stages] if isinstance(stages, list) else [],
+                verdict=found.verdict, headline=found.headline, failed_stages=list(found.failed_stages)
             )
     return None
 
@@ -212,7 +208,7 @@ def history(config: Config, alias: str | None = None) -> History:
         raise NotFoundError(f"model '{config.model.name}' has no alias '{alias}'")
     events = registry.events()
     if alias is not None:
-        events = [e for e in events if e.get("alias") == alias or e.get("env") == alias]
+        events = [e for e in events if alias in (e.alias, e.env)]
     stored = registry.versions()  # before `warnings` is read: a manifest that does not parse adds one
     return History(
         model=config.model.name,

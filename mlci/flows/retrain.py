@@ -179,6 +179,7 @@ def retrain(
     `output_dir` (default: here), as `mlci check` writes them.
     """
     from mlci.contracts.document import Sample
+    from mlci.contracts.events import RetrainDetails
     from mlci.data.engines import frame_fingerprint, open_table
     from mlci.data.tables import Datasets, feature_columns, read_table, require_columns, s3_options, split_table
     from mlci.flows.check import judge, store_candidate, train_candidate, validate_datasets, write_report
@@ -231,9 +232,8 @@ def retrain(
     who = actor(ctx)
     drift_status = drift_report.status if drift_report else "none"
     signer = version_signer(config, registry, ctx, action="retrain", actor=who)
-    pushed = store_candidate(
-        registry, candidate, document, actor=who, action="retrain", attach=signer, drift=drift_status, data=uri
-    )
+    details = RetrainDetails.of(document, drift=drift_status, data=uri)
+    pushed = store_candidate(registry, candidate, document, actor=who, details=details, attach=signer)
     if signer is not None and signer.signed is not None:
         document = document.with_signature(signer.signed)
 
