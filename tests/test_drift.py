@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from mlci._internal.serial import from_data, to_data
-from mlci.contracts.drift import DriftReport
+from mlci.contracts.drift import CategoricalEntry, DriftReport, NumericEntry, Profile
 from mlci.errors import DataError
 from mlci.stats.drift import EPSILON, build_profile, compare_profile
 from mlci.stats.specs import DriftFeature, DriftSection
@@ -39,7 +39,7 @@ def reference() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def profile(reference: pd.DataFrame) -> dict:
+def profile(reference: pd.DataFrame) -> Profile:
     return build_profile(reference, features=FEATURES)
 
 
@@ -47,9 +47,9 @@ def by_name(report: DriftReport) -> dict:
     return {f.feature: f for f in report.features}
 
 
-def test_profile_is_strict_json_with_open_outer_edges(profile: dict) -> None:
-    text = json.dumps(profile, allow_nan=False)  # raises on NaN / Infinity
-    again = json.loads(text)
+def test_profile_is_strict_json_with_open_outer_edges(profile: Profile) -> None:
+    again = json.loads(profile.dump())
+    json.dumps(again, allow_nan=False)  # raises on NaN / Infinity
     age = again["features"]["age"]
     assert age["kind"] == "numeric"
     assert age["edges"][0] is None and age["edges"][-1] is None
@@ -60,14 +60,14 @@ def test_profile_is_strict_json_with_open_outer_edges(profile: dict) -> None:
     assert again["rows"] == 4000 and again["predictions"] is None
 
 
-def test_fresh_sample_from_the_same_generator_does_not_warn(profile: dict) -> None:
+def test_fresh_sample_from_the_same_generator_does_not_warn(profile: Profile) -> None:
     report = compare_profile(profile, make_table(seed=2), DriftSection())
     assert report.status == "ok"
     assert [f.status for f in report.features] == ["ok"] * len(FEATURES)
     assert max(f.psi for f in report.features) < DriftSection().psi_warn
 
 
-def test_shifted_mean_and_changed_mix_fail_and_come_first(profile: dict) -> None:
+def test_shifted_mean_and_changed_mix_fail_and_come_first(profile: Profile) -> None:
     current = make_table(seed=3, age_shift=1.0, plan_basic=0.9)
     report = compare_profile(profile, current, DriftSection())
     assert report.status == "fail"
@@ -78,12 +78,13 @@ def test_shifted_mean_and_changed_mix_fail_and_come_first(profile: dict) -> None
     assert report.features[0].psi >= report.features[1].psi
 
 
-def test_psi_and_ks_agree_with_their_formulas_on_the_stored_bins(reference: pd.DataFrame, profile: dict) -> None:
+def test_psi_and_ks_agree_with_their_formulas_on_the_stored_bins(reference: pd.DataFrame, profile: Profile) -> None:
     current = make_table(seed=4, age_shift=0.3)
     got = by_name(compare_profile(profile, current, DriftSection()))["age"]
 
-    entry = profile["features"]["age"]
-    inner = np.array(entry["edges"][1:-1], dtype=float)
+    entry = profile.features["age"]
+    assert isinstance(entry, NumericEntry)
+    inner = np.array(entry.inner_edges, dtype=float)
     lows = np.concatenate([[-np.inf], inner])
     highs = np.concatenate([inner, [np.inf]])
     x_ref = reference["age"].to_numpy()
@@ -91,7 +92,7 @@ def test_psi_and_ks_agree_with_their_formulas_on_the_stored_bins(reference: pd.D
     # Right-closed bins (lo, hi], counted directly rather than with searchsorted.
     ref = np.array([((x_ref > lo) & (x_ref <= hi)).sum() for lo, hi in zip(lows, highs, strict=True)])
     cur = np.array([((x_cur > lo) & (x_cur <= hi)).sum() for lo, hi in zip(lows, highs, strict=True)])
-    assert ref.tolist() == entry["counts"]
+    assert ref.tolist() == entry.counts
     p = np.where(ref == 0, EPSILON, ref / ref.sum())
     q = np.where(cur == 0, EPSILON, cur / cur.sum())
     assert got.psi == pytest.approx(float(np.sum((q - p) * np.log(q / p))), rel=1e-12)
@@ -108,7 +109,7 @@ def test_psi_and_ks_agree_with_their_formulas_on_the_stored_bins(reference: pd.D
     assert got.statistic <= stats.ks_2samp(x_ref, x_cur).statistic + 1e-12
 
 
-def test_chi_square_agrees_with_its_formula(reference: pd.DataFrame, profile: dict) -> None:
+def test_chi_square_agrees_with_its_formula(reference: pd.DataFrame, profile: Profile) -> None:
     current = make_table(seed=5, plan_basic=0.6)
     got = by_name(compare_profile(profile, current, DriftSection()))["plan"]
     table = np.array(
@@ -125,7 +126,7 @@ def test_chi_square_agrees_with_its_formula(reference: pd.DataFrame, profile: di
     assert got.p_value == pytest.approx(stats.chi2.sf(statistic, 1), rel=1e-9)
 
 
-def test_unseen_categories_are_reported_and_drive_psi(profile: dict) -> None:
+def test_unseen_categories_are_reported_and_drive_psi(profile: Profile) -> None:
     current = make_table(seed=6)
     current.loc[:399, "region"] = "atlantis"  # 10% of rows in a region training never saw
     current.loc[400:419, "region"] = "lemuria"
@@ -136,10 +137,11 @@ def test_unseen_categories_are_reported_and_drive_psi(profile: dict) -> None:
     assert by_name(compare_profile(profile, make_table(seed=6), DriftSection()))["region"].unseen == []
 
     # PSI over the stored categories + __other__ + the unseen bucket, EPSILON for empty shares.
-    entry = profile["features"]["region"]
-    ref = np.array([*entry["counts"].values(), entry["other"], 0], dtype=float)
+    entry = profile.features["region"]
+    assert isinstance(entry, CategoricalEntry)
+    ref = np.array([*entry.counts.values(), entry.other, 0], dtype=float)
     col = current["region"]
-    cur = np.array([*((col == c).sum() for c in entry["counts"]), 0, (~col.isin(list(entry["counts"]))).sum()])
+    cur = np.array([*((col == c).sum() for c in entry.counts), 0, (~col.isin(list(entry.counts))).sum()])
     p = np.where(ref == 0, EPSILON, ref / ref.sum())
     q = np.where(cur == 0, EPSILON, cur / cur.sum())
     assert got.psi == pytest.approx(float(np.sum((q - p) * np.log(q / p))), rel=1e-12)
@@ -150,15 +152,16 @@ def test_a_rare_known_category_beyond_top_k_is_not_unseen() -> None:
     labels = np.array([f"c{i}" for i in range(30)])
     reference = pd.DataFrame({"city": rng.choice(labels, 6000)})
     profile = build_profile(reference, features=["city"], top_k=5)
-    entry = profile["features"]["city"]
-    assert len(entry["counts"]) == 5 and entry["other"] == 6000 - sum(entry["counts"].values())
+    entry = profile.features["city"]
+    assert isinstance(entry, CategoricalEntry)
+    assert len(entry.counts) == 5 and entry.other == 6000 - sum(entry.counts.values())
     current = pd.DataFrame({"city": [*rng.choice(labels, 3000), "c-new"]})
     got = compare_profile(profile, current, DriftSection()).features[0]
     assert got.unseen == ["c-new"]
     assert got.status == "ok"
 
 
-def test_null_rates_are_reported(profile: dict) -> None:
+def test_null_rates_are_reported(profile: Profile) -> None:
     current = make_table(seed=8).astype({"income": "float64"})
     current.loc[:999, "income"] = np.nan
     got = by_name(compare_profile(profile, current, DriftSection()))["income"]
@@ -166,12 +169,12 @@ def test_null_rates_are_reported(profile: dict) -> None:
     assert got.null_rate_cur == pytest.approx(0.25)
 
 
-def test_an_empty_current_table_is_a_data_error(profile: dict) -> None:
+def test_an_empty_current_table_is_a_data_error(profile: Profile) -> None:
     with pytest.raises(DataError, match="has no rows"):
         compare_profile(profile, make_table(seed=9).iloc[:0], DriftSection())
 
 
-def test_a_missing_column_is_a_data_error_naming_it(profile: dict) -> None:
+def test_a_missing_column_is_a_data_error_naming_it(profile: Profile) -> None:
     current = make_table(seed=9).drop(columns=["tenure"])
     with pytest.raises(DataError, match="'tenure'") as info:
         compare_profile(profile, current, DriftSection())
@@ -181,14 +184,14 @@ def test_a_missing_column_is_a_data_error_naming_it(profile: dict) -> None:
     assert "tenure" not in by_name(report)
 
 
-def test_a_non_numeric_value_in_a_numeric_column_is_a_data_error(profile: dict) -> None:
+def test_a_non_numeric_value_in_a_numeric_column_is_a_data_error(profile: Profile) -> None:
     current = make_table(seed=9).astype({"age": object})
     current.loc[3, "age"] = "forty"
     with pytest.raises(DataError, match="'age'"):
         compare_profile(profile, current, DriftSection())
 
 
-def test_report_round_trips_through_json(profile: dict) -> None:
+def test_report_round_trips_through_json(profile: Profile) -> None:
     current = make_table(seed=10, age_shift=0.5)
     current.loc[:9, "region"] = "atlantis"
     report = compare_profile(profile, current, DriftSection())
@@ -197,7 +200,7 @@ def test_report_round_trips_through_json(profile: dict) -> None:
     assert from_data(DriftReport, data) == report
 
 
-def test_nan_statistics_survive_the_round_trip(profile: dict) -> None:
+def test_nan_statistics_survive_the_round_trip(profile: Profile) -> None:
     current = make_table(seed=11).astype({"age": "float64"})
     current["age"] = np.nan  # no values: the KS test is undefined
     report = compare_profile(profile, current, DriftSection())
@@ -207,7 +210,7 @@ def test_nan_statistics_survive_the_round_trip(profile: dict) -> None:
     assert math.isnan(by_name(from_data(DriftReport, data))["age"].p_value)
 
 
-def test_per_feature_override_and_ignore_are_honoured(profile: dict) -> None:
+def test_per_feature_override_and_ignore_are_honoured(profile: Profile) -> None:
     current = make_table(seed=12, age_shift=1.0, plan_basic=0.9)
     settings = DriftSection(features={"age": DriftFeature(psi_fail=50.0, psi_warn=40.0)}, ignore=["plan"])
     report = compare_profile(profile, current, settings)
@@ -225,7 +228,7 @@ def test_per_feature_override_and_ignore_are_honoured(profile: dict) -> None:
 def test_prediction_drift_for_scores_and_for_labels(reference: pd.DataFrame) -> None:
     rng = np.random.default_rng(14)
     scores = build_profile(reference, features=["age"], predictions=rng.beta(2, 5, 4000))
-    assert scores["predictions"]["kind"] == "numeric"
+    assert isinstance(scores.predictions, NumericEntry)
     same = compare_profile(scores, make_table(seed=15), DriftSection(), predictions=rng.beta(2, 5, 3000))
     moved = compare_profile(scores, make_table(seed=15), DriftSection(), predictions=rng.beta(5, 2, 3000))
     assert by_name(same)["prediction"].status == "ok"
@@ -233,7 +236,7 @@ def test_prediction_drift_for_scores_and_for_labels(reference: pd.DataFrame) -> 
     assert by_name(moved)["prediction"].kind == "prediction" and by_name(moved)["prediction"].test == "ks"
 
     labels = build_profile(reference, features=["age"], predictions=rng.choice([0, 1], 4000, p=[0.7, 0.3]))
-    assert labels["predictions"]["kind"] == "categorical"
+    assert isinstance(labels.predictions, CategoricalEntry)
     flipped = rng.choice([0, 1], 3000, p=[0.3, 0.7])
     got = by_name(compare_profile(labels, make_table(seed=15), DriftSection(), predictions=flipped))["prediction"]
     assert got.test == "chi2" and got.status == "fail"

@@ -235,8 +235,8 @@ def test_sql_profile_is_the_pandas_profile(postgres: PostgreSQL) -> None:
     frame.loc[::7, "alcohol"] = None
     postgres.load(frame, "wine")
     features = ["alcohol", "malic_acid", "proline", "cultivar"]
-    engine = open_table(SqlSource(sql=postgres.url, table="wine"), field="data.table").profile(features)
-    pandas = build_profile(frame, features=features)
+    engine = open_table(SqlSource(sql=postgres.url, table="wine"), field="data.table").profile(features).model_dump()
+    pandas = build_profile(frame, features=features).model_dump()
     assert engine["rows"] == pandas["rows"]
     for name in features:
         got, want = engine["features"][name], pandas["features"][name]
@@ -384,7 +384,7 @@ def test_validate_and_drift_on_a_spark_parquet_table(
     features = ["tenure_months", "monthly_charges", "support_calls", "plan", "region"]
     reference = open_table(SparkSource(spark="local[1]", path=str(tmp_path / "train.parquet")), field="data.train")
     profile = reference.profile(features)
-    assert profile["rows"] == 3000
+    assert profile.rows == 3000
     current = open_table(SparkSource(spark="local[1]", path=str(tmp_path / "shifted.parquet")), field="--current")
     rows, observed = current.observe(profile_columns(profile, DriftSection()))
     report = compare_observed(profile, observed, rows, DriftSection())

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from mlci.cli.output import exit_code
+from mlci.contracts.events import AliasEvent
 from mlci.errors import ConfigError, ConflictError, ModelError, NotFoundError, ServiceError
 from mlci.registry import Registry
 from mlci.storage import Store, open_store
@@ -108,8 +109,8 @@ def test_second_push_is_idempotent_and_sends_no_bytes(store: Store, tmp_path: Pa
     assert store.head(model_key) == before
     if isinstance(store, S3Store):
         assert store.stats == stats_before  # not one PutObject, not one byte
-    assert [e["action"] for e in registry.events()] == ["push"]
-    assert registry.events()[0]["actor"] == "alice"
+    assert [e.action for e in registry.events()] == ["push"]
+    assert registry.events()[0].actor == "alice"
     assert registry.exists(first.version)
     assert registry.manifest(first.version).sha256 == sha256((bundle / "model.skops").read_bytes())
 
@@ -201,8 +202,8 @@ def test_set_alias_records_previous_and_appends_events(store: Store, tmp_path: P
     assert stored is not None
     assert (stored.version, stored.previous, stored.actor, stored.reason) == (v2, v1, "bob", "release 2")
     assert stored.etag == second.etag
-    alias_events = [e for e in registry.events() if e["action"] == "alias"]
-    assert [(e["version"], e["previous"], e["actor"]) for e in alias_events] == [
+    alias_events = [e for e in registry.events() if e.action == "alias"]
+    assert [(e.version, e.previous, e.actor) for e in alias_events] == [
         (v1, None, "alice"),
         (v2, v1, "bob"),
     ]
@@ -335,8 +336,8 @@ def test_publish_copies_the_version_and_fetch_published_returns_it(store: Store,
     assert current["version"] == v2 and current["prefix"] == f"releases/{v2}/"
     registry.prune_releases("production", keep={v2})
     assert not any(v1 in k for k in store.list(f"{MODEL}/deployments/production/"))
-    publishes = [e for e in registry.events() if e["action"] == "publish"]
-    assert [(e["env"], e["version"], e["previous"]) for e in publishes] == [
+    publishes = [e for e in registry.events() if e.action == "publish"]
+    assert [(e.env, e.version, e.previous) for e in publishes] == [
         ("production", v1, None),
         ("production", v2, v1),
     ]
@@ -347,11 +348,11 @@ def test_publish_copies_the_version_and_fetch_published_returns_it(store: Store,
 def test_events_are_oldest_first_and_never_overwritten(store: Store) -> None:
     registry = Registry(store, MODEL)
     for i in range(5):
-        registry.log_event("note", actor="ci", n=i)
+        registry.log_event(AliasEvent(actor="ci", alias="production", version=f"{i:016x}"))
 
     events = registry.events()
-    assert [e["extra"]["n"] for e in events] == [0, 1, 2, 3, 4]
-    assert all(e["model"] == MODEL and e["action"] == "note" for e in events)
+    assert [e.version for e in events] == [f"{i:016x}" for i in range(5)]
+    assert all(e.model == MODEL and e.action == "alias" for e in events)
     assert len(store.list(f"{MODEL}/events/")) == 5
 
 
@@ -405,8 +406,8 @@ def test_two_processes_racing_to_move_an_alias_exactly_one_wins(tmp_path: Path) 
     assert "while mlci was moving it to" in loser_message and "re-run" in loser_message
     final = registry.alias("production")
     assert final is not None and (final.version, final.previous) == (winner, v1)
-    moves = [e for e in registry.events() if e["action"] == "alias" and e["reason"] == "race"]
-    assert [(e["version"], e["previous"]) for e in moves] == [(winner, v1)]
+    moves = [e for e in registry.events() if e.action == "alias" and e.reason == "race"]
+    assert [(e.version, e.previous) for e in moves] == [(winner, v1)]
 
 
 def test_twenty_threads_racing_on_an_s3_alias_exactly_one_wins(s3_store: S3Store, tmp_path: Path) -> None:
@@ -438,8 +439,8 @@ def test_twenty_threads_racing_on_an_s3_alias_exactly_one_wins(s3_store: S3Store
         targets[0],
         f"merge-{winners[0]}",
     )
-    moves = [e for e in registry.events() if e["action"] == "alias" and e["reason"] == "race"]
-    assert [(e["version"], e["actor"]) for e in moves] == [(final.version, final.actor)]
+    moves = [e for e in registry.events() if e.action == "alias" and e.reason == "race"]
+    assert [(e.version, e.actor) for e in moves] == [(final.version, final.actor)]
 
 
 # -- S3 specifics ------------------------------------------------------------------

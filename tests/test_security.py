@@ -405,7 +405,7 @@ def test_an_alias_record_without_a_well_formed_version_is_refused(local):
     )
     run = run_mlci(project, "deploy", "staging", "--env", "production", env=env)
     assert run.returncode == 2
-    assert "is not a valid alias record: version '../../../etc' is not a version id" in run.stderr
+    assert "is not a valid alias record: field 'version' is \"../../../etc\": not a version id" in run.stderr
 
 
 def test_publish_never_follows_a_symlinked_deployment_directory(local, tmp_path):
@@ -515,6 +515,7 @@ def claimed(bundle: Path, dest: Path, **claims: object) -> Path:
 def test_forged_event_hijacked_alias_and_planted_cache_entry_get_nothing_promoted_or_reused(
     s3_server, s3_bucket, trained, github_server, tmp_path
 ):
+    from mlci.contracts.events import CheckDetails, CheckEvent
     from mlci.flows.demo import _set_estimator
     from mlci.registry.references import open_registry
 
@@ -536,7 +537,8 @@ def test_forged_event_hijacked_alias_and_planted_cache_entry_get_nothing_promote
     from mlci.config.schema import load_config
 
     registry = open_registry(load_config(project / "mlci.yaml", env=env))
-    registry.log_event("check", actor="github:attacker", alias="pr-12", version=failing, verdict="pass")
+    lie = CheckEvent(actor="github:attacker", alias="pr-12", version=failing, extra=CheckDetails(verdict="pass"))
+    registry.log_event(lie)
     forged = run_mlci(project, "promote", "--from-pr", "12", "--to", "staging", env=gh)
     assert forged.returncode == 1, forged.stdout + forged.stderr
     assert f"version {failing} failed its gates when re-evaluated against production in this job" in forged.stderr

@@ -146,6 +146,8 @@ def deployed(verb: str) -> Any:
 
 def history(result: History, quiet: bool) -> list[str]:
     """Return the aliases, the versions (with signatures) and the event log."""
+    from mlci.contracts.events import CheckEvent, RetrainEvent
+
     lines = [f"model {result.model} in {result.registry}", "", "aliases:"]
     for a in result.aliases:
         lines.append(f"  {a.alias:<14} {a.version}  (previous {a.previous or '-'}, {a.updated_at} by {a.actor})")
@@ -163,12 +165,9 @@ def history(result: History, quiet: bool) -> list[str]:
             lines.append("    unsigned")
     lines += ["", "events:"]
     for e in result.events:
-        what = e.get("alias") or e.get("env") or ""
-        verdict = (e.get("extra") or {}).get("verdict")
-        extra = f" verdict={verdict}" if verdict else ""
-        lines.append(
-            f"  {e.get('time', '')}  {e.get('action', ''):<8} {what:<12} {e.get('version') or ''}{extra}  {e.get('actor', '')}"
-        )
+        what = e.alias or e.env or ""
+        extra = f" verdict={e.extra.verdict}" if isinstance(e, CheckEvent | RetrainEvent) else ""
+        lines.append(f"  {e.time}  {e.action:<8} {what:<12} {e.version or ''}{extra}  {e.actor or ''}")
     return lines
 
 

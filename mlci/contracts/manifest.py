@@ -10,11 +10,11 @@ writing one back must not change them (`dump` writes only the keys it read or wa
 from __future__ import annotations
 
 import json
-import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
 
+from mlci.contracts.parsing import field_problem, read_object
 from mlci.errors import ModelError
 
 
@@ -48,15 +48,6 @@ class Evaluation(_Part):
     verdict: str | None = None
 
 
-class _NotJson(ValueError):
-    pass
-
-
-def _no_constant(name: str) -> Any:
-    """Refuse Python's NaN/Infinity extensions: they would reach `history --json` as non-JSON tokens."""
-    raise _NotJson(f"the number {name} is not JSON")
-
-
 class Manifest(_Part):
     """manifest.json of a bundle or stored version (docs/registry.md lists the fields)."""
 
@@ -88,40 +79,14 @@ class Manifest(_Part):
     @classmethod
     def parse(cls, raw: bytes | str, where: str) -> Manifest:
         """Return the manifest in `raw` (the bytes of `where`); ModelError naming the bad field otherwise."""
-        try:
-            data = json.loads(raw, parse_constant=_no_constant)
-        except _NotJson as e:
-            raise ModelError(f"{where}: {e}; JSON has no such number") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ModelError(f"{where}: not valid JSON ({e})") from None
-        except (ValueError, RecursionError):  # an integer past Python's digit limit; nesting past the stack
-            raise ModelError(f"{where}: not JSON mlci can read (a number too long or nesting too deep)") from None
-        if not isinstance(data, dict):
-            raise ModelError(f"{where}: not a JSON object")
+        data = read_object(raw, where)
         try:
             return cls.model_validate(data)
         except ValidationError as e:
-            first = e.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
             raise ModelError(
-                f"{where}: field {field!r} is {_shown(first.get('input'))}: {_reason(first['msg'])}{more}; "
-                "mlci does not use a manifest it did not write — train and push the bundle again"
+                f"{where}: {field_problem(e)}; mlci does not use a manifest it did not write — train and push the bundle again"
             ) from None
 
     def dump(self) -> str:
         """Return manifest.json's text: the keys read or set, sorted, as mlci has always written them."""
         return json.dumps(self.model_dump(exclude_unset=True), indent=2, sort_keys=True, default=str) + "\n"
-
-
-def _shown(value: Any) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _reason(message: str) -> str:
-    # pydantic's words, without its class names: "Input should be a valid dictionary or instance
-    # of ManifestData" -> "input should be a valid dictionary".
-    message = re.sub(r"^Value error, ", "", message)
-    message = re.sub(r" or instance of \w+", "", message)
-    return message[:1].lower() + message[1:]

@@ -17,7 +17,7 @@ import contextlib
 import hashlib
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlci.config.schema import SparkSource, SqlSource, TableSource
+    from mlci.contracts.drift import CategoricalEntry, NumericEntry, Profile
     from mlci.contracts.validation import ValidationResult
     from mlci.stats.drift import Observed
 
@@ -166,8 +167,9 @@ class EngineTable(abc.ABC):
 
     def profile(
         self, features: list[str], *, categorical: list[str] | None = None, bins: int = 10, top_k: int = 20
-    ) -> dict[str, Any]:
-        """Return the drift profile of the whole table, the shape `drift.build_profile` gives, without predictions."""
+    ) -> Profile:
+        """Return the drift profile of the whole table, as `drift.build_profile` gives it, without predictions."""
+        from mlci.contracts.drift import Profile
         from mlci.stats.drift import MAX_NAMED, categorical_entry, edge_quantiles, numeric_entry, quantile_edges
 
         kinds = self._require(features, "a profiled feature")
@@ -182,7 +184,7 @@ class EngineTable(abc.ABC):
             raise DataError(
                 f"{self.label}: the reference table has no rows", hint="a drift profile needs training data"
             )
-        entries: dict[str, Any] = {}
+        entries: dict[str, NumericEntry | CategoricalEntry] = {}
         for name in names:
             if name in aggregates:
                 agg = aggregates[name]
@@ -196,14 +198,15 @@ class EngineTable(abc.ABC):
                 entries[name] = categorical_entry(
                     counts, nulls=rows - nonnull[name], rows=rows, top_k=top_k, rest=rest, complete=len(counts) < limit
                 )
-        return {"rows": rows, "features": entries, "predictions": None}
+        return Profile(rows=rows, features=entries, predictions=None)
 
-    def observe(self, entries: dict[str, dict[str, Any]]) -> tuple[int, dict[str, Observed]]:
+    def observe(self, entries: Mapping[str, NumericEntry | CategoricalEntry]) -> tuple[int, dict[str, Observed]]:
         """Return (rows, what the table holds in each profiled column over the profile's bins or categories)."""
+        from mlci.contracts.drift import NumericEntry
         from mlci.stats.drift import Observed
 
         self._require(list(entries), "the reference profile holds it; add it, or list it under drift.ignore")
-        numeric = {n: [float(e) for e in entry["edges"][1:-1]] for n, entry in entries.items() if _numeric(entry)}
+        numeric = {n: entry.inner_edges for n, entry in entries.items() if isinstance(entry, NumericEntry)}
         cats = [n for n in entries if n not in numeric]
         rows, aggregates, nonnull = self._aggregates(numeric, cats)
         if rows == 0:
@@ -218,10 +221,6 @@ class EngineTable(abc.ABC):
                 rest = nonnull[name] - sum(counts.values())
                 out[name] = Observed(rows=rows, nulls=rows - nonnull[name], categories=counts, rest=rest)
         return rows, out
-
-
-def _numeric(entry: Any) -> bool:
-    return isinstance(entry, dict) and entry.get("kind") == "numeric"
 
 
 def _bins(agg: _Numeric) -> list[int]:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlci.config.schema import Config, SplitSection, TableSource
+    from mlci.contracts.drift import Profile
     from mlci.data.engines import EngineTable
 
 _PARQUET = (".parquet", ".pq")
@@ -96,9 +97,7 @@ class Datasets:
         """Return the engine table behind `train` or `test` (the one split table for both), if any."""
         return self.engines.get(name) or self.engines.get("table")
 
-    def reference_profile(
-        self, categorical: list[str], predictions: Any, features: list[str] | None = None
-    ) -> dict[str, Any]:
+    def reference_profile(self, categorical: list[str], predictions: Any, features: list[str] | None = None) -> Profile:
         """Return the drift profile of the training data (of `features`, default all): in its engine, else pandas."""
         from mlci.stats.drift import build_profile, prediction_entry
 
@@ -107,8 +106,9 @@ class Datasets:
         if engine is None:
             return build_profile(self.train, features=features, categorical=categorical, predictions=predictions)
         profile = engine.profile(features, categorical=categorical)
-        profile["predictions"] = None if predictions is None else prediction_entry(predictions)
-        return profile
+        if predictions is None:
+            return profile
+        return profile.model_copy(update={"predictions": prediction_entry(predictions)})
 
 
 def read_bytes(uri: str, *, s3_options: dict[str, Any] | None = None) -> bytes:

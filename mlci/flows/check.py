@@ -68,6 +68,7 @@ def check(
     when `registry.public_uri` is unset) and stores nothing. `ctx` is the GitHub Actions run
     (the PR, its head commit, the actor); an empty context is a local run outside Actions.
     """
+    from mlci.contracts.events import CheckDetails
     from mlci.data.tables import load_datasets
     from mlci.flows.pipeline import _Clock, run
     from mlci.report.reporters import write_files
@@ -87,13 +88,12 @@ def check(
         datasets,
         ctx,
         alias=alias,
-        action="check",
         baseline=baseline,
         reuse=True,
         store=not fork,
         before_worker=before_worker,
         no_baseline=unread if registry is None else None,
-        event={"pr": pr, "sha": ctx.head_sha} if pr is not None else None,
+        details=lambda document: CheckDetails.of(document, pr=pr, sha=ctx.head_sha),
     )
     messages = outcome.messages
     if fork and outcome.candidate is not None:

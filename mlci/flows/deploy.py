@@ -23,10 +23,11 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlci.contracts.events import DeployDetails, DeployEvent, RollbackEvent
 from mlci.errors import CheckFailed, ConfigError, MlciError, NotFoundError, ServiceError, UntrustedTypes
 
 if TYPE_CHECKING:
@@ -246,7 +247,7 @@ def deploy(
     ctx: GitHubContext,
     webhook_secret: str = "",
     reason: str = "",
-    action: str = "deploy",
+    action: Literal["deploy", "rollback"] = "deploy",
     allow_failed: bool = False,
 ) -> DeployResult:
     """Publish the version REF names to `environment`, smoke-test it, then move the alias; undo on any failure.
@@ -350,7 +351,7 @@ def deploy(
             )
     with contextlib.suppress(MlciError):  # old releases are garbage, not state: a failed prune loses nothing
         registry.prune_releases(environment, keep={v for v in (version, before_pointer, previous) if v})
-    registry.log_event(action, actor=actor, env=environment, version=version, previous=previous, result="ok")
+    registry.log_event(_finished(action, actor, environment, version, previous, DeployDetails(result="ok")))
     github.finish(environment, True, f"{config.model.name} {version} is live in {environment}")
     return DeployResult(
         environment=environment,
@@ -371,7 +372,7 @@ def _undo(
     before_pointer: str | None,
     actor: str,
     failure: BaseException,
-    action: str,
+    action: Literal["deploy", "rollback"],
 ) -> tuple[str | None, str | None]:
     """Put alias and pointer back where they were if they now name `version`; return (live version, trouble)."""
     what = (
@@ -406,13 +407,27 @@ def _undo(
             registry.prune_releases(
                 env, keep={v for v in (live, before_pointer, alias.version if alias else None) if v}
             )
-        registry.log_event(
-            action, actor=actor, env=env, version=version, previous=before.version if before else None,
-            result="rolled back", reason=reason,
-        )  # fmt: skip
+        previous = before.version if before else None
+        details = DeployDetails(result="rolled back")
+        registry.log_event(_finished(action, actor, env, version, previous, details, reason=reason))
         return live, None
     except MlciError as e:
         return before.version if before else None, str(e)
+
+
+def _finished(
+    action: Literal["deploy", "rollback"],
+    actor: str,
+    env: str,
+    version: str,
+    previous: str | None,
+    details: DeployDetails,
+    *,
+    reason: str | None = None,
+) -> DeployEvent | RollbackEvent:
+    """Return the event that records how a deploy or rollback of `version` to `env` ended."""
+    kind = DeployEvent if action == "deploy" else RollbackEvent
+    return kind(actor=actor, env=env, version=version, previous=previous, reason=reason, extra=details)
 
 
 def _failed(

@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from mlci.contracts.events import CheckDetails, RetrainDetails
 from mlci.contracts.manifest import Evaluation
 from mlci.errors import CheckFailed, ModelError
 from mlci.registry.references import actor, baseline_bundle, resolve_bundle, work_dir
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from mlci.contracts.comparison import Comparison
     from mlci.contracts.document import ReportDocument
     from mlci.contracts.drift import DriftReport
+    from mlci.contracts.events import CheckEvent, RetrainEvent
     from mlci.contracts.validation import ValidationResult
     from mlci.data.tables import Datasets
     from mlci.github.context import GitHubContext
@@ -286,19 +288,21 @@ def store_candidate(
     document: ReportDocument,
     *,
     actor: str,
-    action: str,
+    details: CheckDetails | RetrainDetails,
     attach: VersionSigner | None = None,
-    **event: Any,
 ) -> PushResult:
-    """Push a candidate (its manifest carrying metrics and verdict), point its alias at it, log the `action`.
+    """Push a candidate (its manifest carrying metrics and verdict), point its alias at it, log a check or retrain event.
 
-    The event carries the document's verdict, headline and failed stages, so a later promote
-    can say what failed.
+    The event carries `details`: the document's verdict, headline and failed stages, so a
+    later promote can say what failed.
     """
+    from mlci.contracts.events import CheckEvent, RetrainEvent
+
     assert document.candidate is not None and document.candidate.alias is not None
     alias = document.candidate.alias
     baseline = document.baseline.version if document.baseline else None
     verdict = document.verdict
+    action = "check" if isinstance(details, CheckDetails) else "retrain"
     if not candidate.reused:  # a stored version is immutable; its manifest says what its first check found
         bundle = candidate.bundle
         metrics = document.comparison.metrics if document.comparison else []
@@ -307,17 +311,10 @@ def store_candidate(
         bundle.write_manifest()
     pushed = registry.push(candidate.bundle.path, actor=actor, reason=f"mlci {action} ({alias})", attach=attach)
     registry.set_alias(alias, pushed.version, actor=actor, reason=f"mlci {action}: {verdict}")
-    registry.log_event(
-        action,
-        actor=actor,
-        alias=alias,
-        version=pushed.version,
-        verdict=verdict,
-        headline=document.headline,
-        failed_stages=[s.name for s in document.failed_stages],
-        baseline=baseline,
-        **event,
-    )
+    if isinstance(details, CheckDetails):
+        registry.log_event(CheckEvent(actor=actor, alias=alias, version=pushed.version, extra=details))
+    else:
+        registry.log_event(RetrainEvent(actor=actor, alias=alias, version=pushed.version, extra=details))
     return pushed
 
 
@@ -357,7 +354,6 @@ def run(
     ctx: GitHubContext,
     *,
     alias: str,
-    action: str,
     baseline: str | None = "production",
     candidate: Bundle | None = None,
     reuse: bool = False,
@@ -365,18 +361,19 @@ def run(
     drift: DriftReport | None = None,
     before_worker: Callable[[], None] | None = None,
     no_baseline: str | None = None,
-    event: dict[str, Any] | None = None,
+    details: Callable[[ReportDocument], CheckDetails | RetrainDetails] | None = None,
     tables: list[str] | None = None,
 ) -> Run:
     """Return one run of the pipeline on `datasets`: validate, train, evaluate against `baseline`, store.
 
     `registry` is where the baseline is read and, with `store`, where the candidate is pushed
-    under `alias` and the `action` event is logged (None: no registry, no baseline). The
+    under `alias` and a check or retrain event with `details(document)` is logged (None: no
+    registry, no baseline). The
     candidate is `candidate` when given (the merge job evaluates the PR's stored version),
     else this PR's cached candidate when `reuse` finds one, else a fresh fit, stopped as soon
     as the data breaks a critical expectation. `reuse` also lets validation and comparison
-    results come from the local cache. `event` adds fields to the logged event; `tables` names
-    the tables validated (default: expectations.tables).
+    results come from the local cache. `tables` names the tables validated (default:
+    expectations.tables).
     """
     from mlci.flows.validate import data_failure, start_validation, stopped_document
     from mlci.modeling.training import cache_key
@@ -417,17 +414,9 @@ def run(
     if stopped or any(v.critical_failures for v in validation):
         # Nothing is evaluated or stored; the document still says why, for every consumer.
         document = stopped_document(config, validation, datasets, ctx, stopped)
-        if store and registry is not None:
+        if store and registry is not None and details is not None:
             # No version to store, but the log says what failed, for promote's refusal.
-            registry.log_event(
-                action,
-                actor=who,
-                alias=alias,
-                verdict=document.verdict,
-                headline=document.headline,
-                failed_stages=[s.name for s in document.failed_stages],
-                **(event or {}),
-            )
+            registry.log_event(_event(who, alias, details(document)))
         return Run(
             document=document,
             candidate=None,
@@ -455,12 +444,12 @@ def run(
             no_baseline=no_baseline,
         )
     pushed = None
-    if store and registry is not None:
+    if store and registry is not None and details is not None:
         with clock("push"):
+            found = details(document)
+            action = "check" if isinstance(found, CheckDetails) else "retrain"
             signer = version_signer(config, registry, ctx, action=action, actor=who)
-            pushed = store_candidate(
-                registry, chosen, document, actor=who, action=action, attach=signer, **(event or {})
-            )
+            pushed = store_candidate(registry, chosen, document, actor=who, details=found, attach=signer)
             messages += signature_messages(signer)
         if signer is not None and signer.signed is not None:
             document = document.with_signature(signer.signed)
@@ -473,3 +462,12 @@ def run(
         messages=messages,
         timings=clock.timings,
     )
+
+
+def _event(actor: str, alias: str, details: CheckDetails | RetrainDetails) -> CheckEvent | RetrainEvent:
+    """Return the event of a run that stored no version: the alias and what its check found."""
+    from mlci.contracts.events import CheckEvent, RetrainEvent
+
+    if isinstance(details, CheckDetails):
+        return CheckEvent(actor=actor, alias=alias, extra=details)
+    return RetrainEvent(actor=actor, alias=alias, extra=details)

@@ -55,18 +55,15 @@ def last_verdict(registry: Registry, version: str | None = None, *, alias: str |
     A check the data stopped stores no version; its event names only the alias. Events written
     by an older mlci carry only the verdict; their failure names no stage.
     """
+    from mlci.contracts.events import CheckEvent, RetrainEvent
+
     for event in reversed(registry.events()):
-        if event.get("action") not in ("check", "retrain"):
+        if not isinstance(event, CheckEvent | RetrainEvent):
             continue
-        if (version is not None and event.get("version") == version) or (
-            alias is not None and event.get("alias") == alias
-        ):
-            extra = event.get("extra") or {}
-            stages = extra.get("failed_stages")
+        if (version is not None and event.version == version) or (alias is not None and event.alias == alias):
+            found = event.extra
             return StoredVerdict(
-                verdict=str(extra.get("verdict")),
-                headline=str(extra.get("headline") or ""),
-                failed_stages=[str(s) for s in stages] if isinstance(stages, list) else [],
+                verdict=found.verdict, headline=found.headline, failed_stages=list(found.failed_stages)
             )
     return None
 

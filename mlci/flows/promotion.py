@@ -131,7 +131,6 @@ def verify_pr_candidate(config: Config, registry: Registry, from_pr: str, ctx: G
         load_datasets(config),
         ctx,
         alias=f"pr-{number}",
-        action="promote",
         candidate=bundle,
         store=False,
     )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from mlci.contracts.events import Event
 from mlci.contracts.signature import Signature
 from mlci.errors import NotFoundError
 from mlci.flows.policy import StoredVerdict
@@ -80,7 +81,7 @@ class History(_Result):
     warnings: list[str] = []  # event records skipped because they are not of mlci's shape
     versions: list[VersionSummary]
     aliases: list[AliasSummary]
-    events: list[dict[str, Any]]  # the registry's event records, as stored (docs/registry.md)
+    events: list[Event]  # the registry's event log, oldest first (docs/registry.md)
 
 
 def push(
@@ -191,7 +192,7 @@ def history(config: Config, registry: Registry, alias: str | None = None) -> His
         raise NotFoundError(f"model '{config.model.name}' has no alias '{alias}'")
     events = registry.events()
     if alias is not None:
-        events = [e for e in events if e.get("alias") == alias or e.get("env") == alias]
+        events = [e for e in events if alias in (e.alias, e.env)]
     stored = registry.versions()  # before `warnings` is read: a manifest that does not parse adds one
     return History(
         model=config.model.name,

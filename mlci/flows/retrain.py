@@ -78,7 +78,7 @@ def measure_drift_in_engine(config: Config, bundle: Bundle, table: EngineTable) 
     if profile is None:
         raise NotFoundError(f"version {bundle.version} has no profile.json to measure drift against (retrain it)")
     rows, observed = table.observe(profile_columns(profile, config.drift))
-    entry = profile.get("predictions")
+    entry = profile.predictions
     if entry is not None and PREDICTION not in config.drift.ignore and config.data.sample_rows is not None:
         features = list(bundle.manifest.features or [])
         frame = table.sample(config.data.id, config.data.sample_rows)
@@ -194,6 +194,7 @@ def retrain(
     here), as `mlci check` writes them. `ctx` is the Actions run (actor, tracking issue).
     """
     from mlci.contracts.document import Sample
+    from mlci.contracts.events import RetrainDetails
     from mlci.data.engines import frame_fingerprint, open_table
     from mlci.data.tables import Datasets, feature_columns, read_table, require_columns, s3_options, split_table
     from mlci.flows.pipeline import run
@@ -241,9 +242,8 @@ def retrain(
         datasets,
         ctx,
         alias=alias,
-        action="retrain",
         drift=drift_report,
-        event={"drift": drift_status, "data": uri},
+        details=lambda document: RetrainDetails.of(document, drift=drift_status, data=uri),
         tables=["train", "test"],
     )
     document = outcome.document

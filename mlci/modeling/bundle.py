@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlci._internal.files import regular_file, sha256_file
+from mlci.contracts.drift import Profile
 from mlci.contracts.manifest import Manifest
 from mlci.errors import ModelError, UntrustedTypes
 
@@ -69,10 +69,10 @@ class Bundle:
         """Write the manifest back (after adding metrics or a verdict; the model is unchanged)."""
         (self.path / MANIFEST).write_text(self.manifest.dump())
 
-    def profile(self) -> dict[str, Any] | None:
-        """Return the reference profile of the training data, when the bundle has one."""
+    def profile(self) -> Profile | None:
+        """Return the reference profile of the training data, when the bundle has one; ModelError if malformed."""
         path = self.path / PROFILE
-        return json.loads(path.read_text()) if path.exists() else None
+        return Profile.parse(path.read_bytes(), str(path)) if path.exists() else None
 
 
 _IDS = re.compile(r'("__id__": )(\d+)|("file": ")(\d+)(\.npy")')

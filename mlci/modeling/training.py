@@ -257,7 +257,7 @@ def train(
         cache_key=key,
         metrics={},
     )
-    extra = {PROFILE: json.dumps(profile, sort_keys=True).encode(), SMOKE: smoke_bytes}
+    extra = {PROFILE: profile.dump(), SMOKE: smoke_bytes}
     bundle = write_bundle(output, estimator, manifest, extra)
     # Fail fast: the model must load back through the loader every later job uses, with this
     # config's trusted types, or the PR that introduced an untrusted type would only learn at

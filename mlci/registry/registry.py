@@ -26,14 +26,18 @@ import re
 import secrets
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from mlci._internal.files import regular_file, sha256_file
 from mlci._internal.redaction import redact
+from mlci.contracts.events import AliasEvent, AnyEvent, PublishEvent, PushEvent, dump_event, parse_event
 from mlci.contracts.manifest import Manifest
+from mlci.contracts.parsing import field_problem, read_object
 from mlci.errors import ConfigError, ConflictError, ModelError, NotFoundError
 from mlci.modeling.bundle import MANIFEST, MODEL_FILE
 from mlci.storage.store import Store, sweep_temp
@@ -57,21 +61,51 @@ class _Read:
 READ = _Read()
 
 
-@dataclass
-class AliasRecord:
-    """Where an alias points, where it pointed before, and who moved it."""
+def _version_id(value: str) -> str:
+    if not VERSION_RE.fullmatch(value):
+        raise ValueError("not a version id")
+    return value
 
-    name: str
-    version: str
-    previous: str | None
-    updated_at: str
-    actor: str
-    reason: str
-    etag: str | None
+
+def _text(value: Any) -> Any:
+    return "" if value is None else value
+
+
+VersionId = Annotated[str, AfterValidator(_version_id)]
+# A null where a string belongs reads as empty, as mlci has always read it.
+Text = Annotated[str, BeforeValidator(_text)]
+
+
+class AliasRecord(BaseModel):
+    """Where an alias points, where it pointed before, and who moved it.
+
+    Stored as aliases/<name>.json: `{version, previous, updated_at, actor, reason}`. The name
+    comes from the key and the etag from the store; neither is stored. The PR role can write
+    aliases, so a record is believed only as far as this model: both versions must be ids.
+    """
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+    name: str = Field(exclude=True)
+    version: VersionId
+    previous: VersionId | None = None
+    updated_at: Text = ""
+    actor: Text = ""
+    reason: Text = ""
+    etag: str | None = Field(default=None, exclude=True)
+
+    @classmethod
+    def parse(cls, raw: bytes, *, name: str, etag: str | None, where: str) -> AliasRecord:
+        """Return the record stored at `where` (its bytes, its etag); ModelError naming the bad field."""
+        data = read_object(raw, f"{where} is not a valid alias record")
+        try:
+            return cls.model_validate({**data, "name": name, "etag": etag})
+        except ValidationError as e:
+            raise ModelError(f"{where} is not a valid alias record: {field_problem(e)}") from None
 
     def to_json(self) -> bytes:
-        body = {k: v for k, v in asdict(self).items() if k not in ("name", "etag")}
-        return json.dumps(body, indent=2, sort_keys=True).encode()
+        """Return the bytes stored for this record: its stored fields, keys sorted, indented."""
+        return json.dumps(self.model_dump(), indent=2, sort_keys=True).encode()
 
 
 @dataclass
@@ -201,7 +235,7 @@ class Registry:
             self.store.put_if_absent(prefix + name, data)
         created = self.store.put_if_absent(prefix + MANIFEST, raw)
         if created:
-            self.log_event("push", actor=actor, reason=reason, version=version)
+            self.log_event(PushEvent(actor=actor, reason=reason, version=version))
         return PushResult(version=version, created=created, uri=self.store.url(prefix))
 
     def exists(self, version: str) -> bool:
@@ -281,27 +315,7 @@ class Registry:
             raw, etag = self.store.get(key)
         except NotFoundError:
             return None
-        try:
-            body = json.loads(raw)
-            if not isinstance(body, dict):
-                raise TypeError("not a JSON object")
-            # The PR role can write aliases: a record is believed only as far as its shape.
-            if not isinstance(body.get("version"), str) or not VERSION_RE.fullmatch(body["version"]):
-                raise ValueError(f"version {body.get('version')!r} is not a version id")
-            previous = body.get("previous")
-            if previous is not None and not (isinstance(previous, str) and VERSION_RE.fullmatch(previous)):
-                raise ValueError(f"previous {previous!r} is not a version id")
-            return AliasRecord(
-                name=name,
-                version=str(body["version"]),
-                previous=previous,
-                updated_at=str(body.get("updated_at", "")),
-                actor=str(body.get("actor", "")),
-                reason=str(body.get("reason", "")),
-                etag=etag,
-            )
-        except (ValueError, KeyError, TypeError) as e:
-            raise ModelError(f"{self.store.url(key)} is not a valid alias record: {e}") from None
+        return AliasRecord.parse(raw, name=name, etag=etag, where=self.store.url(key))
 
     def aliases(self) -> list[AliasRecord]:
         """Return every alias of the model, by name."""
@@ -351,15 +365,14 @@ class Registry:
             updated_at=_iso(_now()),
             actor=actor,
             reason=reason,
-            etag=None,
         )
         try:
-            record.etag = self.store.put_if_match(self._alias_key(name), record.to_json(), expected)
+            etag = self.store.put_if_match(self._alias_key(name), record.to_json(), expected)
         except ConflictError:
             was = current.version if current else "nothing"
             raise self._lost_race(name, was, self.alias(name), version) from None
-        self.log_event("alias", actor=actor, reason=reason, alias=name, version=version, previous=record.previous)
-        return record
+        self.log_event(AliasEvent(actor=actor, reason=reason, alias=name, version=version, previous=record.previous))
+        return record.model_copy(update={"etag": etag})
 
     def delete_alias(self, name: str, *, expected_etag: str | None, actor: str, reason: str) -> None:
         """Remove an alias that still has `expected_etag` (an automatic rollback of a first deploy)."""
@@ -369,7 +382,7 @@ class Registry:
         if current.etag != expected_etag:
             raise self._lost_race(name, None, current, "nothing")
         self.store.delete(self._alias_key(name))
-        self.log_event("alias", actor=actor, reason=reason, alias=name, version=None, previous=current.version)
+        self.log_event(AliasEvent(actor=actor, reason=reason, alias=name, version=None, previous=current.version))
 
     def _lost_race(self, name: str, was: str | None, after: AliasRecord | None, target: str) -> ConflictError:
         """The ConflictError for a lost race; `was` is None when the caller's view is unknown."""
@@ -476,7 +489,7 @@ class Registry:
                 "model": self.model,
             }
             self.store.put_if_match(key, json.dumps(body, indent=2, sort_keys=True).encode(), expected_etag)
-        self.log_event("publish", actor=actor, reason=reason, env=env, version=version, previous=previous)
+        self.log_event(PublishEvent(actor=actor, reason=reason, env=env, version=version, previous=previous))
 
     def prune_releases(self, env: str, keep: set[str]) -> None:
         """Delete the releases of `env` whose version is not in `keep` (only keys under its own prefix)."""
@@ -569,8 +582,12 @@ class Registry:
 
     # -- events ------------------------------------------------------------
 
-    def events(self) -> list[dict[str, Any]]:
-        """Return the audit log, oldest first."""
+    def events(self) -> list[AnyEvent]:
+        """Return the audit log, oldest first.
+
+        An event that does not parse as one mlci writes (the PR role can write events/) is
+        skipped with a line in `warnings`, so it does not hide the rest.
+        """
         prefix = f"{self.model}/events/"
         out = []
         for key in self.store.list(prefix):
@@ -578,26 +595,18 @@ class Registry:
                 continue
             raw, _ = self.store.get(key)
             try:
-                event = json.loads(raw)
-            except ValueError:
-                event = None
-            # An unreadable or odd event (the PR role can write events/) must not hide the rest.
-            if not isinstance(event, dict) or not isinstance(event.get("extra", {}), dict):
-                self.warnings.append(f"skipped event {self.store.url(key)}: not a JSON object of mlci's shape")
-                continue
-            out.append(event)
+                out.append(parse_event(raw, self.store.url(key)))
+            except ModelError as e:
+                self.warnings.append(f"skipped event {e.message}")
         # Events of PR jobs live one level down (events/pr-<n>/): order all of them by time.
-        out.sort(key=lambda e: str(e.get("time", "")))
+        out.sort(key=lambda e: e.time)
         return out
 
-    def log_event(self, action: str, **fields: Any) -> None:
-        """Append one event {time, actor, action, model, alias, env, version, previous, reason, extra}."""
+    def log_event(self, event: AnyEvent) -> AnyEvent:
+        """Append the event, stamped with the time and this model; return it as stored."""
         now = _now()
-        event: dict[str, Any] = {"time": _iso(now), "action": action, "model": self.model}
-        for key in ("actor", "alias", "env", "version", "previous", "reason"):
-            event[key] = fields.pop(key, None)
-        event["extra"] = fields
-        data = redact(json.dumps(event, indent=2, sort_keys=True, default=str)).encode()
+        event = event.model_copy(update={"time": _iso(now), "model": self.model})
+        data = redact(dump_event(event)).encode()
         # The key sorts by time; the random suffix keeps two writers in one microsecond apart.
         stamp = now.strftime("%Y%m%dT%H%M%S.%fZ")
         for _ in range(5):
@@ -605,5 +614,5 @@ class Registry:
                 f"{_check_name('namespace', self.event_namespace)}/" if self.event_namespace else ""
             )
             if self.store.put_if_absent(f"{folder}{stamp}-{secrets.token_hex(4)}.json", data):
-                return
+                return event
         raise ConflictError(f"could not append an event to {self.uri}/events after 5 attempts")

@@ -1,7 +1,7 @@
 """Per-feature drift of fresh data against a reference profile of the training data.
 
 `build_profile` summarises the training table (and the model's test-set predictions) into a
-small JSON-ready dict that every bundle stores as profile.json. `compare_profile` bins a fresh
+`Profile` (mlci.contracts.drift) that every bundle stores as profile.json. `compare_profile` bins a fresh
 table the same way and scores each feature with the population stability index (PSI), which
 decides the status, plus a two-sample test (Kolmogorov–Smirnov on numeric features,
 chi-square on categorical ones) reported alongside.
@@ -20,7 +20,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic.dataclasses import dataclass
 
-from mlci.contracts.drift import DriftReport, FeatureDrift, Kind, Status
+from mlci.contracts.drift import (
+    CategoricalEntry,
+    DriftReport,
+    FeatureDrift,
+    Kind,
+    NumericEntry,
+    Profile,
+    ProfileEntry,
+    Status,
+)
 from mlci.errors import DataError, ModelError
 
 if TYPE_CHECKING:
@@ -62,15 +71,13 @@ def build_profile(
     predictions: np.ndarray | None = None,
     bins: int = 10,
     top_k: int = 20,
-) -> dict[str, Any]:
-    """Return a JSON-ready profile of the training table `df` (and of the test predictions).
+) -> Profile:
+    """Return the profile of the training table `df` (and of the test predictions).
 
-    Shape: `{"rows": n, "features": {name: entry}, "predictions": entry | None}` where a
-    numeric entry is `{"kind": "numeric", "edges": [null, e1, ..., ek, null], "counts": [...],
-    "n": non-null rows, "mean", "std", "min", "max", "null_rate"}` and a categorical entry is
-    `{"kind": "categorical", "counts": {category: count} (top_k), "other": count,
-    "other_names": [...], "complete": bool, "n", "null_rate"}`. Counts rather than frequencies
-    are kept because the chi-square test needs the reference sample size.
+    A numeric feature's entry holds its counts per quantile bin (`edges` are `[null, e1, ...,
+    ek, null]`) and its moments; a categorical one the counts of its top_k categories, the
+    rest as `other` (mlci.contracts.drift). Counts rather than frequencies are kept because
+    the chi-square test needs the reference sample size.
 
     A feature is categorical when its dtype is object, string, category or bool, or when it is
     listed in `categorical`. Predictions: float scores are numeric; bool, string and integer
@@ -88,18 +95,18 @@ def build_profile(
             hint=f"columns are: {', '.join(map(str, df.columns))}",
         )
     forced = set(categorical or [])
-    entries: dict[str, Any] = {}
+    entries: dict[str, NumericEntry | CategoricalEntry] = {}
     for name in dict.fromkeys(features):
         column = df[name]
         if name in forced or _is_categorical(column):
             entries[name] = _categorical_entry(column, top_k)
         else:
             entries[name] = _numeric_entry(_as_float(column, name, "reference"), bins)
-    return {
-        "rows": len(df),
-        "features": entries,
-        "predictions": None if predictions is None else prediction_entry(predictions, bins, top_k),
-    }
+    return Profile(
+        rows=len(df),
+        features=entries,
+        predictions=None if predictions is None else prediction_entry(predictions, bins, top_k),
+    )
 
 
 def _is_categorical(column: pd.Series) -> bool:
@@ -143,7 +150,7 @@ def _bin_counts(values: np.ndarray, inner_edges: np.ndarray) -> tuple[np.ndarray
     return counts.astype("int64"), nulls
 
 
-def _numeric_entry(values: np.ndarray, bins: int) -> dict[str, Any]:
+def _numeric_entry(values: np.ndarray, bins: int) -> NumericEntry:
     import numpy as np
 
     finite = values[np.isfinite(values)]
@@ -163,20 +170,19 @@ def _numeric_entry(values: np.ndarray, bins: int) -> dict[str, Any]:
 
 def numeric_entry(
     inner: list[float], counts: list[int], *, nulls: int, rows: int, stats: tuple[Any, Any, Any, Any] | None
-) -> dict[str, Any]:
+) -> NumericEntry:
     """Return a numeric profile entry from its inner edges, bin counts, nulls and (mean, std, min, max)."""
     mean, std, low, high = stats if stats is not None else (None, None, None, None)
-    return {
-        "kind": "numeric",
-        "edges": [None, *(float(e) for e in inner), None],
-        "counts": [int(c) for c in counts],
-        "n": int(sum(int(c) for c in counts)),
-        "mean": None if mean is None else _json_float(mean),
-        "std": None if std is None else _json_float(std),
-        "min": None if low is None else _json_float(low),
-        "max": None if high is None else _json_float(high),
-        "null_rate": nulls / rows if rows else 0.0,
-    }
+    return NumericEntry(
+        edges=[None, *(float(e) for e in inner), None],
+        counts=[int(c) for c in counts],
+        n=int(sum(int(c) for c in counts)),
+        mean=None if mean is None else _json_float(mean),
+        std=None if std is None else _json_float(std),
+        min=None if low is None else _json_float(low),
+        max=None if high is None else _json_float(high),
+        null_rate=nulls / rows if rows else 0.0,
+    )
 
 
 def quantile_edges(quantiles: list[Any]) -> list[float]:
@@ -205,14 +211,14 @@ def _category_counts(column: pd.Series) -> tuple[dict[str, int], int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))), nulls
 
 
-def _categorical_entry(column: pd.Series, top_k: int) -> dict[str, Any]:
+def _categorical_entry(column: pd.Series, top_k: int) -> CategoricalEntry:
     counts, nulls = _category_counts(column)
     return categorical_entry(counts, nulls=nulls, rows=len(column), top_k=top_k)
 
 
 def categorical_entry(
     counts: dict[str, int], *, nulls: int, rows: int, top_k: int, rest: int = 0, complete: bool = True
-) -> dict[str, Any]:
+) -> CategoricalEntry:
     """Return a profile entry of category counts (sorted by count desc, then name) and their null count.
 
     `rest` counts non-null rows in categories beyond `counts` (an engine returns the most frequent
@@ -220,15 +226,14 @@ def categorical_entry(
     """
     items = list(counts.items())
     top, tail = items[:top_k], items[top_k:]
-    return {
-        "kind": "categorical",
-        "counts": dict(top),
-        "other": sum(c for _, c in tail) + rest,
-        "other_names": [k for k, _ in tail[:MAX_NAMED]],
-        "complete": complete and len(tail) <= MAX_NAMED,
-        "n": sum(counts.values()) + rest,
-        "null_rate": nulls / rows if rows else 0.0,
-    }
+    return CategoricalEntry(
+        counts=dict(top),
+        other=sum(c for _, c in tail) + rest,
+        other_names=[k for k, _ in tail[:MAX_NAMED]],
+        complete=complete and len(tail) <= MAX_NAMED,
+        n=sum(counts.values()) + rest,
+        null_rate=nulls / rows if rows else 0.0,
+    )
 
 
 def _prediction_series(predictions: Any) -> pd.Series:
@@ -248,7 +253,7 @@ def _prediction_series(predictions: Any) -> pd.Series:
     return pd.Series(arr, name=PREDICTION)
 
 
-def prediction_entry(predictions: Any, bins: int = 10, top_k: int = 20) -> dict[str, Any]:
+def prediction_entry(predictions: Any, bins: int = 10, top_k: int = 20) -> NumericEntry | CategoricalEntry:
     """Return the profile entry of test-set predictions (numeric scores or categorical labels)."""
     import pandas as pd
 
@@ -268,7 +273,7 @@ def _json_float(x: Any) -> float | None:
 
 
 def compare_profile(
-    profile: dict[str, Any],
+    profile: Profile,
     current: pd.DataFrame,
     settings: DriftSection,
     *,
@@ -291,7 +296,7 @@ def compare_profile(
     if len(current) == 0:
         raise DataError("the current table has no rows", hint="drift needs fresh data to compare")
     entries = profile_columns(profile, settings)
-    pred_entry: dict[str, Any] | None = profile.get("predictions")
+    pred_entry = profile.predictions
     names = list(entries)
     missing = [name for name in names if name not in current.columns]
     if missing:
@@ -321,48 +326,38 @@ class Observed:
     rest: int = 0
 
 
-def profile_columns(profile: dict[str, Any], settings: DriftSection) -> dict[str, dict[str, Any]]:
-    """Return the profile's feature entries that drift checks (drift.ignore left out); ModelError if malformed."""
-    try:
-        entries: dict[str, Any] = profile["features"]
-        return {name: entry for name, entry in entries.items() if name not in set(settings.ignore)}
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ModelError(f"the drift profile is malformed: missing {exc}") from None
+def profile_columns(profile: Profile, settings: DriftSection) -> dict[str, ProfileEntry]:
+    """Return the profile's feature entries that drift checks (drift.ignore left out)."""
+    ignored = set(settings.ignore)
+    return {name: entry for name, entry in profile.features.items() if name not in ignored}
 
 
 def compare_observed(
-    profile: dict[str, Any], observed: dict[str, Observed], rows_cur: int, settings: DriftSection
+    profile: Profile, observed: dict[str, Observed], rows_cur: int, settings: DriftSection
 ) -> DriftReport:
     """Return the drift report of counts observed on a current table (in pandas or in an engine), worst first."""
-    try:
-        rows_ref = int(profile["rows"])
-        entries: dict[str, Any] = dict(profile["features"])
-        if profile.get("predictions") is not None:
-            entries[PREDICTION] = profile["predictions"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"the drift profile is malformed: missing {exc}") from None
+    entries: dict[str, ProfileEntry] = dict(profile.features)
+    if profile.predictions is not None:
+        entries[PREDICTION] = profile.predictions
     results = [
         _compare_entry(name, entries[name], seen, settings, kind="prediction" if name == PREDICTION else None)
         for name, seen in observed.items()
     ]
     results.sort(key=lambda f: (-_RANK[f.status], -f.psi, f.feature))
     worst: Status = max((f.status for f in results), key=lambda s: _RANK[s], default="ok")
-    return DriftReport(rows_ref=rows_ref, rows_cur=rows_cur, features=results, status=worst)
+    return DriftReport(rows_ref=profile.rows, rows_cur=rows_cur, features=results, status=worst)
 
 
-def observe_predictions(entry: dict[str, Any], predictions: Any) -> Observed:
+def observe_predictions(entry: ProfileEntry, predictions: Any) -> Observed:
     """Return what `predictions` hold over the bins or categories of the profile's prediction entry."""
     return _observe(PREDICTION, entry, _prediction_series(predictions))
 
 
-def _observe(name: str, entry: dict[str, Any], column: pd.Series) -> Observed:
+def _observe(name: str, entry: ProfileEntry, column: pd.Series) -> Observed:
     import numpy as np
 
-    if isinstance(entry, dict) and entry.get("kind") == "numeric":
-        try:
-            inner = np.asarray(entry["edges"][1:-1], dtype="float64")
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise ModelError(f"the drift profile entry for '{name}' is malformed: {exc}") from None
+    if isinstance(entry, NumericEntry):
+        inner = np.asarray(entry.inner_edges, dtype="float64")
         counts, nulls = _bin_counts(_as_float(column, name, "current"), inner)
         return Observed(rows=len(column), nulls=nulls, bins=counts.tolist())
     counts_by_label, nulls = _category_counts(column)
@@ -377,41 +372,29 @@ def _thresholds(name: str, settings: DriftSection) -> tuple[float, float]:
 
 
 def _compare_entry(
-    name: str, entry: dict[str, Any], seen: Observed, settings: DriftSection, *, kind: Kind | None
+    name: str, entry: ProfileEntry, seen: Observed, settings: DriftSection, *, kind: Kind | None
 ) -> FeatureDrift:
     import numpy as np
 
-    try:
-        entry_kind = entry["kind"]
-        null_rate_ref = float(entry["null_rate"])
-        if entry_kind == "numeric":
-            inner = np.asarray(entry["edges"][1:-1], dtype="float64")
-            ref = np.asarray(entry["counts"], dtype="int64")
-        elif entry_kind == "categorical":
-            labels = list(entry["counts"])
-            ref = np.asarray([*entry["counts"].values(), int(entry["other"]), 0], dtype="int64")
-            other_names = set(entry.get("other_names", []))
-            complete = bool(entry.get("complete", True))
-        else:
-            raise KeyError(f"kind {entry_kind!r}")
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise ModelError(f"the drift profile entry for '{name}' is malformed: {exc}") from None
-
     unseen: list[str] = []
-    if entry_kind == "numeric":
-        if seen.bins is None or len(seen.bins) != len(inner) + 1:
+    if isinstance(entry, NumericEntry):
+        if seen.bins is None or len(seen.bins) != len(entry.counts):
             raise ModelError(f"the drift profile entry for '{name}' does not match the current column's kind")
+        ref = np.asarray(entry.counts, dtype="int64")
         cur = np.asarray(seen.bins, dtype="int64")
         statistic, p_value = ks_from_counts(ref, cur)
         test: Literal["ks", "chi2"] = "ks"
     else:
+        labels = list(entry.counts)
+        ref = np.asarray([*entry.counts.values(), entry.other, 0], dtype="int64")
+        other_names = set(entry.other_names)
         index = {label: i for i, label in enumerate(labels)}
         cur = np.zeros(len(labels) + 2, dtype="int64")
         cur[len(labels)] += seen.rest
         for label, count in (seen.categories or {}).items():
             i = index.get(label)
             if i is None:
-                if label in other_names or not complete:
+                if label in other_names or not entry.complete:
                     i = len(labels)
                 else:
                     i = len(labels) + 1
@@ -426,12 +409,12 @@ def _compare_entry(
     status: Status = "fail" if psi >= fail else "warn" if psi >= warn else "ok"
     return FeatureDrift(
         feature=name,
-        kind=kind or entry_kind,
+        kind=kind or entry.kind,
         psi=psi,
         test=test,
         statistic=statistic,
         p_value=p_value,
-        null_rate_ref=null_rate_ref,
+        null_rate_ref=entry.null_rate,
         null_rate_cur=seen.nulls / seen.rows if seen.rows else 0.0,
         unseen=unseen,
         status=status,
