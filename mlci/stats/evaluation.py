@@ -10,7 +10,7 @@ Method per metric (`MetricResult.method`):
 - `mcnemar`       accuracy: exact McNemar p-value, Wald interval with the paired variance.
 - `paired-t`      log_loss, brier, mae, mape: each is a mean of per-row losses, so the
                   t-interval of the mean per-row difference is the textbook answer.
-- `delta-method`  rmse: a smooth function of two means (see `rmse_delta`).
+- `delta-method`  rmse: a smooth function of two means (see `groupwise._rmse_delta`).
 - `bootstrap`     f1, precision, recall, balanced_accuracy, average_precision, r2 and multiclass
                   roc_auc: paired percentile bootstrap over rows (`statistics.resamples`).
 
@@ -26,16 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlci.errors import ConfigError, DataError
 from mlci.stats.metrics import METRICS, check_metric_name
-from mlci.stats.significance import (
-    Interval,
-    bootstrap_confusion,
-    bootstrap_r2,
-    bootstrap_ranking,
-    delong,
-    mcnemar,
-    paired_mean_interval,
-    rmse_delta,
-)
+from mlci.stats.significance import Interval, bootstrap_confusion, bootstrap_r2, bootstrap_ranking
 
 if TYPE_CHECKING:
     import numpy as np
@@ -293,27 +284,9 @@ def _row_losses(name: str, frame: _Frame, which: str) -> np.ndarray:
 
 
 def _paired(name: str, frame: _Frame, stats: StatisticsSection) -> tuple[str, Interval | None]:
-    """Return (method, interval) for the paired difference of metric `name`."""
+    """Return (method, interval) for the paired bootstrap of metric `name` (those without a closed form,
+    which groupwise computes)."""
     assert frame.base is not None
-    if len(frame.y) < 2:
-        return "none", None
-    if name == "roc_auc" and frame.pos is not None:
-        positive = frame.y == frame.pos
-        return "delong", delong(
-            positive,
-            _proba(name, frame, "cand")[:, frame.pos],
-            _proba(name, frame, "base")[:, frame.pos],
-            stats.confidence,
-        )
-    if name == "accuracy":
-        return "mcnemar", mcnemar(frame.cand.labels == frame.y, frame.base.labels == frame.y, stats.confidence)
-    if name in _MEAN_LOSSES:
-        diff = _row_losses(name, frame, "cand") - _row_losses(name, frame, "base")
-        return "paired-t", paired_mean_interval(diff, stats.confidence)
-    if name == "rmse":
-        return "delta-method", rmse_delta(
-            _row_losses(name, frame, "cand"), _row_losses(name, frame, "base"), stats.confidence
-        )
     resampling = (stats.resamples, stats.seed, stats.confidence)
     if name in _CONFUSION:
         return "bootstrap", bootstrap_confusion(

@@ -170,8 +170,8 @@ def _auc_rows(g: _Groups, positive: np.ndarray, score: np.ndarray, which: str = 
 
     The component of a positive row is the share of its group's negatives it outscores (ties
     count 1/2), of a negative row the share of its group's positives that outscore it; the
-    group's AUC is the mean over its positives. The same midrank computation as
-    `significance._delong_components`, with running counts restarted at each group. `which`
+    group's AUC is the mean over its positives: DeLong's midrank form (Sun & Xu 2014) on one
+    sorted order, with running counts restarted at each group. `which`
     ("cand"/"base", binary only) keeps the result for the interval, which needs the same rows.
     """
     import numpy as np
@@ -339,7 +339,7 @@ class _Intervals:
 
 
 def _normal(delta: np.ndarray, se: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Vectorised `significance.normal_interval`."""
+    """Return the normal interval's bounds and two-sided p-values; the point itself where se is 0."""
     import numpy as np
     from scipy import stats
 
@@ -351,7 +351,7 @@ def _normal(delta: np.ndarray, se: np.ndarray, confidence: float) -> tuple[np.nd
 
 
 def _t_interval(g: _Groups, diff: np.ndarray, confidence: float) -> _Intervals:
-    """Vectorised `significance.paired_mean_interval`."""
+    """Return the t-interval and two-sided p-value of the mean of paired per-row differences, per group."""
     import numpy as np
     from scipy import stats
 
@@ -369,7 +369,7 @@ def _t_interval(g: _Groups, diff: np.ndarray, confidence: float) -> _Intervals:
 
 
 def _mcnemar(g: _Groups, right_c: np.ndarray, right_b: np.ndarray, confidence: float) -> _Intervals:
-    """Vectorised `significance.mcnemar`."""
+    """Return the accuracy difference's Wald interval with McNemar's exact p-value, per group."""
     import numpy as np
     from scipy import stats
 
@@ -385,7 +385,7 @@ def _mcnemar(g: _Groups, right_c: np.ndarray, right_b: np.ndarray, confidence: f
 
 
 def _delong(g: _Groups, frame: _Frame, confidence: float) -> _Intervals:
-    """Vectorised `significance.delong`: no interval where either class has fewer than 2 rows."""
+    """Return DeLong's paired interval per group: none where either class has fewer than 2 rows."""
     import numpy as np
 
     assert frame.pos is not None
@@ -403,7 +403,7 @@ def _delong(g: _Groups, frame: _Frame, confidence: float) -> _Intervals:
 
 
 def _rmse_delta(g: _Groups, sq_c: np.ndarray, sq_b: np.ndarray, confidence: float) -> _Intervals:
-    """Vectorised `significance.rmse_delta`: no interval where either rmse is 0."""
+    """Return the delta-method interval of rmse_c - rmse_b per group: none where either rmse is 0."""
     import numpy as np
 
     rmse_c, rmse_b = np.sqrt(g.mean(sq_c)), np.sqrt(g.mean(sq_b))
