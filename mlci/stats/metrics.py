@@ -94,7 +94,7 @@ class Metric:
 
     def intervals(self, g: Groups, frame: Frame, stats: StatisticsSection, wanted: np.ndarray) -> GroupIntervals:
         """Return the paired difference's interval for every group (NaN bounds outside `wanted`)."""
-        return sig.bootstrap_groups(g, frame, wanted, lambda rows: self.bootstrap(rows, stats))
+        return sig.bootstrap_groups(g, frame, wanted, lambda group: self.bootstrap(group, stats))
 
     def bootstrap(self, frame: Frame, stats: StatisticsSection) -> Interval | None:
         """Return the paired bootstrap interval on all of `frame`'s rows (the metrics without a closed form)."""
