@@ -1,23 +1,25 @@
 """compare(): candidate against baseline on the same rows, overall and per slice, gates applied.
 
-It sits apart from evaluation.py because it drives groupwise.py's vectorised pass, and
-groupwise.py is built on evaluation.py's per-row quantities: keeping `compare` in
-evaluation.py made the two modules import each other.
+All rows are one group; each slice column splits them into its categories. Both go through
+`group_results`, one vectorised pass per metric (mlci.stats.metrics) whatever the number of
+groups, so a slice costs no extra call into scikit-learn.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from mlci.contracts.comparison import Comparison, SliceResult
+from mlci.contracts.comparison import Comparison, MetricResult, SliceResult
 from mlci.errors import ConfigError
-from mlci.stats.evaluation import Predictions, _categories, _known, _prepare
+from mlci.stats.evaluation import Frame, Predictions, categories, prepare
 from mlci.stats.gates import apply_gates
-from mlci.stats.groupwise import group_results
-from mlci.stats.metrics import METRICS
+from mlci.stats.groupwise import Groups
+from mlci.stats.metrics import Metric, get_metric
 
 if TYPE_CHECKING:
+    from mlci.stats.significance import GroupIntervals
     from mlci.stats.specs import Gate, StatisticsSection
 
 
@@ -39,25 +41,22 @@ def compare(
     Metrics named only by a gate are computed too. `slices` maps a column name to its value
     on every test row; each category gets its own metrics (NaN becomes "(missing)").
     """
-    names = list(dict.fromkeys([_known(primary), *map(_known, metrics), *(_known(g.metric) for g in gates)]))
-    for name in names:
-        if METRICS[name].task != task:
-            raise ConfigError(f"metric '{name}' is for {METRICS[name].task}, but the task is {task}")
-    import numpy as np
-
-    frame = _prepare(y_true, candidate, baseline, task, positive_class)
-    # All rows are one group; each slice column splits them into its categories. Both go
-    # through the same vectorised pass, so a slice costs no extra scikit-learn call.
-    overall = group_results(names, frame, np.zeros(len(frame.y), dtype=np.intp), 1, statistics)[0]
+    named = [get_metric(name) for name in [primary, *metrics, *(g.metric for g in gates)]]
+    for metric in named:
+        if metric.task != task:
+            raise ConfigError(f"metric '{metric.name}' is for {metric.task}, but the task is {task}")
+    chosen = list({m.name: m for m in named}.values())
+    frame = prepare(y_true, candidate, baseline, task, positive_class)
+    overall = group_results(chosen, frame, Groups.whole(len(frame.y)), statistics)[0]
 
     slice_results: list[SliceResult] = []
     for column, values in (slices or {}).items():
-        categories, codes = _categories(column, values, len(frame.y))
-        sizes = np.bincount(codes, minlength=len(categories))
-        per_slice = group_results(names, frame, codes, len(categories), statistics)
+        names_of, codes = categories(column, values, len(frame.y))
+        groups = Groups.of(codes, len(names_of))
+        per_slice = group_results(chosen, frame, groups, statistics)
         slice_results += [
             SliceResult(column, category, int(n), results)
-            for category, n, results in zip(categories, sizes, per_slice, strict=True)
+            for category, n, results in zip(names_of, groups.size, per_slice, strict=True)
         ]
 
     verdict = apply_gates(
@@ -80,3 +79,61 @@ def compare(
         positive_class=positive,
         positive_class_configured=positive is not None and positive_class is not None,
     )
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def group_results(metrics: list[Metric], frame: Frame, g: Groups, stats: StatisticsSection) -> list[list[MetricResult]]:
+    """Return, for each group of `g`, the results of `metrics` (in that order) on the group's rows.
+
+    A group's result is what `compare` reports for those rows
+    alone: candidate and baseline values, their difference and its paired interval (none when
+    either value is undefined or the group has fewer than 2 rows), and in `undefined` why a
+    value is missing.
+    """
+    import numpy as np
+
+    count = g.count
+    out: list[list[MetricResult]] = [[] for _ in range(count)]
+    for metric in metrics:
+        name, gib = metric.name, metric.greater_is_better
+        cand_arr, cand_why = metric.values(g, frame, "cand")
+        cand = cand_arr.tolist()
+        if frame.base is None:
+            for i in range(count):
+                c = _finite(cand[i])
+                out[i].append(MetricResult(name, gib, None, c, None, None, None, None, None, "none", cand_why[i]))
+            continue
+        base_arr, base_why = metric.values(g, frame, "base")
+        base = base_arr.tolist()
+        wanted = np.isfinite(cand_arr) & np.isfinite(base_arr) & (g.size >= 2)
+        iv: GroupIntervals | None = metric.intervals(g, frame, stats, wanted) if wanted.any() else None
+        method = "none" if iv is None else iv.method
+        nan = [math.nan] * count
+        low, high, p = (nan, nan, nan) if iv is None else (iv.low.tolist(), iv.high.tolist(), iv.p.tolist())
+        for i in range(count):
+            c, b = _finite(cand[i]), _finite(base[i])
+            if c is None or b is None:
+                # Said once when both models lack a value for the same reason (one class in the rows).
+                why = "; ".join(dict.fromkeys(r for r in (cand_why[i], base_why[i]) if r)) or None
+                out[i].append(MetricResult(name, gib, b, c, None, None, None, None, None, "none", why))
+                continue
+            delta = c - b
+            has = bool(wanted[i])
+            out[i].append(
+                MetricResult(
+                    name=name,
+                    greater_is_better=gib,
+                    baseline=b,
+                    candidate=c,
+                    delta=delta,
+                    relative_delta=delta / abs(b) if b != 0 else None,
+                    ci_low=_finite(low[i]) if has else None,
+                    ci_high=_finite(high[i]) if has else None,
+                    p_value=_finite(p[i]) if has else None,
+                    method=method if has else "none",
+                )
+            )
+    return out

@@ -1,20 +1,31 @@
 """Paired significance: the interval and p-value of a metric's difference on the same rows.
 
-Exact or closed-form where they exist (DeLong for ROC AUC, McNemar for accuracy, the t
-interval for means of per-row losses, the delta method for RMSE), and the pieces of the
-paired bootstrap for the rest. numpy and scipy are imported inside the functions.
+Every interval here is about the *paired* difference `metric(candidate) - metric(baseline)`:
+both models score the same rows, so row-level noise cancels and the comparison is much sharper
+than two independent intervals would be. Each metric (mlci.stats.metrics) picks its method:
+
+- closed forms, vectorised over groups of rows (all slices of a column at once): DeLong for
+  binary roc_auc, McNemar for accuracy, the paired t-interval for means of per-row losses, the
+  delta method for rmse;
+- the paired bootstrap for the rest, one group at a time (`bootstrap_groups`), each with a
+  kernel that resamples without a loop over rows: confusion-cell multinomials, re-weighted
+  presorted scores, weighted sums for r2.
+
+numpy and scipy are imported inside the functions.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from mlci.stats.evaluation import Frame
+    from mlci.stats.groupwise import Groups
 
 # Upper bound on the elements of one bootstrap chunk (resamples x rows), ~32 MB of float64.
 CHUNK_ELEMENTS = 4_000_000
@@ -29,39 +40,54 @@ class Interval:
     p: float
 
 
-def _z(confidence: float) -> float:
-    from scipy import stats
+@dataclass
+class GroupIntervals:
+    """Per-group interval of the paired difference: NaN bounds where there is none.
 
-    return float(stats.norm.ppf(0.5 + confidence / 2))
+    `method` is the name the report shows for it (MetricResult.method).
+    """
 
-
-def normal_interval(delta: float, se: float, confidence: float) -> Interval:
-    from scipy import stats
-
-    if not se > 0:  # identical predictions: no spread, nothing to test
-        return Interval(delta, delta, 1.0 if delta == 0 else 0.0)
-    z = _z(confidence)
-    return Interval(delta - z * se, delta + z * se, float(2 * stats.norm.sf(abs(delta) / se)))
+    method: str
+    low: np.ndarray
+    high: np.ndarray
+    p: np.ndarray
 
 
-def paired_mean_interval(diff: np.ndarray, confidence: float) -> Interval | None:
-    """Return the t-interval and two-sided p-value of the mean of paired per-row differences."""
+# --- closed forms, vectorised over groups ---------------------------------------------------------
+
+
+def _normal(delta: np.ndarray, se: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the normal interval's bounds and two-sided p-values; the point itself where se is 0."""
     import numpy as np
     from scipy import stats
 
-    n = len(diff)
-    if n < 2:
-        return None
-    mean = float(np.mean(diff))
-    se = float(np.std(diff, ddof=1)) / math.sqrt(n)
-    if not se > 0:
-        return Interval(mean, mean, 1.0 if mean == 0 else 0.0)
-    t = float(stats.t.ppf(0.5 + confidence / 2, n - 1))
-    return Interval(mean - t * se, mean + t * se, float(2 * stats.t.sf(abs(mean) / se, n - 1)))
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    spread = se > 0  # identical predictions: no spread, nothing to test
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(spread, 2 * stats.norm.sf(np.abs(delta) / se), np.where(delta == 0, 1.0, 0.0))
+    return np.where(spread, delta - z * se, delta), np.where(spread, delta + z * se, delta), p
 
 
-def mcnemar(correct_c: np.ndarray, correct_b: np.ndarray, confidence: float) -> Interval:
-    """Return the accuracy difference's interval with McNemar's exact p-value.
+def paired_t(g: Groups, diff: np.ndarray, confidence: float) -> GroupIntervals:
+    """Return the t-interval and two-sided p-value of the mean of paired per-row differences, per group."""
+    import numpy as np
+    from scipy import stats
+
+    mean = g.mean(diff)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.sqrt(g.var(diff)) / np.sqrt(g.size)
+        df = np.maximum(g.size - 1, 1)
+        t = stats.t.ppf(0.5 + confidence / 2, df)
+        spread = se > 0
+        p = np.where(spread, 2 * stats.t.sf(np.abs(mean) / se, df), np.where(mean == 0, 1.0, 0.0))
+    ok = g.size >= 2
+    low = np.where(ok, np.where(spread, mean - t * se, mean), np.nan)
+    high = np.where(ok, np.where(spread, mean + t * se, mean), np.nan)
+    return GroupIntervals("paired-t", low, high, np.where(ok, p, np.nan))
+
+
+def mcnemar(g: Groups, right_c: np.ndarray, right_b: np.ndarray, confidence: float) -> GroupIntervals:
+    """Return the accuracy difference's interval with McNemar's exact p-value, per group.
 
     The p-value is the exact binomial test of the discordant pairs (n10 vs n01, p=1/2). The
     interval is the Wald interval of the paired difference of proportions,
@@ -72,70 +98,45 @@ def mcnemar(correct_c: np.ndarray, correct_b: np.ndarray, confidence: float) -> 
     import numpy as np
     from scipy import stats
 
-    n = len(correct_c)
-    n10 = int(np.count_nonzero(correct_c & ~correct_b))
-    n01 = int(np.count_nonzero(~correct_c & correct_b))
-    discordant = n10 + n01
-    delta = (n10 - n01) / n
-    p = 1.0 if discordant == 0 else min(1.0, float(2 * stats.binom.cdf(min(n10, n01), discordant, 0.5)))
-    var = (discordant - (n10 - n01) ** 2 / n) / n**2
-    z = _z(confidence)
-    half = z * math.sqrt(max(var, 0.0))
-    return Interval(delta - half, delta + half, p)
+    n10 = g.sum((right_c & ~right_b).astype(float))
+    n01 = g.sum((~right_c & right_b).astype(float))
+    disc = n10 + n01
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = (n10 - n01) / g.size
+        p = np.where(disc == 0, 1.0, np.minimum(1.0, 2 * stats.binom.cdf(np.minimum(n10, n01), disc, 0.5)))
+        var = (disc - (n10 - n01) ** 2 / g.size) / g.size**2
+    half = float(stats.norm.ppf(0.5 + confidence / 2)) * np.sqrt(np.maximum(var, 0.0))
+    return GroupIntervals("mcnemar", delta - half, delta + half, p)
 
 
-def _delong_components(positive: np.ndarray, score: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Return (auc, v10, v01): DeLong's structural components from one sort (midranks).
+def delong(
+    g: Groups,
+    positive: np.ndarray,
+    auc: tuple[np.ndarray, np.ndarray],
+    rows: tuple[np.ndarray, np.ndarray],
+    confidence: float,
+) -> GroupIntervals:
+    """Return DeLong's paired interval and p-value for auc_c - auc_b, per group.
 
-    v10[i] for positive i is the share of negatives it outscores (ties count 1/2); v01[j] for
-    negative j is the share of positives that outscore it. Sun & Xu (2014) get these from
-    midranks; computing per tie group on one sorted order is the same thing in O(n log n).
+    `auc` are both models' AUCs per group and `rows` their DeLong structural components
+    (`groupwise.auc_rows`). Var(auc_c - auc_b) = Var(v10_c - v10_b)/m + Var(v01_c - v01_b)/n,
+    the covariance form of DeLong et al. (1988) written on the per-row differences. No interval
+    where either class has fewer than 2 rows (the variance is undefined).
     """
     import numpy as np
 
-    order = np.argsort(score, kind="stable")
-    s = score[order]
-    pos_sorted = positive[order]
-    new_group = np.empty(len(s), dtype=bool)
-    new_group[0] = True
-    np.not_equal(s[1:], s[:-1], out=new_group[1:])
-    gid = np.cumsum(new_group) - 1
-    n_groups = int(gid[-1]) + 1
-    pos_in = np.bincount(gid, weights=pos_sorted, minlength=n_groups)
-    neg_in = np.bincount(gid, minlength=n_groups) - pos_in
-    m = float(pos_in.sum())
-    k = float(len(s) - m)
-    neg_below = np.cumsum(neg_in) - neg_in
-    pos_above = m - np.cumsum(pos_in)
-    v10_group = (neg_below + 0.5 * neg_in) / k
-    v01_group = (pos_above + 0.5 * pos_in) / m
-    row_value = np.empty(len(s))
-    row_value[order] = np.where(pos_sorted, v10_group[gid], v01_group[gid])
-    v10 = row_value[positive]
-    v01 = row_value[~positive]
-    return float(v10.mean()), v10, v01
+    d = rows[0] - rows[1]
+    pos_g, neg_g = g.within(positive), g.within(~positive)
+    m, k = pos_g.size, neg_g.size
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var = pos_g.var(d[positive]) / m + neg_g.var(d[~positive]) / k
+    low, high, p = _normal(auc[0] - auc[1], np.sqrt(np.maximum(var, 0.0)), confidence)
+    ok = (m >= 2) & (k >= 2)
+    return GroupIntervals("delong", np.where(ok, low, np.nan), np.where(ok, high, np.nan), np.where(ok, p, np.nan))
 
 
-def delong(positive: np.ndarray, score_c: np.ndarray, score_b: np.ndarray, confidence: float) -> Interval | None:
-    """Return DeLong's paired interval and p-value for auc(score_c) - auc(score_b).
-
-    None when either class has fewer than 2 rows (the variance is undefined).
-    """
-    import numpy as np
-
-    m = int(np.count_nonzero(positive))
-    if m < 2 or len(positive) - m < 2:
-        return None
-    auc_c, v10_c, v01_c = _delong_components(positive, score_c)
-    auc_b, v10_b, v01_b = _delong_components(positive, score_b)
-    # Var(auc_c - auc_b) = Var(v10_c - v10_b)/m + Var(v01_c - v01_b)/n, the covariance form of
-    # DeLong et al. (1988) written on the per-row differences.
-    var = float(np.var(v10_c - v10_b, ddof=1)) / m + float(np.var(v01_c - v01_b, ddof=1)) / (len(positive) - m)
-    return normal_interval(auc_c - auc_b, math.sqrt(max(var, 0.0)), confidence)
-
-
-def rmse_delta(sq_c: np.ndarray, sq_b: np.ndarray, confidence: float) -> Interval | None:
-    """Return the delta-method interval of rmse_c - rmse_b.
+def rmse_delta(g: Groups, sq_c: np.ndarray, sq_b: np.ndarray, confidence: float) -> GroupIntervals:
+    """Return the delta-method interval of rmse_c - rmse_b per group, from each row's squared errors.
 
     rmse = sqrt(mean(squared error)) is a smooth function of a mean, so its difference has the
     influence function e_c²/(2·rmse_c) - e_b²/(2·rmse_b) per row; the normal interval of that
@@ -144,12 +145,15 @@ def rmse_delta(sq_c: np.ndarray, sq_b: np.ndarray, confidence: float) -> Interva
     """
     import numpy as np
 
-    n = len(sq_c)
-    rmse_c, rmse_b = math.sqrt(float(np.mean(sq_c))), math.sqrt(float(np.mean(sq_b)))
-    if n < 2 or rmse_c == 0 or rmse_b == 0:
-        return None
-    infl = sq_c / (2 * rmse_c) - sq_b / (2 * rmse_b)
-    return normal_interval(rmse_c - rmse_b, float(np.std(infl, ddof=1)) / math.sqrt(n), confidence)
+    rmse_c, rmse_b = np.sqrt(g.mean(sq_c)), np.sqrt(g.mean(sq_b))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        infl = sq_c / (2 * rmse_c[g.codes]) - sq_b / (2 * rmse_b[g.codes])
+        se = np.sqrt(g.var(infl)) / np.sqrt(g.size)
+    low, high, p = _normal(rmse_c - rmse_b, se, confidence)
+    ok = (g.size >= 2) & (rmse_c > 0) & (rmse_b > 0)
+    return GroupIntervals(
+        "delta-method", np.where(ok, low, np.nan), np.where(ok, high, np.nan), np.where(ok, p, np.nan)
+    )
 
 
 # --- paired bootstrap ----------------------------------------------------------------------
@@ -198,43 +202,12 @@ def resample_weights(n: int, resamples: int, seed: int, dtype: Any = float) -> I
 # --- bootstrap kernels: the paired bootstrap of metrics with no closed form ------------------
 
 
-def from_confusion(name: str, cm: np.ndarray, pos: int | None, present: np.ndarray) -> np.ndarray:
-    """Return metric `name` from confusion matrices cm[..., true, predicted], vectorised.
-
-    Zero denominators give 0 (sklearn's zero_division=0); macro averages run over `present`,
-    the classes seen in the truth or the predictions (sklearn's default label set): a boolean
-    mask over the classes, one for all matrices or one per matrix.
-    """
-    import numpy as np
-
-    diag = np.diagonal(cm, axis1=-2, axis2=-1)
-    rows = cm.sum(axis=-1)
-    cols = cm.sum(axis=-2)
-
-    def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b > 0)
-
-    if name == "balanced_accuracy":  # mean recall over the classes present in the truth
-        has = rows > 0
-        return ratio(np.where(has, ratio(diag, rows), 0.0).sum(axis=-1), has.sum(axis=-1).astype(float))
-    per_class = {
-        "precision": lambda: ratio(diag, cols),
-        "recall": lambda: ratio(diag, rows),
-        "f1": lambda: ratio(2 * diag, rows + cols),
-    }[name]()
-    if pos is not None:
-        return per_class[..., pos]
-    # `present` is one mask for all (the bootstrap) or one per matrix (groupwise's slices).
-    return ratio((per_class * present).sum(axis=-1), np.broadcast_to(present, per_class.shape).sum(axis=-1))
-
-
 def bootstrap_confusion(
-    name: str,
+    score: Callable[[np.ndarray, np.ndarray], np.ndarray],
     y: np.ndarray,
     labels_c: np.ndarray,
     labels_b: np.ndarray,
     n_classes: int,
-    pos: int | None,
     resamples: int,
     seed: int,
     confidence: float,
@@ -244,6 +217,8 @@ def bootstrap_confusion(
     Such a metric depends only on how many rows fall in each (truth, candidate, baseline) cell,
     and resampling n rows with replacement draws those cell counts from a multinomial with the
     observed cell shares. So we draw the multinomial directly: O(resamples x cells), whatever n.
+    `score(cm, present)` is the metric of confusion matrices cm[..., true, predicted], `present`
+    the classes seen in the truth or the model's predictions (scikit-learn's default label set).
     """
     import numpy as np
 
@@ -263,7 +238,7 @@ def bootstrap_confusion(
         joint = draw.reshape(b, k, k, k)  # [resample, truth, candidate, baseline]
         cm_c = joint.sum(axis=3)
         cm_b = joint.sum(axis=2)
-        deltas.append(from_confusion(name, cm_c, pos, present_c) - from_confusion(name, cm_b, pos, present_b))
+        deltas.append(score(cm_c, present_c) - score(cm_b, present_b))
     return bootstrap_summary(np.concatenate(deltas), confidence)
 
 
@@ -286,8 +261,8 @@ def ranked(score: np.ndarray, positive: np.ndarray, descending: bool) -> Ranked:
     return Ranked(order, starts, positive[order], len(starts) < len(s))
 
 
-def weighted_rank_metric(name: str, r: Ranked, w: np.ndarray) -> np.ndarray:
-    """Return roc_auc or average_precision for each column of weights `w` (n, chunk)."""
+def _tie_weights(r: Ranked, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (row weights in sorted order, positive and negative weight per tie group)."""
     import numpy as np
 
     ws = np.take(w, r.order, axis=0)
@@ -296,12 +271,30 @@ def weighted_rank_metric(name: str, r: Ranked, w: np.ndarray) -> np.ndarray:
     if r.ties:
         gp = np.add.reduceat(gp, r.starts, axis=0)
         gn = np.add.reduceat(gn, r.starts, axis=0)
+    return ws, gp, gn
+
+
+def weighted_auc(r: Ranked, w: np.ndarray) -> np.ndarray:
+    """Return roc_auc for each column of weights `w` (n, chunk), `r` sorted by ascending score."""
+    import numpy as np
+
+    _, gp, gn = _tie_weights(r, w)
     p_tot, n_tot = gp.sum(axis=0, dtype=np.float64), gn.sum(axis=0, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if name == "roc_auc":  # ascending order: negatives below, half of the tied ones
-            below = np.cumsum(gn, axis=0) - gn
-            return (gp * (below + 0.5 * gn)).sum(axis=0, dtype=np.float64) / (p_tot * n_tot)
-        # descending order: sklearn's step-wise AP, sum over thresholds of Δrecall · precision
+        below = np.cumsum(gn, axis=0) - gn  # negatives below, half of the tied ones
+        return (gp * (below + 0.5 * gn)).sum(axis=0, dtype=np.float64) / (p_tot * n_tot)
+
+
+def weighted_average_precision(r: Ranked, w: np.ndarray) -> np.ndarray:
+    """Return average_precision for each column of weights `w` (n, chunk), `r` sorted by descending score.
+
+    scikit-learn's step-wise AP: the sum over thresholds of Δrecall · precision.
+    """
+    import numpy as np
+
+    ws, gp, gn = _tie_weights(r, w)
+    p_tot = gp.sum(axis=0, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
         tps = np.cumsum(gp, axis=0)
         seen = np.cumsum(ws, axis=0) if not r.ties else tps + np.cumsum(gn, axis=0)
         precision = np.divide(tps, seen, out=np.zeros_like(tps), where=seen > 0)
@@ -309,7 +302,8 @@ def weighted_rank_metric(name: str, r: Ranked, w: np.ndarray) -> np.ndarray:
 
 
 def bootstrap_ranking(
-    name: str,
+    kernel: Callable[[Ranked, np.ndarray], np.ndarray],
+    descending: bool,
     y: np.ndarray,
     proba_c: np.ndarray,
     proba_b: np.ndarray,
@@ -318,14 +312,15 @@ def bootstrap_ranking(
     seed: int,
     confidence: float,
 ) -> Interval | None:
-    """Return the paired bootstrap of average_precision (any) or roc_auc (multiclass, ovr macro).
+    """Return the paired bootstrap of a ranking metric, macro-averaged over the `scored` classes.
 
-    `scored` are the class columns of the probabilities that count: the positive class of a
-    binary task, every class of a multiclass one (macro average).
+    `kernel` is the metric for each column of bootstrap weights (`weighted_auc`, which ranks by
+    ascending score, or `weighted_average_precision`, by descending score). `scored` are the
+    class columns of the probabilities that count: the positive class of a binary task, every
+    class of a multiclass one (macro average).
     """
     import numpy as np
 
-    descending = name == "average_precision"
     by_model = {
         which: [ranked(proba[:, c], y == c, descending) for c in scored]
         for which, proba in (("cand", proba_c), ("base", proba_b))
@@ -341,9 +336,7 @@ def bootstrap_ranking(
             # the summary counts; numpy's "Mean of empty slice" would only repeat that.
             warnings.simplefilter("ignore", RuntimeWarning)
             value = {
-                which: np.nanmean(np.vstack([weighted_rank_metric(name, r, w) for r in rs]), axis=0)
-                if len(rs) > 1
-                else weighted_rank_metric(name, rs[0], w)
+                which: np.nanmean(np.vstack([kernel(r, w) for r in rs]), axis=0) if len(rs) > 1 else kernel(rs[0], w)
                 for which, rs in by_model.items()
             }
         deltas.append(value["cand"] - value["base"])
@@ -366,3 +359,20 @@ def bootstrap_r2(
         with np.errstate(divide="ignore", invalid="ignore"):
             deltas.append(np.where(sst > 0, (s[3] - s[2]) / sst, np.nan))  # r2_c - r2_b
     return bootstrap_summary(np.concatenate(deltas), confidence)
+
+
+def bootstrap_groups(
+    g: Groups, frame: Frame, wanted: np.ndarray, interval: Callable[[Frame], Interval | None]
+) -> GroupIntervals:
+    """Return the paired bootstrap interval of each wanted group, `interval` run on the group's rows alone."""
+    import numpy as np
+
+    low, high, p = (np.full(g.count, np.nan) for _ in range(3))
+    order = np.argsort(g.codes, kind="stable")  # each group's rows are then one contiguous run
+    ends = np.cumsum(g.size).astype(np.intp)
+    for i in np.flatnonzero(wanted):
+        rows = order[ends[i] - int(g.size[i]) : ends[i]]
+        iv = interval(frame if g.count == 1 else frame.subset(rows))
+        if iv is not None:
+            low[i], high[i], p[i] = iv.low, iv.high, iv.p
+    return GroupIntervals("bootstrap", low, high, p)
