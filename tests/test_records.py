@@ -28,7 +28,7 @@ from mlci.contracts.events import (
     dump_event,
     parse_event,
 )
-from mlci.flows.release import StoredVerdict, last_verdict
+from mlci.flows.policy import StoredVerdict, last_verdict
 from mlci.registry import Registry
 from mlci.stats.drift import compare_profile
 from mlci.stats.specs import DriftSection
