@@ -621,3 +621,34 @@ def test_signing_config_is_in_the_json_schema_and_checked_at_load(tmp_path):
         with pytest.raises(ConfigError) as raised:
             load_config(path, env={})
         assert any(problem in line for line in raised.value.problems), raised.value.problems
+
+
+def test_the_retrains_promotion_to_staging_goes_through_the_signing_policy(tmp_path, keys, bundles):
+    # The scheduled job moves staging like every other path: an unsigned candidate is refused
+    # (exit 1, staging untouched), a signed one moves it and the move is recorded.
+    project = make_project(tmp_path, keys, KEY_POLICY)
+    env = mlci_env()
+    good = version_of(bundles["good"])
+    assert (
+        run_mlci(project, "push", str(bundles["good"]), env={**env, "MLCI_SIGNING_KEY": "keys/team.pem"}).returncode
+        == 0
+    )
+    assert run_mlci(project, "deploy", good, "--env", "production", env=env).returncode == 0
+    from tests.test_retrain import drifted  # fresh data on which a retrained model beats production
+
+    drifted(project).to_csv(project / "fresh.csv", index=False)
+    text = (project / "mlci.yaml").read_text() + "\nretrain:\n  data: fresh.csv\n  promote: staging\n"
+    (project / "mlci.yaml").write_text(text)
+
+    unsigned = run_mlci(project, "retrain", env=env)  # a job without the key stores the candidate unsigned
+    assert unsigned.returncode == 1, unsigned.stdout + unsigned.stderr
+    assert "not promoting" in unsigned.stderr and "to staging" in unsigned.stderr
+    assert "is not signed: nobody signed it" in unsigned.stderr and "Traceback" not in unsigned.stderr
+    history = json.loads(run_mlci(project, "--json", "history", env=env).stdout)
+    assert "staging" not in [a["alias"] for a in history["aliases"]]
+
+    signed = run_mlci(project, "retrain", env={**env, "MLCI_SIGNING_KEY": "keys/team.pem"})
+    assert signed.returncode == 0, signed.stdout + signed.stderr
+    history = json.loads(run_mlci(project, "--json", "history", env=env).stdout)
+    aliases = {a["alias"]: a["version"] for a in history["aliases"]}
+    assert aliases["staging"] == aliases[next(a for a in aliases if a.startswith("retrain-"))]

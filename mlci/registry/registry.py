@@ -25,6 +25,7 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -209,11 +210,18 @@ class Registry:
         _, files = _parse_manifest(raw, str(bundle_dir))
         version = files[MODEL_FILE][:16]
         prefix = self._version_prefix(version)
-        extra = dict(attach(bundle_dir)) if attach is not None else {}
         if self.store.head(prefix + MANIFEST) is not None:
-            for name, data in extra.items():
-                self.store.put_if_absent(prefix + name, data)
+            if attach is not None:
+                # What is signed must be what is stored: the stored manifest may differ from this
+                # bundle's (another run's metrics, time and data), so it is signed over the copy
+                # in the store unless the two are the same bytes.
+                stored, _ = self.store.get(prefix + MANIFEST)
+                with tempfile.TemporaryDirectory(prefix="mlci-sign-") as tmp:
+                    signed = bundle_dir if stored == raw else self.fetch(version, Path(tmp))
+                    for name, data in attach(signed).items():
+                        self.store.put_if_absent(prefix + name, data)
             return PushResult(version=version, created=False, uri=self.store.url(prefix))
+        extra = dict(attach(bundle_dir)) if attach is not None else {}
         # A wrong file under a content-addressed key would stick forever, so every file is
         # checked against the manifest before it becomes visible: small ones up front, large
         # ones by the store while it uploads them (one pass over the bytes, not two).
