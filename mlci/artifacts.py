@@ -78,7 +78,9 @@ class Bundle:
 
     def write_manifest(self) -> None:
         """Write the manifest back (after adding metrics or a verdict; the model is unchanged)."""
-        (self.path / MANIFEST).write_text(self.manifest.dump())
+        from mlci.redaction import redact
+
+        (self.path / MANIFEST).write_text(redact(self.manifest.dump()))
 
     def profile(self) -> dict[str, Any] | None:
         """Return the reference profile of the training data, when the bundle has one."""

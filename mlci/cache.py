@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlci import __version__
+from mlci.redaction import redact
 
 
 def key_of(kind: str, **inputs: Any) -> str:
@@ -42,7 +43,7 @@ class ResultCache:
             self.root.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
             with os.fdopen(fd, "w") as f:
-                json.dump(value, f)
+                f.write(redact(json.dumps(value)))  # a cached result is an artifact like any other
             os.replace(tmp, self.root / f"{key}.json")
         except OSError:
             pass

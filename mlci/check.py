@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from mlci.artifacts import Bundle
     from mlci.background import BackgroundValidation
-    from mlci.config import Config
+    from mlci.config import Config, TableSource
     from mlci.data import Datasets
     from mlci.document import ReportDocument
     from mlci.drift import DriftReport
@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 # --- validation ---------------------------------------------------------------------------
 
 
-def validate_data(config: Config, which: str | None = None) -> list[ValidationResult]:
-    """Return the suite's result on each table: the configured ones, `train`, `test`, or a path."""
+def validate_data(config: Config, which: TableSource | None = None) -> list[ValidationResult]:
+    """Return the suite's result on each table: the configured ones, `train`, `test`, a path or an engine table."""
     from mlci.data import load_datasets, read_table, s3_options
     from mlci.validation import validate
 
@@ -56,6 +56,7 @@ def validate_data(config: Config, which: str | None = None) -> list[ValidationRe
         # A path on the command line is relative to where the user stands, not to mlci.yaml.
         table = read_table(source, s3_options=s3_options(config), options=config.data.read_options)
         return [validate(table.frame, suite, table=table.uri)]
+    assert which is None or isinstance(which, str)
     if (engine_results := _validate_in_engines(config, suite, which)) is not None:
         return engine_results
     datasets = load_datasets(config)

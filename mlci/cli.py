@@ -5,11 +5,13 @@ Heavy libraries are imported inside the commands, so `mlci --help` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
@@ -17,7 +19,7 @@ import click
 
 from mlci import __version__
 from mlci.errors import MlciError, ServiceError, UsageError
-from mlci.github.workflow import add_mask, endgroup, group, mask_secret
+from mlci.github.workflow import add_mask, endgroup, group
 from mlci.terminal import render_drift, render_validation, render_verdict
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -35,8 +37,12 @@ class Options:
     def load(self) -> Any:
         """Return the validated Config named by -c/--config."""
         from mlci.config import load_config
+        from mlci.redaction import remember
 
-        return load_config(self.config, env=os.environ)
+        config = load_config(self.config, env=os.environ)
+        # Its URLs' passwords, and the webhook's signing secret, are masked in all this command prints or writes.
+        remember(*config.secrets, os.environ.get(config.deploy.webhook_secret_env))
+        return config
 
 
 def _secrets() -> list[str]:
@@ -46,10 +52,10 @@ def _secrets() -> list[str]:
 
 
 def scrub(text: str) -> str:
-    """Return `text` with every token mlci knows of, and credentials in URIs, replaced by ***."""
+    """Return `text` with every token and password mlci knows of, and credentials in URIs, replaced by ***."""
     from mlci.redaction import redact
 
-    return redact(mask_secret(text, _secrets()))
+    return redact(text, secrets=_secrets())
 
 
 def echo(text: str = "", *, err: bool = False) -> None:
@@ -65,7 +71,7 @@ def emit_json(value: Any) -> None:
 def fail(error: MlciError, verbose: int) -> NoReturn:
     """Print `error` for the user (traceback only with -v) and exit with its code."""
     if verbose:
-        echo(scrub("".join(traceback.format_exception(error))), err=True)
+        echo("".join(traceback.format_exception(error)), err=True)
     for line in error.lines():
         echo(line, err=True)
     if error.hint and error.lines() != [str(error)]:
@@ -92,23 +98,62 @@ def run_command(fn: F) -> F:
                 # With --json, stdout is the machine-readable document: keep it pure, and let the
                 # runner (which reads commands on both streams) find the mask on stderr.
                 click.echo(add_mask(secret), err=opts.json)
-        try:
-            return fn(*args, **kwargs)
-        except MlciError as e:
-            fail(e, opts.verbose)
-        except BrokenPipeError:  # `mlci history | head`: the reader left, nothing to report
-            sys.exit(0)
-        except KeyboardInterrupt:
-            echo("mlci: interrupted", err=True)
-            sys.exit(130)
-        except Exception as e:  # a bug in mlci or a library: still no traceback without -v
-            if opts.verbose:
-                raise
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            echo(f"mlci: internal error: {type(e).__name__}: {first} (re-run with -v for the traceback)", err=True)
-            sys.exit(2)
+        from mlci.redaction import remember, remembering
+
+        # What the command remembers (tokens here, passwords as it loads mlci.yaml or a table
+        # argument) is masked in all it prints and writes, and forgotten when it ends.
+        with remembering(), _library_logs(opts.verbose):
+            remember(*_secrets())
+            return _run(fn, opts, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+class _ScrubbedLog(logging.Handler):
+    """Writes a library's log records (GX logs each failed query with its traceback) to stderr, scrubbed."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            echo(self.format(record), err=True)
+        except Exception:
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def _library_logs(verbose: int) -> Iterator[None]:
+    """Show libraries' warnings and errors, scrubbed, with -v; otherwise not at all (a user error is one line).
+
+    Without a handler of its own, Python's logging would print them, unscrubbed, to stderr.
+    """
+    handler = _ScrubbedLog(logging.WARNING) if verbose else logging.NullHandler()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+
+
+def _run(fn: Callable[..., Any], opts: Options, *args: Any, **kwargs: Any) -> Any:
+    """Return what the command `fn` returns; its errors become one line and their exit code."""
+    try:
+        return fn(*args, **kwargs)
+    except MlciError as e:
+        fail(e, opts.verbose)
+    except BrokenPipeError:  # `mlci history | head`: the reader left, nothing to report
+        sys.exit(0)
+    except KeyboardInterrupt:
+        echo("mlci: interrupted", err=True)
+        sys.exit(130)
+    except Exception as e:  # a bug in mlci or a library: still no traceback without -v
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        if opts.verbose:
+            # Scrubbed like every other line: a driver's message in it may hold a password.
+            echo("".join(traceback.format_exception(e)), err=True)
+            echo(f"mlci: internal error: {type(e).__name__}: {first}", err=True)
+        else:
+            echo(f"mlci: internal error: {type(e).__name__}: {first} (re-run with -v for the traceback)", err=True)
+        sys.exit(2)
 
 
 pass_options = click.make_pass_decorator(Options)
@@ -261,16 +306,18 @@ def validate(opts: Options, which: str | None) -> None:
         sys.exit(1)
 
 
-def _table_arg(text: str | None) -> str | None:
-    """Return a table argument with ${VAR} filled from the environment when it is a mapping (a URL's password)."""
-    if text is None or not text.lstrip().startswith("{"):
-        return text
-    from mlci.config import interpolate
+def _table_arg(text: str | None) -> Any:
+    """Return a table argument: a path, or an engine table with ${VAR} filled from the environment (a URL's password)."""
+    if text is None:
+        return None
+    from mlci.config import SqlSource
+    from mlci.redaction import remember, url_secrets
+    from mlci.sources import parse_source
 
-    try:
-        return interpolate(text, dict(os.environ))
-    except KeyError as e:
-        raise UsageError(f"environment variable {e.args[0]} is not set (named in the table argument)") from None
+    source = parse_source(text, env=os.environ)
+    if isinstance(source, SqlSource):
+        remember(*url_secrets(source.sql))
+    return source
 
 
 def _annotate_validation(results: list[Any]) -> None:

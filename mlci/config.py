@@ -135,6 +135,23 @@ class SqlSource(_Model):
         description="A SELECT whose rows are the table (instead of `table`).",
         examples=["SELECT * FROM churn WHERE signup_date < '2026-01-01'"],
     )
+    connect_timeout: float = Field(
+        30,
+        gt=0,
+        description="Seconds to wait for the database to accept a connection (the whole handshake, so a server "
+        "that accepts TCP and never answers is cut off too); past it the command stops with exit code 4. "
+        "PostgreSQL (psycopg2, psycopg): libpq's `connect_timeout`, in whole seconds. Other dialects: see "
+        "docs/data-sources.md.",
+        examples=[30],
+    )
+    statement_timeout: float = Field(
+        1800,
+        gt=0,
+        description="Seconds one query may run (mlci's own and each of GX's); the database cancels a longer one "
+        "and the command stops with exit code 4. PostgreSQL (psycopg2, psycopg): `statement_timeout`, set "
+        "for mlci's sessions only. Other dialects: see docs/data-sources.md.",
+        examples=[1800],
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> SqlSource:
@@ -156,6 +173,13 @@ class SparkSource(_Model):
         None, description="Parquet file or directory (`s3a://` too).", examples=["s3a://lake/churn/train/"]
     )
     table: str | None = Field(None, description="A table in Spark's catalog.", examples=["lake.churn_train"])
+    job_timeout: float = Field(
+        1800,
+        gt=0,
+        description="Seconds one of mlci's Spark queries (reading the table, a count, the profile's aggregates, the "
+        "sample, the whole GX validation) may run; past it mlci cancels its Spark jobs and stops with exit code 4.",
+        examples=[1800],
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> SparkSource:
@@ -566,6 +590,8 @@ class Config(_Model):
     # Where the file was read from; relative paths in it are relative to this directory.
     _base_dir: Path = Path(".")
     _path: Path = Path(DEFAULT_CONFIG)
+    # The credentials in its URLs (see `secrets`), found when ${VAR} was filled in.
+    _secrets: frozenset[str] = frozenset()
 
     def task_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Return (field path, message) for every metric that does not fit model.task."""
@@ -586,6 +612,15 @@ class Config(_Model):
     def path(self) -> Path:
         return self._path
 
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Return the passwords in the file's URLs and the ${VAR} values filled into their credentials.
+
+        The CLI masks them wherever mlci writes (mlci.redaction.remember): a driver's message may
+        echo a password outside any URL the redactor could parse.
+        """
+        return self._secrets
+
     def resolve(self, path: str) -> str:
         """Return `path` resolved against the config's directory (URIs are returned unchanged)."""
         if "://" in path or os.path.isabs(path):
@@ -598,12 +633,17 @@ class Config(_Model):
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def interpolate(value: str, env: Mapping[str, str]) -> str:
-    """Return `value` with ${VAR} and ${VAR:-default} replaced from `env`; KeyError names a missing VAR."""
+def interpolate(value: str, env: Mapping[str, str], filled: list[str] | None = None) -> str:
+    """Return `value` with ${VAR} and ${VAR:-default} replaced from `env`; KeyError names a missing VAR.
+
+    The values taken from `env` are appended to `filled` when it is given.
+    """
 
     def sub(m: re.Match[str]) -> str:
         name, default = m.group(1), m.group(2)
         if env.get(name):
+            if filled is not None:
+                filled.append(env[name])
             return env[name]
         if default is not None:
             return default
@@ -695,6 +735,8 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
     """
     import yaml
 
+    from mlci.redaction import url_secrets
+
     p = Path(path)
     env = {} if env is None else env
     try:
@@ -720,6 +762,7 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
         raise ConfigError(f"{p}:1 expected a mapping of sections (model, data, metrics, ...)")
 
     problems: list[str] = []
+    secrets: set[str] = set()
 
     def walk(value: Any, loc: tuple[str | int, ...]) -> Any:
         if isinstance(value, dict):
@@ -728,7 +771,10 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
             return [walk(v, (*loc, i)) for i, v in enumerate(value)]
         if isinstance(value, str):
             try:
-                return interpolate(value, env)
+                filled: list[str] = []
+                text = interpolate(value, env, filled)
+                secrets.update(url_secrets(text, filled))
+                return text
             except KeyError as e:
                 problems.append(
                     f"{p}:{_line_of(root, loc)} {_format_loc(loc)}: environment variable {e.args[0]} is not set "
@@ -767,6 +813,7 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
             if not problems:
                 config._base_dir = p.resolve().parent
                 config._path = p
+                config._secrets = frozenset(secrets)
                 return config
     raise ConfigError(f"{p}: {len(problems)} problem(s)", problems=problems)
 

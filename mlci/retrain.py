@@ -90,7 +90,7 @@ def measure_drift_in_engine(config: Config, bundle: Bundle, table: EngineTable) 
     return compare_observed(profile, observed, rows, config.drift)
 
 
-def fresh_source(config: Config, current: str | None = None, now: datetime | None = None) -> TableSource:
+def fresh_source(config: Config, current: TableSource | None = None, now: datetime | None = None) -> TableSource:
     """Return the fresh table: `current` from the command line (a path or a mapping), else retrain.data."""
     from mlci.sources import parse_source
 
@@ -110,7 +110,7 @@ class DriftResult:
     report: DriftReport
 
 
-def drift(config: Config, current: str | None = None) -> DriftResult:
+def drift(config: Config, current: TableSource | None = None) -> DriftResult:
     """Return the drift of a fresh table (default: retrain.data, a path or an engine table) against production."""
     from mlci.data import read_table, s3_options
     from mlci.references import open_registry

@@ -162,13 +162,20 @@ def training_code_hash(config: Config) -> str:
 
 def cache_key(config: Config, fingerprints: dict[str, str]) -> str:
     """Return the key under which an unchanged training run can reuse its earlier candidate."""
-    from mlci.sources import redact
+    from mlci.redaction import redact_url
+
+    def without_credentials(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: without_credentials(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [without_credentials(v) for v in value]
+        return redact_url(value) if isinstance(value, str) and "://" in value else value
 
     payload = {
         "data": fingerprints,
         "model": config.model.model_dump(mode="json"),
         # Without a database password: the key is stored in manifests anyone can read.
-        "data_config": json.loads(redact(json.dumps(config.data.model_dump(mode="json")))),
+        "data_config": without_credentials(config.data.model_dump(mode="json")),
         "code": training_code_hash(config),
         "libraries": library_versions(),
     }
