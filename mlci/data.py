@@ -192,18 +192,21 @@ def read_bytes(uri: str, *, s3_options: dict[str, Any] | None = None, confined_t
         if stat.S_ISDIR(mode):
             raise DataError(f"{uri}: is a directory, expected a CSV or Parquet file")
         if not stat.S_ISREG(mode):
-            kind = (
-                "a FIFO"
-                if stat.S_ISFIFO(mode)
-                else "a device"
-                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-                else "a socket"
+            raise DataError(
+                f"{uri}: is {_special_kind(mode)}, not a regular file; mlci reads tables only from regular files"
             )
-            raise DataError(f"{uri}: is {kind}, not a regular file; mlci reads tables only from regular files")
         try:
             return f.read()
         except OSError as e:
             raise DataError(f"{uri}: cannot read ({e.strerror})") from None
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "a special file"
 
 
 def parse_table(uri: str, raw: bytes, options: dict[str, Any] | None = None) -> pd.DataFrame:

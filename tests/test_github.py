@@ -343,7 +343,11 @@ WRONG_TYPES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("arrange", "method", "field", "value", "call", "expected"), WRONG_TYPES)
+@pytest.mark.parametrize(
+    ("arrange", "method", "field", "value", "call", "expected"),
+    WRONG_TYPES,
+    ids=["comment-user", "edited-comment", "status", "deployment", "pulls-of-commit", "commit", "pull", "issue"],
+)
 def test_a_wrong_typed_field_in_an_answer_is_exit_4_naming_it(
     github_server: GitHubServer, gh: GitHubClient, arrange, method, field, value, call, expected
 ) -> None:
