@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import re
 import stat
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 from mlci.errors import ArtifactError
 from mlci.manifest import Manifest
+from mlci.nesting import load_json
 
 MODEL_FILE = "model.skops"
 MANIFEST = "manifest.json"
@@ -85,7 +85,15 @@ class Bundle:
     def profile(self) -> dict[str, Any] | None:
         """Return the reference profile of the training data, when the bundle has one."""
         path = self.path / PROFILE
-        return json.loads(path.read_text()) if path.exists() else None
+        if not path.exists():
+            return None
+        try:
+            profile = load_json(regular_file(path).read_bytes())
+        except (UnicodeDecodeError, ValueError) as e:  # not JSON, or nested too deep (NestingError)
+            raise ArtifactError(f"{path}: not a drift profile mlci can read ({e})") from None
+        if not isinstance(profile, dict):
+            raise ArtifactError(f"{path}: not a drift profile (expected a JSON object)")
+        return profile
 
 
 _IDS = re.compile(r'("__id__": )(\d+)|("file": ")(\d+)(\.npy")')

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlci import __version__
+from mlci.nesting import load_json
 from mlci.redaction import redact
 
 
@@ -33,7 +34,7 @@ class ResultCache:
     def get(self, key: str) -> Any | None:
         """Return the cached value for `key`, or None."""
         try:
-            return json.loads((self.root / f"{key}.json").read_text())
+            return load_json((self.root / f"{key}.json").read_text())
         except (OSError, ValueError):
             return None
 

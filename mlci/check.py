@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 def validate_data(config: Config, which: TableSource | None = None) -> list[ValidationResult]:
     """Return the suite's result on each table: the configured ones, `train`, `test`, a path or an engine table."""
-    from mlci.data import load_datasets, read_table, s3_options
+    from mlci.data import confinement, load_datasets, read_table, s3_options
     from mlci.validation import validate
 
     if config.expectations is None:
@@ -54,7 +54,12 @@ def validate_data(config: Config, which: TableSource | None = None) -> list[Vali
         if not isinstance(source, str):
             return [open_table(source, field="--data").validate(suite)]
         # A path on the command line is relative to where the user stands, not to mlci.yaml.
-        table = read_table(source, s3_options=s3_options(config), options=config.data.read_options)
+        table = read_table(
+            source,
+            s3_options=s3_options(config),
+            options=config.data.read_options,
+            confined_to=confinement(config, source),
+        )
         return [validate(table.frame, suite, table=table.uri)]
     assert which is None or isinstance(which, str)
     if (engine_results := _validate_in_engines(config, suite, which)) is not None:

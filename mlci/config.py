@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import types
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlci.errors import ConfigError
 from mlci.metrics import METRICS, check_metric_name
+from mlci.nesting import NestingError, compose_yaml, construct_yaml
 
 DEFAULT_CONFIG = "mlci.yaml"
 
@@ -683,49 +685,9 @@ def _format_loc(loc: tuple[str | int, ...]) -> str:
     return out
 
 
-# mlci.yaml is small: a real one has a few hundred nodes. A YAML "billion laughs" (anchors
-# whose aliases nest) is a few lines that expand to billions; it is refused by counting the
-# expanded size on the composed node graph (each node once, memoised), before anything walks it.
+# mlci.yaml is small; a larger file is no mlci.yaml. Its nesting and the expansion of its
+# YAML aliases are bounded by mlci.nesting before anything walks it.
 MAX_CONFIG_BYTES = 1024 * 1024
-MAX_CONFIG_NODES = 100_000
-
-
-def _expanded_size(root: Any, where: Path) -> int:
-    """Return how many nodes the YAML graph has once aliases are expanded; ConfigError past the bound."""
-    import yaml
-
-    sizes: dict[int, int] = {}
-    active: set[int] = set()
-
-    def size(node: Any) -> int:
-        key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if key in active:
-            raise ConfigError(f"{where}:{node.start_mark.line + 1} a YAML alias refers to itself; refusing to load")
-        active.add(key)
-        total = 1
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                total += size(k) + size(v)
-                if total > MAX_CONFIG_NODES:
-                    break
-        elif isinstance(node, yaml.SequenceNode):
-            for item in node.value:
-                total += size(item)
-                if total > MAX_CONFIG_NODES:
-                    break
-        active.discard(key)
-        if total > MAX_CONFIG_NODES:
-            raise ConfigError(
-                f"{where}:{node.start_mark.line + 1} YAML anchors and aliases expand to more than "
-                f"{MAX_CONFIG_NODES:,} nodes; refusing to load (a YAML bomb?)",
-                hint="write the values out instead of nesting aliases",
-            )
-        sizes[key] = total
-        return total
-
-    return size(root) if root is not None else 0
 
 
 def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str, str] | None = None) -> Config:
@@ -740,7 +702,11 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
     p = Path(path)
     env = {} if env is None else env
     try:
-        if p.stat().st_size > MAX_CONFIG_BYTES:
+        info = p.stat()
+        if not stat.S_ISREG(info.st_mode):
+            # A FIFO would hold the reader until someone writes to it.
+            raise ConfigError(f"{p}: not a regular file; mlci reads its config only from a file")
+        if info.st_size > MAX_CONFIG_BYTES:
             raise ConfigError(f"{p}: larger than {MAX_CONFIG_BYTES // 1024} KiB; not an mlci.yaml")
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -750,9 +716,10 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
     except OSError as e:
         raise ConfigError(f"{p}: cannot read ({e.strerror})") from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        _expanded_size(root, p)
-        raw = yaml.safe_load(text)
+        root = compose_yaml(text)
+        raw = construct_yaml(root)
+    except NestingError as e:
+        raise ConfigError(f"{p}:{e.line or 1} {e.problem}", hint=e.hint) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark else 1

@@ -21,6 +21,7 @@ from mlci.data import Sample
 from mlci.drift import DriftReport
 from mlci.errors import DataError
 from mlci.evaluation import Comparison
+from mlci.nesting import NestingError, load_json
 from mlci.references import Reference
 from mlci.signing import Signature
 from mlci.validation import ValidationResult
@@ -285,9 +286,11 @@ def load_document(path: Path) -> ReportDocument:
     except FileNotFoundError:
         raise DataError(f"{path}: no such file", hint="run `mlci check` or `mlci evaluate` first") from None
     try:
-        data = json.loads(text)
+        data = load_json(text)
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except NestingError as e:
+        raise DataError(f"{path}: {e}") from None
     again = "re-run `mlci check` or `mlci evaluate` with this mlci to write a current one"
     if not isinstance(data, dict) or "schema_version" not in data:
         raise DataError(f"{path}: not an mlci comparison.json (no schema_version)", hint=again)

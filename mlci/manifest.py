@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
 
 from mlci.errors import ArtifactError
+from mlci.nesting import NestingError, load_json
 
 
 def _number(value: Any) -> int | float:
@@ -89,7 +90,9 @@ class Manifest(_Part):
     def parse(cls, raw: bytes | str, where: str) -> Manifest:
         """Return the manifest in `raw` (the bytes of `where`); ArtifactError naming the bad field otherwise."""
         try:
-            data = json.loads(raw, parse_constant=_no_constant)
+            data = load_json(raw, parse_constant=_no_constant)
+        except NestingError as e:
+            raise ArtifactError(f"{where}: {e}") from None
         except _NotJson as e:
             raise ArtifactError(f"{where}: {e}; JSON has no such number") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as e:

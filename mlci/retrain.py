@@ -101,6 +101,14 @@ def fresh_source(config: Config, current: TableSource | None = None, now: dateti
     return fresh_data_uri(config, now=now)
 
 
+def _fresh_confinement(config: Config, current: TableSource | None) -> Path | None:
+    """Return where the fresh table's local path must lead (`mlci.data.confinement` of the path as written)."""
+    from mlci.data import confinement
+
+    written = current if current is not None else config.retrain.data
+    return confinement(config, written if isinstance(written, str) else "")
+
+
 @dataclass
 class DriftResult:
     """The drift of a fresh table against the production version's reference profile."""
@@ -128,7 +136,12 @@ def drift(config: Config, current: TableSource | None = None) -> DriftResult:
         engine = open_table(source, field="--current" if current is not None else "retrain.data")
         report = measure_drift_in_engine(config, bundle, engine)
         return DriftResult(table=engine.label, production=bundle.version, report=report)
-    table = read_table(source, s3_options=s3_options(config), options=config.data.read_options)
+    table = read_table(
+        source,
+        s3_options=s3_options(config),
+        options=config.data.read_options,
+        confined_to=_fresh_confinement(config, current),
+    )
     return DriftResult(table=table.uri, production=bundle.version, report=measure_drift(config, bundle, table.frame))
 
 
@@ -192,7 +205,12 @@ def retrain(
     engines: dict[str, EngineTable] = {}
     sample = None
     if isinstance(source, str):
-        table = read_table(source, s3_options=s3_options(config), options=config.data.read_options)
+        table = read_table(
+            source,
+            s3_options=s3_options(config),
+            options=config.data.read_options,
+            confined_to=_fresh_confinement(config, None),
+        )
         uri, frame, fingerprint = table.uri, table.frame, table.sha256
         drift_report = measure_drift(config, production, frame) if production is not None else None
     else:

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mlci.errors import ArtifactError, ConfigError, MlciError, NotFoundError, ServiceError
 from mlci.manifest import Manifest
+from mlci.nesting import load_json
 
 if TYPE_CHECKING:
     from mlci.config import Config, SigningSection
@@ -389,7 +390,7 @@ def read_signer(signature: bytes) -> Signer:
     # inside verification, so the claimed signer (to match against the policy and to name
     # in refusals) is read here from the bundle's documented JSON form.
     try:
-        bundle = json.loads(signature)
+        bundle = load_json(signature)
         material = bundle.get("verificationMaterial") or {}
         if "publicKey" in material:
             hint = str((material.get("publicKey") or {}).get("hint") or "")

@@ -73,9 +73,14 @@ def parse_source(text: TableSource, env: Mapping[str, str] | None = None) -> Tab
     from pydantic import TypeAdapter, ValidationError
 
     from mlci.config import SparkSource, SqlSource, interpolate
+    from mlci.nesting import NestingError, load_yaml
 
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
+    except NestingError as e:
+        shown = redact(text)
+        shown = shown if len(shown) <= 80 else shown[:79] + "…"
+        raise UsageError(f"{shown}: {e.problem}", hint=e.hint) from None
     except yaml.YAMLError as e:
         raise UsageError(f"{redact(text)}: not a YAML mapping ({getattr(e, 'problem', e)})") from None
     if isinstance(raw, dict) and env is not None:

@@ -310,6 +310,4 @@ def pull_record(ctx: GitHubContext | None, number: int) -> PullRecord:
     from mlci.github.client import GitHubClient
 
     with GitHubClient.from_context(ctx) as client:
-        pull = client.get(f"/repos/{ctx.repository}/pulls/{number}")
-    head = (pull.get("head") or {}).get("sha") if isinstance(pull, dict) else None
-    return PullRecord(number=number, head_sha=head if isinstance(head, str) else None)
+        return PullRecord(number=number, head_sha=client.pull_request(number).head.sha)

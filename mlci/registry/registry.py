@@ -34,6 +34,7 @@ from typing import Any
 from mlci.artifacts import MANIFEST, MODEL_FILE, regular_file, sha256_file
 from mlci.errors import ArtifactError, ConfigError, ConflictError, NotFoundError
 from mlci.manifest import Manifest
+from mlci.nesting import load_json
 from mlci.redaction import redact
 from mlci.registry.store import Store, sweep_temp
 
@@ -283,7 +284,7 @@ class Registry:
         except NotFoundError:
             return None
         try:
-            body = json.loads(raw)
+            body = load_json(raw)
             if not isinstance(body, dict):
                 raise TypeError("not a JSON object")
             # The PR role can write aliases: a record is believed only as far as its shape.
@@ -431,7 +432,7 @@ class Registry:
         """Return whether the release of `version` in `env` is complete and passed its smoke test."""
         prefix = self._release_prefix(env, version)
         try:
-            marker = json.loads(self.store.get(prefix + SMOKED)[0])
+            marker = load_json(self.store.get(prefix + SMOKED)[0])
         except (NotFoundError, ValueError):
             return False
         return (
@@ -448,7 +449,7 @@ class Registry:
         except NotFoundError:
             return None, None
         try:
-            body = json.loads(raw)
+            body = load_json(raw)
             version = body["version"] if isinstance(body, dict) else None
         except ValueError:
             version = None
@@ -579,7 +580,7 @@ class Registry:
                 continue
             raw, _ = self.store.get(key)
             try:
-                event = json.loads(raw)
+                event = load_json(raw)
             except ValueError:
                 event = None
             # An unreadable or odd event (the PR role can write events/) must not hide the rest.
