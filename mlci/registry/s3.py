@@ -25,7 +25,7 @@ from typing import Any
 
 from mlci.artifacts import sha256_file
 from mlci.errors import ArtifactError, ConfigError, ConflictError, NotFoundError, ServiceError
-from mlci.registry.store import ObjectInfo, check_key
+from mlci.registry.store import ObjectInfo, check_key, too_large
 
 MB = 1024 * 1024
 DEFAULT_MAX_ATTEMPTS = 5
@@ -273,7 +273,7 @@ class S3Store:
 
     # -- reads -----------------------------------------------------------
 
-    def get(self, key: str) -> tuple[bytes, str]:
+    def get(self, key: str, *, limit: int | None = None) -> tuple[bytes, str]:
         with self._errors("GetObject", key):
             from botocore.exceptions import ClientError
 
@@ -283,7 +283,18 @@ class S3Store:
                 if _code(e)[0] in ("NoSuchKey", "404"):
                     raise NotFoundError(f"{self.url(key)} does not exist") from None
                 raise
-            return resp["Body"].read(), str(resp["ETag"])
+            if limit is None:
+                return resp["Body"].read(), str(resp["ETag"])
+            # The size is in the response's headers: an object over the limit is not downloaded.
+            size = int(resp.get("ContentLength", 0))
+            if size > limit:
+                resp["Body"].close()
+                raise too_large(self.url(key), size, limit)
+            data = resp["Body"].read(limit + 1)
+            resp["Body"].close()
+            if len(data) > limit:
+                raise too_large(self.url(key), len(data), limit)
+            return data, str(resp["ETag"])
 
     def head(self, key: str) -> ObjectInfo | None:
         with self._errors("HeadObject", key):
