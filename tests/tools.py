@@ -46,6 +46,10 @@ import json, os, sys, time
 import mlci.cli, mlci.config, mlci.deploy, mlci.evaluation, mlci.references, mlci.registry.s3  # noqa: E401
 import mlci.release, mlci.verification, pyarrow.dataset, requests, yaml  # noqa: E401  (what a deploy imports)
 import boto3, pandas, pyarrow.parquet, skops.io, sklearn.ensemble, sklearn.linear_model  # noqa: E401  (smoke tests)
+# botocore's JSON models, parsed once here rather than in every child (mlci shares one loader).
+mlci.registry.s3.botocore_session().create_client(
+    "s3", region_name="us-east-1", aws_access_key_id="-", aws_secret_access_key="-"
+)
 
 def child(job):
     # Run `mlci ARGV` as the console script would, in this forked process; never returns.

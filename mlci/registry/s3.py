@@ -50,6 +50,27 @@ _LOCKING_HINT = (
 )
 
 
+_DATA_LOADER: Any = None  # botocore's loader of its JSON models, shared by every session (botocore_session)
+
+
+def botocore_session() -> Any:
+    """Return a new botocore session that shares this process's loader of botocore's JSON models.
+
+    botocore parses its service model and endpoint rules (large JSON files, ~0.1 s of CPU) once
+    per session, and mlci makes a session per client. The files are the same for every client,
+    so one loader, with its cache, serves all of them; credentials and config stay per session.
+    """
+    import botocore.session
+
+    global _DATA_LOADER
+    session = botocore.session.get_session()
+    if _DATA_LOADER is None:
+        _DATA_LOADER = session.get_component("data_loader")
+    else:
+        session.register_component("data_loader", _DATA_LOADER)
+    return session
+
+
 def s3_client(
     endpoint_url: str | None = None,
     region: str | None = None,
@@ -88,7 +109,7 @@ def s3_client(
     from botocore.exceptions import InvalidConfigError, PartialCredentialsError, ProfileNotFound
 
     try:
-        session = boto3.session.Session()
+        session = boto3.session.Session(botocore_session=botocore_session())
         credentials = session.get_credentials()
     except (ProfileNotFound, PartialCredentialsError, InvalidConfigError) as e:
         # botocore's messages name the profile or the missing variable, never a secret.
