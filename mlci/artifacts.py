@@ -18,6 +18,7 @@ from typing import Any
 
 from mlci.errors import ArtifactError
 from mlci.manifest import Manifest
+from mlci.trees import check_trees
 
 MODEL_FILE = "model.skops"
 MANIFEST = "manifest.json"
@@ -251,7 +252,9 @@ def load_model(
     """Return the estimator in a verified bundle, refusing any type that is not trusted.
 
     Trusted = skops' default set + MLCI_TRUSTED_TYPES + the exact names in `trusted_types`,
-    which come from the configuration of the job that loads, never from the artifact.
+    which come from the configuration of the job that loads, never from the artifact. The
+    node arrays of its tree models are checked (mlci.trees) before it is returned. A model mlci
+    did not train in this process is loaded only in a contained process (mlci.sandbox.score).
     """
     import skops.io as sio
 
@@ -268,6 +271,9 @@ def load_model(
         # Only exact names are passed: skops adds its own defaults itself.
         allowed = {*MLCI_TRUSTED_TYPES, *trusted_types}
         listed = [t for t in sio.get_untrusted_types(data=data) if t in allowed]
-        return sio.loads(data, trusted=listed)
+        model = sio.loads(data, trusted=listed)
     except Exception as e:
         raise ArtifactError(f"{bundle.model_path}: cannot load ({type(e).__name__}: {e})") from None
+    # Built from trusted types is not yet safe to run: scikit-learn's tree loops trust their indices.
+    check_trees(model, f"version {bundle.version} ({bundle.model_path})")
+    return model

@@ -388,14 +388,25 @@ def cached_candidate(
 
 
 def predict(config: Config, bundle: Bundle, frame: pd.DataFrame) -> Predictions:
-    """Return a bundle's predictions on `frame` (labels, and probabilities for classifiers)."""
-    from mlci.data import require_columns
-    from mlci.training import load_trusted, predictions
+    """Return a bundle's predictions on `frame` (labels, and probabilities for classifiers).
 
-    model = load_trusted(config, bundle)
+    Scored in a contained process (mlci.sandbox): the bundle may be anyone's.
+    """
+    from mlci.data import require_columns
+    from mlci.sandbox import sandbox_of, score
+
     features = list(bundle.manifest.features or [])
     require_columns(frame, features, uri="the test table", field=f"features of version {bundle.version}")
-    return predictions(model, frame[features], str(bundle.manifest.task))
+    return score(bundle, frame[features], sandbox_of(config))
+
+
+def _will_score_baseline(config: Config, registry: Registry | None, baseline: str | None) -> bool:
+    """Return whether the check will have a baseline to score (an alias read; the bundle is fetched later)."""
+    if registry is None or baseline is None:
+        return False
+    if baseline in ("production", "staging") or baseline in config.environments:
+        return registry.alias(baseline) is not None
+    return True
 
 
 def evaluate(
@@ -506,6 +517,7 @@ def check(
     from mlci.background import ValidationFailed
     from mlci.data import load_datasets
     from mlci.github.context import GitHubContext
+    from mlci.sandbox import warm_up
     from mlci.signing import signature_messages, version_signer
     from mlci.training import cache_key
 
@@ -536,6 +548,10 @@ def check(
             elif pending.failed:  # a cached or in-engine result already failed: do not start the fit
                 stopped = True
             else:
+                if _will_score_baseline(config, registry, baseline):
+                    # The baseline is scored in a contained process after the fit: the fork server
+                    # it comes from imports its libraries beside the fit instead of after it.
+                    warm_up()
                 try:
                     with pending.stopping_fit():
                         candidate = train_candidate(config, datasets, pr=pr, key=key, ctx=ctx)
@@ -728,7 +744,9 @@ def evaluate_refs(config: Config, candidate: str, baseline: str | None, *, ctx: 
     """
     from mlci.data import load_datasets
     from mlci.references import resolve
+    from mlci.sandbox import warm_up
 
+    warm_up()  # both bundles are scored in contained processes: start their fork server now
     registry = open_registry(config)
     datasets = load_datasets(config)
     cand = resolve(config, registry, candidate)
