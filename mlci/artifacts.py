@@ -32,9 +32,12 @@ FORMAT = 1
 # model.trusted_types. Never by prefix: `numpy.` alone includes numpy.testing's exec().
 DEFAULT_MAX_MODEL_MB = 2048
 # Three exact classes (no functions) that scikit-learn models hold but skops 0.16's default set
-# does not list: tree models' Tree and TreePredictor (newer skops trusts them itself, skops
-# PR #513) and numpy.dtype, which every estimator fitted on a DataFrame stores. Constructing
-# them runs no user code. Anything else needs the user's exact name.
+# does not list: tree models' Tree and TreePredictor and numpy.dtype, which every estimator
+# fitted on a DataFrame stores. Constructing them runs no user code, but a tree's node arrays are
+# indices scikit-learn's compiled loops follow unchecked: skops PR #535 dropped tree nodes from its
+# trusted set for that reason (after PR #513 had added TreePredictor). mlci keeps them, because its
+# default estimators are tree models, and checks every tree before use (mlci.trees; why:
+# docs/security.md). Anything else needs the user's exact name.
 MLCI_TRUSTED_TYPES = (
     "numpy.dtype",
     "sklearn.tree._tree.Tree",
