@@ -66,7 +66,9 @@ _PRELOAD = (
 # The child's own alarm kills it this long after the deadline: a backstop when its server is
 # gone or late (the alarm's default action ends the process whatever code it is running).
 _GRACE_SECONDS = 5.0
-# How long past the deadline the caller waits for the server's answer before giving up on it.
+# How long the caller waits for the server to fork the child (the first request waits for its
+# imports), and past the deadline for the child's end, before giving up on the server.
+_START_SECONDS = 600.0
 _ANSWER_SECONDS = 30.0
 _RESULT_MAX_BYTES = 1 << 20
 _OUTPUT_EXCERPT = 2000
@@ -118,22 +120,68 @@ def score(bundle: Bundle, rows: pd.DataFrame, sandbox: Sandbox) -> Predictions:
     limit, or raised while it predicted. The child is always stopped and reaped before this
     returns, also when this process is interrupted meanwhile.
     """
-    import pickle
+    with start(bundle, rows, sandbox) as scoring:
+        return scoring.result()
 
-    with tempfile.TemporaryDirectory(prefix="mlci-score-") as tmp:
-        out = Path(tmp)
-        with open(out / _REQUEST, "wb") as f:  # from this (trusted) process to the child: a pickle is fine
-            pickle.dump((bundle, rows, sandbox), f, protocol=5)
-        answer = _ask(out, sandbox.timeout_seconds)
-        if answer is None:
-            raise ScoringFailed(
-                f"version {bundle.version}: the process that scores it gave no answer within "
-                f"{sandbox.timeout_seconds + _ANSWER_SECONDS:g} s; it was stopped"
-            )
-        code = answer.get("code")
-        return _outcome(
-            bundle, out, code if isinstance(code, int) else None, bool(answer.get("timed_out")), sandbox, len(rows)
-        )
+
+def start(bundle: Bundle, rows: pd.DataFrame, sandbox: Sandbox) -> Scoring:
+    """Return a scoring of `rows` by `bundle` started in a contained child process (`score()`, in two steps).
+
+    The child runs while this process does other work; `result()` waits for it. Use it as a
+    context manager: leaving it unconsumed stops the child.
+    """
+    return Scoring(bundle, rows, sandbox)
+
+
+class Scoring:
+    """A model scoring rows in a contained child process."""
+
+    def __init__(self, bundle: Bundle, rows: pd.DataFrame, sandbox: Sandbox) -> None:
+        import pickle
+
+        self.bundle, self.sandbox, self.rows = bundle, sandbox, len(rows)
+        self._tmp = tempfile.TemporaryDirectory(prefix="mlci-score-")
+        self._conn: socket.socket | None = None
+        try:
+            out = Path(self._tmp.name)
+            with open(out / _REQUEST, "wb") as f:  # from this (trusted) process to the child: a pickle is fine
+                pickle.dump((bundle, rows, sandbox), f, protocol=5)
+            self._conn = _request(out, sandbox.timeout_seconds)
+        except BaseException:
+            self.cancel()
+            raise
+
+    def __enter__(self) -> Scoring:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel()
+
+    def result(self) -> Predictions:
+        """Return the predictions, once the child is done; raise what stopped it (see `score`)."""
+        if self._conn is None:
+            raise RuntimeError("this scoring was cancelled or its result already read")
+        try:
+            answer = _answer_of(self._conn, self.sandbox.timeout_seconds)
+            if answer is None:
+                raise ScoringFailed(
+                    f"version {self.bundle.version}: the server of contained processes stopped answering; "
+                    "the scoring was stopped",
+                    hint="a bug in mlci or an exhausted machine: re-run with -v",
+                )
+            code = answer.get("code")
+            code = code if isinstance(code, int) else None
+            out = Path(self._tmp.name)
+            return _outcome(self.bundle, out, code, bool(answer.get("timed_out")), self.sandbox, self.rows)
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        """Stop the child if it still runs (closing the connection makes the server kill it); clean up."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._tmp.cleanup()
 
 
 # --- the fork server, from the caller's side -----------------------------------------------
@@ -193,9 +241,8 @@ def _server() -> _Server:
     return _current
 
 
-def _ask(out: Path, timeout: float) -> dict[str, Any] | None:
-    """Return the server's answer for the scoring prepared in `out`; None when none came in time."""
-
+def _request(out: Path, timeout: float) -> socket.socket:
+    """Ask the fork server for a child to score what `out` holds; return the connection its answer comes on."""
     with _lock:
         server = _server()
     try:
@@ -206,11 +253,25 @@ def _ask(out: Path, timeout: float) -> dict[str, Any] | None:
                 server.stop()
             server = _server()
         conn = _connect(server)
-    with conn:
+    try:
         conn.sendall(json.dumps({"directory": str(out), "timeout": timeout}).encode() + b"\n")
-        # Closing the connection early (an interrupt, or no answer in time) makes the server kill
-        # the child: `with conn` does that on every way out of here.
-        return _read_answer(conn, timeout + _ANSWER_SECONDS)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _answer_of(conn: socket.socket, timeout: float) -> dict[str, Any] | None:
+    """Return the server's answer on `conn`; None when none came in time or the server is gone.
+
+    The deadline runs from the fork, which the server says first (a first request waits for the
+    server's imports). Closing the connection early (an interrupt, no answer in time) makes the
+    server kill the child.
+    """
+    reader = _Lines(conn)
+    if reader.next(_START_SECONDS) is None:
+        return None
+    return reader.next(timeout + _ANSWER_SECONDS)
 
 
 def _connect(server: _Server) -> socket.socket:
@@ -225,25 +286,33 @@ def _connect(server: _Server) -> socket.socket:
     return conn
 
 
-def _read_answer(conn: socket.socket, timeout: float) -> dict[str, Any] | None:
-    import time
+class _Lines:
+    """The server's JSON lines on one connection."""
 
-    deadline = time.monotonic() + timeout
-    data = b""
-    while not data.endswith(b"\n"):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        conn.settimeout(left)
-        try:
-            chunk = conn.recv(4096)
-        except TimeoutError:
-            return None
-        if not chunk:  # the server died: its children die with it
-            return None
-        data += chunk
-    answer = json.loads(data)
-    return answer if isinstance(answer, dict) else None
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.data = b""
+
+    def next(self, timeout: float) -> dict[str, Any] | None:
+        """Return the next line's object; None when none came within `timeout` or the server is gone."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.data:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.conn.settimeout(left)
+            try:
+                chunk = self.conn.recv(4096)
+            except TimeoutError:
+                return None
+            if not chunk:  # the server died: its children die with it
+                return None
+            self.data += chunk
+        line, _, self.data = self.data.partition(b"\n")
+        answer = json.loads(line)
+        return answer if isinstance(answer, dict) else None
 
 
 def _forget_after_fork() -> None:
@@ -297,10 +366,13 @@ def serve() -> None:
                     with contextlib.suppress(BlockingIOError):
                         os.read(wake_r, 4096)
                 elif (job := jobs.get(key.data)) is not None and not _client_there(job.conn):
+                    selector.unregister(job.conn)
+                    job.abandoned = True
                     _kill(job)  # its caller was interrupted or died: nobody wants the result
             for pid, code in _reaped(jobs):
                 job = jobs.pop(pid)
-                selector.unregister(job.conn)
+                if not job.abandoned:
+                    selector.unregister(job.conn)
                 _answer(job, code)
             now = time.monotonic()
             for job in jobs.values():
@@ -325,6 +397,7 @@ class _Job:
     deadline: float
     killed: bool = False
     timed_out: bool = False
+    abandoned: bool = False  # its caller closed the connection
 
 
 def _start(listener: socket.socket, jobs: dict[int, _Job]) -> _Job | None:
@@ -364,6 +437,8 @@ def _start(listener: socket.socket, jobs: dict[int, _Job]) -> _Job | None:
                 sys.stderr.flush()
             os._exit(code)
     conn.settimeout(None)
+    with contextlib.suppress(OSError):
+        conn.sendall(json.dumps({"started": pid}).encode() + b"\n")
     return jobs.setdefault(pid, _Job(pid, conn, time.monotonic() + timeout))
 
 
