@@ -12,16 +12,10 @@ The child runs the model, so everything it sends back is untrusted: predictions 
 .npy files read with `allow_pickle=False` and a small JSON document, never as a pickle, and its
 texts are cut to one printable line before they reach a message.
 
-Children are forked from a fork server: a fresh interpreter that imports the model libraries
-once per mlci process, so a scoring pays a fork and a pickle of the rows (tens of ms), not a
-fresh interpreter's imports (2-3 s). The calling process is never forked itself: the check trains
-in it, and a child forked after GNU OpenMP (libgomp) ran can hang. multiprocessing's own
-"forkserver" is not used, for two reasons: it runs the caller's main script again in every child
-(its "safe importing of main module" rule, which a library cannot impose on the scripts that
-call it), and its children hold the server's liveness pipe, so the child of a killed caller would
-outlive it. This server answers each request on its own connection, kills the child when that
-connection closes (the caller was interrupted or killed) or its deadline passes, and exits when
-the process that started it (and every fork of it) is gone.
+Children are forked from a fork server (mlci.forkserver) that imports the model libraries once
+per mlci process, so a scoring pays a fork and a pickle of the rows (tens of ms), not a fresh
+interpreter's imports (2-3 s). It kills the child at the deadline, or as soon as the caller is
+interrupted or killed.
 """
 
 from __future__ import annotations
@@ -33,16 +27,15 @@ import re
 import signal
 import sys
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlci.errors import ArtifactError, MlciError, ScoringFailed
+from mlci.forkserver import Program
 
 if TYPE_CHECKING:
     import socket
-    import subprocess
 
     import pandas as pd
 
@@ -63,13 +56,10 @@ _PRELOAD = (
     "mlci.transformers",
     "mlci.evaluation",
 )
+_PROGRAM = Program(entry="mlci.sandbox:contained", preload=_PRELOAD)
 # The child's own alarm kills it this long after the deadline: a backstop when its server is
 # gone or late (the alarm's default action ends the process whatever code it is running).
 _GRACE_SECONDS = 5.0
-# How long the caller waits for the server to fork the child (the first request waits for its
-# imports), and past the deadline for the child's end, before giving up on the server.
-_START_SECONDS = 600.0
-_ANSWER_SECONDS = 30.0
 _RESULT_MAX_BYTES = 1 << 20
 _OUTPUT_EXCERPT = 2000
 _STAGES = {"loading": "loading the model", "scoring": "scoring {rows:,} rows", "writing": "returning its predictions"}
@@ -108,8 +98,9 @@ def sandbox_of(config: Config) -> Sandbox:
 
 def warm_up() -> None:
     """Start the fork server now, so its imports run beside this process's work, not in the first score()."""
-    with _lock:
-        _server()
+    from mlci import forkserver
+
+    forkserver.warm_up(_PROGRAM)
 
 
 def score(bundle: Bundle, rows: pd.DataFrame, sandbox: Sandbox) -> Predictions:
@@ -139,6 +130,8 @@ class Scoring:
     def __init__(self, bundle: Bundle, rows: pd.DataFrame, sandbox: Sandbox) -> None:
         import pickle
 
+        from mlci import forkserver
+
         self.bundle, self.sandbox, self.rows = bundle, sandbox, len(rows)
         self._tmp = tempfile.TemporaryDirectory(prefix="mlci-score-")
         self._conn: socket.socket | None = None
@@ -146,7 +139,7 @@ class Scoring:
             out = Path(self._tmp.name)
             with open(out / _REQUEST, "wb") as f:  # from this (trusted) process to the child: a pickle is fine
                 pickle.dump((bundle, rows, sandbox), f, protocol=5)
-            self._conn = _request(out, sandbox.timeout_seconds)
+            self._conn = forkserver.request(_PROGRAM, out, sandbox.timeout_seconds)
         except BaseException:
             self.cancel()
             raise
@@ -161,18 +154,21 @@ class Scoring:
         """Return the predictions, once the child is done; raise what stopped it (see `score`)."""
         if self._conn is None:
             raise RuntimeError("this scoring was cancelled or its result already read")
+        from mlci import forkserver
+
         try:
-            answer = _answer_of(self._conn, self.sandbox.timeout_seconds)
+            answer = forkserver.answer(self._conn, self.sandbox.timeout_seconds)
             if answer is None:
-                raise ScoringFailed(
+                error = ScoringFailed(
                     f"version {self.bundle.version}: the server of contained processes stopped answering; "
                     "the scoring was stopped",
                     hint="a bug in mlci or an exhausted machine: re-run with -v",
                 )
-            code = answer.get("code")
-            code = code if isinstance(code, int) else None
+                if printed := forkserver.server_output(_PROGRAM):
+                    error.__cause__ = ChildOutput(f"the fork server printed:\n{printed}")
+                raise error
             out = Path(self._tmp.name)
-            return _outcome(self.bundle, out, code, bool(answer.get("timed_out")), self.sandbox, self.rows)
+            return _outcome(self.bundle, out, answer.code, answer.timed_out, self.sandbox, self.rows)
         finally:
             self.cancel()
 
@@ -182,298 +178,6 @@ class Scoring:
             self._conn.close()
             self._conn = None
         self._tmp.cleanup()
-
-
-# --- the fork server, from the caller's side -----------------------------------------------
-
-_lock = threading.Lock()
-_current: _Server | None = None
-
-
-class _Server:
-    """A fork server this process started: its process, and the socket it answers on."""
-
-    def __init__(self) -> None:
-        import socket
-        import subprocess
-
-        self.directory = tempfile.mkdtemp(prefix="mlci-sandbox-")  # 0700: only this user connects
-        self.address = os.path.join(self.directory, "socket")
-        self.owner = os.getpid()
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (the server writes to it for as long as it runs)
-        with socket.socket(socket.AF_UNIX) as listener:
-            listener.bind(self.address)
-            listener.listen(64)
-            code = "import json, sys; sys.path[:0] = json.loads(sys.argv[1]); from mlci.sandbox import serve; serve()"
-            self.process: subprocess.Popen[bytes] = subprocess.Popen(
-                [sys.executable, "-c", code, json.dumps(sys.path), str(listener.fileno()), self.directory],
-                stdin=subprocess.PIPE,  # the server exits when this pipe closes: its owner is gone
-                stdout=self.log,
-                stderr=self.log,
-                pass_fds=(listener.fileno(),),
-                start_new_session=True,  # a Ctrl-C reaches this process, which stops the child itself
-            )
-
-    def alive(self) -> bool:
-        if self.owner != os.getpid():  # inherited by a fork: not ours to poll; the socket tells
-            return os.path.exists(self.address)
-        return self.process.poll() is None
-
-    def stop(self) -> None:
-        """Stop the server (it kills any child of its own) and wait for it."""
-        import subprocess
-
-        if self.owner != os.getpid():
-            return
-        with contextlib.suppress(OSError):
-            self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-
-
-def _server() -> _Server:
-    global _current
-    if _current is None or not _current.alive():
-        _current = _Server()
-    return _current
-
-
-def _request(out: Path, timeout: float) -> socket.socket:
-    """Ask the fork server for a child to score what `out` holds; return the connection its answer comes on."""
-    with _lock:
-        server = _server()
-    try:
-        conn = _connect(server)
-    except OSError:  # the server died since it was checked: start another, once
-        with _lock:
-            if _current is server:
-                server.stop()
-            server = _server()
-        conn = _connect(server)
-    try:
-        conn.sendall(json.dumps({"directory": str(out), "timeout": timeout}).encode() + b"\n")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _answer_of(conn: socket.socket, timeout: float) -> dict[str, Any] | None:
-    """Return the server's answer on `conn`; None when none came in time or the server is gone.
-
-    The deadline runs from the fork, which the server says first (a first request waits for the
-    server's imports). Closing the connection early (an interrupt, no answer in time) makes the
-    server kill the child.
-    """
-    reader = _Lines(conn)
-    if reader.next(_START_SECONDS) is None:
-        return None
-    return reader.next(timeout + _ANSWER_SECONDS)
-
-
-def _connect(server: _Server) -> socket.socket:
-    import socket
-
-    conn = socket.socket(socket.AF_UNIX)
-    try:
-        conn.connect(server.address)
-    except OSError:
-        conn.close()
-        raise
-    return conn
-
-
-class _Lines:
-    """The server's JSON lines on one connection."""
-
-    def __init__(self, conn: socket.socket) -> None:
-        self.conn = conn
-        self.data = b""
-
-    def next(self, timeout: float) -> dict[str, Any] | None:
-        """Return the next line's object; None when none came within `timeout` or the server is gone."""
-        import time
-
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.data:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self.conn.settimeout(left)
-            try:
-                chunk = self.conn.recv(4096)
-            except TimeoutError:
-                return None
-            if not chunk:  # the server died: its children die with it
-                return None
-            self.data += chunk
-        line, _, self.data = self.data.partition(b"\n")
-        answer = json.loads(line)
-        return answer if isinstance(answer, dict) else None
-
-
-def _forget_after_fork() -> None:
-    global _lock
-    _lock = threading.Lock()  # a fork of a thread holding it would otherwise wait forever
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_after_fork)
-
-
-# --- the fork server itself ------------------------------------------------------------------
-
-
-def serve() -> None:
-    """Run the fork server (in its own process): import the model libraries, then fork one child per request."""
-    import importlib
-    import selectors
-    import socket
-    import time
-
-    listener_fd, directory = int(sys.argv[2]), sys.argv[3]
-    for name in _PRELOAD:
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
-    listener = socket.socket(fileno=listener_fd)
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_r, False)
-    os.set_blocking(wake_w, False)
-    signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd hears of each exit
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds through `finally`: the children die
-    jobs: dict[int, _Job] = {}
-    selector = selectors.DefaultSelector()
-    selector.register(listener, selectors.EVENT_READ)
-    selector.register(0, selectors.EVENT_READ)
-    selector.register(wake_r, selectors.EVENT_READ)
-    try:
-        while True:
-            pending = [job.deadline for job in jobs.values() if not job.killed]
-            wait = max(0.0, min(pending) - time.monotonic()) if pending else None
-            for key, _ in selector.select(wait):
-                if key.fileobj is listener:
-                    job = _start(listener, jobs)
-                    if job is not None:
-                        selector.register(job.conn, selectors.EVENT_READ, job.pid)
-                elif key.fileobj == 0:
-                    if not os.read(0, 4096):
-                        return  # the process that started this server, and every fork of it, is gone
-                elif key.fileobj == wake_r:
-                    with contextlib.suppress(BlockingIOError):
-                        os.read(wake_r, 4096)
-                elif (job := jobs.get(key.data)) is not None and not _client_there(job.conn):
-                    selector.unregister(job.conn)
-                    job.abandoned = True
-                    _kill(job)  # its caller was interrupted or died: nobody wants the result
-            for pid, code in _reaped(jobs):
-                job = jobs.pop(pid)
-                if not job.abandoned:
-                    selector.unregister(job.conn)
-                _answer(job, code)
-            now = time.monotonic()
-            for job in jobs.values():
-                if not job.killed and now >= job.deadline:
-                    job.timed_out = True
-                    _kill(job)
-    finally:
-        for job in jobs.values():
-            _kill(job)
-        for pid in list(jobs):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-        with contextlib.suppress(OSError):
-            os.unlink(os.path.join(directory, "socket"))
-            os.rmdir(directory)
-
-
-@dataclass
-class _Job:
-    pid: int
-    conn: socket.socket
-    deadline: float
-    killed: bool = False
-    timed_out: bool = False
-    abandoned: bool = False  # its caller closed the connection
-
-
-def _start(listener: socket.socket, jobs: dict[int, _Job]) -> _Job | None:
-    """Accept one request and fork its child; None when the request was unreadable."""
-    import time
-
-    conn, _ = listener.accept()
-    conn.settimeout(10.0)  # the caller writes its one line right after connecting
-    data = b""
-    try:
-        while not data.endswith(b"\n") and len(data) < 65536:
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        request = json.loads(data)
-        directory, timeout = str(request["directory"]), float(request["timeout"])
-    except (OSError, ValueError, KeyError, TypeError):
-        conn.close()
-        return None
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        code = 1
-        try:
-            signal.set_wakeup_fd(-1)
-            for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, signal.SIG_DFL)
-            _contained(Path(directory))
-            code = 0
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()
-        finally:
-            with contextlib.suppress(Exception):
-                sys.stdout.flush()
-                sys.stderr.flush()
-            os._exit(code)
-    conn.settimeout(None)
-    with contextlib.suppress(OSError):
-        conn.sendall(json.dumps({"started": pid}).encode() + b"\n")
-    return jobs.setdefault(pid, _Job(pid, conn, time.monotonic() + timeout))
-
-
-def _client_there(conn: socket.socket) -> bool:
-    """Return whether the caller still holds its connection (it sends nothing more: readable = closed)."""
-    import socket
-
-    try:
-        return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-
-
-def _kill(job: _Job) -> None:
-    if not job.killed:
-        job.killed = True
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(job.pid, signal.SIGKILL)  # not reaped yet: the pid is still this child's
-
-
-def _reaped(jobs: dict[int, _Job]) -> list[tuple[int, int]]:
-    out = []
-    for pid in list(jobs):
-        with contextlib.suppress(ChildProcessError):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                out.append((pid, os.waitstatus_to_exitcode(status)))
-    return out
-
-
-def _answer(job: _Job, code: int) -> None:
-    with contextlib.suppress(OSError), job.conn:
-        job.conn.sendall(json.dumps({"code": code, "timed_out": job.timed_out}).encode() + b"\n")
 
 
 # --- what the parent makes of the child's end ----------------------------------------------
@@ -654,16 +358,15 @@ def _load_values(out: Path, name: str, spec: object) -> Any:
 # --- the child -----------------------------------------------------------------------------
 
 
-def _contained(out: Path) -> None:
-    """Run in the child: contain this process, load the bundle, predict the rows, write the result to `out`."""
+def contained(out: Path) -> None:
+    """Run in the child (the fork server's entry): contain this process, load, predict, write the result to `out`."""
     import pickle
 
     from mlci.artifacts import UntrustedTypes
 
-    _detach(out)
     with open(out / _REQUEST, "rb") as f:
         bundle, rows, sandbox = pickle.load(f)  # written by the caller, before any model ran
-    _contain(sandbox, out)
+    _contain(sandbox)
     result: dict[str, Any]
     try:
         _stage(out, "loading")
@@ -703,26 +406,7 @@ def _stage(out: Path, stage: str) -> None:
     (out / "stage").write_text(stage)
 
 
-def _detach(out: Path) -> None:
-    """Give the child its own output file and nothing else of the server's; it dies with the server."""
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    # What the model prints goes to a file of this scoring's own, shown only to explain a failure.
-    fd = os.open(out / "output.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the server's socket, its clients' connections
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-
-
-def _contain(sandbox: Sandbox, out: Path) -> None:
+def _contain(sandbox: Sandbox) -> None:
     """Limit this (the child) process: working directory, core dumps, CPU, wall time, memory."""
     import faulthandler
     import resource
