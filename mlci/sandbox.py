@@ -140,6 +140,11 @@ class Scoring:
             with open(out / _REQUEST, "wb") as f:  # from this (trusted) process to the child: a pickle is fine
                 pickle.dump((bundle, rows, sandbox), f, protocol=5)
             self._conn = forkserver.request(_PROGRAM, out, sandbox.timeout_seconds)
+        except OSError as e:  # no fork server could be started or reached (an exhausted machine)
+            self.cancel()
+            raise ScoringFailed(
+                f"version {bundle.version}: could not start the process that scores it ({type(e).__name__}: {e})"
+            ) from e
         except BaseException:
             self.cancel()
             raise
