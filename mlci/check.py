@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from mlci.github.context import GitHubContext
     from mlci.references import Resolved
     from mlci.registry.registry import PushResult, Registry
+    from mlci.sandbox import Scoring
     from mlci.signing import VersionSigner
     from mlci.validation import ValidationResult
 
@@ -394,14 +395,22 @@ def cached_candidate(
 
 
 def predict(config: Config, bundle: Bundle, frame: pd.DataFrame) -> Predictions:
-    """Return a bundle's predictions on `frame` (labels, and probabilities for classifiers)."""
-    from mlci.data import require_columns
-    from mlci.training import load_trusted, predictions
+    """Return a bundle's predictions on `frame` (labels, and probabilities for classifiers).
 
-    model = load_trusted(config, bundle)
+    Scored in a contained process (mlci.sandbox): the bundle may be anyone's.
+    """
+    with start_predicting(config, bundle, frame) as scoring:
+        return scoring.result()
+
+
+def start_predicting(config: Config, bundle: Bundle, frame: pd.DataFrame) -> Scoring:
+    """Return `predict` started in its contained process: `result()` waits for the predictions."""
+    from mlci.data import require_columns
+    from mlci.sandbox import sandbox_of, start
+
     features = list(bundle.manifest.features or [])
     require_columns(frame, features, uri="the test table", field=f"features of version {bundle.version}")
-    return predictions(model, frame[features], str(bundle.manifest.task))
+    return start(bundle, frame[features], sandbox_of(config))
 
 
 def evaluate(
@@ -412,8 +421,12 @@ def evaluate(
     *,
     cached: bool = False,
     candidate_predictions: Predictions | None = None,
+    baseline_scoring: Scoring | None = None,
 ) -> Comparison:
-    """Return the comparison of candidate and baseline on the same test rows, gates applied."""
+    """Return the comparison of candidate and baseline on the same test rows, gates applied.
+
+    `baseline_scoring`: the baseline's predictions, already under way (else it is scored here).
+    """
     from mlci.cache import ResultCache, key_of
     from mlci.evaluation import Comparison
     from mlci.serial import to_data
@@ -431,7 +444,7 @@ def evaluate(
     )
     if cached and (hit := _cached(cache.get(key), Comparison)) is not None:
         return hit
-    comparison = _compare(config, datasets, candidate, baseline, candidate_predictions)
+    comparison = _compare(config, datasets, candidate, baseline, candidate_predictions, baseline_scoring)
     cache.put(key, to_data(comparison))
     return comparison
 
@@ -442,6 +455,7 @@ def _compare(
     candidate: Bundle,
     baseline: Bundle | None,
     candidate_predictions: Predictions | None = None,
+    baseline_scoring: Scoring | None = None,
 ) -> Comparison:
     from mlci.comparison import compare
 
@@ -451,7 +465,7 @@ def _compare(
     return compare(
         y,
         candidate_predictions or predict(config, candidate, test),
-        predict(config, baseline, test) if baseline is not None else None,
+        _baseline_predictions(config, baseline, test, baseline_scoring),
         task=config.model.task,
         metrics=config.metrics.names,
         primary=config.metrics.primary,
@@ -460,6 +474,16 @@ def _compare(
         slices=slices,
         positive_class=config.data.positive_class,
     )
+
+
+def _baseline_predictions(
+    config: Config, baseline: Bundle | None, test: pd.DataFrame, scoring: Scoring | None
+) -> Predictions | None:
+    if baseline is None:
+        return None
+    if scoring is not None and scoring.bundle.version == baseline.version:
+        return scoring.result()
+    return predict(config, baseline, test)
 
 
 # --- the PR check -------------------------------------------------------------------------
@@ -528,66 +552,79 @@ def check(
     # fit (ValidationFailed) and the check ends with the failed expectations.
     with clock("validate"):
         pending = start_validation(config, datasets, before_worker)
-    stopped = False
+    early: Scoring | None = None  # the baseline's scoring, started before the fit
     try:
-        with clock("train"):
-            registry = open_public_registry(config) if fork else open_registry(config)
-            if pr is not None and registry is not None:
-                registry.event_namespace = alias  # the PR role writes only versions/ and pr-<n>
-            key = cache_key(config, datasets.fingerprints)
-            cached = cached_candidate(config, registry, key, [alias], pr) if registry is not None else None
-            if cached is not None:
-                candidate = Candidate(bundle=cached, reused=True, seconds=0.0)
-                messages.append(f"train cache hit: reusing version {cached.version} (same data, config and code)")
-            elif pending.failed:  # a cached or in-engine result already failed: do not start the fit
-                stopped = True
-            else:
-                try:
-                    with pending.stopping_fit():
-                        candidate = train_candidate(config, datasets, pr=pr, key=key, ctx=ctx)
-                    messages.append(f"trained version {candidate.bundle.version} in {candidate.seconds:.1f}s")
-                    messages.extend(feature_notes(config, datasets))
-                except ValidationFailed:
+        stopped = False
+        try:
+            with clock("train"):
+                registry = open_public_registry(config) if fork else open_registry(config)
+                if pr is not None and registry is not None:
+                    registry.event_namespace = alias  # the PR role writes only versions/ and pr-<n>
+                key = cache_key(config, datasets.fingerprints)
+                cached = cached_candidate(config, registry, key, [alias], pr) if registry is not None else None
+                if cached is not None:
+                    candidate = Candidate(bundle=cached, reused=True, seconds=0.0)
+                    messages.append(f"train cache hit: reusing version {cached.version} (same data, config and code)")
+                elif pending.failed:  # a cached or in-engine result already failed: do not start the fit
                     stopped = True
-        with clock("validation_wait"):
-            validation = pending.wait()
-    finally:
-        pending.close()
-    if stopped or any(v.critical_failures for v in validation):
-        # No candidate is evaluated or stored; the document still says why, for the report,
-        # the PR comment, the commit status and the outputs.
-        with clock("report"):
-            document = stopped_document(config, validation, datasets, ctx, stopped)
-            comparison_path, report_path = write_report(config, document, output_dir)
-        if pr is not None and not fork and registry is not None:
-            # No version to store, but the PR's log says what failed, for promote's refusal.
-            registry.log_event(
-                "check",
-                actor=actor(ctx),
-                alias=alias,
-                verdict=document.verdict,
-                headline=document.headline,
-                failed_stages=[s.name for s in document.failed_stages],
-                pr=pr,
-                sha=ctx.head_sha,
+                else:
+                    if registry is not None:
+                        # The baseline scores in a contained process while the candidate trains: its
+                        # fork server's imports and its predictions run beside the fit, not after it.
+                        base = baseline_bundle(config, registry, baseline)
+                        early = start_predicting(config, base.bundle, datasets.test) if base is not None else None
+                    try:
+                        with pending.stopping_fit():
+                            candidate = train_candidate(config, datasets, pr=pr, key=key, ctx=ctx)
+                        messages.append(f"trained version {candidate.bundle.version} in {candidate.seconds:.1f}s")
+                        messages.extend(feature_notes(config, datasets))
+                    except ValidationFailed:
+                        stopped = True
+            with clock("validation_wait"):
+                validation = pending.wait()
+        finally:
+            pending.close()
+        if stopped or any(v.critical_failures for v in validation):
+            # No candidate is evaluated or stored; the document still says why, for the report,
+            # the PR comment, the commit status and the outputs.
+            with clock("report"):
+                document = stopped_document(config, validation, datasets, ctx, stopped)
+                comparison_path, report_path = write_report(config, document, output_dir)
+            if pr is not None and not fork and registry is not None:
+                # No version to store, but the PR's log says what failed, for promote's refusal.
+                registry.log_event(
+                    "check",
+                    actor=actor(ctx),
+                    alias=alias,
+                    verdict=document.verdict,
+                    headline=document.headline,
+                    failed_stages=[s.name for s in document.failed_stages],
+                    pr=pr,
+                    sha=ctx.head_sha,
+                )
+            raise DataFailed(data_failure(validation, stopped), document, report_path)
+        with clock("evaluate"):
+            if early is None:
+                base = baseline_bundle(config, registry, baseline) if registry is not None else None
+            stored_as = None if fork else registry
+            unread = "a pull request from a fork reads no registry: registry.public_uri is not set"
+            comparison, document = judge(
+                config,
+                stored_as,
+                datasets,
+                candidate,
+                validation,
+                base,
+                alias,
+                ctx,
+                cached=True,
+                no_baseline=unread if registry is None else None,
+                baseline_scoring=early,
             )
-        raise DataFailed(data_failure(validation, stopped), document, report_path)
-    with clock("evaluate"):
-        base = baseline_bundle(config, registry, baseline) if registry is not None else None
-        stored_as = None if fork else registry
-        unread = "a pull request from a fork reads no registry: registry.public_uri is not set"
-        comparison, document = judge(
-            config,
-            stored_as,
-            datasets,
-            candidate,
-            validation,
-            base,
-            alias,
-            ctx,
-            cached=True,
-            no_baseline=unread if registry is None else None,
-        )
+    finally:
+        if early is not None:  # unread when the check ended early: its child is stopped
+            early.cancel()
+
     pushed = None
     if stored_as is not None:
         with clock("push"):
@@ -636,10 +673,12 @@ def judge(
     cached: bool = False,
     drift: DriftReport | None = None,
     no_baseline: str | None = None,
+    baseline_scoring: Scoring | None = None,
 ) -> tuple[Comparison, ReportDocument]:
     """Return the candidate's comparison with its baseline and the document that judges it.
 
     `registry` is where the candidate will be stored under `alias`; None: it is stored nowhere.
+    `baseline_scoring`: the baseline's scoring of the test rows, started earlier (see `evaluate`).
     """
     comparison = evaluate(
         config,
@@ -648,6 +687,7 @@ def judge(
         baseline.bundle if baseline else None,
         cached=cached,
         candidate_predictions=candidate.predictions,
+        baseline_scoring=baseline_scoring,
     )
     uri = registry.version_uri(candidate.bundle.version) if registry is not None else None
     return comparison, build_document(
@@ -734,7 +774,9 @@ def evaluate_refs(config: Config, candidate: str, baseline: str | None, *, ctx: 
     """
     from mlci.data import load_datasets
     from mlci.references import resolve
+    from mlci.sandbox import warm_up
 
+    warm_up()  # both bundles are scored in contained processes: start their fork server now
     registry = open_registry(config)
     datasets = load_datasets(config)
     cand = resolve(config, registry, candidate)

@@ -23,6 +23,36 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class SandboxSection(_Model):
+    """The contained process that scores every model mlci did not train in the same run (docs/security.md)."""
+
+    timeout_seconds: float = Field(
+        600,
+        gt=0,
+        le=86400,
+        description="Wall-clock deadline for loading a model and scoring the rows in the contained process; "
+        "past it the process is killed (SIGKILL) and the job fails naming the version.",
+        examples=[600],
+    )
+    cpu_seconds: int = Field(
+        1800,
+        ge=1,
+        le=604800,
+        description="CPU time the contained process may use, all its threads together (RLIMIT_CPU); "
+        "past it the process is stopped by SIGXCPU.",
+        examples=[1800],
+    )
+    memory_mb: int = Field(
+        4096,
+        ge=64,
+        le=1048576,
+        description="Address space (MiB, RLIMIT_AS) the contained process may add once its libraries and "
+        "the rows to score are loaded: the model, its working memory and its predictions. A model that "
+        "asks for more gets a MemoryError (or is killed) and the job fails naming the version.",
+        examples=[4096],
+    )
+
+
 class ModelSection(_Model):
     """What to train."""
 
@@ -76,6 +106,11 @@ class ModelSection(_Model):
         description="Largest uncompressed size (MiB) of a model file's members, each and together; "
         "a larger one (a zip bomb) is refused before it is read.",
         examples=[2048],
+    )
+    sandbox: SandboxSection = Field(
+        default_factory=SandboxSection,
+        description="Limits of the contained process that loads and scores a model mlci did not train in "
+        "this run (the check's baseline, evaluate, promote --from-pr, the smoke test, drift, retrain).",
     )
 
     @field_validator("trusted_types")

@@ -64,22 +64,28 @@ def smoke_test(config: Config, registry: Registry, env: str, version: str, *, re
     import pandas as pd
 
     from mlci.artifacts import SMOKE, UntrustedTypes, open_bundle
-    from mlci.training import load_trusted, scores
+    from mlci.errors import ScoringFailed
+    from mlci.sandbox import sandbox_of, score
+    from mlci.training import score_of
 
     with tempfile.TemporaryDirectory(prefix="mlci-smoke-") as tmp:
         try:
             path = registry.fetch_release(env, release, Path(tmp))
             bundle = open_bundle(path, expect=version)
-            model = load_trusted(config, bundle)
             smoke_path = bundle.path / SMOKE
             if not smoke_path.exists():
                 raise ChecksFailed(f"version {version} has no {SMOKE} (sample rows) to smoke-test with")
             rows = pd.read_parquet(smoke_path)
             expected = rows.pop("__mlci_prediction__").to_numpy(dtype="float64")
             features = list(bundle.manifest.features or rows.columns)
-            got = np.asarray(scores(model, rows[features], str(bundle.manifest.task)), dtype="float64")
+            # In a contained process: a model that crashes, hangs or eats the runner fails the
+            # smoke test (and the deploy is undone) instead of taking the job down with it.
+            got = np.asarray(score_of(score(bundle, rows[features], sandbox_of(config))), dtype="float64")
         except (ChecksFailed, UntrustedTypes, ServiceError):
             raise
+        except ScoringFailed as e:  # the model's own error as before; else what stopped it, once named
+            what = e.raised or str(e).removeprefix(f"version {version}: ")
+            raise ChecksFailed(f"smoke test of {version} in {env}: {what}") from e
         except MlciError as e:
             raise ChecksFailed(f"smoke test of {version} in {env}: {e}") from e
         except Exception as e:  # a model that cannot load or predict fails the smoke test
@@ -361,6 +367,9 @@ def deploy(
     if environment not in config.environments:
         known = ", ".join(config.environments)
         raise ConfigError(f"unknown environment '{environment}' (environments in mlci.yaml: {known})")
+    from mlci.sandbox import warm_up
+
+    warm_up()  # the smoke test scores in a contained process: its fork server starts beside the checks below
     registry = open_registry(config)
     notes: list[str] = []
     if note := reconcile(registry, environment, actor=actor):

@@ -120,7 +120,11 @@ def verify_pr_candidate(config: Config, from_pr: str, ctx: GitHubContext) -> Ver
     else:
         notes.append("not checked against GitHub (no token outside Actions): re-evaluated only")
     # Re-evaluate here, with this branch's gates and data, against what is in production now;
-    # the document built from it decides the verdict, as it does for every check.
+    # the document built from it decides the verdict, as it does for every check. Both models
+    # are scored in contained processes, whose fork server starts beside the validation.
+    from mlci.sandbox import warm_up
+
+    warm_up()
     datasets = load_datasets(config)
     validation = validate_datasets(config, datasets, cached=False)
     baseline = baseline_bundle(config, registry, "production")

@@ -53,7 +53,8 @@ def production_bundle(config: Config, registry: Registry) -> Bundle | None:
 def measure_drift(config: Config, bundle: Bundle, frame: pd.DataFrame) -> DriftReport:
     """Return the drift of `frame` against the bundle's reference profile, with prediction drift."""
     from mlci.drift import compare_profile
-    from mlci.training import load_trusted, scores
+    from mlci.sandbox import sandbox_of, score
+    from mlci.training import score_of
 
     profile = bundle.profile()
     if profile is None:
@@ -61,8 +62,7 @@ def measure_drift(config: Config, bundle: Bundle, frame: pd.DataFrame) -> DriftR
     predictions = None
     features = list(bundle.manifest.features or [])
     if all(f in frame.columns for f in features):
-        model = load_trusted(config, bundle)
-        predictions = scores(model, frame[features], str(bundle.manifest.task))
+        predictions = score_of(score(bundle, frame[features], sandbox_of(config)))
     # compare_profile names a missing column itself (unless drift.ignore lists it).
     return compare_profile(profile, frame, config.drift, predictions=predictions)
 
@@ -74,7 +74,8 @@ def measure_drift_in_engine(config: Config, bundle: Bundle, table: EngineTable) 
     sample (`data.sample_rows`) when one is configured, and left out otherwise.
     """
     from mlci.drift import PREDICTION, compare_observed, observe_predictions, profile_columns
-    from mlci.training import load_trusted, scores
+    from mlci.sandbox import sandbox_of, score
+    from mlci.training import score_of
 
     profile = bundle.profile()
     if profile is None:
@@ -85,8 +86,8 @@ def measure_drift_in_engine(config: Config, bundle: Bundle, table: EngineTable) 
         features = list(bundle.manifest.features or [])
         frame = table.sample(config.data.id, config.data.sample_rows)
         if all(f in frame.columns for f in features):
-            model = load_trusted(config, bundle)
-            observed[PREDICTION] = observe_predictions(entry, scores(model, frame[features], str(bundle.manifest.task)))
+            predictions = score_of(score(bundle, frame[features], sandbox_of(config)))
+            observed[PREDICTION] = observe_predictions(entry, predictions)
     return compare_observed(profile, observed, rows, config.drift)
 
 

@@ -173,7 +173,8 @@ def cache_key(config: Config, fingerprints: dict[str, str]) -> str:
 
     payload = {
         "data": fingerprints,
-        "model": config.model.model_dump(mode="json"),
+        # The sandbox limits change where a model is scored, not what is trained.
+        "model": config.model.model_dump(mode="json", exclude={"sandbox"}),
         # Without a database password: the key is stored in manifests anyone can read.
         "data_config": without_credentials(config.data.model_dump(mode="json")),
         "code": training_code_hash(config),
@@ -332,11 +333,6 @@ def score_of(pred: Predictions) -> Any:
         classes = list(pred.classes or sorted(set(labels.tolist())))
         return np.array([classes.index(p) for p in labels], dtype="float64")
     return labels.astype("float64")
-
-
-def scores(estimator: Any, X: pd.DataFrame, task: str) -> Any:
-    """Return one number per row (see score_of) for an estimator on X."""
-    return score_of(predictions(estimator, X, task))
 
 
 def _parquet_bytes(frame: pd.DataFrame) -> bytes:

@@ -44,12 +44,15 @@ def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
 _ZYGOTE = r"""
 import json, os, sys, time
 import mlci.cli, mlci.config, mlci.deploy, mlci.evaluation, mlci.references, mlci.registry.s3  # noqa: E401
-import mlci.release, mlci.verification, pyarrow.dataset, requests, yaml  # noqa: E401  (what a deploy imports)
+import mlci.release, mlci.sandbox, mlci.verification, pyarrow.dataset, requests, yaml  # noqa: E401  (a deploy)
 import boto3, pandas, pyarrow.parquet, skops.io, sklearn.ensemble, sklearn.linear_model  # noqa: E401  (smoke tests)
 # botocore's JSON models, parsed once here rather than in every child (mlci shares one loader).
 mlci.registry.s3.botocore_session().create_client(
     "s3", region_name="us-east-1", aws_access_key_id="-", aws_secret_access_key="-"
 )
+# The fork server of contained scorings, started once here: every forked mlci connects to it, as
+# the forks of one process do, instead of each starting its own (2-3 s of imports a deploy).
+mlci.sandbox.warm_up()
 
 def child(job):
     # Run `mlci ARGV` as the console script would, in this forked process; never returns.
