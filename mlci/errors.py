@@ -77,6 +77,17 @@ class UntrustedTypes(ModelError):
         )
 
 
+class ScoringFailed(ModelError):
+    """A model crashed, hung, passed a limit of its contained process, or raised while it was scored.
+
+    `raised` is the model's own exception as `Type: message` when it raised one.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, raised: str | None = None) -> None:
+        self.raised = raised
+        super().__init__(message, hint=hint)
+
+
 class NotFoundError(MlciError):
     """A version, alias or bundle that was named does not exist."""
 

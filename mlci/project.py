@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlci.config.schema import Config
+    from mlci.config.schema import Config, TableSource
     from mlci.contracts.document import ReportDocument
     from mlci.contracts.validation import ValidationResult
     from mlci.flows.check import CheckResult
@@ -90,17 +90,21 @@ class Project:
 
         return open_public_registry(self.config)
 
-    def table(self, text: str | None) -> str | None:
-        """Return a table argument with ${VAR} filled from `variables` when it is a mapping (a SQL URL's password)."""
-        if text is None or not text.lstrip().startswith("{"):
-            return text
-        from mlci.config.schema import interpolate
-        from mlci.errors import UsageError
+    def table(self, text: str | None) -> TableSource | None:
+        """Return a table argument: a path, or an engine table with ${VAR} filled from `variables` (a URL's password).
 
-        try:
-            return interpolate(text, self.variables)
-        except KeyError as e:
-            raise UsageError(f"variablesment variable {e.args[0]} is not set (named in the table argument)") from None
+        The password of an engine table's URL is remembered, so nothing this process prints or writes shows it.
+        """
+        if text is None:
+            return None
+        from mlci._internal.redaction import remember, url_secrets
+        from mlci.config.schema import SqlSource
+        from mlci.data.engines import parse_source
+
+        source = parse_source(text, env=self.variables)
+        if isinstance(source, SqlSource):
+            remember(*url_secrets(source.sql))
+        return source
 
     # --- the PR check and its parts ----------------------------------------------------------
 

@@ -103,12 +103,14 @@ class RecordedRequest:
 
 @dataclass
 class _Fault:
-    kind: str  # "fail" | "drop" | "delay"
+    kind: str  # "fail" | "drop" | "delay" | "corrupt"
     status: int = 502
     method: str | None = None
     after: bool = False
     seconds: float = 0.0
     message: str = "Server Error"
+    field: str = ""  # "corrupt": the answer's field (dotted) set to `value`
+    value: Any = None
 
 
 @dataclass
@@ -173,7 +175,7 @@ class GitHubServer:
         self._faults: list[_Fault] = []
         self._limited_until = 0.0
         self._limit_status = 403
-        self._limit_retry_after: float | None = None
+        self._limit_retry_after: float | str | None = None
         self._used: dict[str, int] = {}
         self._window_reset = int(time.time()) + 3600
         self._httpd: ThreadingHTTPServer | None = None
@@ -447,10 +449,23 @@ class GitHubServer:
         with self._lock:
             self._faults.extend(_Fault("delay", method=method, seconds=seconds) for _ in range(n))
 
-    def rate_limit_next(self, reset_in: float = 2.0, *, status: int = 403, retry_after: float | None = None) -> None:
+    def corrupt_next(self, field_name: str, value: Any, n: int = 1, *, method: str | None = None) -> None:
+        """Answer the next `n` successful requests (of `method`, if given) with `field_name` set to `value`.
+
+        A fault like `fail_next`: the answer then breaks GitHub's description on purpose (a
+        proxy's or a bug's, e.g. a comment whose `body` is a number), so it is not recorded as
+        a violation. `field_name` is dotted (`user.login`); in a list it is set in every item.
+        """
+        with self._lock:
+            self._faults.extend(_Fault("corrupt", method=method, field=field_name, value=value) for _ in range(n))
+
+    def rate_limit_next(
+        self, reset_in: float = 2.0, *, status: int = 403, retry_after: float | str | None = None
+    ) -> None:
         """Rate-limit every request for the next `reset_in` seconds (primary limit headers).
 
-        With `retry_after`, answer like a secondary limit: a `Retry-After` header instead.
+        With `retry_after`, answer like a secondary limit: a `Retry-After` header instead (a
+        number of seconds, or a text sent as it is, such as an HTTP date or a malformed `soon`).
         """
         with self._lock:
             self._limited_until = time.time() + reset_in
@@ -553,7 +568,8 @@ class GitHubServer:
         if time.time() < self._limited_until:
             extra = dict(rate)
             if self._limit_retry_after is not None:
-                extra["Retry-After"] = str(math.ceil(self._limit_retry_after))
+                retry_after = self._limit_retry_after
+                extra["Retry-After"] = retry_after if isinstance(retry_after, str) else str(math.ceil(retry_after))
                 extra["X-RateLimit-Remaining"] = "10"
                 message = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
             else:
@@ -566,6 +582,15 @@ class GitHubServer:
             return _Response(self._limit_status, payload, extra)
         response = self._route(method, path, query, token, body, bad_json, has_body)
         response.headers.update(rate)
+        if fault is not None and fault.kind == "corrupt" and 200 <= response.status < 300:
+            # After the answer was checked against the description: this one breaks it on purpose.
+            items = response.payload if isinstance(response.payload, list) else [response.payload]
+            for item in items:
+                *parents, last = fault.field.split(".")
+                for name in parents:
+                    item = item.setdefault(name, {}) if isinstance(item, dict) else None
+                if isinstance(item, dict):
+                    item[last] = copy.deepcopy(fault.value)
         return response
 
     def _route(

@@ -83,7 +83,7 @@ def test_check_writes_comparison_and_report_and_stores_the_candidate(project):
 
 def test_unchanged_second_check_reuses_the_candidate_and_skips_every_stage(project, monkeypatch):
     from mlci import Project
-    from mlci.data import validation
+    from mlci.data.tables import validation
     from mlci.modeling import training
     from mlci.stats import comparison
 
@@ -220,13 +220,15 @@ def test_entrypoint_errors_name_the_config_field_and_the_users_message(project):
 
 def test_a_custom_transformer_is_caught_by_the_check_that_trains_it_until_listed(project):
     _use_entrypoint(project, "{C: 0.5}")
-    stored = set((project / ".mlci").rglob("versions/*/manifest.json"))
+    # The registry's versions (.mlci/versions/ beside it caches the production baseline, fetched
+    # to score beside the fit).
+    stored = set((project / ".mlci" / "registry").rglob("versions/*/manifest.json"))
     refused = run_mlci(project, "check")
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "holds 1 type(s) that are not trusted: churn_model.Clip" in refused.stderr
     assert "model.trusted_types" in refused.stderr and "Traceback" not in refused.stderr
     # Nothing stored: the PR learns now, not at the next PR or at deploy.
-    assert set((project / ".mlci").rglob("versions/*/manifest.json")) == stored
+    assert set((project / ".mlci" / "registry").rglob("versions/*/manifest.json")) == stored
     text = (
         (project / "mlci.yaml")
         .read_text()

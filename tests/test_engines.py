@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pandas as pd
 import pytest
@@ -324,6 +328,176 @@ def test_engine_errors_are_one_line_exit_2_without_the_password(
         assert secret not in text and postgres.password not in text
 
 
+# --- passwords with URL delimiters ------------------------------------------------------------
+
+# Seeded: a failure names a password that the next run tries again.
+_RANDOM = random.Random(23)
+_PRINTABLE = [chr(c) for c in range(0x20, 0x7F)]
+PASSWORDS = {
+    "slash": "S3cr/et+Pw",
+    "question mark": "wh?at?Pw9",
+    "hash": "ha#sh#Pw9",
+    "at sign": "p@ss@Pw9",
+    "colon": "co:lo:nPw9",
+    "space": "sp ace Pw9",
+    "percent": "100%sure%Pw",
+    # Written into the URL as it is: `%` followed by two hex digits would be read as an escape.
+    "random printable": "".join(_RANDOM.choice([c for c in _PRINTABLE if c != "%"]) for _ in range(24)),
+    # Written into the URL percent-encoded: every printable character.
+    "random printable, encoded": "".join(_RANDOM.choice(_PRINTABLE) for _ in range(24)),
+}
+# The full check (train, compare, report, registry) runs for these; validate and drift for all.
+CHECKED = ("slash", "random printable")
+
+
+def _leaks(password: str) -> set[str]:
+    """Return the forms in which a password would be readable: raw, URL-encoded, JSON- and repr-escaped."""
+    forms = {password, quote(password), quote(password, safe=""), quote(password, safe=" +"), quote_plus(password)}
+    forms |= {json.dumps(f)[1:-1] for f in list(forms)} | {repr(f)[1:-1] for f in list(forms)}
+    return forms
+
+
+def _role(pg: PostgreSQL, name: str, password: str) -> None:
+    """Create (or reset) a login role with `password` that may read the churn tables."""
+    import psycopg2
+    from psycopg2 import sql
+
+    conn = psycopg2.connect(host="127.0.0.1", port=pg.port, user="mlci", password=pg.password, dbname="postgres")
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name])
+            verb = "ALTER" if cur.fetchone() else "CREATE"
+            cur.execute(sql.SQL(verb + " ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(name)), [password])
+            cur.execute(sql.SQL("GRANT SELECT ON churn_train, churn_test TO {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("case", list(PASSWORDS))
+def test_a_password_with_url_delimiters_never_leaves_mlci(
+    case: str, postgres: PostgreSQL, pg_project: Path, promoted: tuple[dict[str, Any], str], tmp_path: Path
+) -> None:
+    """validate, drift (and check) through a role with that password, and their errors: no form of it anywhere."""
+    password = PASSWORDS[case]
+    given = quote(password, safe="") if case.endswith("encoded") else password
+    role = f"mlci_pw_{list(PASSWORDS).index(case)}"
+    _role(postgres, role, password)
+    project = tmp_path / "churn"
+    # With its registry, whose production is the promoted version; without the first check's report.
+    shutil.copytree(pg_project, project, ignore=shutil.ignore_patterns("report.md", "comparison.json"))
+    url = f"postgresql+psycopg2://{role}:${{PGPW}}@127.0.0.1:{postgres.port}/postgres"
+    config = (project / "mlci.yaml").read_text()
+    (project / "mlci.yaml").write_text(config.replace(_url(postgres), url))
+    assert config.count(_url(postgres)) == 2
+
+    def table(name: str, *, wrong: bool = False) -> str:
+        return json.dumps({"sql": url.replace("${PGPW}", "${PGPW}x" if wrong else "${PGPW}"), "table": name})
+
+    env = mlci_env(PGPW=given)
+    runs = {
+        "validate": run_mlci(project, "validate", env=env),
+        "drift": run_mlci(project, "--json", "drift", "--current", table("churn_test"), env=env),
+        "wrong password": run_mlci(project, "-v", "validate", "--data", table("churn_train", wrong=True), env=env),
+        "drift, wrong password": run_mlci(project, "drift", "--current", table("churn_test", wrong=True), env=env),
+        "missing table": run_mlci(project, "validate", "--data", table("no_such_table"), env=env),
+    }
+    if case in CHECKED:
+        runs["check"] = run_mlci(project, "check", env=env)
+    codes = {name: run.returncode for name, run in runs.items()}
+    assert codes == {
+        "validate": 0,
+        "drift": 0,
+        "wrong password": 2,
+        "drift, wrong password": 2,
+        "missing table": 2,
+        **({"check": 0} if case in CHECKED else {}),
+    }, {name: run.stderr for name, run in runs.items()}
+    assert f'password authentication failed for user "{role}"' in runs["wrong password"].stderr
+    assert "postgresql+psycopg2://***@127.0.0.1" in runs["validate"].stdout
+    leaks = _leaks(password) | _leaks(given)
+    for name, run in runs.items():
+        for form in leaks:
+            assert form not in run.stdout + run.stderr, (name, form)
+    # report.md, comparison.json, manifests, events, caches: every file the commands left.
+    files = [p for p in project.rglob("*") if p.is_file()]
+    assert {"report.md", "comparison.json"} <= {p.name for p in files} or case not in CHECKED
+    for path in files:
+        data = path.read_bytes()
+        for form in leaks:
+            assert form.encode() not in data, (path, form)
+
+
+# --- bounded engines ----------------------------------------------------------------------------
+
+
+def _timed(project: Path, *args: str, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Return what `mlci ARGS` gave (in-process) and how many seconds it took."""
+    import great_expectations  # noqa: F401  (run_mlci imports it; not on the clock)
+
+    started = time.monotonic()
+    proc = run_mlci(project, *args, env=env)
+    return proc, time.monotonic() - started
+
+
+def _one_line(run: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in run.stderr, run.stderr
+    return lines[0]
+
+
+def test_a_database_that_accepts_and_never_answers_ends_at_connect_timeout(tmp_path: Path) -> None:
+    project = _project_for_errors(tmp_path / "p")
+    with socket.socket() as blackhole:
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(8)  # the kernel completes every handshake; nothing ever reads or answers
+        port = blackhole.getsockname()[1]
+        url = f"postgresql+psycopg2://mlci:${{PGPW}}@127.0.0.1:{port}/postgres"
+        config = (project / "mlci.yaml").read_text()
+        train = f"  train: {{sql: '{url}', table: churn_train, connect_timeout: 2}}\n"
+        (project / "mlci.yaml").write_text(config.replace("  train: data/train.csv\n", train))
+        run, seconds = _timed(project, "validate", env=mlci_env(PGPW="S3cr/et+Pw"))
+    assert run.returncode == 4, run.stderr
+    line = _one_line(run)
+    assert line == (
+        f"postgresql+psycopg2://***@127.0.0.1:{port}/postgres table churn_train: the database did not answer "
+        "within connect_timeout (2 s) (check the host and port, or raise data.train.connect_timeout)"
+    )
+    assert 2 <= seconds < 2 + 5, seconds
+
+
+def test_a_query_that_runs_past_statement_timeout_is_cancelled(postgres: PostgreSQL, tmp_path: Path) -> None:
+    project = _project_for_errors(tmp_path / "p")
+    (project / "slow.json").write_text(
+        json.dumps(
+            {
+                "name": "slow",
+                "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "x"}}],
+            }
+        )
+    )
+    config = (project / "mlci.yaml").read_text()
+    (project / "mlci.yaml").write_text(config.replace("expectations/churn.json", "slow.json"))
+    url = _url(postgres)
+    # mlci's own first query sleeps; then a query whose first 200 rows (mlci's probe) are quick and
+    # whose whole-table scan (GX's expectation) sleeps on every later row.
+    asleep = "SELECT pg_sleep(60) AS x"
+    later = (
+        "SELECT g AS x, (SELECT 1 FROM pg_sleep(CASE WHEN g > 200 THEN 60 ELSE 0 END)) AS s "
+        "FROM generate_series(1, 1000) AS g"
+    )
+    for query, what in ((asleep, "query: the query ran past"), (later, "query: a validation query ran past")):
+        source = json.dumps({"sql": url, "query": query, "statement_timeout": 1})
+        run, seconds = _timed(project, "validate", "--data", source, env=_env(postgres))
+        assert run.returncode == 4, run.stderr
+        line = _one_line(run)
+        assert line.startswith(
+            f"postgresql+psycopg2://***@127.0.0.1:{postgres.port}/postgres {what} statement_timeout (1 s)"
+        )
+        assert line.endswith("raise statement_timeout in the --data mapping)"), line
+        assert postgres.password not in run.stdout + run.stderr
+        assert seconds < 1 + 5, (what, seconds)
+
+
 # --- Spark (local mode) -----------------------------------------------------------------------
 
 SPARK_SUITE = {
@@ -395,3 +569,34 @@ def test_validate_and_drift_on_a_spark_parquet_table(
         "monthly_charges": "ok",
         "plan": "ok",
     }
+
+
+def test_a_spark_job_that_runs_past_job_timeout_is_cancelled(spark: Any, tmp_path: Path) -> None:
+    # Reading x sleeps ten minutes a row in the JVM task (no Python worker): only a cancelled job ends soon.
+    # (A nullable x the optimizer cannot see through, so GX's null count must read every row.)
+    spark.sql(
+        "CREATE OR REPLACE TEMP VIEW slow_rows AS SELECT "
+        "IF(reflect('java.lang.Thread', 'sleep', bigint(600000 + id * 0)) = 'never', NULL, id) AS x FROM range(4)"
+    )
+    (tmp_path / "suite.json").write_text(
+        json.dumps(
+            {
+                "name": "slow",
+                "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "x"}}],
+            }
+        )
+    )
+    (tmp_path / "mlci.yaml").write_text(
+        "model: {name: churn, task: classification, estimator: sklearn.linear_model.LogisticRegression}\n"
+        "data: {table: {spark: 'local[1]', table: slow_rows, job_timeout: 2}, target: x}\n"
+        "expectations: {suite: suite.json}\nmetrics: {primary: roc_auc}\n"
+    )
+    run, seconds = _timed(tmp_path, "validate", env=mlci_env())
+    assert run.returncode == 4, run.stderr
+    assert _one_line(run) == (
+        "spark local[1] table slow_rows: validation ran past job_timeout (2 s); its Spark jobs were cancelled "
+        "(make the table cheaper to read, or raise data.table.job_timeout)"
+    )
+    # The deadline, then GX's remaining jobs each cancelled as it starts (a loaded 2-core runner: ~10 s).
+    assert seconds < 2 + 25, seconds
+    assert spark.range(3).count() == 3  # the session is still usable: only mlci's jobs were cancelled

@@ -179,6 +179,25 @@ def test_secondary_rate_limit_honours_retry_after(
     assert len(github_server.comments(14)) == 1
 
 
+@pytest.mark.parametrize("retry_after", ["soon", "inf", "Fri, 99 Foo 2026 25:61:00 GMT"])
+def test_a_retry_after_that_is_no_number_or_date_counts_as_no_hint(
+    github_server: GitHubServer, gh: GitHubClient, waits: list[float], retry_after: str
+) -> None:
+    github_server.add_pull(16)
+    github_server.rate_limit_next(reset_in=3600, retry_after=retry_after)
+
+    with pytest.raises(ServiceError) as info:
+        gh.upsert_comment(16, MARKER, f"{MARKER}\nreport")
+
+    # A limit without a usable hint: GitHub asks for at least a minute, and the client waits
+    # at most max_wait (60 s) in all, so it waits once and then gives up with exit code 4.
+    assert waits == [60.0]
+    assert info.value.exit_code == 4
+    assert str(info.value).startswith("GitHub rate limit exhausted until ")
+    assert str(info.value).endswith("(in 60 s); mlci waits at most 60 s — re-run later")
+    assert github_server.comments(16) == []
+
+
 def test_read_only_token_raises_read_only_token(github_server: GitHubServer) -> None:
     github_server.add_pull(15)
     with client_for(github_server, github_server.readonly_token) as client, pytest.raises(ReadOnlyToken) as info:
@@ -295,6 +314,55 @@ def test_pulls_for_commit_lists_merged_first_and_commit_message(github_server: G
     assert gh.pulls_for_commit("4" * 40) == [5]
     assert gh.commit_message(sha) == "Squash: better features (#5)\n\nbody"
     assert gh.commit_message("4" * 40).startswith("Merge pull request #5")
+
+
+def _with_marked_comment(server: GitHubServer) -> dict:
+    server.add_pull(7)
+    return server.add_comment(7, f"{MARKER}\nold", user=BOT)
+
+
+WRONG_TYPES = [
+    # (arrange, method, field, value, call, the path and the problem the error names)
+    (_with_marked_comment, "GET", "user.login", 7, lambda c: c.upsert_comment(7, MARKER, "r"),
+     "GET /repos/octo-org/ml-repo/issues/7/comments: in GitHub's answer, `[0].user.login` is a number, not a string"),
+    (_with_marked_comment, "PATCH", "id", "1", lambda c: c.upsert_comment(7, MARKER, "r"),
+     "PATCH /repos/octo-org/ml-repo/issues/comments/{id}: in GitHub's answer, `id` is a string, not an integer"),
+    (lambda s: s.add_commit("e" * 40), "POST", "id", None, lambda c: c.create_status("e" * 40, "success", "mlci/churn"),
+     f"POST /repos/octo-org/ml-repo/statuses/{'e' * 40}: in GitHub's answer, `id` is null, not an integer"),
+    (lambda s: None, "POST", "payload", 5, lambda c: c.create_deployment("main", "staging"),
+     "POST /repos/octo-org/ml-repo/deployments: in GitHub's answer, `payload` is a number, not an object or a string"),
+    (lambda s: s.add_pull(5, merge_commit_sha="4" * 40, merged=True), "GET", "merged_at", True,
+     lambda c: c.pulls_for_commit("4" * 40),
+     f"GET /repos/octo-org/ml-repo/commits/{'4' * 40}/pulls: in GitHub's answer, `[0].merged_at` is a boolean, not a string"),
+    (lambda s: s.add_commit("c" * 40), "GET", "commit.message", ["x"], lambda c: c.commit_message("c" * 40),
+     f"GET /repos/octo-org/ml-repo/commits/{'c' * 40}: in GitHub's answer, `commit.message` is an array, not a string"),
+    (lambda s: s.add_pull(8), "GET", "head", "main", lambda c: c.pull_request(8),
+     "GET /repos/octo-org/ml-repo/pulls/8: in GitHub's answer, `head` is a string, not an object"),
+    (lambda s: s.add_issue("Drift", "<!-- d -->\nx", user=BOT, labels=["mlci"]), "GET", "title", 3,
+     lambda c: c.upsert_issue("<!-- d -->", "Drift", "y"),
+     "GET /repos/octo-org/ml-repo/issues: in GitHub's answer, `[0].title` is a number, not a string"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("arrange", "method", "field", "value", "call", "expected"),
+    WRONG_TYPES,
+    ids=["comment-user", "edited-comment", "status", "deployment", "pulls-of-commit", "commit", "pull", "issue"],
+)
+def test_a_wrong_typed_field_in_an_answer_is_exit_4_naming_it(
+    github_server: GitHubServer, gh: GitHubClient, arrange, method, field, value, call, expected
+) -> None:
+    arranged = arrange(github_server)
+    github_server.corrupt_next(field, value, method=method)
+
+    with pytest.raises(ServiceError) as info:
+        call(gh)
+
+    assert info.value.exit_code == 4
+    assert info.value.message == "GitHub API " + (
+        expected.format(**arranged) if isinstance(arranged, dict) else expected
+    )
+    assert "does not allow that answer" in str(info.value)
 
 
 # -- tracking issues -------------------------------------------------------------------

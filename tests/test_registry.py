@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -326,15 +327,17 @@ def test_publish_copies_the_version_and_fetch_published_returns_it(store: Store,
     assert uri == store.url(f"{MODEL}/deployments/production/")
     assert registry.published_version("production") == v1
     assert registry.fetch_published("production", tmp_path / "serve").name == v1
+    first = registry.pointer_release("production")[0]
 
     registry.publish(v2, "production", actor="ci")
     served = registry.fetch_published("production", tmp_path / "serve")
     assert served.name == v2
-    release = store.list(f"{MODEL}/deployments/production/releases/{v2}/")
-    assert not any(k.endswith("old.txt") for k in release)  # each release is a fresh prefix: no mix
     current = json.loads(store.get(f"{MODEL}/deployments/production/CURRENT.json")[0])
-    assert current["version"] == v2 and current["prefix"] == f"releases/{v2}/"
-    registry.prune_releases("production", keep={v2})
+    assert current["version"] == v2 and re.fullmatch(f"releases/{v2}-[0-9a-f]{{8}}/", current["prefix"])
+    release = store.list(f"{MODEL}/deployments/production/{current['prefix']}")
+    assert not any(k.endswith("old.txt") for k in release)  # each release is a fresh prefix: no mix
+    moved = registry.set_alias("production", v2, actor="ci", reason="test", expected_etag=None)
+    assert registry.prune_releases("production", alias_etag=moved.etag) == [first]
     assert not any(v1 in k for k in store.list(f"{MODEL}/deployments/production/"))
     publishes = [e for e in registry.events() if e.action == "publish"]
     assert [(e.env, e.version, e.previous) for e in publishes] == [
@@ -343,6 +346,50 @@ def test_publish_copies_the_version_and_fetch_published_returns_it(store: Store,
     ]
     with pytest.raises(NotFoundError, match="nothing is published to environment 'staging'"):
         registry.fetch_published("staging", tmp_path / "serve")
+
+
+def test_prune_keeps_live_previous_and_leased_releases_and_only_runs_under_its_own_alias_move(
+    store: Store, tmp_path: Path
+) -> None:
+    registry = Registry(store, MODEL)
+    v1, v2, v3, v4 = (registry.push(make_bundle(tmp_path, n), actor="ci").version for n in ("a", "b", "c", "d"))
+
+    def deployed(version: str) -> str:
+        release = registry.take_lease(version, "staging", actor="ci")
+        registry.stage(version, "staging", release)
+        registry.mark_smoked("staging", release, actor="ci")
+        registry.drop_lease("staging", release)
+        return release
+
+    r1, r2 = deployed(v1), deployed(v2)
+    registry.switch("staging", r2, expected_etag=None)
+    registry.set_alias("staging", v1, actor="ci", reason="test")
+    moved = registry.set_alias("staging", v2, actor="ci", reason="test")  # previous: v1
+    # A deploy of v3 in flight: leased, staged, not yet smoke-tested or named by anything.
+    in_flight = registry.take_lease(v3, "staging", actor="ci")
+    registry.stage(v3, "staging", in_flight)
+    garbage = deployed(v4)  # a loser's release: nothing names it, no lease holds it
+
+    # Someone moved the alias since this move: nothing is pruned here (it is theirs to do).
+    newer = registry.set_alias("staging", v1, actor="ci", reason="test")
+    assert registry.prune_releases("staging", alias_etag=moved.etag) == []
+    assert registry.smoked_release(v4, "staging") == garbage
+
+    assert registry.prune_releases("staging", alias_etag=newer.etag) == [garbage]
+    assert registry.smoked_release(v1, "staging") == r1  # the alias
+    assert registry.smoked_release(v2, "staging") == r2  # its previous and the pointer
+    assert store.head(f"{MODEL}/deployments/staging/releases/{in_flight}/manifest.json") is not None
+    assert store.list(f"{MODEL}/deployments/staging/releases/{garbage}/") == []
+
+    # Once its deploy ends, the in-flight release is garbage too; a lease left by a killed
+    # deploy lapses after LEASE_SECONDS.
+    registry.drop_lease("staging", in_flight)
+    stale = registry.take_lease(v4, "staging", actor="ci")
+    registry.stage(v4, "staging", stale)
+    lease = f"{MODEL}/deployments/staging/leases/{stale}.json"
+    body = json.loads(store.get(lease)[0])
+    store.put(lease, json.dumps({**body, "started_at": "2020-01-01T00:00:00.000000Z"}).encode())
+    assert registry.prune_releases("staging", alias_etag=newer.etag) == sorted([in_flight, stale])
 
 
 def test_events_are_oldest_first_and_never_overwritten(store: Store) -> None:

@@ -690,7 +690,8 @@ def deployment_state(store, env: str = "production") -> tuple[str | None, str | 
     alias = read(f"churn/aliases/{env}.json")
     pointer = read(f"churn/deployments/{env}/CURRENT.json")
     prefix = f"churn/deployments/{env}/releases/"
-    smoked = {k[len(prefix) :].split("/")[0] for k in store.list(prefix) if k.endswith("/SMOKED.json")}
+    # A release is <version>-<rand>: one per deploy.
+    smoked = {k[len(prefix) :][:16] for k in store.list(prefix) if k.endswith("/SMOKED.json")}
     return (alias or {}).get("version"), (pointer or {}).get("version"), smoked
 
 
@@ -698,7 +699,9 @@ def assert_serving_a_smoke_tested_version(store, released: dict[str, bytes]) -> 
     """The pointer names a complete release that passed its smoke test, with the files of its version."""
     alias, pointer, smoked = deployment_state(store)
     assert pointer in smoked and alias in smoked, (alias, pointer, smoked)
-    base = f"churn/deployments/production/releases/{pointer}/"
+    current = json.loads(store.get("churn/deployments/production/CURRENT.json")[0])
+    base = f"churn/deployments/production/{current['prefix']}"
+    assert store.get(base + "SMOKED.json")[0] and store.get(base + "manifest.json")[0]
     assert store.get(base + "model.skops")[0] == released[str(pointer)]
 
 
@@ -808,7 +811,9 @@ def _kill_deploys(mlci_fork: Preloaded, s3_server, trained, tmp_path, monkeypatc
     # A missing file in the version: refused before anything moves.
     alias, pointer, _ = deployment_state(store)
     other = versions[1] if alias == versions[0] else versions[0]
-    store.delete(f"churn/deployments/production/releases/{other}/SMOKED.json")
+    for key in store.list(f"churn/deployments/production/releases/{other}"):
+        if key.endswith("/SMOKED.json"):
+            store.delete(key)
     store.delete(f"churn/versions/{other}/smoke.parquet")
     missing = run_mlci(project, "deploy", other, "--env", "production", env=env)
     assert missing.returncode == 2, missing.stderr

@@ -340,6 +340,105 @@ def test_a_signature_copied_from_another_version_does_not_verify(tmp_path, keys,
     assert run_mlci(project, "verify", good, env=env).returncode == 0
 
 
+# --- signatures planted by a bucket writer ---------------------------------------------------
+
+FAR_FUTURE = "9999-12-31T23:59:59.999999+00:00"
+JUNK = 60
+
+
+def plant_junk(store, version: str, team: dict[str, bytes], foreign: dict[str, bytes]) -> None:
+    """Plant JUNK signature folders beside `version`, all dated 9999 and named to be listed first.
+
+    Five kinds: another key's real signature; the team's real signature beside an edited
+    provenance; the team's statement with forged signature bytes; an unreadable model.sig;
+    and a model.sig over the 1 MiB read limit (docs/signing.md). `team`/`foreign` are real folders (file name -> bytes).
+    """
+
+    def dated(provenance: bytes) -> bytes:
+        return json.dumps({**json.loads(provenance), "signed_at": FAR_FUTURE}).encode()
+
+    forged = json.loads(team["model.sig"])
+    forged["dsseEnvelope"]["signatures"][0]["sig"] = base64.b64encode(b"\x30" * 70).decode()
+    kinds = [
+        {**foreign, "provenance.json": dated(foreign["provenance.json"])},
+        {**team, "provenance.json": dated(team["provenance.json"])},
+        {**team, "model.sig": json.dumps(forged).encode()},
+        {"model.sig": b"{not a sigstore bundle", "provenance.json": dated(team["provenance.json"])},
+        {"model.sig": b" " * (2**20 + 1), "provenance.json": dated(team["provenance.json"])},
+    ]
+    for i in range(JUNK):
+        for name, data in kinds[i % len(kinds)].items():
+            store.put(f"churn/versions/{version}/signatures/{i:016x}/{name}", data)
+
+
+def signature_folders(store, version: str) -> dict[str, dict[str, bytes]]:
+    prefix = f"churn/versions/{version}/signatures/"
+    folders: dict[str, dict[str, bytes]] = {}
+    for key in store.list(prefix):
+        sid, name = key[len(prefix) :].split("/", 1)
+        folders.setdefault(sid, {})[name] = store.get(key)[0]
+    return folders
+
+
+def test_planted_signatures_never_hide_a_valid_one_and_alone_are_refused_in_bounded_time(
+    tmp_path, keys, bundles, store, registry_section, env, monkeypatch
+):
+    import time
+
+    from mlci.config.schema import load_config
+    from mlci.registry.references import open_registry
+
+    project = make_project(tmp_path, keys, KEY_POLICY, registry_section)
+    registry_store = open_registry(load_config(project / "mlci.yaml", env=env)).store
+    good, other, third = (version_of(bundles[n]) for n in ("good", "other", "third"))
+    team = {**env, "MLCI_SIGNING_KEY": "keys/team.pem"}
+    for name in ("good", "other"):
+        assert run_mlci(project, "push", str(bundles[name]), env=team).returncode == 0
+    (valid,) = signature_folders(registry_store, good).items()
+    assert (
+        run_mlci(project, "push", str(bundles["third"]), env={**env, "MLCI_SIGNING_KEY": "keys/other.pem"}).returncode
+        == 0
+    )
+    (foreign,) = signature_folders(registry_store, third).values()
+    assert run_mlci(project, "deploy", good, "--env", "production", env=env).returncode == 0
+    assert run_mlci(project, "deploy", other, "--env", "production", env=env).returncode == 0
+    plant_junk(registry_store, good, valid[1], foreign)
+    plant_junk(registry_store, third, valid[1], foreign)
+
+    # Beside a valid signature: verify, deploy and an emergency rollback to it all go through.
+    started = time.monotonic()
+    verified = run_mlci(project, "--json", "verify", good, env=env)
+    seconds = time.monotonic() - started
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert json.loads(verified.stdout)["signature"]["id"] == valid[0]
+    deployed = run_mlci(project, "deploy", good, "--env", "staging", env=env)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert f"signature verified: {good} signed by key sha256:" in deployed.stdout
+    back = run_mlci(project, "rollback", "--env", "production", env=env)
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert published_version(project, env) == good
+
+    # Junk alone (and another key's real signature): one clear line, exit 1, in bounded time.
+    started = time.monotonic()
+    refused = run_mlci(project, "verify", third, env=env)
+    seconds = max(seconds, time.monotonic() - started)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    line = refused.stderr.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in line, line
+    assert f"version {third} of churn is not signed as the policy requires: 49 signature(s) examined" in line
+    assert "which is not in signing.public_keys" in line and "and 44 more like these" in line
+    assert f"is {2**20 + 1} bytes, over the {2**20}-byte limit for it; not read" in line
+    assert "and 9 more signatures not read for their size" in line
+    assert "the policy expects a signature by one of signing.public_keys: keys/team.pub" in line
+    assert seconds < 30, f"verification took {seconds:.1f} s"
+
+    # The count is bounded too: past it, folders are counted, not read, and the refusal says so.
+    monkeypatch.setattr("mlci.signing.sign.MAX_SIGNATURES", 20)
+    capped = run_mlci(project, "verify", good, env=env)
+    assert capped.returncode == 1, capped.stdout + capped.stderr
+    assert "41 more signature folder(s) were not read: mlci reads at most 20 signatures" in capped.stderr
+
+
 # --- certificate mode ---------------------------------------------------------------------
 
 
@@ -592,7 +691,7 @@ def test_without_a_signing_section_nothing_is_signed_or_checked(tmp_path, keys, 
 
 def test_a_missing_signing_extra_is_one_clear_line(monkeypatch):
     from mlci.errors import ConfigError
-    from mlci.signing import sign as signing
+    from mlci.signing.sign import sign as signing
 
     monkeypatch.setitem(sys.modules, "model_signing", None)  # what `import` sees when it is not installed
     with pytest.raises(ConfigError) as raised:

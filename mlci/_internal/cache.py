@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mlci import __version__
+from mlci._internal.nesting import load_json
+from mlci._internal.redaction import redact
 
 T = TypeVar("T")
 
@@ -34,7 +36,7 @@ class ResultCache:
     def get(self, key: str) -> Any | None:
         """Return the cached value for `key`, or None."""
         try:
-            return json.loads((self.root / f"{key}.json").read_text())
+            return load_json((self.root / f"{key}.json").read_text())
         except (OSError, ValueError):
             return None
 
@@ -62,7 +64,7 @@ class ResultCache:
             self.root.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
             with os.fdopen(fd, "w") as f:
-                json.dump(value, f)
+                f.write(redact(json.dumps(value)))  # a cached result is an artifact like any other
             os.replace(tmp, self.root / f"{key}.json")
         except OSError:
             pass

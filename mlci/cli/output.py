@@ -9,12 +9,14 @@ Every line printed passes through `scrub`: no token, and no credential in a URI,
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -44,10 +46,14 @@ class Options:
 
     def project(self) -> Project:
         """Return the Project of -c/--config, with this run's one GitHub context and the process environment."""
+        from mlci._internal.redaction import remember
         from mlci.github.context import GitHubContext
         from mlci.project import Project
 
-        return Project.load(self.config, context=GitHubContext.from_env(os.environ), variables=dict(os.environ))
+        project = Project.load(self.config, context=GitHubContext.from_env(os.environ), variables=dict(os.environ))
+        # Its URLs' passwords, and the webhook's signing secret, are masked in all this command prints or writes.
+        remember(*project.config.secrets, os.environ.get(project.config.deploy.webhook_secret_env))
+        return project
 
 
 def exit_code(error: BaseException) -> int:
@@ -69,11 +75,10 @@ def secrets() -> list[str]:
 
 
 def scrub(text: str) -> str:
-    """Return `text` with every token mlci knows of, and credentials in URIs, replaced by ***."""
+    """Return `text` with every token and password mlci knows of, and credentials in URIs, replaced by ***."""
     from mlci._internal.redaction import redact
-    from mlci.github.workflow import mask_secret
 
-    return redact(mask_secret(text, secrets()))
+    return redact(text, secrets=secrets())
 
 
 def echo(text: str = "", *, err: bool = False) -> None:
@@ -148,23 +153,62 @@ def run_command(fn: F) -> F:
                 # With --json, stdout is the machine-readable document: keep it pure, and let the
                 # runner (which reads commands on both streams) find the mask on stderr.
                 click.echo(add_mask(secret), err=opts.json)
-        try:
-            return fn(*args, **kwargs)
-        except MlciError as e:
-            fail(e, opts.verbose, opts.json)
-        except BrokenPipeError:  # `mlci history | head`: the reader left, nothing to report
-            sys.exit(0)
-        except KeyboardInterrupt:
-            echo("mlci: interrupted", err=True)
-            sys.exit(130)
-        except Exception as e:  # a bug in mlci or a library: still no traceback without -v
-            if opts.verbose:
-                raise
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            echo(f"mlci: internal error: {type(e).__name__}: {first} (re-run with -v for the traceback)", err=True)
-            sys.exit(2)
+        from mlci._internal.redaction import remember, remembering
+
+        # What the command remembers (tokens here, passwords as it loads mlci.yaml or a table
+        # argument) is masked in all it prints and writes, and forgotten when it ends.
+        with remembering(), _library_logs(opts.verbose):
+            remember(*secrets())
+            return _run(fn, opts, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+class _ScrubbedLog(logging.Handler):
+    """Writes a library's log records (GX logs each failed query with its traceback) to stderr, scrubbed."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            echo(self.format(record), err=True)
+        except Exception:
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def _library_logs(verbose: int) -> Iterator[None]:
+    """Show libraries' warnings and errors, scrubbed, with -v; otherwise not at all (a user error is one line).
+
+    Without a handler of its own, Python's logging would print them, unscrubbed, to stderr.
+    """
+    handler = _ScrubbedLog(logging.WARNING) if verbose else logging.NullHandler()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+
+
+def _run(fn: Callable[..., Any], opts: Options, *args: Any, **kwargs: Any) -> Any:
+    """Return what the command `fn` returns; its errors become one line and their exit code."""
+    try:
+        return fn(*args, **kwargs)
+    except MlciError as e:
+        fail(e, opts.verbose, opts.json)
+    except BrokenPipeError:  # `mlci history | head`: the reader left, nothing to report
+        sys.exit(0)
+    except KeyboardInterrupt:
+        echo("mlci: interrupted", err=True)
+        sys.exit(130)
+    except Exception as e:  # a bug in mlci or a library: still no traceback without -v
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        if opts.verbose:
+            # Scrubbed like every other line: a driver's message in it may hold a password.
+            echo("".join(traceback.format_exception(e)), err=True)
+            echo(f"mlci: internal error: {type(e).__name__}: {first}", err=True)
+        else:
+            echo(f"mlci: internal error: {type(e).__name__}: {first} (re-run with -v for the traceback)", err=True)
+        sys.exit(2)
 
 
 def warn(message: str) -> None:

@@ -21,7 +21,10 @@ HEADER = """# mlci.yaml reference
 Generated from mlci's pydantic models by `python -m mlci.config.reference`; do not edit by hand.
 `mlci config check` validates a file and `mlci config schema` prints its JSON Schema (point your
 editor's YAML language server at it). Unknown keys are errors. Any string may use `${VAR}` or
-`${VAR:-default}`, filled from the environment. Relative paths are relative to mlci.yaml.
+`${VAR:-default}`, filled from the environment. Relative paths are relative to mlci.yaml. A local
+table path must be a regular file; a relative one must lead inside the repository (the git work
+tree holding mlci.yaml, else its directory) once symlinks are resolved, and an absolute one may
+lead anywhere ([local files](data-sources.md#local-files)).
 
 ## A complete example
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import types
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mlci._internal.nesting import NestingError, compose_yaml, construct_yaml
 from mlci.errors import ConfigError
 from mlci.stats.metrics import METRICS, check_metric_name
 from mlci.stats.specs import DriftSection, Gate, StatisticsSection
@@ -20,6 +22,36 @@ DEFAULT_CONFIG = "mlci.yaml"
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SandboxSection(_Model):
+    """The contained process that scores every model mlci did not train in the same run (docs/security.md)."""
+
+    timeout_seconds: float = Field(
+        600,
+        gt=0,
+        le=86400,
+        description="Wall-clock deadline for loading a model and scoring the rows in the contained process; "
+        "past it the process is killed (SIGKILL) and the job fails naming the version.",
+        examples=[600],
+    )
+    cpu_seconds: int = Field(
+        1800,
+        ge=1,
+        le=604800,
+        description="CPU time the contained process may use, all its threads together (RLIMIT_CPU); "
+        "past it the process is stopped by SIGXCPU.",
+        examples=[1800],
+    )
+    memory_mb: int = Field(
+        4096,
+        ge=64,
+        le=1048576,
+        description="Address space (MiB, RLIMIT_AS) the contained process may add once its libraries and "
+        "the rows to score are loaded: the model, its working memory and its predictions. A model that "
+        "asks for more gets a MemoryError (or is killed) and the job fails naming the version.",
+        examples=[4096],
+    )
 
 
 class ModelSection(_Model):
@@ -75,6 +107,11 @@ class ModelSection(_Model):
         description="Largest uncompressed size (MiB) of a model file's members, each and together; "
         "a larger one (a zip bomb) is refused before it is read.",
         examples=[2048],
+    )
+    sandbox: SandboxSection = Field(
+        default_factory=SandboxSection,
+        description="Limits of the contained process that loads and scores a model mlci did not train in "
+        "this run (the check's baseline, evaluate, promote --from-pr, the smoke test, drift, retrain).",
     )
 
     @field_validator("trusted_types")
@@ -136,6 +173,23 @@ class SqlSource(_Model):
         description="A SELECT whose rows are the table (instead of `table`).",
         examples=["SELECT * FROM churn WHERE signup_date < '2026-01-01'"],
     )
+    connect_timeout: float = Field(
+        30,
+        gt=0,
+        description="Seconds to wait for the database to accept a connection (the whole handshake, so a server "
+        "that accepts TCP and never answers is cut off too); past it the command stops with exit code 4. "
+        "PostgreSQL (psycopg2, psycopg): libpq's `connect_timeout`, in whole seconds. Other dialects: see "
+        "docs/data-sources.md.",
+        examples=[30],
+    )
+    statement_timeout: float = Field(
+        1800,
+        gt=0,
+        description="Seconds one query may run (mlci's own and each of GX's); the database cancels a longer one "
+        "and the command stops with exit code 4. PostgreSQL (psycopg2, psycopg): `statement_timeout`, set "
+        "for mlci's sessions only. Other dialects: see docs/data-sources.md.",
+        examples=[1800],
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> SqlSource:
@@ -157,6 +211,13 @@ class SparkSource(_Model):
         None, description="Parquet file or directory (`s3a://` too).", examples=["s3a://lake/churn/train/"]
     )
     table: str | None = Field(None, description="A table in Spark's catalog.", examples=["lake.churn_train"])
+    job_timeout: float = Field(
+        1800,
+        gt=0,
+        description="Seconds one of mlci's Spark queries (reading the table, a count, the profile's aggregates, the "
+        "sample, the whole GX validation) may run; past it mlci cancels its Spark jobs and stops with exit code 4.",
+        examples=[1800],
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> SparkSource:
@@ -487,6 +548,8 @@ class Config(_Model):
     # Where the file was read from; relative paths in it are relative to this directory.
     _base_dir: Path = Path(".")
     _path: Path = Path(DEFAULT_CONFIG)
+    # The credentials in its URLs (see `secrets`), found when ${VAR} was filled in.
+    _secrets: frozenset[str] = frozenset()
 
     def task_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Return (field path, message) for every metric that does not fit model.task."""
@@ -507,6 +570,15 @@ class Config(_Model):
     def path(self) -> Path:
         return self._path
 
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Return the passwords in the file's URLs and the ${VAR} values filled into their credentials.
+
+        The CLI masks them wherever mlci writes (mlci.redaction.remember): a driver's message may
+        echo a password outside any URL the redactor could parse.
+        """
+        return self._secrets
+
     def resolve(self, path: str) -> str:
         """Return `path` resolved against the config's directory (URIs are returned unchanged)."""
         if "://" in path or os.path.isabs(path):
@@ -519,12 +591,17 @@ class Config(_Model):
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def interpolate(value: str, env: Mapping[str, str]) -> str:
-    """Return `value` with ${VAR} and ${VAR:-default} replaced from `env`; KeyError names a missing VAR."""
+def interpolate(value: str, env: Mapping[str, str], filled: list[str] | None = None) -> str:
+    """Return `value` with ${VAR} and ${VAR:-default} replaced from `env`; KeyError names a missing VAR.
+
+    The values taken from `env` are appended to `filled` when it is given.
+    """
 
     def sub(m: re.Match[str]) -> str:
         name, default = m.group(1), m.group(2)
         if env.get(name):
+            if filled is not None:
+                filled.append(env[name])
             return env[name]
         if default is not None:
             return default
@@ -564,49 +641,9 @@ def _format_loc(loc: tuple[str | int, ...]) -> str:
     return out
 
 
-# mlci.yaml is small: a real one has a few hundred nodes. A YAML "billion laughs" (anchors
-# whose aliases nest) is a few lines that expand to billions; it is refused by counting the
-# expanded size on the composed node graph (each node once, memoised), before anything walks it.
+# mlci.yaml is small; a larger file is no mlci.yaml. Its nesting and the expansion of its
+# YAML aliases are bounded by mlci._internal.nesting before anything walks it.
 MAX_CONFIG_BYTES = 1024 * 1024
-MAX_CONFIG_NODES = 100_000
-
-
-def _expanded_size(root: Any, where: Path) -> int:
-    """Return how many nodes the YAML graph has once aliases are expanded; ConfigError past the bound."""
-    import yaml
-
-    sizes: dict[int, int] = {}
-    active: set[int] = set()
-
-    def size(node: Any) -> int:
-        key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if key in active:
-            raise ConfigError(f"{where}:{node.start_mark.line + 1} a YAML alias refers to itself; refusing to load")
-        active.add(key)
-        total = 1
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                total += size(k) + size(v)
-                if total > MAX_CONFIG_NODES:
-                    break
-        elif isinstance(node, yaml.SequenceNode):
-            for item in node.value:
-                total += size(item)
-                if total > MAX_CONFIG_NODES:
-                    break
-        active.discard(key)
-        if total > MAX_CONFIG_NODES:
-            raise ConfigError(
-                f"{where}:{node.start_mark.line + 1} YAML anchors and aliases expand to more than "
-                f"{MAX_CONFIG_NODES:,} nodes; refusing to load (a YAML bomb?)",
-                hint="write the values out instead of nesting aliases",
-            )
-        sizes[key] = total
-        return total
-
-    return size(root) if root is not None else 0
 
 
 def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str, str] | None = None) -> Config:
@@ -616,10 +653,16 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
     """
     import yaml
 
+    from mlci._internal.redaction import url_secrets
+
     p = Path(path)
     env = {} if env is None else env
     try:
-        if p.stat().st_size > MAX_CONFIG_BYTES:
+        info = p.stat()
+        if not stat.S_ISREG(info.st_mode):
+            # A FIFO would hold the reader until someone writes to it.
+            raise ConfigError(f"{p}: not a regular file; mlci reads its config only from a file")
+        if info.st_size > MAX_CONFIG_BYTES:
             raise ConfigError(f"{p}: larger than {MAX_CONFIG_BYTES // 1024} KiB; not an mlci.yaml")
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -629,9 +672,10 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
     except OSError as e:
         raise ConfigError(f"{p}: cannot read ({e.strerror})") from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        _expanded_size(root, p)
-        raw = yaml.safe_load(text)
+        root = compose_yaml(text)
+        raw = construct_yaml(root)
+    except NestingError as e:
+        raise ConfigError(f"{p}:{e.line or 1} {e.problem}", hint=e.hint) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark else 1
@@ -641,6 +685,7 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
         raise ConfigError(f"{p}:1 expected a mapping of sections (model, data, metrics, ...)")
 
     problems: list[str] = []
+    secrets: set[str] = set()
 
     def walk(value: Any, loc: tuple[str | int, ...]) -> Any:
         if isinstance(value, dict):
@@ -649,7 +694,10 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
             return [walk(v, (*loc, i)) for i, v in enumerate(value)]
         if isinstance(value, str):
             try:
-                return interpolate(value, env)
+                filled: list[str] = []
+                text = interpolate(value, env, filled)
+                secrets.update(url_secrets(text, filled))
+                return text
             except KeyError as e:
                 problems.append(
                     f"{p}:{_line_of(root, loc)} {_format_loc(loc)}: environment variable {e.args[0]} is not set "
@@ -688,6 +736,7 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
             if not problems:
                 config._base_dir = p.resolve().parent
                 config._path = p
+                config._secrets = frozenset(secrets)
                 return config
     raise ConfigError(f"{p}: {len(problems)} problem(s)", problems=problems)
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_fie
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from mlci import __version__
+from mlci._internal.nesting import NestingError, load_json
 from mlci.contracts.changes import Changes
 from mlci.contracts.comparison import Comparison
 from mlci.contracts.drift import DriftReport
@@ -306,9 +307,11 @@ def load_document(path: Path) -> ReportDocument:
     except FileNotFoundError:
         raise DataError(f"{path}: no such file", hint="run `mlci check` or `mlci evaluate` first") from None
     try:
-        data = json.loads(text)
+        data = load_json(text)
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except NestingError as e:
+        raise DataError(f"{path}: {e}") from None
     again = "re-run `mlci check` or `mlci evaluate` with this mlci to write a current one"
     if not isinstance(data, dict) or "schema_version" not in data:
         raise DataError(f"{path}: not an mlci comparison.json (no schema_version)", hint=again)

@@ -31,8 +31,12 @@ def _no_constant(name: str) -> Any:
 
 def read_json(raw: bytes | str, where: str) -> Any:
     """Return the JSON value in `raw` (the bytes of `where`); ModelError when it is not strict JSON."""
+    from mlci._internal.nesting import NestingError, load_json
+
     try:
-        return json.loads(raw, parse_constant=_no_constant)
+        return load_json(raw, parse_constant=_no_constant)
+    except NestingError as e:
+        raise ModelError(f"{where}: {e}") from None
     except _NotJson as e:
         raise ModelError(f"{where}: {e}; JSON has no such number") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:

@@ -16,12 +16,16 @@ import abc
 import contextlib
 import hashlib
 import itertools
-import re
+import math
+import threading
+import time
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlci.errors import DataError, UsageError
+from mlci.errors import DataError, ServiceError, UsageError
+from mlci.redaction import redact, redact_url, split_userinfo, url_secrets
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,11 +44,6 @@ _PROBE_ROWS = 200
 _SPARK_QUANTILE_ERROR = 1e-4
 
 
-def redact(text: str) -> str:
-    """Return `text` with the password of every URL in it replaced by ***."""
-    return re.sub(r"((?:\w[\w+.-]*://)?[^:/@\s'\"]+:)[^@\s'\"/]+@", r"\1***@", text)
-
-
 def is_engine(source: TableSource | None) -> bool:
     """Return whether `source` is a SQL or Spark table rather than a file."""
     return source is not None and not isinstance(source, str)
@@ -58,25 +57,40 @@ def describe(source: TableSource) -> str:
         return source
     if isinstance(source, SqlSource):
         what = f"table {source.table}" if source.table is not None else "query"
-        return f"{redact(source.sql)} {what}"
+        return f"{redact_url(source.sql)} {what}"
     what = f"path {source.path}" if source.path is not None else f"table {source.table}"
     return f"spark {source.spark} {what}"
 
 
-def parse_source(text: str) -> TableSource:
-    """Return the table a command-line argument names: a path or URI, or a mapping like `{sql: URL, table: T}`."""
-    if not text.lstrip().startswith("{"):
+def parse_source(text: TableSource, env: Mapping[str, str] | None = None) -> TableSource:
+    """Return the table a command-line argument names: a path or URI, or a mapping like `{sql: URL, table: T}`.
+
+    `${VAR}` in the mapping's values is filled from `env` after the YAML is parsed, so a password
+    holding `'`, `}` or `, ` can neither change the mapping's shape nor appear in a YAML error.
+    """
+    if not isinstance(text, str) or not text.lstrip().startswith("{"):
         return text
     import yaml
     from pydantic import TypeAdapter, ValidationError
 
-    from mlci.config.schema import SparkSource, SqlSource
+    from mlci._internal.nesting import NestingError, load_yaml
+    from mlci.config.schema import SparkSource, SqlSource, interpolate
 
     try:
-        raw = yaml.safe_load(text)
-        return TypeAdapter(SqlSource | SparkSource).validate_python(raw)
+        raw = load_yaml(text)
+    except NestingError as e:
+        shown = redact(text)
+        shown = shown if len(shown) <= 80 else shown[:79] + "…"
+        raise UsageError(f"{shown}: {e.problem}", hint=e.hint) from None
     except yaml.YAMLError as e:
         raise UsageError(f"{redact(text)}: not a YAML mapping ({getattr(e, 'problem', e)})") from None
+    if isinstance(raw, dict) and env is not None:
+        try:
+            raw = {k: interpolate(v, env) if isinstance(v, str) else v for k, v in raw.items()}
+        except KeyError as e:
+            raise UsageError(f"environment variable {e.args[0]} is not set (named in the table argument)") from None
+    try:
+        return TypeAdapter(SqlSource | SparkSource).validate_python(raw)
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"][1:]) or "table"
@@ -96,6 +110,16 @@ def open_table(source: SqlSource | SparkSource, *, field: str) -> EngineTable:
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0].strip() if text else type(e).__name__
+
+
+#: PostgreSQL's SQLSTATE query_canceled: its statement_timeout (or an administrator) cancelled the query.
+_QUERY_CANCELED = "57014"
+
+
+def _timeout_error(message: str, setting: str, field: str, advice: str) -> ServiceError:
+    """Return the one exit-4 line for a table whose engine ran past its `setting` (`advice` leads the hint)."""
+    where = f"{setting} in the {field} mapping" if field.startswith("--") else f"{field}.{setting}"
+    return ServiceError(message, hint=f"{advice} raise {where}")
 
 
 def _missing_extra(extra: str, module: str, field: str) -> DataError:
@@ -261,14 +285,48 @@ class SqlTable(EngineTable):
         self._engine: Any = None
         self._kinds: dict[str, bool] | None = None
 
-    def _secret(self) -> str | None:
-        m = re.match(r"(?:\w[\w+.-]*://)?[^:/@]+:([^@/]+)@", self.source.sql)
-        return m.group(1) if m else None
-
     def _scrub(self, text: str) -> str:
-        secret = self._secret()
-        text = redact(text)
-        return text.replace(secret, "***") if secret else text
+        """Return a driver's message with URL credentials and this table's password (in every form) masked."""
+        return redact(text, secrets=url_secrets(self.source.sql))
+
+    def _url(self) -> Any:
+        """Return the SQLAlchemy URL; its userinfo ends at the last `@`, as mlci.redaction reads it.
+
+        SQLAlchemy's own parser ends the password at the first `@`, so a password with an unescaped
+        `@` would put its tail into the host (and into the driver's "could not translate host name"
+        message). Splitting where the redactor splits gives the driver what the user wrote and keeps
+        what is redacted exactly what is sent.
+        """
+        from urllib.parse import unquote
+
+        from sqlalchemy.engine import make_url
+
+        scheme, userinfo, rest = split_userinfo(self.source.sql)
+        if userinfo is None:
+            return make_url(self.source.sql)
+        url = make_url(scheme + rest)
+        user, colon, password = userinfo.partition(":")
+        # SQLAlchemy URL-decodes both; so does this, so `%40` still means `@`.
+        return url.set(username=unquote(user), password=unquote(password) if colon else None)
+
+    def _connect_args(self, url: Any) -> dict[str, Any]:
+        """Return the driver arguments that bound connecting and each statement, where the driver has them."""
+        connect, statement = self.source.connect_timeout, self.source.statement_timeout
+        backend, driver = url.get_backend_name(), url.get_driver_name()
+        if backend == "postgresql" and driver in ("psycopg2", "psycopg"):
+            # libpq: connect_timeout (whole seconds) covers the TCP connect, TLS and authentication;
+            # `-c statement_timeout` sets the server's limit for these sessions only. The URL's own
+            # `options` come first, so mlci.yaml's statement_timeout is the one that holds.
+            own = url.query.get("options")
+            options = f"-c statement_timeout={max(1, round(statement * 1000))}"
+            return {
+                "connect_timeout": max(1, math.ceil(connect)),
+                "options": f"{own} {options}" if isinstance(own, str) and own else options,
+            }
+        if backend in ("mysql", "mariadb") and driver in ("pymysql", "mysqldb"):
+            # Both drivers' documented arguments, in whole seconds; read_timeout bounds the wait for a result.
+            return {"connect_timeout": max(1, math.ceil(connect)), "read_timeout": max(1, math.ceil(statement))}
+        return {}
 
     @property
     def engine(self) -> Any:
@@ -279,28 +337,55 @@ class SqlTable(EngineTable):
             except ImportError as e:
                 raise _missing_extra("sql", e.name or "sqlalchemy", self.field) from None
             try:
-                self._engine = sa.create_engine(self.source.sql, pool_pre_ping=False)
+                url = self._url()
+                self._engine = sa.create_engine(url, pool_pre_ping=False, connect_args=self._connect_args(url))
             except exc.NoSuchModuleError as e:
-                raise DataError(f"{self.field}: {redact(self.source.sql)}: unknown SQL dialect ({e})") from None
-            except exc.ArgumentError:
+                raise DataError(f"{self.field}: {redact_url(self.source.sql)}: unknown SQL dialect ({e})") from None
+            except (exc.ArgumentError, ValueError):
                 raise DataError(
-                    f"{self.field}: '{self._scrub(self.source.sql)}' is not a SQLAlchemy URL",
+                    f"{self.field}: '{redact_url(self.source.sql)}' is not a SQLAlchemy URL",
                     hint="write dialect+driver://user:password@host:port/database",
                 ) from None
             except ImportError as e:
                 raise DataError(
-                    f"{self.field}: the database driver '{e.name}' for {redact(self.source.sql).split('://')[0]} "
+                    f"{self.field}: the database driver '{e.name}' for {redact_url(self.source.sql).split('://')[0]} "
                     "is not installed",
                     hint="pip install 'mlci[sql]' for PostgreSQL (psycopg2), or that driver for other databases",
                 ) from None
         return self._engine
 
+    def _timeout(self, error: Any, doing: str, started: float) -> ServiceError | None:
+        """Return the exit-4 error when a wrapped driver `error` is a connect or statement timeout, else None."""
+        seconds = time.monotonic() - started
+        if error.statement is None:  # SQLAlchemy had no statement to run: connecting failed
+            # "timeout expired" is libpq's own word for its connect_timeout.
+            if "timeout expired" in str(error.orig) or seconds >= self.source.connect_timeout:
+                return _timeout_error(
+                    f"{self.label}: the database did not answer within connect_timeout "
+                    f"({self.source.connect_timeout:g} s)",
+                    "connect_timeout",
+                    self.field,
+                    "check the host and port, or",
+                )
+            return None
+        code = getattr(error.orig, "pgcode", None) or getattr(error.orig, "sqlstate", None)
+        if code == _QUERY_CANCELED or seconds >= self.source.statement_timeout:
+            return _timeout_error(
+                f"{self.label}: {doing} ran past statement_timeout ({self.source.statement_timeout:g} s) "
+                "and was cancelled",
+                "statement_timeout",
+                self.field,
+                "make the query cheaper, or",
+            )
+        return None
+
     @contextlib.contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
-        """Turn driver errors into one DataError line with the password scrubbed."""
+        """Turn driver errors into one line with the password scrubbed: a timeout exit 4, anything else exit 2."""
         from pandas.errors import DatabaseError
         from sqlalchemy import exc
 
+        started = time.monotonic()
         try:
             try:
                 yield
@@ -308,10 +393,11 @@ class SqlTable(EngineTable):
                 if isinstance(e.__cause__, exc.SQLAlchemyError):
                     raise e.__cause__ from None
                 raise DataError(f"{self.label}: {doing} failed: {self._scrub(_first_line(e))}") from None
-        except exc.OperationalError as e:
-            raise DataError(f"{self.label}: cannot {doing}: {self._scrub(_first_line(e.orig or e))}") from None
         except exc.DBAPIError as e:
-            raise DataError(f"{self.label}: {doing} failed: {self._scrub(_first_line(e.orig or e))}") from None
+            if (timeout := self._timeout(e, doing, started)) is not None:
+                raise timeout from None
+            verb = f"cannot {doing}" if isinstance(e, exc.OperationalError) else f"{doing} failed"
+            raise DataError(f"{self.label}: {verb}: {self._scrub(_first_line(e.orig or e))}") from None
         except exc.SQLAlchemyError as e:
             raise DataError(f"{self.label}: {doing} failed: {self._scrub(_first_line(e))}") from None
 
@@ -367,10 +453,21 @@ class SqlTable(EngineTable):
 
         self.columns()  # a missing table or failing query is one clear line, before GX sees it
 
+        import sqlalchemy as sa
+
+        url = self._url()
+        cancelled: list[BaseException] = []
+
         def batch(context: Any) -> tuple[Any, None]:
+            # The URL as SQLAlchemy writes it (password percent-encoded: GX re-parses it and would read
+            # `${...}` in it as its own config variable), with the same timeouts as mlci's engine.
             source = context.data_sources.add_sql(
-                name="mlci", connection_string=self.source.sql, create_temp_table=False
+                name="mlci",
+                connection_string=url.render_as_string(hide_password=False),
+                create_temp_table=False,
+                kwargs={"connect_args": self._connect_args(url)},
             )
+
             if self.source.table is not None:
                 schema, table = self._name()
                 asset = source.add_table_asset(name="table", table_name=table, schema_name=schema)
@@ -378,8 +475,44 @@ class SqlTable(EngineTable):
                 asset = source.add_query_asset(name="table", query=self._relation())
             return asset.add_batch_definition_whole_table("all"), None
 
-        with self._errors("validation"):
-            result = run_suite(suite_path, batch, table=self.label, rows=self.rows)
+        timeout = _timeout_error(
+            f"{self.label}: a validation query ran past statement_timeout ({self.source.statement_timeout:g} s) "
+            "and was cancelled",
+            "statement_timeout",
+            self.field,
+            "make the suite's queries cheaper, or",
+        )
+
+        def rows() -> int:
+            if cancelled:  # not another scan of the table that just ran out of time
+                raise timeout
+            return self.rows()
+
+        # GX records an expectation's exception as a failed expectation and runs the next query; a
+        # timeout is the database's failure, not the data's. So the first cancelled query is noted,
+        # every later one is refused before it is sent (else each would wait out its own timeout),
+        # and the timeout is raised below. GX's execution engine builds engines of its own from the
+        # URL, hence listeners on every Engine while GX runs.
+        def handle_error(context: Any) -> None:
+            error = context.original_exception
+            if (getattr(error, "pgcode", None) or getattr(error, "sqlstate", None)) == _QUERY_CANCELED:
+                cancelled.append(error)
+
+        def before_cursor_execute(*args: Any) -> None:
+            if cancelled:
+                raise timeout
+
+        listeners = {"handle_error": handle_error, "before_cursor_execute": before_cursor_execute}
+        for name, listener in listeners.items():
+            sa.event.listen(sa.engine.Engine, name, listener)
+        try:
+            with self._errors("validation"):
+                result = run_suite(suite_path, batch, table=self.label, rows=rows)
+        finally:
+            for name, listener in listeners.items():
+                sa.event.remove(sa.engine.Engine, name, listener)
+        if cancelled:
+            raise timeout
         return result
 
     def sample(self, id_column: str | None, n: int | None) -> pd.DataFrame:
@@ -473,32 +606,52 @@ class SparkTable(EngineTable):
         self.source = source
         self.field = field
         self.label = describe(source)
+        self._spark: Any = None
         self._frame: Any = None
 
-    @contextlib.contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        from pyspark.errors import PySparkException
-
-        try:
-            yield
-        except PySparkException as e:
-            raise DataError(f"{self.label}: {doing} failed: {redact(_first_line(e))}") from None
-
-    def frame(self) -> Any:
-        """Return the table as a (lazy) Spark DataFrame."""
-        if self._frame is None:
+    def _session(self) -> Any:
+        if self._spark is None:
             try:
                 from pyspark.sql import SparkSession
             except ImportError as e:
                 raise _missing_extra("spark", e.name or "pyspark", self.field) from None
             # getOrCreate joins a session the caller (a notebook, a test) already started.
-            spark = (
+            self._spark = (
                 SparkSession.builder.master(self.source.spark)
                 .appName("mlci")
                 .config("spark.ui.enabled", "false")
                 .config("spark.ui.showConsoleProgress", "false")
                 .getOrCreate()
             )
+        return self._spark
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Bound the block's Spark jobs by job_timeout (exit 4) and turn Spark's errors into one DataError line."""
+        from pyspark.errors import PySparkException
+
+        timeout = _timeout_error(
+            f"{self.label}: {doing} ran past job_timeout ({self.source.job_timeout:g} s); its Spark jobs were cancelled",
+            "job_timeout",
+            self.field,
+            "make the table cheaper to read, or",
+        )
+        with _spark_deadline(self._session().sparkContext, self.source.job_timeout) as expired:
+            try:
+                yield
+            except Exception as e:
+                if expired.is_set():  # whatever a cancelled job raised (Py4J's or PySpark's error)
+                    raise timeout from None
+                if isinstance(e, PySparkException):
+                    raise DataError(f"{self.label}: {doing} failed: {redact(_first_line(e))}") from None
+                raise
+        if expired.is_set():  # GX records a cancelled job as a failed expectation: the result is not the data's
+            raise timeout
+
+    def frame(self) -> Any:
+        """Return the table as a (lazy) Spark DataFrame."""
+        if self._frame is None:
+            spark = self._session()
             with self._errors("reading the table"):
                 if self.source.path is not None:
                     self._frame = spark.read.parquet(self.source.path)
@@ -529,8 +682,9 @@ class SparkTable(EngineTable):
             asset = source.add_dataframe_asset(name="table")
             return asset.add_batch_definition_whole_dataframe("all"), {"dataframe": frame}
 
+        # The count runs under the validation's own deadline (rows() would start a fresh one).
         with self._errors("validation"):
-            return run_suite(suite_path, batch, table=self.label, rows=self.rows)
+            return run_suite(suite_path, batch, table=self.label, rows=lambda: int(frame.count()))
 
     def sample(self, id_column: str | None, n: int | None) -> pd.DataFrame:
         from pyspark.sql import functions as F
@@ -574,3 +728,37 @@ class SparkTable(EngineTable):
         with self._errors("the category query"):
             rows = frame.orderBy(F.desc("count"), F.col(column)).limit(limit).collect()
         return [(r[0], int(r[1])) for r in rows]
+
+
+@contextlib.contextmanager
+def _spark_deadline(context: Any, seconds: float) -> Iterator[threading.Event]:
+    """Yield an Event set once `seconds` pass; from then until the block ends, the block's Spark jobs are cancelled.
+
+    Spark has no per-job timeout: the block's jobs carry a job tag of their own (the thread's
+    other tags and job group are left alone), and a watcher cancels that tag's jobs at the
+    deadline and every tenth of a second after, since GX runs one job after another.
+    """
+    tag = f"mlci-{uuid.uuid4().hex}"
+    interrupt = context.getLocalProperty("spark.job.interruptOnCancel")
+    context.addJobTag(tag)
+    context.setInterruptOnCancel(True)  # a cancelled task's thread is interrupted, not left to run on
+    expired, done = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        if done.wait(seconds):
+            return
+        expired.set()
+        while True:
+            context.cancelJobsWithTag(tag)
+            if done.wait(0.1):
+                return
+
+    watcher = threading.Thread(target=watch, name="mlci-spark-deadline", daemon=True)
+    watcher.start()
+    try:
+        yield expired
+    finally:
+        done.set()
+        watcher.join()
+        context.removeJobTag(tag)
+        context.setLocalProperty("spark.job.interruptOnCancel", interrupt)

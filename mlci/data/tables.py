@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,21 +113,76 @@ class Datasets:
         return profile.model_copy(update={"predictions": prediction_entry(predictions)})
 
 
-def read_bytes(uri: str, *, s3_options: dict[str, Any] | None = None) -> bytes:
-    """Return the bytes at a local path or an s3:// URI; DataError when it cannot be read."""
+def repository_of(config: Config) -> Path:
+    """Return the repository a config's relative table paths stay in: the git work tree holding mlci.yaml, else its directory."""
+    start = config.base_dir.resolve()
+    for directory in (start, *start.parents):
+        if (directory / ".git").exists():  # a directory, or a file in a worktree or submodule
+            return directory
+    return start
+
+
+def confinement(config: Config, given: str) -> Path | None:
+    """Return where the table path `given` (as written) must lead: the repository when relative, None when explicit.
+
+    An absolute path names its file explicitly, in mlci.yaml or on the command line, and may
+    lead anywhere; a relative one (from mlci.yaml's directory, or from the working directory
+    on the command line) must stay inside the repository once every symlink is resolved.
+    """
+    return None if given.startswith("s3://") or os.path.isabs(given) else repository_of(config)
+
+
+def read_bytes(uri: str, *, s3_options: dict[str, Any] | None = None, confined_to: Path | None = None) -> bytes:
+    """Return the bytes at a local path or an s3:// URI; DataError when it cannot be read.
+
+    A local path must be a regular file (a FIFO would hold the reader forever, a device never
+    ends) and, with `confined_to`, lead inside that directory once its symlinks are resolved
+    (a symlink in a pull request must not make mlci read /etc/passwd into a report).
+    """
     if uri.startswith("s3://"):
         from mlci.storage.s3 import read_object
 
         return read_object(uri, **(s3_options or {}))
-    path = Path(uri)
-    if not path.exists():
-        raise DataError(f"{uri}: no such file", hint="check the path; paths in mlci.yaml are relative to that file")
-    if path.is_dir():
-        raise DataError(f"{uri}: is a directory, expected a CSV or Parquet file")
     try:
-        return path.read_bytes()
+        real = Path(uri).resolve(strict=True)
+    except FileNotFoundError:
+        raise DataError(
+            f"{uri}: no such file", hint="check the path; paths in mlci.yaml are relative to that file"
+        ) from None
+    except (OSError, RuntimeError) as e:  # a symlink loop
+        raise DataError(f"{uri}: cannot resolve the path ({getattr(e, 'strerror', None) or e})") from None
+    if confined_to is not None and not real.is_relative_to(confined_to):
+        raise DataError(
+            f"{uri}: leads to {real}, outside the repository {confined_to}; "
+            "mlci reads a relative table path only inside the repository",
+            hint="put the file in the repository, or name it by an absolute path",
+        )
+    try:
+        # Not blocking: a FIFO opens at once and is refused below instead of waiting for a writer.
+        # Not following: the path was just resolved, so a symlink here was swapped in since.
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as e:
         raise DataError(f"{uri}: cannot read ({e.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(f.fileno()).st_mode
+        if stat.S_ISDIR(mode):
+            raise DataError(f"{uri}: is a directory, expected a CSV or Parquet file")
+        if not stat.S_ISREG(mode):
+            raise DataError(
+                f"{uri}: is {_special_kind(mode)}, not a regular file; mlci reads tables only from regular files"
+            )
+        try:
+            return f.read()
+        except OSError as e:
+            raise DataError(f"{uri}: cannot read ({e.strerror})") from None
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "a special file"
 
 
 def parse_table(uri: str, raw: bytes, options: dict[str, Any] | None = None) -> pd.DataFrame:
@@ -216,9 +273,13 @@ def read_table(
     s3_options: dict[str, Any] | None = None,
     allow_empty: bool = False,
     options: dict[str, Any] | None = None,
+    confined_to: Path | None = None,
 ) -> Table:
-    """Return the table at `uri` with its fingerprint; DataError for missing, unreadable or empty tables."""
-    raw = read_bytes(uri, s3_options=s3_options)
+    """Return the table at `uri` with its fingerprint; DataError for missing, unreadable or empty tables.
+
+    `confined_to`: the directory a local path must lead inside (`confinement`); see `read_bytes`.
+    """
+    raw = read_bytes(uri, s3_options=s3_options, confined_to=confined_to)
     frame = parse_table(uri, raw, options)
     if len(frame) == 0 and not allow_empty:
         raise DataError(f"{uri}: the table has no rows")
@@ -255,7 +316,7 @@ def load_datasets(config: Config) -> Datasets:
         """Return (fingerprint, shown source, frame loader) of one configured table."""
         if isinstance(src, str):
             uri = config.resolve(src)
-            raw = read_bytes(uri, s3_options=opts)
+            raw = read_bytes(uri, s3_options=opts, confined_to=confinement(config, src))
             return hashlib.sha256(raw).hexdigest(), uri, lambda: _checked_frame(uri, raw, d.target, d.read_options)
         from mlci.data.engines import frame_fingerprint, open_table
 

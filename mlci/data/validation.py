@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlci.contracts.validation import ExpectationFailure, ValidationResult
 from mlci.errors import SuiteError
+from mlci.nesting import NestingError, load_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,9 +54,11 @@ def load_suite(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[int]]
     except FileNotFoundError:
         raise SuiteError(f"{p}: no such expectation suite", hint="check expectations.suite in mlci.yaml") from None
     try:
-        data = json.loads(text)
+        data = load_json(text)
     except json.JSONDecodeError as e:
         raise SuiteError(f"{p}:{e.lineno} invalid JSON: {e.msg}") from None
+    except NestingError as e:
+        raise SuiteError(f"{p}: {e}") from None
     if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
         raise SuiteError(f"{p}: not a GX expectation suite (expected an object with an 'expectations' list)")
     lines = _expectation_lines(text)

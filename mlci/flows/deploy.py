@@ -1,7 +1,8 @@
 """deploy and rollback: move a model into an environment without ever losing one.
 
 A deploy first verifies the version (sha256(model) == manifest == version id; only trusted
-types), copies its files to a fresh prefix deployments/<env>/releases/<id>/, smoke-tests that
+types), copies its files to a release of its own, deployments/<env>/releases/<id>-<rand>/
+(leased while the deploy runs, so no other deploy's prune deletes it), smoke-tests that
 copy (download, sha256, load with trusted types, predict the sample rows kept with the version,
 which must give the predictions recorded at training), marks it smoke-tested, moves the
 environment's alias (compare-and-swap) and only then switches the pointer
@@ -57,28 +58,34 @@ class DeployResult(BaseModel):
 # --- smoke test ---------------------------------------------------------------------------
 
 
-def smoke_test(config: Config, registry: Registry, env: str, version: str) -> None:
-    """Raise CheckFailed unless the release of `version` staged in `env` is that version and predicts as recorded."""
+def smoke_test(config: Config, registry: Registry, env: str, version: str, *, release: str) -> None:
+    """Raise CheckFailed unless `release`, staged in `env`, is `version` and predicts as recorded."""
     import numpy as np
     import pandas as pd
 
-    from mlci.modeling.bundle import SMOKE, open_bundle
-    from mlci.modeling.training import load_trusted, scores
+    from mlci.errors import ScoringFailed
+    from mlci.modeling.bundle import SMOKE, UntrustedTypes, open_bundle
+    from mlci.modeling.sandbox import sandbox_of, score
+    from mlci.modeling.training import score_of
 
     with tempfile.TemporaryDirectory(prefix="mlci-smoke-") as tmp:
         try:
-            path = registry.fetch_release(env, version, Path(tmp))
+            path = registry.fetch_release(env, release, Path(tmp))
             bundle = open_bundle(path, expect=version)
-            model = load_trusted(config, bundle)
             smoke_path = bundle.path / SMOKE
             if not smoke_path.exists():
                 raise CheckFailed(f"version {version} has no {SMOKE} (sample rows) to smoke-test with")
             rows = pd.read_parquet(smoke_path)
             expected = rows.pop("__mlci_prediction__").to_numpy(dtype="float64")
             features = list(bundle.manifest.features or rows.columns)
-            got = np.asarray(scores(model, rows[features], str(bundle.manifest.task)), dtype="float64")
+            # In a contained process: a model that crashes, hangs or eats the runner fails the
+            # smoke test (and the deploy is undone) instead of taking the job down with it.
+            got = np.asarray(score_of(score(bundle, rows[features], sandbox_of(config))), dtype="float64")
         except (CheckFailed, UntrustedTypes, ServiceError):
             raise
+        except ScoringFailed as e:  # the model's own error as before; else what stopped it, once named
+            what = e.raised or str(e).removeprefix(f"version {version}: ")
+            raise CheckFailed(f"smoke test of {version} in {env}: {what}") from e
         except MlciError as e:
             raise CheckFailed(f"smoke test of {version} in {env}: {e}") from e
         except Exception as e:  # a model that cannot load or predict fails the smoke test
@@ -217,21 +224,31 @@ def check_trusted(config: Config, registry: Registry, version: str) -> None:
 def reconcile(registry: Registry, env: str, *, actor: str) -> str | None:
     """Make the published pointer of `env` agree with its alias again; return a note when it had to.
 
-    They disagree only after a deploy was killed (SIGKILL, a lost runner) between moving the
-    alias and switching the pointer, or while restoring. The alias is the authority when the
-    release it names passed its smoke test in `env`; otherwise the pointer is left alone.
+    They disagree after a deploy was killed (SIGKILL, a lost runner) between moving the alias
+    and switching the pointer, or while restoring, and for a moment while another deploy does
+    both. The alias is the authority when the release it names passed its smoke test in `env`;
+    otherwise the pointer is left alone. When the pointer changes while this reconciles,
+    whoever changed it is publishing now and the pointer is left to them.
     """
+    from mlci.errors import ConflictError
+
     alias = registry.alias(env)
     pointer, etag = registry.pointer(env)
     target = alias.version if alias else None
     if pointer == target:
         return None
-    if target is None:
-        registry.switch(env, None, expected_etag=etag, actor=actor, reason="reconcile: the alias is unset")
-        return f"{env}: unpublished {pointer}, left over from an interrupted deploy (the alias is unset)"
-    if registry.smoked(target, env):
-        registry.switch(env, target, expected_etag=etag, actor=actor, reason="reconcile with the alias")
-        return f"{env}: published {target} to match its alias (an earlier deploy was interrupted before publishing it)"
+    try:
+        if target is None:
+            registry.switch(env, None, expected_etag=etag, actor=actor, reason="reconcile: the alias is unset")
+            return f"{env}: unpublished {pointer}, left over from an interrupted deploy (the alias is unset)"
+        release = registry.smoked_release(target, env)
+        if release is not None:
+            registry.switch(env, release, expected_etag=etag, actor=actor, reason="reconcile with the alias")
+            return (
+                f"{env}: published {target} to match its alias (an earlier deploy was interrupted before publishing it)"
+            )
+    except ConflictError:
+        return None
     return (
         f"warning: alias '{env}' names {target}, which was never smoke-tested in {env}; "
         f"the published copy stays {pointer or 'empty'} until `mlci deploy {target} --env {env}`"
@@ -254,9 +271,11 @@ def deploy(
 
     Order (each step only after the one before it succeeded):
       1. verify: sha256(model) == manifest == version id, and only trusted types (nothing runs yet);
-      2. stage the files at deployments/<env>/releases/<id>/ and smoke-test that copy;
+      2. stage the files at a new, leased release deployments/<env>/releases/<id>-<rand>/ and
+         smoke-test that copy;
       3. move the alias (compare-and-swap: exit 3 if it moved since it was read);
       4. switch the pointer deployments/<env>/CURRENT.json (compare-and-swap), re-read the alias.
+    Only then are old releases pruned, and only while the alias still holds what step 3 wrote.
     Any failure or SIGINT/SIGTERM after step 2 puts alias and pointer back as they were. A SIGKILL
     can only leave alias and pointer on two versions that both passed their smoke test in
     `env`; the next deploy or rollback reconciles them before doing anything else.
@@ -266,8 +285,8 @@ def deploy(
     (mlci.flows.policy): a signature the policy accepts, and a check that did not fail unless
     `allow_failed` (a rollback goes back to what served before, whatever its check said).
     """
-    from mlci.errors import ConflictError
     from mlci.flows.policy import Deployments, clear
+    from mlci.modeling.sandbox import warm_up
     from mlci.registry.references import actor as actor_of
     from mlci.signing.verify import provenance_notes, provenance_payload
 
@@ -275,6 +294,7 @@ def deploy(
     if environment not in config.environments:
         known = ", ".join(config.environments)
         raise ConfigError(f"unknown environment '{environment}' (environments in mlci.yaml: {known})")
+    warm_up()  # the smoke test scores in a contained process: its fork server starts beside the checks below
     notes: list[str] = []
     if note := reconcile(registry, environment, actor=actor):
         notes.append(note)
@@ -290,36 +310,32 @@ def deploy(
         why += f" ({clearance.overridden})"
     check_trusted(config, registry, version)
     before = registry.alias(environment)
-    before_pointer, pointer_etag = registry.pointer(environment)
+    before_release, _ = registry.pointer_release(environment)
     previous = before.version if before else None
     github = Deployments(ctx, notes)
     description = f"{action} {config.model.name} {version}"
     github.start(environment, config.model.name, version, description, provenance_payload(verified))
     uri = registry.store.url(f"{config.model.name}/deployments/{environment}/")
+    release: str | None = None
     with _Signals() as signals:
         try:
-            registry.stage(version, environment)
+            # A release of this deploy's own, leased first: no other deploy uses or prunes it.
+            release = registry.take_lease(version, environment, actor=actor)
+            registry.stage(version, environment, release)
             signals.checkpoint()
-            smoke_test(config, registry, environment, version)
+            smoke_test(config, registry, environment, version, release=release)
             signals.checkpoint()
-            registry.mark_smoked(version, environment, actor=actor)
+            registry.mark_smoked(environment, release, actor=actor)
             signals.checkpoint()
-            registry.set_alias(
+            moved = registry.set_alias(
                 environment, version, actor=actor, reason=why, expected_etag=before.etag if before else None
             )
             signals.checkpoint()
-            try:
-                registry.switch(environment, version, expected_etag=pointer_etag, actor=actor, reason=why)
-            except ConflictError:
-                if registry.pointer(environment)[0] != version:  # a reconcile may have switched it for us
-                    raise
+            _publish(registry, environment, release, moved, actor=actor, reason=why)
             signals.checkpoint()
             after = registry.alias(environment)
             if after is None or after.version != version:
-                raise ConflictError(
-                    f"alias '{environment}' of model '{config.model.name}' moved to {after.version if after else 'nothing'} "
-                    f"while mlci was deploying {version}; re-run"
-                )
+                raise _superseded(registry, environment, version, after)
             notice = {
                 "model": config.model.name,
                 "environment": environment,
@@ -343,14 +359,19 @@ def deploy(
                 failure = _Interrupted(signals.received)
             with signals.held():
                 restored, trouble = _undo(
-                    registry, environment, version, before, before_pointer, actor, failure, action
+                    registry, environment, version, release, before, before_release, actor, failure, action
                 )
+                _drop_lease(registry, environment, release)
                 github.finish(environment, False, f"{version} failed: {restored or 'nothing'} is live")
             raise _failed(config.model.name, action, version, environment, failure, restored, trouble) from (
                 failure if isinstance(failure, Exception) else None
             )
-    with contextlib.suppress(MlciError):  # old releases are garbage, not state: a failed prune loses nothing
-        registry.prune_releases(environment, keep={v for v in (version, before_pointer, previous) if v})
+    # Pruned under the compare-and-swap that moved the alias, from what is stored after the
+    # move: nothing is deleted once someone else has moved the alias (the losers of a race
+    # never get here). Old releases are garbage, not state: a failed prune loses nothing.
+    with contextlib.suppress(MlciError):
+        registry.prune_releases(environment, alias_etag=moved.etag)
+    _drop_lease(registry, environment, release)
     registry.log_event(_finished(action, actor, environment, version, previous, DeployDetails(result="ok")))
     github.finish(environment, True, f"{config.model.name} {version} is live in {environment}")
     return DeployResult(
@@ -364,17 +385,64 @@ def deploy(
     )
 
 
+def _superseded(registry: Registry, env: str, version: str, now: AliasRecord | None) -> MlciError:
+    from mlci.errors import ConflictError
+
+    return ConflictError(
+        f"alias '{env}' of model '{registry.model}' moved to {now.version if now else 'nothing'} "
+        f"while mlci was deploying {version}; re-run"
+    )
+
+
+def _publish(registry: Registry, env: str, release: str, moved: AliasRecord, *, actor: str, reason: str) -> None:
+    """Switch the pointer of `env` to `release` while the alias holds what this deploy wrote; ConflictError once not.
+
+    The alias's compare-and-swap decided who publishes: the pointer is switched from whatever
+    it holds now (another deploy, superseded since, may have switched it after this one read
+    it), checked against the alias first and compare-and-swapped, so it never goes to a
+    release the alias has moved past.
+    """
+    from mlci.errors import ConflictError
+    from mlci.registry.registry import release_version
+
+    for _ in range(5):  # bounded: each retry means another writer switched it in between
+        current, etag = registry.pointer_release(env)
+        alias = registry.alias(env)
+        if alias is None or alias.etag != moved.etag:
+            raise _superseded(registry, env, moved.version, alias)
+        if current is not None and release_version(current) == moved.version:
+            return  # a reconcile published this version for us
+        try:
+            registry.switch(env, release, expected_etag=etag, actor=actor, reason=reason)
+            return
+        except ConflictError:
+            continue
+    raise ConflictError(f"the pointer of '{env}' kept changing while mlci was publishing {release}; re-run")
+
+
+def _drop_lease(registry: Registry, env: str, release: str | None) -> None:
+    """End this deploy's lease; one left behind (the store failed) lapses after LEASE_SECONDS."""
+    if release is not None:
+        with contextlib.suppress(MlciError):
+            registry.drop_lease(env, release)
+
+
 def _undo(
     registry: Registry,
     env: str,
     version: str,
+    release: str | None,
     before: AliasRecord | None,
-    before_pointer: str | None,
+    before_release: str | None,
     actor: str,
     failure: BaseException,
     action: Literal["deploy", "rollback"],
 ) -> tuple[str | None, str | None]:
-    """Put alias and pointer back where they were if they now name `version`; return (live version, trouble)."""
+    """Put alias and pointer back where they were if they now name this deploy; return (live version, trouble).
+
+    Nothing is pruned here: what this deploy read before it failed may be stale (another deploy
+    may have moved the alias since), and its own release is left to the next deploy's prune.
+    """
     what = (
         f"SIGNAL {failure}"
         if isinstance(failure, _Interrupted)
@@ -397,16 +465,16 @@ def _undo(
                     expected_etag=current.etag,
                     previous=before.previous,
                 )
-        pointer, etag = registry.pointer(env)
-        if pointer == version and before_pointer != version:
-            registry.switch(env, before_pointer, expected_etag=etag, actor=actor, reason=reason)
+        pointer, etag = registry.pointer_release(env)
+        if release is not None and pointer == release:
+            # Superseded by a later deploy: forward to its release, never back past it.
+            now = registry.alias(env)
+            forward = None
+            if now is not None and now.version not in (version, before.version if before else None):
+                forward = registry.smoked_release(now.version, env)
+            registry.switch(env, forward or before_release, expected_etag=etag, actor=actor, reason=reason)
         reconcile(registry, env, actor=actor)
-        alias = registry.alias(env)
         live = registry.pointer(env)[0]
-        with contextlib.suppress(MlciError):
-            registry.prune_releases(
-                env, keep={v for v in (live, before_pointer, alias.version if alias else None) if v}
-            )
         previous = before.version if before else None
         details = DeployDetails(result="rolled back")
         registry.log_event(_finished(action, actor, env, version, previous, details, reason=reason))

@@ -29,8 +29,10 @@ def evaluate_refs(
     from mlci._internal.redaction import redact
     from mlci.data.tables import load_datasets
     from mlci.flows.pipeline import Candidate, build_document, evaluate
+    from mlci.modeling.sandbox import warm_up
     from mlci.registry.references import baseline_bundle, resolve
 
+    warm_up()  # both bundles are scored in contained processes: start their fork server now
     datasets = load_datasets(config)
     cand = resolve(config, registry, candidate)
     base = baseline_bundle(config, registry, baseline)

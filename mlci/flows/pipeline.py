@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from mlci.data.tables import Datasets
     from mlci.github.context import GitHubContext
     from mlci.modeling.bundle import Bundle
+    from mlci.modeling.sandbox import Scoring
     from mlci.registry.references import Resolved
     from mlci.registry.registry import PushResult, Registry
     from mlci.signing.sign import VersionSigner
@@ -116,14 +117,22 @@ def cached_candidate(
 
 
 def predict(config: Config, bundle: Bundle, frame: pd.DataFrame) -> Predictions:
-    """Return a bundle's predictions on `frame` (labels, and probabilities for classifiers)."""
-    from mlci.data.tables import require_columns
-    from mlci.modeling.training import load_trusted, predictions
+    """Return a bundle's predictions on `frame` (labels, and probabilities for classifiers).
 
-    model = load_trusted(config, bundle)
+    Scored in a contained process (mlci.modeling.sandbox): the bundle may be anyone's.
+    """
+    with start_predicting(config, bundle, frame) as scoring:
+        return scoring.result()
+
+
+def start_predicting(config: Config, bundle: Bundle, frame: pd.DataFrame) -> Scoring:
+    """Return `predict` started in its contained process: `result()` waits for the predictions."""
+    from mlci.data.tables import require_columns
+    from mlci.modeling.sandbox import sandbox_of, start
+
     features = list(bundle.manifest.features or [])
     require_columns(frame, features, uri="the test table", field=f"features of version {bundle.version}")
-    return predictions(model, frame[features], str(bundle.manifest.task))
+    return start(bundle, frame[features], sandbox_of(config))
 
 
 def evaluate(
@@ -134,8 +143,12 @@ def evaluate(
     *,
     cached: bool = False,
     candidate_predictions: Predictions | None = None,
+    baseline_scoring: Scoring | None = None,
 ) -> Comparison:
-    """Return the comparison of candidate and baseline on the same test rows, gates applied."""
+    """Return the comparison of candidate and baseline on the same test rows, gates applied.
+
+    `baseline_scoring`: the baseline's predictions, already under way (else it is scored here).
+    """
     from mlci._internal.cache import ResultCache, key_of
     from mlci._internal.serial import to_data
     from mlci.contracts.comparison import Comparison
@@ -153,7 +166,7 @@ def evaluate(
     )
     if cached and (hit := cache.get_as(key, Comparison)) is not None:
         return hit
-    comparison = _compare(config, datasets, candidate, baseline, candidate_predictions)
+    comparison = _compare(config, datasets, candidate, baseline, candidate_predictions, baseline_scoring)
     cache.put(key, to_data(comparison))
     return comparison
 
@@ -164,6 +177,7 @@ def _compare(
     candidate: Bundle,
     baseline: Bundle | None,
     candidate_predictions: Predictions | None = None,
+    baseline_scoring: Scoring | None = None,
 ) -> Comparison:
     from mlci.stats.comparison import compare
 
@@ -173,7 +187,7 @@ def _compare(
     return compare(
         y,
         candidate_predictions or predict(config, candidate, test),
-        predict(config, baseline, test) if baseline is not None else None,
+        _baseline_predictions(config, baseline, test, baseline_scoring),
         task=config.model.task,
         metrics=config.metrics.names,
         primary=config.metrics.primary,
@@ -182,6 +196,16 @@ def _compare(
         slices=slices,
         positive_class=config.data.positive_class,
     )
+
+
+def _baseline_predictions(
+    config: Config, baseline: Bundle | None, test: pd.DataFrame, scoring: Scoring | None
+) -> Predictions | None:
+    if baseline is None:
+        return None
+    if scoring is not None and scoring.bundle.version == baseline.version:
+        return scoring.result()
+    return predict(config, baseline, test)
 
 
 def feature_notes(config: Config, datasets: Datasets) -> list[str]:
@@ -206,10 +230,12 @@ def judge(
     cached: bool = False,
     drift: DriftReport | None = None,
     no_baseline: str | None = None,
+    baseline_scoring: Scoring | None = None,
 ) -> tuple[Comparison, ReportDocument]:
     """Return the candidate's comparison with its baseline and the document that judges it.
 
     `registry` is where the candidate will be stored under `alias`; None: it is stored nowhere.
+    `baseline_scoring`: the baseline's scoring of the test rows, started earlier (see `evaluate`).
     """
     comparison = evaluate(
         config,
@@ -218,6 +244,7 @@ def judge(
         baseline.bundle if baseline else None,
         cached=cached,
         candidate_predictions=candidate.predictions,
+        baseline_scoring=baseline_scoring,
     )
     uri = registry.version_uri(candidate.bundle.version) if registry is not None else None
     return comparison, build_document(
@@ -384,65 +411,80 @@ def run(
     clock = _Clock()
     chosen: Candidate | None = None if candidate is None else Candidate(bundle=candidate, reused=True, seconds=0.0)
     stopped = False
+    base: Resolved | None = None
+    early: Scoring | None = None  # the baseline's scoring, started before the fit
     with clock("validate"):
         pending = start_validation(config, datasets, before_worker, names=tables, cached=reuse)
     try:
-        with clock("train"):
-            key = cache_key(config, datasets.fingerprints)
-            if chosen is None and reuse and registry is not None:
-                cached = cached_candidate(config, registry, key, [alias], pr)
-                if cached is not None:
-                    chosen = Candidate(bundle=cached, reused=True, seconds=0.0)
-                    messages.append(f"train cache hit: reusing version {cached.version} (same data, config and code)")
-            if chosen is None and pending.failed:  # a cached or in-engine result failed already: no fit
-                stopped = True
-            elif chosen is None:
-                from mlci.data.background import ValidationFailed
-
-                try:
-                    with pending.stopping_fit():
-                        chosen = train_candidate(config, datasets, pr=pr, key=key, ctx=ctx)
-                    messages.append(f"trained version {chosen.bundle.version} in {chosen.seconds:.1f}s")
-                    messages.extend(feature_notes(config, datasets))
-                except ValidationFailed:
+        try:
+            with clock("train"):
+                key = cache_key(config, datasets.fingerprints)
+                if chosen is None and reuse and registry is not None:
+                    cached = cached_candidate(config, registry, key, [alias], pr)
+                    if cached is not None:
+                        chosen = Candidate(bundle=cached, reused=True, seconds=0.0)
+                        messages.append(
+                            f"train cache hit: reusing version {cached.version} (same data, config and code)"
+                        )
+                if chosen is None and pending.failed:  # a cached or in-engine result failed already: no fit
                     stopped = True
-        with clock("validation_wait"):
-            validation = pending.wait()
+                elif chosen is None:
+                    from mlci.data.background import ValidationFailed
+
+                    if registry is not None:
+                        # The baseline scores in a contained process while the candidate trains: its
+                        # fork server's imports and its predictions run beside the fit, not after it.
+                        base = baseline_bundle(config, registry, baseline)
+                        early = start_predicting(config, base.bundle, datasets.test) if base is not None else None
+                    try:
+                        with pending.stopping_fit():
+                            chosen = train_candidate(config, datasets, pr=pr, key=key, ctx=ctx)
+                        messages.append(f"trained version {chosen.bundle.version} in {chosen.seconds:.1f}s")
+                        messages.extend(feature_notes(config, datasets))
+                    except ValidationFailed:
+                        stopped = True
+            with clock("validation_wait"):
+                validation = pending.wait()
+        finally:
+            pending.close()
+        who = actor(ctx)
+        if stopped or any(v.critical_failures for v in validation):
+            # Nothing is evaluated or stored; the document still says why, for every consumer.
+            document = stopped_document(config, validation, datasets, ctx, stopped)
+            if store and registry is not None and details is not None:
+                # No version to store, but the log says what failed, for promote's refusal.
+                registry.log_event(_event(who, alias, details(document)))
+            return Run(
+                document=document,
+                candidate=None,
+                comparison=None,
+                baseline=None,
+                push=None,
+                failure=data_failure(validation, stopped),
+                messages=messages,
+                timings=clock.timings,
+            )
+        assert chosen is not None
+        with clock("evaluate"):
+            if early is None and registry is not None:
+                base = baseline_bundle(config, registry, baseline)
+            comparison, document = judge(
+                config,
+                registry if store else None,
+                datasets,
+                chosen,
+                validation,
+                base,
+                alias,
+                ctx,
+                cached=reuse,
+                drift=drift,
+                no_baseline=no_baseline,
+                baseline_scoring=early,
+            )
     finally:
-        pending.close()
-    who = actor(ctx)
-    if stopped or any(v.critical_failures for v in validation):
-        # Nothing is evaluated or stored; the document still says why, for every consumer.
-        document = stopped_document(config, validation, datasets, ctx, stopped)
-        if store and registry is not None and details is not None:
-            # No version to store, but the log says what failed, for promote's refusal.
-            registry.log_event(_event(who, alias, details(document)))
-        return Run(
-            document=document,
-            candidate=None,
-            comparison=None,
-            baseline=None,
-            push=None,
-            failure=data_failure(validation, stopped),
-            messages=messages,
-            timings=clock.timings,
-        )
-    assert chosen is not None
-    with clock("evaluate"):
-        base = baseline_bundle(config, registry, baseline) if registry is not None else None
-        comparison, document = judge(
-            config,
-            registry if store else None,
-            datasets,
-            chosen,
-            validation,
-            base,
-            alias,
-            ctx,
-            cached=reuse,
-            drift=drift,
-            no_baseline=no_baseline,
-        )
+        if early is not None:  # unread when the run ended early: its child is stopped
+            early.cancel()
     pushed = None
     if store and registry is not None and details is not None:
         with clock("push"):

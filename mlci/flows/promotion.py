@@ -15,7 +15,7 @@ The stored verdict becomes informational: it is shown, never decisive.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlci.errors import CheckFailed, ConfigError, UsageError
 
@@ -58,20 +58,17 @@ def github_record(ctx: GitHubContext, number: int) -> tuple[bool, str | None]:
     from mlci.github.client import GitHubClient
 
     with GitHubClient.from_context(ctx) as client:
-        pull = client.get(f"/repos/{ctx.repository}/pulls/{number}")
-    if not isinstance(pull, dict) or pull.get("number") != number:
+        pull = client.pull_request(number)
+    if pull.number != number:
         raise CheckFailed(f"GitHub's answer for PR #{number} is not that pull request")
-    head: dict[str, Any] = pull["head"] if isinstance(pull.get("head"), dict) else {}
-    head_repo: dict[str, Any] = head["repo"] if isinstance(head.get("repo"), dict) else {}
-    head_name = head_repo.get("full_name")
-    if not isinstance(head_name, str) or head_name.lower() != (ctx.repository or "").lower():
+    head_name = pull.head.repo.full_name if pull.head.repo is not None else None
+    if head_name is None or head_name.lower() != (ctx.repository or "").lower():
         raise CheckFailed(
             f"PR #{number} came from {head_name or 'a deleted repository'}, not {ctx.repository}: a fork's check "
             f"stores no candidate, so whatever pr-{number} names was stored by another job; refusing to promote it",
             hint="re-run the check from a branch of this repository and promote that PR",
         )
-    sha = head.get("sha")
-    return bool(pull.get("merged") or pull.get("merged_at")), sha if isinstance(sha, str) else None
+    return bool(pull.merged or pull.merged_at), pull.head.sha
 
 
 def verify_pr_candidate(config: Config, registry: Registry, from_pr: str, ctx: GitHubContext) -> VerifiedCandidate:
@@ -124,7 +121,11 @@ def verify_pr_candidate(config: Config, registry: Registry, from_pr: str, ctx: G
         notes.append("not checked against GitHub (no token outside Actions): re-evaluated only")
     # Re-evaluate here, with this branch's gates and data, against what is in production now: the
     # same pipeline as every check, with the PR's stored version as the candidate, nothing read
-    # from the cache (.mlci/ of the checkout is the PR's too) and nothing stored.
+    # from the cache (.mlci/ of the checkout is the PR's too) and nothing stored. Both models are
+    # scored in contained processes, whose fork server starts beside the validation.
+    from mlci.modeling.sandbox import warm_up
+
+    warm_up()
     outcome = run(
         config,
         registry,

@@ -60,7 +60,7 @@ class VersionSummary(_Result):
     git_sha: str | None
     pr: int | None
     metrics: dict[str, Any]
-    signatures: list[Signature] | None = None  # stored beside it, newest first, unverified; None: no signing
+    signatures: list[Signature] | None = None  # stored beside it, by id, unverified; None: no signing
 
 
 class AliasSummary(_Result):

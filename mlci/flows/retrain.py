@@ -50,7 +50,8 @@ def production_bundle(config: Config, registry: Registry) -> Bundle | None:
 
 def measure_drift(config: Config, bundle: Bundle, frame: pd.DataFrame) -> DriftReport:
     """Return the drift of `frame` against the bundle's reference profile, with prediction drift."""
-    from mlci.modeling.training import load_trusted, scores
+    from mlci.modeling.sandbox import sandbox_of, score
+    from mlci.modeling.training import score_of
     from mlci.stats.drift import compare_profile
 
     profile = bundle.profile()
@@ -59,8 +60,7 @@ def measure_drift(config: Config, bundle: Bundle, frame: pd.DataFrame) -> DriftR
     predictions = None
     features = list(bundle.manifest.features or [])
     if all(f in frame.columns for f in features):
-        model = load_trusted(config, bundle)
-        predictions = scores(model, frame[features], str(bundle.manifest.task))
+        predictions = score_of(score(bundle, frame[features], sandbox_of(config)))
     # compare_profile names a missing column itself (unless drift.ignore lists it).
     return compare_profile(profile, frame, config.drift, predictions=predictions)
 
@@ -71,7 +71,8 @@ def measure_drift_in_engine(config: Config, bundle: Bundle, table: EngineTable) 
     Prediction drift needs the model to score rows, so it is measured on the deterministic
     sample (`data.sample_rows`) when one is configured, and left out otherwise.
     """
-    from mlci.modeling.training import load_trusted, scores
+    from mlci.modeling.sandbox import sandbox_of, score
+    from mlci.modeling.training import score_of
     from mlci.stats.drift import PREDICTION, compare_observed, observe_predictions, profile_columns
 
     profile = bundle.profile()
@@ -83,12 +84,12 @@ def measure_drift_in_engine(config: Config, bundle: Bundle, table: EngineTable) 
         features = list(bundle.manifest.features or [])
         frame = table.sample(config.data.id, config.data.sample_rows)
         if all(f in frame.columns for f in features):
-            model = load_trusted(config, bundle)
-            observed[PREDICTION] = observe_predictions(entry, scores(model, frame[features], str(bundle.manifest.task)))
+            predictions = score_of(score(bundle, frame[features], sandbox_of(config)))
+            observed[PREDICTION] = observe_predictions(entry, predictions)
     return compare_observed(profile, observed, rows, config.drift)
 
 
-def fresh_source(config: Config, current: str | None = None, now: datetime | None = None) -> TableSource:
+def fresh_source(config: Config, current: TableSource | None = None, now: datetime | None = None) -> TableSource:
     """Return the fresh table: `current` from the command line (a path or a mapping), else retrain.data."""
     from mlci.data.engines import parse_source
 
@@ -97,6 +98,14 @@ def fresh_source(config: Config, current: str | None = None, now: datetime | Non
     if config.retrain.data is not None and not isinstance(config.retrain.data, str):
         return config.retrain.data
     return fresh_data_uri(config, now=now)
+
+
+def _fresh_confinement(config: Config, current: TableSource | None) -> Path | None:
+    """Return where the fresh table's local path must lead (`mlci.data.confinement` of the path as written)."""
+    from mlci.data.tables import confinement
+
+    written = current if current is not None else config.retrain.data
+    return confinement(config, written if isinstance(written, str) else "")
 
 
 @dataclass
@@ -108,7 +117,7 @@ class DriftResult:
     report: DriftReport
 
 
-def drift(config: Config, registry: Registry, current: str | None = None) -> DriftResult:
+def drift(config: Config, registry: Registry, current: TableSource | None = None) -> DriftResult:
     """Return the drift of a fresh table (default: retrain.data, a path or an engine table) against production."""
     from mlci.data.engines import open_table
     from mlci.data.tables import read_table, s3_options
@@ -124,7 +133,12 @@ def drift(config: Config, registry: Registry, current: str | None = None) -> Dri
         engine = open_table(source, field="--current" if current is not None else "retrain.data")
         report = measure_drift_in_engine(config, bundle, engine)
         return DriftResult(table=engine.label, production=bundle.version, report=report)
-    table = read_table(source, s3_options=s3_options(config), options=config.data.read_options)
+    table = read_table(
+        source,
+        s3_options=s3_options(config),
+        options=config.data.read_options,
+        confined_to=_fresh_confinement(config, current),
+    )
     return DriftResult(table=table.uri, production=bundle.version, report=measure_drift(config, bundle, table.frame))
 
 
@@ -206,7 +220,12 @@ def retrain(
     engines: dict[str, EngineTable] = {}
     sample = None
     if isinstance(source, str):
-        table = read_table(source, s3_options=s3_options(config), options=config.data.read_options)
+        table = read_table(
+            source,
+            s3_options=s3_options(config),
+            options=config.data.read_options,
+            confined_to=_fresh_confinement(config, None),
+        )
         uri, frame, fingerprint = table.uri, table.frame, table.sha256
         drift_report = measure_drift(config, production, frame) if production is not None else None
     else:

@@ -20,7 +20,7 @@ from mlci.registry.references import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlci.config.schema import Config
+    from mlci.config.schema import Config, TableSource
     from mlci.contracts.document import ReportDocument
     from mlci.contracts.validation import ValidationResult
     from mlci.data.background import BackgroundValidation
@@ -28,9 +28,9 @@ if TYPE_CHECKING:
     from mlci.github.context import GitHubContext
 
 
-def validate_data(config: Config, which: str | None = None) -> list[ValidationResult]:
-    """Return the suite's result on each table: the configured ones, `train`, `test`, or a path."""
-    from mlci.data.tables import load_datasets, read_table, s3_options
+def validate_data(config: Config, which: TableSource | None = None) -> list[ValidationResult]:
+    """Return the suite's result on each table: the configured ones, `train`, `test`, a path or an engine table."""
+    from mlci.data.tables import confinement, load_datasets, read_table, s3_options
     from mlci.data.validation import validate
 
     if config.expectations is None:
@@ -43,8 +43,14 @@ def validate_data(config: Config, which: str | None = None) -> list[ValidationRe
         if not isinstance(source, str):
             return [open_table(source, field="--data").validate(suite)]
         # A path on the command line is relative to where the user stands, not to mlci.yaml.
-        table = read_table(source, s3_options=s3_options(config), options=config.data.read_options)
+        table = read_table(
+            source,
+            s3_options=s3_options(config),
+            options=config.data.read_options,
+            confined_to=confinement(config, source),
+        )
         return [validate(table.frame, suite, table=table.uri)]
+    assert which is None or isinstance(which, str)
     if (engine_results := _validate_in_engines(config, suite, which)) is not None:
         return engine_results
     datasets = load_datasets(config)

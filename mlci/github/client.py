@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-import json
+import functools
+import math
 import socket
 import threading
 import time
@@ -18,15 +19,30 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+from pydantic import ValidationError
 
 from mlci import __version__
+from mlci._internal.nesting import NestingError, load_json
 from mlci.errors import ConfigError, GitHubError, ReadOnlyToken
 from mlci.github.context import GitHubContext
 from mlci.github.permissions import permission_for
+from mlci.github.responses import (
+    Accepted,
+    Account,
+    Answer,
+    Comment,
+    Commit,
+    Created,
+    Deployment,
+    Issue,
+    PullOfCommit,
+    PullRequest,
+    problem,
+)
 from mlci.github.workflow import mask_secret
 
 # GitHub answers 403 with these when the token lacks a permission (an installation token such as
@@ -36,6 +52,10 @@ STATUS_STATES = ("error", "failure", "pending", "success")
 DEPLOYMENT_STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
 # How recent an identical comment must be to count as the one our failed POST created.
 _RECENT_DUPLICATE = timedelta(minutes=10)
+# A wait GitHub asks for is shown up to this long ("in 3600 s"); a longer one is no real answer.
+_LONGEST_WAIT = 366 * 24 * 3600.0
+
+A = TypeVar("A", bound=Answer)
 
 
 # Errors
@@ -165,21 +185,22 @@ class GitHubClient:
             return None
         headers = response.headers
         retry_after = headers.get("Retry-After")
-        if retry_after:
-            try:
-                return max(0.0, float(retry_after))
-            except ValueError:
-                when = email.utils.parsedate_to_datetime(retry_after)
-                if when is not None:
-                    return max(0.0, when.timestamp() - time.time())
+        if retry_after is not None:
+            wait = _retry_after(retry_after)
+            if wait is not None:
+                return wait
+            # A Retry-After that is neither seconds nor an HTTP date ("soon") still says this
+            # is a limit; it gives no hint how long, so it is treated as one without headers.
         if headers.get("X-RateLimit-Remaining") == "0" and headers.get("X-RateLimit-Reset"):
             try:
                 reset = float(headers["X-RateLimit-Reset"])
             except ValueError:
+                reset = math.nan
+            if not math.isfinite(reset):
                 reset = time.time() + 60.0
             # One second of slack for clock skew between the runner and GitHub.
-            return max(0.0, reset - time.time()) + 1.0
-        if response.status_code == 429 or "rate limit" in _message_of(response).lower():
+            return min(max(0.0, reset - time.time()) + 1.0, _LONGEST_WAIT)
+        if response.status_code == 429 or retry_after is not None or "rate limit" in _message_of(response).lower():
             # A secondary limit without headers: GitHub asks for at least a minute.
             return 60.0
         return None
@@ -344,23 +365,45 @@ class GitHubClient:
         return response
 
     def _json(self, response: requests.Response) -> Any:
+        where = f"GitHub API {response.request.method} {_path_of(response.url)}"
         try:
-            return response.json()
+            return load_json(response.content)
+        except NestingError as exc:
+            raise GitHubError(f"{where} returned {exc}", status=response.status_code) from None
         except ValueError as exc:
+            raise GitHubError(f"{where} returned a body that is not JSON", status=response.status_code) from exc
+
+    def _answer(self, model: type[A], data: Any, where: str, at: tuple[str | int, ...] = ()) -> A:
+        """Return `data` (a decoded answer of the call `where`) as `model`; GitHubError naming a wrong field."""
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
             raise GitHubError(
-                f"GitHub API {response.request.method} {_path_of(response.url)} returned a body that is not JSON",
-                status=response.status_code,
-            ) from exc
+                self._scrub(f"{where}: in GitHub's answer, {problem(exc, at)}"),
+                hint="GitHub's API description does not allow that answer (a proxy, or a change at GitHub?); "
+                "re-run later, and report it if it persists",
+            ) from None
+
+    def _call(
+        self, model: type[A], method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None
+    ) -> A:
+        """Send one idempotent call and return its answer as `model`."""
+        response = self._request(method, path, params=params, json_body=json_body)
+        return self._answer(model, self._json(response), f"GitHub API {method} {_path_of(path)}")
 
     def _create_once(
-        self, path: str, body: Mapping[str, Any], find: Callable[[], dict[str, Any] | None]
-    ) -> dict[str, Any]:
-        """POST `body`; after a failure of unknown outcome, return what `find` sees before re-posting."""
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        find: Callable[[], A | None],
+        parse: Callable[[Any, str], A],
+    ) -> A:
+        """POST `body` and return its answer read by `parse`; after a failure of unknown outcome, what `find` sees."""
         last: _OutcomeUnknown | None = None
         for attempt in range(1, self.retries + 2):
             try:
                 created = self._json(self._request("POST", path, json_body=body, idempotent=False))
-                return dict(created)
+                return parse(created, f"GitHub API POST {_path_of(path)}")
             except _OutcomeUnknown as exc:
                 last = exc
             found = find()
@@ -379,24 +422,23 @@ class GitHubClient:
         """Return the decoded JSON of a GET."""
         return self._json(self._request("GET", path, params=params))
 
-    def paginate(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-        """Yield every item of a list endpoint, following `Link: rel="next"` (bounded)."""
+    def paginate(self, path: str, model: type[A], params: Mapping[str, Any] | None = None) -> Iterator[A]:
+        """Yield every item of a list endpoint as `model`, following `Link: rel="next"` (bounded)."""
         query: dict[str, Any] = {"per_page": 100, **(params or {})}
         url: str = path
+        where = f"GitHub API GET {_path_of(path)}"
         for _page in range(self.max_pages):
             response = self._request("GET", url, params=query)
             items = self._json(response)
             if not isinstance(items, list):
-                raise GitHubError(f"GitHub API GET {_path_of(path)} did not return a list")
-            yield from (item for item in items if isinstance(item, dict))
+                raise GitHubError(f"{where} did not return a list")
+            yield from (self._answer(model, item, where, (i,)) for i, item in enumerate(items))
             next_url = response.links.get("next", {}).get("url")
             if not next_url:
                 return
             # The next link already carries every query parameter.
             url, query = next_url, {}
-        raise GitHubError(
-            f"GitHub API GET {_path_of(path)} has more than {self.max_pages} pages; mlci stopped reading",
-        )
+        raise GitHubError(f"{where} has more than {self.max_pages} pages; mlci stopped reading")
 
     # -- identity ----------------------------------------------------------------------
 
@@ -404,17 +446,17 @@ class GitHubClient:
         """Return the token's user login, or None when GitHub will not say (installation tokens)."""
         if not self._login_known:
             try:
-                login = self.get("/user").get("login")
+                login: str | None = self._call(Account, "GET", "/user").login
             except GitHubError as exc:
                 # GITHUB_TOKEN and GitHub App installation tokens get 403 on GET /user.
                 if exc.status not in (401, 403, 404):
                     raise
                 login = None
-            self._login = login if isinstance(login, str) and login else None
+            self._login = login or None
             self._login_known = True
         return self._login
 
-    def _is_own(self, item: Mapping[str, Any]) -> bool:
+    def _is_own(self, item: Comment | Issue) -> bool:
         """Return True when mlci wrote `item` with this token's identity (callers check the marker).
 
         A personal token answers GET /user with its login. An installation token (the job's
@@ -422,23 +464,25 @@ class GitHubClient:
         any bot author counts, unless `bot_login` pins one. A human's comment is never ours
         without a personal token of that human, even when it carries the marker.
         """
-        user = item.get("user") or {}
+        user = item.user
+        if user is None:
+            return False
         if self.bot_login:
-            return bool(user.get("login") == self.bot_login)
+            return user.login == self.bot_login
         login = self.authenticated_login()
         if login is not None:
-            return bool(user.get("login") == login)
-        return bool(user.get("type") == "Bot")
+            return user.login == login
+        return user.type == "Bot"
 
     # -- sticky comments ---------------------------------------------------------------
 
     def _repo_path(self, suffix: str) -> str:
         return f"/repos/{self.repository}{suffix}"
 
-    def find_comment(self, issue_number: int, marker: str) -> dict[str, Any] | None:
+    def find_comment(self, issue_number: int, marker: str) -> Comment | None:
         """Return our own oldest comment on the issue/PR that contains `marker`, else None."""
-        for comment in self.paginate(self._repo_path(f"/issues/{issue_number}/comments")):
-            if marker in (comment.get("body") or "") and self._is_own(comment):
+        for comment in self.paginate(self._repo_path(f"/issues/{issue_number}/comments"), Comment):
+            if marker in (comment.body or "") and self._is_own(comment):
                 return comment
         return None
 
@@ -450,34 +494,35 @@ class GitHubClient:
             body = f"{marker}\n{body}"
         existing = self.find_comment(issue_number, marker)
         if existing is not None:
-            updated = self._json(
-                self._request("PATCH", self._repo_path(f"/issues/comments/{existing['id']}"), json_body={"body": body})
-            )
-            return CommentResult(int(updated["id"]), str(updated["html_url"]), "updated")
+            path = self._repo_path(f"/issues/comments/{existing.id}")
+            updated = self._call(Comment, "PATCH", path, json_body={"body": body})
+            return CommentResult(updated.id, updated.html_url, "updated")
         created = self._create_once(
             self._repo_path(f"/issues/{issue_number}/comments"),
             {"body": body},
             lambda: self.find_comment(issue_number, marker),
+            functools.partial(self._answer, Comment),
         )
-        return CommentResult(int(created["id"]), str(created["html_url"]), "created")
+        return CommentResult(created.id, created.html_url, "created")
 
     def add_issue_comment(self, number: int, body: str) -> str:
         """Post a comment on an issue or PR; return its web address."""
         started = datetime.now(timezone.utc)
 
-        def find() -> dict[str, Any] | None:
-            newest: dict[str, Any] | None = None
-            for comment in self.paginate(self._repo_path(f"/issues/{number}/comments")):
-                if comment.get("body") == body and self._is_own(comment):
+        def find() -> Comment | None:
+            newest: Comment | None = None
+            for comment in self.paginate(self._repo_path(f"/issues/{number}/comments"), Comment):
+                if comment.body == body and self._is_own(comment):
                     newest = comment
             if newest is None:
                 return None
-            created_at = _parse_time(newest.get("created_at"))
+            created_at = _parse_time(newest.created_at)
             recent = created_at is not None and created_at >= started - _RECENT_DUPLICATE
             return newest if recent else None
 
-        created = self._create_once(self._repo_path(f"/issues/{number}/comments"), {"body": body}, find)
-        return str(created["html_url"])
+        path = self._repo_path(f"/issues/{number}/comments")
+        created = self._create_once(path, {"body": body}, find, functools.partial(self._answer, Comment))
+        return created.html_url
 
     # -- statuses and deployments ------------------------------------------------------
 
@@ -495,8 +540,7 @@ class GitHubClient:
         body: dict[str, Any] = {"state": state, "context": context, "description": _truncate(description, 140)}
         if target_url:
             body["target_url"] = target_url
-        created = self._json(self._request("POST", self._repo_path(f"/statuses/{sha}"), json_body=body))
-        return int(created["id"])
+        return self._call(Created, "POST", self._repo_path(f"/statuses/{sha}"), json_body=body).id
 
     def create_deployment(
         self,
@@ -521,18 +565,26 @@ class GitHubClient:
             "production_environment": environment == "production",
         }
 
-        def find() -> dict[str, Any] | None:
+        def find() -> Deployment | None:
             params = {"ref": ref, "environment": environment, "per_page": 30}
-            for deployment in self.get(self._repo_path("/deployments"), params=params):
+            path = self._repo_path("/deployments")
+            listed = self.get(path, params=params)
+            if not isinstance(listed, list):
+                raise GitHubError(f"GitHub API GET {path} did not return a list")
+            for i, item in enumerate(listed):
+                deployment = self._answer(Deployment, item, f"GitHub API GET {path}", (i,))
                 if _payload_of(deployment).get("mlci_request_id") == request_id:
-                    return dict(deployment)
+                    return deployment
             return None
 
-        created = self._create_once(self._repo_path("/deployments"), body, find)
-        if "id" not in created:
-            # 202: GitHub answered with a message instead of a deployment (auto-merge).
-            raise GitHubError(f"GitHub did not create the deployment: {created.get('message', created)}")
-        return int(created["id"])
+        def parse(created: Any, where: str) -> Deployment:
+            if isinstance(created, dict) and "id" not in created:
+                # 202: GitHub answered with a message instead of a deployment (auto-merge).
+                accepted = self._answer(Accepted, created, where)
+                raise GitHubError(f"GitHub did not create the deployment: {accepted.message or 'no message'}")
+            return self._answer(Deployment, created, where)
+
+        return self._create_once(self._repo_path("/deployments"), body, find, parse).id
 
     def create_deployment_status(
         self,
@@ -554,34 +606,35 @@ class GitHubClient:
             body["log_url"] = log_url
         if environment:
             body["environment"] = environment
-        created = self._json(
-            self._request("POST", self._repo_path(f"/deployments/{deployment_id}/statuses"), json_body=body)
-        )
-        return int(created["id"])
+        path = self._repo_path(f"/deployments/{deployment_id}/statuses")
+        return self._call(Created, "POST", path, json_body=body).id
 
-    # -- commits -----------------------------------------------------------------------
+    # -- commits and pull requests -----------------------------------------------------
 
     def pulls_for_commit(self, sha: str) -> list[int]:
         """Return the numbers of the PRs associated with a commit, merged ones first."""
-        pulls = list(self.paginate(self._repo_path(f"/commits/{sha}/pulls")))
-        merged = [int(p["number"]) for p in pulls if p.get("merged_at")]
-        others = [int(p["number"]) for p in pulls if not p.get("merged_at")]
+        pulls = list(self.paginate(self._repo_path(f"/commits/{sha}/pulls"), PullOfCommit))
+        merged = [p.number for p in pulls if p.merged_at]
+        others = [p.number for p in pulls if not p.merged_at]
         return merged + others
 
     def commit_message(self, sha: str) -> str:
         """Return a commit's full message."""
-        data = self.get(self._repo_path(f"/commits/{sha}"))
-        return str((data.get("commit") or {}).get("message") or "")
+        return self._call(Commit, "GET", self._repo_path(f"/commits/{sha}")).commit.message
+
+    def pull_request(self, number: int) -> PullRequest:
+        """Return GitHub's record of pull request `number`: merged or not, its head commit and repository."""
+        return self._call(PullRequest, "GET", self._repo_path(f"/pulls/{number}"))
 
     # -- tracking issues ---------------------------------------------------------------
 
-    def find_issue(self, marker: str, labels: list[str]) -> dict[str, Any] | None:
+    def find_issue(self, marker: str, labels: list[str]) -> Issue | None:
         """Return our own issue (open or closed) whose body holds `marker`, else None."""
         params = {"state": "all", "labels": ",".join(labels)} if labels else {"state": "all"}
-        for issue in self.paginate(self._repo_path("/issues"), params):
-            if "pull_request" in issue:
+        for issue in self.paginate(self._repo_path("/issues"), Issue, params):
+            if issue.pull_request is not None:
                 continue
-            if marker in (issue.get("body") or "") and self._is_own(issue):
+            if marker in (issue.body or "") and self._is_own(issue):
                 return issue
         return None
 
@@ -604,32 +657,48 @@ class GitHubClient:
             body = f"{marker}\n{body}"
         existing = self.find_issue(marker, labels)
         if existing is not None:
-            number = int(existing["number"])
-            if existing.get("body") == body and existing.get("title") == title:
-                return IssueResult(number, str(existing["html_url"]), "unchanged")
-            updated = self._json(
-                self._request("PATCH", self._repo_path(f"/issues/{number}"), json_body={"title": title, "body": body})
-            )
-            return IssueResult(number, str(updated["html_url"]), "updated")
+            if existing.body == body and existing.title == title:
+                return IssueResult(existing.number, existing.html_url, "unchanged")
+            path = self._repo_path(f"/issues/{existing.number}")
+            updated = self._call(Issue, "PATCH", path, json_body={"title": title, "body": body})
+            return IssueResult(existing.number, updated.html_url, "updated")
         for label in labels:
             self.ensure_label(label)
         created = self._create_once(
             self._repo_path("/issues"),
             {"title": title, "body": body, "labels": labels},
             lambda: self.find_issue(marker, labels),
+            functools.partial(self._answer, Issue),
         )
-        return IssueResult(int(created["number"]), str(created["html_url"]), "created")
+        return IssueResult(created.number, created.html_url, "created")
 
 
-def _payload_of(deployment: Mapping[str, Any]) -> dict[str, Any]:
+def _payload_of(deployment: Deployment) -> dict[str, Any]:
     """Return a deployment's payload as a mapping: GitHub allows an object or a JSON text (or any text)."""
-    payload = deployment.get("payload")
+    payload: Any = deployment.payload
     if isinstance(payload, str):
         try:
-            payload = json.loads(payload) if payload.strip() else {}
+            payload = load_json(payload) if payload.strip() else {}
         except ValueError:
             return {}
     return payload if isinstance(payload, dict) else {}
+
+
+def _retry_after(value: str) -> float | None:
+    """Return the seconds a Retry-After header asks for (delay-seconds or an HTTP date), or None when it is neither."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:  # RFC 9110's dates are GMT; "-0000" parses without a zone
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = when.timestamp() - time.time()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(0.0, seconds), _LONGEST_WAIT)
 
 
 def _accepted_permission(response: requests.Response) -> str | None:
@@ -644,21 +713,23 @@ def _accepted_permission(response: requests.Response) -> str | None:
     return " or ".join(accepted) or None
 
 
-def _message_of(response: requests.Response) -> str:
+def _decoded(response: requests.Response) -> Any:
+    """Return an answer's JSON, or None when it is not JSON (or nests too deep to read)."""
     try:
-        data = response.json()
+        return load_json(response.content)
     except ValueError:
-        return ""
+        return None
+
+
+def _message_of(response: requests.Response) -> str:
+    data = _decoded(response)
     message = data.get("message") if isinstance(data, dict) else None
     return str(message) if message else ""
 
 
 def _error_details(response: requests.Response) -> str:
     """Return GitHub's validation details (`errors: [{code, field, message}]`) as a suffix."""
-    try:
-        data = response.json()
-    except ValueError:
-        return ""
+    data = _decoded(response)
     errors = data.get("errors") if isinstance(data, dict) else None
     if not isinstance(errors, list) or not errors:
         return ""

@@ -18,6 +18,7 @@ from mlci._internal.files import regular_file, sha256_file
 from mlci.contracts.drift import Profile
 from mlci.contracts.manifest import Manifest
 from mlci.errors import ModelError, UntrustedTypes
+from mlci.modeling.trees import check_trees
 
 MODEL_FILE = "model.skops"
 MANIFEST = "manifest.json"
@@ -31,9 +32,12 @@ FORMAT = 1
 # model.trusted_types. Never by prefix: `numpy.` alone includes numpy.testing's exec().
 DEFAULT_MAX_MODEL_MB = 2048
 # Three exact classes (no functions) that scikit-learn models hold but skops 0.16's default set
-# does not list: tree models' Tree and TreePredictor (newer skops trusts them itself, skops
-# PR #513) and numpy.dtype, which every estimator fitted on a DataFrame stores. Constructing
-# them runs no user code. Anything else needs the user's exact name.
+# does not list: tree models' Tree and TreePredictor and numpy.dtype, which every estimator
+# fitted on a DataFrame stores. Constructing them runs no user code, but a tree's node arrays are
+# indices scikit-learn's compiled loops follow unchecked: skops PR #535 dropped tree nodes from its
+# trusted set for that reason (after PR #513 had added TreePredictor). mlci keeps them, because its
+# default estimators are tree models, and checks every tree before use (mlci.modeling.trees; why:
+# docs/security.md). Anything else needs the user's exact name.
 MLCI_TRUSTED_TYPES = (
     "numpy.dtype",
     "sklearn.tree._tree.Tree",
@@ -67,12 +71,14 @@ class Bundle:
 
     def write_manifest(self) -> None:
         """Write the manifest back (after adding metrics or a verdict; the model is unchanged)."""
-        (self.path / MANIFEST).write_text(self.manifest.dump())
+        from mlci._internal.redaction import redact
+
+        (self.path / MANIFEST).write_text(redact(self.manifest.dump()))
 
     def profile(self) -> Profile | None:
         """Return the reference profile of the training data, when the bundle has one; ModelError if malformed."""
         path = self.path / PROFILE
-        return Profile.parse(path.read_bytes(), str(path)) if path.exists() else None
+        return Profile.parse(regular_file(path).read_bytes(), str(path)) if path.exists() else None
 
 
 _IDS = re.compile(r'("__id__": )(\d+)|("file": ")(\d+)(\.npy")')
@@ -213,7 +219,9 @@ def load_model(
     """Return the estimator in a verified bundle, refusing any type that is not trusted.
 
     Trusted = skops' default set + MLCI_TRUSTED_TYPES + the exact names in `trusted_types`,
-    which come from the configuration of the job that loads, never from the artifact.
+    which come from the configuration of the job that loads, never from the artifact. The
+    node arrays of its tree models are checked (mlci.modeling.trees) before it is returned. A model mlci
+    did not train in this process is loaded only in a contained process (mlci.sandbox.score).
     """
     import skops.io as sio
 
@@ -230,6 +238,9 @@ def load_model(
         # Only exact names are passed: skops adds its own defaults itself.
         allowed = {*MLCI_TRUSTED_TYPES, *trusted_types}
         listed = [t for t in sio.get_untrusted_types(data=data) if t in allowed]
-        return sio.loads(data, trusted=listed)
+        model = sio.loads(data, trusted=listed)
     except Exception as e:
         raise ModelError(f"{bundle.model_path}: cannot load ({type(e).__name__}: {e})") from None
+    # Built from trusted types is not yet safe to run: scikit-learn's tree loops trust their indices.
+    check_trees(model, f"version {bundle.version} ({bundle.model_path})")
+    return model

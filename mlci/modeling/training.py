@@ -159,13 +159,21 @@ def training_code_hash(config: Config) -> str:
 
 def cache_key(config: Config, fingerprints: dict[str, str]) -> str:
     """Return the key under which an unchanged training run can reuse its earlier candidate."""
-    from mlci.data.engines import redact
+    from mlci._internal.redaction import redact_url
+
+    def without_credentials(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: without_credentials(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [without_credentials(v) for v in value]
+        return redact_url(value) if isinstance(value, str) and "://" in value else value
 
     payload = {
         "data": fingerprints,
-        "model": config.model.model_dump(mode="json"),
+        # The sandbox limits change where a model is scored, not what is trained.
+        "model": config.model.model_dump(mode="json", exclude={"sandbox"}),
         # Without a database password: the key is stored in manifests anyone can read.
-        "data_config": json.loads(redact(json.dumps(config.data.model_dump(mode="json")))),
+        "data_config": without_credentials(config.data.model_dump(mode="json")),
         "code": training_code_hash(config),
         "libraries": library_versions(),
     }
@@ -309,11 +317,6 @@ def score_of(pred: Predictions) -> Any:
         classes = list(pred.classes or sorted(set(labels.tolist())))
         return np.array([classes.index(p) for p in labels], dtype="float64")
     return labels.astype("float64")
-
-
-def scores(estimator: Any, X: pd.DataFrame, task: str) -> Any:
-    """Return one number per row (see score_of) for an estimator on X."""
-    return score_of(predictions(estimator, X, task))
 
 
 def _parquet_bytes(frame: pd.DataFrame) -> bytes:

@@ -5,15 +5,17 @@ Layout under the store's root (DESIGN.md), identical on disk and on S3:
     <model>/versions/<id>/<file>...        the bundle's files; manifest.json written LAST
     <model>/versions/<id>/signatures/...   with signing: signature, provenance, ML-BOM (before the manifest)
     <model>/aliases/<alias>.json           {version, previous, updated_at, actor, reason}
-    <model>/deployments/<env>/<file>...    the published copy a serving system loads
-    <model>/deployments/<env>/CURRENT.json {version, published_at, actor}, written after it
+    <model>/deployments/<env>/releases/<release>/...  one copy per deploy (<version>-<rand>), manifest
+                                           last; SMOKED.json once it passed its smoke test
+    <model>/deployments/<env>/leases/<release>.json   held while the deploy making that release runs
+    <model>/deployments/<env>/CURRENT.json {version, prefix, published_at, actor, model}: the release served
     <model>/events/<utc-stamp>-<rand>.json append-only audit log
 
 A version exists if and only if its manifest exists: files go first, so a push that dies
 halfway leaves nothing visible, and the next push completes it without re-sending what
-is already there. A deployment is republished the same way: its manifest is removed
-first and written last, so a serving system that polls `deployments/<env>/manifest.json`
-never sees a manifest whose files are not all in place. Aliases move only by
+is already there. A release is written the same way into a prefix no other deploy uses,
+and the pointer CURRENT.json names it only once it passed its smoke test, so a serving
+system never sees a release whose files are not all in place. Aliases move only by
 compare-and-swap on the alias object's ETag.
 """
 
@@ -35,6 +37,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from mlci._internal.files import regular_file, sha256_file
+from mlci._internal.nesting import load_json
 from mlci._internal.redaction import redact
 from mlci.contracts.events import AliasEvent, AnyEvent, PublishEvent, PushEvent, dump_event, parse_event
 from mlci.contracts.manifest import Manifest
@@ -50,6 +53,17 @@ VERSION_RE = re.compile(r"[0-9a-f]{16}")
 PREFIX_RE = re.compile(r"[0-9a-f]{6,16}")
 SMOKED = "SMOKED.json"
 MIN_PREFIX = 6
+# A release is <version>-<8 hex>, one per deploy; a bare <version> is a release of older mlci.
+RELEASE_RE = re.compile(r"[0-9a-f]{16}(?:-[0-9a-f]{8})?")
+LEASES = "leases"
+# A lease this old belongs to a deploy that was killed: no deploy runs a day (GitHub ends a
+# hosted job after 6 hours). Until then its release is kept, which loses nothing.
+LEASE_SECONDS = 24 * 3600.0
+
+
+def release_version(release: str) -> str:
+    """Return the version id a release id (`<version>-<rand>`, or a bare `<version>`) is a copy of."""
+    return release[:16]
 
 
 class _Read:
@@ -407,21 +421,71 @@ class Registry:
         self.manifest(version)  # a clear NotFoundError before any download
         return self._download(self._version_prefix(version), dest, expect=version)
 
-    # Publishing is kill-safe by construction: a version's files are copied to a fresh
-    # prefix, deployments/<env>/releases/<id>/ (manifest last), a SMOKED.json marker is added
-    # there once its smoke test passed, and only then is the pointer deployments/<env>/CURRENT.json
-    # switched (compare-and-swap). A serving system reads the pointer and loads the release it
-    # names, so at every instant it sees one complete, smoke-tested release, never a mix.
+    # Publishing is kill-safe by construction: each deploy copies the version's files to a
+    # release of its own, deployments/<env>/releases/<version>-<rand>/ (manifest last), adds a
+    # SMOKED.json marker there once its smoke test passed, and only then switches the pointer
+    # deployments/<env>/CURRENT.json (compare-and-swap). A serving system reads the pointer and
+    # loads the release it names, so at every instant it sees one complete, smoke-tested
+    # release, never a mix.
+    #
+    # Releases are never reused and never deleted while a deploy may need them. A deploy first
+    # writes a lease, deployments/<env>/leases/<release>.json, then creates its release, and
+    # drops the lease when it ends. Pruning (`prune_releases`) lists the releases, then the
+    # leases, then reads the alias and the pointer, and deletes only releases that are listed,
+    # unleased, and of none of the alias's version, its previous, or the pointer's version. A
+    # release that did not exist when the listing was taken is not deleted; one that did had
+    # its lease written before, so the leases read next show it; and the alias is read last,
+    # so what is kept is what is live after every move that happened before the deletion.
 
-    def _release_prefix(self, env: str, version: str) -> str:
+    def _release_prefix(self, env: str, release: str) -> str:
+        if not RELEASE_RE.fullmatch(release):
+            raise NotFoundError(f"{release!r} is not a release of model {self.model!r}")
+        return f"{self._deploy_prefix(env)}releases/{release}/"
+
+    def _lease_key(self, env: str, release: str) -> str:
+        if not RELEASE_RE.fullmatch(release):
+            raise NotFoundError(f"{release!r} is not a release of model {self.model!r}")
+        return f"{self._deploy_prefix(env)}{LEASES}/{release}.json"
+
+    def take_lease(self, version: str, env: str, *, actor: str) -> str:
+        """Return a new release id for deploying `version` to `env`, leased so no prune deletes it."""
         if not VERSION_RE.fullmatch(version):
             raise NotFoundError(f"{version!r} is not a version id of model {self.model!r}")
-        return f"{self._deploy_prefix(env)}releases/{version}/"
+        release = f"{version}-{secrets.token_hex(4)}"
+        body = {"version": version, "release": release, "started_at": _iso(_now()), "actor": actor}
+        self.store.put(self._lease_key(env, release), json.dumps(body, sort_keys=True).encode())
+        return release
 
-    def stage(self, version: str, env: str) -> str:
-        """Copy the version's files to its release prefix in `env` (manifest last); return that URI."""
+    def drop_lease(self, env: str, release: str) -> None:
+        """End the lease on `release` (the deploy that took it is over)."""
+        self.store.delete(self._lease_key(env, release))
+
+    def _leased(self, env: str) -> set[str]:
+        """Return the releases of `env` a running deploy holds; leases older than LEASE_SECONDS are dead."""
+        prefix = f"{self._deploy_prefix(env)}{LEASES}/"
+        cutoff = _now().timestamp() - LEASE_SECONDS
+        held = set()
+        for key in self.store.list(prefix):
+            release = key[len(prefix) :].removesuffix(".json")
+            if not RELEASE_RE.fullmatch(release):
+                continue
+            try:
+                body = load_json(self.store.get(key)[0])
+                started = datetime.fromisoformat(str(body["started_at"]).replace("Z", "+00:00")).timestamp()
+            except NotFoundError:
+                continue  # dropped since it was listed: that deploy is over
+            except (ValueError, KeyError, TypeError):
+                started = _now().timestamp()  # unreadable: held (keeping a release loses nothing)
+            if started >= cutoff:
+                held.add(release)
+        return held
+
+    def stage(self, version: str, env: str, release: str) -> str:
+        """Copy the version's files to the (leased) release in `env`, manifest last; return its URI."""
+        if release_version(release) != version:
+            raise NotFoundError(f"release {release!r} is not a release of version {version}")
         src = self._version_prefix(version)
-        dst = self._release_prefix(env, version)
+        dst = self._release_prefix(env, release)
         self.manifest(version)
         raw, _ = self.store.get(src + MANIFEST)
         _, files = _parse_manifest(raw, self.store.url(src))
@@ -430,68 +494,96 @@ class Registry:
                 f"{self.store.url(src + MANIFEST)} describes version {files[MODEL_FILE][:16]}, not {version}; "
                 "the stored bundle was altered — do not deploy it"
             )
-        try:
-            staged: bytes | None = self.store.get(dst + MANIFEST)[0]
-        except NotFoundError:
-            staged = None
-        if staged != raw:
-            self.store.delete(dst + SMOKED)
-            self.store.delete(dst + MANIFEST)
-            for name in files:
-                self.store.copy(src + name, dst + name)
-            self.store.put(dst + MANIFEST, raw)
+        for name in files:
+            self.store.copy(src + name, dst + name)
+        self.store.put(dst + MANIFEST, raw)
         return self.store.url(dst)
 
-    def mark_smoked(self, version: str, env: str, *, actor: str) -> None:
-        """Record that the release of `version` in `env` passed its smoke test (after the test, before the switch)."""
-        body = {"version": version, "smoked_at": _iso(_now()), "actor": actor}
-        self.store.put(self._release_prefix(env, version) + SMOKED, json.dumps(body, sort_keys=True).encode())
+    def mark_smoked(self, env: str, release: str, *, actor: str) -> None:
+        """Record that `release` in `env` passed its smoke test (after the test, before the switch)."""
+        body = {"version": release_version(release), "release": release, "smoked_at": _iso(_now()), "actor": actor}
+        self.store.put(self._release_prefix(env, release) + SMOKED, json.dumps(body, sort_keys=True).encode())
 
-    def smoked(self, version: str, env: str) -> bool:
-        """Return whether the release of `version` in `env` is complete and passed its smoke test."""
-        prefix = self._release_prefix(env, version)
+    def _is_smoked(self, env: str, release: str) -> bool:
+        prefix = self._release_prefix(env, release)
         try:
-            marker = json.loads(self.store.get(prefix + SMOKED)[0])
+            marker = load_json(self.store.get(prefix + SMOKED)[0])
         except (NotFoundError, ValueError):
             return False
         return (
             isinstance(marker, dict)
-            and marker.get("version") == version
+            and marker.get("version") == release_version(release)
             and self.store.head(prefix + MANIFEST) is not None
         )
 
-    def pointer(self, env: str) -> tuple[str | None, str | None]:
-        """Return (version the pointer names or None, the pointer's etag or None)."""
+    def smoked_release(self, version: str, env: str) -> str | None:
+        """Return a release of `version` in `env` that is complete and passed its smoke test (the newest), or None."""
+        if not VERSION_RE.fullmatch(version):
+            return None
+        prefix = f"{self._deploy_prefix(env)}releases/"
+        found: dict[str, str] = {}  # release -> when its smoke test passed
+        for key in self.store.list(prefix + version):
+            release, _, name = key[len(prefix) :].partition("/")
+            if name != SMOKED or release_version(release) != version or not RELEASE_RE.fullmatch(release):
+                continue
+            if self._is_smoked(env, release):
+                try:
+                    found[release] = str(load_json(self.store.get(key)[0]).get("smoked_at", ""))
+                except (NotFoundError, ValueError, AttributeError):
+                    continue
+        return max(found, key=lambda r: (found[r], r)) if found else None
+
+    def smoked(self, version: str, env: str) -> bool:
+        """Return whether `env` holds a complete release of `version` that passed its smoke test."""
+        return self.smoked_release(version, env) is not None
+
+    def pointer_release(self, env: str) -> tuple[str | None, str | None]:
+        """Return (the release the pointer of `env` names or None, the pointer's etag or None)."""
         key = self._deploy_prefix(env) + CURRENT
         try:
             raw, etag = self.store.get(key)
         except NotFoundError:
             return None, None
         try:
-            body = json.loads(raw)
-            version = body["version"] if isinstance(body, dict) else None
+            body = load_json(raw)
         except ValueError:
-            version = None
-        if not isinstance(version, str) or not VERSION_RE.fullmatch(version):
-            raise ModelError(f"{self.store.url(key)} does not name a version id; repair it with mlci rollback --to")
-        return version, etag
+            body = None
+        version = body.get("version") if isinstance(body, dict) else None
+        prefix = body.get("prefix") if isinstance(body, dict) else None
+        # Pointers written before releases had their own ids name releases/<version>/.
+        release = prefix.removeprefix("releases/").removesuffix("/") if isinstance(prefix, str) else version
+        if (
+            not isinstance(version, str)
+            or not isinstance(release, str)
+            or not RELEASE_RE.fullmatch(release)
+            or release_version(release) != version
+        ):
+            raise ModelError(f"{self.store.url(key)} does not name a release; repair it with mlci rollback --to")
+        return release, etag
+
+    def pointer(self, env: str) -> tuple[str | None, str | None]:
+        """Return (version the pointer names or None, the pointer's etag or None)."""
+        release, etag = self.pointer_release(env)
+        return (release_version(release) if release else None), etag
 
     def switch(
-        self, env: str, version: str | None, *, expected_etag: str | None, actor: str = "", reason: str = ""
+        self, env: str, release: str | None, *, expected_etag: str | None, actor: str = "", reason: str = ""
     ) -> None:
-        """Point deployments/<env>/CURRENT.json at the release of `version` (None: unpublish), by compare-and-swap."""
+        """Point deployments/<env>/CURRENT.json at `release` (None: unpublish), by compare-and-swap."""
         key = self._deploy_prefix(env) + CURRENT
         previous, _ = self.pointer(env)
-        if version is None:
+        version = release_version(release) if release else None
+        if release is None:
             current, etag = self.pointer(env)
             if etag != expected_etag:
                 raise ConflictError(f"{self.store.url(key)} changed while mlci was unpublishing it; re-run")
             if current is not None:
                 self.store.delete(key)
         else:
+            self._release_prefix(env, release)  # a valid release id
             body = {
                 "version": version,
-                "prefix": f"releases/{version}/",
+                "prefix": f"releases/{release}/",
                 "published_at": _iso(_now()),
                 "actor": actor,
                 "model": self.model,
@@ -499,26 +591,43 @@ class Registry:
             self.store.put_if_match(key, json.dumps(body, indent=2, sort_keys=True).encode(), expected_etag)
         self.log_event(PublishEvent(actor=actor, reason=reason, env=env, version=version, previous=previous))
 
-    def prune_releases(self, env: str, keep: set[str]) -> None:
-        """Delete the releases of `env` whose version is not in `keep` (only keys under its own prefix)."""
+    def prune_releases(self, env: str, *, alias_etag: str | None) -> list[str]:
+        """Delete the releases of `env` nothing needs, while its alias still has `alias_etag`; return those deleted.
+
+        `alias_etag` is the etag of the alias record the caller's compare-and-swap wrote: if
+        the alias has moved since, the one who moved it prunes instead and nothing is deleted
+        here. Kept: every release of the alias's version, of its previous and of the pointer's
+        version (read after the listing), and every leased release (see the section comment).
+        """
         prefix = f"{self._deploy_prefix(env)}releases/"
-        for key in self.store.list(prefix):
-            version = key[len(prefix) :].split("/", 1)[0]
-            if version not in keep and key.startswith(prefix):
+        listed = self.store.list(prefix)
+        leased = self._leased(env)
+        alias = self.alias(env)
+        if alias is None or alias.etag != alias_etag:
+            return []
+        keep = {alias.version, alias.previous, self.pointer(env)[0]}
+        doomed: dict[str, list[str]] = {}
+        for key in listed:
+            release = key[len(prefix) :].split("/", 1)[0]
+            if release in leased or release_version(release) in keep:
+                continue
+            doomed.setdefault(release, []).append(key)
+        for keys in doomed.values():
+            # The marker first: a release being deleted is never taken for a smoke-tested one.
+            for key in sorted(keys, key=lambda k: not k.endswith("/" + SMOKED)):
                 self.store.delete(key)
+        return sorted(doomed)
 
     def publish(self, version: str, env: str, *, actor: str = "", reason: str = "") -> str:
-        """Stage the version's release in `env` and switch the pointer to it (no smoke test); return the env's URI."""
-        self.stage(version, env)
-        _, etag = self.pointer(env)
-        self.switch(env, version, expected_etag=etag, actor=actor, reason=reason)
+        """Stage a release of the version in `env` and switch the pointer to it (no smoke test); return the env's URI."""
+        release = self.take_lease(version, env, actor=actor)
+        try:
+            self.stage(version, env, release)
+            _, etag = self.pointer(env)
+            self.switch(env, release, expected_etag=etag, actor=actor, reason=reason)
+        finally:
+            self.drop_lease(env, release)
         return self.store.url(self._deploy_prefix(env))
-
-    def unpublish(self, env: str, *, actor: str = "", reason: str = "") -> None:
-        """Switch the pointer of `env` off, then remove its releases."""
-        _, etag = self.pointer(env)
-        self.switch(env, None, expected_etag=etag, actor=actor, reason=reason)
-        self.prune_releases(env, set())
 
     def published_version(self, env: str) -> str | None:
         """Return the version published to `env`, or None if nothing is."""
@@ -526,14 +635,15 @@ class Registry:
 
     def fetch_published(self, env: str, dest: Path) -> Path:
         """Download what is published to `env` into dest/<id>, verifying every file."""
-        version = self.published_version(env)
-        if version is None:
+        release, _ = self.pointer_release(env)
+        if release is None:
             raise NotFoundError(f"nothing is published to environment {env!r} of model {self.model!r}")
-        return self.fetch_release(env, version, dest)
+        return self.fetch_release(env, release, dest)
 
-    def fetch_release(self, env: str, version: str, dest: Path) -> Path:
-        """Download the release of `version` staged in `env` into dest/<id>, verifying it is that version."""
-        prefix = self._release_prefix(env, version)
+    def fetch_release(self, env: str, release: str, dest: Path) -> Path:
+        """Download `release` of `env` into dest/<version id>, verifying it is that version."""
+        prefix = self._release_prefix(env, release)
+        version = release_version(release)
         if self.store.head(prefix + MANIFEST) is None:
             raise NotFoundError(f"version {version} is not staged in environment {env!r} of model {self.model!r}")
         return self._download(prefix, dest, expect=version)

@@ -585,8 +585,15 @@ def _provenance(document: ReportDocument, doc: dict[str, Any]) -> dict[str, Any]
 
 
 def render_report(config: Config, document: ReportDocument, limit: int | None = None, hint: str | None = None) -> str:
-    """Return the Markdown report of a document, cut to `limit` characters if given."""
+    """Return the Markdown report of a document, redacted, cut to `limit` characters if given.
+
+    Every consumer (report.md, the step summary, the PR comment, the retrain issue) gets it redacted.
+    """
+    from mlci._internal.redaction import redact
+
     templates = config.resolve(config.report.templates) if config.report.templates else None
-    if hint is None:
-        return render(document, templates_dir=templates, limit=limit)
-    return render(document, templates_dir=templates, limit=limit, full_report_hint=hint)
+    extra = {} if hint is None else {"full_report_hint": hint}
+    text = redact(render(document, templates_dir=templates, limit=limit, **extra))
+    if limit is not None and len(text) > limit:  # `***` replaced something shorter: cut that much more
+        text = redact(render(document, templates_dir=templates, limit=2 * limit - len(text), **extra))[:limit]
+    return text

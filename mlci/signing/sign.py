@@ -28,12 +28,14 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
+from mlci._internal.nesting import load_json
 from mlci.contracts.manifest import Manifest
 from mlci.contracts.signature import Provenance, Signature, Signer
 from mlci.errors import ConfigError, MlciError, ModelError, NotFoundError, ServiceError
@@ -349,7 +351,7 @@ def read_signer(signature: bytes) -> Signer:
     # inside verification, so the claimed signer (to match against the policy and to name
     # in refusals) is read here from the bundle's documented JSON form.
     try:
-        bundle = json.loads(signature)
+        bundle = load_json(signature)
         material = bundle.get("verificationMaterial") or {}
         if "publicKey" in material:
             hint = str((material.get("publicKey") or {}).get("hint") or "")
@@ -367,32 +369,117 @@ def read_signer(signature: bytes) -> Signer:
 # --- reading what is stored ---------------------------------------------------------------
 
 
-def signatures_of(registry: Registry, version: str) -> list[Signature]:
-    """Return the signatures stored beside a version, newest first (claims, not yet verified)."""
-    root = registry.version_key(version, f"{SIGNATURES}/")
-    ids = sorted({key[len(root) :].split("/")[0] for key in registry.store.list(root) if key.endswith("/" + SIGNATURE)})
-    out = []
-    for sid in ids:
-        prefix = f"{SIGNATURES}/{sid}/"
+# What a bucket writer can plant beside a version is unbounded (any number of folders, files of
+# any size), so what is read of it is bounded; docs/signing.md names these limits.
+MAX_SIGNATURES = 256  # signature folders examined per version; beyond that they are counted, not read
+MAX_SIGNATURE_BYTES = 1 << 20  # one model.sig (a sigstore bundle is a few KiB)
+MAX_ATTACHMENT_BYTES = 4 << 20  # one provenance.json or bom.cdx.json
+MAX_READ_BYTES = 32 << 20  # everything read of one version's signatures
+
+
+@dataclass(frozen=True)
+class StoredSignature:
+    """A signature as stored: its claims and the bytes of its model.sig."""
+
+    signature: Signature
+    raw: bytes
+
+
+class SignatureReader:
+    """Reads the signatures stored beside one version within the MAX_* bounds, and says what it left.
+
+    Folders are taken in listing order (by id), and every one within the bounds is read: no
+    claim inside them (such as provenance.signed_at) decides which are looked at.
+    """
+
+    def __init__(self, registry: Registry, version: str) -> None:
+        self.registry = registry
+        self.version = version
+        root = registry.version_key(version, f"{SIGNATURES}/")
+        ids = sorted({k[len(root) :].split("/")[0] for k in registry.store.list(root) if k.endswith("/" + SIGNATURE)})
+        self.ids = ids[:MAX_SIGNATURES]
+        self.unread = len(ids) - len(self.ids)  # folders past MAX_SIGNATURES or the byte budget
+        self.skipped: list[str] = []  # why a folder within the bounds was not read
+        self.budget = MAX_READ_BYTES
+
+    def read(self, sid: str, name: str, limit: int) -> bytes:
+        """Return one file of signature `sid`; NotFoundError, or ModelError when over its limit or the budget."""
+        key = self.registry.version_key(self.version, f"{SIGNATURES}/{sid}/{name}")
+        data, _ = self.registry.store.get(key, limit=min(limit, self.budget))
+        self.budget -= len(data)
+        return data
+
+    def provenance(self, sid: str, data: bytes | None = None) -> Provenance | None:
+        """Return the provenance signature `sid` claims (read here unless given), or None when it has none."""
         try:
-            raw, _ = registry.store.get(registry.version_key(version, prefix + SIGNATURE))
-        except NotFoundError:
-            continue
-        provenance = None
-        with contextlib.suppress(NotFoundError, ValidationError, ValueError):
-            data, _ = registry.store.get(registry.version_key(version, prefix + PROVENANCE))
-            provenance = Provenance.model_validate_json(data)
-        out.append(
-            Signature(
-                id=sid,
-                uri=registry.store.url(registry.version_key(version, prefix + SIGNATURE)),
-                bom_uri=registry.store.url(registry.version_key(version, prefix + BOM)),
-                signer=read_signer(raw),
-                provenance=provenance,
+            return Provenance.model_validate_json(
+                data if data is not None else self.read(sid, PROVENANCE, MAX_ATTACHMENT_BYTES)
             )
-        )
-    out.sort(key=lambda s: s.provenance.signed_at if s.provenance else "", reverse=True)
-    return out
+        except (NotFoundError, ModelError, ValidationError, ValueError):
+            return None
+
+    def signatures(self, *, provenance: bool = False) -> list[StoredSignature]:
+        """Return the signatures within the bounds (claims, not yet verified), with their provenance if asked."""
+        url = self.registry.store.url
+        out = []
+        for n, sid in enumerate(self.ids):
+            if self.budget <= 0:
+                self.unread += len(self.ids) - n
+                break
+            try:
+                raw = self.read(sid, SIGNATURE, MAX_SIGNATURE_BYTES)
+            except NotFoundError:
+                continue
+            except ModelError as e:
+                self.skipped.append(f"signature {sid}: {e.message}")
+                continue
+            prefix = f"{SIGNATURES}/{sid}/"
+            signature = Signature(
+                id=sid,
+                uri=url(self.registry.version_key(self.version, prefix + SIGNATURE)),
+                bom_uri=url(self.registry.version_key(self.version, prefix + BOM)),
+                signer=read_signer(raw),
+                provenance=self.provenance(sid) if provenance else None,
+            )
+            out.append(StoredSignature(signature=signature, raw=raw))
+        return out
+
+    def left_out(self) -> list[str]:
+        """Return what was not read, in words (empty when everything was)."""
+        notes = self.skipped[:3]
+        if len(self.skipped) > 3:
+            notes.append(f"and {len(self.skipped) - 3} more signatures not read for their size")
+        if self.unread:
+            notes.append(
+                f"{self.unread} more signature folder(s) were not read: mlci reads at most {MAX_SIGNATURES} "
+                f"signatures and {MAX_READ_BYTES >> 20} MiB of them per version"
+            )
+        return notes
+
+
+def signatures_of(registry: Registry, version: str) -> list[Signature]:
+    """Return the signatures stored beside a version, in id order (claims, not yet verified).
+
+    What the bounds left unread is added to `registry.warnings`.
+    """
+    reader = SignatureReader(registry, version)
+    found = [s.signature for s in reader.signatures(provenance=True)]
+    registry.warnings.extend(f"version {version}: {note}" for note in reader.left_out())
+    return found
+
+
+def signed_digests(raw: bytes) -> dict[str, str] | None:
+    """Return {file in the signed tree: sha256} that a signature's statement claims, or None if it has none.
+
+    Read from the DSSE envelope's in-toto statement (model_signing's predicate lists every
+    file it hashed as `resources`), before any cryptography: a claim, trusted only once verified.
+    """
+    try:
+        envelope = json.loads(raw)["dsseEnvelope"]
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+        return {str(r["name"]): str(r["digest"]) for r in statement["predicate"]["resources"]}
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def signature_messages(signer: VersionSigner | None) -> list[str]:

@@ -3,30 +3,39 @@
 A version passes when one of the signatures stored beside it (mlci.signing.sign) verifies over
 its files with OpenSSF Model Signing and its signer is one the policy names: a public key,
 a certificate from the configured CA for an allowed identity, or a sigstore certificate of
-an allowed GitHub workflow and ref. The claimed signer is matched against the policy first
-(cheap, and it names who signed in a refusal), then the library checks the cryptography.
+an allowed GitHub workflow and ref.
+
+Whoever can write the bucket can plant signatures beside a version, any number, claiming
+anything. So every signature within mlci.signing.sign's read bounds is looked at (none is
+skipped for what it claims, such as its date), and the cheap tests come first: the claimed
+signer against the policy (it also names who signed in a refusal), then the file digests
+the signed statement claims against this version's; only a signature that passes both is
+given to the library, which checks the cryptography and hashes the model.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlci.contracts.signature import Frozen, Signature, Signer
-from mlci.errors import CheckFailed, ConfigError, NotFoundError, ServiceError
+from mlci.errors import CheckFailed, ConfigError, ModelError, NotFoundError, ServiceError
 from mlci.signing.sign import (
     BOM,
     GITHUB,
+    MAX_ATTACHMENT_BYTES,
     PROVENANCE,
     SIGNATURE,
-    SIGNATURES,
+    TREE_DIR,
+    SignatureReader,
     first_line,
     hashing_config,
     key_fingerprint,
     model_signing_library,
-    signatures_of,
+    signed_digests,
     signed_tree,
 )
 
@@ -35,7 +44,7 @@ if TYPE_CHECKING:
     from mlci.github.context import GitHubContext
     from mlci.registry.registry import Registry
 
-MAX_SIGNATURES = 50  # verification reads at most this many (newest first); a bucket writer cannot stall it
+MAX_REASONS = 5  # a refusal names this many signatures' reasons, then counts the rest
 
 
 class PullRecord(Frozen):
@@ -186,25 +195,48 @@ def verify_version(config: Config, registry: Registry, version: str, *, pr: Pull
     if section.method != "key" and not section.identities:
         raise ConfigError(f"{config.path}: signing.identities is empty: say who may sign")
     policy = describe_policy(config)
-    stored = signatures_of(registry, version)[:MAX_SIGNATURES]
     model = config.model.name
-    if not stored:
+    reader = SignatureReader(registry, version)
+    stored = reader.signatures()
+    if not stored and not reader.left_out():
         raise CheckFailed(f"version {version} of {model} is not signed: nobody signed it; the policy expects {policy}")
+    from mlci.modeling.bundle import MANIFEST
+
+    files = registry.manifest(version).files or {}
+    manifest_raw = registry.store.get(registry.version_key(version, MANIFEST))[0]
     bundle: Path | None = None
     reasons = []
-    for signature in stored:
+    # Every signature within the reader's bounds is looked at, cheapest test first: who it
+    # claims signed it, then whether the digests it claims are this version's files, its
+    # provenance and its ML-BOM, then (for the few left) the cryptography. So signatures that
+    # fail are cheap whatever their number, and none of them can hide one that verifies.
+    for item in stored:
+        signature = item.signature
         reason = _rejection(config, signature, pr)
+        attachments: dict[str, bytes] = {}
+        if reason is None:
+            reason = _read_attachments(reader, signature, attachments)
+        if reason is None:
+            signature = signature.model_copy(
+                update={"provenance": reader.provenance(signature.id, attachments[PROVENANCE])}
+            )
+            reason = _digests_differ(signature, item.raw, manifest_raw, files, attachments)
+        if reason is None and pr is not None and section.method != "sigstore":
+            # The provenance's claim: refusing on it is safe; accepting it waits for the cryptography.
+            reason = _pr_mismatch(signature, pr)
         if reason is None:
             bundle = bundle or _fetch(config, registry, version)
-            reason = _verify_one(config, registry, version, bundle, signature)
-        if reason is None and pr is not None and section.method != "sigstore":
-            reason = _pr_mismatch(signature, pr)
+            reason = _verify_one(config, bundle, signature, item.raw, attachments)
         if reason is None:
             return Verification(version=version, policy=policy, signature=signature)
         reasons.append(reason)
+    shown = reasons[:MAX_REASONS]
+    if len(reasons) > MAX_REASONS:
+        shown.append(f"and {len(reasons) - MAX_REASONS} more like these")
+    shown += reader.left_out()
     raise CheckFailed(
-        f"version {version} of {model} is not signed as the policy requires: {'; '.join(reasons)}; "
-        f"the policy expects {policy}"
+        f"version {version} of {model} is not signed as the policy requires: {len(stored)} signature(s) "
+        f"examined, none verifies: {'; '.join(shown)}; the policy expects {policy}"
     )
 
 
@@ -214,19 +246,55 @@ def _fetch(config: Config, registry: Registry, version: str) -> Path:
     return registry.fetch(version, work_dir(config) / "versions")
 
 
-def _verify_one(config: Config, registry: Registry, version: str, bundle: Path, signature: Signature) -> str | None:
+def _read_attachments(reader: SignatureReader, signature: Signature, into: dict[str, bytes]) -> str | None:
+    """Read the provenance and ML-BOM a signature covers into `into`; return why not, or None."""
+    for name in (PROVENANCE, BOM):
+        try:
+            into[name] = reader.read(signature.id, name, MAX_ATTACHMENT_BYTES)
+        except NotFoundError:
+            return f"signature {signature.id} is incomplete (no {name})"
+        except ModelError as e:
+            return f"signature {signature.id}: {e.message}"
+    return None
+
+
+def _digests_differ(
+    signature: Signature, raw: bytes, manifest_raw: bytes, files: dict[str, str], attachments: dict[str, bytes]
+) -> str | None:
+    """Return why the digests a signature claims are not those of this version's tree, or None.
+
+    The same comparison model_signing makes after checking the signature, made first: a
+    signature copied from another version, or one beside a changed provenance, is refused
+    without hashing the model (which only the one that verifies then pays).
+    """
+    claimed = signed_digests(raw)
+    if claimed is None:
+        return f"signature {signature.id} is unreadable"
+    from mlci.modeling.bundle import MANIFEST
+
+    actual = {MANIFEST: hashlib.sha256(manifest_raw).hexdigest(), **files}
+    actual |= {f"{TREE_DIR}/{name}": hashlib.sha256(data).hexdigest() for name, data in attachments.items()}
+    parts = [
+        f"the signed digest of {name} differs" for name in actual if name in claimed and claimed[name] != actual[name]
+    ]
+    missing = sorted(set(actual) - set(claimed))
+    extra = sorted(set(claimed) - set(actual))
+    if extra:
+        parts.append(f"extra files: {', '.join(extra)}")
+    if missing:
+        parts.append(f"missing files: {', '.join(missing)}")
+    if parts:
+        return f"signature {signature.id} by {signature.signer.identity} does not verify: {', '.join(parts)}"
+    return None
+
+
+def _verify_one(
+    config: Config, bundle: Path, signature: Signature, raw: bytes, attachments: dict[str, bytes]
+) -> str | None:
     """Return None when the signature verifies over the version's files, else why not."""
     ms = model_signing_library()
     section = config.signing
     assert section is not None
-    prefix = f"{SIGNATURES}/{signature.id}/"
-    try:
-        raw = registry.store.get(registry.version_key(version, prefix + SIGNATURE))[0]
-        attachments = {
-            name: registry.store.get(registry.version_key(version, prefix + name))[0] for name in (PROVENANCE, BOM)
-        }
-    except NotFoundError as e:
-        return f"signature {signature.id} is incomplete ({e.message})"
     verifier = ms.verifying.Config().set_hashing_config(hashing_config(ms))
     if section.method == "key":
         keys = {_public_key_fingerprint(config, p): p for p in section.public_keys}
@@ -307,6 +375,4 @@ def pull_record(ctx: GitHubContext | None, number: int) -> PullRecord:
     from mlci.github.client import GitHubClient
 
     with GitHubClient.from_context(ctx) as client:
-        pull = client.get(f"/repos/{ctx.repository}/pulls/{number}")
-    head = (pull.get("head") or {}).get("sha") if isinstance(pull, dict) else None
-    return PullRecord(number=number, head_sha=head if isinstance(head, str) else None)
+        return PullRecord(number=number, head_sha=client.pull_request(number).head.sha)

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mlci.errors import ConflictError, ModelError, NotFoundError, ServiceError
-from mlci.storage.store import TEMP_PREFIX, ObjectInfo, check_key, sweep_temp
+from mlci.storage.store import TEMP_PREFIX, ObjectInfo, check_key, sweep_temp, too_large
 
 LOCK_DIR = ".mlci-locks"
 TMP_PREFIX = TEMP_PREFIX
@@ -153,9 +153,15 @@ class LocalStore:
 
     # -- reads -----------------------------------------------------------
 
-    def get(self, key: str) -> tuple[bytes, str]:
-        with os.fdopen(self._open_regular(self._path(key)), "rb") as f:
-            data = f.read()
+    def get(self, key: str, *, limit: int | None = None) -> tuple[bytes, str]:
+        path = self._path(key)
+        with os.fdopen(self._open_regular(path), "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if limit is not None and size > limit:
+                raise too_large(str(path), size, limit)
+            data = f.read() if limit is None else f.read(limit + 1)
+            if limit is not None and len(data) > limit:  # it grew since the fstat
+                raise too_large(str(path), len(data), limit)
         return data, hashlib.sha256(data).hexdigest()
 
     def get_file(self, key: str, path: Path) -> str:

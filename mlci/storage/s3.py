@@ -25,7 +25,7 @@ from typing import Any
 
 from mlci._internal.files import sha256_file
 from mlci.errors import ConfigError, ConflictError, ModelError, NotFoundError, ServiceError
-from mlci.storage.store import ObjectInfo, check_key
+from mlci.storage.store import ObjectInfo, check_key, too_large
 
 MB = 1024 * 1024
 DEFAULT_MAX_ATTEMPTS = 5
@@ -48,6 +48,27 @@ _LOCKING_HINT = (
     "use a server that supports S3 conditional writes (AWS S3, MinIO, recent SeaweedFS), "
     "or set `registry.locking: none` to accept that two concurrent alias moves may overwrite each other"
 )
+
+
+_DATA_LOADER: Any = None  # botocore's loader of its JSON models, shared by every session (botocore_session)
+
+
+def botocore_session() -> Any:
+    """Return a new botocore session that shares this process's loader of botocore's JSON models.
+
+    botocore parses its service model and endpoint rules (large JSON files, ~0.1 s of CPU) once
+    per session, and mlci makes a session per client. The files are the same for every client,
+    so one loader, with its cache, serves all of them; credentials and config stay per session.
+    """
+    import botocore.session
+
+    global _DATA_LOADER
+    session = botocore.session.get_session()
+    if _DATA_LOADER is None:
+        _DATA_LOADER = session.get_component("data_loader")
+    else:
+        session.register_component("data_loader", _DATA_LOADER)
+    return session
 
 
 def s3_client(
@@ -88,7 +109,7 @@ def s3_client(
     from botocore.exceptions import InvalidConfigError, PartialCredentialsError, ProfileNotFound
 
     try:
-        session = boto3.session.Session()
+        session = boto3.session.Session(botocore_session=botocore_session())
         credentials = session.get_credentials()
     except (ProfileNotFound, PartialCredentialsError, InvalidConfigError) as e:
         # botocore's messages name the profile or the missing variable, never a secret.
@@ -273,7 +294,7 @@ class S3Store:
 
     # -- reads -----------------------------------------------------------
 
-    def get(self, key: str) -> tuple[bytes, str]:
+    def get(self, key: str, *, limit: int | None = None) -> tuple[bytes, str]:
         with self._errors("GetObject", key):
             from botocore.exceptions import ClientError
 
@@ -283,7 +304,18 @@ class S3Store:
                 if _code(e)[0] in ("NoSuchKey", "404"):
                     raise NotFoundError(f"{self.url(key)} does not exist") from None
                 raise
-            return resp["Body"].read(), str(resp["ETag"])
+            if limit is None:
+                return resp["Body"].read(), str(resp["ETag"])
+            # The size is in the response's headers: an object over the limit is not downloaded.
+            size = int(resp.get("ContentLength", 0))
+            if size > limit:
+                resp["Body"].close()
+                raise too_large(self.url(key), size, limit)
+            data = resp["Body"].read(limit + 1)
+            resp["Body"].close()
+            if len(data) > limit:
+                raise too_large(self.url(key), len(data), limit)
+            return data, str(resp["ETag"])
 
     def head(self, key: str) -> ObjectInfo | None:
         with self._errors("HeadObject", key):

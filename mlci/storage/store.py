@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from mlci.errors import ConfigError
+from mlci.errors import ConfigError, ModelError
 
 LOCKING_MODES = ("conditional", "none")
 ADDRESSING_STYLES = ("auto", "path", "virtual")
@@ -35,8 +35,12 @@ class Store(Protocol):
 
     uri: str
 
-    def get(self, key: str) -> tuple[bytes, str]:
-        """Return (data, etag); NotFoundError when the key is absent."""
+    def get(self, key: str, *, limit: int | None = None) -> tuple[bytes, str]:
+        """Return (data, etag); NotFoundError when the key is absent.
+
+        With `limit`, an object larger than `limit` bytes is refused (ModelError, naming its
+        size) before its bytes are read: what a bucket writer can plant cannot make mlci read more.
+        """
         ...
 
     def get_file(self, key: str, path: Path) -> str:
@@ -119,6 +123,11 @@ def sweep_temp(directory: Path, *, older_than: float = ORPHAN_AGE) -> int:
         except OSError:
             continue
     return removed
+
+
+def too_large(where: str, size: int, limit: int) -> ModelError:
+    """The error for an object over a read limit."""
+    return ModelError(f"{where} is {size} bytes, over the {limit}-byte limit for it; not read")
 
 
 def check_key(key: str) -> str:
