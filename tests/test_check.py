@@ -83,7 +83,7 @@ def test_check_writes_comparison_and_report_and_stores_the_candidate(project):
 
 def test_unchanged_second_check_reuses_the_candidate_and_skips_every_stage(project, monkeypatch):
     from mlci import Project
-    from mlci.data.tables import validation
+    from mlci.data import validation
     from mlci.modeling import training
     from mlci.stats import comparison
 

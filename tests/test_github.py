@@ -192,7 +192,7 @@ def test_a_retry_after_that_is_no_number_or_date_counts_as_no_hint(
     # A limit without a usable hint: GitHub asks for at least a minute, and the client waits
     # at most max_wait (60 s) in all, so it waits once and then gives up with exit code 4.
     assert waits == [60.0]
-    assert info.value.exit_code == 4
+    assert exit_code(info.value) == 4
     assert str(info.value).startswith("GitHub rate limit exhausted until ")
     assert str(info.value).endswith("(in 60 s); mlci waits at most 60 s — re-run later")
     assert github_server.comments(16) == []
@@ -358,7 +358,7 @@ def test_a_wrong_typed_field_in_an_answer_is_exit_4_naming_it(
     with pytest.raises(ServiceError) as info:
         call(gh)
 
-    assert info.value.exit_code == 4
+    assert exit_code(info.value) == 4
     assert info.value.message == "GitHub API " + (
         expected.format(**arranged) if isinstance(arranged, dict) else expected
     )

@@ -691,7 +691,7 @@ def test_without_a_signing_section_nothing_is_signed_or_checked(tmp_path, keys, 
 
 def test_a_missing_signing_extra_is_one_clear_line(monkeypatch):
     from mlci.errors import ConfigError
-    from mlci.signing.sign import sign as signing
+    from mlci.signing import sign as signing
 
     monkeypatch.setitem(sys.modules, "model_signing", None)  # what `import` sees when it is not installed
     with pytest.raises(ConfigError) as raised:

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlci._internal.nesting import NestingError, load_json
 from mlci.contracts.validation import ExpectationFailure, ValidationResult
 from mlci.errors import SuiteError
-from mlci.nesting import NestingError, load_json
 
 if TYPE_CHECKING:
     import pandas as pd
