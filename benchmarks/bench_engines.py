@@ -4,7 +4,7 @@ Run: `python -m benchmarks.bench_engines pg ROWS [ROWS ...]` or `... spark ROWS`
 line per measurement. Each side is a whole process (`benchmarks.common.measure`: wall time and
 peak RSS), on the same table minutes apart:
 
-- PostgreSQL (a throwaway server from tests/pg_server.py; the table is generated inside it
+- PostgreSQL (a throwaway server from tests/support/pg_server.py; the table is generated inside it
   with generate_series, so no rows pass through Python): `mlci validate --data {sql: ...}`
   vs GX's own ValidationDefinition.run on the same SQL datasource and suite (target ratio
   <= 1.1); mlci's peak memory at each size (target <= 500 MiB and flat) and the pandas path's
@@ -158,7 +158,7 @@ def _project(work: Path, table: dict[str, Any]) -> Path:
 
 def pg(sizes: list[int]) -> list[dict[str, Any]]:
     """Return one result per size: validation vs GX, peak memory vs the pandas path, drift in-engine vs pandas."""
-    from tests.pg_server import PostgreSQL
+    from tests.support.pg_server import PostgreSQL
 
     out = []
     with PostgreSQL() as server, tempfile.TemporaryDirectory() as tmp:

@@ -1,7 +1,7 @@
 """Registry push throughput on S3 against boto3's own `upload_file` (target: >= 0.9x).
 
 Run: `python -m benchmarks.bench_storage [SIZE_MB]` (default 500); prints one JSON line.
-Without an endpoint it starts its own SeaweedFS on 127.0.0.1 (tests/s3_server.py). Each
+Without an endpoint it starts its own SeaweedFS on 127.0.0.1 (tests/support/s3_server.py). Each
 round uploads the same `SIZE_MB` model file with `upload_file` (default TransferConfig)
 and pushes a bundle holding it with `Registry.push` (which also verifies the bundle's
 sha256 and writes the manifest and an event), alternating so neither side gets a warmer
@@ -56,7 +56,7 @@ def run(
     server = None
     if endpoint_url is None:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-        from tests.s3_server import SeaweedFS
+        from tests.support.s3_server import SeaweedFS
 
         server = SeaweedFS()
         server.start()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerate tests/vendor/github/ from GitHub's own published packages on npm.
+"""Regenerate tests/support/vendor/github/ from GitHub's own published packages on npm.
 
     python scripts/vendor_github.py            # needs `npm` (only this script does)
 
@@ -13,7 +13,7 @@ mlci's tests and permission table use, so no test ever needs npm or the network:
 - @octokit/webhooks-examples real webhook payloads GitHub sends: the events in EVENTS ->
                              webhooks/<event>.json (a list of examples, as published)
 
-The package versions are recorded in tests/vendor/github/VERSIONS.json. Schema `description`
+The package versions are recorded in tests/support/vendor/github/VERSIONS.json. Schema `description`
 texts are dropped (they are prose, several MB of it); everything that constrains a value
 (types, enums, lengths, required, patterns, oneOf) and the response examples are kept.
 """
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "tests" / "vendor" / "github"
+OUT = ROOT / "tests" / "support" / "vendor" / "github"
 
 # Every REST call mlci makes (mlci/github/client.py), as (METHOD, path template of the description).
 OPERATIONS: list[tuple[str, str]] = [

@@ -13,7 +13,8 @@ import pytest
 
 from benchmarks import bench_check, bench_engines, bench_slices
 from benchmarks.run import GROUPS, TINY_SKIPPED
-from tests.conftest import ROOT, mlci_env
+from tests.support.cli import mlci_env
+from tests.support.paths import ROOT
 
 
 @pytest.mark.slow

@@ -13,7 +13,8 @@ import pytest
 
 from mlci._internal.serial import to_data
 from mlci.flows.demo import _set_estimator
-from tests.conftest import EXAMPLE, mlci_env, run_mlci
+from tests.support.cli import mlci_env, run_mlci
+from tests.support.paths import EXAMPLE
 
 WEAK = ("sklearn.tree.DecisionTreeClassifier", "{max_depth: 2}")
 GOOD = ("sklearn.ensemble.HistGradientBoostingClassifier", "{max_iter: 100, learning_rate: 0.05, max_depth: 3}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 CONTRACT = [
     "init", "config", "validate", "train", "evaluate", "report", "check", "push",

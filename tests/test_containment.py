@@ -28,7 +28,8 @@ import pytest
 
 from mlci.errors import ScoringFailed
 from mlci.modeling.sandbox import Sandbox, score
-from tests.conftest import EXAMPLE, mlci_env, run_mlci
+from tests.support.cli import mlci_env, run_mlci
+from tests.support.paths import EXAMPLE
 
 # Models whose predict misbehaves, in the repository's own code (a module beside mlci.yaml) and
 # listed in model.trusted_types: they run, so only the contained process can stop them.

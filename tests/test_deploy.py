@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from mlci.flows.demo import _set_estimator
-from tests.conftest import EXAMPLE, mlci_env, run_mlci
-from tests.github_server import GitHubServer
-from tests.s3_server import SeaweedFS
+from tests.support.cli import mlci_env, run_mlci
+from tests.support.github_server import GitHubServer
+from tests.support.paths import EXAMPLE
+from tests.support.s3_server import SeaweedFS
 
 pytestmark = pytest.mark.slow
 

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE, mlci_env, run_mlci
-from tests.tools import Preloaded
+from tests.support.cli import mlci_env, run_mlci
+from tests.support.paths import EXAMPLE
+from tests.support.tools import Preloaded
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mlci.config.reference import reference_markdown
 from mlci.config.schema import Config
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 def test_config_reference_is_up_to_date():

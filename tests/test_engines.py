@@ -17,8 +17,9 @@ from urllib.parse import quote, quote_plus
 import pandas as pd
 import pytest
 
-from tests.conftest import EXAMPLE, Run, mlci_env, run_mlci
-from tests.pg_server import PostgreSQL
+from tests.support.cli import Run, mlci_env, run_mlci
+from tests.support.paths import EXAMPLE
+from tests.support.pg_server import PostgreSQL
 
 pytestmark = pytest.mark.slow
 
@@ -69,8 +70,7 @@ def pg_project(postgres: PostgreSQL, tmp_path_factory: pytest.TempPathFactory) -
 
 def _run(pg: PostgreSQL, *args: str, cwd: Path) -> Run:
     """Run `mlci ARGS` (in-process) with the password in ${PGPASSWORD}; it must never be shown."""
-    proc = run_mlci(cwd, *args, env=_env(pg))
-    run = Run(proc.returncode, proc.stdout, proc.stderr)
+    run = run_mlci(cwd, *args, env=_env(pg))
     assert pg.password not in run.text
     return run
 
@@ -79,17 +79,17 @@ def test_validate_runs_in_postgres_and_names_the_broken_range(postgres: PostgreS
     postgres.execute("DROP TABLE IF EXISTS churn_edit", "CREATE TABLE churn_edit AS SELECT * FROM churn_train")
 
     ok = _run(postgres, "validate", cwd=pg_project)
-    assert ok.code == 0, ok.text
-    assert "table churn_train (3000 rows)" in ok.out and "table churn_test (1000 rows)" in ok.out
-    assert "postgresql+psycopg2://***@127.0.0.1" in ok.out  # the whole user:password part is redacted
+    assert ok.returncode == 0, ok.text
+    assert "table churn_train (3000 rows)" in ok.stdout and "table churn_test (1000 rows)" in ok.stdout
+    assert "postgresql+psycopg2://***@127.0.0.1" in ok.stdout  # the whole user:password part is redacted
 
     edited = _sql(postgres, "churn_edit")
-    assert _run(postgres, "validate", "--data", edited, cwd=pg_project).code == 0
+    assert _run(postgres, "validate", "--data", edited, cwd=pg_project).returncode == 0
     postgres.execute("UPDATE churn_edit SET tenure_months = 97 WHERE customer_id IN ('C100003', 'C100007')")
     broken = _run(postgres, "validate", "--data", edited, cwd=pg_project)
-    assert broken.code == 1, broken.text
-    assert "expectations[5] expect_column_values_to_be_between on column 'tenure_months': 2 unexpected" in broken.out
-    assert "e.g. 97, 97" in broken.out
+    assert broken.returncode == 1, broken.text
+    assert "expectations[5] expect_column_values_to_be_between on column 'tenure_months': 2 unexpected" in broken.stdout
+    assert "e.g. 97, 97" in broken.stdout
 
 
 def _peak_rss(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, int, str]:
@@ -144,11 +144,11 @@ def test_validate_never_holds_the_table(postgres: PostgreSQL, tmp_path: Path) ->
 def promoted(postgres: PostgreSQL, pg_project: Path) -> tuple[dict[str, Any], str]:
     """Run the first check on the PostgreSQL tables and promote its candidate; return (its document, its report)."""
     first = _run(postgres, "check", cwd=pg_project)
-    assert first.code == 0, first.text
+    assert first.returncode == 0, first.text
     document = json.loads((pg_project / "comparison.json").read_text())
     report = (pg_project / "report.md").read_text()
     promote = _run(postgres, "promote", "candidate", "--to", "production", cwd=pg_project)
-    assert promote.code == 0, promote.text
+    assert promote.returncode == 0, promote.text
     return document, report
 
 
@@ -166,7 +166,7 @@ def test_check_on_postgres_trains_and_compares_on_the_same_sampled_rows(
         assert postgres.password not in stored.read_text(errors="replace"), stored
 
     second = _run(postgres, "check", cwd=pg_project)
-    assert second.code == 0, second.text
+    assert second.returncode == 0, second.text
     document = json.loads((pg_project / "comparison.json").read_text())
     assert document["baseline"]["version"] == first["candidate"]["version"]
     assert document["comparison"]["verdict"]["status"] == "pass"
@@ -194,8 +194,8 @@ def test_drift_of_a_shifted_postgres_table_lists_the_shifted_features_first(
         "contract = CASE WHEN customer_id < 'C2003' THEN 'two-year' ELSE contract END",
     )
     run = _run(postgres, "--json", "drift", "--current", _sql(postgres, "churn_shifted"), cwd=pg_project)
-    assert run.code == 1, run.text
-    report = json.loads(run.out)
+    assert run.returncode == 1, run.text
+    report = json.loads(run.stdout)
     assert report["rows_cur"] == 1000 and report["status"] == "fail"
     first_two = {f["feature"] for f in report["features"][:2]}
     assert first_two == {"monthly_charges", "contract"}, report["features"][:3]
@@ -204,7 +204,7 @@ def test_drift_of_a_shifted_postgres_table_lists_the_shifted_features_first(
     assert unshifted["region"]["status"] == "ok" and unshifted["tenure_months"]["status"] == "ok"
 
     calm = _run(postgres, "--json", "drift", "--current", _sql(postgres, "churn_test"), cwd=pg_project)
-    assert json.loads(calm.out)["status"] != "fail", calm.text
+    assert json.loads(calm.stdout)["status"] != "fail", calm.text
 
 
 def test_retrain_on_a_postgres_table_validates_and_measures_drift_there(
@@ -215,8 +215,8 @@ def test_retrain_on_a_postgres_table_validates_and_measures_drift_there(
     with open(project / "mlci.yaml", "a") as f:
         f.write(f"\nretrain:\n  data: {{sql: '{_url(postgres)}', query: 'SELECT * FROM churn_test'}}\n")
     run = _run(postgres, "--json", "retrain", cwd=project)
-    assert run.code == 0, run.text
-    document = json.loads(run.out)
+    assert run.returncode == 0, run.text
+    document = json.loads(run.stdout)
     assert document["drift"] in ("ok", "warn")  # the test table against the training table's profile
     report = (project / "report.md").read_text()
     # The whole fresh table counted in PostgreSQL (the sample is 800 rows), prediction drift on the sample.

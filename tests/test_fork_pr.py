@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import mlci_env
-from tests.github_server import GitHubServer
-from tests.s3_server import SeaweedFS
+from tests.support.cli import mlci_env
+from tests.support.github_server import GitHubServer
+from tests.support.s3_server import SeaweedFS
 from tests.test_publish import actions_env, pr_event
 
 REGISTRY = """registry:

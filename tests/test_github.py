@@ -13,9 +13,7 @@ from mlci.errors import ReadOnlyToken, ServiceError
 from mlci.github.client import GitHubClient
 from mlci.github.context import GitHubContext
 from mlci.github.workflow import add_mask, annotation, append_summary, mask_secret, set_output
-from tests.github_server import GitHubServer
-
-pytest_plugins = ["tests.fixtures_github"]
+from tests.support.github_server import GitHubServer
 
 MARKER = "<!-- mlci:churn -->"
 BOT = "github-actions[bot]"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from tests.conftest import EXAMPLE, ROOT
+from tests.support.paths import EXAMPLE, ROOT
 
 
 def test_init_writes_config_suite_and_workflows_that_work(mlci, tmp_path):

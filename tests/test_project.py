@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import inspect
 
-from tests.conftest import mlci_env, run_mlci
+from tests.support.cli import mlci_env, run_mlci
 
 
 def test_project_is_importable_from_the_package_and_runs_a_check(example):

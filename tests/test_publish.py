@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import EXAMPLE, mlci_env, run_mlci
-from tests.github_server import GitHubServer
+from tests.support.cli import mlci_env, run_mlci
+from tests.support.github_server import GitHubServer
+from tests.support.paths import EXAMPLE
 
 HOSTILE_COLUMN = "@org/team <img src=x> | x"
 HOSTILE_VALUE = "```\nrm -rf / `id`"
@@ -166,7 +167,7 @@ def test_failing_data_stops_the_check_and_fails_everywhere_naming_data_validatio
     # comparison.json validates against its published schema.
     from jsonschema import Draft202012Validator
 
-    from tests.conftest import ROOT
+    from tests.support.paths import ROOT
 
     schema = json.loads((ROOT / "docs" / "comparison.schema.json").read_text())
     Draft202012Validator(schema).validate(doc)
@@ -295,7 +296,7 @@ def test_json_output_stays_pure_json_in_actions(project, tmp_path, github_server
 
 
 def test_a_merge_queue_check_sets_the_status_on_the_queue_head(project, tmp_path, github_server):
-    from tests.github_spec import webhook_examples
+    from tests.support.github_spec import webhook_examples
 
     (group, *_) = webhook_examples("merge_group")
     head = group["merge_group"]["head_sha"]

@@ -1,6 +1,6 @@
 """Records on disk are read as typed models: events by `action`, profile entries by `kind`, alias records.
 
-tests/data/records holds records that earlier mlci versions wrote (real runs; its README says
+tests/support/data/records holds records that earlier mlci versions wrote (real runs; its README says
 which): they must still read, and records a pull request's job could plant must be refused
 in one line (a skipped event with a warning, exit 2 for a profile), never an internal error.
 """
@@ -33,9 +33,9 @@ from mlci.registry import Registry
 from mlci.stats.drift import compare_profile
 from mlci.stats.specs import DriftSection
 from mlci.storage import open_store
-from tests.conftest import EXAMPLE, run_mlci
+from tests.support.cli import run_mlci
+from tests.support.paths import EXAMPLE, RECORDS
 
-RECORDS = Path(__file__).parent / "data" / "records"
 EVENTS = sorted((RECORDS / "churn" / "events").rglob("*.json"))
 FIELDS = {"time", "action", "model", "actor", "alias", "env", "version", "previous", "reason", "extra"}
 FAILED = "e6961de074b6e9f0"  # failed its gates at the checks of PR 42 and PR 43 (mlci at d6dbdc2)

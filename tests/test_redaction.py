@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mlci._internal.redaction import redact, redact_url, remember, remembering, split_userinfo, url_secrets
-from tests.conftest import mlci_env, run_mlci
+from tests.support.cli import mlci_env, run_mlci
 
 # Every printable ASCII character, space included: what a generated password may hold.
 PRINTABLE = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
@@ -122,7 +122,7 @@ def test_no_printable_password_reaches_a_commands_output(password: str, tmp_path
     """`mlci validate --data` on a database that refuses: the one error line holds no form of the password."""
     import shutil
 
-    from tests.conftest import EXAMPLE
+    from tests.support.paths import EXAMPLE
 
     project = tmp_path / "p"
     if not project.exists():

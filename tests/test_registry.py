@@ -24,9 +24,7 @@ from mlci.errors import ConfigError, ConflictError, ModelError, NotFoundError, S
 from mlci.registry import Registry
 from mlci.storage import Store, open_store
 from mlci.storage.s3 import S3Store
-from tests.s3_server import SeaweedFS, free_ports
-
-pytest_plugins = ["tests.fixtures_s3"]
+from tests.support.s3_server import SeaweedFS, free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "churn"
@@ -607,7 +605,7 @@ def test_keys_cannot_escape_the_store(tmp_path: Path) -> None:
     ],
 )
 def test_credentials_boto3_cannot_use_are_one_config_line(mlci, example: Path, env: dict[str, str], said: str) -> None:
-    from tests.conftest import mlci_env
+    from tests.support.cli import mlci_env
 
     text = (example / "mlci.yaml").read_text()
     (example / "mlci.yaml").write_text(

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from mlci.flows.demo import _set_estimator
-from tests.conftest import EXAMPLE, mlci_env, run_mlci
+from tests.support.cli import mlci_env, run_mlci
+from tests.support.paths import EXAMPLE
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import ROOT
-from tests.newcomer_data import orders, sklearn_frame, write_split
+from tests.support.newcomer_data import orders, sklearn_frame, write_split
+from tests.support.paths import ROOT
 
 
 def suite_of(project: Path) -> list[dict]:

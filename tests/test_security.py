@@ -24,8 +24,9 @@ import pytest
 from mlci.cli.output import exit_code
 from mlci.errors import ServiceError
 from mlci.storage import Store
-from tests.conftest import EXAMPLE, mlci_env, run_mlci
-from tests.tools import Preloaded, http_server
+from tests.support.cli import mlci_env, run_mlci
+from tests.support.paths import EXAMPLE
+from tests.support.tools import Preloaded, http_server
 
 FUNCTIONS = ("numpy.full_like", "numpy.sum", "numpy.testing._private.utils.runstring")
 
@@ -737,7 +738,7 @@ def test_deploys_killed_at_random_points_leave_alias_and_published_copy_on_a_smo
     the same version; after SIGKILL they may differ (alias moved, pointer not yet switched)
     until the next deploy or rollback, which reconciles them first.
     """
-    from tests.s3_server import SeaweedFS
+    from tests.support.s3_server import SeaweedFS
 
     # A server of this test's own: the S3-down run stops it.
     s3_server = SeaweedFS(tmp_path / "weed")

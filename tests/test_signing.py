@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from mlci.flows.demo import _set_estimator
-from tests.conftest import EXAMPLE, mlci_env, run_mlci
-from tests.tools import http_server
+from tests.support.cli import mlci_env, run_mlci
+from tests.support.paths import EVENTS, EXAMPLE
+from tests.support.tools import http_server
 
 pytestmark = pytest.mark.slow
 
@@ -473,7 +474,7 @@ def test_certificate_mode_refuses_a_certificate_for_the_wrong_identity_or_from_a
 
 
 def pr_event(tmp_path: Path, number: int, head: str) -> Path:
-    event = json.loads((Path(__file__).parent / "e2e" / "events" / "pull_request.json").read_text())
+    event = json.loads((EVENTS / "pull_request.json").read_text())
     event["number"] = number
     event["pull_request"]["number"] = number
     event["pull_request"]["head"]["sha"] = head

@@ -9,7 +9,7 @@ from mlci.config.schema import load_config
 from mlci.data.features import feature_kinds
 from mlci.data.tables import load_datasets
 from mlci.modeling.training import build_estimator, predictions, score_of
-from tests.conftest import EXAMPLE
+from tests.support.paths import EXAMPLE
 
 
 @pytest.fixture(scope="module")

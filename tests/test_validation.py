@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import mlci_env
+from tests.support.cli import mlci_env
 
 
 def _break_data(example: Path) -> None:

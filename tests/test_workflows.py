@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.tools import binary
+from tests.support.tools import binary
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = ROOT / "action.yml"

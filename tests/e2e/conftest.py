@@ -48,10 +48,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ACT_SECONDS, ROOT
-from tests.github_server import GitHubServer
-from tests.s3_server import SeaweedFS
-from tests.tools import binary
+from tests.support.github_server import GitHubServer
+from tests.support.paths import ROOT
+from tests.support.s3_server import SeaweedFS
+from tests.support.tools import ACT_SECONDS, binary
 
 HERE = Path(__file__).resolve().parent
 STAND_INS = HERE / "stand_ins"
@@ -454,7 +454,7 @@ class HostCli:
     out: Path
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        from tests.conftest import run_mlci
+        from tests.support.cli import run_mlci
 
         return run_mlci(self.project, *args, env=self.env)
 
@@ -473,7 +473,7 @@ class HostCli:
 @pytest.fixture
 def host_cli(repo: Repo, s3_server: SeaweedFS, tmp_path: Path) -> HostCli:
     """Return mlci's CLI pointed at the test's bucket (no GitHub variables)."""
-    from tests.conftest import mlci_env
+    from tests.support.cli import mlci_env
 
     project = tmp_path / "host" / "churn"
     shutil.copytree(repo.project, project)

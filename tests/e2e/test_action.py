@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Act, Repo, load_event, pr_event
-from tests.github_server import GitHubServer
-from tests.s3_server import SeaweedFS
+from tests.support.github_server import GitHubServer
+from tests.support.s3_server import SeaweedFS
 
 pytestmark = pytest.mark.slow
 

@@ -13,10 +13,10 @@ import shutil
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.e2e.conftest import Act, HostCli, Repo, git, pr_event
-from tests.github_server import GitHubServer
-from tests.s3_server import SeaweedFS
+from tests.support.github_server import GitHubServer
+from tests.support.paths import ROOT
+from tests.support.s3_server import SeaweedFS
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from tests.e2e.conftest import Act, Repo, pr_event
-from tests.github_server import GitHubServer
+from tests.support.github_server import GitHubServer
 
 
 class Listener:

