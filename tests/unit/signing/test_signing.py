@@ -734,7 +734,9 @@ def test_the_retrains_promotion_to_staging_goes_through_the_signing_policy(tmp_p
         == 0
     )
     assert run_mlci(project, "deploy", good, "--env", "production", env=env).returncode == 0
-    from tests.test_retrain import drifted  # fresh data on which a retrained model beats production
+    from tests.integration.test_retrain_tracking_issue import (
+        drifted,  # fresh data on which a retrained model beats production
+    )
 
     drifted(project).to_csv(project / "fresh.csv", index=False)
     text = (project / "mlci.yaml").read_text() + "\nretrain:\n  data: fresh.csv\n  promote: staging\n"

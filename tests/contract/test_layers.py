@@ -8,9 +8,10 @@ imports count (a lazy import is still a dependency); imports under `if TYPE_CHEC
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "mlci"
+from tests.support.paths import ROOT
+
+PACKAGE = ROOT / "mlci"
 
 # Top to bottom. Packages on one line are one layer (they may import each other; the cycle test
 # keeps them from importing in circles).

@@ -24,9 +24,9 @@ from mlci.errors import ConfigError, ConflictError, ModelError, NotFoundError, S
 from mlci.registry import Registry
 from mlci.storage import Store, open_store
 from mlci.storage.s3 import S3Store
+from tests.support.paths import ROOT
 from tests.support.s3_server import SeaweedFS, free_ports
 
-ROOT = Path(__file__).resolve().parent.parent
 MODEL = "churn"
 
 

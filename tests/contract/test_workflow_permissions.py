@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from mlci.github import permissions
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "workflows").glob("*.yml"))
 E2E = ROOT / "tests" / "e2e" / "workflows"
 PUBLISHED = "mlci-dev/mlci@v1"

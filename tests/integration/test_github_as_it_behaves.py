@@ -21,9 +21,9 @@ from mlci.github.client import GitHubClient
 from mlci.github.context import GitHubContext
 from tests.support import github_spec
 from tests.support.github_server import GitHubServer
+from tests.support.paths import ROOT
 
 MARKER = "<!-- mlci:churn -->"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def client_for(server: GitHubServer, token: str, **kwargs: object) -> GitHubClient:

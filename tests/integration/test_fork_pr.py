@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.test_pr_report_on_github import actions_env, pr_event
 from tests.support.cli import mlci_env
 from tests.support.github_server import GitHubServer
 from tests.support.s3_server import SeaweedFS
-from tests.test_publish import actions_env, pr_event
 
 REGISTRY = """registry:
   uri: ${MLCI_REGISTRY:-.mlci/registry}

@@ -22,9 +22,9 @@ from mlci.storage import open_store
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.integration.test_tampered_versions import mlci
     from tests.support.cli import mlci_env
     from tests.support.paths import EXAMPLE
-    from tests.test_security import mlci
 
     root = tmp_path_factory.mktemp("manifest")
     project = root / "churn"

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.paths import ROOT
 from tests.support.tools import binary
 
-ROOT = Path(__file__).resolve().parent.parent
 ACTION = ROOT / "action.yml"
 USER_WORKFLOWS = sorted((ROOT / "workflows").glob("*.yml"))
 E2E_WORKFLOWS = sorted((ROOT / "tests" / "e2e" / "workflows").glob("*.yml"))

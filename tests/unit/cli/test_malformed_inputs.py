@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from mlci.github.client import GitHubClient
+from tests.integration.test_pr_report_on_github import actions_env, pr_event
 from tests.support.cli import mlci_env, run_mlci
 from tests.support.github_server import GitHubServer
 from tests.support.paths import EXAMPLE
-from tests.test_publish import actions_env, pr_event
 
 DEEP = 5000
 

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,10 +21,10 @@ from mlci.stats.evaluation import Frame, Predictions, categories, prepare
 from mlci.stats.groupwise import Groups
 from mlci.stats.metrics import METRICS, MeanLoss, Metric
 from mlci.stats.specs import Gate, StatisticsSection
+from tests.support.paths import ROOT
 
 STATS = StatisticsSection(confidence=0.95, resamples=200, seed=0)
 TOLERANCE = 1e-12  # relative and absolute: only floating-point summation order may differ
-ROOT = Path(__file__).resolve().parent.parent
 
 
 # --- scikit-learn, the reference --------------------------------------------------------------

@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "mlci"
+from tests.support.paths import ROOT
+
+PACKAGE = ROOT / "mlci"
 
 
 def _modules() -> dict[str, ast.Module]:

@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator
 
 from mlci.contracts.document import SCHEMA_PATH, json_schema, load_document
 from mlci.errors import DataError
-from tests.test_report import comparison, drift_report, make_doc, validation_results
+from tests.unit.report.test_markdown import comparison, drift_report, make_doc, validation_results
 
 
 def test_the_published_schema_is_the_one_the_model_generates():
