@@ -7,61 +7,11 @@ contract/ (the package's shape, its docs and workflows), support/ (what the test
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.support.cli import run_mlci, run_process
-from tests.support.paths import EXAMPLE
 from tests.support.tools import ACT_SECONDS
 
 pytest_plugins = ["tests.support.fixtures"]
-
-
-@dataclass
-class Run:
-    """What a user sees from one `mlci` invocation."""
-
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
-
-
-@pytest.fixture
-def example(tmp_path: Path) -> Path:
-    """Return a private copy of examples/churn (data, suite, mlci.yaml)."""
-    import shutil
-
-    dest = tmp_path / "churn"
-    shutil.copytree(
-        EXAMPLE, dest, ignore=shutil.ignore_patterns(".mlci", "__pycache__", "report.md", "comparison.json")
-    )
-    return dest
-
-
-@pytest.fixture
-def mlci() -> Callable[..., Run]:
-    def run(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> Run:
-        done = run_mlci(cwd, *args, env=env)
-        return Run(done.returncode, done.stdout, done.stderr)
-
-    return run
-
-
-@pytest.fixture
-def mlci_process() -> Callable[..., Run]:
-    def run(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> Run:
-        done = run_process(cwd, *args, env=env, timeout=timeout)
-        return Run(done.returncode, done.stdout, done.stderr)
-
-    return run
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

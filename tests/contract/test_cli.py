@@ -19,8 +19,8 @@ CONTRACT = [
 
 def test_help_lists_every_command_of_the_contract(mlci, tmp_path):
     run = mlci("--help", cwd=tmp_path)
-    assert run.code == 0
-    listed = {line.split()[0] for line in run.out.split("Commands:")[1].splitlines() if line.strip()}
+    assert run.returncode == 0
+    listed = {line.split()[0] for line in run.stdout.split("Commands:")[1].splitlines() if line.strip()}
     assert set(CONTRACT) <= listed
 
 
@@ -28,8 +28,8 @@ def test_version_prints_the_package_version(mlci_process, tmp_path):
     from mlci import __version__
 
     run = mlci_process("--version", cwd=tmp_path)
-    assert run.code == 0
-    assert run.out.strip() == f"mlci {__version__}"
+    assert run.returncode == 0
+    assert run.stdout.strip() == f"mlci {__version__}"
 
 
 def test_help_imports_no_heavy_library():
@@ -67,13 +67,13 @@ def test_fresh_venv_install_gives_a_working_console_script(tmp_path):
 def test_unknown_option_is_a_usage_error_without_traceback(mlci_process, tmp_path):
     # The real entry point: exit code and streams as the shell sees them.
     run = mlci_process("validate", "--nope", cwd=tmp_path)
-    assert run.code == 2
+    assert run.returncode == 2
     assert "Traceback" not in run.text
 
 
 def test_missing_config_is_one_line_exit_2(mlci_process, tmp_path: Path):
     run = mlci_process("config", "check", cwd=tmp_path)
-    assert run.code == 2
-    assert "mlci.yaml: no such file" in run.err
-    assert "mlci init" in run.err
+    assert run.returncode == 2
+    assert "mlci.yaml: no such file" in run.stderr
+    assert "mlci init" in run.stderr
     assert "Traceback" not in run.text

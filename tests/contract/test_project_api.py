@@ -5,19 +5,17 @@ from __future__ import annotations
 import ast
 import inspect
 
-from tests.support.cli import mlci_env, run_mlci
 
-
-def test_project_is_importable_from_the_package_and_runs_a_check(example):
+def test_project_is_importable_from_the_package_and_runs_a_check(project):
     from mlci import Project
 
-    project = Project.load(example / "mlci.yaml")
-    result = project.check(output_dir=example)
+    api = Project.load(project / "mlci.yaml")
+    result = api.check(output_dir=project.path)
     assert result.document.verdict == "bootstrap"
-    assert project.history().aliases[0].alias == "candidate"
+    assert api.history().aliases[0].alias == "candidate"
 
 
-def test_each_command_builds_one_github_context(example, monkeypatch):
+def test_each_command_builds_one_github_context(project, monkeypatch):
     from mlci.github.context import GitHubContext
 
     built = []
@@ -35,7 +33,7 @@ def test_each_command_builds_one_github_context(example, monkeypatch):
         ["deploy", "staging", "--env", "production"],
     ):
         built.clear()
-        run = run_mlci(example, *args, env=mlci_env())
+        run = project.run(*args)
         assert run.returncode == 0, run.stdout + run.stderr
         assert len(built) == 1, (args, len(built))
 

@@ -4,86 +4,24 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
-from tests.support.cli import mlci_env, run_mlci
-from tests.support.github_server import GitHubServer
-from tests.support.paths import EXAMPLE
+from tests.support.actions import actions_env, open_pull_request, read_github_output
+from tests.support.cli import mlci_env
+from tests.support.paths import ROOT
 
 HOSTILE_COLUMN = "@org/team <img src=x> | x"
 HOSTILE_VALUE = "```\nrm -rf / `id`"
 
 
-def pr_event(path: Path, server: GitHubServer, number: int = 42, title: str = "Better churn model") -> dict:
-    pull = server.add_pull(number, title=title, head_ref="feature/boost")
-    event = {
-        "action": "opened",
-        "number": number,
-        "pull_request": {
-            "number": number,
-            "title": title,
-            "head": {"sha": pull["head"]["sha"], "ref": "feature/boost", "repo": {"full_name": server.repository}},
-            "base": {"ref": "main", "repo": {"full_name": server.repository}},
-        },
-        "repository": {"full_name": server.repository},
-    }
-    path.write_text(json.dumps(event))
-    return event
-
-
-def actions_env(tmp: Path, server: GitHubServer, event: Path, token: str | None = None) -> dict[str, str]:
-    env = mlci_env(
-        GITHUB_ACTIONS="true",
-        GITHUB_EVENT_NAME="pull_request",
-        GITHUB_EVENT_PATH=str(event),
-        GITHUB_SHA="0" * 40,
-        GITHUB_RUN_ID="777",
-        GITHUB_ACTOR="octocat",
-        GITHUB_OUTPUT=str(tmp / "output.txt"),
-        GITHUB_STEP_SUMMARY=str(tmp / "summary.md"),
-        **server.env(token),
-    )
-    (tmp / "output.txt").touch()
-    return env
-
-
-def parse_outputs(path: Path) -> dict[str, str]:
-    """Parse GITHUB_OUTPUT's `name<<DELIM ... DELIM` format as the runner does."""
-    out, lines, i = {}, path.read_text().splitlines(), 0
-    while i < len(lines):
-        name, _, delim = lines[i].partition("<<")
-        j = lines.index(delim, i + 1)
-        out[name] = "\n".join(lines[i + 1 : j])
-        i = j + 1
-    return out
-
-
-def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Return what `python -m mlci ARGS` gives as a process (most tests run it in-process: `run_mlci`)."""
-    return subprocess.run(
-        [sys.executable, "-m", "mlci", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
-
-
-@pytest.fixture
-def project(tmp_path) -> Path:
-    dest = tmp_path / "churn"
-    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
-    return dest
-
-
 def test_check_in_a_pull_request_posts_comment_status_and_outputs(project, tmp_path, github_server):
     event = tmp_path / "event.json"
-    pr_event(event, github_server)
+    open_pull_request(event, github_server)
     env = actions_env(tmp_path, github_server, event)
     # The real entry point: in a fresh process the mask is the first line, before any lazy import can print.
-    result = run(["check"], project, env)
+    result = project.process("check", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
 
     (comment,) = github_server.comments(42)
@@ -93,7 +31,7 @@ def test_check_in_a_pull_request_posts_comment_status_and_outputs(project, tmp_p
     (status,) = github_server.statuses(head)
     assert status["context"] == "mlci/churn" and status["state"] == "success"
     assert status["target_url"].endswith("/actions/runs/777") and len(status["description"]) <= 140
-    outputs = parse_outputs(tmp_path / "output.txt")
+    outputs = read_github_output((tmp_path / "output.txt").read_text())
     assert outputs["verdict"] == "bootstrap"
     assert outputs["comment-url"] == comment["html_url"]
     assert Path(outputs["report-path"]).exists()
@@ -124,11 +62,11 @@ def test_failing_data_stops_the_check_and_fails_everywhere_naming_data_validatio
     # so no candidate is evaluated or stored; the document still says why, everywhere.
     break_emails(project)
     event = tmp_path / "event.json"
-    pr_event(event, github_server)
+    open_pull_request(event, github_server)
     env = actions_env(tmp_path, github_server, event)
     # A fresh process: it validates in the worker, beside the fit it must stop (a process that has
     # imported GX already, as this test session may have, validates before the fit instead).
-    result = run(["check"], project, env)
+    result = project.process("check", env=env)
     assert result.returncode == 1, result.stdout + result.stderr
     doc = json.loads((project / "comparison.json").read_text())
     assert doc["verdict"] == "fail" and doc["comparison"] is None and doc["candidate"] is None
@@ -153,7 +91,7 @@ def test_failing_data_stops_the_check_and_fails_everywhere_naming_data_validatio
     head = json.loads(event.read_text())["pull_request"]["head"]["sha"]
     (status,) = github_server.statuses(head)
     assert status["state"] == "failure" and status["description"].startswith("data validation failed")
-    assert parse_outputs(tmp_path / "output.txt")["verdict"] == "fail"
+    assert read_github_output((tmp_path / "output.txt").read_text())["verdict"] == "fail"
     # No version was stored; the PR's check event says it failed, and in which stage.
     events = [json.loads(p.read_text()) for p in sorted((project / ".mlci/registry/churn/events").rglob("*.json"))]
     (event,) = [e for e in events if e["action"] == "check"]
@@ -161,13 +99,11 @@ def test_failing_data_stops_the_check_and_fails_everywhere_naming_data_validatio
     assert event["extra"]["verdict"] == "fail" and event["extra"]["failed_stages"] == ["data validation"]
     assert not (project / ".mlci/registry/churn/aliases/pr-42.json").exists()
     # After the merge, promote refuses and names what failed.
-    promote = run_mlci(project, "promote", "--from-pr", "42", "--to", "staging", env=mlci_env())
+    promote = project.run("promote", "--from-pr", "42", "--to", "staging", env=mlci_env())
     assert promote.returncode == 1, promote.stdout + promote.stderr
     assert f"PR #42 has no candidate to promote: its last check failed ({headline}" in promote.stderr
     # comparison.json validates against its published schema.
     from jsonschema import Draft202012Validator
-
-    from tests.support.paths import ROOT
 
     schema = json.loads((ROOT / "docs" / "comparison.schema.json").read_text())
     Draft202012Validator(schema).validate(doc)
@@ -175,12 +111,11 @@ def test_failing_data_stops_the_check_and_fails_everywhere_naming_data_validatio
 
 def test_a_second_report_edits_the_same_comment(project, tmp_path, github_server):
     event = tmp_path / "event.json"
-    pr_event(event, github_server)
+    open_pull_request(event, github_server)
     env = actions_env(tmp_path, github_server, event)
-    assert run_mlci(project, "check", env=env).returncode == 0
-    text = (project / "mlci.yaml").read_text().replace("learning_rate: 0.05", "learning_rate: 0.1")
-    (project / "mlci.yaml").write_text(text)
-    second = run_mlci(project, "check", env=env)
+    assert project.run("check", env=env).returncode == 0
+    project.with_("model.params.learning_rate", 0.1)
+    second = project.run("check", env=env)
     assert second.returncode == 0, second.stderr
     assert "PR comment updated" in second.stdout
     assert len(github_server.requests_for("POST", "/issues/42/comments")) == 1
@@ -191,9 +126,9 @@ def test_a_second_report_edits_the_same_comment(project, tmp_path, github_server
 
 def test_a_fork_token_warns_and_falls_back_to_the_step_summary(project, tmp_path, github_server):
     event = tmp_path / "event.json"
-    pr_event(event, github_server)
+    open_pull_request(event, github_server)
     env = actions_env(tmp_path, github_server, event, token=github_server.readonly_token)
-    result = run_mlci(project, "check", env=env)
+    result = project.run("check", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "::warning title=mlci::" in result.stdout and "read-only" in result.stdout
     assert github_server.comments(42) == []
@@ -207,11 +142,13 @@ def test_hostile_names_in_data_and_event_render_harmlessly(project, tmp_path, gi
         frame = pd.read_csv(path).rename(columns={"region": HOSTILE_COLUMN})
         frame.loc[frame[HOSTILE_COLUMN] == "west", HOSTILE_COLUMN] = HOSTILE_VALUE
         frame.to_csv(path, index=False)
-    text = (project / "mlci.yaml").read_text().replace("region", json.dumps(HOSTILE_COLUMN))
-    (project / "mlci.yaml").write_text(text.replace("expectations:\n  suite: expectations/churn.json\n", ""))
+    data = project.config["data"]
+    project.with_("data.slices", [HOSTILE_COLUMN if c == "region" else c for c in data["slices"]])
+    project.with_("data.features", [HOSTILE_COLUMN if c == "region" else c for c in data["features"]])
+    project.without("expectations")
     event = tmp_path / "event.json"
-    pr_event(event, github_server, title="@org/team <script>x</script> | `pwn`")
-    result = run_mlci(project, "check", env=actions_env(tmp_path, github_server, event))
+    open_pull_request(event, github_server, title="@org/team <script>x</script> | `pwn`")
+    result = project.run("check", env=actions_env(tmp_path, github_server, event))
     assert result.returncode == 0, result.stdout + result.stderr
     (comment,) = github_server.comments(42)
     body = comment["body"]
@@ -260,8 +197,8 @@ def test_a_report_with_5000_slices_is_cut_under_the_comment_limit(project, tmp_p
     )
     (project / "comparison.json").write_text(doc.to_json())
     event = tmp_path / "event.json"
-    pr_event(event, github_server)
-    result = run_mlci(project, "report", "--post", env=actions_env(tmp_path, github_server, event))
+    open_pull_request(event, github_server)
+    result = project.run("report", "--post", env=actions_env(tmp_path, github_server, event))
     assert result.returncode == 0, result.stderr
     (comment,) = github_server.comments(42)
     assert len(comment["body"]) < 65536
@@ -276,8 +213,8 @@ def test_a_report_with_5000_slices_is_cut_under_the_comment_limit(project, tmp_p
 def test_a_check_that_cannot_finish_sets_an_error_status(project, tmp_path, github_server):
     (project / "data" / "test.csv").write_text("a,b\n1,2\n")
     event = tmp_path / "event.json"
-    pr_event(event, github_server)
-    result = run_mlci(project, "check", env=actions_env(tmp_path, github_server, event))
+    open_pull_request(event, github_server)
+    result = project.run("check", env=actions_env(tmp_path, github_server, event))
     assert result.returncode == 2
     assert "no column 'churned'" in result.stderr
     head = json.loads(event.read_text())["pull_request"]["head"]["sha"]
@@ -288,8 +225,8 @@ def test_a_check_that_cannot_finish_sets_an_error_status(project, tmp_path, gith
 
 def test_json_output_stays_pure_json_in_actions(project, tmp_path, github_server):
     event = tmp_path / "event.json"
-    pr_event(event, github_server)
-    result = run_mlci(project, "--json", "check", "--no-post", env=actions_env(tmp_path, github_server, event))
+    open_pull_request(event, github_server)
+    result = project.run("--json", "check", "--no-post", env=actions_env(tmp_path, github_server, event))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["model"] == "churn"
     assert result.stderr.startswith("::add-mask::")
@@ -304,7 +241,7 @@ def test_a_merge_queue_check_sets_the_status_on_the_queue_head(project, tmp_path
     event = tmp_path / "event.json"
     event.write_text(json.dumps(group))
     env = {**actions_env(tmp_path, github_server, event), "GITHUB_EVENT_NAME": "merge_group", "GITHUB_SHA": head}
-    result = run_mlci(project, "check", env=env)
+    result = project.run("check", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     (status,) = github_server.statuses(head)
     assert status["context"] == "mlci/churn" and status["state"] == "success"
@@ -313,12 +250,12 @@ def test_a_merge_queue_check_sets_the_status_on_the_queue_head(project, tmp_path
 
 def test_a_token_without_statuses_still_comments_and_names_the_missing_permission(project, tmp_path, github_server):
     event = tmp_path / "event.json"
-    pr_event(event, github_server)
+    open_pull_request(event, github_server)
     token = "ghs_comment_only"
     github_server.add_token(
         token, "github-actions[bot]", type="Bot", installation=True, permissions={"pull-requests": "write"}
     )
-    result = run_mlci(project, "check", env=actions_env(tmp_path, github_server, event, token=token))
+    result = project.run("check", env=actions_env(tmp_path, github_server, event, token=token))
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(github_server.comments(42)) == 1
     warning = next(line for line in result.stdout.splitlines() if line.startswith("::warning"))

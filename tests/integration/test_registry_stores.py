@@ -604,18 +604,18 @@ def test_keys_cannot_escape_the_store(tmp_path: Path) -> None:
         ),
     ],
 )
-def test_credentials_boto3_cannot_use_are_one_config_line(mlci, example: Path, env: dict[str, str], said: str) -> None:
+def test_credentials_boto3_cannot_use_are_one_config_line(project: Path, env: dict[str, str], said: str) -> None:
     from tests.support.cli import mlci_env
 
-    text = (example / "mlci.yaml").read_text()
-    (example / "mlci.yaml").write_text(
+    text = (project / "mlci.yaml").read_text()
+    (project / "mlci.yaml").write_text(
         text.replace("uri: ${MLCI_REGISTRY:-.mlci/registry}", "uri: s3://bucket/registry")
     )
     clean = {k: v for k, v in mlci_env().items() if not k.startswith("AWS_")}
-    run = mlci("history", cwd=example, env={**clean, **env})
-    assert run.code == 2, run.text
+    run = project.run("history", env={**clean, **env})
+    assert run.returncode == 2, run.text
     assert (
-        run.err.strip()
+        run.stderr.strip()
         == f"{said} (set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS_PROFILE that exists, or neither)"
     )
     assert "Traceback" not in run.text and "internal error" not in run.text

@@ -13,6 +13,7 @@ from mlci._internal.serial import to_data
 from mlci.cli.output import exit_code
 from mlci.config.schema import load_config
 from mlci.errors import CheckFailed, SuiteError
+from tests.support.project import ProjectCopy
 
 # An estimator whose fit takes up to a minute in small Python steps, and leaves markers: the
 # test asserts the fit began and never reached its end (no timing is measured).
@@ -49,15 +50,7 @@ def build(markers="."):
 """
 
 
-def use_slow_model(project: Path, markers: Path) -> None:
-    (project / "slow_model.py").write_text(SLOW_MODEL)
-    text = (project / "mlci.yaml").read_text()
-    text = re.sub(r"(?m)^  estimator: .*$", "  entrypoint: slow_model:build", text)
-    text = re.sub(r"(?m)^  params:.*\n(?:    .*\n)*", f"  params: {{markers: '{markers}'}}\n", text)
-    (project / "mlci.yaml").write_text(text)
-
-
-def break_plan_column(project: Path) -> None:
+def break_plan_column(project: ProjectCopy) -> None:
     """Give train.csv a plan the suite's critical expect_column_values_to_be_in_set does not allow."""
     path = project / "data" / "train.csv"
     lines = path.read_text().splitlines(keepends=True)
@@ -74,15 +67,15 @@ def in_the_worker(request, monkeypatch):
         monkeypatch.setattr("mlci.flows.validate.VALIDATE_HERE_MAX_ROWS", -1)
 
 
-def test_bad_data_stops_the_fit_and_the_check_names_the_failed_expectation(example, tmp_path):
+def test_bad_data_stops_the_fit_and_the_check_names_the_failed_expectation(project, tmp_path):
     from mlci import Project
 
     markers = tmp_path / "markers"
     markers.mkdir()
-    use_slow_model(example, markers)
-    break_plan_column(example)
+    project.with_entrypoint("slow_model", SLOW_MODEL, markers=str(markers))
+    break_plan_column(project)
 
-    result = Project.load(example / "mlci.yaml").check(output_dir=example)
+    result = Project.load(project / "mlci.yaml").check(output_dir=project.path)
 
     assert (markers / "fit-started").exists()
     assert not (markers / "fit-finished").exists(), "the fit ran to its end"
@@ -93,35 +86,35 @@ def test_bad_data_stops_the_fit_and_the_check_names_the_failed_expectation(examp
     assert re.search(r"train\.csv: 1 of \d+ expectations failed\); training stopped", lines[0]), lines[0]
     assert any("expect_column_values_to_be_in_set on column 'plan'" in line and "platinum" in line for line in lines)
     # Nothing of the stopped fit is left: no bundle, no half-written staging directory, no version.
-    assert not list((example / ".mlci" / "bundles").glob("*"))
-    assert not (example / ".mlci" / "registry" / "churn" / "versions").exists()
-    # The check's document (issue 11) still records why: no candidate, no comparison, verdict fail.
+    assert not list((project / ".mlci" / "bundles").glob("*"))
+    assert not (project / ".mlci" / "registry" / "churn" / "versions").exists()
+    # The check's document still records why: no candidate, no comparison, verdict fail.
     doc = result.document
     assert doc.verdict == "fail" and doc.candidate is None and doc.comparison is None
     assert [(s.name, s.status) for s in doc.stages][:2] == [("data validation", "fail"), ("training", "skipped")]
-    assert json.loads((example / "comparison.json").read_text())["verdict"] == "fail"
+    assert json.loads((project / "comparison.json").read_text())["verdict"] == "fail"
 
 
-def test_a_suite_the_worker_cannot_read_is_the_users_error_not_a_crash(example, tmp_path):
+def test_a_suite_the_worker_cannot_read_is_the_users_error_not_a_crash(project, tmp_path):
     from mlci import Project
 
     markers = tmp_path / "markers"
     markers.mkdir()
-    use_slow_model(example, markers)
-    (example / "expectations" / "churn.json").write_text('{"name": "churn", "expectations": [')
+    project.with_entrypoint("slow_model", SLOW_MODEL, markers=str(markers))
+    (project / "expectations" / "churn.json").write_text('{"name": "churn", "expectations": [')
 
     with pytest.raises(SuiteError) as info:
-        Project.load(example / "mlci.yaml").check(output_dir=example)
+        Project.load(project / "mlci.yaml").check(output_dir=project.path)
 
     assert "churn.json" in str(info.value)
     assert not (markers / "fit-finished").exists(), "the fit ran to its end"
 
 
-def test_good_data_validated_in_the_worker_equals_validation_in_this_process(example):
+def test_good_data_validated_in_the_worker_equals_validation_in_this_process(project):
     from mlci.data.tables import load_datasets
     from mlci.flows.validate import start_validation, validate_datasets
 
-    config = load_config(example / "mlci.yaml", env={})
+    config = load_config(project / "mlci.yaml", env={})
     datasets = load_datasets(config)
     pending = start_validation(config, datasets)
     try:
@@ -148,7 +141,7 @@ def _worker_reporting_its_modules(conn, report) -> None:
     report.send({name: sys.modules.get(name) is not None for name in ("rfc3987_syntax", "great_expectations")})
 
 
-def test_the_worker_does_not_build_jsonschemas_iri_grammar_and_validates_the_same(example):
+def test_the_worker_does_not_build_jsonschemas_iri_grammar_and_validates_the_same(project):
     # rfc3987-syntax compiles an Earley grammar on import (~1.2 s of the core the fit needs);
     # the signing extra installs it, and jsonschema (imported by GX) imports it when present.
     import importlib.util
@@ -160,7 +153,7 @@ def test_the_worker_does_not_build_jsonschemas_iri_grammar_and_validates_the_sam
     from mlci.flows.validate import validate_datasets
 
     assert importlib.util.find_spec("rfc3987_syntax") is not None, "installed by mlci[signing], which [test] has"
-    config = load_config(example / "mlci.yaml", env={})
+    config = load_config(project / "mlci.yaml", env={})
     datasets = load_datasets(config)
     ctx = multiprocessing.get_context("spawn")
     conn, child = ctx.Pipe()
@@ -188,14 +181,14 @@ def test_the_worker_does_not_build_jsonschemas_iri_grammar_and_validates_the_sam
     assert [{k: v for k, v in to_data(r).items() if k != "seconds"} for r in results] == strip
 
 
-def test_small_tables_are_validated_here_once_gx_is_imported_and_bad_data_never_starts_the_fit(example, tmp_path):
+def test_small_tables_are_validated_here_once_gx_is_imported_and_bad_data_never_starts_the_fit(project, tmp_path):
     import great_expectations  # noqa: F401 - what a test session or a notebook has already paid for
 
     from mlci import Project
     from mlci.data.tables import load_datasets
     from mlci.flows.validate import start_validation, validate_datasets
 
-    config = load_config(example / "mlci.yaml", env={})
+    config = load_config(project / "mlci.yaml", env={})
     datasets = load_datasets(config)
     pending = start_validation(config, datasets)
     assert pending.background is None  # no worker: both tables were validated in this process
@@ -208,21 +201,21 @@ def test_small_tables_are_validated_here_once_gx_is_imported_and_bad_data_never_
 
     markers = tmp_path / "markers"
     markers.mkdir()
-    use_slow_model(example, markers)
-    break_plan_column(example)
-    failure = Project.load(example / "mlci.yaml").check(output_dir=example).failure
+    project.with_entrypoint("slow_model", SLOW_MODEL, markers=str(markers))
+    break_plan_column(project)
+    failure = Project.load(project / "mlci.yaml").check(output_dir=project.path).failure
     assert failure is not None
     assert not (markers / "fit-started").exists(), "the fit started on data that had failed already"
     assert "; training stopped" in failure.lines()[0]
     assert any("expect_column_values_to_be_in_set on column 'plan'" in line for line in failure.lines())
 
 
-def test_openmp_is_told_to_yield_only_when_a_worker_starts_beside_the_fit(example, monkeypatch):
+def test_openmp_is_told_to_yield_only_when_a_worker_starts_beside_the_fit(project, monkeypatch):
     from mlci.cli.app import _yielding_openmp
     from mlci.data.tables import load_datasets
     from mlci.flows.validate import start_validation
 
-    config = load_config(example / "mlci.yaml", env={})
+    config = load_config(project / "mlci.yaml", env={})
     datasets = load_datasets(config)
     calls = []
     first = start_validation(config, datasets, lambda: calls.append("worker"))

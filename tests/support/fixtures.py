@@ -4,6 +4,7 @@
   which a test edits structurally and runs `mlci` in; `builds` keeps the states it brings
   projects to once a session (`.with_production()`).
 - `trained`: bundles of the example trained once a session per (estimator, params).
+- `mlci` / `mlci_process`: `mlci` in any directory, in this process or as a real process.
 - `github_server`: the GitHub API test server, one per test (tests/support/github_server.py).
 - `s3_server` / `s3_bucket`: one SeaweedFS for the session, a fresh bucket per test.
 - `postgres` / `spark`: one PostgreSQL 15 server and one local SparkSession for the session.
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.cli import Run, run_mlci, run_process
 from tests.support.github_server import GitHubServer
 from tests.support.paths import EXAMPLE
 from tests.support.pg_server import PostgreSQL
@@ -62,6 +64,29 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
         return bundles[key]
 
     return bundle
+
+
+@pytest.fixture
+def mlci() -> Callable[..., Run]:
+    """Return `run(*args, cwd, env=None)`: `mlci ARGS` in any directory, in this process (`run_mlci`).
+
+    For a directory that is no project yet (`mlci init`); a project runs its own (`project.run`).
+    """
+
+    def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Run:
+        return run_mlci(cwd, *args, env=env)
+
+    return run
+
+
+@pytest.fixture
+def mlci_process() -> Callable[..., Run]:
+    """Return `run(*args, cwd, env=None, timeout=300)`: `python -m mlci ARGS` in any directory, as a real process."""
+
+    def run(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> Run:
+        return run_process(cwd, *args, env=env, timeout=timeout)
+
+    return run
 
 
 # -- the GitHub API test server -------------------------------------------------------------

@@ -18,49 +18,49 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
-def test_global_options_work_after_the_subcommand_too(mlci, example):
-    after = mlci("config", "check", "--json", cwd=example)
-    assert after.code == 0, after.text
-    assert json.loads(after.out)["model"] == "churn"
-    shutil.move(example / "mlci.yaml", example / "other.yaml")
-    moved = mlci("config", "check", "-c", "other.yaml", "-q", cwd=example)
-    assert moved.code == 0 and moved.out == ""
-    assert mlci("--json", "config", "check", "--config", "other.yaml", cwd=example).code == 0
+def test_global_options_work_after_the_subcommand_too(project):
+    after = project.run("config", "check", "--json")
+    assert after.returncode == 0, after.text
+    assert json.loads(after.stdout)["model"] == "churn"
+    shutil.move(project / "mlci.yaml", project / "other.yaml")
+    moved = project.run("config", "check", "-c", "other.yaml", "-q")
+    assert moved.returncode == 0 and moved.stdout == ""
+    assert project.run("--json", "config", "check", "--config", "other.yaml").returncode == 0
 
 
-def test_quiet_validate_prints_one_line_per_table(mlci, example):
-    run = mlci("validate", "-q", cwd=example)
-    assert run.code == 0
-    lines = run.out.splitlines()
+def test_quiet_validate_prints_one_line_per_table(project):
+    run = project.run("validate", "-q")
+    assert run.returncode == 0
+    lines = run.stdout.splitlines()
     assert len(lines) == 2 and all(line.startswith("ok: ") for line in lines)
 
 
-def test_unknown_keys_get_a_did_you_mean(mlci, example):
-    config = example / "mlci.yaml"
+def test_unknown_keys_get_a_did_you_mean(project):
+    config = project / "mlci.yaml"
     _edit(config, "  target: churned", "  targt: churned")
     _edit(config, "    non_inferiority_margin: 0.01", "    non_inferiority_margn: 0.01")
     _edit(config, "metrics:\n", "metric:\n  primary: roc_auc\nmetrics:\n")
-    run = mlci("config", "check", cwd=example)
-    assert run.code == 2
-    assert "data: unknown key 'targt' (did you mean 'target'?)" in run.err
-    assert "gates[1]: unknown key 'non_inferiority_margn' (did you mean 'non_inferiority_margin'?)" in run.err
-    assert "unknown key 'metric' (did you mean 'metrics'?)" in run.err
+    run = project.run("config", "check")
+    assert run.returncode == 2
+    assert "data: unknown key 'targt' (did you mean 'target'?)" in run.stderr
+    assert "gates[1]: unknown key 'non_inferiority_margn' (did you mean 'non_inferiority_margin'?)" in run.stderr
+    assert "unknown key 'metric' (did you mean 'metrics'?)" in run.stderr
 
 
-def test_a_bad_model_name_is_explained_in_words(mlci, example):
-    _edit(example / "mlci.yaml", "name: churn", "name: my churn model!")
-    run = mlci("config", "check", cwd=example)
-    assert run.code == 2
-    assert "model.name: 'my churn model!' is not a usable model name: use up to 64 letters, digits" in run.err
-    assert "^[A-Za-z0-9]" not in run.err  # no raw regex
+def test_a_bad_model_name_is_explained_in_words(project):
+    _edit(project / "mlci.yaml", "name: churn", "name: my churn model!")
+    run = project.run("config", "check")
+    assert run.returncode == 2
+    assert "model.name: 'my churn model!' is not a usable model name: use up to 64 letters, digits" in run.stderr
+    assert "^[A-Za-z0-9]" not in run.stderr  # no raw regex
 
 
-def test_a_registry_uri_that_is_a_file_is_named(mlci, example):
-    _edit(example / "mlci.yaml", "${MLCI_REGISTRY:-.mlci/registry}", "data/train.csv")
-    run = mlci("history", cwd=example)
-    assert run.code == 2
-    assert "registry.uri 'data/train.csv':" in run.err and "is a file, not a directory" in run.err
-    assert "internal error" not in run.err and "NotADirectoryError" not in run.err
+def test_a_registry_uri_that_is_a_file_is_named(project):
+    _edit(project / "mlci.yaml", "${MLCI_REGISTRY:-.mlci/registry}", "data/train.csv")
+    run = project.run("history")
+    assert run.returncode == 2
+    assert "registry.uri 'data/train.csv':" in run.stderr and "is a file, not a directory" in run.stderr
+    assert "internal error" not in run.stderr and "NotADirectoryError" not in run.stderr
 
 
 SUITE_WITH_A_MISSING_COLUMN = {
@@ -73,23 +73,23 @@ SUITE_WITH_A_MISSING_COLUMN = {
 }
 
 
-def test_validation_failures_name_the_expectation_that_failed_not_its_position(mlci, example):
-    suite = example / "expectations" / "churn.json"
+def test_validation_failures_name_the_expectation_that_failed_not_its_position(project):
+    suite = project / "expectations" / "churn.json"
     suite.write_text(json.dumps(SUITE_WITH_A_MISSING_COLUMN, indent=2))
-    run = mlci("validate", "--data", "train", cwd=example)
-    assert run.code == 1
+    run = project.run("validate", "--data", "train")
+    assert run.returncode == 1
     # GX puts the result of the missing column first; each line still names its own expectation.
-    assert "expectations[0] expect_column_values_to_be_between on column 'tenure_months':" in run.out
-    assert "expectations[1] expect_column_values_to_not_be_null on column 'no_such_column'" in run.out
-    assert "expectations[2] expect_column_values_to_be_in_set on column 'plan':" in run.out
-    doc = json.loads(mlci("validate", "--data", "train", "--json", cwd=example).out)
+    assert "expectations[0] expect_column_values_to_be_between on column 'tenure_months':" in run.stdout
+    assert "expectations[1] expect_column_values_to_not_be_null on column 'no_such_column'" in run.stdout
+    assert "expectations[2] expect_column_values_to_be_in_set on column 'plan':" in run.stdout
+    doc = json.loads(project.run("validate", "--data", "train", "--json").stdout)
     lines = suite.read_text().splitlines()
     for failure in doc["results"][0]["failures"]:
         assert failure["type"] in lines[failure["line"] - 1]
 
 
-def test_a_gx0_suite_is_converted_and_says_how_to_convert_the_file(mlci, example):
-    suite = example / "expectations" / "churn.json"
+def test_a_gx0_suite_is_converted_and_says_how_to_convert_the_file(project):
+    suite = project / "expectations" / "churn.json"
     current = json.loads(suite.read_text())
     legacy = {
         "expectation_suite_name": "churn",
@@ -100,19 +100,19 @@ def test_a_gx0_suite_is_converted_and_says_how_to_convert_the_file(mlci, example
         ],
     }
     suite.write_text(json.dumps(legacy, indent=2))
-    run = mlci("validate", "--data", "train", cwd=example)
-    assert run.code == 0, run.text
-    assert "is a GX 0.x suite, converted in memory; to convert the file, rename" in run.out
-    assert '"expectation_type" to "type"' in run.out
+    run = project.run("validate", "--data", "train")
+    assert run.returncode == 0, run.text
+    assert "is a GX 0.x suite, converted in memory; to convert the file, rename" in run.stdout
+    assert '"expectation_type" to "type"' in run.stdout
     # Deprecated in GX 0.x, gone in 1.x: no rename makes it run.
     legacy["expectations"].append(
         {"expectation_type": "expect_multicolumn_values_to_be_unique", "kwargs": {"column_list": ["plan", "region"]}}
     )
     suite.write_text(json.dumps(legacy, indent=2))
-    refused = mlci("validate", "--data", "train", cwd=example)
-    assert refused.code == 2
-    assert "uses 'expect_multicolumn_values_to_be_unique', which GX 1.x no longer has" in refused.err
-    assert "internal error" not in refused.err
+    refused = project.run("validate", "--data", "train")
+    assert refused.returncode == 2
+    assert "uses 'expect_multicolumn_values_to_be_unique', which GX 1.x no longer has" in refused.stderr
+    assert "internal error" not in refused.stderr
 
 
 def test_make_demo_installs_only_what_the_demo_needs(tmp_path):

@@ -28,18 +28,18 @@ gates:
 """
 
 
-def test_example_config_is_valid(mlci, example):
-    run = mlci("config", "check", cwd=example)
-    assert run.code == 0, run.text
-    assert "valid" in run.out
+def test_example_config_is_valid(project):
+    run = project.run("config", "check")
+    assert run.returncode == 0, run.text
+    assert "valid" in run.stdout
 
 
-def test_three_problems_give_three_lines_with_line_and_field(mlci, example):
-    (example / "bad.yaml").write_text(BROKEN)
-    run = mlci("-c", "bad.yaml", "config", "check", cwd=example)
-    assert run.code == 2
+def test_three_problems_give_three_lines_with_line_and_field(project):
+    (project / "bad.yaml").write_text(BROKEN)
+    run = project.run("-c", "bad.yaml", "config", "check")
+    assert run.returncode == 2
     assert "Traceback" not in run.text
-    lines = [line for line in run.err.splitlines() if line.strip()]
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert sorted(lines) == [
         "bad.yaml:13 gates[0].metric: unknown metric 'acuracy' (did you mean 'accuracy'?)",
         "bad.yaml:6 data.target: required field is missing",
@@ -47,11 +47,11 @@ def test_three_problems_give_three_lines_with_line_and_field(mlci, example):
     ]
 
 
-def test_verbose_shows_the_traceback(mlci, example):
-    (example / "bad.yaml").write_text(BROKEN)
-    run = mlci("-v", "-c", "bad.yaml", "config", "check", cwd=example)
-    assert run.code == 2
-    assert "Traceback" in run.err
+def test_verbose_shows_the_traceback(project):
+    (project / "bad.yaml").write_text(BROKEN)
+    run = project.run("-v", "-c", "bad.yaml", "config", "check")
+    assert run.returncode == 2
+    assert "Traceback" in run.stderr
 
 
 def test_invalid_yaml_names_the_line(tmp_path: Path):
@@ -81,26 +81,26 @@ def test_interpolation_of_environment_variables():
         interpolate("${MISSING}", env)
 
 
-def test_config_interpolates_and_reports_unset_variables(example):
-    text = (example / "mlci.yaml").read_text()
-    (example / "a.yaml").write_text(text.replace("${MLCI_REGISTRY:-.mlci/registry}", "s3://${BUCKET}/reg"))
-    config = load_config(example / "a.yaml", env={"BUCKET": "models"})
+def test_config_interpolates_and_reports_unset_variables(project):
+    text = (project / "mlci.yaml").read_text()
+    (project / "a.yaml").write_text(text.replace("${MLCI_REGISTRY:-.mlci/registry}", "s3://${BUCKET}/reg"))
+    config = load_config(project / "a.yaml", env={"BUCKET": "models"})
     assert config.registry.uri == "s3://models/reg"
     with pytest.raises(ConfigError) as e:
-        load_config(example / "a.yaml", env={})
+        load_config(project / "a.yaml", env={})
     assert "registry.uri: environment variable BUCKET is not set" in e.value.problems[0]
 
 
-def test_relative_paths_resolve_against_the_config_file(example):
-    config = load_config(example / "mlci.yaml", env={})
-    assert config.resolve("data/train.csv") == str(example / "data" / "train.csv")
+def test_relative_paths_resolve_against_the_config_file(project):
+    config = load_config(project / "mlci.yaml", env={})
+    assert config.resolve("data/train.csv") == str(project / "data" / "train.csv")
     assert config.resolve("s3://b/k.csv") == "s3://b/k.csv"
 
 
 def test_schema_command_prints_a_json_schema(mlci, tmp_path):
     run = mlci("config", "schema", cwd=tmp_path)
-    assert run.code == 0
-    schema = json.loads(run.out)
+    assert run.returncode == 0
+    schema = json.loads(run.stdout)
     assert schema["title"] == "mlci.yaml"
     assert {"model", "data", "metrics", "gates", "registry"} <= set(schema["properties"])
     assert schema["additionalProperties"] is False

@@ -54,11 +54,11 @@ def test_an_old_or_foreign_document_is_refused_in_one_line(tmp_path: Path, conte
     assert len(raised.value.lines()) == 1 and str(path) in str(raised.value)
 
 
-def test_mlci_report_refuses_an_old_document_with_exit_2(example, mlci):
-    (example / "comparison.json").write_text(json.dumps({"mlci_version": "0.1.0", "model": "churn"}))
-    run = mlci("report", cwd=example)
-    assert run.code == 2, run.text
-    assert run.err.splitlines() == [
+def test_mlci_report_refuses_an_old_document_with_exit_2(project):
+    (project / "comparison.json").write_text(json.dumps({"mlci_version": "0.1.0", "model": "churn"}))
+    run = project.run("report")
+    assert run.returncode == 2, run.text
+    assert run.stderr.splitlines() == [
         "comparison.json: not an mlci comparison.json (no schema_version) "
         "(re-run `mlci check` or `mlci evaluate` with this mlci to write a current one)"
     ]

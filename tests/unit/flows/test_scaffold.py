@@ -28,28 +28,28 @@ def test_init_with_a_separate_test_file_then_validate_passes_on_both(mlci, tmp_p
     train, test = write_split(frame, tmp_path / "data", suffix)
     target = ["--target", "returned"] if table == "orders" else []
     init = mlci("init", "--data", f"data/{train}", "--test", f"data/{test}", *target, cwd=tmp_path)
-    assert init.code == 0, init.text
+    assert init.returncode == 0, init.text
     # init ran the suite once on each table and said so.
     assert re.search(rf"suite checked on train \(data/{train}\): \d+ rows, \d+ expectations, all pass", init.text)
     assert re.search(rf"suite checked on test \(data/{test}\): \d+ rows, \d+ expectations, all pass", init.text)
     validated = mlci("validate", cwd=tmp_path)
-    assert validated.code == 0, validated.text
+    assert validated.returncode == 0, validated.text
     assert validated.text.count(", 0 failed") == 2
 
 
 def test_init_on_a_60k_row_parquet_table_then_validate(mlci, tmp_path):
     orders(60_000, seed=1).to_parquet(tmp_path / "orders.parquet", index=False)
     init = mlci("init", "--data", "orders.parquet", "--target", "returned", cwd=tmp_path)
-    assert init.code == 0, init.text
+    assert init.returncode == 0, init.text
     assert "60000 rows" in init.text and "all pass" in init.text
     validated = mlci("validate", cwd=tmp_path)
-    assert validated.code == 0, validated.text
+    assert validated.returncode == 0, validated.text
 
 
 def test_the_suite_has_robust_ranges_and_sets_only_for_categories(mlci, tmp_path):
     frame = orders(12_000)
     train, test = write_split(frame, tmp_path, ".parquet")
-    assert mlci("init", "--data", train, "--test", test, "--target", "returned", cwd=tmp_path).code == 0
+    assert mlci("init", "--data", train, "--test", test, "--target", "returned", cwd=tmp_path).returncode == 0
     by_column: dict[str, dict[str, dict]] = {}
     for e in suite_of(tmp_path):
         by_column.setdefault(e["kwargs"].get("column", ""), {})[e["type"]] = e["kwargs"]
@@ -75,7 +75,7 @@ def test_the_suite_has_robust_ranges_and_sets_only_for_categories(mlci, tmp_path
 
 def test_digits_pixels_are_ranges_not_sets(mlci, tmp_path):
     train, test = write_split(sklearn_frame("digits"), tmp_path, ".csv")
-    assert mlci("init", "--data", train, "--test", test, cwd=tmp_path).code == 0
+    assert mlci("init", "--data", train, "--test", test, cwd=tmp_path).returncode == 0
     sets = {e["kwargs"]["column"] for e in suite_of(tmp_path) if e["type"] == "expect_column_values_to_be_in_set"}
     assert sets == {"target"}
     config = yaml.safe_load((tmp_path / "mlci.yaml").read_text())
@@ -85,7 +85,7 @@ def test_digits_pixels_are_ranges_not_sets(mlci, tmp_path):
 def test_init_writes_a_gitignore_and_a_registry_the_shipped_workflows_feed(mlci, tmp_path):
     (tmp_path / ".gitignore").write_text("*.pyc")
     train, test = write_split(sklearn_frame("wine"), tmp_path, ".csv")
-    assert mlci("init", "--data", train, "--test", test, cwd=tmp_path).code == 0
+    assert mlci("init", "--data", train, "--test", test, cwd=tmp_path).returncode == 0
     assert (tmp_path / ".gitignore").read_text().splitlines() == [
         "*.pyc",
         "# mlci: local registry and work files, report and comparison",
@@ -105,13 +105,13 @@ def test_init_writes_a_gitignore_and_a_registry_the_shipped_workflows_feed(mlci,
         for step in mlci_steps:
             assert needed <= set(step.get("env", {})), f"{workflow.name} does not set {needed - set(step['env'])}"
     # A second init adds nothing to .gitignore.
-    assert mlci("init", "--data", train, "--test", test, "--force", "-q", cwd=tmp_path).code == 0
+    assert mlci("init", "--data", train, "--test", test, "--force", "-q", cwd=tmp_path).returncode == 0
     assert (tmp_path / ".gitignore").read_text().count(".mlci/") == 1
 
 
 def test_regression_gets_a_relative_gate(mlci, tmp_path):
     train, test = write_split(sklearn_frame("diabetes"), tmp_path, ".csv")
-    assert mlci("init", "--data", train, "--test", test, cwd=tmp_path).code == 0
+    assert mlci("init", "--data", train, "--test", test, cwd=tmp_path).returncode == 0
     config = yaml.safe_load((tmp_path / "mlci.yaml").read_text())
     assert config["model"]["task"] == "regression"
     assert config["gates"] == [{"metric": "rmse", "relative_non_inferiority_margin": 0.02}]
@@ -120,44 +120,44 @@ def test_regression_gets_a_relative_gate(mlci, tmp_path):
 def test_a_table_with_dates_and_text_checks_promotes_and_deploys(mlci, tmp_path):
     # Small enough to train three times quickly; the >10k-row tables are the init tests'.
     orders(4_000, seed=2).to_csv(tmp_path / "orders.csv", index=False)
-    assert mlci("init", "--data", "orders.csv", "--target", "returned", "-q", cwd=tmp_path).code == 0
+    assert mlci("init", "--data", "orders.csv", "--target", "returned", "-q", cwd=tmp_path).returncode == 0
     config = tmp_path / "mlci.yaml"
     config.write_text(config.read_text().replace("params: {}", "params: {max_iter: 20}"))
     first = mlci("check", cwd=tmp_path)
-    assert first.code == 0, first.text
-    assert "ordered_at become numbers" in first.out and "review are hashed" in first.out
-    assert "Traceback" not in first.text and "Warning" not in first.err
-    assert mlci("promote", "candidate", "--to", "production", cwd=tmp_path).code == 0
+    assert first.returncode == 0, first.text
+    assert "ordered_at become numbers" in first.stdout and "review are hashed" in first.stdout
+    assert "Traceback" not in first.text and "Warning" not in first.stderr
+    assert mlci("promote", "candidate", "--to", "production", cwd=tmp_path).returncode == 0
     config.write_text(config.read_text().replace("max_iter: 20", "max_iter: 40"))
     second = mlci("check", cwd=tmp_path)
-    assert second.code in (0, 1), second.text  # a verdict, never bad input
-    assert "roc_auc" in second.out and "->" in second.out  # compared with the loaded production model
+    assert second.returncode in (0, 1), second.text  # a verdict, never bad input
+    assert "roc_auc" in second.stdout and "->" in second.stdout  # compared with the loaded production model
     # The promoted version (its check passed); a failed candidate would be refused by design.
     deployed = mlci("deploy", "production", "--env", "staging", cwd=tmp_path)
-    assert deployed.code == 0, deployed.text
-    assert "smoke test passed" in deployed.out
+    assert deployed.returncode == 0, deployed.text
+    assert "smoke test passed" in deployed.stdout
 
 
 def test_diabetes_equal_models_pass_the_scaffolded_gates_and_check_speaks_json_and_quietly(mlci, tmp_path):
     train, test = write_split(sklearn_frame("diabetes"), tmp_path, ".csv")
-    assert mlci("init", "--data", train, "--test", test, "-q", cwd=tmp_path).code == 0
+    assert mlci("init", "--data", train, "--test", test, "-q", cwd=tmp_path).returncode == 0
     config = tmp_path / "mlci.yaml"
     scaffolded = config.read_text()
     config.write_text(
         scaffolded.replace("sklearn.ensemble.HistGradientBoostingRegressor", "sklearn.linear_model.Ridge")
     )
-    assert mlci("check", "-q", cwd=tmp_path).code == 0
-    assert mlci("promote", "candidate", "--to", "production", "-q", cwd=tmp_path).code == 0
+    assert mlci("check", "-q", cwd=tmp_path).returncode == 0
+    assert mlci("promote", "candidate", "--to", "production", "-q", cwd=tmp_path).returncode == 0
     config.write_text(
         scaffolded.replace("sklearn.ensemble.HistGradientBoostingRegressor", "sklearn.linear_model.BayesianRidge")
     )
     checked = mlci("check", "--json", cwd=tmp_path)
-    assert checked.code == 0, checked.text
-    document = json.loads(checked.out)
+    assert checked.returncode == 0, checked.text
+    document = json.loads(checked.stdout)
     assert document["comparison"]["verdict"]["status"] == "pass"
     quiet = mlci("check", "-q", cwd=tmp_path)
-    assert quiet.code == 0
-    assert len(quiet.out.splitlines()) == 1 and quiet.out.startswith("verdict: PASS - rmse ")
+    assert quiet.returncode == 0
+    assert len(quiet.stdout.splitlines()) == 1 and quiet.stdout.startswith("verdict: PASS - rmse ")
     assert "relative_non_inferiority_margin" in (tmp_path / "report.md").read_text()
 
 
@@ -166,50 +166,50 @@ def test_a_semicolon_csv_is_read_and_init_and_validate_agree(mlci, tmp_path):
     frame["alcohol"] = frame["alcohol"].map(lambda v: f"{v:.2f}".replace(".", ","))
     frame.to_csv(tmp_path / "wine.csv", sep=";", index=False)
     init = mlci("init", "--data", "wine.csv", cwd=tmp_path)
-    assert init.code == 0, init.text
+    assert init.returncode == 0, init.text
     config = yaml.safe_load((tmp_path / "mlci.yaml").read_text())
     assert config["data"]["read_options"] == {"sep": ";", "decimal": ","}
     assert config["data"]["target"] == "target"
-    assert mlci("validate", cwd=tmp_path).code == 0
+    assert mlci("validate", cwd=tmp_path).returncode == 0
 
 
 def test_a_csv_read_as_one_column_names_its_separator(mlci, tmp_path):
     sklearn_frame("wine").to_csv(tmp_path / "wine.csv", sep=";", index=False)
-    assert mlci("init", "--data", "wine.csv", "-q", cwd=tmp_path).code == 0
+    assert mlci("init", "--data", "wine.csv", "-q", cwd=tmp_path).returncode == 0
     config = tmp_path / "mlci.yaml"
     config.write_text(config.read_text().replace('read_options: {"sep": ";"}', "read_options: {sep: ','}"))
     run = mlci("validate", cwd=tmp_path)
-    assert run.code == 2
-    assert "wine.csv: read as one column 'alcohol;malic_acid;" in run.err
-    assert "separator looks like ';'" in run.err and "data.read_options: {sep: ';'}" in run.err
+    assert run.returncode == 2
+    assert "wine.csv: read as one column 'alcohol;malic_acid;" in run.stderr
+    assert "separator looks like ';'" in run.stderr and "data.read_options: {sep: ';'}" in run.stderr
 
 
 def test_init_names_the_columns_when_the_target_is_unknown_or_unguessable(mlci, tmp_path):
     frame = orders(200)[["order_id", "amount", "returned", "review"]]
     frame.to_csv(tmp_path / "t.csv", index=False)
     unknown = mlci("init", "--data", "t.csv", "--target", "churn", cwd=tmp_path)
-    assert unknown.code == 2
+    assert unknown.returncode == 2
     assert "--target 'churn': t.csv has no such column; its columns: order_id, amount, returned, review" in (
-        unknown.err
+        unknown.stderr
     )
     unguessable = mlci("init", "--data", "t.csv", cwd=tmp_path)  # the last column is free text
-    assert unguessable.code == 2
+    assert unguessable.returncode == 2
     assert "no column looks like the target; name it with --target COLUMN (columns: order_id, amount," in (
-        unguessable.err
+        unguessable.stderr
     )
     assert not (tmp_path / "mlci.yaml").exists()
 
 
 def test_a_missing_target_value_is_named_as_data_not_blamed_on_the_model(mlci, tmp_path):
     train, test = write_split(sklearn_frame("wine"), tmp_path, ".csv")
-    assert mlci("init", "--data", train, "--test", test, "-q", cwd=tmp_path).code == 0
+    assert mlci("init", "--data", train, "--test", test, "-q", cwd=tmp_path).returncode == 0
     frame = pd.read_csv(tmp_path / train)
     frame.loc[[4, 9], "target"] = None
     frame.to_csv(tmp_path / train, index=False)
     run = mlci("train", cwd=tmp_path)
-    assert run.code == 2
-    assert f"{train}: target column 'target' is empty in 2 of {len(frame)} rows (data rows 5, 10)" in run.err
-    assert "model.estimator" not in run.err
+    assert run.returncode == 2
+    assert f"{train}: target column 'target' is empty in 2 of {len(frame)} rows (data rows 5, 10)" in run.stderr
+    assert "model.estimator" not in run.stderr
 
 
 def test_the_report_says_what_changed_and_reads_cleanly(mlci, tmp_path):
@@ -217,19 +217,19 @@ def test_the_report_says_what_changed_and_reads_cleanly(mlci, tmp_path):
     # A slice whose large tumours are all malignant (class 0): its roc_auc has no value.
     frame.insert(0, "size", pd.cut(frame["mean radius"], [0, 12, 17, 100], labels=["small", "medium", "large"]))
     frame.to_parquet(tmp_path / "cancer.parquet", index=False)
-    assert mlci("init", "--data", "cancer.parquet", "-q", cwd=tmp_path).code == 0
+    assert mlci("init", "--data", "cancer.parquet", "-q", cwd=tmp_path).returncode == 0
     config = tmp_path / "mlci.yaml"
     text = config.read_text().replace(
         "sklearn.ensemble.HistGradientBoostingClassifier", "sklearn.linear_model.LogisticRegression"
     )
     config.write_text(text.replace("  # slices: [segment]", "  slices: [size]"))
     first = mlci("check", cwd=tmp_path)
-    assert first.code == 0, first.text
-    assert mlci("promote", "candidate", "--to", "production", "-q", cwd=tmp_path).code == 0
+    assert first.returncode == 0, first.text
+    assert mlci("promote", "candidate", "--to", "production", "-q", cwd=tmp_path).returncode == 0
     config.write_text(config.read_text().replace("params: {}", "params: {C: 0.3}"))
     second = mlci("check", cwd=tmp_path)
-    assert second.code in (0, 1), second.text
-    assert "Warning" not in first.err + second.err and "Mean of empty slice" not in first.err + second.err
+    assert second.returncode in (0, 1), second.text
+    assert "Warning" not in first.stderr + second.stderr and "Mean of empty slice" not in first.stderr + second.stderr
     report = (tmp_path / "report.md").read_text()
     # What changed: the params, not the estimator or the data.
     assert "### What changed" in report
