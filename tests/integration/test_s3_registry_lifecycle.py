@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -14,53 +13,31 @@ from pathlib import Path
 
 import pytest
 
-from mlci.flows.demo import _set_estimator
-from tests.support.cli import mlci_env, run_mlci
 from tests.support.github_server import GitHubServer
-from tests.support.paths import EXAMPLE
+from tests.support.project import ProjectCopy
 from tests.support.s3_server import SeaweedFS
 
 pytestmark = pytest.mark.slow
 
-GOOD = ("sklearn.ensemble.HistGradientBoostingClassifier", "{max_iter: 100, learning_rate: 0.05, max_depth: 3}")
-OTHER = ("sklearn.ensemble.HistGradientBoostingClassifier", "{max_iter: 60, learning_rate: 0.1, max_depth: 3}")
-FAILING = ("sklearn.tree.DecisionTreeClassifier", "{max_depth: 12}")
-
-
-def use_s3(project: Path, server, bucket: str) -> None:
-    text = (project / "mlci.yaml").read_text()
-    registry = (
-        f"registry:\n  uri: s3://{bucket}/registry\n  endpoint_url: {server.endpoint_url}\n  addressing_style: path\n"
-    )
-    (project / "mlci.yaml").write_text(re.sub(r"(?ms)^registry:\n.*?(?=^\S|\Z)", registry, text))
-
-
-@pytest.fixture(scope="module")
-def bundles(tmp_path_factory) -> dict[str, Path]:
-    """Three trained bundles (good, other, failing) made once: pushing them is the cheap part."""
-    root = tmp_path_factory.mktemp("bundles")
-    project = root / "churn"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
-    out = {}
-    for name, estimator in (("good", GOOD), ("other", OTHER), ("failing", FAILING)):
-        _set_estimator(project / "mlci.yaml", *estimator)
-        run = run_mlci(project, "--json", "train", "-o", str(root / name), env=mlci_env())
-        assert run.returncode == 0, run.stderr
-        out[name] = root / name
-    return out
+OTHER = ("sklearn.ensemble.HistGradientBoostingClassifier", {"max_iter": 60, "learning_rate": 0.1, "max_depth": 3})
+FAILING = ("sklearn.tree.DecisionTreeClassifier", {"max_depth": 12})
 
 
 @pytest.fixture
-def project(tmp_path, s3_server, s3_bucket) -> Path:
-    dest = tmp_path / "churn"
-    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
-    use_s3(dest, s3_server, s3_bucket)
-    return dest
+def bundles(trained) -> dict[str, Path]:
+    """Three trained bundles (good, other, failing), trained once a session: pushing them is the cheap part."""
+    return {"good": trained(), "other": trained(*OTHER), "failing": trained(*FAILING)}
 
 
 @pytest.fixture
-def env(s3_server) -> dict[str, str]:
-    return mlci_env(**s3_server.env)
+def s3_project(project: ProjectCopy, s3_server: SeaweedFS, s3_bucket: str) -> ProjectCopy:
+    """The example project with its registry in a fresh bucket of the session's SeaweedFS."""
+    return project.on_s3(s3_server, s3_bucket)
+
+
+@pytest.fixture
+def env(s3_project: ProjectCopy) -> dict[str, str]:
+    return s3_project.env
 
 
 def published_manifest(client, bucket: str, env: str = "production") -> dict:
@@ -72,37 +49,28 @@ def published_manifest(client, bucket: str, env: str = "production") -> dict:
     )
 
 
-def version_of(bundle: Path) -> str:
-    return json.loads((bundle / "manifest.json").read_text())["version"]
-
-
-def push(project: Path, bundle: Path, env: dict[str, str], alias: str | None = None) -> str:
-    args = ["--json", "push", str(bundle)] + (["--alias", alias] if alias else [])
-    run = run_mlci(project, *args, env=env)
-    assert run.returncode == 0, run.stderr
-    return str(json.loads(run.stdout)["version"])
-
-
-def test_check_push_promote_deploy_rollback_history_round_trip_through_s3(project, env, bundles, s3_server, s3_bucket):
-    first = run_mlci(project, "check", env=env)
+def test_check_push_promote_deploy_rollback_history_round_trip_through_s3(
+    s3_project, env, bundles, s3_server, s3_bucket
+):
+    first = s3_project.run("check")
     assert first.returncode == 0, first.stdout + first.stderr
     assert f"s3://{s3_bucket}/registry/churn/versions/" in first.stdout
-    again = run_mlci(project, "check", env=env)
+    again = s3_project.run("check")
     assert "train cache hit" in again.stdout and "already stored" in again.stdout
 
-    assert run_mlci(project, "deploy", "candidate", "--env", "production", env=env).returncode == 0
-    v1 = json.loads(run_mlci(project, "--json", "history", env=env).stdout)["aliases"][0]["version"]
-    v2 = push(project, bundles["other"], env, alias="pr-5")
-    deployed = run_mlci(project, "deploy", "pr-5", "--env", "production", env=env)
+    assert s3_project.run("deploy", "candidate", "--env", "production").returncode == 0
+    v1 = json.loads(s3_project.run("--json", "history").stdout)["aliases"][0]["version"]
+    v2 = s3_project.push(bundles["other"], alias="pr-5")
+    deployed = s3_project.run("deploy", "pr-5", "--env", "production")
     assert deployed.returncode == 0, deployed.stderr
     assert "smoke test passed" in deployed.stdout
 
     client = s3_server.client()
     assert published_manifest(client, s3_bucket)["version"] == v2
 
-    back = run_mlci(project, "rollback", "--env", "production", env=env)
+    back = s3_project.run("rollback", "--env", "production")
     assert back.returncode == 0, back.stderr
-    history = json.loads(run_mlci(project, "--json", "history", env=env).stdout)
+    history = json.loads(s3_project.run("--json", "history").stdout)
     production = next(a for a in history["aliases"] if a["alias"] == "production")
     assert production["version"] == v1 and production["previous"] == v2
     assert {v["version"] for v in history["versions"]} >= {v1, v2}
@@ -111,13 +79,13 @@ def test_check_push_promote_deploy_rollback_history_round_trip_through_s3(projec
     assert published_manifest(client, s3_bucket)["version"] == v1
 
 
-def test_four_concurrent_promotes_one_wins_three_exit_3(project, env, bundles):
-    before = push(project, bundles["good"], env, alias="production")
-    target = push(project, bundles["other"], env)
+def test_four_concurrent_promotes_one_wins_three_exit_3(s3_project, env, bundles):
+    before = s3_project.push(bundles["good"], alias="production")
+    target = s3_project.push(bundles["other"])
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "mlci", "promote", target, "--to", "production", "--expect", before],
-            cwd=project,
+            cwd=s3_project,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -132,7 +100,7 @@ def test_four_concurrent_promotes_one_wins_three_exit_3(project, env, bundles):
     codes = [code for code, _ in results]
     assert codes.count(0) == 1 and codes.count(3) == 3, results
     assert all("production" in err and "Traceback" not in err for code, err in results if code == 3)
-    history = json.loads(run_mlci(project, "--json", "history", env=env).stdout)
+    history = json.loads(s3_project.run("--json", "history").stdout)
     production = next(a for a in history["aliases"] if a["alias"] == "production")
     assert production["version"] == target and production["previous"] == before
     moves = [e for e in history["events"] if e["action"] == "alias" and e["alias"] == "production"]
@@ -151,11 +119,10 @@ def own_server(tmp_path):
         server.stop(kill=True)
 
 
-def test_server_killed_mid_push_exits_4_leaves_no_version_and_a_retry_completes(project, own_server, tmp_path):
+def test_server_killed_mid_push_exits_4_leaves_no_version_and_a_retry_completes(s3_project, own_server, tmp_path):
     s3_server = own_server
     s3_bucket = own_server.make_bucket()
-    use_s3(project, s3_server, s3_bucket)
-    env = mlci_env(**s3_server.env)
+    env = s3_project.on_s3(s3_server, s3_bucket).env
     bundle = tmp_path / "big"
     bundle.mkdir()
     data = os.urandom(200 * 1024 * 1024)
@@ -167,7 +134,7 @@ def test_server_killed_mid_push_exits_4_leaves_no_version_and_a_retry_completes(
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlci", "push", str(bundle)],
-        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=s3_project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     client = s3_server.client()
     deadline = time.monotonic() + 60
@@ -183,10 +150,10 @@ def test_server_killed_mid_push_exits_4_leaves_no_version_and_a_retry_completes(
     assert len(err.strip().splitlines()) <= 2
 
     s3_server.start()
-    history = run_mlci(project, "--json", "history", env=env)
+    history = s3_project.run("--json", "history")
     assert history.returncode == 0, history.stderr
     assert digest[:16] not in [v["version"] for v in json.loads(history.stdout)["versions"]]
-    retried = run_mlci(project, "--json", "push", str(bundle), env=env)
+    retried = s3_project.run("--json", "push", str(bundle))
     assert retried.returncode == 0, retried.stderr
     assert json.loads(retried.stdout)["created"] is True
     stored = client.head_object(Bucket=s3_bucket, Key=f"registry/churn/versions/{digest[:16]}/model.skops")
@@ -194,12 +161,12 @@ def test_server_killed_mid_push_exits_4_leaves_no_version_and_a_retry_completes(
 
 
 def test_a_deploy_failing_its_smoke_test_rolls_back_and_records_a_failed_deployment(
-    project, env, bundles, s3_server, s3_bucket, github_server: GitHubServer, tmp_path
+    s3_project, env, bundles, s3_server, s3_bucket, github_server: GitHubServer, tmp_path
 ):
     gh = {**env, **github_server.env(), "GITHUB_ACTIONS": "true", "GITHUB_RUN_ID": "99", "GITHUB_SHA": "a" * 40}
     github_server.add_commit("a" * 40, "release")
-    v1 = push(project, bundles["good"], env)
-    ok = run_mlci(project, "deploy", v1, "--env", "production", env=gh)
+    v1 = s3_project.push(bundles["good"])
+    ok = s3_project.run("deploy", v1, "--env", "production", env=gh)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     # A version whose recorded predictions its model no longer gives (a changed library, a bad
     # export): its files are consistent, so only the smoke test of the staged copy can tell.
@@ -213,12 +180,12 @@ def test_a_deploy_failing_its_smoke_test_rolls_back_and_records_a_failed_deploym
     manifest = json.loads((broken / "manifest.json").read_text())
     manifest["files"]["smoke.parquet"] = hashlib.sha256((broken / "smoke.parquet").read_bytes()).hexdigest()
     (broken / "manifest.json").write_text(json.dumps(manifest))
-    v2 = push(project, broken, env)
+    v2 = s3_project.push(broken)
 
-    bad = run_mlci(project, "deploy", v2, "--env", "production", env=gh)
+    bad = s3_project.run("deploy", v2, "--env", "production", env=gh)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert v1 in bad.stderr and v2 in bad.stderr and "rolled back" in bad.stderr
-    history = json.loads(run_mlci(project, "--json", "history", env=env).stdout)
+    history = json.loads(s3_project.run("--json", "history").stdout)
     production = next(a for a in history["aliases"] if a["alias"] == "production")
     assert production["version"] == v1 and production["previous"] is None
     assert published_manifest(s3_server.client(), s3_bucket)["version"] == v1
@@ -231,23 +198,23 @@ def test_a_deploy_failing_its_smoke_test_rolls_back_and_records_a_failed_deploym
     assert github_server.deployment_statuses(second["id"])[0]["log_url"].endswith("/actions/runs/99")
 
 
-def test_rollback_with_nothing_previous_is_exit_2(project, env, bundles):
-    push(project, bundles["good"], env, alias="production")
-    run = run_mlci(project, "rollback", "--env", "production", env=env)
+def test_rollback_with_nothing_previous_is_exit_2(s3_project, env, bundles):
+    s3_project.push(bundles["good"], alias="production")
+    run = s3_project.run("rollback", "--env", "production")
     assert run.returncode == 2
     assert "nothing to roll back to" in run.stderr
 
 
 @pytest.mark.parametrize("kind", ["merge", "squash", "rebase", "squash-message-only"])
-def test_from_pr_auto_resolves_the_pr_of_the_pushed_commit(kind, project, env, bundles, github_server, tmp_path):
+def test_from_pr_auto_resolves_the_pr_of_the_pushed_commit(kind, s3_project, env, bundles, github_server, tmp_path):
     head = "8" * 40
     # What PR 8's check stored: its manifest names the PR and the head commit it trained.
     candidate = tmp_path / "candidate"
     shutil.copytree(bundles["other"], candidate)
     manifest = json.loads((candidate / "manifest.json").read_text())
     (candidate / "manifest.json").write_text(json.dumps({**manifest, "pr": 8, "git_sha": head}))
-    version = push(project, candidate, env, alias="pr-8")
-    push(project, bundles["good"], env, alias="staging")
+    version = s3_project.push(candidate, alias="pr-8")
+    s3_project.push(bundles["good"], alias="staging")
     sha = hashlib.sha1(kind.encode()).hexdigest()
     message = "Improve the churn model"
     if kind == "merge":
@@ -268,10 +235,10 @@ def test_from_pr_auto_resolves_the_pr_of_the_pushed_commit(kind, project, env, b
     )
     gh = {**env, **github_server.env(), "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push",
           "GITHUB_EVENT_PATH": str(event), "GITHUB_SHA": sha}  # fmt: skip
-    run = run_mlci(project, "promote", "--from-pr", "auto", "--to", "staging", env=gh)
+    run = s3_project.run("promote", "--from-pr", "auto", "--to", "staging", env=gh)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "PR #8" in run.stdout
-    history = json.loads(run_mlci(project, "--json", "history", "--alias", "staging", env=env).stdout)
+    history = json.loads(s3_project.run("--json", "history", "--alias", "staging").stdout)
     assert history["aliases"][0]["version"] == version
     # The promotion is the one deployment of staging on the Environments page, naming the version.
     (deployment,) = github_server.deployments()
@@ -279,12 +246,12 @@ def test_from_pr_auto_resolves_the_pr_of_the_pushed_commit(kind, project, env, b
     assert [s["state"] for s in github_server.deployment_statuses(deployment["id"])] == ["success", "in_progress"]
     if kind == "merge":
         # A re-run moves nothing and records nothing.
-        again = run_mlci(project, "promote", "--from-pr", "auto", "--to", "staging", env=gh)
+        again = s3_project.run("promote", "--from-pr", "auto", "--to", "staging", env=gh)
         assert again.returncode == 0, again.stdout + again.stderr
         assert len(github_server.deployments()) == 1 and "no GitHub deployment recorded" in again.stdout
 
 
-def test_from_pr_refuses_a_fork_pr_whatever_its_alias_names(project, env, bundles, github_server, tmp_path):
+def test_from_pr_refuses_a_fork_pr_whatever_its_alias_names(s3_project, env, bundles, github_server, tmp_path):
     # A fork's check stores nothing, so pr-9 can only have been planted by another PR's job: its
     # manifest claims PR 9 and the fork's public head sha, which GitHub's record would confirm.
     head = "9" * 40
@@ -293,59 +260,57 @@ def test_from_pr_refuses_a_fork_pr_whatever_its_alias_names(project, env, bundle
     shutil.copytree(bundles["good"], planted)
     manifest = json.loads((planted / "manifest.json").read_text())
     (planted / "manifest.json").write_text(json.dumps({**manifest, "pr": 9, "git_sha": head}))
-    push(project, planted, env, alias="pr-9")
+    s3_project.push(planted, alias="pr-9")
     gh = {**env, **github_server.env(), "GITHUB_ACTIONS": "true"}
-    run = run_mlci(project, "promote", "--from-pr", "9", "--to", "staging", env=gh)
+    run = s3_project.run("promote", "--from-pr", "9", "--to", "staging", env=gh)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "PR #9 came from mallory/ml-repo, not octo-org/ml-repo: a fork's check stores no candidate" in run.stderr
     assert "re-run the check from a branch of this repository" in run.stderr
-    aliases = json.loads(run_mlci(project, "--json", "history", env=env).stdout)["aliases"]
+    aliases = json.loads(s3_project.run("--json", "history").stdout)["aliases"]
     assert [a["alias"] for a in aliases] == ["pr-9"]
 
 
-def test_from_pr_refuses_a_failed_or_missing_candidate_unless_allowed(project, env, bundles):
-    _set_estimator(project / "mlci.yaml", *GOOD)
-    pr = {**env, "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(project / "pr.json")}
-    (project / "pr.json").write_text(json.dumps({"number": 3, "pull_request": {"number": 3}}))
-    assert run_mlci(project, "check", env=pr).returncode == 0
-    assert run_mlci(project, "promote", "pr-3", "--to", "production", env=env).returncode == 0
-    _set_estimator(project / "mlci.yaml", *FAILING)
-    assert run_mlci(project, "check", env=pr).returncode == 1
+def test_from_pr_refuses_a_failed_or_missing_candidate_unless_allowed(s3_project, env, bundles):
+    pr = {**env, "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(s3_project / "pr.json")}
+    (s3_project / "pr.json").write_text(json.dumps({"number": 3, "pull_request": {"number": 3}}))
+    assert s3_project.run("check", env=pr).returncode == 0
+    assert s3_project.run("promote", "pr-3", "--to", "production").returncode == 0
+    s3_project.with_estimator(*FAILING)
+    assert s3_project.run("check", env=pr).returncode == 1
 
-    refused = run_mlci(project, "promote", "--from-pr", "3", "--to", "staging", env=env)
+    refused = s3_project.run("promote", "--from-pr", "3", "--to", "staging")
     assert refused.returncode == 1
     assert "failed its gates when re-evaluated against production in this job (roc_auc " in refused.stderr
     assert "--allow-failed" in refused.stderr
-    deploy = run_mlci(project, "deploy", "pr-3", "--env", "production", env=env)
+    deploy = s3_project.run("deploy", "pr-3", "--env", "production")
     assert deploy.returncode == 1 and "failed its gates at its last check (roc_auc " in deploy.stderr, deploy.stderr
     assert "not deploying it to 'production'" in deploy.stderr
-    missing = run_mlci(project, "promote", "--from-pr", "4", "--to", "staging", env=env)
+    missing = s3_project.run("promote", "--from-pr", "4", "--to", "staging")
     assert missing.returncode == 1 and "PR #4 has no stored candidate" in missing.stderr
 
-    allowed = run_mlci(project, "promote", "--from-pr", "3", "--to", "staging", "--allow-failed", env=env)
+    allowed = s3_project.run("promote", "--from-pr", "3", "--to", "staging", "--allow-failed")
     assert allowed.returncode == 0, allowed.stderr
-    events = json.loads(run_mlci(project, "--json", "history", "--alias", "staging", env=env).stdout)["events"]
+    events = json.loads(s3_project.run("--json", "history", "--alias", "staging").stdout)["events"]
     assert "--allow-failed" in events[-1]["reason"]
 
 
-def test_data_tables_at_s3_uris_load_through_the_same_client(project, env, s3_server, s3_bucket):
+def test_data_tables_at_s3_uris_load_through_the_same_client(s3_project, env, s3_server, s3_bucket):
     client = s3_server.client()
     for name in ("train", "test"):
-        client.upload_file(str(project / "data" / f"{name}.csv"), s3_bucket, f"data/{name}.csv")
-    text = (project / "mlci.yaml").read_text()
-    text = text.replace("train: data/train.csv", f"train: s3://{s3_bucket}/data/train.csv")
-    text = text.replace("test: data/test.csv", f"test: s3://{s3_bucket}/data/test.csv")
-    (project / "mlci.yaml").write_text(text)
-    shutil.rmtree(project / "data")
+        client.upload_file(str(s3_project / "data" / f"{name}.csv"), s3_bucket, f"data/{name}.csv")
+    s3_project.with_("data.train", f"s3://{s3_bucket}/data/train.csv").with_(
+        "data.test", f"s3://{s3_bucket}/data/test.csv"
+    )
+    shutil.rmtree(s3_project / "data")
 
-    validated = run_mlci(project, "--json", "validate", env=env)
+    validated = s3_project.run("--json", "validate")
     assert validated.returncode == 0, validated.stderr
     tables = [r["table"] for r in json.loads(validated.stdout)["results"]]
     assert tables == [f"s3://{s3_bucket}/data/train.csv", f"s3://{s3_bucket}/data/test.csv"]
-    checked = run_mlci(project, "--json", "check", env=env)
+    checked = s3_project.run("--json", "check")
     assert checked.returncode == 0, checked.stderr
     assert json.loads(checked.stdout)["data"]["rows"] == {"train": 3000, "test": 1000}
 
-    missing = run_mlci(project, "validate", "--data", f"s3://{s3_bucket}/data/2026-01-01.csv", env=env)
+    missing = s3_project.run("validate", "--data", f"s3://{s3_bucket}/data/2026-01-01.csv")
     assert missing.returncode == 2
     assert f"s3://{s3_bucket}/data/2026-01-01.csv: no such object" in missing.stderr

@@ -1,7 +1,9 @@
-"""Concurrent deploys to one environment: each move has one winner, losers exit 3, nothing live is pruned.
+"""Concurrent moves of one alias or environment: each move has one winner, losers exit 3, nothing live is pruned.
 
-The deploys are real `mlci deploy` processes, forked together from one that has imported mlci
-(tests/tools.Preloaded), so a round of ten costs their work and not ten interpreters' imports.
+Two `mlci promote` processes race to replace production; rounds of concurrent deploys race for
+one environment. The deploys are real `mlci deploy` processes, forked together from one that
+has imported mlci (tests/support/tools.Preloaded), so a round of ten costs their work and not
+ten interpreters' imports.
 The versions are tiny models (two features, five smoke rows): the race is in the registry, and
 a small model keeps twenty rounds on each store cheap while every step of a deploy still runs.
 """
@@ -12,13 +14,13 @@ import hashlib
 import io
 import json
 import random
-import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.cli import mlci_env, run_mlci
-from tests.support.paths import EXAMPLE
+from tests.support.project import ProjectCopy
 from tests.support.tools import Preloaded
 
 pytestmark = pytest.mark.slow
@@ -54,19 +56,10 @@ def tiny_bundles(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return bundles
 
 
-def _project(tmp_path: Path, store: str, request: pytest.FixtureRequest) -> tuple[Path, dict[str, str]]:
-    project = tmp_path / "churn"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
-    if store == "local":
-        return project, mlci_env()
-    server = request.getfixturevalue("s3_server")
-    bucket = request.getfixturevalue("s3_bucket")
-    text = (project / "mlci.yaml").read_text()
-    registry = (
-        f"registry:\n  uri: s3://{bucket}/registry\n  endpoint_url: {server.endpoint_url}\n  addressing_style: path\n"
-    )
-    (project / "mlci.yaml").write_text(text.replace(text[text.index("registry:") :], registry))
-    return project, mlci_env(**server.env)
+def _project(project: ProjectCopy, store: str, request: pytest.FixtureRequest) -> ProjectCopy:
+    if store == "s3":
+        project.on_s3(request.getfixturevalue("s3_server"), request.getfixturevalue("s3_bucket"))
+    return project
 
 
 def intact_smoked_releases(store, env: str) -> dict[str, set[str]]:
@@ -112,17 +105,16 @@ def read(store, key: str) -> dict | None:
 
 @pytest.mark.parametrize("store", ["local", "s3"])
 def test_concurrent_deploys_never_prune_a_live_or_previous_release_and_every_loser_exits_3(
-    store: str, tiny_bundles: list[Path], tmp_path: Path, request: pytest.FixtureRequest
+    store: str, tiny_bundles: list[Path], project: ProjectCopy, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     from mlci.config.schema import load_config
     from mlci.registry.references import open_registry
 
-    project, env = _project(tmp_path, store, request)
+    project = _project(project, store, request)
+    env = project.env
     versions = []
     for bundle in tiny_bundles:
-        pushed = run_mlci(project, "--json", "push", str(bundle), env=env)
-        assert pushed.returncode == 0, pushed.stderr
-        versions.append(json.loads(pushed.stdout)["version"])
+        versions.append(project.push(bundle))
     registry_store = open_registry(load_config(project / "mlci.yaml", env=env)).store
     rng = random.Random(23)
     forks = tmp_path / "forks"
@@ -132,7 +124,7 @@ def test_concurrent_deploys_never_prune_a_live_or_previous_release_and_every_los
         for round_ in range(ROUNDS):
             # Staggered starts, as CI jobs start: some deploys read the alias after another moved it.
             runs = [(["deploy", v, "--env", ENV], rng.uniform(0.0, 0.3)) for v in rng.sample(versions, RACERS)]
-            results = mlci_fork.together(runs, project, env)
+            results = mlci_fork.together(runs, project.path, env)
             codes = [code for code, _, _ in results]
             outcomes.append(codes)
             for (argv, _), (code, out, err) in zip(runs, results, strict=True):
@@ -167,3 +159,38 @@ def test_concurrent_deploys_never_prune_a_live_or_previous_release_and_every_los
         cpu = mlci_fork.cpu_seconds
     assert sum(codes.count(0) for codes in outcomes) >= ROUNDS, outcomes
     print(f"{store}: exit codes per round {outcomes}; deploys used {cpu:.1f} s of CPU")
+
+
+WEAK = ("sklearn.tree.DecisionTreeClassifier", {"max_depth": 2})
+GOOD = ("sklearn.ensemble.HistGradientBoostingClassifier", {"max_iter": 100, "learning_rate": 0.05, "max_depth": 3})
+BAD = ("sklearn.tree.DecisionTreeClassifier", {"max_depth": 12})
+
+
+def test_two_processes_racing_to_move_production_one_wins_one_exits_3(project):
+    # Both compare against the weak model in production (the state tests/unit/flows/test_check.py starts from).
+    project.with_estimator(*WEAK).with_production()
+    for estimator in (GOOD, BAD):
+        assert project.with_estimator(*estimator).run("check").returncode in (0, 1)
+    before = project.alias("production")
+    versions = [d.name for d in (project.registry / "versions").iterdir() if d.name != before]
+    assert len(versions) == 2
+    # Both processes compared against the same production version and now race to replace it.
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mlci", "promote", v, "--to", "production", "--expect", before, "--allow-failed"],
+            cwd=project,
+            env=project.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for v in versions
+    ]
+    results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 3], results
+    loser_err = next(err for code, _, err in results if code == 3)
+    assert "production" in loser_err and "Traceback" not in loser_err
+    winner = versions[[code for code, _, _ in results].index(0)]
+    record = json.loads((project.registry / "aliases" / "production.json").read_text())
+    assert record["version"] == winner and record["previous"] == before
