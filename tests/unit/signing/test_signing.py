@@ -734,7 +734,7 @@ def test_the_retrains_promotion_to_staging_goes_through_the_signing_policy(tmp_p
         == 0
     )
     assert run_mlci(project, "deploy", good, "--env", "production", env=env).returncode == 0
-    from tests.integration.test_retrain_tracking_issue import (
+    from tests.support.churn_data import (
         drifted,  # fresh data on which a retrained model beats production
     )
 
