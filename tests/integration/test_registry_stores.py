@@ -573,27 +573,6 @@ def test_locking_none_still_moves_aliases(s3_server: SeaweedFS, s3_bucket: str, 
     assert registry.set_alias("staging", version, actor="ci", reason="").version == version
 
 
-# -- open_store -----------------------------------------------------------------------
-
-
-def test_open_store_resolves_relative_paths_against_the_config_dir(tmp_path: Path) -> None:
-    store = open_store("reg", base_dir=tmp_path)
-    assert store.uri == str((tmp_path / "reg").resolve())
-    assert open_store(f"file://{tmp_path}/abs", base_dir=Path("/")).uri == str((tmp_path / "abs").resolve())
-    with pytest.raises(ConfigError, match="'gs' is not supported"):
-        open_store("gs://bucket/x", base_dir=tmp_path)
-    with pytest.raises(ConfigError, match=r"registry\.locking"):
-        open_store("reg", base_dir=tmp_path, locking="optimistic")
-
-
-def test_keys_cannot_escape_the_store(tmp_path: Path) -> None:
-    store = open_store("reg", base_dir=tmp_path)
-    with pytest.raises(ConfigError):
-        store.put("../outside", b"x")
-    with pytest.raises(ConfigError):
-        Registry(store, "../evil")
-
-
 @pytest.mark.parametrize(
     ("env", "said"),
     [

@@ -72,3 +72,11 @@ def run_process(cwd: Path, *args: str, env: dict[str, str] | None = None, timeou
         timeout=timeout,
     )
     return Run(proc.args, proc.returncode, proc.stdout, proc.stderr)
+
+
+def one_line(stderr: str) -> str:
+    """Return the one line `stderr` holds, asserting it is one line with no traceback and no `internal error`."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert "internal error" not in lines[0] and "Traceback" not in stderr
+    return lines[0]

@@ -126,6 +126,9 @@ class ProjectCopy:
     def __fspath__(self) -> str:
         return str(self.path)
 
+    def __str__(self) -> str:
+        return str(self.path)
+
     def __repr__(self) -> str:
         return f"ProjectCopy({self.path})"
 

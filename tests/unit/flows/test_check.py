@@ -123,7 +123,9 @@ def test_unchanged_second_check_reuses_the_candidate_and_skips_every_stage(weak,
     assert fits.read_text() == "fit\n", "the unchanged check fitted the model again"
     assert _stamps(work / "bundles") == bundles, "the unchanged check wrote a bundle again"
     assert _stamps(weak.registry / "versions") == stored, "the unchanged check stored the version again"
-    assert _stamps(work / "cache") == cached, "the unchanged check validated or compared again (its cache was rewritten)"
+    assert _stamps(work / "cache") == cached, (
+        "the unchanged check validated or compared again (its cache was rewritten)"
+    )
     assert workers == [], "the unchanged check started a validation worker"
     # ...and it found what the first check found, and says it reused the candidate.
     assert second.verdict == first.verdict

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mlci._internal.redaction import redact, redact_url, remember, remembering, split_userinfo, url_secrets
-from tests.support.cli import mlci_env, run_mlci
+from tests.support.bundles import GOOD
+from tests.support.project import ProjectCopy
 
 # Every printable ASCII character, space included: what a generated password may hold.
 PRINTABLE = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
@@ -118,22 +119,15 @@ def test_mlci_yaml_knows_the_passwords_it_filled_in(tmp_path: Path) -> None:
 
 @settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(password=st.text(PRINTABLE, min_size=4, max_size=32))
-def test_no_printable_password_reaches_a_commands_output(password: str, tmp_path: Path) -> None:
+def test_no_printable_password_reaches_a_commands_output(password: str, project: ProjectCopy) -> None:
     """`mlci validate --data` on a database that refuses: the one error line holds no form of the password."""
-    import shutil
-
-    from tests.support.paths import EXAMPLE
-
-    project = tmp_path / "p"
-    if not project.exists():
-        shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
     expected = "postgresql+psycopg2://***@127.0.0.1:1/postgres table churn: cannot connect"
     assume(not any(f in expected for f in forms(password)) and not password.startswith("*"))
     assume(not password.endswith("*") and "***" not in password)
     source = json.dumps({"sql": "postgresql+psycopg2://mlci:${PGPW}@127.0.0.1:1/postgres", "table": "churn"})
     # -v: the traceback too (it is printed through the same redactor).
     for args in (("validate", "--data", source), ("-v", "validate", "--data", source)):
-        run = run_mlci(project, *args, env=mlci_env(PGPW=password))
+        run = project.run(*args, env=project.env_with(PGPW=password))
         assert run.returncode == 2, run.stderr
         assert expected in run.stderr
         for form in forms(password):
@@ -158,3 +152,23 @@ def test_the_driver_is_given_the_password_the_redactor_hides(url: str) -> None:
     password = url.split("mlci:", 1)[1].rsplit("@", 1)[0]
     assert parsed.password == password and parsed.username == "mlci" and parsed.host == "host"
     assert table.label.startswith(url.split("://")[0] + "://***@host")
+
+
+def test_credentials_in_uris_are_redacted_in_output_events_and_refusals(project, trained):
+    version = project.push(trained(params=GOOD))
+    env = project.env
+    secret = "hunter2-very-secret"
+    project.with_("deploy.webhook", "http://hook:${HOOK_PASSWORD}@127.0.0.1:1/notify?token=${HOOK_PASSWORD}")
+    run_env = {**env, "HOOK_PASSWORD": secret, "MLCI_WEBHOOK_SECRET": "signing-key"}
+    run = project.run("deploy", version, "--env", "production", env=run_env)
+    assert run.returncode == 0, run.stderr
+    assert "warning: deploy.webhook http://***@127.0.0.1:1/notify?token=*** failed" in run.stdout
+    assert secret not in run.stdout + run.stderr
+    registry = project / ".mlci" / "registry"
+    assert not [p for p in registry.rglob("*.json") if secret in p.read_text()]
+
+    project.with_registry(uri="s3://bucket/r", endpoint_url=f"http://key:{secret}@127.0.0.1:1")
+    refused = project.run("history", env=run_env)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("registry.endpoint_url http://***@127.0.0.1:1 carries credentials")
+    assert secret not in refused.stderr
