@@ -91,7 +91,9 @@ def test_numpy_only_code_running_model_is_refused_everywhere_and_never_runs(stor
     assert alias_of(project, env, "production") == good
 
 
-def good_deployed_beside_other(project: ProjectCopy, env: dict[str, str], bundles: dict[str, Path]) -> tuple[str, str, Store]:
+def good_deployed_beside_other(
+    project: ProjectCopy, env: dict[str, str], bundles: dict[str, Path]
+) -> tuple[str, str, Store]:
     """Push `good` and `other`, deploy `good` to production; return both ids and the registry's store."""
     from mlci.config.schema import load_config
     from mlci.registry.references import open_registry

@@ -7,6 +7,7 @@
 - `mlci` / `mlci_process`: `mlci` in any directory, in this process or as a real process.
 - `github_server`: the GitHub API test server, one per test (tests/support/github_server.py).
 - `s3_server` / `s3_bucket`: one SeaweedFS for the session, a fresh bucket per test.
+- `signing_keys`: key pairs and certificates for the signing tests, made once a session.
 - `postgres` / `spark`: one PostgreSQL 15 server and one local SparkSession for the session.
 """
 
@@ -25,6 +26,7 @@ from tests.support.paths import EXAMPLE
 from tests.support.pg_server import PostgreSQL
 from tests.support.project import Builds, ProjectCopy
 from tests.support.s3_server import SeaweedFS
+from tests.support.signing import make_keys
 
 # -- projects and bundles -------------------------------------------------------------------
 
@@ -87,6 +89,12 @@ def mlci_process() -> Callable[..., Run]:
         return run_process(cwd, *args, env=env, timeout=timeout)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def signing_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Key pairs team.* and other.*, a CA (ca.*), and certificates it issued (tests/support/signing.py)."""
+    return make_keys(tmp_path_factory.mktemp("keys"))
 
 
 # -- the GitHub API test server -------------------------------------------------------------
