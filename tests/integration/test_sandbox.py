@@ -2,17 +2,17 @@
 
 The attacker can write `versions/`: a bundle made only of default-trusted types with correct
 hashes, whose tree arrays send scikit-learn's compiled loops out of bounds or round in circles,
-is refused before it runs (mlci.modeling.trees). A model that crashes, hangs, computes or allocates
-without end anyway (here: a class the project trusts by name) takes down only its contained
-process (mlci.modeling.sandbox): the job ends within the deadline in one line naming the version, no core
-dump, production untouched.
+is refused before it runs (mlci.modeling.trees; tests/unit/modeling/test_trees.py checks each
+kind of tree). A model that crashes, hangs, computes or allocates without end anyway (here: a
+class the project trusts by name) takes down only its contained process (mlci.modeling.sandbox):
+the job ends within the deadline in one line naming the version, no core dump, production
+untouched.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import resource
 import shutil
 import signal
@@ -28,8 +28,9 @@ import pytest
 
 from mlci.errors import ScoringFailed
 from mlci.modeling.sandbox import Sandbox, score
-from tests.support.cli import mlci_env, run_mlci
+from tests.support.cli import mlci_env
 from tests.support.paths import EXAMPLE
+from tests.support.project import ProjectCopy, version_of
 
 # Models whose predict misbehaves, in the repository's own code (a module beside mlci.yaml) and
 # listed in model.trusted_types: they run, so only the contained process can stop them.
@@ -83,26 +84,16 @@ TRUSTED = tuple(f"{HOSTILE_MODULE}.{kind}" for kind in KINDS)
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def models(trained, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A real bundle of the example (trained once), crafted tree bundles and hostile-class bundles built from it."""
     from mlci.modeling.bundle import load_model, open_bundle
 
     root = tmp_path_factory.mktemp("models")
-    project = root / "churn"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
-    text = re.sub(
-        r"(?m)^  params:.*\n(?:    .*\n)*",
-        "  params: {max_iter: 20, max_depth: 3}\n",
-        (project / "mlci.yaml").read_text(),
-    )
-    (project / "mlci.yaml").write_text(text)
-    run = run_mlci(project, "train", "-o", str(root / "good"), env=mlci_env())
-    assert run.returncode == 0, run.stderr
-    out = {"good": root / "good", "code": root / "code"}
+    out = {"good": trained(params={"max_iter": 20, "max_depth": 3}), "code": root / "code"}
     (root / "code").mkdir()
     (root / "code" / f"{HOSTILE_MODULE}.py").write_text(HOSTILE)
 
-    good = open_bundle(root / "good")
+    good = open_bundle(out["good"])
     pipeline = load_model(good)
     hgb = pipeline.steps[-1][1]
     for name, edit in (
@@ -165,10 +156,6 @@ def crafted_decision_tree(good) -> object:
     crafted.__setstate__(state)
     tree.tree_ = crafted
     return Pipeline([*pipeline.steps[:-1], ("model", tree)])
-
-
-def version_of(bundle: Path) -> str:
-    return str(json.loads((bundle / "manifest.json").read_text())["version"])
 
 
 def rows(n: int = 5):
@@ -332,23 +319,18 @@ def test_a_caller_killed_with_sigkill_leaves_no_child_behind(models):
 
 
 @pytest.fixture
-def production(models, tmp_path) -> tuple[Path, dict[str, str], str]:
+def production(models, project) -> tuple[ProjectCopy, dict[str, str], str]:
     """The example project with small limits, trusting the hostile classes, the good version in production."""
-    project = tmp_path / "churn"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
-    shutil.copy(models["code"] / f"{HOSTILE_MODULE}.py", project)
-    text = (project / "mlci.yaml").read_text()
-    limits = f"  trusted_types: {json.dumps(list(TRUSTED))}\n  sandbox: {{timeout_seconds: 5, memory_mb: 256}}\n"
-    (project / "mlci.yaml").write_text(text.replace("  task: classification\n", "  task: classification\n" + limits))
-    env = mlci_env()
-    assert run_mlci(project, "push", str(models["good"]), env=env).returncode == 0
-    good = version_of(models["good"])
-    deployed = run_mlci(project, "deploy", good, "--env", "production", env=env)
+    shutil.copy(models["code"] / f"{HOSTILE_MODULE}.py", project.path)
+    project.with_("model.trusted_types", list(TRUSTED)).with_("model.sandbox", {"timeout_seconds": 5, "memory_mb": 256})
+    env = project.env
+    good = project.push(models["good"])
+    deployed = project.run("deploy", good, "--env", "production")
     assert deployed.returncode == 0, deployed.stderr
     return project, env, good
 
 
-def production_state(project: Path) -> tuple[str | None, str | None]:
+def production_state(project: ProjectCopy) -> tuple[str | None, str | None]:
     root = project / ".mlci" / "registry" / "churn"
     alias = json.loads((root / "aliases" / "production.json").read_text())["version"]
     current = json.loads((root / "deployments" / "production" / "CURRENT.json").read_text())["version"]
@@ -367,16 +349,16 @@ def production_state(project: Path) -> tuple[str | None, str | None]:
 def test_a_hostile_version_fails_evaluate_deploy_and_rollback_in_one_line_and_production_stays(
     models, production, name, problem
 ):
-    project, env, good = production
+    project, _env, good = production
     bad = version_of(models[name])
-    assert run_mlci(project, "push", str(models[name]), env=env).returncode == 0
+    assert project.run("push", str(models[name])).returncode == 0
     for args, code in (
         (("evaluate", "--candidate", bad), 2),
         (("deploy", bad, "--env", "production"), 1),  # its smoke test failed: undone
         (("rollback", "--env", "production", "--to", bad), 1),
     ):
         started = time.monotonic()
-        run = run_mlci(project, *args, env=env)
+        run = project.run(*args)
         assert time.monotonic() - started < 60
         assert run.returncode == code, (args, run.stdout, run.stderr)
         lines = run.stderr.strip().splitlines()
@@ -395,28 +377,25 @@ def _raised_core_limit() -> None:
 def test_a_crashing_model_ends_evaluate_as_a_process_with_one_line_and_no_core_dump(models, production):
     project, env, good = production
     bad = version_of(models["Crash"])
-    assert run_mlci(project, "push", str(models["Crash"]), env=env).returncode == 0
+    assert project.run("push", str(models["Crash"])).returncode == 0
     run = subprocess.run(
         [sys.executable, "-m", "mlci", "evaluate", "--candidate", bad],
-        cwd=project, env=env, capture_output=True, text=True, timeout=180, preexec_fn=_raised_core_limit,
+        cwd=project.path, env=env, capture_output=True, text=True, timeout=180, preexec_fn=_raised_core_limit,
     )  # fmt: skip
     assert run.returncode == 2, run.stderr
     assert run.stderr.strip().splitlines() == [
         f"version {bad}: the model crashed its contained process (SIGSEGV) while scoring 1,000 rows "
         "(a model that crashes its library is corrupt or was crafted to; nothing else ran it)"
     ]
-    assert not list(project.glob("core*")) and production_state(project) == (good, good)
+    assert not list(project.path.glob("core*")) and production_state(project) == (good, good)
 
 
 @pytest.mark.slow
 def test_a_hanging_model_ends_deploy_as_a_process_at_the_deadline(models, production):
-    project, env, good = production
+    project, _env, good = production
     bad = version_of(models["Hang"])
-    assert run_mlci(project, "push", str(models["Hang"]), env=env).returncode == 0
-    run = subprocess.run(
-        [sys.executable, "-m", "mlci", "deploy", bad, "--env", "production"],
-        cwd=project, env=env, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+    assert project.run("push", str(models["Hang"])).returncode == 0
+    run = project.process("deploy", bad, "--env", "production", timeout=180)
     assert run.returncode == 1, run.stderr
     assert run.stderr.strip().splitlines() == [
         f"deploy of churn {bad} to production failed: smoke test of {bad} in production: "
@@ -425,114 +404,3 @@ def test_a_hanging_model_ends_deploy_as_a_process_at_the_deadline(models, produc
         f"model.sandbox.timeout_seconds in mlci.yaml); rolled back: production is {good} again"
     ], run.stderr
     assert production_state(project) == (good, good)
-
-
-# --- the structure check of tree models --------------------------------------------------------
-
-
-def _fitted(kind: str):
-    from sklearn import ensemble, multioutput, pipeline, preprocessing, tree
-    from sklearn.datasets import make_classification
-
-    X, y = make_classification(300, 6, random_state=0)
-    estimators = {
-        "decision tree": tree.DecisionTreeClassifier(max_depth=4),
-        "random forest": ensemble.RandomForestClassifier(5, max_depth=4, random_state=0),
-        "gradient boosting": ensemble.GradientBoostingClassifier(n_estimators=5),
-        "hist gradient boosting, categorical": ensemble.HistGradientBoostingClassifier(
-            max_iter=5, categorical_features=[0]
-        ),
-        "isolation forest on half the features": ensemble.IsolationForest(n_estimators=5, max_features=0.5),
-        "bagging on half the features": ensemble.BaggingClassifier(tree.DecisionTreeClassifier(), 5, max_features=0.5),
-        "stacking with passthrough": ensemble.StackingClassifier(
-            [("t", tree.DecisionTreeClassifier())], final_estimator=tree.DecisionTreeClassifier(), passthrough=True
-        ),
-        "classifier chain": multioutput.ClassifierChain(tree.DecisionTreeClassifier()),
-        "forest after polynomial features": pipeline.Pipeline(
-            [("poly", preprocessing.PolynomialFeatures(2)), ("m", ensemble.RandomForestClassifier(3))]
-        ),
-    }
-    if "categorical" in kind:
-        X[:, 0] = np.abs(X[:, 0] * 3).astype(int)
-    target = np.c_[y, 1 - y] if kind == "classifier chain" else y
-    return estimators[kind].fit(X, target)
-
-
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "decision tree",
-        "random forest",
-        "gradient boosting",
-        "hist gradient boosting, categorical",
-        "isolation forest on half the features",
-        "bagging on half the features",
-        "stacking with passthrough",
-        "classifier chain",
-        "forest after polynomial features",
-    ],
-)
-def test_tree_models_scikit_learn_fits_pass_the_structure_check(kind):
-    import skops.io as sio
-
-    from mlci.modeling.trees import check_trees
-
-    data = sio.dumps(_fitted(kind))
-    check_trees(sio.loads(data, trusted=sio.get_untrusted_types(data=data)), "version x")
-
-
-def _edit_predictor(model, **fields):
-    nodes = model._predictors[0][0].nodes
-    internal = int(np.flatnonzero(nodes["is_leaf"] == 0)[-1])
-    for field, value in fields.items():
-        nodes[field][internal] = value(internal) if callable(value) else value
-    return internal
-
-
-def _edit_tree(model, **fields):
-    from sklearn.tree._tree import Tree
-
-    state = model.tree_.__getstate__()
-    state["nodes"] = state["nodes"].copy()
-    for field, value in fields.items():
-        state["nodes"][field][0] = value
-    crafted = Tree(model.tree_.n_features, model.tree_.n_classes, model.tree_.n_outputs)
-    crafted.__setstate__(state)
-    model.tree_ = crafted
-
-
-@pytest.mark.parametrize(
-    ("kind", "edit", "problem"),
-    [
-        ("hist gradient boosting, categorical", lambda m: _edit_predictor(m, right=lambda i: i - 1), "right child is"),
-        (
-            "hist gradient boosting, categorical",
-            lambda m: _edit_predictor(m, feature_idx=6),
-            "splits on feature 6, but the rows have 6",
-        ),
-        (
-            "hist gradient boosting, categorical",
-            lambda m: _edit_predictor(m, feature_idx=1, is_categorical=1, bitset_idx=0),
-            "splits feature 1 by category, which is not categorical",
-        ),
-        (
-            "hist gradient boosting, categorical",
-            lambda m: _edit_predictor(m, feature_idx=0, is_categorical=1, bitset_idx=99),
-            "uses bitset 99 of",
-        ),
-        ("decision tree", lambda m: _edit_tree(m, feature=-3), "splits on feature -3"),
-        ("decision tree", lambda m: _edit_tree(m, right_child=1), "a node is the child of two nodes"),
-        # A forest validates its rows itself and hands them to its trees unchecked: a member that
-        # claims more features than the forest has is bounded by the forest.
-        ("random forest", lambda m: setattr(m.estimators_[0], "n_features_in_", 10**6) or _edit_tree(
-            m.estimators_[0], feature=1000), "splits on feature 1000, but the rows have 6"),
-        ("random forest", lambda m: delattr(m, "n_features_in_"), "holds trees but no valid n_features_in_"),
-    ],
-)  # fmt: skip
-def test_crafted_tree_arrays_are_refused_before_anything_runs(kind, edit, problem):
-    from mlci.modeling.trees import InvalidTree, check_trees
-
-    model = _fitted(kind)
-    edit(model)
-    with pytest.raises(InvalidTree, match=re.escape(problem)):
-        check_trees(model, "version x")
