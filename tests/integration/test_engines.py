@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 from tests.support.cli import Run, mlci_env, run_mlci
 from tests.support.paths import EXAMPLE
 from tests.support.pg_server import PostgreSQL
+from tests.support.project import ProjectCopy
 
 pytestmark = pytest.mark.slow
 
@@ -52,20 +52,16 @@ def _sql(pg: PostgreSQL, table: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def pg_project(postgres: PostgreSQL, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def pg_project(postgres: PostgreSQL, tmp_path_factory: pytest.TempPathFactory) -> ProjectCopy:
     """Return a copy of the churn example whose train and test tables live in PostgreSQL."""
-    dest = tmp_path_factory.mktemp("pg") / "churn"
-    dest.mkdir()
+    dest = ProjectCopy.of(EXAMPLE, tmp_path_factory.mktemp("pg") / "churn")
     for name in ("train", "test"):
         postgres.load(pd.read_csv(EXAMPLE / "data" / f"{name}.csv"), f"churn_{name}")
-    _suite(dest)
-    config = (EXAMPLE / "mlci.yaml").read_text()
-    config = config.replace("  train: data/train.csv\n", f"  train: {{sql: '{_url(postgres)}', table: churn_train}}\n")
-    config = config.replace("  test: data/test.csv\n", f"  test: {{sql: '{_url(postgres)}', table: churn_test}}\n")
-    config = config.replace("  id: customer_id\n", f"  id: customer_id\n  sample_rows: {SAMPLE_ROWS}\n")
-    assert "sample_rows" in config and "churn_test" in config
-    (dest / "mlci.yaml").write_text(config)
-    return dest
+        (dest / "data" / f"{name}.csv").unlink()  # the tables are the server's now
+    _suite(dest.path)
+    dest.with_("data.train", {"sql": _url(postgres), "table": "churn_train"})
+    dest.with_("data.test", {"sql": _url(postgres), "table": "churn_test"})
+    return dest.with_("data.sample_rows", SAMPLE_ROWS)
 
 
 def _run(pg: PostgreSQL, *args: str, cwd: Path) -> Run:
@@ -75,7 +71,7 @@ def _run(pg: PostgreSQL, *args: str, cwd: Path) -> Run:
     return run
 
 
-def test_validate_runs_in_postgres_and_names_the_broken_range(postgres: PostgreSQL, pg_project: Path) -> None:
+def test_validate_runs_in_postgres_and_names_the_broken_range(postgres: PostgreSQL, pg_project: ProjectCopy) -> None:
     postgres.execute("DROP TABLE IF EXISTS churn_edit", "CREATE TABLE churn_edit AS SELECT * FROM churn_train")
 
     ok = _run(postgres, "validate", cwd=pg_project)
@@ -141,7 +137,7 @@ def test_validate_never_holds_the_table(postgres: PostgreSQL, tmp_path: Path) ->
 
 
 @pytest.fixture(scope="module")
-def promoted(postgres: PostgreSQL, pg_project: Path) -> tuple[dict[str, Any], str]:
+def promoted(postgres: PostgreSQL, pg_project: ProjectCopy) -> tuple[dict[str, Any], str]:
     """Run the first check on the PostgreSQL tables and promote its candidate; return (its document, its report)."""
     first = _run(postgres, "check", cwd=pg_project)
     assert first.returncode == 0, first.text
@@ -153,7 +149,7 @@ def promoted(postgres: PostgreSQL, pg_project: Path) -> tuple[dict[str, Any], st
 
 
 def test_check_on_postgres_trains_and_compares_on_the_same_sampled_rows(
-    postgres: PostgreSQL, pg_project: Path, promoted: tuple[dict[str, Any], str]
+    postgres: PostgreSQL, pg_project: ProjectCopy, promoted: tuple[dict[str, Any], str]
 ) -> None:
     first, first_report = promoted
     assert first["comparison"]["verdict"]["status"] == "bootstrap"
@@ -176,7 +172,7 @@ def test_check_on_postgres_trains_and_compares_on_the_same_sampled_rows(
 
 
 def test_reference_profile_is_built_in_postgres_on_the_whole_table(
-    postgres: PostgreSQL, pg_project: Path, promoted: tuple[dict[str, Any], str]
+    postgres: PostgreSQL, pg_project: ProjectCopy, promoted: tuple[dict[str, Any], str]
 ) -> None:
     version = promoted[0]["candidate"]["version"]
     profile = json.loads((pg_project / ".mlci" / "bundles" / version / "profile.json").read_text())
@@ -185,7 +181,7 @@ def test_reference_profile_is_built_in_postgres_on_the_whole_table(
 
 
 def test_drift_of_a_shifted_postgres_table_lists_the_shifted_features_first(
-    postgres: PostgreSQL, pg_project: Path, promoted: tuple[dict[str, Any], str]
+    postgres: PostgreSQL, pg_project: ProjectCopy, promoted: tuple[dict[str, Any], str]
 ) -> None:
     postgres.execute(
         "DROP TABLE IF EXISTS churn_shifted",
@@ -208,10 +204,9 @@ def test_drift_of_a_shifted_postgres_table_lists_the_shifted_features_first(
 
 
 def test_retrain_on_a_postgres_table_validates_and_measures_drift_there(
-    postgres: PostgreSQL, pg_project: Path, promoted: tuple[dict[str, Any], str], tmp_path: Path
+    postgres: PostgreSQL, pg_project: ProjectCopy, promoted: tuple[dict[str, Any], str], tmp_path: Path
 ) -> None:
-    project = tmp_path / "churn"
-    shutil.copytree(pg_project, project)  # with its registry, whose production is the promoted version
+    project = pg_project.copy(tmp_path / "churn", everything=True)  # with its registry: production is promoted
     with open(project / "mlci.yaml", "a") as f:
         f.write(f"\nretrain:\n  data: {{sql: '{_url(postgres)}', query: 'SELECT * FROM churn_test'}}\n")
     run = _run(postgres, "--json", "retrain", cwd=project)
@@ -261,11 +256,6 @@ def test_sql_profile_is_the_pandas_profile(postgres: PostgreSQL) -> None:
 # --- errors ---------------------------------------------------------------------------------
 
 
-def _project_for_errors(tmp: Path) -> Path:
-    shutil.copytree(EXAMPLE, tmp, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
-    return tmp
-
-
 @pytest.mark.parametrize(
     "case",
     [
@@ -280,9 +270,8 @@ def _project_for_errors(tmp: Path) -> Path:
     ],
 )
 def test_engine_errors_are_one_line_exit_2_without_the_password(
-    case: str, postgres: PostgreSQL, tmp_path: Path
+    case: str, postgres: PostgreSQL, project: ProjectCopy
 ) -> None:
-    project = _project_for_errors(tmp_path / "p")
     secret = "S3cretPassw0rd"
     url = f"postgresql+psycopg2://mlci:{secret}@127.0.0.1:{postgres.port}/postgres"
     source: dict[str, str] = {"sql": url, "table": "churn_train"}
@@ -317,8 +306,8 @@ def test_engine_errors_are_one_line_exit_2_without_the_password(
     code = f"import sys; {prelude}from mlci.cli.app import main; sys.argv[0] = 'mlci'; main()"
     proc = subprocess.run(
         [sys.executable, "-c", code, "validate", "--data", json.dumps(source)],
-        cwd=project,
-        env=mlci_env(),
+        cwd=project.path,
+        env=project.env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -378,20 +367,20 @@ def _role(pg: PostgreSQL, name: str, password: str) -> None:
 
 @pytest.mark.parametrize("case", list(PASSWORDS))
 def test_a_password_with_url_delimiters_never_leaves_mlci(
-    case: str, postgres: PostgreSQL, pg_project: Path, promoted: tuple[dict[str, Any], str], tmp_path: Path
+    case: str, postgres: PostgreSQL, pg_project: ProjectCopy, promoted: tuple[dict[str, Any], str], tmp_path: Path
 ) -> None:
     """validate, drift (and check) through a role with that password, and their errors: no form of it anywhere."""
     password = PASSWORDS[case]
     given = quote(password, safe="") if case.endswith("encoded") else password
     role = f"mlci_pw_{list(PASSWORDS).index(case)}"
     _role(postgres, role, password)
-    project = tmp_path / "churn"
     # With its registry, whose production is the promoted version; without the first check's report.
-    shutil.copytree(pg_project, project, ignore=shutil.ignore_patterns("report.md", "comparison.json"))
+    project = pg_project.copy(tmp_path / "churn", everything=True)
+    for output in ("report.md", "comparison.json"):
+        (project / output).unlink()
     url = f"postgresql+psycopg2://{role}:${{PGPW}}@127.0.0.1:{postgres.port}/postgres"
-    config = (project / "mlci.yaml").read_text()
-    (project / "mlci.yaml").write_text(config.replace(_url(postgres), url))
-    assert config.count(_url(postgres)) == 2
+    assert project.config["data"]["train"]["sql"] == project.config["data"]["test"]["sql"] == _url(postgres)
+    project.with_("data.train.sql", url).with_("data.test.sql", url)
 
     def table(name: str, *, wrong: bool = False) -> str:
         return json.dumps({"sql": url.replace("${PGPW}", "${PGPW}x" if wrong else "${PGPW}"), "table": name})
@@ -422,7 +411,7 @@ def test_a_password_with_url_delimiters_never_leaves_mlci(
         for form in leaks:
             assert form not in run.stdout + run.stderr, (name, form)
     # report.md, comparison.json, manifests, events, caches: every file the commands left.
-    files = [p for p in project.rglob("*") if p.is_file()]
+    files = [p for p in project.path.rglob("*") if p.is_file()]
     assert {"report.md", "comparison.json"} <= {p.name for p in files} or case not in CHECKED
     for path in files:
         data = path.read_bytes()
@@ -448,16 +437,13 @@ def _one_line(run: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def test_a_database_that_accepts_and_never_answers_ends_at_connect_timeout(tmp_path: Path) -> None:
-    project = _project_for_errors(tmp_path / "p")
+def test_a_database_that_accepts_and_never_answers_ends_at_connect_timeout(project: ProjectCopy) -> None:
     with socket.socket() as blackhole:
         blackhole.bind(("127.0.0.1", 0))
         blackhole.listen(8)  # the kernel completes every handshake; nothing ever reads or answers
         port = blackhole.getsockname()[1]
         url = f"postgresql+psycopg2://mlci:${{PGPW}}@127.0.0.1:{port}/postgres"
-        config = (project / "mlci.yaml").read_text()
-        train = f"  train: {{sql: '{url}', table: churn_train, connect_timeout: 2}}\n"
-        (project / "mlci.yaml").write_text(config.replace("  train: data/train.csv\n", train))
+        project.with_("data.train", {"sql": url, "table": "churn_train", "connect_timeout": 2})
         run, seconds = _timed(project, "validate", env=mlci_env(PGPW="S3cr/et+Pw"))
     assert run.returncode == 4, run.stderr
     line = _one_line(run)
@@ -468,8 +454,7 @@ def test_a_database_that_accepts_and_never_answers_ends_at_connect_timeout(tmp_p
     assert 2 <= seconds < 2 + 5, seconds
 
 
-def test_a_query_that_runs_past_statement_timeout_is_cancelled(postgres: PostgreSQL, tmp_path: Path) -> None:
-    project = _project_for_errors(tmp_path / "p")
+def test_a_query_that_runs_past_statement_timeout_is_cancelled(postgres: PostgreSQL, project: ProjectCopy) -> None:
     (project / "slow.json").write_text(
         json.dumps(
             {
@@ -478,8 +463,7 @@ def test_a_query_that_runs_past_statement_timeout_is_cancelled(postgres: Postgre
             }
         )
     )
-    config = (project / "mlci.yaml").read_text()
-    (project / "mlci.yaml").write_text(config.replace("expectations/churn.json", "slow.json"))
+    project.with_("expectations.suite", "slow.json")
     url = _url(postgres)
     # mlci's own first query sleeps; then a query whose first 200 rows (mlci's probe) are quick and
     # whose whole-table scan (GX's expectation) sleeps on every later row.

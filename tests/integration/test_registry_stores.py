@@ -571,30 +571,3 @@ def test_locking_none_still_moves_aliases(s3_server: SeaweedFS, s3_bucket: str, 
     registry = Registry(store, MODEL)
     version = registry.push(make_bundle(tmp_path, "nl"), actor="ci").version
     assert registry.set_alias("staging", version, actor="ci", reason="").version == version
-
-
-@pytest.mark.parametrize(
-    ("env", "said"),
-    [
-        ({"AWS_PROFILE": "nope"}, "S3 credentials: The config profile (nope) could not be found"),
-        (
-            {"AWS_ACCESS_KEY_ID": "AKIAHALF"},
-            "S3 credentials: Partial credentials found in env, missing: AWS_SECRET_ACCESS_KEY",
-        ),
-    ],
-)
-def test_credentials_boto3_cannot_use_are_one_config_line(project: Path, env: dict[str, str], said: str) -> None:
-    from tests.support.cli import mlci_env
-
-    text = (project / "mlci.yaml").read_text()
-    (project / "mlci.yaml").write_text(
-        text.replace("uri: ${MLCI_REGISTRY:-.mlci/registry}", "uri: s3://bucket/registry")
-    )
-    clean = {k: v for k, v in mlci_env().items() if not k.startswith("AWS_")}
-    run = project.run("history", env={**clean, **env})
-    assert run.returncode == 2, run.text
-    assert (
-        run.stderr.strip()
-        == f"{said} (set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS_PROFILE that exists, or neither)"
-    )
-    assert "Traceback" not in run.text and "internal error" not in run.text

@@ -20,18 +20,10 @@ from mlci.registry import Registry
 from mlci.storage import open_store
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.integration.test_tampered_versions import mlci
-    from tests.support.cli import mlci_env
-    from tests.support.paths import EXAMPLE
-
-    root = tmp_path_factory.mktemp("manifest")
-    project = root / "churn"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__"))
-    run = mlci(project, "train", "-o", str(root / "bundle"), env=mlci_env())
-    assert run.returncode == 0, run.stderr
-    return root / "bundle"
+@pytest.fixture
+def example_bundle(trained) -> Path:
+    """The example's model trained once a session: its manifest is what mlci writes (copy it to change it)."""
+    return trained()
 
 
 def with_foreign_keys(bundle: Path, dest: Path) -> bytes:
@@ -47,16 +39,18 @@ def with_foreign_keys(bundle: Path, dest: Path) -> bytes:
     return raw
 
 
-def test_a_trained_manifest_writes_back_to_the_same_bytes(trained: Path) -> None:
-    raw = (trained / MANIFEST).read_bytes()
-    manifest = Manifest.parse(raw, str(trained / MANIFEST))
+def test_a_trained_manifest_writes_back_to_the_same_bytes(example_bundle: Path) -> None:
+    raw = (example_bundle / MANIFEST).read_bytes()
+    manifest = Manifest.parse(raw, str(example_bundle / MANIFEST))
     assert manifest.dump().encode() == raw
     assert manifest.data is not None and manifest.data.rows is not None and manifest.data.rows["train"] > 0
     assert manifest.sha256 is not None and manifest.version == manifest.sha256[:16]
 
 
-def test_unknown_keys_round_trip_byte_for_byte_through_bundle_and_registry(trained: Path, tmp_path: Path) -> None:
-    raw = with_foreign_keys(trained, tmp_path / "foreign")
+def test_unknown_keys_round_trip_byte_for_byte_through_bundle_and_registry(
+    example_bundle: Path, tmp_path: Path
+) -> None:
+    raw = with_foreign_keys(example_bundle, tmp_path / "foreign")
     bundle = open_bundle(tmp_path / "foreign")
     bundle.write_manifest()
     assert (tmp_path / "foreign" / MANIFEST).read_bytes() == raw
@@ -90,8 +84,8 @@ def test_unknown_keys_round_trip_byte_for_byte_through_bundle_and_registry(train
         ("metrics", {"roc_auc": "0.9"}, '"0.9"'),
     ],
 )
-def test_a_wrong_type_is_one_artifact_error_line(trained: Path, field: str, value: object, shown: str) -> None:
-    data = json.loads((trained / MANIFEST).read_text())
+def test_a_wrong_type_is_one_artifact_error_line(example_bundle: Path, field: str, value: object, shown: str) -> None:
+    data = json.loads((example_bundle / MANIFEST).read_text())
     data[field] = value
     with pytest.raises(ModelError) as info:
         Manifest.parse(json.dumps(data), "s3://b/churn/versions/x/manifest.json")
@@ -101,7 +95,7 @@ def test_a_wrong_type_is_one_artifact_error_line(trained: Path, field: str, valu
     assert f" is {shown}: " in message and message.endswith("train and push the bundle again")
 
 
-def test_absent_and_null_fields_are_tolerated_as_before(trained: Path) -> None:
+def test_absent_and_null_fields_are_tolerated_as_before(example_bundle: Path) -> None:
     # Older mlci versions wrote fewer keys; readers fall back exactly as their .get() did.
     manifest = Manifest.parse(json.dumps({"version": "v", "features": None, "pr": None}), "m.json")
     assert manifest.features is None and manifest.pr is None and manifest.data is None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -33,8 +32,8 @@ from mlci.registry import Registry
 from mlci.stats.drift import compare_profile
 from mlci.stats.specs import DriftSection
 from mlci.storage import open_store
-from tests.support.cli import run_mlci
 from tests.support.paths import EXAMPLE, RECORDS
+from tests.support.project import ProjectCopy
 
 EVENTS = sorted((RECORDS / "churn" / "events").rglob("*.json"))
 FIELDS = {"time", "action", "model", "actor", "alias", "env", "version", "previous", "reason", "extra"}
@@ -43,22 +42,19 @@ BOOTSTRAPPED = "547096239a700f22"  # its check (mlci at 586e876) wrote only `ver
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """The example's mlci.yaml over a registry holding the captured events and alias records."""
-    project = tmp_path / "churn"
-    project.mkdir()
-    shutil.copy(EXAMPLE / "mlci.yaml", project / "mlci.yaml")
-    shutil.copytree(RECORDS / "churn", project / ".mlci" / "registry" / "churn")
+def recorded(project: ProjectCopy) -> ProjectCopy:
+    """The example project over a registry holding the captured events and alias records."""
+    shutil.copytree(RECORDS / "churn", project.registry)
     return project
 
 
-def registry_of(project: Path) -> Registry:
-    return Registry(open_store(".mlci/registry", base_dir=project), "churn")
+def registry_of(recorded: ProjectCopy) -> Registry:
+    return Registry(open_store(".mlci/registry", base_dir=recorded.path), "churn")
 
 
-def plant(project: Path, name: str, body: object) -> None:
+def plant(recorded: ProjectCopy, name: str, body: object) -> None:
     """Write an event file as a pull request's job could (events/pr-99/ is its namespace)."""
-    folder = project / ".mlci" / "registry" / "churn" / "events" / "pr-99"
+    folder = recorded / ".mlci" / "registry" / "churn" / "events" / "pr-99"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_text(body if isinstance(body, str) else json.dumps(body))
 
@@ -70,8 +66,8 @@ def captured(name: str) -> dict:
 # --- events ----------------------------------------------------------------------------------
 
 
-def test_every_event_earlier_mlci_wrote_reads_as_the_model_of_its_action(project: Path) -> None:
-    registry = registry_of(project)
+def test_every_event_earlier_mlci_wrote_reads_as_the_model_of_its_action(recorded: ProjectCopy) -> None:
+    registry = registry_of(recorded)
     events = registry.events()
     assert registry.warnings == [] and len(events) == len(EVENTS) == 49
     kinds = {PushEvent, AliasEvent, PublishEvent, UnpublishEvent, CheckEvent, RetrainEvent, DeployEvent, RollbackEvent}
@@ -100,8 +96,8 @@ def test_every_event_earlier_mlci_wrote_reads_as_the_model_of_its_action(project
         assert all(again["extra"][k] == v for k, v in stored["extra"].items()), path.name
 
 
-def test_history_json_lists_each_event_as_its_typed_model(project: Path) -> None:
-    run = run_mlci(project, "--json", "history")
+def test_history_json_lists_each_event_as_its_typed_model(recorded: ProjectCopy) -> None:
+    run = recorded.run("--json", "history")
     assert run.returncode == 0, run.stderr
     assert "warning" not in run.stderr
     events = json.loads(run.stdout)["events"]
@@ -119,7 +115,7 @@ def test_history_json_lists_each_event_as_its_typed_model(project: Path) -> None
     (retrain,) = [e for e in events if e["action"] == "retrain" and e["version"] == "84e8de0a70d106a4"]
     assert retrain["extra"]["drift"] == "ok" and retrain["extra"]["failed_stages"] == ["gates"]
 
-    text = run_mlci(project, "history", "--alias", "pr-42")
+    text = recorded.run("history", "--alias", "pr-42")
     assert text.returncode == 0, text.stderr
     lines = [line.split() for line in text.stdout.split("\nevents:\n")[1].splitlines()]
     assert lines == [
@@ -128,17 +124,17 @@ def test_history_json_lists_each_event_as_its_typed_model(project: Path) -> None
     ]
 
 
-def test_a_foreign_or_malformed_event_is_skipped_with_a_warning_naming_it(project: Path) -> None:
+def test_a_foreign_or_malformed_event_is_skipped_with_a_warning_naming_it(recorded: ProjectCopy) -> None:
     check = captured("20261203T102907.766423Z")  # PR 42's check of FAILED, written by a PR job
     later = "2026-12-04T00:00:00.000000Z"
-    plant(project, "note.json", {**check, "action": "note", "time": later})
-    plant(project, "verdict.json", {**check, "time": later, "extra": {**check["extra"], "verdict": "great"}})
-    plant(project, "stages.json", {**check, "time": later, "extra": {**check["extra"], "failed_stages": "gates"}})
-    plant(project, "extra.json", {**check, "time": later, "extra": ["pass"]})
-    plant(project, "list.json", [check])
-    plant(project, "broken.json", '{"action": "check", ')
+    plant(recorded, "note.json", {**check, "action": "note", "time": later})
+    plant(recorded, "verdict.json", {**check, "time": later, "extra": {**check["extra"], "verdict": "great"}})
+    plant(recorded, "stages.json", {**check, "time": later, "extra": {**check["extra"], "failed_stages": "gates"}})
+    plant(recorded, "extra.json", {**check, "time": later, "extra": ["pass"]})
+    plant(recorded, "list.json", [check])
+    plant(recorded, "broken.json", '{"action": "check", ')
 
-    run = run_mlci(project, "--json", "history")
+    run = recorded.run("--json", "history")
     assert run.returncode == 0, run.stderr
     assert "internal error" not in run.stderr and "Traceback" not in run.stderr
     listed = json.loads(run.stdout)
@@ -156,8 +152,8 @@ def test_a_foreign_or_malformed_event_is_skipped_with_a_warning_naming_it(projec
     assert sum(line.startswith("warning: skipped event ") for line in run.stderr.splitlines()) == 6
 
 
-def test_last_verdict_reads_the_typed_check_and_retrain_events(project: Path) -> None:
-    registry = registry_of(project)
+def test_last_verdict_reads_the_typed_check_and_retrain_events(recorded: ProjectCopy) -> None:
+    registry = registry_of(recorded)
     headline = captured("20261203T102945.277780Z")["extra"]["headline"]  # PR 43's check, the later one
     assert last_verdict(registry, FAILED) == StoredVerdict(verdict="fail", headline=headline, failed_stages=["gates"])
     assert last_verdict(registry, alias="pr-44").failure() == (  # the data stopped it: no version
@@ -169,15 +165,15 @@ def test_last_verdict_reads_the_typed_check_and_retrain_events(project: Path) ->
 
     # A later record that says "pass" but is not of a check's shape is not believed.
     forged = captured("20261203T102945.277780Z")
-    plant(project, "forged.json", {**forged, "time": "2026-12-04T00:00:00Z", "extra": {"verdict": "pass", "pr": "43"}})
-    registry = registry_of(project)
+    plant(recorded, "forged.json", {**forged, "time": "2026-12-04T00:00:00Z", "extra": {"verdict": "pass", "pr": "43"}})
+    registry = registry_of(recorded)
     assert last_verdict(registry, FAILED) == StoredVerdict(verdict="fail", headline=headline, failed_stages=["gates"])
     assert len(registry.warnings) == 1 and "field 'extra.pr' is \"43\"" in registry.warnings[0]
 
 
-def stored_version(project: Path, profile: bytes, *, features: list[str] | None = None) -> str:
+def stored_version(recorded: ProjectCopy, profile: bytes, *, features: list[str] | None = None) -> str:
     """Store a version (a stand-in model, never loaded here) with `profile` as its profile.json; return its id."""
-    bundle = project / "bundle"
+    bundle = recorded / "bundle"
     bundle.mkdir()
     model = hashlib.sha256(profile).digest() * 64
     (bundle / "model.skops").write_bytes(model)
@@ -186,17 +182,17 @@ def stored_version(project: Path, profile: bytes, *, features: list[str] | None 
     files = {"model.skops": sha, "profile.json": hashlib.sha256(profile).hexdigest()}
     manifest = {"version": sha[:16], "sha256": sha, "files": files, "model": "churn", "features": features or []}
     (bundle / "manifest.json").write_text(json.dumps(manifest))
-    return registry_of(project).push(bundle, actor="test").version
+    return registry_of(recorded).push(bundle, actor="test").version
 
 
-def test_promote_refuses_a_version_whose_check_failed_in_an_old_format_event(project: Path) -> None:
-    version = stored_version(project, (RECORDS / "profiles" / "586e876.json").read_bytes())
+def test_promote_refuses_a_version_whose_check_failed_in_an_old_format_event(recorded: ProjectCopy) -> None:
+    version = stored_version(recorded, (RECORDS / "profiles" / "586e876.json").read_bytes())
     old = captured("20261203T103408.312001Z")  # a check event of mlci at 586e876
     event = {**old, "version": version, "extra": {**old["extra"], "verdict": "fail"}}
-    (project / ".mlci" / "registry" / "churn" / "events" / "20261203T103408.999999Z-0000.json").write_text(
+    (recorded / ".mlci" / "registry" / "churn" / "events" / "20261203T103408.999999Z-0000.json").write_text(
         json.dumps(event)
     )
-    run = run_mlci(project, "promote", version, "--to", "staging")
+    run = recorded.run("promote", version, "--to", "staging")
     assert run.returncode == 1, run.stdout + run.stderr
     assert f"version {version} failed its check at its last check; not promoting it to 'staging'" in run.stderr
 
@@ -204,8 +200,8 @@ def test_promote_refuses_a_version_whose_check_failed_in_an_old_format_event(pro
 # --- alias records -----------------------------------------------------------------------------
 
 
-def test_alias_records_earlier_mlci_wrote_read_and_write_back_the_same_bytes(project: Path) -> None:
-    records = registry_of(project).aliases()
+def test_alias_records_earlier_mlci_wrote_read_and_write_back_the_same_bytes(recorded: ProjectCopy) -> None:
+    records = registry_of(recorded).aliases()
     assert sorted(a.name for a in records) == ["candidate", "pr-42", "pr-43", "production", "retrain-2026-12-03"]
     for record in records:
         assert record.to_json() == (RECORDS / "churn" / "aliases" / f"{record.name}.json").read_bytes()
@@ -223,10 +219,10 @@ def test_alias_records_earlier_mlci_wrote_read_and_write_back_the_same_bytes(pro
         ('{"version": ', "is not a valid alias record: not valid JSON"),
     ],
 )
-def test_a_malformed_alias_record_is_one_line_exit_2(project: Path, body: object, message: str) -> None:
-    alias = project / ".mlci" / "registry" / "churn" / "aliases" / "staging.json"
+def test_a_malformed_alias_record_is_one_line_exit_2(recorded: ProjectCopy, body: object, message: str) -> None:
+    alias = recorded / ".mlci" / "registry" / "churn" / "aliases" / "staging.json"
     alias.write_text(body if isinstance(body, str) else json.dumps(body))
-    run = run_mlci(project, "history")
+    run = recorded.run("history")
     assert run.returncode == 2, run.stdout + run.stderr
     (line,) = run.stderr.strip().splitlines()
     assert "aliases/staging.json is not a valid alias record" in line and message in line
@@ -274,12 +270,12 @@ NUMERIC = {"kind": "numeric", "edges": [None, 1.5, None], "counts": [2, 1], "n":
     ],
     ids=["not-json", "counts-for-no-bins", "nan-edge", "unknown-kind", "string-count"],
 )
-def test_a_malformed_profile_is_one_line_exit_2(project: Path, profile: object, message: str) -> None:
+def test_a_malformed_profile_is_one_line_exit_2(recorded: ProjectCopy, profile: object, message: str) -> None:
     raw = profile if isinstance(profile, bytes) else json.dumps(profile).encode()
-    version = stored_version(project, raw, features=["not-in-the-table"])  # no prediction drift: no model load
-    registry_of(project).set_alias("production", version, actor="test", reason="test")
-    (project / "fresh.csv").write_text("age\n1\n2\n3\n")
-    run = run_mlci(project, "drift", "--current", "fresh.csv")
+    version = stored_version(recorded, raw, features=["not-in-the-table"])  # no prediction drift: no model load
+    registry_of(recorded).set_alias("production", version, actor="test", reason="test")
+    (recorded / "fresh.csv").write_text("age\n1\n2\n3\n")
+    run = recorded.run("drift", "--current", "fresh.csv")
     assert run.returncode == 2, run.stdout + run.stderr
     (line,) = run.stderr.strip().splitlines()
     assert "internal error" not in line and f"{version}/profile.json" in line and message in line
