@@ -93,8 +93,8 @@ def test_config_interpolates_and_reports_unset_variables(example):
 
 def test_relative_paths_resolve_against_the_config_file(example):
     config = load_config(example / "mlci.yaml", env={})
-    assert config.resolve("data/train.csv") == str(example / "data" / "train.csv")
-    assert config.resolve("s3://b/k.csv") == "s3://b/k.csv"
+    assert config.locate("data/train.csv") == str(example / "data" / "train.csv")
+    assert config.locate("s3://b/k.csv") == "s3://b/k.csv"
 
 
 def test_schema_command_prints_a_json_schema(mlci, tmp_path):
