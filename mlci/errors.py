@@ -1,7 +1,7 @@
 """The errors mlci raises, named by what failed.
 
 Every class says what went wrong, in one sentence; none is chosen for its exit code. The CLI
-alone maps classes to exit codes (`mlci.cli.output.exit_code`, DESIGN.md): 1 a check said no,
+alone maps classes to exit codes (`mlci.cli.output.exit_code`, docs/troubleshooting.md): 1 a check said no,
 2 bad input (the command line, mlci.yaml, a table, a model file), 3 someone else moved first,
 4 an outside service failed after retries. Library errors (botocore, requests, SQLAlchemy,
 skops, onnxruntime) are translated where they are called, with secrets scrubbed.

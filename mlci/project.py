@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from mlci.flows.scaffold import Scaffold
     from mlci.github.context import GitHubContext
     from mlci.registry.registry import Registry
-    from mlci.report.reporters import Published
+    from mlci.report.reporters import Shown
     from mlci.signing.verify import Verification
 
 
@@ -148,20 +148,20 @@ class Project:
 
         return evaluate_refs(self.config, self.registry, candidate, baseline, ctx=self.context, output=output)
 
-    def publish(self, document: ReportDocument, report_path: Path | None = None, *, post: bool = False) -> Published:
+    def show(self, document: ReportDocument, report_path: Path | None = None, *, post: bool = False) -> Shown:
         """Return where a document was shown: the step summary and outputs, and with `post` the PR comment and status."""
-        from mlci.report.reporters import publish
+        from mlci.report.reporters import show
 
-        return publish(self.config, document, self.context, post=post, report_path=report_path)
+        return show(self.config, document, self.context, post=post, report_path=report_path)
 
-    def report(self, document: Path, output: Path | None = None, *, post: bool = False) -> Published:
+    def report(self, document: Path, output: Path | None = None, *, post: bool = False) -> Shown:
         """Return where the comparison.json at `document` was shown: report.md (`output`), and as `publish` says."""
         from mlci.contracts.document import load_document
         from mlci.report.reporters import write_markdown
 
         loaded = load_document(document)
         target = write_markdown(self.config, loaded, output or Path(self.config.report.output))
-        return self.publish(loaded, target, post=post)
+        return self.show(loaded, target, post=post)
 
     @contextmanager
     def posting_errors(self, post: bool) -> Iterator[None]:

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import yaml
+
+    from mlci.errors import MlciError
 
 MAX_DEPTH = 64
 # A real mlci.yaml has a few hundred nodes.
@@ -171,3 +174,17 @@ def json_depth(value: Any) -> int:
                 return deepest
         stack.extend((child, depth) for child in children)
     return deepest
+
+
+def read_json_file(path: Path, error: type[MlciError], *, missing: str, hint: str | None = None) -> tuple[Any, str]:
+    """Return (the JSON value, the text) of a file a user named; `error` (one line: file, line, why) otherwise."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: {missing}", hint=hint) from None
+    try:
+        return load_json(text), text
+    except json.JSONDecodeError as e:
+        raise error(f"{path}:{e.lineno} invalid JSON: {e.msg}") from None
+    except NestingError as e:
+        raise error(f"{path}: {e}") from None

@@ -34,3 +34,16 @@ def from_data(cls: type[T], data: Any) -> T:
     """Return the `cls` that `to_data` wrote as `data`; pydantic.ValidationError when it is not one."""
     result: T = _adapter(cls).validate_python(data)
     return result
+
+
+def plain(value: Any) -> Any:
+    """Return a value a library computed (numpy scalars, dates, decimals, containers of them) as plain JSON data."""
+
+    def default(x: Any) -> Any:
+        if hasattr(x, "item"):
+            return x.item()
+        if hasattr(x, "isoformat"):
+            return x.isoformat()
+        return str(x)
+
+    return json.loads(json.dumps(value, default=default))

@@ -3,7 +3,7 @@
 Every command hands its result to `emit`, which honours `--json` (the result as JSON on stdout),
 `-q` (the result line only) and plain text (the command's renderer), as sqlite-utils'
 `output_options` serve every command the same way. Errors are mapped to exit codes here and
-nowhere else (DESIGN.md): 1 a check said no, 2 bad input, 3 conflict, 4 an outside service.
+nowhere else (docs/troubleshooting.md): 1 a check said no, 2 bad input, 3 conflict, 4 an outside service.
 Every line printed passes through `scrub`: no token, and no credential in a URI, is printed.
 """
 
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from mlci._internal.text import first_line
 from mlci.errors import CheckFailed, ConflictError, DeployFailed, Interrupted, MlciError, ServiceError
 
 if TYPE_CHECKING:
@@ -30,9 +31,8 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
-# The exit code of each kind of failure (DESIGN.md); the nearest class in an error's MRO decides.
+# The exit code of each kind of failure (docs/troubleshooting.md); the nearest class in an error's MRO decides.
 EXIT_CODES: dict[type[MlciError], int] = {CheckFailed: 1, ConflictError: 3, ServiceError: 4, MlciError: 2}
-TOKEN_VARIABLES = ("GITHUB_TOKEN", "MLCI_GITHUB_TOKEN", "INPUT_GITHUB-TOKEN")
 
 
 @dataclass
@@ -71,7 +71,9 @@ def exit_code(error: BaseException) -> int:
 
 def secrets() -> list[str]:
     """Return the tokens of this process's environment that must never be printed."""
-    return [v for k in TOKEN_VARIABLES if len(v := os.environ.get(k, "")) >= 4]
+    from mlci.github.context import SECRET_VARIABLES
+
+    return [v for k in SECRET_VARIABLES if len(v := os.environ.get(k, "")) >= 4]
 
 
 def scrub(text: str) -> str:
@@ -88,7 +90,9 @@ def echo(text: str = "", *, err: bool = False) -> None:
 
 def in_actions() -> bool:
     """Return whether mlci runs inside a GitHub Actions step."""
-    return os.environ.get("GITHUB_ACTIONS") == "true"
+    from mlci.github.context import running_in_actions
+
+    return running_in_actions(os.environ)
 
 
 def to_json(value: Any) -> Any:
@@ -201,7 +205,7 @@ def _run(fn: Callable[..., Any], opts: Options, *args: Any, **kwargs: Any) -> An
         echo("mlci: interrupted", err=True)
         sys.exit(130)
     except Exception as e:  # a bug in mlci or a library: still no traceback without -v
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        first = first_line(e)
         if opts.verbose:
             # Scrubbed like every other line: a driver's message in it may hold a password.
             echo("".join(traceback.format_exception(e)), err=True)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from mlci.report.terminal import render_drift, render_validation, render_verdict
-
 if TYPE_CHECKING:
     from mlci.contracts.document import ReportDocument
     from mlci.contracts.validation import ValidationResult
@@ -21,12 +19,14 @@ if TYPE_CHECKING:
     from mlci.flows.retrain import DriftResult, RetrainResult
     from mlci.flows.scaffold import Scaffold
     from mlci.github.context import GitHubContext
-    from mlci.report.reporters import Published
+    from mlci.report.reporters import Shown
     from mlci.signing.verify import Verification
 
 
 def validation(results: list[ValidationResult], quiet: bool) -> list[str]:
     """Return each table's summary line (and with detail, one line per failed expectation)."""
+    from mlci.report.terminal import render_validation
+
     return [line for r in results for line in render_validation(r)[: 1 if quiet else None]]
 
 
@@ -48,11 +48,13 @@ def validation_annotations(results: list[ValidationResult], ctx: GitHubContext) 
 
 def verdict(document: ReportDocument, quiet: bool) -> list[str]:
     """Return the verdict line, and with detail the baseline, the metrics and the failed gates."""
+    from mlci.report.terminal import render_verdict
+
     text = render_verdict(document).splitlines()
     return text[:1] if quiet else text
 
 
-def published(result: Published) -> list[str]:
+def where_shown(result: Shown) -> list[str]:
     """Return where a report went: notes, warnings, the comment and the status."""
     from mlci.cli.output import in_actions
     from mlci.github.workflow import annotation
@@ -66,12 +68,12 @@ def published(result: Published) -> list[str]:
     return lines
 
 
-def check(outcome: tuple[CheckResult, Published], quiet: bool) -> list[str]:
+def check(outcome: tuple[CheckResult, Shown], quiet: bool) -> list[str]:
     """Return what `mlci check` found, stored, wrote and posted."""
     from mlci.cli.output import in_actions
     from mlci.github.workflow import endgroup, group
 
-    result, shown = outcome
+    result, _ = outcome
     if quiet:
         return verdict(result.document, True)
     # The validation lines fold into a group in the Actions log.
@@ -82,14 +84,14 @@ def check(outcome: tuple[CheckResult, Published], quiet: bool) -> list[str]:
         stored = "already stored" if not result.push.created else "stored"
         lines.append(f"candidate {result.push.version} {stored} as '{result.alias}' in {result.push.uri}")
     lines.append(f"report: {result.report_path}  comparison: {result.comparison_path}")
-    return lines + published(shown)
+    return lines + where_shown(outcome[1])
 
 
-def report(outcome: tuple[ReportDocument, Published], quiet: bool) -> list[str]:
+def report(outcome: tuple[ReportDocument, Shown], quiet: bool) -> list[str]:
     """Return where `mlci report` wrote and posted the report."""
-    document, shown = outcome
-    lines = [f"report ({document.verdict}) written to {shown.report_path}"]
-    return lines if quiet else lines + published(shown)
+    document, where = outcome
+    lines = [f"report ({document.verdict}) written to {where.report_path}"]
+    return lines if quiet else lines + where_shown(where)
 
 
 def evaluate(outcome: tuple[ReportDocument, str], quiet: bool) -> list[str]:
@@ -173,6 +175,8 @@ def history(result: History, quiet: bool) -> list[str]:
 
 def drift(result: DriftResult, quiet: bool) -> list[str]:
     """Return the drift headline, and with detail the table, worst feature first."""
+    from mlci.report.terminal import render_drift
+
     report = result.report
     line = (
         f"drift of {result.table} ({report.rows_cur} rows) against production {result.production} "
@@ -183,6 +187,8 @@ def drift(result: DriftResult, quiet: bool) -> list[str]:
 
 def retrain(result: RetrainResult, quiet: bool) -> list[str]:
     """Return what the scheduled job found, stored and promoted."""
+    from mlci.report.terminal import render_drift, render_validation, render_verdict
+
     if quiet:
         return [f"retrain: {result.verdict}; candidate {result.version}; promoted: {result.promoted or 'no'}"]
     document = result.document
@@ -202,6 +208,8 @@ def retrain(result: RetrainResult, quiet: bool) -> list[str]:
 
 def scaffold(result: Scaffold, quiet: bool) -> list[str]:
     """Return what `mlci init` wrote, and how the new suite did on the tables it read."""
+    from mlci.report.terminal import render_validation
+
     lines = [] if quiet else [*(f"wrote {p}" for p in result.written), *result.notes]
     for r in result.validation:
         outcome = "all pass" if r.success else f"{r.failed} FAILED"

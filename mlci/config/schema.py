@@ -10,21 +10,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from mlci._internal.models import Section
 from mlci._internal.nesting import NestingError, compose_yaml, construct_yaml
 from mlci.errors import ConfigError
 from mlci.stats.metrics import METRICS, check_metric_name
 from mlci.stats.specs import DriftSection, Gate, StatisticsSection
 
 DEFAULT_CONFIG = "mlci.yaml"
+WORK_DIR = ".mlci"  # beside mlci.yaml; `mlci init` puts it in .gitignore
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class SandboxSection(_Model):
+class SandboxSection(Section):
     """The contained process that scores every model mlci did not train in the same run (docs/security.md)."""
 
     timeout_seconds: float = Field(
@@ -54,7 +52,7 @@ class SandboxSection(_Model):
     )
 
 
-class ModelSection(_Model):
+class ModelSection(Section):
     """What to train."""
 
     name: str = Field(
@@ -146,7 +144,7 @@ class ModelSection(_Model):
         return self
 
 
-class SplitSection(_Model):
+class SplitSection(Section):
     """How one table is split into train and test rows."""
 
     test_size: float = Field(0.25, gt=0, lt=1, description="Share of rows held out for testing.", examples=[0.25])
@@ -156,7 +154,7 @@ class SplitSection(_Model):
     seed: int = Field(0, description="Seed of the split, so every run splits the same way.", examples=[0])
 
 
-class SqlSource(_Model):
+class SqlSource(Section):
     """A table in a SQL database, validated and profiled by the database itself."""
 
     sql: str = Field(
@@ -200,7 +198,7 @@ class SqlSource(_Model):
         return self
 
 
-class SparkSource(_Model):
+class SparkSource(Section):
     """A table in Spark, validated and profiled by Spark itself."""
 
     spark: str = Field(
@@ -234,7 +232,7 @@ _SOURCE_HELP = (
 )
 
 
-class DataSection(_Model):
+class DataSection(Section):
     """Where the data is and what its columns mean."""
 
     train: TableSource | None = Field(None, description="Training table. " + _SOURCE_HELP, examples=["data/train.csv"])
@@ -297,7 +295,7 @@ class DataSection(_Model):
         return self
 
 
-class ExpectationsSection(_Model):
+class ExpectationsSection(Section):
     """The Great Expectations suite the data must meet."""
 
     suite: str = Field(
@@ -312,7 +310,7 @@ class ExpectationsSection(_Model):
     )
 
 
-class MetricsSection(_Model):
+class MetricsSection(Section):
     """Which metrics are computed and which one leads."""
 
     primary: str = Field(description="The metric the report leads with.", examples=["roc_auc"])
@@ -341,7 +339,7 @@ class MetricsSection(_Model):
         return list(dict.fromkeys([self.primary, *self.others]))
 
 
-class RegistrySection(_Model):
+class RegistrySection(Section):
     """Where versions and aliases are kept."""
 
     uri: str = Field(
@@ -371,7 +369,7 @@ class RegistrySection(_Model):
     )
 
 
-class EnvironmentSection(_Model):
+class EnvironmentSection(Section):
     """A deployment target."""
 
     description: str | None = Field(None, description="Shown in the GitHub deployment.", examples=["live traffic"])
@@ -380,7 +378,7 @@ class EnvironmentSection(_Model):
     )
 
 
-class DeploySection(_Model):
+class DeploySection(Section):
     """How deploys are checked and announced."""
 
     smoke_rows: int = Field(
@@ -403,7 +401,7 @@ class DeploySection(_Model):
     )
 
 
-class RetrainSection(_Model):
+class RetrainSection(Section):
     """The scheduled retraining job."""
 
     data: TableSource | None = Field(
@@ -423,7 +421,7 @@ class RetrainSection(_Model):
     )
 
 
-class ReportSection(_Model):
+class ReportSection(Section):
     """The Markdown report."""
 
     templates: str | None = Field(
@@ -435,7 +433,7 @@ class ReportSection(_Model):
 GITHUB_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
 
 
-class SigningIdentity(_Model):
+class SigningIdentity(Section):
     """A signer the policy accepts: a certificate identity, or a GitHub Actions workflow (sigstore)."""
 
     identity: str | None = Field(
@@ -474,7 +472,7 @@ class SigningIdentity(_Model):
         return self
 
 
-class SigningSection(_Model):
+class SigningSection(Section):
     """Sign every stored version (OpenSSF Model Signing) and verify it before it is promoted or deployed."""
 
     method: Literal["key", "certificate", "sigstore"] = Field(
@@ -523,7 +521,7 @@ class SigningSection(_Model):
         return self
 
 
-class Config(_Model):
+class Config(Section):
     """mlci.yaml."""
 
     version: Literal[1] = Field(1, description="Schema version of this file.", examples=[1])
@@ -571,6 +569,11 @@ class Config(_Model):
         return self._path
 
     @property
+    def work_dir(self) -> Path:
+        """Return where mlci keeps bundles, downloads, caches and scratch files: .mlci/ beside mlci.yaml."""
+        return self._base_dir / WORK_DIR
+
+    @property
     def secrets(self) -> frozenset[str]:
         """Return the passwords in the file's URLs and the ${VAR} values filled into their credentials.
 
@@ -579,8 +582,8 @@ class Config(_Model):
         """
         return self._secrets
 
-    def resolve(self, path: str) -> str:
-        """Return `path` resolved against the config's directory (URIs are returned unchanged)."""
+    def locate(self, path: str) -> str:
+        """Return where a path written in mlci.yaml points: against the config's directory (URIs unchanged)."""
         if "://" in path or os.path.isabs(path):
             return path
         return str(self._base_dir / path)

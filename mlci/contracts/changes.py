@@ -9,25 +9,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from mlci._internal.models import Result
 from mlci.contracts.manifest import Manifest, ManifestData
 
 
-class Change(BaseModel):
+class Change(Result):
     """One setting that differs; None where a side does not have it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description="What changed: `estimator`, `params.max_iter`, `data.train`, `libraries.numpy`.")
     baseline: str | None
     candidate: str | None
 
 
-class Changes(BaseModel):
+class Changes(Result):
     """Everything that differs between the baseline's manifest and the candidate's."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model: list[Change] = Field(default_factory=list, description="Estimator or entrypoint, and params.")
     features: list[Change] = Field(default_factory=list, description="Feature columns added or removed.")

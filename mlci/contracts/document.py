@@ -13,11 +13,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
+from pydantic import Field, ValidationError, computed_field
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from mlci import __version__
-from mlci._internal.nesting import NestingError, load_json
+from mlci._internal.models import Result
+from mlci._internal.nesting import read_json_file
 from mlci.contracts.changes import Changes
 from mlci.contracts.comparison import Comparison
 from mlci.contracts.drift import DriftReport
@@ -65,11 +66,7 @@ class Sample:
         )
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Stage(_Model):
+class Stage(Result):
     """One stage of the check and what it found."""
 
     name: StageName
@@ -78,7 +75,7 @@ class Stage(_Model):
     reasons: list[str] = Field(default_factory=list, description="One line per thing that failed or warned.")
 
 
-class CandidateRef(_Model):
+class CandidateRef(Result):
     """The candidate bundle: its version, the alias it was stored under, and where."""
 
     version: str
@@ -91,7 +88,7 @@ class CandidateRef(_Model):
     )
 
 
-class GitRef(_Model):
+class GitRef(Result):
     """The commit and pull request the document is about."""
 
     sha: str | None = None
@@ -104,7 +101,7 @@ class GitRef(_Model):
     )
 
 
-class DataRef(_Model):
+class DataRef(Result):
     """The tables, by fingerprint and row count, and how engine tables were sampled."""
 
     fingerprints: dict[str, str]
@@ -114,7 +111,7 @@ class DataRef(_Model):
     )
 
 
-class ReportDocument(_Model):
+class ReportDocument(Result):
     """comparison.json: the verdict of a check (or a scheduled retrain), per stage, with what it rests on."""
 
     schema_version: Literal[2] = Field(description="The document format; mlci refuses any other.")
@@ -302,16 +299,7 @@ def json_schema() -> dict[str, object]:
 
 def load_document(path: Path) -> ReportDocument:
     """Return the document in a comparison.json; DataError (one line) for a missing, old or foreign file."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file", hint="run `mlci check` or `mlci evaluate` first") from None
-    try:
-        data = load_json(text)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    except NestingError as e:
-        raise DataError(f"{path}: {e}") from None
+    data, _ = read_json_file(path, DataError, missing="no such file", hint="run `mlci check` or `mlci evaluate` first")
     again = "re-run `mlci check` or `mlci evaluate` with this mlci to write a current one"
     if not isinstance(data, dict) or "schema_version" not in data:
         raise DataError(f"{path}: not an mlci comparison.json (no schema_version)", hint=again)

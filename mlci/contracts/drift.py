@@ -16,19 +16,16 @@ from dataclasses import field
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     NonNegativeInt,
-    ValidationError,
     computed_field,
     field_validator,
     model_validator,
 )
 from pydantic.dataclasses import dataclass
 
-from mlci.contracts.parsing import Loc, field_problem, read_object
-from mlci.errors import ModelError
+from mlci._internal.models import Record
+from mlci.contracts.parsing import Loc, parse_record
 
 Kind = Literal["numeric", "categorical", "prediction"]
 Status = Literal["ok", "warn", "fail"]
@@ -83,9 +80,8 @@ class DriftReport:
 # --- the reference profile (profile.json) ----------------------------------------------------------
 
 
-class _Entry(BaseModel):
+class _Entry(Record):
     # strict: a count is a JSON integer, not "7". ignore: keys of a newer mlci are not believed.
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
     n: NonNegativeInt  # non-null rows
     null_rate: float = Field(ge=0.0, le=1.0)
@@ -134,10 +130,8 @@ class CategoricalEntry(_Entry):
 ProfileEntry = Annotated[NumericEntry | CategoricalEntry, Field(discriminator="kind")]
 
 
-class Profile(BaseModel):
+class Profile(Record):
     """profile.json: what the training table held per feature (and the test predictions), for drift."""
-
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
     rows: NonNegativeInt
     features: dict[str, ProfileEntry]
@@ -146,13 +140,8 @@ class Profile(BaseModel):
     @classmethod
     def parse(cls, raw: bytes | str, where: str) -> Profile:
         """Return the profile in `raw` (the bytes of `where`); ModelError naming the bad field otherwise."""
-        data = read_object(raw, where)
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            raise ModelError(
-                f"{where}: {field_problem(e, path=_without_kind)}; this is not a drift profile mlci wrote — retrain the version"
-            ) from None
+        remedy = "this is not a drift profile mlci wrote — retrain the version"
+        return parse_record(cls, raw, where, remedy=remedy, path=_without_kind)
 
     def dump(self) -> bytes:
         """Return profile.json's bytes: every field, keys sorted, compact (as mlci has always written it)."""

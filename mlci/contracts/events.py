@@ -15,26 +15,21 @@ import json
 from functools import cache
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
+from mlci._internal.models import Record
 from mlci.contracts.document import ReportDocument, StageName, VerdictStatus
 from mlci.contracts.parsing import field_problem, read_object, shown
 from mlci.errors import ModelError
 
-
-class _Record(BaseModel):
-    # strict: "7" is not a PR number. ignore: a key of a newer mlci is not an error, and is not believed.
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
-
-
 # --- what each action records in `extra` -----------------------------------------------------
 
 
-class NoDetails(_Record):
+class NoDetails(Record):
     """`extra` of an action that records nothing beyond the common fields: `{}`."""
 
 
-class CheckedDetails(_Record):
+class CheckedDetails(Record):
     """What a check or a scheduled retrain found about the candidate it stored (or could not store)."""
 
     verdict: VerdictStatus
@@ -68,7 +63,7 @@ class RetrainDetails(CheckedDetails):
     data: str | None = None
 
 
-class DeployDetails(_Record):
+class DeployDetails(Record):
     """`extra` of a `deploy` or `rollback` event: whether the new version stayed or was rolled back."""
 
     result: Literal["ok", "rolled back"]
@@ -77,7 +72,7 @@ class DeployDetails(_Record):
 # --- the events ----------------------------------------------------------------------------------
 
 
-class _Event(_Record):
+class _Event(Record):
     # Stamped by Registry.log_event when the event is appended.
     time: str = ""
     model: str = ""

@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError
+from pydantic import BaseModel, ConfigDict, PlainValidator
 
-from mlci.contracts.parsing import field_problem, read_object
-from mlci.errors import ModelError
+from mlci.contracts.parsing import parse_record
 
 
 def _number(value: Any) -> int | float:
@@ -79,13 +78,9 @@ class Manifest(_Part):
     @classmethod
     def parse(cls, raw: bytes | str, where: str) -> Manifest:
         """Return the manifest in `raw` (the bytes of `where`); ModelError naming the bad field otherwise."""
-        data = read_object(raw, where)
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            raise ModelError(
-                f"{where}: {field_problem(e)}; mlci does not use a manifest it did not write — train and push the bundle again"
-            ) from None
+        return parse_record(
+            cls, raw, where, remedy="mlci does not use a manifest it did not write — train and push the bundle again"
+        )
 
     def dump(self) -> str:
         """Return manifest.json's text: the keys read or set, sorted, as mlci has always written them."""

@@ -1,7 +1,7 @@
 """Reading a record someone else may have written: strict JSON in, one line naming the bad field out.
 
 Manifests, events, alias records and drift profiles can all be written by a pull request's
-job (DESIGN.md, threat model), so each is parsed through its pydantic model and a record
+job (docs/security.md, the threat model), so each is parsed through its pydantic model and a record
 that does not fit is one ModelError line — the file, the field, its value and why —
 never a traceback.
 """
@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from mlci.errors import ModelError
 
 Loc = tuple[int | str, ...]
+M = TypeVar("M", bound=BaseModel)
 
 
 class _NotJson(ValueError):
@@ -78,3 +79,23 @@ def _reason(message: str) -> str:
     message = re.sub(r"^(Value|Assertion) error, ", "", message)
     message = re.sub(r" or instance of \w+", "", message)
     return message[:1].lower() + message[1:]
+
+
+def parse_record(
+    model: type[M],
+    raw: bytes | str,
+    where: str,
+    *,
+    remedy: str = "",
+    known: dict[str, Any] | None = None,
+    path: Callable[[Loc], Loc] | None = None,
+) -> M:
+    """Return the record in `raw` as `model`; one ModelError line (`where: field 'x' is V: why; remedy`) otherwise.
+
+    `known` adds fields the caller knows and the record does not store (an alias's name and etag).
+    """
+    data = read_object(raw, where)
+    try:
+        return model.model_validate({**data, **(known or {})})
+    except ValidationError as e:
+        raise ModelError(f"{where}: {field_problem(e, path=path)}" + (f"; {remedy}" if remedy else "")) from None

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from mlci._internal.models import Result
 
 
-class Reference(BaseModel):
+class Reference(Result):
     """A bundle labelled by what the user named: the alias it came from, a version id, or a bundle path."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     label: str = Field(description="`staging`, `pr-7`, a version id or a bundle path: what the user named.")
     kind: Literal["alias", "version", "bundle"]

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from mlci._internal.models import Result
 
 
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Provenance(Frozen):
+class Provenance(Result):
     """Which job stored (and signed) a version: signed with it, so a policy can rely on it."""
 
     schema_version: Literal[1] = 1
@@ -28,7 +24,7 @@ class Provenance(Frozen):
     nonce: str
 
 
-class Signer(Frozen):
+class Signer(Result):
     """Who a signature says signed it (read from the signature; trusted only once verified)."""
 
     method: Literal["key", "certificate", "sigstore", "unknown"]
@@ -38,7 +34,7 @@ class Signer(Frozen):
     issuer: str | None = None
 
 
-class Signature(Frozen):
+class Signature(Result):
     """One signature stored beside a version."""
 
     id: str

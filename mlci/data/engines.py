@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlci._internal.redaction import redact, redact_url, split_userinfo, url_secrets
+from mlci._internal.text import first_line
 from mlci.errors import DataError, ServiceError, UsageError
 
 if TYPE_CHECKING:
@@ -105,11 +106,6 @@ def open_table(source: SqlSource | SparkSource, *, field: str) -> EngineTable:
     from mlci.config.schema import SqlSource
 
     return SqlTable(source, field) if isinstance(source, SqlSource) else SparkTable(source, field)
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0].strip() if text else type(e).__name__
 
 
 #: PostgreSQL's SQLSTATE query_canceled: its statement_timeout (or an administrator) cancelled the query.
@@ -392,14 +388,14 @@ class SqlTable(EngineTable):
             except DatabaseError as e:  # pandas.read_sql wraps the driver's error; raise that instead
                 if isinstance(e.__cause__, exc.SQLAlchemyError):
                     raise e.__cause__ from None
-                raise DataError(f"{self.label}: {doing} failed: {self._scrub(_first_line(e))}") from None
+                raise DataError(f"{self.label}: {doing} failed: {self._scrub(first_line(e))}") from None
         except exc.DBAPIError as e:
             if (timeout := self._timeout(e, doing, started)) is not None:
                 raise timeout from None
             verb = f"cannot {doing}" if isinstance(e, exc.OperationalError) else f"{doing} failed"
-            raise DataError(f"{self.label}: {verb}: {self._scrub(_first_line(e.orig or e))}") from None
+            raise DataError(f"{self.label}: {verb}: {self._scrub(first_line(e.orig or e))}") from None
         except exc.SQLAlchemyError as e:
-            raise DataError(f"{self.label}: {doing} failed: {self._scrub(_first_line(e))}") from None
+            raise DataError(f"{self.label}: {doing} failed: {self._scrub(first_line(e))}") from None
 
     def _name(self) -> tuple[str | None, str]:
         assert self.source.table is not None
@@ -643,7 +639,7 @@ class SparkTable(EngineTable):
                 if expired.is_set():  # whatever a cancelled job raised (Py4J's or PySpark's error)
                     raise timeout from None
                 if isinstance(e, PySparkException):
-                    raise DataError(f"{self.label}: {doing} failed: {redact(_first_line(e))}") from None
+                    raise DataError(f"{self.label}: {doing} failed: {redact(first_line(e))}") from None
                 raise
         if expired.is_set():  # GX records a cancelled job as a failed expectation: the result is not the data's
             raise timeout

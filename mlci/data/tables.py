@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlci._internal.text import first_line
 from mlci.contracts.document import Sample
 from mlci.errors import DataError
 
@@ -216,7 +217,7 @@ def parse_table(uri: str, raw: bytes, options: dict[str, Any] | None = None) -> 
         # an option pandas does not know
         raise DataError(f"{uri}: data.read_options: {e}", hint="see pandas.read_csv / read_parquet") from None
     except Exception as e:  # pandas and pyarrow raise many types for a corrupt file
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         raise DataError(f"{uri}: cannot parse as {'Parquet' if name.endswith(_PARQUET) else 'CSV'}: {first}") from e
     raise DataError(f"{uri}: unknown table format", hint="use a .csv, .csv.gz, .tsv or .parquet file")
 
@@ -315,7 +316,7 @@ def load_datasets(config: Config) -> Datasets:
     def source(name: str, src: TableSource) -> tuple[str, str, Callable[[], pd.DataFrame]]:
         """Return (fingerprint, shown source, frame loader) of one configured table."""
         if isinstance(src, str):
-            uri = config.resolve(src)
+            uri = config.locate(src)
             raw = read_bytes(uri, s3_options=opts, confined_to=confinement(config, src))
             return hashlib.sha256(raw).hexdigest(), uri, lambda: _checked_frame(uri, raw, d.target, d.read_options)
         from mlci.data.engines import frame_fingerprint, open_table

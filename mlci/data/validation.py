@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -10,7 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlci._internal.nesting import NestingError, load_json
+from mlci._internal.nesting import read_json_file
+from mlci._internal.serial import plain
+from mlci._internal.text import first_line
 from mlci.contracts.validation import ExpectationFailure, ValidationResult
 from mlci.errors import SuiteError
 
@@ -25,19 +26,6 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _plain(value: Any) -> Any:
-    """Return a value GX observed (numpy scalars, dates, decimals) as plain JSON data."""
-
-    def default(x: Any) -> Any:
-        if hasattr(x, "item"):
-            return x.item()
-        if hasattr(x, "isoformat"):
-            return x.isoformat()
-        return str(x)
-
-    return json.loads(json.dumps(value, default=default))
-
-
 def _expectation_lines(text: str) -> list[int]:
     """Return the 1-based line of each `"type": "expect_..."` in the suite file, in order."""
     lines = []
@@ -49,16 +37,9 @@ def _expectation_lines(text: str) -> list[int]:
 def load_suite(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[int]]:
     """Return the suite JSON in `path` (checked expectation by expectation) and each one's line."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SuiteError(f"{p}: no such expectation suite", hint="check expectations.suite in mlci.yaml") from None
-    try:
-        data = load_json(text)
-    except json.JSONDecodeError as e:
-        raise SuiteError(f"{p}:{e.lineno} invalid JSON: {e.msg}") from None
-    except NestingError as e:
-        raise SuiteError(f"{p}: {e}") from None
+    data, text = read_json_file(
+        p, SuiteError, missing="no such expectation suite", hint="check expectations.suite in mlci.yaml"
+    )
     if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
         raise SuiteError(f"{p}: not a GX expectation suite (expected an object with an 'expectations' list)")
     lines = _expectation_lines(text)
@@ -240,17 +221,17 @@ def run_suite(
         exc = r.exception_info or {}
         error = None
         if isinstance(exc, dict) and exc.get("raised_exception"):
-            error = str(exc.get("exception_message") or "exception").strip().splitlines()[0]
+            error = first_line(str(exc.get("exception_message") or "exception"))
         failures.append(
             ExpectationFailure(
                 index=index,
                 type=cfg.type,
                 column=kwargs.get("column"),
-                kwargs=_plain(kwargs),
-                observed=_plain(res.get("observed_value")),
+                kwargs=plain(kwargs),
+                observed=plain(res.get("observed_value")),
                 unexpected_count=res.get("unexpected_count"),
                 unexpected_percent=res.get("unexpected_percent"),
-                sample_values=_plain(list(res.get("partial_unexpected_list") or [])[:SAMPLE_VALUES]),
+                sample_values=plain(list(res.get("partial_unexpected_list") or [])[:SAMPLE_VALUES]),
                 line=lines[index] if index < len(lines) else None,
                 error=error,
                 severity=str(getattr(cfg.severity, "value", cfg.severity) or "critical"),

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlci.config.schema import WORK_DIR
 from mlci.errors import NotFoundError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "churn"
@@ -68,7 +69,7 @@ def run(echo: Callable[[str], None], env: Mapping[str, str], keep: bool = True) 
         raise NotFoundError(f"{EXAMPLE}: the example project is missing (mlci demo runs from a source checkout)")
     work = Path(tempfile.mkdtemp(prefix="mlci-demo-"))
     project = work / "churn"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".mlci", "__pycache__", "*.md", "*.json.bak"))
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(WORK_DIR, "__pycache__", "*.md", "*.json.bak"))
     env = {k: v for k, v in env.items() if not k.startswith(("GITHUB_", "MLCI_"))}
     echo(f"mlci demo in {project} (a copy of examples/churn; registry at .mlci/registry)\n")
     surprises = 0

@@ -26,8 +26,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from mlci._internal.models import Result
 from mlci.contracts.events import DeployDetails, DeployEvent, RollbackEvent
 from mlci.errors import CheckFailed, ConfigError, MlciError, NotFoundError, ServiceError, UntrustedTypes
 
@@ -39,10 +40,8 @@ if TYPE_CHECKING:
 SMOKE_ATOL = 1e-6  # predictions may differ in the last bits across BLAS builds, not more
 
 
-class DeployResult(BaseModel):
+class DeployResult(Result):
     """What a deploy or rollback did."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     environment: str
     version: str
@@ -298,7 +297,7 @@ def deploy(
     notes: list[str] = []
     if note := reconcile(registry, environment, actor=actor):
         notes.append(note)
-    version = registry.resolve(ref)
+    version = registry.version_of(ref)
     # A rollback goes back to what served before, whatever its check said; the signature still counts.
     clearance = clear(
         config, registry, version, environment, allow_failed=allow_failed or action == "rollback", action=action

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from mlci.contracts.events import CheckDetails, RetrainDetails
 from mlci.contracts.manifest import Evaluation
 from mlci.errors import CheckFailed, ModelError
-from mlci.registry.references import actor, baseline_bundle, resolve_bundle, work_dir
+from mlci.registry.references import actor, baseline_bundle, bundle_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,7 +64,7 @@ def train_candidate(
     """Fit the candidate and write its bundle (to `output`, else .mlci/bundles/<version>)."""
     from mlci.modeling.training import train
 
-    root = work_dir(config) / "bundles"
+    root = config.work_dir / "bundles"
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="train-", dir=root)) if output is None else output
     # On a PR, GITHUB_SHA is GitHub's temporary merge commit: the manifest records the PR's head
@@ -112,7 +112,7 @@ def cached_candidate(
             except ModelError:  # a malformed manifest is never reused; the check trains afresh
                 continue
             if manifest.cache_key == key and manifest.pr == pr:
-                return resolve_bundle(config, registry, version)
+                return bundle_of(config, registry, version)
     return None
 
 
@@ -153,7 +153,7 @@ def evaluate(
     from mlci._internal.serial import to_data
     from mlci.contracts.comparison import Comparison
 
-    cache = ResultCache(work_dir(config) / "cache")
+    cache = ResultCache(config.work_dir / "cache")
     key = key_of(
         "comparison",
         candidate=candidate.version,

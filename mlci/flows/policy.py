@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
-
+from mlci._internal.models import Result
 from mlci.errors import PolicyRefused, ServiceError
 
 if TYPE_CHECKING:
@@ -25,10 +24,8 @@ if TYPE_CHECKING:
     from mlci.signing.verify import PullRecord, Verification
 
 
-class StoredVerdict(BaseModel):
+class StoredVerdict(Result):
     """What a check found about a version: its last stored check (the event log) or this job's own document."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     verdict: str
     headline: str = ""

@@ -76,7 +76,7 @@ def verify_pr_candidate(config: Config, registry: Registry, from_pr: str, ctx: G
     from mlci.data.tables import load_datasets
     from mlci.flows.pipeline import run
     from mlci.flows.policy import StoredVerdict, last_verdict
-    from mlci.registry.references import resolve_bundle
+    from mlci.registry.references import bundle_of
 
     number, how = pr_number(from_pr, ctx)
     record = registry.alias(f"pr-{number}")
@@ -93,7 +93,7 @@ def verify_pr_candidate(config: Config, registry: Registry, from_pr: str, ctx: G
             "did its mlci check run and push?"
         )
     version = record.version
-    bundle = resolve_bundle(config, registry, version)
+    bundle = bundle_of(config, registry, version)
     manifest = bundle.manifest
     notes: list[str] = []
     if manifest.pr != number:

@@ -6,8 +6,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
-
+from mlci._internal.models import Result
 from mlci.contracts.events import Event
 from mlci.contracts.signature import Signature
 from mlci.errors import NotFoundError
@@ -22,11 +21,7 @@ if TYPE_CHECKING:
     from mlci.signing.verify import PullRecord
 
 
-class _Result(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PushOutcome(_Result):
+class PushOutcome(Result):
     """What `mlci push` stored, and the alias it moved."""
 
     version: str
@@ -39,7 +34,7 @@ class PushOutcome(_Result):
     notes: list[str] = []  # what moving an environment's alias recorded (a GitHub deployment)
 
 
-class PromoteResult(_Result):
+class PromoteResult(Result):
     """The alias `mlci promote` moved: where it points now and where it pointed."""
 
     alias: str
@@ -52,7 +47,7 @@ class PromoteResult(_Result):
     recorded: list[str] = []  # what the move of an environment recorded (a GitHub deployment)
 
 
-class VersionSummary(_Result):
+class VersionSummary(Result):
     """One stored version as history lists it."""
 
     version: str | None
@@ -63,7 +58,7 @@ class VersionSummary(_Result):
     signatures: list[Signature] | None = None  # stored beside it, by id, unverified; None: no signing
 
 
-class AliasSummary(_Result):
+class AliasSummary(Result):
     """One alias as history lists it."""
 
     alias: str
@@ -73,7 +68,7 @@ class AliasSummary(_Result):
     actor: str | None
 
 
-class History(_Result):
+class History(Result):
     """Versions, aliases and the event log of one model."""
 
     model: str
@@ -151,11 +146,11 @@ def promote(
     from mlci.flows.policy import clear, record_move
     from mlci.github.context import GitHubContext
 
-    version = registry.resolve(ref)
+    version = registry.version_of(ref)
     clearance = clear(config, registry, version, alias, allow_failed=allow_failed, verdict=verdict, pr=pr)
     current = registry.alias(alias)
     if expect is not None:
-        wanted = None if expect == "none" else registry.resolve(expect)
+        wanted = None if expect == "none" else registry.version_of(expect)
         held = current.version if current else None
         if held != wanted:
             raise ConflictError(

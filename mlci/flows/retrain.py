@@ -36,16 +36,16 @@ def fresh_data_uri(config: Config, template: str | None = None, now: datetime | 
         raise ConfigError(
             f"retrain.data '{template}': unknown placeholder {e}; use {{date}} or {{yesterday}}"
         ) from None
-    return uri if uri.startswith("s3://") else config.resolve(uri)
+    return uri if uri.startswith("s3://") else config.locate(uri)
 
 
 def production_bundle(config: Config, registry: Registry) -> Bundle | None:
     """Return the production bundle, or None when nothing is in production yet."""
-    from mlci.registry.references import resolve_bundle
+    from mlci.registry.references import bundle_of
 
     if registry.alias("production") is None:
         return None
-    return resolve_bundle(config, registry, "production")
+    return bundle_of(config, registry, "production")
 
 
 def measure_drift(config: Config, bundle: Bundle, frame: pd.DataFrame) -> DriftReport:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlci._internal.serial import plain
 from mlci.errors import DataError, UsageError
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ def build_suite(
             exps.append(E.ExpectColumnValuesToBeInSet(column=col, value_set=[True, False]))
         elif col == target and task == "classification":
             labels = _sorted(values.unique().tolist())
-            exps.append(E.ExpectColumnValuesToBeInSet(column=col, value_set=[_plain(v) for v in labels]))
+            exps.append(E.ExpectColumnValuesToBeInSet(column=col, value_set=[plain(v) for v in labels]))
         elif kind == "numeric" and pd.api.types.is_numeric_dtype(values):
             integer = pd.api.types.is_integer_dtype(values) or bool((values == values.round()).all())
             low, high = _range(values.astype("float64"), integer)
@@ -172,10 +173,6 @@ def _sorted(values: list[Any]) -> list[Any]:
         return sorted(values)
     except TypeError:
         return sorted(values, key=str)
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 def gates_text(task: str, n_classes: int) -> tuple[str, str, str]:
@@ -326,7 +323,7 @@ def init(
     n_classes = int(train.frame[target].nunique()) if task == "classification" else 0
     id_column = guess_id(frames, name, target)
     labels = _sorted(train.frame[target].dropna().unique().tolist()) if n_classes == 2 else []
-    positive = _plain(labels[-1]) if labels else None
+    positive = plain(labels[-1]) if labels else None
     kinds = feature_kinds(train.frame, [str(c) for c in train.frame.columns if c not in (target, id_column)])
     suite_rel = f"expectations/{name}.json"
     paths = {k: _relative(t.uri, directory) for k, t in tables.items()}

@@ -13,9 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlci.errors import CheckFailed, ConfigError
-from mlci.registry.references import (
-    work_dir,
-)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,7 +32,7 @@ def validate_data(config: Config, which: TableSource | None = None) -> list[Vali
 
     if config.expectations is None:
         raise ConfigError(f"{config.path}: no 'expectations' section", hint="add expectations.suite: PATH")
-    suite = config.resolve(config.expectations.suite)
+    suite = config.locate(config.expectations.suite)
     if which is not None and which not in ("train", "test"):
         from mlci.data.engines import open_table, parse_source
 
@@ -99,9 +96,9 @@ def validate_datasets(
 
     if config.expectations is None:
         return []
-    suite = config.resolve(config.expectations.suite)
+    suite = config.locate(config.expectations.suite)
     chosen = names or list(config.expectations.tables)
-    cache = ResultCache(work_dir(config) / "cache")
+    cache = ResultCache(config.work_dir / "cache")
     results = []
     in_engine: set[str] = set()
     for name in chosen:
@@ -188,10 +185,10 @@ def start_validation(
     from mlci.contracts.validation import ValidationResult
     from mlci.data.background import BackgroundValidation
 
-    cache_dir = work_dir(config) / "cache"
+    cache_dir = config.work_dir / "cache"
     if config.expectations is None:
         return PendingValidation([], {}, {}, None, cache_dir)
-    suite = Path(config.resolve(config.expectations.suite))
+    suite = Path(config.locate(config.expectations.suite))
     chosen = names or list(config.expectations.tables)
     names = []
     cache = ResultCache(cache_dir)

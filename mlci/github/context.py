@@ -10,6 +10,17 @@ from typing import Any
 from mlci._internal.nesting import load_json
 
 DEFAULT_API_URL = "https://api.github.com"
+# Where a token comes from, first match wins: a user-supplied one (a PAT or an App's) over the job's.
+TOKEN_VARIABLES = ("MLCI_GITHUB_TOKEN", "GITHUB_TOKEN")
+# Every variable that may hold a token: the action's input too. None of them is ever printed.
+SECRET_VARIABLES = (*TOKEN_VARIABLES, "INPUT_GITHUB-TOKEN")
+
+
+def running_in_actions(env: Mapping[str, str]) -> bool:
+    """Return whether `env` is a GitHub Actions step's environment."""
+    return env.get("GITHUB_ACTIONS", "").lower() == "true"
+
+
 DEFAULT_SERVER_URL = "https://github.com"
 
 
@@ -62,7 +73,7 @@ class GitHubContext:
             return value if value else None
 
         return cls(
-            actions=(env.get("GITHUB_ACTIONS", "").lower() == "true"),
+            actions=running_in_actions(env),
             event_name=get("GITHUB_EVENT_NAME"),
             event=_read_event(get("GITHUB_EVENT_PATH")),
             repository=get("GITHUB_REPOSITORY"),
@@ -77,8 +88,7 @@ class GitHubContext:
             env_head_ref=get("GITHUB_HEAD_REF"),
             workspace=get("GITHUB_WORKSPACE"),
             bot_login=get("MLCI_GITHUB_LOGIN"),
-            # A user-supplied token (a PAT or app token) wins over the job's GITHUB_TOKEN.
-            token=get("MLCI_GITHUB_TOKEN") or get("GITHUB_TOKEN"),
+            token=next((token for name in TOKEN_VARIABLES if (token := get(name))), None),
         )
 
     @property

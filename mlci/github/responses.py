@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
+
+from mlci._internal.models import Record
 
 
-class Answer(BaseModel):
+class Answer(Record):
     """Base of the answers: strict types, unknown fields ignored, immutable."""
-
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
 
 class Account(Answer):

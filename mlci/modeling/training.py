@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlci._internal.libraries import library_versions
+from mlci._internal.serial import plain
 from mlci.contracts.manifest import Manifest, ManifestData
 from mlci.errors import TrainingError
 
@@ -250,7 +251,7 @@ def train(
         categorical=categorical,
         feature_kinds=dict(kinds.kinds),
         target=datasets.target,
-        classes=[_plain(c) for c in getattr(estimator, "classes_", [])],
+        classes=[plain(c) for c in getattr(estimator, "classes_", [])],
         data=ManifestData(
             fingerprints=datasets.fingerprints,
             sources=datasets.sources,
@@ -325,7 +326,3 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes:
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
     return buf.getvalue()
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value

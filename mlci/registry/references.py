@@ -15,8 +15,6 @@ if TYPE_CHECKING:
     from mlci.modeling.bundle import Bundle
     from mlci.registry.registry import Registry
 
-WORK_DIR = ".mlci"
-
 
 @dataclass(frozen=True)
 class Resolved:
@@ -24,11 +22,6 @@ class Resolved:
 
     bundle: Bundle
     ref: Reference
-
-
-def work_dir(config: Config) -> Path:
-    """Return the directory where mlci keeps bundles and downloads (next to mlci.yaml)."""
-    return config.base_dir / WORK_DIR
 
 
 def actor(ctx: GitHubContext | None = None) -> str:
@@ -76,14 +69,14 @@ def is_path(ref: str) -> bool:
     return "/" in ref or ref in (".", "..") or Path(ref).is_absolute()
 
 
-def resolve_bundle(config: Config, registry: Registry, ref: str) -> Bundle:
+def bundle_of(config: Config, registry: Registry, ref: str) -> Bundle:
     """Return the verified bundle named by REF: a bundle directory written as a path, a version id or an alias."""
     from mlci.modeling.bundle import MANIFEST, open_bundle
 
     if is_path(ref):
         return open_bundle(Path(ref))
-    version = registry.resolve(ref)
-    cache = work_dir(config) / "versions"
+    version = registry.version_of(ref)
+    cache = config.work_dir / "versions"
     local = cache / version
     if not (local / MANIFEST).exists():
         registry.fetch(version, cache)
@@ -93,7 +86,7 @@ def resolve_bundle(config: Config, registry: Registry, ref: str) -> Bundle:
 
 def resolve(config: Config, registry: Registry, ref: str) -> Resolved:
     """Return the verified bundle REF names, labelled by what REF is (alias, version id or bundle path)."""
-    bundle = resolve_bundle(config, registry, ref)
+    bundle = bundle_of(config, registry, ref)
     git_sha = bundle.manifest.git_sha or None
     if is_path(ref):
         return Resolved(

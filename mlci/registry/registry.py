@@ -1,6 +1,6 @@
 """Registry: immutable model versions, movable aliases and an audit log, over a Store.
 
-Layout under the store's root (DESIGN.md), identical on disk and on S3:
+Layout under the store's root (docs/registry.md), identical on disk and on S3:
 
     <model>/versions/<id>/<file>...        the bundle's files; manifest.json written LAST
     <model>/versions/<id>/signatures/...   with signing: signature, provenance, ML-BOM (before the manifest)
@@ -34,14 +34,15 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from mlci._internal.files import regular_file, sha256_file
+from mlci._internal.models import Record
 from mlci._internal.nesting import load_json
 from mlci._internal.redaction import redact
 from mlci.contracts.events import AliasEvent, AnyEvent, PublishEvent, PushEvent, dump_event, parse_event
 from mlci.contracts.manifest import Manifest
-from mlci.contracts.parsing import field_problem, read_object
+from mlci.contracts.parsing import parse_record
 from mlci.errors import ConfigError, ConflictError, ModelError, NotFoundError
 from mlci.modeling.bundle import MANIFEST, MODEL_FILE
 from mlci.storage.store import Store, sweep_temp
@@ -91,15 +92,13 @@ VersionId = Annotated[str, AfterValidator(_version_id)]
 Text = Annotated[str, BeforeValidator(_text)]
 
 
-class AliasRecord(BaseModel):
+class AliasRecord(Record):
     """Where an alias points, where it pointed before, and who moved it.
 
     Stored as aliases/<name>.json: `{version, previous, updated_at, actor, reason}`. The name
     comes from the key and the etag from the store; neither is stored. The PR role can write
     aliases, so a record is believed only as far as this model: both versions must be ids.
     """
-
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
     name: str = Field(exclude=True)
     version: VersionId
@@ -112,11 +111,7 @@ class AliasRecord(BaseModel):
     @classmethod
     def parse(cls, raw: bytes, *, name: str, etag: str | None, where: str) -> AliasRecord:
         """Return the record stored at `where` (its bytes, its etag); ModelError naming the bad field."""
-        data = read_object(raw, f"{where} is not a valid alias record")
-        try:
-            return cls.model_validate({**data, "name": name, "etag": etag})
-        except ValidationError as e:
-            raise ModelError(f"{where} is not a valid alias record: {field_problem(e)}") from None
+        return parse_record(cls, raw, f"{where} is not a valid alias record", known={"name": name, "etag": etag})
 
     def to_json(self) -> bytes:
         """Return the bytes stored for this record: its stored fields, keys sorted, indented."""
@@ -305,7 +300,7 @@ class Registry:
         out.sort(key=lambda pair: (pair[1].created_at or "", pair[0]), reverse=True)
         return out
 
-    def resolve(self, ref: str) -> str:
+    def version_of(self, ref: str) -> str:
         """Return the version id named by a full id, a unique id prefix (>= 6 hex) or an alias."""
         if VERSION_RE.fullmatch(ref) and self.exists(ref):
             return ref

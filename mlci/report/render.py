@@ -591,7 +591,7 @@ def render_report(config: Config, document: ReportDocument, limit: int | None = 
     """
     from mlci._internal.redaction import redact
 
-    templates = config.resolve(config.report.templates) if config.report.templates else None
+    templates = config.locate(config.report.templates) if config.report.templates else None
     extra = {} if hint is None else {"full_report_hint": hint}
     text = redact(render(document, templates_dir=templates, limit=limit, **extra))
     if limit is not None and len(text) > limit:  # `***` replaced something shorter: cut that much more

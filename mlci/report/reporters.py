@@ -247,11 +247,11 @@ class TrackingIssue:
 ISSUE_MARKER = "<!-- mlci:retrain:{model} -->"
 
 
-# --- publishing a check ------------------------------------------------------------------------
+# --- showing a check on GitHub ------------------------------------------------------------------------
 
 
 @dataclass
-class Published:
+class Shown:
     """Where a report went, and the warnings the user should see."""
 
     comment_url: str | None = None
@@ -263,21 +263,21 @@ class Published:
     notes: list[str] = field(default_factory=list)
 
 
-def publish(
+def show(
     config: Config,
     document: ReportDocument,
     ctx: GitHubContext,
     *,
     post: bool,
     report_path: Path | None = None,
-) -> Published:
+) -> Shown:
     """Show a check's document in the step summary and outputs; with `post`, in the PR comment and the status.
 
     A fork PR's read-only token is not an error: the report stays in the step summary and a
     warning says why there is no comment. Each GitHub write is tried on its own, so a token
     lacking one permission still does the other, and the warning names the permission refused.
     """
-    result = Published(report_path=str(report_path) if report_path else None)
+    result = Shown(report_path=str(report_path) if report_path else None)
     result.summary_written = StepSummary(config, ctx).report(document).action == "written"
     if post:
         _post(config, document, ctx, result)
@@ -285,7 +285,7 @@ def publish(
     return result
 
 
-def _post(config: Config, document: ReportDocument, ctx: GitHubContext, result: Published) -> None:
+def _post(config: Config, document: ReportDocument, ctx: GitHubContext, result: Shown) -> None:
     from mlci.github.client import GitHubClient
 
     if not ctx.token or not ctx.repository:

@@ -1,11 +1,16 @@
-"""Terminal renderings of mlci's results (the CLI's plain-text output)."""
+"""Terminal renderings of the report document's parts: its verdict, validation results and drift."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlci.contracts.document import ReportDocument
+    from mlci.contracts.drift import DriftReport
+    from mlci.contracts.validation import ValidationResult
 
 
-def render_validation(result: Any) -> list[str]:
+def render_validation(result: ValidationResult) -> list[str]:
     """Return the terminal lines summarising one ValidationResult."""
     mark = "ok" if result.success else "FAILED"
     lines = [
@@ -13,11 +18,11 @@ def render_validation(result: Any) -> list[str]:
         f"{result.evaluated} expectations evaluated, {result.failed} failed"
     ]
     lines += [f"  - {f.describe()}" for f in result.failures]
-    lines += [f"  note: {note}" for note in getattr(result, "notes", [])]
+    lines += [f"  note: {note}" for note in result.notes]
     return lines
 
 
-def render_verdict(document: Any) -> str:
+def render_verdict(document: ReportDocument) -> str:
     """Return the terminal lines of a ReportDocument: its verdict and headline, metrics, failed gates."""
     lines = [f"verdict: {document.verdict.upper()} - {document.headline}"]
     comparison = document.comparison
@@ -41,7 +46,7 @@ def render_verdict(document: Any) -> str:
     return "\n".join(lines)
 
 
-def render_drift(report: Any) -> str:
+def render_drift(report: DriftReport) -> str:
     """Return the drift table, worst feature first."""
     lines = [f"{'feature':<24}{'kind':<13}{'psi':>8}  {'test':<5}{'p':>10}  {'nulls ref->cur':<16}status  unseen"]
     for f in report.features:

@@ -1,4 +1,4 @@
-"""Sign each stored version with OpenSSF Model Signing; verify it against mlci.yaml's policy before it ships.
+"""Sign each stored version with OpenSSF Model Signing (verified against the policy in mlci.signing.verify).
 
 Content hashes stop accidents, not someone who can write the bucket: they can write a
 consistent manifest too. A signature by a key or an identity they do not hold stops them.
@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ValidationError
 
 from mlci._internal.nesting import load_json
+from mlci._internal.text import first_line
 from mlci.contracts.manifest import Manifest
 from mlci.contracts.signature import Provenance, Signature, Signer
 from mlci.errors import ConfigError, MlciError, ModelError, NotFoundError, ServiceError
@@ -172,7 +173,7 @@ class VersionSigner:
             provenance=provenance.model_dump(mode="json"),
         )
         attachments = {PROVENANCE: provenance_bytes, BOM: bom}
-        scratch = self.config.base_dir / ".mlci" / "tmp"
+        scratch = self.config.work_dir / "tmp"
         with signed_tree(bundle_dir, attachments, scratch) as tree:
             out = tree.parent / SIGNATURE
             self._sign(config, tree, out)
@@ -199,13 +200,13 @@ class VersionSigner:
             except Exception as e:  # the signer fetches sigstore's trust root (TUF) as it is built
                 raise ServiceError(f"sigstore signing failed: {type(e).__name__}: {first_line(e)}") from e
             return Signer(method="sigstore", identity=_token_identity(token), issuer=_token_claims(token).get("iss"))
-        key = Path(self.config.resolve(str(section.private_key)))
+        key = Path(self.config.locate(str(section.private_key)))
         try:
             if section.method == "key":
                 config.use_elliptic_key_signer(private_key=key)
                 return _key_signer(key)
-            cert = Path(self.config.resolve(str(section.certificate)))
-            chain = [Path(self.config.resolve(c)) for c in section.certificate_chain]
+            cert = Path(self.config.locate(str(section.certificate)))
+            chain = [Path(self.config.locate(c)) for c in section.certificate_chain]
             config.use_certificate_signer(private_key=key, signing_certificate=cert, certificate_chain=chain)
             return _certificate_signer(cert.read_bytes())
         except FileNotFoundError as e:
@@ -268,10 +269,6 @@ def _token_identity(token: str) -> str:
     claims = _token_claims(token)
     ref = claims.get("job_workflow_ref")
     return f"{GITHUB}{ref}" if ref else str(claims.get("sub", "unknown"))
-
-
-def first_line(e: BaseException) -> str:
-    return str(e).splitlines()[0][:300] if str(e) else ""
 
 
 # --- who signed ---------------------------------------------------------------------------

@@ -21,7 +21,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlci.contracts.signature import Frozen, Signature, Signer
+from mlci._internal.models import Result
+from mlci._internal.text import first_line
+from mlci.contracts.signature import Signature, Signer
 from mlci.errors import CheckFailed, ConfigError, ModelError, NotFoundError, ServiceError
 from mlci.signing.sign import (
     BOM,
@@ -31,7 +33,6 @@ from mlci.signing.sign import (
     SIGNATURE,
     TREE_DIR,
     SignatureReader,
-    first_line,
     hashing_config,
     key_fingerprint,
     model_signing_library,
@@ -47,14 +48,14 @@ if TYPE_CHECKING:
 MAX_REASONS = 5  # a refusal names this many signatures' reasons, then counts the rest
 
 
-class PullRecord(Frozen):
+class PullRecord(Result):
     """GitHub's record of the PR a candidate must come from."""
 
     number: int
     head_sha: str | None = None
 
 
-class Verification(Frozen):
+class Verification(Result):
     """The signature of a version that satisfied the policy."""
 
     version: str
@@ -93,7 +94,7 @@ def _describe_identity(rule: SigningIdentity) -> str:
 def _public_key_fingerprint(config: Config, path: str) -> str:
     from cryptography.hazmat.primitives import serialization
 
-    where = config.resolve(path)
+    where = config.locate(path)
     try:
         key = serialization.load_pem_public_key(Path(where).read_bytes())
     except FileNotFoundError:
@@ -241,9 +242,8 @@ def verify_version(config: Config, registry: Registry, version: str, *, pr: Pull
 
 
 def _fetch(config: Config, registry: Registry, version: str) -> Path:
-    from mlci.registry.references import work_dir
 
-    return registry.fetch(version, work_dir(config) / "versions")
+    return registry.fetch(version, config.work_dir / "versions")
 
 
 def _read_attachments(reader: SignatureReader, signature: Signature, into: dict[str, bytes]) -> str | None:
@@ -298,11 +298,9 @@ def _verify_one(
     verifier = ms.verifying.Config().set_hashing_config(hashing_config(ms))
     if section.method == "key":
         keys = {_public_key_fingerprint(config, p): p for p in section.public_keys}
-        verifier.use_elliptic_key_verifier(public_key=Path(config.resolve(keys[str(signature.signer.fingerprint)])))
+        verifier.use_elliptic_key_verifier(public_key=Path(config.locate(keys[str(signature.signer.fingerprint)])))
     elif section.method == "certificate":
-        verifier.use_certificate_verifier(
-            certificate_chain=[Path(config.resolve(c)) for c in section.certificate_chain]
-        )
+        verifier.use_certificate_verifier(certificate_chain=[Path(config.locate(c)) for c in section.certificate_chain])
     else:
         try:
             verifier.use_sigstore_verifier(identity=signature.signer.identity, oidc_issuer=signature.signer.issuer)
@@ -310,7 +308,7 @@ def _verify_one(
             raise ServiceError(
                 f"sigstore verification could not get its trust root: {type(e).__name__}: {first_line(e)}"
             ) from e
-    with signed_tree(bundle, attachments, config.base_dir / ".mlci" / "tmp") as tree:
+    with signed_tree(bundle, attachments, config.work_dir / "tmp") as tree:
         sig_path = tree.parent / SIGNATURE
         sig_path.write_bytes(raw)
         try:
@@ -364,7 +362,7 @@ def verify_ref(
     config: Config, registry: Registry, ref: str, *, ctx: GitHubContext | None = None, pr: int | None = None
 ) -> Verification:
     """Return the verification of the stored version REF names (`mlci verify`); CheckFailed if it fails."""
-    version = registry.resolve(ref)
+    version = registry.version_of(ref)
     return verify_version(config, registry, version, pr=pull_record(ctx, pr) if pr is not None else None)
 
 

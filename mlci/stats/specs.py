@@ -6,16 +6,13 @@ mlci.config: the statistics never import the configuration.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from mlci._internal.models import Section
 from mlci.stats.metrics import check_metric_name
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class StatisticsSection(_Model):
+class StatisticsSection(Section):
     """How uncertainty is estimated."""
 
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of intervals.", examples=[0.95])
@@ -29,7 +26,7 @@ class StatisticsSection(_Model):
     seed: int = Field(0, description="Bootstrap seed, so the same data gives the same interval.", examples=[0])
 
 
-class Gate(_Model):
+class Gate(Section):
     """A condition the candidate must meet to pass."""
 
     metric: str = Field(description="Metric the gate applies to.", examples=["roc_auc"])
@@ -77,14 +74,14 @@ class Gate(_Model):
         return check_metric_name(v)
 
 
-class DriftFeature(_Model):
+class DriftFeature(Section):
     """Thresholds for one feature."""
 
     psi_warn: float | None = Field(None, ge=0, description="Override of `drift.psi_warn`.", examples=[0.2])
     psi_fail: float | None = Field(None, ge=0, description="Override of `drift.psi_fail`.", examples=[0.5])
 
 
-class DriftSection(_Model):
+class DriftSection(Section):
     """When fresh data counts as drifted."""
 
     psi_warn: float = Field(0.1, ge=0, description="Population stability index that warns.", examples=[0.1])

@@ -8,6 +8,7 @@ imports count (a lazy import is still a dependency); imports under `if TYPE_CHEC
 from __future__ import annotations
 
 import ast
+import re
 
 from tests.support.paths import ROOT
 
@@ -122,3 +123,12 @@ def test_at_most_six_modules_sit_directly_under_the_package():
 def test_every_package_of_mlci_has_a_layer():
     for name in package_sources():
         layer_of(name)
+
+
+def test_the_architecture_map_lists_every_module_and_only_files_that_exist():
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    modules = {str(p.relative_to(PACKAGE.parent)) for p in PACKAGE.rglob("*.py")}
+    listed = set(re.findall(r"^(mlci/\S+\.py)\s", text, flags=re.M))
+    assert modules - listed == set(), "docs/architecture.md does not list these modules"
+    assert listed - modules == set(), "docs/architecture.md lists modules that do not exist"
+    assert "DESIGN.md" not in text and "../" not in text  # the map names nothing outside the repository

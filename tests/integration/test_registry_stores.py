@@ -124,7 +124,7 @@ def test_half_written_version_is_invisible_until_its_manifest_lands(store: Store
     assert registry.exists(version) is False
     assert registry.versions() == []
     with pytest.raises(NotFoundError):
-        registry.resolve(version)
+        registry.version_of(version)
 
     sent_before = getattr(store, "stats", {}).get("bytes_sent", 0)
     result = registry.push(bundle, actor="ci")
@@ -178,13 +178,13 @@ def test_resolve_by_id_prefix_and_alias(store: Store, tmp_path: Path) -> None:
     v2 = registry.push(make_bundle(tmp_path, "two"), actor="ci").version
     registry.set_alias("production", v1, actor="ci", reason="first release")
 
-    assert registry.resolve(v2) == v2
-    assert registry.resolve(v2[:6]) == v2
-    assert registry.resolve("production") == v1
+    assert registry.version_of(v2) == v2
+    assert registry.version_of(v2[:6]) == v2
+    assert registry.version_of("production") == v1
     with pytest.raises(NotFoundError, match="'staging'"):
-        registry.resolve("staging")
+        registry.version_of("staging")
     with pytest.raises(NotFoundError, match="at least 6"):
-        registry.resolve(v1[:4])
+        registry.version_of(v1[:4])
 
 
 def test_set_alias_records_previous_and_appends_events(store: Store, tmp_path: Path) -> None:

@@ -165,7 +165,7 @@ def test_the_worker_does_not_build_jsonschemas_iri_grammar_and_validates_the_sam
         report_child.close()
         assert config.expectations is not None
         jobs = [(name, datasets.sources.get(name, name), getattr(datasets, name)) for name in ("train", "test")]
-        conn.send((str(config.resolve(config.expectations.suite)), jobs))
+        conn.send((str(config.locate(config.expectations.suite)), jobs))
         results = []
         while (message := conn.recv())[0] == "result":
             results.append(from_data(ValidationResult, message[2]))

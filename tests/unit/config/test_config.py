@@ -93,8 +93,8 @@ def test_config_interpolates_and_reports_unset_variables(project):
 
 def test_relative_paths_resolve_against_the_config_file(project):
     config = load_config(project / "mlci.yaml", env={})
-    assert config.resolve("data/train.csv") == str(project / "data" / "train.csv")
-    assert config.resolve("s3://b/k.csv") == "s3://b/k.csv"
+    assert config.locate("data/train.csv") == str(project / "data" / "train.csv")
+    assert config.locate("s3://b/k.csv") == "s3://b/k.csv"
 
 
 def test_schema_command_prints_a_json_schema(mlci, tmp_path):
