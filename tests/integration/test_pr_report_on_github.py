@@ -58,7 +58,7 @@ def break_emails(project: Path, rows: int = 19) -> None:
 
 
 def test_failing_data_stops_the_check_and_fails_everywhere_naming_data_validation(project, tmp_path, github_server):
-    # Validation runs beside training (issue 16): a broken critical expectation stops the fit,
+    # Validation runs beside training: a broken critical expectation stops the fit,
     # so no candidate is evaluated or stored; the document still says why, everywhere.
     break_emails(project)
     event = tmp_path / "event.json"

@@ -1,4 +1,4 @@
-"""The CLI habits people have and the messages they read (issue 14, items 5 and 6), run in-process."""
+"""The CLI habits people have and the messages they read, run in-process."""
 
 from __future__ import annotations
 

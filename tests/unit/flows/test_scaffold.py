@@ -1,4 +1,4 @@
-"""The newcomer's first hour (issue 14): `mlci init` on real tables, then validate, check, promote, deploy."""
+"""The newcomer's first hour: `mlci init` on real tables, then validate, check, promote, deploy."""
 
 from __future__ import annotations
 
