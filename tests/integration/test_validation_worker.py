@@ -15,7 +15,7 @@ from mlci.config.schema import load_config
 from mlci.errors import CheckFailed, SuiteError
 from tests.support.project import ProjectCopy
 
-# An estimator whose fit takes up to a minute in small Python steps, and leaves markers: the
+# An estimator whose fit takes up to three minutes in small Python steps, and leaves markers: the
 # test asserts the fit began and never reached its end (no timing is measured).
 SLOW_MODEL = """
 from pathlib import Path
@@ -31,7 +31,7 @@ class Slow(BaseEstimator, ClassifierMixin):
 
     def fit(self, X, y):
         Path(self.markers, "fit-started").touch()
-        for _ in range(600):  # bounded: 60 s at most
+        for _ in range(1800):  # bounded: 3 min at most (validation stops it in seconds; more under load)
             time.sleep(0.1)
         Path(self.markers, "fit-finished").touch()
         self.model_ = DummyClassifier().fit(X, y)
