@@ -139,8 +139,22 @@ def _default_preprocessing(estimator: Any, kinds: FeatureKinds) -> Any:
 
 
 def training_code_hash(config: Config) -> str:
-    """Return a hash of the code that builds the model: the entrypoint's module file, or the estimator path."""
+    """Return a hash of the code that builds the model.
+
+    The entrypoint's module file, or the estimator path; for a command, every file of the
+    repository it can read (git's tracked and untracked-but-not-ignored files); for a file, its bytes.
+    """
     h = hashlib.sha256()
+    if config.model.command is not None:
+        from mlci.modeling.outside import repository_hash
+
+        outputs = ("comparison.json", Path(config.report.output).name)
+        h.update(repository_hash(config.base_dir, outputs).encode())
+    if config.model.file is not None:
+        from mlci._internal.files import sha256_file
+
+        path = Path(config.locate(config.model.file))
+        h.update(sha256_file(path).encode() if path.is_file() else b"missing")
     if config.model.entrypoint:
         module_name = config.model.entrypoint.partition(":")[0]
         repo_on_path(config)
@@ -206,15 +220,21 @@ def train(
     GITHUB_SHA in Actions), else the checkout's HEAD is recorded; `merge_sha` the temporary merge
     commit a pull_request job checked out, recorded as `git_merge_sha`.
     """
-    import numpy as np
-
     from mlci.data.features import feature_kinds
-    from mlci.modeling.bundle import PROFILE, SMOKE, write_bundle
+    from mlci.modeling.bundle import write_bundle
 
     kinds = feature_kinds(datasets.train, datasets.features, explicit=True)
+    if config.model.source in ("command", "file"):
+        from mlci.modeling.outside import train_outside
+
+        return train_outside(config, datasets, output, kinds, pr=pr, key=key, sha=sha, merge_sha=merge_sha)
     estimator = build_estimator(config, kinds)
     X = datasets.train[datasets.features]
     y = datasets.train[datasets.target]
+    if _needs_label_indices(estimator, y, config.model.task):
+        from mlci.transformers import EncodedLabels
+
+        estimator = EncodedLabels(estimator)
     started = time.perf_counter()
     try:
         estimator.fit(X, y)
@@ -228,6 +248,53 @@ def train(
         test_predictions = predictions(estimator, X_test, config.model.task)
     except Exception as e:
         raise TrainingError(f"the fitted model cannot predict the test table: {type(e).__name__}: {e}") from e
+    key = key or cache_key(config, datasets.fingerprints)
+    manifest, extra = describe(
+        config, datasets, kinds, test_predictions, seconds, pr=pr, key=key, sha=sha, merge_sha=merge_sha
+    )
+    bundle = write_bundle(output, estimator, manifest, extra)
+    # Fail fast: the model must load back through the loader every later job uses, with this
+    # config's trusted types, or the PR that introduced an untrusted type would only learn at
+    # deploy. UntrustedTypes (exit 2) names every type to list.
+    load_trusted(config, bundle)
+    return TrainResult(bundle=bundle, seconds=seconds, cache_key=key, test_predictions=test_predictions)
+
+
+# Classifiers that take only the label indices 0..n-1: mlci encodes other labels (strings) for them.
+_INDEX_LABEL_FAMILIES = ("xgboost.",)
+
+
+def _needs_label_indices(estimator: Any, y: pd.Series, task: str) -> bool:
+    """Return whether `estimator` must be fitted on label indices: an XGBoost classifier and labels that are not 0..n-1."""
+    import numpy as np
+
+    if task != "classification":
+        return False
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    if not type(final).__module__.startswith(_INDEX_LABEL_FAMILIES):
+        return False
+    values = np.unique(y.dropna().to_numpy())
+    return not (values.dtype.kind in "iu" and values.tolist() == list(range(len(values))))
+
+
+def describe(
+    config: Config,
+    datasets: Datasets,
+    kinds: FeatureKinds,
+    test_predictions: Predictions,
+    seconds: float,
+    *,
+    pr: int | None,
+    key: str,
+    sha: str | None,
+    merge_sha: str | None,
+) -> tuple[Manifest, dict[str, bytes]]:
+    """Return the manifest of a candidate and its extra files (reference profile, smoke rows), whatever trained it."""
+    import numpy as np
+
+    from mlci.modeling.bundle import PROFILE, SMOKE
+
+    X_test = datasets.test[datasets.features]
     test_scores = score_of(test_predictions)
     # Drift is measured on features with a stable distribution: dates move on and text is unique.
     profiled = kinds.of("numeric", "categorical", "boolean", "identifier")
@@ -240,7 +307,6 @@ def train(
     smoke["__mlci_prediction__"] = np.asarray(test_scores[:n], dtype="float64")
     smoke_bytes = _parquet_bytes(smoke)
 
-    key = key or cache_key(config, datasets.fingerprints)
     manifest = Manifest(
         model=config.model.name,
         task=config.model.task,
@@ -251,7 +317,7 @@ def train(
         categorical=categorical,
         feature_kinds=dict(kinds.kinds),
         target=datasets.target,
-        classes=[plain(c) for c in getattr(estimator, "classes_", [])],
+        classes=[plain(c) for c in test_predictions.classes or []],
         data=ManifestData(
             fingerprints=datasets.fingerprints,
             sources=datasets.sources,
@@ -266,13 +332,12 @@ def train(
         cache_key=key,
         metrics={},
     )
-    extra = {PROFILE: profile.dump(), SMOKE: smoke_bytes}
-    bundle = write_bundle(output, estimator, manifest, extra)
-    # Fail fast: the model must load back through the loader every later job uses, with this
-    # config's trusted types, or the PR that introduced an untrusted type would only learn at
-    # deploy. UntrustedTypes (exit 2) names every type to list.
-    load_trusted(config, bundle)
-    return TrainResult(bundle=bundle, seconds=seconds, cache_key=key, test_predictions=test_predictions)
+    for name in ("command", "file"):  # only when set: a skops manifest keeps the keys it always had
+        if getattr(config.model, name) is not None:
+            setattr(manifest, name, getattr(config.model, name))
+    if test_predictions.runtime is not None:
+        manifest.runtime = test_predictions.runtime
+    return manifest, {PROFILE: profile.dump(), SMOKE: smoke_bytes}
 
 
 # Final estimators whose predict() is the argmax of predict_proba() by construction, so one
