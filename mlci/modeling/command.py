@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
 import logging
 import os
 import signal
@@ -165,3 +166,42 @@ def command_environment(
     env["PATH"] = os.pathsep.join([here, *(p for p in env.get("PATH", os.defpath).split(os.pathsep) if p != here)])
     env.update(variables)
     return env
+
+
+# Not the repository's code: what mlci, git and Python write beside it.
+_NOT_CODE = (".git", ".mlci", "__pycache__", ".venv", "node_modules")
+
+
+def repository_hash(root: Path, skip: tuple[str, ...] = ()) -> str:
+    """Return a hash of every file a command in `root` can read as its code: git's tracked and unignored files.
+
+    Outside a git checkout, every file under `root` but mlci's work directory, .git and caches.
+    `skip` names files at the top that are mlci's own outputs (report.md, comparison.json).
+    """
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=root,
+            capture_output=True,
+            timeout=60,
+        )
+        names = sorted(set(listed.stdout.decode("utf-8", "surrogateescape").split("\0")) - {""})
+        ok = listed.returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok, names = False, []
+    if not ok:
+        names = sorted(
+            str(p.relative_to(root))
+            for p in root.rglob("*")
+            if p.is_file() and not any(part in _NOT_CODE for part in p.relative_to(root).parts)
+        )
+    h = hashlib.sha256()
+    for name in names:
+        if Path(name).parts[:1] == (".mlci",) or name in skip:
+            continue
+        path = root / name
+        h.update(name.encode("utf-8", "surrogateescape") + b"\0")
+        if path.is_file() and not path.is_symlink():
+            with open(path, "rb") as f:
+                h.update(hashlib.file_digest(f, "sha256").digest())
+    return h.hexdigest()

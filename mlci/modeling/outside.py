@@ -8,10 +8,8 @@ gets the reference profile and smoke rows every candidate has. Nothing of it run
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
-import subprocess
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -22,56 +20,16 @@ from mlci.errors import ModelError, TrainingError
 
 if TYPE_CHECKING:
     from mlci.config.schema import Config
-    from mlci.data.features import FeatureKinds
     from mlci.data.tables import Datasets
     from mlci.modeling.bundle import Bundle
     from mlci.modeling.training import TrainResult
     from mlci.stats.evaluation import Predictions
-
-# Not the repository's code: what mlci, git and Python write beside it.
-_NOT_CODE = (".git", ".mlci", "__pycache__", ".venv", "node_modules")
-
-
-def repository_hash(root: Path, skip: tuple[str, ...] = ()) -> str:
-    """Return a hash of every file a command in `root` can read as its code: git's tracked and unignored files.
-
-    Outside a git checkout, every file under `root` but mlci's work directory, .git and caches.
-    `skip` names files at the top that are mlci's own outputs (report.md, comparison.json).
-    """
-    try:
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=root,
-            capture_output=True,
-            timeout=60,
-        )
-        names = sorted(set(listed.stdout.decode("utf-8", "surrogateescape").split("\0")) - {""})
-        ok = listed.returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        ok, names = False, []
-    if not ok:
-        names = sorted(
-            str(p.relative_to(root))
-            for p in root.rglob("*")
-            if p.is_file() and not any(part in _NOT_CODE for part in p.relative_to(root).parts)
-        )
-    h = hashlib.sha256()
-    for name in names:
-        if Path(name).parts[:1] == (".mlci",) or name in skip:
-            continue
-        path = root / name
-        h.update(name.encode("utf-8", "surrogateescape") + b"\0")
-        if path.is_file() and not path.is_symlink():
-            with open(path, "rb") as f:
-                h.update(hashlib.file_digest(f, "sha256").digest())
-    return h.hexdigest()
 
 
 def train_outside(
     config: Config,
     datasets: Datasets,
     output: Path,
-    kinds: FeatureKinds,
     *,
     pr: int | None = None,
     key: str | None = None,
@@ -80,11 +38,13 @@ def train_outside(
 ) -> TrainResult:
     """Return the candidate `model.command` trains or `model.file` holds, written as a bundle to `output`."""
     from mlci.contracts.manifest import Manifest
+    from mlci.data.features import feature_kinds
     from mlci.modeling.bundle import write_model
     from mlci.modeling.formats import format_named
     from mlci.modeling.training import TrainResult, cache_key, describe
 
     model = config.model
+    kinds = feature_kinds(datasets.train, datasets.features, explicit=True)
     fmt = format_named(model.format)
     if fmt.name == "onnx":
         from mlci.modeling.onnxmodel import require_onnx

@@ -45,12 +45,72 @@ def _import_attr(path: str, sep: str, field: str) -> Any:
     module_name, _, attr = path.rpartition(sep)
     try:
         module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        missing = e.name or module_name
+        parent, _, last = missing.rpartition(".")
+        close = _did_you_mean(last, _submodules(parent))
+        hint = (
+            None
+            if close
+            else (
+                f"install {missing.partition('.')[0]} (in Actions: list it in a file given to the action's `requirements` input)"
+            )
+        )
+        raise TrainingError(
+            f"{field}: cannot import module '{module_name}' (no module named '{missing}'{close})", hint=hint
+        ) from None
     except Exception as e:
         raise TrainingError(f"{field}: cannot import module '{module_name}' ({type(e).__name__}: {e})") from None
     try:
         return getattr(module, attr)
     except AttributeError:
-        raise TrainingError(f"{field}: module '{module_name}' has no '{attr}'") from None
+        names = [n for n in dir(module) if not n.startswith("_")]
+        raise TrainingError(f"{field}: module '{module_name}' has no '{attr}'{_did_you_mean(attr, names)}") from None
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _submodules(package: str) -> list[str]:
+    """Return the names of the modules in `package` (the top-level ones when it is empty)."""
+    import pkgutil
+
+    if not package:
+        return [m.name for m in pkgutil.iter_modules()]
+    try:
+        found = importlib.import_module(package)
+    except Exception:
+        return []
+    return [m.name for m in pkgutil.iter_modules(getattr(found, "__path__", []))]
+
+
+def check_builder(config: Config) -> None:
+    """Raise TrainingError (one line) unless what mlci.yaml names to build the model can be found.
+
+    The estimator's class or the entrypoint's function is imported (not called); a command's
+    program must be on PATH (or a path), a file must exist.
+    """
+    import shutil
+
+    m = config.model
+    if m.estimator is not None:
+        _import_attr(m.estimator, ".", "model.estimator")
+    elif m.entrypoint is not None:
+        repo_on_path(config)
+        _import_attr(m.entrypoint, ":", "model.entrypoint")
+    elif m.command is not None:
+        from mlci.modeling.command import command_environment
+
+        program = m.argv[0]
+        path = command_environment(config.environment, {}).get("PATH")
+        if shutil.which(program, path=path) is None and shutil.which(str(config.base_dir / program)) is None:
+            raise TrainingError(f"model.command: cannot find the program {program!r} on PATH or in the repository")
+    elif m.file is not None and not Path(config.locate(m.file)).is_file():
+        raise TrainingError(f"model.file: {m.file} does not exist (relative to {config.base_dir})")
 
 
 def repo_on_path(config: Config) -> None:
@@ -146,7 +206,7 @@ def training_code_hash(config: Config) -> str:
     """
     h = hashlib.sha256()
     if config.model.command is not None:
-        from mlci.modeling.outside import repository_hash
+        from mlci.modeling.command import repository_hash
 
         outputs = ("comparison.json", Path(config.report.output).name)
         h.update(repository_hash(config.base_dir, outputs).encode())
@@ -224,10 +284,6 @@ def train(
     from mlci.modeling.bundle import write_bundle
 
     kinds = feature_kinds(datasets.train, datasets.features, explicit=True)
-    if config.model.source in ("command", "file"):
-        from mlci.modeling.outside import train_outside
-
-        return train_outside(config, datasets, output, kinds, pr=pr, key=key, sha=sha, merge_sha=merge_sha)
     estimator = build_estimator(config, kinds)
     X = datasets.train[datasets.features]
     y = datasets.train[datasets.target]
