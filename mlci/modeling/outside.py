@@ -50,6 +50,9 @@ def train_outside(
         from mlci.modeling.onnxmodel import require_onnx
 
         require_onnx()
+    from mlci.modeling.sandbox import warm_up
+
+    warm_up(fmt.name)  # the contained process's imports run while the command trains
     work = Path(tempfile.mkdtemp(prefix="outside-", dir=_scratch(config)))
     try:
         started = time.monotonic()
