@@ -147,16 +147,25 @@ def dump_skops(model: Any) -> bytes:
 
     import skops.io as sio
 
-    try:
-        return bytes(sio.dumps(model))
-    except (*_CANNOT_STORE, pickle.PicklingError) as e:
-        raise ModelError(
-            f"model.format: skops cannot store this {type(model).__name__} "
-            f"({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else 'no message'}); "
+    def refuse(why: str) -> ModelError:
+        return ModelError(
+            f"model.format: skops cannot store this {type(model).__name__} ({why}); "
             "it holds objects only pickle could keep (PyTorch tensors, lambdas, open handles)",
             hint="train it with your own script and export it to ONNX: model.format: onnx with model.command "
             "(docs/frameworks.md)",
-        ) from e
+        )
+
+    try:
+        data = bytes(sio.dumps(model))
+    except (*_CANNOT_STORE, pickle.PicklingError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "no message"
+        raise refuse(f"{type(e).__name__}: {first}") from e
+    # skops writes a lambda or a function defined inside another by a name no import can find
+    # ('<lambda>', '<locals>'): such a file never loads again, whatever is trusted.
+    unloadable = sorted(t for t in sio.get_untrusted_types(data=data) if "<" in t)
+    if unloadable:
+        raise refuse(f"{unloadable[0]} has no importable name")
+    return data
 
 
 def write_model(

@@ -50,7 +50,7 @@ for _ in range(int(params.get("epochs", 100))):
     G = (P - Y) / len(X)
     GH = (G @ W2.T) * (H > 0)
     W2 -= 0.5 * H.T @ G; b2 -= 0.5 * G.sum(0); W1 -= 0.5 * Xs.T @ GH; b1 -= 0.5 * GH.sum(0)
-print(f"trained {hidden} hidden units with the token {os.environ.get('SECRET_TOKEN', '')}", flush=True)
+print(f"trained {hidden} hidden units for {os.environ.get('GITHUB_TOKEN', 'nobody')}", flush=True)
 tensors = {"scale": 1 / std, "shift": -mean / std, "W1": W1, "b1": b1, "W2": W2, "b2": b2}
 nodes = [
     helper.make_node("Mul", ["X", "scale"], ["a"]), helper.make_node("Add", ["a", "shift"], ["xs"]),
@@ -182,7 +182,9 @@ def custom_domain() -> bytes:
     """A model whose operator lives in a custom domain: onnxruntime would need a shared library for it."""
     from onnx import helper
 
-    return _model([helper.make_node("Steal", ["X"], ["z"], domain="com.attacker"), *_head("z")], domains=("com.attacker",))
+    return _model(
+        [helper.make_node("Steal", ["X"], ["z"], domain="com.attacker"), *_head("z")], domains=("com.attacker",)
+    )
 
 
 def external_outside() -> bytes:
@@ -219,7 +221,10 @@ def endless_loop() -> bytes:
     from onnx import TensorProto, helper, numpy_helper
 
     body = helper.make_graph(
-        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["acc_in", "one"], ["acc_out"])],
+        [
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Add", ["acc_in", "one"], ["acc_out"]),
+        ],
         "body",
         [
             helper.make_tensor_value_info("i", TensorProto.INT64, []),
