@@ -64,7 +64,10 @@ def test_the_cache_key_covers_the_requirement_files_and_a_missing_one_is_one_err
     assert _outputs(tmp_path / "output")["key"] not in (first["key"], second["key"])
     missing = _key(repo, tmp_path, "requirements.txt missing.txt")
     assert missing.returncode == 2
-    assert missing.stdout.strip() == f"::error title=mlci::requirements: missing.txt does not exist in working-directory '{repo}'"
+    assert (
+        missing.stdout.strip()
+        == f"::error title=mlci::requirements: missing.txt does not exist in working-directory '{repo}'"
+    )
 
 
 # python3 -m venv DIR makes a venv whose pip only records how it was called and whose python imports mlci.

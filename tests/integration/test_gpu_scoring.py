@@ -32,6 +32,7 @@ def test_an_onnx_model_is_scored_by_the_cuda_provider(tmp_path: Path) -> None:
     lightgbm_onnx(tmp_path / "model.onnx")
     manifest = Manifest(model="m", task="classification", features=FEATURES, classes=[0, 1])
     bundle = write_model(tmp_path / "bundle", (tmp_path / "model.onnx").read_bytes(), "onnx", manifest)
-    predictions = score(bundle, tables(50, 3)[FEATURES], Sandbox(memory_mb=1048576)  # CUDA reserves much address space)
+    # The CUDA driver reserves a large address space: the contained process gets the most it may.
+    predictions = score(bundle, tables(50, 3)[FEATURES], Sandbox(memory_mb=1048576))
     assert predictions.runtime is not None and predictions.runtime.endswith("(CUDAExecutionProvider)")
     assert predictions.proba.shape == (50, 2)
