@@ -108,6 +108,12 @@ class Project:
 
     # --- the PR check and its parts ----------------------------------------------------------
 
+    def check_model(self) -> None:
+        """Raise TrainingError (one line, with a close name) unless the model's estimator, entrypoint, command or file is found."""
+        from mlci.modeling.training import check_builder
+
+        check_builder(self.config)
+
     def validate(self, table: str | None = None) -> list[ValidationResult]:
         """Return the suite's result on the configured tables, `train`, `test`, a path or an engine table."""
         from mlci.flows.validate import validate_data

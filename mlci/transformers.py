@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from mlci.data.features import DATE_PARTS, TEXT_HASH_FEATURES
 
@@ -80,3 +80,32 @@ class BooleanToFloat(_ByColumn):
     def transform(self, X: Any) -> Any:
         cols = [X[c].map({True: 1.0, False: 0.0}).to_numpy(dtype="float64", na_value=np.nan) for c in self.columns_]
         return np.column_stack(cols) if cols else np.empty((len(X), 0))
+
+
+class EncodedLabels(ClassifierMixin, BaseEstimator):
+    """A classifier fitted on label indices 0..n-1 (XGBoost takes no other) that answers in the original labels.
+
+    mlci fits `estimator` on the indices of the sorted training labels and keeps the labels in
+    `classes` (plain strings or numbers, so skops stores them as JSON): `predict` and `classes_`
+    speak the labels the data has, `predict_proba` keeps the estimator's column order.
+    """
+
+    def __init__(self, estimator: Any = None, classes: list[Any] | None = None) -> None:
+        self.estimator = estimator
+        self.classes = classes
+
+    @property
+    def classes_(self) -> Any:
+        return np.asarray(self.classes)
+
+    def fit(self, X: Any, y: Any) -> Any:
+        labels = np.unique(np.asarray(y))
+        self.classes = labels.tolist()
+        self.estimator.fit(X, np.searchsorted(labels, np.asarray(y)))
+        return self
+
+    def predict_proba(self, X: Any) -> Any:
+        return self.estimator.predict_proba(X)
+
+    def predict(self, X: Any) -> Any:
+        return self.classes_[np.asarray(self.estimator.predict(X)).astype("int64")]

@@ -87,11 +87,13 @@ def config_group() -> None:
 @pass_options
 @run_command
 def config_check(opts: Options) -> None:
-    """Validate mlci.yaml; one line per problem with its line number.
+    """Validate mlci.yaml (one line per problem with its line number) and find the model's estimator, entrypoint, command or file.
 
     Example: mlci -c mlci.yaml config check
     """
-    config = opts.project().config
+    project = opts.project()
+    project.check_model()
+    config = project.config
     valid = {"valid": True, "config": str(opts.config), "model": config.model.name}
     emit(
         opts,

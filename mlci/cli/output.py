@@ -187,10 +187,17 @@ def _library_logs(verbose: int) -> Iterator[None]:
     handler = _ScrubbedLog(logging.WARNING) if verbose else logging.NullHandler()
     root = logging.getLogger()
     root.addHandler(handler)
+    # The user's training command (model.command) streams its stdout and stderr here: to stderr,
+    # scrubbed, whatever -v says, so the job's log shows the training as it runs.
+    command, shown = logging.getLogger("mlci.command"), _ScrubbedLog(logging.INFO)
+    command.setLevel(logging.INFO)
+    command.propagate = False
+    command.addHandler(shown)
     try:
         yield
     finally:
         root.removeHandler(handler)
+        command.removeHandler(shown)
 
 
 def _run(fn: Callable[..., Any], opts: Options, *args: Any, **kwargs: Any) -> Any:

@@ -75,9 +75,44 @@ class ModelSection(Section):
         "(called with `params` as keyword arguments). Use instead of `estimator`.",
         examples=["src.model:build"],
     )
+    # --- models mlci does not fit itself: a command, a file, and the formats they come in ---
+    command: str | None = Field(
+        None,
+        description="Your own training, any framework: a command line run in the repository (split like a "
+        "shell would, never run by one). It reads MLCI_TRAIN_DATA (Parquet: the features in data.features "
+        "order, then the target), MLCI_FEATURES, MLCI_TARGET, MLCI_TASK, MLCI_PARAMS, MLCI_SEED and writes "
+        "model.onnx (or model.skops for `format: skops`) into MLCI_OUTPUT_DIR. Use instead of `estimator`.",
+        examples=["python train.py --epochs 5"],
+    )
+    file: str | None = Field(
+        None,
+        description="A model trained elsewhere (an earlier job, a GPU runner, a notebook), relative to "
+        "mlci.yaml: checked, compared and shipped like one mlci trained. Use instead of `estimator`.",
+        examples=["models/model.onnx"],
+    )
+    format: Literal["skops", "onnx"] = Field(
+        "skops",
+        description="How mlci stores, loads and scores the model: `skops` (scikit-learn API, loaded with "
+        "skops' trusted types) or `onnx` (onnxruntime, no custom operators; from a `command` or a `file`).",
+        examples=["onnx"],
+    )
+    timeout_minutes: float = Field(
+        60,
+        gt=0,
+        le=10080,
+        description="How long `command` may run; past it its whole process group is killed.",
+        examples=[60],
+    )
+    classes: list[str | int] | None = Field(
+        None,
+        description="Class labels of an ONNX classifier, in the order of its probability columns. Unset: the "
+        "model's metadata property `classes` (a JSON list), else the sorted labels of the training data.",
+        examples=[["setosa", "versicolor", "virginica"]],
+    )
     params: dict[str, Any] = Field(
         default_factory=dict,
-        description="Keyword arguments for the estimator class or the entrypoint function.",
+        description="Keyword arguments for the estimator class or the entrypoint function (a command reads "
+        "them as JSON in MLCI_PARAMS).",
         examples=[{"max_iter": 200, "learning_rate": 0.1}],
     )
     preprocessing: Literal["auto", "none"] = Field(
@@ -137,10 +172,51 @@ class ModelSection(Section):
             raise ValueError(f"'{v}' is not 'module:function'")
         return v
 
+    @field_validator("command")
+    @classmethod
+    def _argv(cls, v: str | None) -> str | None:
+        if v is not None:
+            import shlex
+
+            try:
+                argv = shlex.split(v)
+            except ValueError as e:
+                raise ValueError(f"{v!r} cannot be split into arguments ({e})") from None
+            if not argv:
+                raise ValueError("is empty: give the command that trains, e.g. 'python train.py'")
+        return v
+
+    @property
+    def argv(self) -> list[str]:
+        """Return `command` split into arguments, as a shell would split it (none runs it)."""
+        import shlex
+
+        return shlex.split(self.command or "")
+
+    @property
+    def source(self) -> str:
+        """Return the field that says where the model comes from: estimator, entrypoint, command or file."""
+        return next(n for n in ("estimator", "entrypoint", "command", "file") if getattr(self, n) is not None)
+
     @model_validator(mode="after")
     def _one_builder(self) -> ModelSection:
-        if (self.estimator is None) == (self.entrypoint is None):
-            raise ValueError("give exactly one of 'estimator' (dotted path) or 'entrypoint' (module:function)")
+        given = [n for n in ("estimator", "entrypoint", "command", "file") if getattr(self, n) is not None]
+        if len(given) != 1:
+            said = f" (found {', '.join(given)})" if given else ""
+            raise ValueError(
+                "give exactly one of 'estimator' (dotted path), 'entrypoint' (module:function), 'command' "
+                f"(your own training) or 'file' (a model trained elsewhere){said}"
+            )
+        if self.format != "skops" and given[0] in ("estimator", "entrypoint"):
+            raise ValueError(
+                f"format: {self.format} needs a 'command' or a 'file': mlci stores the estimators it fits "
+                "itself with skops (write the model with your own training command instead)"
+            )
+        if self.file is not None and not self.file.endswith(f".{self.format}"):
+            raise ValueError(
+                f"file {self.file!r} does not end in .{self.format} (model.format is {self.format}); "
+                "set model.format to the file's format"
+            )
         return self
 
 
@@ -548,6 +624,9 @@ class Config(Section):
     _path: Path = Path(DEFAULT_CONFIG)
     # The credentials in its URLs (see `secrets`), found when ${VAR} was filled in.
     _secrets: frozenset[str] = frozenset()
+    # The variables load_config was given (the process environment, from the CLI): a `command`
+    # inherits them.
+    _environment: dict[str, str] = {}
 
     def task_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Return (field path, message) for every metric that does not fit model.task."""
@@ -572,6 +651,11 @@ class Config(Section):
     def work_dir(self) -> Path:
         """Return where mlci keeps bundles, downloads, caches and scratch files: .mlci/ beside mlci.yaml."""
         return self._base_dir / WORK_DIR
+
+    @property
+    def environment(self) -> Mapping[str, str]:
+        """Return the variables the file was loaded with (the environment a `command` inherits)."""
+        return self._environment
 
     @property
     def secrets(self) -> frozenset[str]:
@@ -740,6 +824,7 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
                 config._base_dir = p.resolve().parent
                 config._path = p
                 config._secrets = frozenset(secrets)
+                config._environment = dict(env)
                 return config
     raise ConfigError(f"{p}: {len(problems)} problem(s)", problems=problems)
 

@@ -83,6 +83,12 @@ class CandidateRef(Result):
     uri: str | None = Field(description="Where the candidate is stored; null: nowhere (a fork's check).")
     reused: bool = False
     seconds: float | None = Field(None, description="Training time; null when reused.")
+    format: str = Field("skops", description="How the model is stored and scored: skops or onnx (model.format).")
+    scored_by: str | None = Field(
+        None,
+        description="What scored the candidate on the test rows in the contained process, e.g. "
+        "'onnxruntime 1.20.1 (CUDAExecutionProvider)'; null: scikit-learn in the process that fitted it.",
+    )
     signature: Signature | None = Field(
         None, description="The signature this run stored beside the version (signing configured); null: unsigned."
     )

@@ -58,6 +58,12 @@ class Manifest(_Part):
     task: str | None = None
     estimator: str | None = None
     entrypoint: str | None = None
+    # How the model is stored and scored: "skops" or "onnx" (absent: skops); where it came from
+    # when mlci did not fit it (the command line, or the file), and what scored it while training.
+    model_format: str | None = None
+    command: str | None = None
+    file: str | None = None
+    runtime: str | None = None
     params: dict[str, Any] | None = None
     features: list[str] | None = None
     categorical: list[str] | None = None

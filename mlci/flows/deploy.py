@@ -30,7 +30,7 @@ from pydantic import Field
 
 from mlci._internal.models import Result
 from mlci.contracts.events import DeployDetails, DeployEvent, RollbackEvent
-from mlci.errors import CheckFailed, ConfigError, MlciError, NotFoundError, ServiceError, UntrustedTypes
+from mlci.errors import CheckFailed, ConfigError, MlciError, NotFoundError, ServiceError
 
 if TYPE_CHECKING:
     from mlci.config.schema import Config
@@ -206,18 +206,14 @@ def check_trusted(config: Config, registry: Registry, version: str) -> None:
 
     Runs before anything moves, and loads nothing: a model with an untrusted type never runs.
     """
-    from mlci._internal.files import regular_file
-    from mlci.modeling.bundle import check_members, open_bundle, untrusted_types
+    from mlci.modeling.bundle import open_bundle
+    from mlci.modeling.formats import format_of
 
     with tempfile.TemporaryDirectory(prefix="mlci-verify-") as tmp:
         bundle = open_bundle(registry.fetch(version, Path(tmp)), expect=version)
-        data = regular_file(bundle.model_path).read_bytes()
-        check_members(data, bundle.model_path, config.model.max_model_mb)
-        refused = untrusted_types(data, bundle.model_path, config.model.trusted_types)
-        if refused:
-            raise UntrustedTypes(
-                Path(registry.store.url(f"{config.model.name}/versions/{version}/model.skops")), refused
-            )
+        fmt = format_of(bundle.manifest)
+        where = Path(registry.store.url(registry.version_key(version, fmt.filename)))
+        fmt.check(bundle, where, tuple(config.model.trusted_types), config.model.max_model_mb)
 
 
 def reconcile(registry: Registry, env: str, *, actor: str) -> str | None:
@@ -293,7 +289,9 @@ def deploy(
     if environment not in config.environments:
         known = ", ".join(config.environments)
         raise ConfigError(f"unknown environment '{environment}' (environments in mlci.yaml: {known})")
-    warm_up()  # the smoke test scores in a contained process: its fork server starts beside the checks below
+    warm_up(
+        config.model.format
+    )  # the smoke test scores in a contained process: its fork server starts beside the checks below
     notes: list[str] = []
     if note := reconcile(registry, environment, actor=actor):
         notes.append(note)

@@ -32,7 +32,7 @@ def evaluate_refs(
     from mlci.modeling.sandbox import warm_up
     from mlci.registry.references import baseline_bundle, resolve
 
-    warm_up()  # both bundles are scored in contained processes: start their fork server now
+    warm_up(config.model.format)  # both bundles are scored in contained processes: start their fork server now
     datasets = load_datasets(config)
     cand = resolve(config, registry, candidate)
     base = baseline_bundle(config, registry, baseline)

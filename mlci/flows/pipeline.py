@@ -62,15 +62,18 @@ def train_candidate(
     ctx: GitHubContext | None = None,
 ) -> Candidate:
     """Fit the candidate and write its bundle (to `output`, else .mlci/bundles/<version>)."""
+    from mlci.modeling.outside import train_outside
     from mlci.modeling.training import train
 
+    # mlci fits an estimator or entrypoint itself; a command's or a file's model only comes in.
+    fit = train if config.model.source in ("estimator", "entrypoint") else train_outside
     root = config.work_dir / "bundles"
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="train-", dir=root)) if output is None else output
     # On a PR, GITHUB_SHA is GitHub's temporary merge commit: the manifest records the PR's head
     # commit (the one the report and the status name) and the merge commit beside it.
     try:
-        result = train(
+        result = fit(
             config,
             datasets,
             staging,
@@ -212,7 +215,7 @@ def feature_notes(config: Config, datasets: Datasets) -> list[str]:
     """Return what the default preprocessing did with each kind of feature, in words."""
     from mlci.data.features import config_kinds
 
-    if config.model.preprocessing == "none" or config.model.entrypoint:
+    if config.model.preprocessing == "none" or config.model.estimator is None:
         return []
     return config_kinds(config, datasets.train).notes()
 
@@ -294,6 +297,8 @@ def build_document(
             uri=uri,
             reused=candidate.reused,
             seconds=None if candidate.reused else candidate.seconds,
+            format=manifest.model_format or "skops",
+            scored_by=manifest.runtime,
         ),
         baseline=baseline.ref if baseline is not None else None,
         data=DataRef(
@@ -440,6 +445,8 @@ def run(
                         with pending.stopping_fit():
                             chosen = train_candidate(config, datasets, pr=pr, key=key, ctx=ctx)
                         messages.append(f"trained version {chosen.bundle.version} in {chosen.seconds:.1f}s")
+                        if chosen.bundle.manifest.runtime:
+                            messages.append(f"scored by {chosen.bundle.manifest.runtime}")
                         messages.extend(feature_notes(config, datasets))
                     except ValidationFailed:
                         stopped = True

@@ -125,7 +125,7 @@ def verify_pr_candidate(config: Config, registry: Registry, from_pr: str, ctx: G
     # scored in contained processes, whose fork server starts beside the validation.
     from mlci.modeling.sandbox import warm_up
 
-    warm_up()
+    warm_up(config.model.format)
     outcome = run(
         config,
         registry,

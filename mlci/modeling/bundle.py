@@ -21,6 +21,8 @@ from mlci.errors import ModelError, UntrustedTypes
 from mlci.modeling.trees import check_trees
 
 MODEL_FILE = "model.skops"
+# The model file of each format (mlci.modeling.formats); a manifest's `model_format` picks one.
+MODEL_FILES = {"skops": MODEL_FILE, "onnx": "model.onnx"}
 MANIFEST = "manifest.json"
 PROFILE = "profile.json"
 SMOKE = "smoke.parquet"
@@ -46,7 +48,17 @@ MLCI_TRUSTED_TYPES = (
     "mlci.transformers.DatetimeParts",
     "mlci.transformers.TextHasher",
     "mlci.transformers.BooleanToFloat",
+    # XGBoost's classifier behind its labels' encoding (string class labels): a list and the estimator.
+    "mlci.transformers.EncodedLabels",
 )
+
+
+def model_file(manifest: Manifest) -> str:
+    """Return the name of the model file of a bundle with this manifest (model.skops, model.onnx)."""
+    name = manifest.model_format or "skops"
+    if name not in MODEL_FILES:
+        raise ModelError(f"manifest.json: model_format {name!r} is not one this mlci knows ({', '.join(MODEL_FILES)})")
+    return MODEL_FILES[name]
 
 
 def version_id(model_sha256: str) -> str:
@@ -67,7 +79,7 @@ class Bundle:
 
     @property
     def model_path(self) -> Path:
-        return self.path / MODEL_FILE
+        return self.path / model_file(self.manifest)
 
     def write_manifest(self) -> None:
         """Write the manifest back (after adding metrics or a verdict; the model is unchanged)."""
@@ -119,19 +131,59 @@ def canonical_skops(data: bytes) -> bytes:
 
 
 def write_bundle(dest: Path, model: Any, manifest: Manifest, extra_files: dict[str, bytes] | None = None) -> Bundle:
-    """Return the bundle written to `dest`: model.skops, extra files, then the manifest with their hashes."""
+    """Return the bundle of an estimator written to `dest`: model.skops, extra files, the manifest."""
+    return write_model(dest, canonical_skops(dump_skops(model)), "skops", manifest, extra_files)
+
+
+# What skops raises for objects it cannot store: its own TypeError for unsupported types, and
+# whatever the object's own __reduce__/__getstate__ raises — a torch tensor's is RuntimeError
+# ("Cannot directly construct TensorBase" from torch/_tensor.py), a lambda's PicklingError.
+_CANNOT_STORE = (TypeError, ValueError, AttributeError, RuntimeError, NotImplementedError, RecursionError)
+
+
+def dump_skops(model: Any) -> bytes:
+    """Return `model` as skops bytes; ModelError (one line, pointing to `format: onnx`) if skops cannot store it."""
+    import pickle
+
     import skops.io as sio
 
+    def refuse(why: str) -> ModelError:
+        return ModelError(
+            f"model.format: skops cannot store this {type(model).__name__} ({why}); "
+            "it holds objects only pickle could keep (PyTorch tensors, lambdas, open handles)",
+            hint="train it with your own script and export it to ONNX: model.format: onnx with model.command "
+            "(docs/frameworks.md)",
+        )
+
+    try:
+        data = bytes(sio.dumps(model))
+    except (*_CANNOT_STORE, pickle.PicklingError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "no message"
+        raise refuse(f"{type(e).__name__}: {first}") from e
+    # skops writes a lambda or a function defined inside another by a name no import can find
+    # ('<lambda>', '<locals>'): such a file never loads again, whatever is trusted.
+    unloadable = sorted(t for t in sio.get_untrusted_types(data=data) if "<" in t)
+    if unloadable:
+        raise refuse(f"{unloadable[0]} has no importable name")
+    return data
+
+
+def write_model(
+    dest: Path, data: bytes, format_name: str, manifest: Manifest, extra_files: dict[str, bytes] | None = None
+) -> Bundle:
+    """Return the bundle written to `dest`: the model file of `format_name`, extra files, then the manifest."""
     dest.mkdir(parents=True, exist_ok=True)
-    data = canonical_skops(sio.dumps(model))
-    (dest / MODEL_FILE).write_bytes(data)
-    files = {MODEL_FILE: hashlib.sha256(data).hexdigest()}
-    for name, content in (extra_files or {}).items():
-        (dest / name).write_bytes(content)
-        files[name] = hashlib.sha256(content).hexdigest()
     manifest = manifest.model_copy(deep=True)
-    manifest.format, manifest.sha256, manifest.files = FORMAT, files[MODEL_FILE], files
-    manifest.version = version_id(files[MODEL_FILE])
+    if format_name != "skops" or manifest.model_format is not None:
+        manifest.model_format = format_name  # absent means skops: older readers keep reading skops bundles
+    name = model_file(manifest)
+    (dest / name).write_bytes(data)
+    files = {name: hashlib.sha256(data).hexdigest()}
+    for extra, content in (extra_files or {}).items():
+        (dest / extra).write_bytes(content)
+        files[extra] = hashlib.sha256(content).hexdigest()
+    manifest.format, manifest.sha256, manifest.files = FORMAT, files[name], files
+    manifest.version = version_id(files[name])
     bundle = Bundle(dest, manifest)
     bundle.write_manifest()
     return bundle
@@ -152,7 +204,8 @@ def open_bundle(path: Path, *, expect: str | None = None) -> Bundle:
         raise ModelError(f"{path}: no {MANIFEST} (or not a regular file); not an mlci bundle") from None
     manifest = Manifest.parse(raw, str(manifest_path))
     sha = manifest.sha256
-    files: dict[str, str | None] = {MODEL_FILE: sha} if manifest.files is None else dict(manifest.files)
+    model_name = model_file(manifest)
+    files: dict[str, str | None] = {model_name: sha} if manifest.files is None else dict(manifest.files)
     for name, expected in files.items():
         target = path / str(name)
         if ".." in Path(str(name)).parts or Path(str(name)).is_absolute():
@@ -163,8 +216,8 @@ def open_bundle(path: Path, *, expect: str | None = None) -> Bundle:
                 f"{target}: sha256 {actual[:16]}… does not match the manifest's {str(expected)[:16]}…; "
                 "the bundle was altered or corrupted, refusing to load it"
             )
-    if sha is None or sha != files.get(MODEL_FILE):
-        raise ModelError(f"{manifest_path}: sha256 and files[{MODEL_FILE}] disagree; refusing to load")
+    if sha is None or sha != files.get(model_name):
+        raise ModelError(f"{manifest_path}: sha256 and files[{model_name}] disagree; refusing to load")
     if manifest.version != version_id(sha):
         raise ModelError(
             f"{manifest_path}: says version {manifest.version!r}, but its model's sha256 makes it "

@@ -41,22 +41,29 @@ if TYPE_CHECKING:
 
     from mlci.config.schema import Config
     from mlci.modeling.bundle import Bundle
+    from mlci.modeling.formats import Predictor
     from mlci.stats.evaluation import Predictions
 
-# What the fork server imports once, so each child starts with it loaded: what a skops bundle
+# What the fork server imports once, so each child starts with it loaded: what every bundle
 # needs to load and predict, and mlci's loader.
+# needs to load and predict (mlci.modeling.formats adds each format's own), and mlci's loader.
 _PRELOAD = (
     "numpy",
     "pandas",
-    "sklearn.pipeline",
-    "skops.io",
     "mlci.modeling.bundle",
-    "mlci.modeling.trees",
+    "mlci.modeling.formats",
     "mlci.modeling.training",
-    "mlci.transformers",
     "mlci.stats.evaluation",
 )
-_PROGRAM = Program(entry="mlci.modeling.sandbox:contained", preload=_PRELOAD)
+
+
+def _program(format_name: str = "skops") -> Program:
+    """Return the fork server's program for models of one format: one server per format a run scores."""
+    from mlci.modeling.formats import format_named
+
+    return Program(entry="mlci.modeling.sandbox:contained", preload=_PRELOAD + format_named(format_name).preload)
+
+
 # The child's own alarm kills it this long after the deadline: a backstop when its server is
 # gone or late (the alarm's default action ends the process whatever code it is running).
 _GRACE_SECONDS = 5.0
@@ -79,6 +86,9 @@ class Sandbox:
     # directory the child works in.
     paths: tuple[str, ...] = ()
     cwd: str | None = None
+    # An ONNX classifier's labels when neither its manifest nor its metadata names them: the sorted
+    # labels of the training data (given only while training it).
+    fallback_classes: tuple[Any, ...] = ()
 
 
 def sandbox_of(config: Config) -> Sandbox:
@@ -96,11 +106,11 @@ def sandbox_of(config: Config) -> Sandbox:
     )
 
 
-def warm_up() -> None:
+def warm_up(format_name: str = "skops") -> None:
     """Start the fork server now, so its imports run beside this process's work, not in the first score()."""
     from mlci.modeling import forkserver
 
-    forkserver.warm_up(_PROGRAM)
+    forkserver.warm_up(_program(format_name))
 
 
 def score(bundle: Bundle, rows: pd.DataFrame, sandbox: Sandbox) -> Predictions:
@@ -131,15 +141,17 @@ class Scoring:
         import pickle
 
         from mlci.modeling import forkserver
+        from mlci.modeling.formats import format_of
 
         self.bundle, self.sandbox, self.rows = bundle, sandbox, len(rows)
+        self._program = _program(format_of(bundle.manifest).name)
         self._tmp = tempfile.TemporaryDirectory(prefix="mlci-score-")
         self._conn: socket.socket | None = None
         try:
             out = Path(self._tmp.name)
             with open(out / _REQUEST, "wb") as f:  # from this (trusted) process to the child: a pickle is fine
                 pickle.dump((bundle, rows, sandbox), f, protocol=5)
-            self._conn = forkserver.request(_PROGRAM, out, sandbox.timeout_seconds)
+            self._conn = forkserver.request(self._program, out, sandbox.timeout_seconds)
         except OSError as e:  # no fork server could be started or reached (an exhausted machine)
             self.cancel()
             raise ScoringFailed(
@@ -169,7 +181,7 @@ class Scoring:
                     "the scoring was stopped",
                     hint="a bug in mlci or an exhausted machine: re-run with -v",
                 )
-                if printed := forkserver.server_output(_PROGRAM):
+                if printed := forkserver.server_output(self._program):
                     error.__cause__ = ChildOutput(f"the fork server printed:\n{printed}")
                 raise error
             out = Path(self._tmp.name)
@@ -331,7 +343,8 @@ def _predictions(version: str, out: Path, result: dict[str, Any], rows: int) -> 
             raise malformed(f"probabilities of shape {proba.shape} and type {proba.dtype} for {rows:,} rows")
         if classes is not None and len(classes) != proba.shape[1]:
             raise malformed(f"{len(classes)} classes for {proba.shape[1]} probability columns")
-    return Predictions(labels=labels, proba=proba, classes=classes)
+    runtime = _line(result.get("runtime"), 200) or None
+    return Predictions(labels=labels, proba=proba, classes=classes, runtime=runtime)
 
 
 def _load_values(out: Path, name: str, spec: object) -> Any:
@@ -377,11 +390,9 @@ def contained(out: Path) -> None:
         _stage(out, "loading")
         model = _load(bundle, sandbox)
         _stage(out, "scoring")
-        from mlci.modeling.training import predictions
-
-        prediction = predictions(model, rows, str(bundle.manifest.task))
+        prediction = model.predict(rows, str(bundle.manifest.task))
         _stage(out, "writing")
-        result = {"kind": "ok", **_write(prediction, out)}
+        result = {"kind": "ok", "runtime": model.runtime, **_write(prediction, out)}
     except UntrustedTypes as e:
         result = {"kind": "untrusted", "types": e.types}
     except MlciError as e:
@@ -393,11 +404,11 @@ def contained(out: Path) -> None:
     (out / "result.json").write_text(json.dumps(result))
 
 
-def _load(bundle: Bundle, sandbox: Sandbox) -> Any:
-    """Return the model of a bundle: the one place a model format is chosen (skops today)."""
-    from mlci.modeling.bundle import load_model
+def _load(bundle: Bundle, sandbox: Sandbox) -> Predictor:
+    """Return the model of a bundle, loaded the way its format says (mlci.modeling.formats)."""
+    from mlci.modeling.formats import format_of
 
-    return load_model(bundle, sandbox.trusted_types, max_mb=sandbox.max_model_mb)
+    return format_of(bundle.manifest).load(bundle, sandbox)
 
 
 def _describe(error: BaseException) -> str:

@@ -45,12 +45,72 @@ def _import_attr(path: str, sep: str, field: str) -> Any:
     module_name, _, attr = path.rpartition(sep)
     try:
         module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        missing = e.name or module_name
+        parent, _, last = missing.rpartition(".")
+        close = _did_you_mean(last, _submodules(parent))
+        hint = (
+            None
+            if close
+            else (
+                f"install {missing.partition('.')[0]} (in Actions: list it in a file given to the action's `requirements` input)"
+            )
+        )
+        raise TrainingError(
+            f"{field}: cannot import module '{module_name}' (no module named '{missing}'{close})", hint=hint
+        ) from None
     except Exception as e:
         raise TrainingError(f"{field}: cannot import module '{module_name}' ({type(e).__name__}: {e})") from None
     try:
         return getattr(module, attr)
     except AttributeError:
-        raise TrainingError(f"{field}: module '{module_name}' has no '{attr}'") from None
+        names = [n for n in dir(module) if not n.startswith("_")]
+        raise TrainingError(f"{field}: module '{module_name}' has no '{attr}'{_did_you_mean(attr, names)}") from None
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _submodules(package: str) -> list[str]:
+    """Return the names of the modules in `package` (the top-level ones when it is empty)."""
+    import pkgutil
+
+    if not package:
+        return [m.name for m in pkgutil.iter_modules()]
+    try:
+        found = importlib.import_module(package)
+    except Exception:
+        return []
+    return [m.name for m in pkgutil.iter_modules(getattr(found, "__path__", []))]
+
+
+def check_builder(config: Config) -> None:
+    """Raise TrainingError (one line) unless what mlci.yaml names to build the model can be found.
+
+    The estimator's class or the entrypoint's function is imported (not called); a command's
+    program must be on PATH (or a path), a file must exist.
+    """
+    import shutil
+
+    m = config.model
+    if m.estimator is not None:
+        _import_attr(m.estimator, ".", "model.estimator")
+    elif m.entrypoint is not None:
+        repo_on_path(config)
+        _import_attr(m.entrypoint, ":", "model.entrypoint")
+    elif m.command is not None:
+        from mlci.modeling.command import command_environment
+
+        program = m.argv[0]
+        path = command_environment(config.environment, {}).get("PATH")
+        if shutil.which(program, path=path) is None and shutil.which(str(config.base_dir / program)) is None:
+            raise TrainingError(f"model.command: cannot find the program {program!r} on PATH or in the repository")
+    elif m.file is not None and not Path(config.locate(m.file)).is_file():
+        raise TrainingError(f"model.file: {m.file} does not exist (relative to {config.base_dir})")
 
 
 def repo_on_path(config: Config) -> None:
@@ -139,8 +199,22 @@ def _default_preprocessing(estimator: Any, kinds: FeatureKinds) -> Any:
 
 
 def training_code_hash(config: Config) -> str:
-    """Return a hash of the code that builds the model: the entrypoint's module file, or the estimator path."""
+    """Return a hash of the code that builds the model.
+
+    The entrypoint's module file, or the estimator path; for a command, every file of the
+    repository it can read (git's tracked and untracked-but-not-ignored files); for a file, its bytes.
+    """
     h = hashlib.sha256()
+    if config.model.command is not None:
+        from mlci.modeling.command import repository_hash
+
+        outputs = ("comparison.json", Path(config.report.output).name)
+        h.update(repository_hash(config.base_dir, outputs).encode())
+    if config.model.file is not None:
+        from mlci._internal.files import sha256_file
+
+        path = Path(config.locate(config.model.file))
+        h.update(sha256_file(path).encode() if path.is_file() else b"missing")
     if config.model.entrypoint:
         module_name = config.model.entrypoint.partition(":")[0]
         repo_on_path(config)
@@ -206,15 +280,17 @@ def train(
     GITHUB_SHA in Actions), else the checkout's HEAD is recorded; `merge_sha` the temporary merge
     commit a pull_request job checked out, recorded as `git_merge_sha`.
     """
-    import numpy as np
-
     from mlci.data.features import feature_kinds
-    from mlci.modeling.bundle import PROFILE, SMOKE, write_bundle
+    from mlci.modeling.bundle import write_bundle
 
     kinds = feature_kinds(datasets.train, datasets.features, explicit=True)
     estimator = build_estimator(config, kinds)
     X = datasets.train[datasets.features]
     y = datasets.train[datasets.target]
+    if _needs_label_indices(estimator, y, config.model.task):
+        from mlci.transformers import EncodedLabels
+
+        estimator = EncodedLabels(estimator)
     started = time.perf_counter()
     try:
         estimator.fit(X, y)
@@ -228,6 +304,53 @@ def train(
         test_predictions = predictions(estimator, X_test, config.model.task)
     except Exception as e:
         raise TrainingError(f"the fitted model cannot predict the test table: {type(e).__name__}: {e}") from e
+    key = key or cache_key(config, datasets.fingerprints)
+    manifest, extra = describe(
+        config, datasets, kinds, test_predictions, seconds, pr=pr, key=key, sha=sha, merge_sha=merge_sha
+    )
+    bundle = write_bundle(output, estimator, manifest, extra)
+    # Fail fast: the model must load back through the loader every later job uses, with this
+    # config's trusted types, or the PR that introduced an untrusted type would only learn at
+    # deploy. UntrustedTypes (exit 2) names every type to list.
+    load_trusted(config, bundle)
+    return TrainResult(bundle=bundle, seconds=seconds, cache_key=key, test_predictions=test_predictions)
+
+
+# Classifiers that take only the label indices 0..n-1: mlci encodes other labels (strings) for them.
+_INDEX_LABEL_FAMILIES = ("xgboost.",)
+
+
+def _needs_label_indices(estimator: Any, y: pd.Series, task: str) -> bool:
+    """Return whether `estimator` must be fitted on label indices: an XGBoost classifier and labels that are not 0..n-1."""
+    import numpy as np
+
+    if task != "classification":
+        return False
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    if not type(final).__module__.startswith(_INDEX_LABEL_FAMILIES):
+        return False
+    values = np.unique(y.dropna().to_numpy())
+    return not (values.dtype.kind in "iu" and values.tolist() == list(range(len(values))))
+
+
+def describe(
+    config: Config,
+    datasets: Datasets,
+    kinds: FeatureKinds,
+    test_predictions: Predictions,
+    seconds: float,
+    *,
+    pr: int | None,
+    key: str,
+    sha: str | None,
+    merge_sha: str | None,
+) -> tuple[Manifest, dict[str, bytes]]:
+    """Return the manifest of a candidate and its extra files (reference profile, smoke rows), whatever trained it."""
+    import numpy as np
+
+    from mlci.modeling.bundle import PROFILE, SMOKE
+
+    X_test = datasets.test[datasets.features]
     test_scores = score_of(test_predictions)
     # Drift is measured on features with a stable distribution: dates move on and text is unique.
     profiled = kinds.of("numeric", "categorical", "boolean", "identifier")
@@ -240,7 +363,6 @@ def train(
     smoke["__mlci_prediction__"] = np.asarray(test_scores[:n], dtype="float64")
     smoke_bytes = _parquet_bytes(smoke)
 
-    key = key or cache_key(config, datasets.fingerprints)
     manifest = Manifest(
         model=config.model.name,
         task=config.model.task,
@@ -251,7 +373,7 @@ def train(
         categorical=categorical,
         feature_kinds=dict(kinds.kinds),
         target=datasets.target,
-        classes=[plain(c) for c in getattr(estimator, "classes_", [])],
+        classes=[plain(c) for c in test_predictions.classes or []],
         data=ManifestData(
             fingerprints=datasets.fingerprints,
             sources=datasets.sources,
@@ -266,13 +388,12 @@ def train(
         cache_key=key,
         metrics={},
     )
-    extra = {PROFILE: profile.dump(), SMOKE: smoke_bytes}
-    bundle = write_bundle(output, estimator, manifest, extra)
-    # Fail fast: the model must load back through the loader every later job uses, with this
-    # config's trusted types, or the PR that introduced an untrusted type would only learn at
-    # deploy. UntrustedTypes (exit 2) names every type to list.
-    load_trusted(config, bundle)
-    return TrainResult(bundle=bundle, seconds=seconds, cache_key=key, test_predictions=test_predictions)
+    for name in ("command", "file"):  # only when set: a skops manifest keeps the keys it always had
+        if getattr(config.model, name) is not None:
+            setattr(manifest, name, getattr(config.model, name))
+    if test_predictions.runtime is not None:
+        manifest.runtime = test_predictions.runtime
+    return manifest, {PROFILE: profile.dump(), SMOKE: smoke_bytes}
 
 
 # Final estimators whose predict() is the argmax of predict_proba() by construction, so one

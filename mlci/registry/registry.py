@@ -44,7 +44,7 @@ from mlci.contracts.events import AliasEvent, AnyEvent, PublishEvent, PushEvent,
 from mlci.contracts.manifest import Manifest
 from mlci.contracts.parsing import parse_record
 from mlci.errors import ConfigError, ConflictError, ModelError, NotFoundError
-from mlci.modeling.bundle import MANIFEST, MODEL_FILE
+from mlci.modeling.bundle import MANIFEST, model_file
 from mlci.storage.store import Store, sweep_temp
 
 CURRENT = "CURRENT.json"
@@ -151,10 +151,11 @@ def _parse_manifest(raw: bytes, where: str) -> tuple[Manifest, dict[str, str]]:
     """Return (manifest, files) after checking the fields the registry relies on."""
     manifest = Manifest.parse(raw, f"{where}{MANIFEST}" if where.endswith("/") else f"{where}/{MANIFEST}")
     files = manifest.files
-    if files is None or MODEL_FILE not in files:
-        raise ModelError(f"{where}: manifest.json has no files.{MODEL_FILE} checksum")
-    if manifest.sha256 != files[MODEL_FILE]:
-        raise ModelError(f"{where}: manifest.json sha256 differs from files.{MODEL_FILE}")
+    name = model_file(manifest)
+    if files is None or name not in files:
+        raise ModelError(f"{where}: manifest.json has no files.{name} checksum")
+    if manifest.sha256 != files[name]:
+        raise ModelError(f"{where}: manifest.json sha256 differs from files.{name}")
     for name in files:
         parts = PurePosixPath(name).parts
         # A manifest names files to write on fetch: refuse anything that escapes the bundle.
@@ -216,8 +217,8 @@ class Registry:
         if not manifest_path.is_file():
             raise ModelError(f"{bundle_dir} is not a model bundle: {MANIFEST} is missing")
         raw = regular_file(manifest_path).read_bytes()
-        _, files = _parse_manifest(raw, str(bundle_dir))
-        version = files[MODEL_FILE][:16]
+        manifest, files = _parse_manifest(raw, str(bundle_dir))
+        version = files[model_file(manifest)][:16]
         prefix = self._version_prefix(version)
         if self.store.head(prefix + MANIFEST) is not None:
             if attach is not None:
@@ -483,10 +484,10 @@ class Registry:
         dst = self._release_prefix(env, release)
         self.manifest(version)
         raw, _ = self.store.get(src + MANIFEST)
-        _, files = _parse_manifest(raw, self.store.url(src))
-        if files[MODEL_FILE][:16] != version:
+        manifest, files = _parse_manifest(raw, self.store.url(src))
+        if files[model_file(manifest)][:16] != version:
             raise ModelError(
-                f"{self.store.url(src + MANIFEST)} describes version {files[MODEL_FILE][:16]}, not {version}; "
+                f"{self.store.url(src + MANIFEST)} describes version {files[model_file(manifest)][:16]}, not {version}; "
                 "the stored bundle was altered — do not deploy it"
             )
         for name in files:
@@ -645,8 +646,8 @@ class Registry:
 
     def _download(self, prefix: str, dest: Path, expect: str | None = None) -> Path:
         raw, _ = self.store.get(prefix + MANIFEST)
-        _, files = _parse_manifest(raw, self.store.url(prefix))
-        target = dest / files[MODEL_FILE][:16]
+        manifest, files = _parse_manifest(raw, self.store.url(prefix))
+        target = dest / files[model_file(manifest)][:16]
         if expect is not None and target.name != expect:
             raise ModelError(
                 f"{self.store.url(prefix + MANIFEST)} describes version {target.name}, not {expect}; "

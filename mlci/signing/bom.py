@@ -28,6 +28,10 @@ def _require() -> None:
         ) from None
 
 
+def _built_by(manifest: Manifest) -> str:
+    return str(manifest.estimator or manifest.entrypoint or manifest.command or manifest.file or "")
+
+
 def build_bom(manifest: Manifest, *, signer: dict[str, str], provenance: dict[str, Any]) -> bytes:
     """Return the ML-BOM (CycloneDX 1.6 JSON) of the version a manifest describes, schema-checked."""
     _require()
@@ -41,6 +45,7 @@ def build_bom(manifest: Manifest, *, signer: dict[str, str], provenance: dict[st
     model_ref = f"model:{manifest.model}@{version}"
     properties = [
         Property(name="mlci:task", value=str(manifest.task)),
+        Property(name="mlci:format", value=str(manifest.model_format or "skops")),
         Property(name="mlci:git_sha", value=str(manifest.git_sha or "")),
         Property(name="mlci:pr", value=str(manifest.pr or "")),
         Property(name="mlci:verdict", value=str((manifest.evaluation.verdict if manifest.evaluation else None) or "")),
@@ -58,7 +63,7 @@ def build_bom(manifest: Manifest, *, signer: dict[str, str], provenance: dict[st
         name=str(manifest.model),
         version=version,
         bom_ref=model_ref,
-        description=str(manifest.estimator or manifest.entrypoint or ""),
+        description=_built_by(manifest),
         hashes=[HashType(alg=HashAlgorithm.SHA_256, content=str(manifest.sha256))],
         properties=properties,
     )
@@ -104,7 +109,7 @@ def build_bom(manifest: Manifest, *, signer: dict[str, str], provenance: dict[st
     card: dict[str, Any] = {
         "modelParameters": {
             "task": str(manifest.task),
-            "architectureFamily": str(manifest.estimator or manifest.entrypoint or ""),
+            "architectureFamily": _built_by(manifest),
             "datasets": [{"ref": d.bom_ref.value} for d in datasets],
         }
     }

@@ -72,7 +72,7 @@ def model_signing_library() -> Any:
 
 
 def hashing_config(ms: Any) -> Any:
-    # sha256 per file: the signed digest of model.skops is the manifest's sha256 and the version id.
+    # sha256 per file: the signed digest of the model file (model.skops, model.onnx) is the manifest's sha256 and the version id.
     return ms.hashing.Config().use_file_serialization(hashing_algorithm="sha256", allow_symlinks=False)
 
 

@@ -29,6 +29,7 @@ class Predictions:
     labels: Any  # np.ndarray: predicted class labels (classification) or values (regression)
     proba: Any = None  # np.ndarray (n, n_classes) in `classes` order; None for regression
     classes: list[Any] | None = None  # class labels in proba column order
+    runtime: str | None = None  # what computed them, e.g. "onnxruntime 1.20.1 (CPUExecutionProvider)"
 
 
 # --- inputs on common class indices --------------------------------------------------------

@@ -76,7 +76,15 @@ def test_the_expression_check_sees_an_injected_title(tmp_path: Path):
 
 def test_action_inputs_reach_scripts_only_through_env():
     data = load(ACTION)
-    assert set(data["inputs"]) == {"command", "config", "args", "github-token", "python-version", "working-directory"}
+    assert set(data["inputs"]) == {
+        "command",
+        "config",
+        "args",
+        "github-token",
+        "python-version",
+        "working-directory",
+        "requirements",
+    }
     assert set(data["outputs"]) >= {"verdict", "report-path", "version", "comment-url", "exit-code"}
     run = next(s for s in data["runs"]["steps"] if s.get("id") == "run")
     assert set(run["env"]) >= {"MLCI_COMMAND", "MLCI_CONFIG", "MLCI_ARGS", "GITHUB_TOKEN"}
