@@ -225,7 +225,7 @@ def train(
 
     X_test = datasets.test[datasets.features]
     try:
-        test_predictions = predictions(estimator, X_test, config.model.task)
+        test_predictions = predictions(estimator, X_test, config.task)
     except Exception as e:
         raise TrainingError(f"the fitted model cannot predict the test table: {type(e).__name__}: {e}") from e
     test_scores = score_of(test_predictions)
