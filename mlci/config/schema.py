@@ -613,6 +613,8 @@ class Config(Section):
     _path: Path = Path(DEFAULT_CONFIG)
     # The credentials in its URLs (see `secrets`), found when ${VAR} was filled in.
     _secrets: frozenset[str] = frozenset()
+    # The variables ${VAR} was filled from (the CLI passes the process environment; see `environment`).
+    _environment: Mapping[str, str] = types.MappingProxyType({})
 
     def task_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Return (field path, message) for every metric that does not fit model.task (or model.format: results)."""
@@ -670,6 +672,11 @@ class Config(Section):
     def work_dir(self) -> Path:
         """Return where mlci keeps bundles, downloads, caches and scratch files: .mlci/ beside mlci.yaml."""
         return self._base_dir / WORK_DIR
+
+    @property
+    def environment(self) -> Mapping[str, str]:
+        """Return the variables the file was read with: `model.command` (format: results) runs with them."""
+        return self._environment
 
     @property
     def secrets(self) -> frozenset[str]:
@@ -845,6 +852,7 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
                 config._base_dir = p.resolve().parent
                 config._path = p
                 config._secrets = frozenset(secrets)
+                config._environment = types.MappingProxyType(dict(env))
                 return config
     raise ConfigError(f"{p}: {len(problems)} problem(s)", problems=problems)
 

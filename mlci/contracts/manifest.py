@@ -47,6 +47,18 @@ class Evaluation(_Part):
     verdict: str | None = None
 
 
+class ResultsManifest(_Part):
+    """`model.format: results`: how the version's stored per-example results were made."""
+
+    command: str | None = None  # model.command as written
+    code_sha256: str | None = None  # the command's argv and the repository files it names (modeling.results.code_hash)
+    data_fingerprint: str | None = None  # sha256 of the evaluation rows file the results are on
+    id: str | None = None  # data.id
+    metrics: list[str] | None = None  # the per-example metric columns
+    smoke: str | None = None  # the smoke rows file in the bundle
+    seconds: Number | None = None  # how long the command ran
+
+
 class Manifest(_Part):
     """manifest.json of a bundle or stored version (docs/registry.md lists the fields)."""
 
@@ -74,6 +86,14 @@ class Manifest(_Part):
     cache_key: str | None = None
     metrics: dict[str, Number | None] | None = None
     evaluation: Evaluation | None = None
+    # The file whose sha256 is the version id: model.skops when absent (artifacts.json for format: results).
+    model_file: str | None = None
+    results: ResultsManifest | None = None
+
+    @property
+    def key_file(self) -> str:
+        """Return the bundle file whose sha256 is the version id (model.skops unless the manifest names another)."""
+        return self.model_file or "model.skops"
 
     @classmethod
     def parse(cls, raw: bytes | str, where: str) -> Manifest:

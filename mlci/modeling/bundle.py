@@ -67,7 +67,8 @@ class Bundle:
 
     @property
     def model_path(self) -> Path:
-        return self.path / MODEL_FILE
+        """Return the file whose sha256 is the version id: the model (or, for format results, the artifacts' index)."""
+        return self.path / self.manifest.key_file
 
     def write_manifest(self) -> None:
         """Write the manifest back (after adding metrics or a verdict; the model is unchanged)."""
@@ -152,7 +153,8 @@ def open_bundle(path: Path, *, expect: str | None = None) -> Bundle:
         raise ModelError(f"{path}: no {MANIFEST} (or not a regular file); not an mlci bundle") from None
     manifest = Manifest.parse(raw, str(manifest_path))
     sha = manifest.sha256
-    files: dict[str, str | None] = {MODEL_FILE: sha} if manifest.files is None else dict(manifest.files)
+    key = manifest.key_file
+    files: dict[str, str | None] = {key: sha} if manifest.files is None else dict(manifest.files)
     for name, expected in files.items():
         target = path / str(name)
         if ".." in Path(str(name)).parts or Path(str(name)).is_absolute():
@@ -163,8 +165,8 @@ def open_bundle(path: Path, *, expect: str | None = None) -> Bundle:
                 f"{target}: sha256 {actual[:16]}… does not match the manifest's {str(expected)[:16]}…; "
                 "the bundle was altered or corrupted, refusing to load it"
             )
-    if sha is None or sha != files.get(MODEL_FILE):
-        raise ModelError(f"{manifest_path}: sha256 and files[{MODEL_FILE}] disagree; refusing to load")
+    if sha is None or sha != files.get(key):
+        raise ModelError(f"{manifest_path}: sha256 and files[{key}] disagree; refusing to load")
     if manifest.version != version_id(sha):
         raise ModelError(
             f"{manifest_path}: says version {manifest.version!r}, but its model's sha256 makes it "

@@ -45,6 +45,7 @@ from mlci.contracts.manifest import Manifest
 from mlci.contracts.parsing import parse_record
 from mlci.errors import ConfigError, ConflictError, ModelError, NotFoundError
 from mlci.modeling.bundle import MANIFEST, MODEL_FILE
+from mlci.modeling.results import KEY_FILE as RESULTS_KEY_FILE
 from mlci.storage.store import Store, sweep_temp
 
 CURRENT = "CURRENT.json"
@@ -151,10 +152,13 @@ def _parse_manifest(raw: bytes, where: str) -> tuple[Manifest, dict[str, str]]:
     """Return (manifest, files) after checking the fields the registry relies on."""
     manifest = Manifest.parse(raw, f"{where}{MANIFEST}" if where.endswith("/") else f"{where}/{MANIFEST}")
     files = manifest.files
-    if files is None or MODEL_FILE not in files:
-        raise ModelError(f"{where}: manifest.json has no files.{MODEL_FILE} checksum")
-    if manifest.sha256 != files[MODEL_FILE]:
-        raise ModelError(f"{where}: manifest.json sha256 differs from files.{MODEL_FILE}")
+    key = manifest.key_file  # the file whose sha256 is the version id: model.skops, or a format's own
+    if key not in (MODEL_FILE, RESULTS_KEY_FILE):
+        raise ModelError(f"{where}: manifest.json names an unknown model_file {key!r}")
+    if files is None or key not in files:
+        raise ModelError(f"{where}: manifest.json has no files.{key} checksum")
+    if manifest.sha256 != files[key]:
+        raise ModelError(f"{where}: manifest.json sha256 differs from files.{key}")
     for name in files:
         parts = PurePosixPath(name).parts
         # A manifest names files to write on fetch: refuse anything that escapes the bundle.
@@ -216,8 +220,8 @@ class Registry:
         if not manifest_path.is_file():
             raise ModelError(f"{bundle_dir} is not a model bundle: {MANIFEST} is missing")
         raw = regular_file(manifest_path).read_bytes()
-        _, files = _parse_manifest(raw, str(bundle_dir))
-        version = files[MODEL_FILE][:16]
+        pushed, files = _parse_manifest(raw, str(bundle_dir))
+        version = files[pushed.key_file][:16]
         prefix = self._version_prefix(version)
         if self.store.head(prefix + MANIFEST) is not None:
             if attach is not None:
@@ -483,10 +487,10 @@ class Registry:
         dst = self._release_prefix(env, release)
         self.manifest(version)
         raw, _ = self.store.get(src + MANIFEST)
-        _, files = _parse_manifest(raw, self.store.url(src))
-        if files[MODEL_FILE][:16] != version:
+        staged, files = _parse_manifest(raw, self.store.url(src))
+        if files[staged.key_file][:16] != version:
             raise ModelError(
-                f"{self.store.url(src + MANIFEST)} describes version {files[MODEL_FILE][:16]}, not {version}; "
+                f"{self.store.url(src + MANIFEST)} describes version {files[staged.key_file][:16]}, not {version}; "
                 "the stored bundle was altered — do not deploy it"
             )
         for name in files:
@@ -645,8 +649,8 @@ class Registry:
 
     def _download(self, prefix: str, dest: Path, expect: str | None = None) -> Path:
         raw, _ = self.store.get(prefix + MANIFEST)
-        _, files = _parse_manifest(raw, self.store.url(prefix))
-        target = dest / files[MODEL_FILE][:16]
+        stored, files = _parse_manifest(raw, self.store.url(prefix))
+        target = dest / files[stored.key_file][:16]
         if expect is not None and target.name != expect:
             raise ModelError(
                 f"{self.store.url(prefix + MANIFEST)} describes version {target.name}, not {expect}; "
