@@ -493,6 +493,21 @@ class ReportSection(Section):
         None, description="Directory of your own `*.md.j2` templates overriding mlci's.", examples=[None]
     )
     output: str = Field("report.md", description="Where the report is written.", examples=["report.md"])
+    # --- format: results ---
+    changed_examples: int = Field(
+        10,
+        ge=0,
+        le=100,
+        description="`model.format: results`: how many examples the report lists where the candidate lost, and "
+        "as many where it won, on the primary metric (ids and slice values).",
+        examples=[10],
+    )
+    show_examples: bool = Field(
+        False,
+        description="`model.format: results`: show the changed examples' other columns (questions, answers) too; "
+        "off by default, since evaluation data may be private and the report is public on a public repository.",
+        examples=[False],
+    )
 
 
 GITHUB_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
@@ -614,7 +629,7 @@ class Config(Section):
     # The credentials in its URLs (see `secrets`), found when ${VAR} was filled in.
     _secrets: frozenset[str] = frozenset()
     # The variables ${VAR} was filled from (the CLI passes the process environment; see `environment`).
-    _environment: Mapping[str, str] = types.MappingProxyType({})
+    _environment: dict[str, str] = {}
 
     def task_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Return (field path, message) for every metric that does not fit model.task (or model.format: results)."""
@@ -852,7 +867,7 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
                 config._base_dir = p.resolve().parent
                 config._path = p
                 config._secrets = frozenset(secrets)
-                config._environment = types.MappingProxyType(dict(env))
+                config._environment = dict(env)
                 return config
     raise ConfigError(f"{p}: {len(problems)} problem(s)", problems=problems)
 
