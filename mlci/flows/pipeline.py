@@ -402,24 +402,6 @@ def run(
     results come from the local cache. `tables` names the tables validated (default:
     expectations.tables).
     """
-    if config.model.format == "results":  # the model is the user's command: its own stages (flows/results.py)
-        from mlci.flows.results import run_results
-
-        return run_results(
-            config,
-            registry,
-            datasets,
-            ctx,
-            alias=alias,
-            baseline=baseline,
-            candidate=candidate,
-            store=store,
-            drift=drift,
-            before_worker=before_worker,
-            no_baseline=no_baseline,
-            details=details,
-            reuse=reuse,
-        )
     from mlci.flows.validate import data_failure, start_validation, stopped_document
     from mlci.modeling.training import cache_key
     from mlci.signing.sign import signature_messages, version_signer
