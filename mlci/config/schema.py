@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_va
 from mlci._internal.models import Section
 from mlci._internal.nesting import NestingError, compose_yaml, construct_yaml
 from mlci.errors import ConfigError
-from mlci.stats.metrics import METRICS, check_metric_name
+from mlci.stats.metrics import METRICS
 from mlci.stats.specs import PER_EXAMPLE, DriftSection, ExampleMetricSpec, Gate, StatisticsSection, check_metric
 
 DEFAULT_CONFIG = "mlci.yaml"
@@ -375,7 +375,9 @@ class MetricsSection(Section):
         default_factory=list,
         description="`model.format: results`: the per-example metrics the command writes, one column each; "
         "`primary` and the gates name them.",
-        examples=[[{"name": "correct", "kind": "binary"}, {"name": "latency_ms", "lower_is_better": True, "summary": "p95"}]],
+        examples=[
+            [{"name": "correct", "kind": "binary"}, {"name": "latency_ms", "lower_is_better": True, "summary": "p95"}]
+        ],
     )
 
     @field_validator("primary")

@@ -126,9 +126,7 @@ def code_hash(config: Config) -> str:
 # --- running the command ----------------------------------------------------------------------------------
 
 
-def run_command(
-    config: Config, *, rows: Path, artifacts: Path, output: Path, label: str, echo: Any = None
-) -> float:
+def run_command(config: Config, *, rows: Path, artifacts: Path, output: Path, label: str, echo: Any = None) -> float:
     """Run model.command for one version and return its wall time; TrainingError when it fails or runs too long.
 
     `rows` is the evaluation rows file (MLCI_TEST_DATA), `artifacts` the version's artifacts

@@ -241,4 +241,4 @@ def changed_examples(
     won = np.flatnonzero(better > 0)
     lost = lost[np.argsort(better[lost], kind="stable")]
     won = won[np.argsort(-better[won], kind="stable")]
-    return ChangedExamples(metric, int(len(lost)), int(len(won)), pick(lost), pick(won))
+    return ChangedExamples(metric, len(lost), len(won), pick(lost), pick(won))

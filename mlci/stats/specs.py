@@ -32,7 +32,9 @@ class ExampleMetricSpec(Section):
     """A metric the results command writes for every example (`model.format: results`)."""
 
     name: str = Field(
-        description="The results column that holds it.", pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$", examples=["correct"]
+        description="The results column that holds it.",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",
+        examples=["correct"],
     )
     kind: Literal["binary", "continuous"] = Field(
         "continuous",
@@ -56,7 +58,12 @@ class ExampleMetricSpec(Section):
 
     def to_data(self) -> dict[str, Any]:
         """Return the spec as the stats layer's plain fields."""
-        return {"name": self.name, "kind": self.kind, "lower_is_better": self.lower_is_better, "summary": self.summarised}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "lower_is_better": self.lower_is_better,
+            "summary": self.summarised,
+        }
 
 
 class StatisticsSection(Section):

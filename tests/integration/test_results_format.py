@@ -125,7 +125,9 @@ def test_prompt_lifecycle_from_bootstrap_to_rollback(bot: ProjectCopy) -> None:
     assert slower.returncode == 1, slower.text
     assert "latency_ms on overall" in slower.stdout and "beyond relative_non_inferiority_margin" in slower.stdout
     latency = next(
-        m for m in json.loads((bot / "comparison.json").read_text())["comparison"]["metrics"] if m["name"] == "latency_ms"
+        m
+        for m in json.loads((bot / "comparison.json").read_text())["comparison"]["metrics"]
+        if m["name"] == "latency_ms"
     )
     assert latency["relative_delta"] == pytest.approx(0.3, abs=0.002)
     assert len(runs(bot)) == 3
@@ -135,7 +137,9 @@ def test_prompt_lifecycle_from_bootstrap_to_rollback(bot: ProjectCopy) -> None:
     rows = (bot / "data" / "eval.jsonl").read_text().splitlines()
     (bot / "data" / "eval.jsonl").write_text("\n".join(rows[:250]) + "\n")
     recomputed = bot.run("check")
-    assert f"baseline results recomputed with version {v2}'s artifacts (the evaluation rows changed)" in recomputed.stdout
+    assert (
+        f"baseline results recomputed with version {v2}'s artifacts (the evaluation rows changed)" in recomputed.stdout
+    )
     assert len(runs(bot)) == 5
     assert Path(runs(bot)[-1]).parent.name == v2
     assert json.loads((bot / "comparison.json").read_text())["comparison"]["n_rows"] == 250
