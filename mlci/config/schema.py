@@ -308,7 +308,10 @@ class DataSection(Section):
         None, description="Column to predict (not used by `model.format: results`).", examples=["churned"]
     )
     id: str | None = Field(
-        None, description="Row identifier column, never used as a feature.", examples=["customer_id"]
+        None,
+        description="Row identifier column, never used as a feature; `model.format: results` aligns the "
+        "command's results with the rows by it.",
+        examples=["customer_id"],
     )
     slices: list[str] = Field(
         default_factory=list,
