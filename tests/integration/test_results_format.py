@@ -19,6 +19,7 @@ import pytest
 from scipy import stats
 
 from tests.support.project import ProjectCopy
+from tests.support.signing import KEY_POLICY, with_keys
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "llm"
 
@@ -63,9 +64,12 @@ def published_template(bot: ProjectCopy) -> str:
 
 
 @pytest.mark.slow
-def test_prompt_lifecycle_from_bootstrap_to_rollback(bot: ProjectCopy) -> None:
+def test_prompt_lifecycle_from_bootstrap_to_rollback(bot: ProjectCopy, signing_keys: Path) -> None:
     """check (bootstrap) -> promote -> a better template passes with exact statistics -> a slower model fails its
-    latency gate -> new rows recompute the baseline -> deploy with a smoke test -> rollback restores the template."""
+    latency gate -> new rows recompute the baseline -> deploy with a smoke test -> rollback restores the template;
+    every version is signed over its artifacts."""
+    with_keys(bot, signing_keys, KEY_POLICY)
+    bot.env = bot.env_with(MLCI_SIGNING_KEY=str(bot / "keys" / "team.pem"))
     first = bot.run("check")
     assert first.returncode == 0, first.text
     assert "BOOTSTRAP" in first.stdout
@@ -158,6 +162,18 @@ def test_prompt_lifecycle_from_bootstrap_to_rollback(bot: ProjectCopy) -> None:
     assert rolled.returncode == 0, rolled.text
     assert published_template(bot) == old_template
     assert alias(bot, "production") == v1
+
+    # Signed, and the signature and the ML-BOM cover the artifacts; an artifact altered in the
+    # registry is refused before it ships.
+    verified = bot.run("verify", v2)
+    assert verified.returncode == 0, verified.text
+    bom = next((registry(bot) / "versions" / v2 / "signatures").glob("*/bom.cdx.json")).read_text()
+    assert "artifacts/prompts/template.txt" in bom
+    (registry(bot) / "versions" / v2 / "artifacts" / "prompts" / "template.txt").write_text("Say yes.\n{question}")
+    tampered = bot.run("deploy", v2, "--env", "production")
+    assert tampered.returncode != 0
+    assert "artifacts/prompts/template.txt" in tampered.text and "altered" in tampered.text
+    assert published_template(bot) == old_template
 
 
 def test_misaligned_results_are_refused_one_line_each(bot: ProjectCopy) -> None:
