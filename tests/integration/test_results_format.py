@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from tests.support.actions import write_pr_event
 from tests.support.project import ProjectCopy
 from tests.support.signing import KEY_POLICY, with_keys
 
@@ -79,13 +80,17 @@ def test_prompt_lifecycle_from_bootstrap_to_rollback(bot: ProjectCopy, signing_k
     old_template = (bot / "prompts" / "template.txt").read_text()
 
     # A better template: 12 more right answers. The baseline's stored results are reused (one run, not two).
+    # It is PR 7's check; the merge job's promote --from-pr runs the command again with the merged code.
     add_guideline(bot)
-    better = bot.run("check")
+    pr = bot.env_with(
+        GITHUB_EVENT_NAME="pull_request", GITHUB_EVENT_PATH=str(write_pr_event(bot.path.parent, 7, "7" * 40))
+    )
+    better = bot.run("check", env=pr)
     assert better.returncode == 0, better.text
     assert "PASS" in better.stdout
     assert "baseline results reused from version " + v1 in better.stdout
     assert len(runs(bot)) == 2
-    v2 = alias(bot, "candidate")
+    v2 = alias(bot, "pr-7")
     document = json.loads((bot / "comparison.json").read_text())
     correct = next(m for m in document["comparison"]["metrics"] if m["name"] == "correct")
     assert correct["method"] == "mcnemar"
@@ -120,6 +125,11 @@ def test_prompt_lifecycle_from_bootstrap_to_rollback(bot: ProjectCopy, signing_k
         assert f"| {x['id']} |" in report
         assert rows.loc[x["id"], "question"] not in report
     assert "topic=" in report and "bootstrap p95" in report and "paired-t sum" in report
+    merged = bot.run("promote", "--from-pr", "7", "--to", "production")
+    assert f"re-evaluated {v2} against production {v1} in this job: pass" in merged.stdout
+    assert len(runs(bot)) == 3 and Path(runs(bot)[-1]).parent.name == v2
+    # Outside Actions there is no GitHub record of PR 7 for the signature policy to compare with.
+    assert merged.returncode == 1 and "GitHub's record of PR #7 was not available" in merged.text
     assert bot.run("promote", v2, "--to", "production").returncode == 0
 
     # A slower model: p95 latency up 30% fails the latency gate, by name.
@@ -134,7 +144,7 @@ def test_prompt_lifecycle_from_bootstrap_to_rollback(bot: ProjectCopy, signing_k
         if m["name"] == "latency_ms"
     )
     assert latency["relative_delta"] == pytest.approx(0.3, abs=0.002)
-    assert len(runs(bot)) == 3
+    assert len(runs(bot)) == 4
 
     # New evaluation rows: production's stored results no longer answer the question, so the
     # command runs again with production's artifacts (the registry's copy), after the candidate's run.
@@ -144,7 +154,7 @@ def test_prompt_lifecycle_from_bootstrap_to_rollback(bot: ProjectCopy, signing_k
     assert (
         f"baseline results recomputed with version {v2}'s artifacts (the evaluation rows changed)" in recomputed.stdout
     )
-    assert len(runs(bot)) == 5
+    assert len(runs(bot)) == 6
     assert Path(runs(bot)[-1]).parent.name == v2
     assert json.loads((bot / "comparison.json").read_text())["comparison"]["n_rows"] == 250
 
