@@ -30,7 +30,7 @@ from pydantic import Field
 
 from mlci._internal.models import Result
 from mlci.contracts.events import DeployDetails, DeployEvent, RollbackEvent
-from mlci.errors import CheckFailed, ConfigError, MlciError, NotFoundError, ServiceError, UntrustedTypes
+from mlci.errors import CheckFailed, ConfigError, MlciError, ModelError, NotFoundError, ServiceError, UntrustedTypes
 
 if TYPE_CHECKING:
     from mlci.config.schema import Config
@@ -71,7 +71,8 @@ def smoke_test(config: Config, registry: Registry, env: str, version: str, *, re
         try:
             path = registry.fetch_release(env, release, Path(tmp))
             bundle = open_bundle(path, expect=version)
-            if bundle.manifest.results is not None:  # format: results: the command runs on the smoke rows
+            # The deploying job's model.format decides, never the version's own manifest (anyone's).
+            if config.model.format == "results":  # the command runs on the smoke rows
                 from mlci.flows.results import smoke_results
 
                 smoke_results(config, bundle, f"smoke test of {version} in {env}")
@@ -212,12 +213,17 @@ def check_trusted(config: Config, registry: Registry, version: str) -> None:
     Runs before anything moves, and loads nothing: a model with an untrusted type never runs.
     """
     from mlci._internal.files import regular_file
-    from mlci.modeling.bundle import check_members, open_bundle, untrusted_types
+    from mlci.modeling.bundle import MODEL_FILE, check_members, open_bundle, untrusted_types
 
     with tempfile.TemporaryDirectory(prefix="mlci-verify-") as tmp:
         bundle = open_bundle(registry.fetch(version, Path(tmp)), expect=version)
-        if bundle.manifest.results is not None:
-            return  # format: results: artifacts are data mlci never loads; their hashes were checked
+        # The deploying job's model.format decides what a version must be, never the version's manifest.
+        if config.model.format == "results":
+            if bundle.manifest.results is None:
+                raise ModelError(f"version {version} is not a `format: results` version; model.format is results")
+            return  # artifacts are data mlci never loads; open_bundle checked every file's hash
+        if bundle.manifest.key_file != MODEL_FILE:
+            raise ModelError(f"version {version} holds no {MODEL_FILE}; model.format is {config.model.format}")
         data = regular_file(bundle.model_path).read_bytes()
         check_members(data, bundle.model_path, config.model.max_model_mb)
         refused = untrusted_types(data, bundle.model_path, config.model.trusted_types)

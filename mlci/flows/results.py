@@ -272,7 +272,8 @@ def smoke_results(config: Config, bundle: Bundle, label: str) -> None:
     from mlci.modeling.results import ARTIFACTS, read_results, run_command
 
     record = bundle.manifest.results
-    assert record is not None
+    if record is None:
+        raise CheckFailed(f"{label}: version {bundle.version} is not a `format: results` version")
     smoke = bundle.path / str(record.smoke or "")
     if not record.smoke or not smoke.is_file():
         raise CheckFailed(f"{label}: version {bundle.version} has no smoke rows to smoke-test with")
