@@ -27,3 +27,14 @@ def run(config: Config, registry: Registry | None, datasets: Datasets, ctx: GitH
     from mlci.flows.pipeline import run as run_pipeline
 
     return run_pipeline(config, registry, datasets, ctx, **options)
+
+
+def require_model(config: Config, command: str) -> None:
+    """Raise ConfigError when `mlci <command>` needs a model and model.format is `results` (there is none to fit)."""
+    if config.model.format == "results":
+        from mlci.errors import ConfigError
+
+        raise ConfigError(
+            f"{config.path}: `mlci {command}` needs a model, and model.format is results",
+            hint="evaluate a results version with `mlci check`; see docs/llm.md",
+        )

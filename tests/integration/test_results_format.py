@@ -19,6 +19,7 @@ import pytest
 from scipy import stats
 
 from tests.support.actions import write_pr_event
+from tests.support.cli import one_line
 from tests.support.project import ProjectCopy
 from tests.support.signing import KEY_POLICY, with_keys
 
@@ -188,6 +189,10 @@ def test_prompt_lifecycle_from_bootstrap_to_rollback(bot: ProjectCopy, signing_k
 
 def test_misaligned_results_are_refused_one_line_each(bot: ProjectCopy) -> None:
     """A missing id, a repeated id and a text in a numeric column: one line each, exit 2, nothing stored."""
+    train = bot.run("train")  # nothing to fit: one line, not an internal error
+    assert train.returncode == 2 and one_line(train.stderr).endswith(
+        "model.format is results (evaluate a results version with `mlci check`; see docs/llm.md)"
+    )
     eval_py = bot / "eval.py"
     source = eval_py.read_text()
     broken = source.replace(
