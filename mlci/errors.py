@@ -58,6 +58,13 @@ class TrainingError(MlciError):
     """The user's estimator, entrypoint or training command failed to build or fit."""
 
 
+class ResultsError(_WithProblems):
+    """The per-example results a command wrote do not fit the evaluation rows; one line per problem."""
+
+    def lines(self) -> list[str]:
+        return self.problems or [str(self)]
+
+
 # --- Models and versions --------------------------------------------------------------------------
 
 

@@ -123,6 +123,9 @@ class Project:
     def train(self, output: Path | None = None) -> Candidate:
         """Return the candidate fitted on the configured tables, its bundle written to `output` (or .mlci/)."""
         from mlci.data.tables import load_datasets
+        from mlci.flows.formats import require_model
+
+        require_model(self.config, "train")
         from mlci.flows.pipeline import train_candidate
 
         return train_candidate(self.config, load_datasets(self.config), output, ctx=self.context)
@@ -150,6 +153,9 @@ class Project:
         self, candidate: str, baseline: str | None = "production", *, output: Path | None = None
     ) -> ReportDocument:
         """Return candidate REF compared with baseline REF on the test rows, gates applied (written to `output`)."""
+        from mlci.flows.formats import require_model
+
+        require_model(self.config, "evaluate")
         from mlci.flows.evaluate import evaluate_refs
 
         return evaluate_refs(self.config, self.registry, candidate, baseline, ctx=self.context, output=output)
@@ -296,6 +302,9 @@ class Project:
 
     def drift(self, current: str | None = None) -> DriftResult:
         """Return the drift of a fresh table (default: retrain.data) against production's reference profile."""
+        from mlci.flows.formats import require_model
+
+        require_model(self.config, "drift")
         from mlci.flows.retrain import drift
 
         result = drift(self.config, self.registry, self.table(current))
@@ -304,6 +313,9 @@ class Project:
 
     def retrain(self, *, output_dir: Path | None = None) -> RetrainResult:
         """Return the scheduled job: validate fresh data, measure drift, retrain, compare, store, promote, report."""
+        from mlci.flows.formats import require_model
+
+        require_model(self.config, "retrain")
         from mlci.flows.retrain import retrain
         from mlci.github.workflow import append_summary
 

@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from mlci._internal.models import Section
 from mlci._internal.nesting import NestingError, compose_yaml, construct_yaml
 from mlci.errors import ConfigError
-from mlci.stats.metrics import METRICS, check_metric_name
-from mlci.stats.specs import DriftSection, Gate, StatisticsSection
+from mlci.stats.metrics import METRICS
+from mlci.stats.specs import PER_EXAMPLE, DriftSection, ExampleMetricSpec, Gate, StatisticsSection, check_metric
 
 DEFAULT_CONFIG = "mlci.yaml"
 WORK_DIR = ".mlci"  # beside mlci.yaml; `mlci init` puts it in .gitignore
@@ -60,8 +60,10 @@ class ModelSection(Section):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
         examples=["churn"],
     )
-    task: Literal["classification", "regression"] = Field(
-        description="The kind of model; it decides which metrics apply.", examples=["classification"]
+    task: Literal["classification", "regression"] | None = Field(
+        None,
+        description="The kind of model; it decides which metrics apply. Required unless `format: results`.",
+        examples=["classification"],
     )
     estimator: str | None = Field(
         None,
@@ -81,7 +83,10 @@ class ModelSection(Section):
         description="Your own training, any framework: a command line run in the repository (split like a "
         "shell would, never run by one). It reads MLCI_TRAIN_DATA (Parquet: the features in data.features "
         "order, then the target), MLCI_FEATURES, MLCI_TARGET, MLCI_TASK, MLCI_PARAMS, MLCI_SEED and writes "
-        "model.onnx (or model.skops for `format: skops`) into MLCI_OUTPUT_DIR. Use instead of `estimator`.",
+        "model.onnx (or model.skops for `format: skops`) into MLCI_OUTPUT_DIR. Use instead of `estimator`. "
+        "With `format: results` it evaluates instead: it gets MLCI_TEST_DATA (the rows), MLCI_ARTIFACTS_DIR "
+        "(the version's artifacts), MLCI_OUTPUT_DIR (write results.parquet, .csv or .jsonl there) and "
+        "MLCI_PARAMS (docs/llm.md).",
         examples=["python train.py --epochs 5"],
     )
     file: str | None = Field(
@@ -90,17 +95,20 @@ class ModelSection(Section):
         "mlci.yaml: checked, compared and shipped like one mlci trained. Use instead of `estimator`.",
         examples=["models/model.onnx"],
     )
-    format: Literal["skops", "onnx"] = Field(
+    format: Literal["skops", "onnx", "results"] = Field(
         "skops",
         description="How mlci stores, loads and scores the model: `skops` (scikit-learn API, loaded with "
-        "skops' trusted types) or `onnx` (onnxruntime, no custom operators; from a `command` or a `file`).",
+        "skops' trusted types), `onnx` (onnxruntime, no custom operators; from a `command` or a `file`) or "
+        "`results` (per-example results written by `command`: LLM applications, prompts, remote or foreign "
+        "models; mlci never loads a model, it compares the per-example metrics, docs/llm.md).",
         examples=["onnx"],
     )
     timeout_minutes: float = Field(
         60,
         gt=0,
         le=10080,
-        description="How long `command` may run; past it its whole process group is killed.",
+        description="How long one run of `command` may take; past it its whole process group is killed and "
+        "the check fails naming the command.",
         examples=[60],
     )
     classes: list[str | int] | None = Field(
@@ -146,6 +154,24 @@ class ModelSection(Section):
         description="Limits of the contained process that loads and scores a model mlci did not train in "
         "this run (the check's baseline, evaluate, promote --from-pr, the smoke test, drift, retrain).",
     )
+
+    # --- format: results (per-example results written by a command; mlci loads no model) ---------
+    artifacts: list[str] = Field(
+        default_factory=list,
+        description="`format: results`: files and directories (relative to mlci.yaml) that make a version: "
+        "stored, signed and deployed. A directory is taken whole; a change in any byte is a new version.",
+        examples=[["prompts/", "app/config.yaml"]],
+    )
+
+    @field_validator("artifacts")
+    @classmethod
+    def _relative(cls, v: list[str]) -> list[str]:
+        for path in v:
+            if not path or path.startswith("/") or ".." in Path(path).parts or "\\" in path:
+                raise ValueError(f"'{path}' must be a relative path inside the repository (no '..', no leading '/')")
+        return v
+
+    # --- end of format: results -----------------------------------------------------------------
 
     @field_validator("trusted_types")
     @classmethod
@@ -200,6 +226,12 @@ class ModelSection(Section):
 
     @model_validator(mode="after")
     def _one_builder(self) -> ModelSection:
+        if self.format == "results":
+            if self.command is None or not self.artifacts:
+                raise ValueError("format 'results' needs 'command' (what writes the results) and 'artifacts'")
+            if self.estimator is not None or self.entrypoint is not None or self.file is not None:
+                raise ValueError("format 'results' loads no model: drop 'estimator', 'entrypoint' and 'file'")
+            return self
         given = [n for n in ("estimator", "entrypoint", "command", "file") if getattr(self, n) is not None]
         if len(given) != 1:
             said = f" (found {', '.join(given)})" if given else ""
@@ -331,9 +363,14 @@ class DataSection(Section):
         examples=[200000],
     )
     split: SplitSection | None = Field(None, description="Split rule for `table`.", examples=[{"test_size": 0.2}])
-    target: str = Field(description="Column to predict.", examples=["churned"])
+    target: str | None = Field(
+        None, description="Column to predict (not used by `model.format: results`).", examples=["churned"]
+    )
     id: str | None = Field(
-        None, description="Row identifier column, never used as a feature.", examples=["customer_id"]
+        None,
+        description="Row identifier column, never used as a feature; `model.format: results` aligns the "
+        "command's results with the rows by it.",
+        examples=["customer_id"],
     )
     slices: list[str] = Field(
         default_factory=list,
@@ -364,7 +401,7 @@ class DataSection(Section):
         if self.table is not None:
             if self.train is not None or self.test is not None:
                 raise ValueError("give either 'table' (with 'split') or 'train' and 'test', not both")
-        elif self.train is None or self.test is None:
+        elif self.test is None or (self.train is None and self.target is not None):
             raise ValueError("give 'train' and 'test' tables, or one 'table' with a 'split' rule")
         if self.sample_rows is not None and self.id is None:
             raise ValueError("'sample_rows' needs 'id': the sample is chosen by a hash of the id column")
@@ -396,17 +433,33 @@ class MetricsSection(Section):
     statistics: StatisticsSection = Field(
         default_factory=StatisticsSection, description="Confidence intervals and p-values.", examples=[{}]
     )
+    per_example: list[ExampleMetricSpec] = Field(
+        default_factory=list,
+        description="`model.format: results`: the per-example metrics the command writes, one column each; "
+        "`primary` and the gates name them.",
+        examples=[
+            [{"name": "correct", "kind": "binary"}, {"name": "latency_ms", "lower_is_better": True, "summary": "p95"}]
+        ],
+    )
 
     @field_validator("primary")
     @classmethod
-    def _check_primary(cls, v: str) -> str:
-        return check_metric_name(v)
+    def _check_primary(cls, v: str, info: ValidationInfo) -> str:
+        return check_metric(v, info)
 
     @field_validator("others")
     @classmethod
-    def _check_others(cls, v: list[str]) -> list[str]:
+    def _check_others(cls, v: list[str], info: ValidationInfo) -> list[str]:
         for name in v:
-            check_metric_name(name)
+            check_metric(name, info)
+        return v
+
+    @field_validator("per_example")
+    @classmethod
+    def _once(cls, v: list[ExampleMetricSpec]) -> list[ExampleMetricSpec]:
+        names = [m.name for m in v]
+        if len(set(names)) != len(names):
+            raise ValueError("each per-example metric name may appear once")
         return v
 
     @property
@@ -504,6 +557,21 @@ class ReportSection(Section):
         None, description="Directory of your own `*.md.j2` templates overriding mlci's.", examples=[None]
     )
     output: str = Field("report.md", description="Where the report is written.", examples=["report.md"])
+    # --- format: results ---
+    changed_examples: int = Field(
+        10,
+        ge=0,
+        le=100,
+        description="`model.format: results`: how many examples the report lists where the candidate lost, and "
+        "as many where it won, on the primary metric (ids and slice values).",
+        examples=[10],
+    )
+    show_examples: bool = Field(
+        False,
+        description="`model.format: results`: show the changed examples' other columns (questions, answers) too; "
+        "off by default, since evaluation data may be private and the report is public on a public repository.",
+        examples=[False],
+    )
 
 
 GITHUB_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
@@ -624,12 +692,13 @@ class Config(Section):
     _path: Path = Path(DEFAULT_CONFIG)
     # The credentials in its URLs (see `secrets`), found when ${VAR} was filled in.
     _secrets: frozenset[str] = frozenset()
-    # The variables load_config was given (the process environment, from the CLI): a `command`
-    # inherits them.
+    # The variables ${VAR} was filled from (the CLI passes the process environment; see `environment`).
     _environment: dict[str, str] = {}
 
     def task_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
-        """Return (field path, message) for every metric that does not fit model.task."""
+        """Return (field path, message) for every metric that does not fit model.task (or model.format: results)."""
+        if self.model.format == "results" or self.metrics.per_example:
+            return self.results_problems()
         named: list[tuple[tuple[str | int, ...], str]] = [(("metrics", "primary"), self.metrics.primary)]
         named += [(("metrics", "others", i), m) for i, m in enumerate(self.metrics.others)]
         named += [(("gates", i, "metric"), g.metric) for i, g in enumerate(self.gates)]
@@ -638,6 +707,37 @@ class Config(Section):
             for loc, name in named
             if METRICS[name].task != self.model.task
         ]
+
+    def results_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Return (field path, message) for what `model.format: results` needs and this file lacks."""
+        if self.model.format != "results":
+            return [(("metrics", "per_example"), "per-example metrics need `model.format: results`")]
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        if not self.metrics.per_example:
+            problems.append((("metrics", "per_example"), "format 'results' needs the per-example metrics it compares"))
+        if self.data.id is None:
+            problems.append((("data", "id"), "format 'results' aligns the results with the rows by 'id': name it"))
+        if self.data.table is not None or not isinstance(self.data.test, str):
+            problems.append((("data", "test"), "format 'results' reads its evaluation rows from one file: 'test'"))
+        return problems
+
+    def per_example(self, name: str) -> ExampleMetricSpec | None:
+        """Return the per-example metric called `name`, if metrics.per_example has one."""
+        return next((m for m in self.metrics.per_example if m.name == name), None)
+
+    @property
+    def target(self) -> str:
+        """Return data.target; ConfigError where it is absent (only `model.format: results` has none)."""
+        if self.data.target is None:
+            raise ConfigError(f"{self._path}: data.target is required for model.format {self.model.format}")
+        return self.data.target
+
+    @property
+    def task(self) -> str:
+        """Return model.task; ConfigError where it is absent (only `model.format: results` has none)."""
+        if self.model.task is None:
+            raise ConfigError(f"{self._path}: model.task is required for model.format {self.model.format}")
+        return self.model.task
 
     @property
     def base_dir(self) -> Path:
@@ -654,7 +754,7 @@ class Config(Section):
 
     @property
     def environment(self) -> Mapping[str, str]:
-        """Return the variables the file was loaded with (the environment a `command` inherits)."""
+        """Return the variables the file was read with: `model.command` (format: results) runs with them."""
         return self._environment
 
     @property
@@ -793,9 +893,14 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
         return value
 
     data = walk(raw, ())
+    # Fields pydantic cannot call required on its own: every format but `results` needs them.
+    absent = [
+        f"{p}:{_line_of(root, loc)} {_format_loc(loc)}: required field is missing" for loc in _format_fields(data)
+    ]
     if not problems:
         try:
-            config = Config.model_validate(data)
+            # Gates and the primary metric may name the file's own per-example metrics (format: results).
+            config = Config.model_validate(data, context={PER_EXAMPLE: _per_example_names(data)})
         except ValidationError as e:
             for err in e.errors():
                 loc = tuple(err["loc"])
@@ -817,8 +922,10 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
                         "or '-', starting with a letter or digit (it names the registry folder), e.g. 'churn-model'"
                     )
                 problems.append(f"{p}:{_line_of(root, loc)} {_format_loc(loc) or '(top level)'}: {msg}")
+            problems += absent
         else:
-            for loc, msg in config.task_problems():
+            problems += absent
+            for loc, msg in config.task_problems() if not absent else []:
                 problems.append(f"{p}:{_line_of(root, loc)} {_format_loc(loc)}: {msg}")
             if not problems:
                 config._base_dir = p.resolve().parent
@@ -827,6 +934,25 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, env: Mapping[str,
                 config._environment = dict(env)
                 return config
     raise ConfigError(f"{p}: {len(problems)} problem(s)", problems=problems)
+
+
+def _format_fields(data: Any) -> list[tuple[str, str]]:
+    """Return the locations of model.task and data.target where raw mlci.yaml data needs them and lacks them."""
+    model = data.get("model") if isinstance(data, dict) else None
+    tables = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(model, dict) or model.get("format") == "results":
+        return []
+    missing = [("model", "task")] if model.get("task") is None else []
+    return missing + ([("data", "target")] if isinstance(tables, dict) and tables.get("target") is None else [])
+
+
+def _per_example_names(data: Any) -> list[str]:
+    """Return the names under metrics.per_example of raw mlci.yaml data (validated with the rest)."""
+    metrics = data.get("metrics") if isinstance(data, dict) else None
+    items = metrics.get("per_example") if isinstance(metrics, dict) else None
+    if not isinstance(items, list):
+        return []
+    return [str(m["name"]) for m in items if isinstance(m, dict) and isinstance(m.get("name"), str)]
 
 
 def _close_keys(loc: tuple[str | int, ...]) -> list[str]:

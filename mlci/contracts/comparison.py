@@ -79,3 +79,25 @@ class Comparison:
     def metric(self, name: str) -> MetricResult | None:
         """Return the overall result of metric `name`, if it was computed."""
         return next((m for m in self.metrics if m.name == name), None)
+
+
+@result
+class ChangedExample:
+    """One example whose primary per-example metric changed (`model.format: results`)."""
+
+    id: str
+    baseline: float
+    candidate: float
+    slices: dict[str, str]  # its value of every data.slices column
+    texts: dict[str, str] | None = None  # its other columns, only with report.show_examples
+
+
+@result
+class ChangedExamples:
+    """The examples where the candidate lost and where it won on the primary metric, largest change first."""
+
+    metric: str
+    lost_count: int
+    won_count: int
+    lost: list[ChangedExample]
+    won: list[ChangedExample]

@@ -20,7 +20,7 @@ from mlci import __version__
 from mlci._internal.models import Result
 from mlci._internal.nesting import read_json_file
 from mlci.contracts.changes import Changes
-from mlci.contracts.comparison import Comparison
+from mlci.contracts.comparison import ChangedExamples, Comparison
 from mlci.contracts.drift import DriftReport
 from mlci.contracts.references import Reference
 from mlci.contracts.signature import Signature
@@ -145,6 +145,9 @@ class ReportDocument(Result):
         None, description="Why no baseline could be read, when that is not simply 'no model there yet'."
     )
     timings: dict[str, float] | None = None
+    examples: ChangedExamples | None = Field(
+        None, description="`model.format: results`: the examples where the candidate lost or won on the primary metric."
+    )
 
     @property
     def failed_stages(self) -> list[Stage]:

@@ -47,6 +47,18 @@ class Evaluation(_Part):
     verdict: str | None = None
 
 
+class ResultsManifest(_Part):
+    """`model.format: results`: how the version's stored per-example results were made."""
+
+    command: str | None = None  # model.command as written
+    code_sha256: str | None = None  # the command's argv and the repository files it names (modeling.results.code_hash)
+    data_fingerprint: str | None = None  # sha256 of the evaluation rows file the results are on
+    id: str | None = None  # data.id
+    metrics: list[str] | None = None  # the per-example metric columns
+    smoke: str | None = None  # the smoke rows file in the bundle
+    seconds: Number | None = None  # how long the command ran
+
+
 class Manifest(_Part):
     """manifest.json of a bundle or stored version (docs/registry.md lists the fields)."""
 
@@ -58,7 +70,7 @@ class Manifest(_Part):
     task: str | None = None
     estimator: str | None = None
     entrypoint: str | None = None
-    # How the model is stored and scored: "skops" or "onnx" (absent: skops); where it came from
+    # How the model is stored and scored: "skops", "onnx" or "results" (absent: skops); where it came from
     # when mlci did not fit it (the command line, or the file), and what scored it while training.
     model_format: str | None = None
     command: str | None = None
@@ -80,6 +92,7 @@ class Manifest(_Part):
     cache_key: str | None = None
     metrics: dict[str, Number | None] | None = None
     evaluation: Evaluation | None = None
+    results: ResultsManifest | None = None
 
     @classmethod
     def parse(cls, raw: bytes | str, where: str) -> Manifest:

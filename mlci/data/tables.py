@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 _PARQUET = (".parquet", ".pq")
 _CSV = (".csv", ".csv.gz", ".tsv", ".txt")
+_JSONL = (".jsonl", ".ndjson")
 
 
 @dataclass
@@ -187,7 +188,7 @@ def _special_kind(mode: int) -> str:
 
 
 def parse_table(uri: str, raw: bytes, options: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Return the DataFrame in `raw`, read as CSV or Parquet by the name's extension.
+    """Return the DataFrame in `raw`, read as CSV, Parquet or JSON Lines by the name's extension.
 
     `options` (data.read_options) go to pandas' reader as they are; a CSV without a `sep`
     gets the separator its header uses (comma, semicolon, tab or pipe).
@@ -200,6 +201,8 @@ def parse_table(uri: str, raw: bytes, options: dict[str, Any] | None = None) -> 
     try:
         if name.endswith(_PARQUET):
             return pd.read_parquet(io.BytesIO(raw), **options)
+        if name.endswith(_JSONL):
+            return pd.read_json(io.BytesIO(raw), lines=True, **options)
         if name.endswith(_CSV):
             comp = "gzip" if name.endswith(".gz") else None
             if "sep" not in options and "delimiter" not in options:
@@ -218,8 +221,9 @@ def parse_table(uri: str, raw: bytes, options: dict[str, Any] | None = None) -> 
         raise DataError(f"{uri}: data.read_options: {e}", hint="see pandas.read_csv / read_parquet") from None
     except Exception as e:  # pandas and pyarrow raise many types for a corrupt file
         first = first_line(e)
-        raise DataError(f"{uri}: cannot parse as {'Parquet' if name.endswith(_PARQUET) else 'CSV'}: {first}") from e
-    raise DataError(f"{uri}: unknown table format", hint="use a .csv, .csv.gz, .tsv or .parquet file")
+        kind = "Parquet" if name.endswith(_PARQUET) else "JSON Lines" if name.endswith(_JSONL) else "CSV"
+        raise DataError(f"{uri}: cannot parse as {kind}: {first}") from e
+    raise DataError(f"{uri}: unknown table format", hint="use a .csv, .csv.gz, .tsv, .parquet or .jsonl file")
 
 
 def sniff_csv(raw: bytes, name: str) -> dict[str, str]:
@@ -308,7 +312,10 @@ def load_datasets(config: Config) -> Datasets:
     parsed and their columns checked when first used. An engine table's sample is pulled
     here (its fingerprint is the sample's content).
     """
+    if config.model.format == "results":
+        return load_rows(config)
     d = config.data
+    target = config.target
     opts = s3_options(config)
     engines: dict[str, EngineTable] = {}
     pulled: dict[str, int] = {}
@@ -318,14 +325,14 @@ def load_datasets(config: Config) -> Datasets:
         if isinstance(src, str):
             uri = config.locate(src)
             raw = read_bytes(uri, s3_options=opts, confined_to=confinement(config, src))
-            return hashlib.sha256(raw).hexdigest(), uri, lambda: _checked_frame(uri, raw, d.target, d.read_options)
+            return hashlib.sha256(raw).hexdigest(), uri, lambda: _checked_frame(uri, raw, target, d.read_options)
         from mlci.data.engines import frame_fingerprint, open_table
 
         table = open_table(src, field=f"data.{name}")
         frame = table.sample(d.id, d.sample_rows)
         if len(frame) == 0:
             raise DataError(f"{table.label}: the table has no rows")
-        require_columns(frame, [d.target], uri=table.label, field="data.target")
+        require_columns(frame, [target], uri=table.label, field="data.target")
         engines[name], pulled[name] = table, len(frame)
         return frame_fingerprint(frame, table.label), table.label, lambda: frame
 
@@ -357,13 +364,40 @@ def load_datasets(config: Config) -> Datasets:
         require_columns(train, features + ([d.id] if d.id else []) + d.slices, uri=uri, field="data.features/id/slices")
         require_columns(test, features, uri=sources.get("test", uri), field="data.features")
         for name, frame in (("train", train), ("test", test)):
-            if frame[d.target].isna().all():
-                raise DataError(f"{sources.get(name, uri)}: target column '{d.target}' has no values")
+            if frame[target].isna().all():
+                raise DataError(f"{sources.get(name, uri)}: target column '{target}' has no values")
         return train, test, features
 
     # The fingerprint of an engine table is its sample's content, so the sampling rule needs no entry of its own.
     sample = Sample(rows=d.sample_rows, id=d.id, pulled=pulled) if engines else None
-    return Datasets(d.target, fingerprints, sources, load, engines=engines, sample=sample)
+    return Datasets(target, fingerprints, sources, load, engines=engines, sample=sample)
+
+
+def load_rows(config: Config) -> Datasets:
+    """Return the evaluation rows of `model.format: results` (data.test) as Datasets: no train table, no target.
+
+    The rows must have the data.id column, one distinct value per row, and the slice columns.
+    """
+    d = config.data
+    assert isinstance(d.test, str) and d.id is not None  # Config.results_problems
+    uri = config.locate(d.test)
+    raw = read_bytes(uri, s3_options=s3_options(config), confined_to=confinement(config, d.test))
+    ident = d.id
+
+    def load() -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+        frame = parse_table(uri, raw, d.read_options)
+        if len(frame) == 0:
+            raise DataError(f"{uri}: the table has no rows")
+        require_columns(frame, [ident, *d.slices], uri=uri, field="data.id/slices")
+        ids = frame[ident]
+        if ids.isna().any():
+            raise DataError(f"{uri}: data.id column '{ident}' is empty in {int(ids.isna().sum())} row(s)")
+        repeated = ids[ids.duplicated()].astype(str).unique().tolist()
+        if repeated:
+            raise DataError(f"{uri}: data.id column '{ident}' repeats the id(s) {', '.join(repeated[:10])}")
+        return frame.iloc[:0], frame, [c for c in frame.columns if c != ident]
+
+    return Datasets("", {"test": hashlib.sha256(raw).hexdigest()}, {"test": uri}, load)
 
 
 def _checked_frame(uri: str, raw: bytes, target: str, options: dict[str, Any]) -> pd.DataFrame:

@@ -70,7 +70,8 @@ def check(
     """
     from mlci.contracts.events import CheckDetails
     from mlci.data.tables import load_datasets
-    from mlci.flows.pipeline import _Clock, run
+    from mlci.flows.formats import run
+    from mlci.flows.pipeline import _Clock
     from mlci.report.reporters import write_files
 
     pr = ctx.pr_number

@@ -30,7 +30,7 @@ from pydantic import Field
 
 from mlci._internal.models import Result
 from mlci.contracts.events import DeployDetails, DeployEvent, RollbackEvent
-from mlci.errors import CheckFailed, ConfigError, MlciError, NotFoundError, ServiceError
+from mlci.errors import CheckFailed, ConfigError, MlciError, ModelError, NotFoundError, ServiceError
 
 if TYPE_CHECKING:
     from mlci.config.schema import Config
@@ -71,6 +71,12 @@ def smoke_test(config: Config, registry: Registry, env: str, version: str, *, re
         try:
             path = registry.fetch_release(env, release, Path(tmp))
             bundle = open_bundle(path, expect=version)
+            # The deploying job's model.format decides, never the version's own manifest (anyone's).
+            if config.model.format == "results":  # the command runs on the smoke rows
+                from mlci.flows.results import smoke_results
+
+                smoke_results(config, bundle, f"smoke test of {version} in {env}")
+                return
             smoke_path = bundle.path / SMOKE
             if not smoke_path.exists():
                 raise CheckFailed(f"version {version} has no {SMOKE} (sample rows) to smoke-test with")
@@ -211,6 +217,14 @@ def check_trusted(config: Config, registry: Registry, version: str) -> None:
 
     with tempfile.TemporaryDirectory(prefix="mlci-verify-") as tmp:
         bundle = open_bundle(registry.fetch(version, Path(tmp)), expect=version)
+        # The deploying job's model.format decides whether a version must be results or a model,
+        # never the version's own manifest; a model's format then picks its (load-free) checks.
+        results = bundle.manifest.model_format == "results"
+        if (config.model.format == "results") != results:
+            said = "a `format: results` version" if results else "a model"
+            raise ModelError(f"version {version} is {said}; model.format is {config.model.format}")
+        if results:
+            return  # artifacts are data mlci never loads; open_bundle checked every file's hash
         fmt = format_of(bundle.manifest)
         where = Path(registry.store.url(registry.version_key(version, fmt.filename)))
         fmt.check(bundle, where, tuple(config.model.trusted_types), config.model.max_model_mb)
@@ -289,9 +303,8 @@ def deploy(
     if environment not in config.environments:
         known = ", ".join(config.environments)
         raise ConfigError(f"unknown environment '{environment}' (environments in mlci.yaml: {known})")
-    warm_up(
-        config.model.format
-    )  # the smoke test scores in a contained process: its fork server starts beside the checks below
+    # The smoke test scores in a contained process: its fork server starts beside the checks below.
+    warm_up(config.model.format)
     notes: list[str] = []
     if note := reconcile(registry, environment, actor=actor):
         notes.append(note)

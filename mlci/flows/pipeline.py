@@ -191,7 +191,7 @@ def _compare(
         y,
         candidate_predictions or predict(config, candidate, test),
         _baseline_predictions(config, baseline, test, baseline_scoring),
-        task=config.model.task,
+        task=config.task,
         metrics=config.metrics.names,
         primary=config.metrics.primary,
         gates=config.gates,

@@ -74,7 +74,7 @@ def github_record(ctx: GitHubContext, number: int) -> tuple[bool, str | None]:
 def verify_pr_candidate(config: Config, registry: Registry, from_pr: str, ctx: GitHubContext) -> VerifiedCandidate:
     """Return the merged PR's candidate, verified and re-evaluated here; CheckFailed when it does not hold up."""
     from mlci.data.tables import load_datasets
-    from mlci.flows.pipeline import run
+    from mlci.flows.formats import run
     from mlci.flows.policy import StoredVerdict, last_verdict
     from mlci.registry.references import bundle_of
 

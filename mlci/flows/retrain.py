@@ -236,7 +236,7 @@ def retrain(
         engines["table"] = engine
         sample = Sample(rows=config.data.sample_rows, id=config.data.id, pulled={"table": len(frame)})
         drift_report = measure_drift_in_engine(config, production, engine) if production is not None else None
-    require_columns(frame, [config.data.target], uri=uri, field="data.target")
+    require_columns(frame, [config.target], uri=uri, field="data.target")
 
     # Same split rule as a one-table config, with the holdout share of retrain.holdout.
     train, test = split_table(frame, config, _split(config))
@@ -245,7 +245,7 @@ def retrain(
     datasets = Datasets.of(
         train,
         test,
-        config.data.target,
+        config.target,
         features,
         fingerprints,
         {"train": uri, "test": uri},

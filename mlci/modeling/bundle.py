@@ -22,7 +22,8 @@ from mlci.modeling.trees import check_trees
 
 MODEL_FILE = "model.skops"
 # The model file of each format (mlci.modeling.formats); a manifest's `model_format` picks one.
-MODEL_FILES = {"skops": MODEL_FILE, "onnx": "model.onnx"}
+# The file whose sha256 is a version's id, per model_format (format results: the artifacts' index).
+MODEL_FILES = {"skops": MODEL_FILE, "onnx": "model.onnx", "results": "artifacts.json"}
 MANIFEST = "manifest.json"
 PROFILE = "profile.json"
 SMOKE = "smoke.parquet"

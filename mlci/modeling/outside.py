@@ -104,7 +104,7 @@ def _run(config: Config, datasets: Datasets, work: Path, filename: str) -> bytes
         "MLCI_TRAIN_DATA": str(train_data),
         "MLCI_FEATURES": json.dumps(datasets.features),
         "MLCI_TARGET": datasets.target,
-        "MLCI_TASK": model.task,
+        "MLCI_TASK": config.task,
         "MLCI_PARAMS": json.dumps(model.params, default=str),
         "MLCI_SEED": str(model.random_state),
         "MLCI_OUTPUT_DIR": str(out),

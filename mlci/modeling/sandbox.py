@@ -107,8 +107,15 @@ def sandbox_of(config: Config) -> Sandbox:
 
 
 def warm_up(format_name: str = "skops") -> None:
-    """Start the fork server now, so its imports run beside this process's work, not in the first score()."""
+    """Start the fork server now, so its imports run beside this process's work, not in the first score().
+
+    A format that holds no model (`results`: the user's command scores) starts nothing.
+    """
     from mlci.modeling import forkserver
+    from mlci.modeling.formats import FORMATS
+
+    if format_name not in FORMATS:
+        return
 
     forkserver.warm_up(_program(format_name))
 

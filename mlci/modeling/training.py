@@ -287,7 +287,7 @@ def train(
     estimator = build_estimator(config, kinds)
     X = datasets.train[datasets.features]
     y = datasets.train[datasets.target]
-    if _needs_label_indices(estimator, y, config.model.task):
+    if _needs_label_indices(estimator, y, config.task):
         from mlci.transformers import EncodedLabels
 
         estimator = EncodedLabels(estimator)
@@ -301,7 +301,7 @@ def train(
 
     X_test = datasets.test[datasets.features]
     try:
-        test_predictions = predictions(estimator, X_test, config.model.task)
+        test_predictions = predictions(estimator, X_test, config.task)
     except Exception as e:
         raise TrainingError(f"the fitted model cannot predict the test table: {type(e).__name__}: {e}") from e
     key = key or cache_key(config, datasets.fingerprints)

@@ -290,6 +290,7 @@ def _view(document: ReportDocument, doc: dict[str, Any], budget: _Budget) -> tup
     view["positive_class"] = comparison.get("positive_class")
     view["positive_class_configured"] = bool(comparison.get("positive_class_configured"))
     view["changes"] = _changes(doc.get("changes"))
+    view["examples"] = doc.get("examples")  # format: results: the changed examples (ids, slices; texts if asked)
     view["gates"] = _gates(gates, budget, cuts)
     view["slices"] = _slices(comparison, gates, budget, cuts)
     view["chart"] = _chart(comparison)

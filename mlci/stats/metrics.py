@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from mlci.stats.significance import GroupIntervals, Interval
     from mlci.stats.specs import StatisticsSection
 
-Task = Literal["classification", "regression"]
+Task = Literal["classification", "regression", "results"]  # results: per-example metrics (stats/examples.py)
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,64 @@ mlci.config: the statistics never import the configuration.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator
 
 from mlci._internal.models import Section
 from mlci.stats.metrics import check_metric_name
+
+#: The validation context key under which mlci.yaml's loader passes metrics.per_example's names:
+#: with `model.format: results` they are the only metrics, and the primary metric and gates name them.
+PER_EXAMPLE = "per_example"
+
+
+def check_metric(name: str, info: ValidationInfo) -> str:
+    """Return `name` if it is a per-example metric of this file (see PER_EXAMPLE), or a metric mlci knows."""
+    own = (info.context or {}).get(PER_EXAMPLE) or []
+    if own:
+        if name not in own:
+            raise ValueError(f"unknown metric '{name}': metrics.per_example names {', '.join(map(str, own))}")
+        return name
+    return check_metric_name(name)
+
+
+class ExampleMetricSpec(Section):
+    """A metric the results command writes for every example (`model.format: results`)."""
+
+    name: str = Field(
+        description="The results column that holds it.",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",
+        examples=["correct"],
+    )
+    kind: Literal["binary", "continuous"] = Field(
+        "continuous",
+        description="`binary`: 0/1 per example (exact McNemar test, paired interval of the rate difference); "
+        "`continuous`: any number.",
+        examples=["binary"],
+    )
+    lower_is_better: bool = Field(False, description="Lower values are better (latency, cost).", examples=[True])
+    summary: Literal["mean", "rate", "p50", "p95", "p99", "sum"] | None = Field(
+        None,
+        description="How the examples' values make one number: `mean` (continuous default, paired t-interval), "
+        "`rate` (binary default: the share of ones), `p50`/`p95`/`p99` (seeded paired bootstrap of the quantile "
+        "difference) or `sum` (paired interval of the total's difference).",
+        examples=["p95"],
+    )
+
+    @property
+    def summarised(self) -> str:
+        """Return the summary in effect: the given one, else `rate` for binary and `mean` for continuous."""
+        return self.summary or ("rate" if self.kind == "binary" else "mean")
+
+    def to_data(self) -> dict[str, Any]:
+        """Return the spec as the stats layer's plain fields."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "lower_is_better": self.lower_is_better,
+            "summary": self.summarised,
+        }
 
 
 class StatisticsSection(Section):
@@ -70,8 +124,8 @@ class Gate(Section):
 
     @field_validator("metric")
     @classmethod
-    def _check_metric(cls, v: str) -> str:
-        return check_metric_name(v)
+    def _check_metric(cls, v: str, info: ValidationInfo) -> str:
+        return check_metric(v, info)
 
 
 class DriftFeature(Section):
