@@ -48,6 +48,9 @@ class MetricResult:
     p_value: float | None  # two-sided, H0: delta == 0
     method: str  # "delong", "mcnemar", "paired-t", "delta-method", "bootstrap", "none"
     undefined: str | None = None  # why a value (or the delta) is missing, in words
+    # Why there is no interval although both values exist: the rows hold no information on a
+    # difference (the models agree on all of them), or the method's assumptions fail there.
+    no_interval: str | None = None
 
 
 @result

@@ -14,10 +14,11 @@ how it is computed:
   group, by the method `interval_method` names and the report shows (MetricResult.method):
 
   - `delong`        binary roc_auc: DeLong's paired test on the midrank components.
-  - `mcnemar`       accuracy: exact McNemar p-value, Wald interval with the paired variance.
+  - `mcnemar`       accuracy: exact McNemar p-value; Newcombe's paired score interval, widened
+                    to the exact conditional one, so the two agree by construction.
   - `paired-t`      log_loss, brier, mae, mape: each is a mean of per-row losses, so the
                     t-interval of the mean per-row difference is the textbook answer.
-  - `delta-method`  rmse: a smooth function of a mean of squared errors.
+  - `delta-method`  rmse: a smooth function of a mean of squared errors (Student's t quantiles).
   - `bootstrap`     f1, precision, recall, balanced_accuracy, average_precision, r2 and multiclass
                     roc_auc: paired bootstrap over rows (`statistics.resamples`), group by group.
 
