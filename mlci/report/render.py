@@ -291,6 +291,7 @@ def _view(document: ReportDocument, doc: dict[str, Any], budget: _Budget) -> tup
     view["positive_class_configured"] = bool(comparison.get("positive_class_configured"))
     view["changes"] = _changes(doc.get("changes"))
     view["gates"] = _gates(gates, budget, cuts)
+    view["gates"]["families"] = list(verdict.get("slice_tests") or [])
     view["slices"] = _slices(comparison, gates, budget, cuts)
     view["chart"] = _chart(comparison)
     view["validation"] = _validation(validation, budget, cuts)

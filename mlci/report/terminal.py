@@ -39,10 +39,10 @@ def render_verdict(document: ReportDocument) -> str:
         cand = "-" if m.candidate is None else f"{m.candidate:.4f}"
         delta = "-" if m.delta is None else f"{m.delta:+.4f}"
         ci = "" if m.ci_low is None else f"[{m.ci_low:+.4f}, {m.ci_high:+.4f}] p={m.p_value:.3g} ({m.method})"
+        ci = ci or (f"no interval: {m.no_interval}" if m.no_interval else "")
         lines.append(f"{m.name:<18}{base:>10}{cand:>11}{delta:>10}  {ci}")
-    failed = [g for g in v.gates if not g.passed and not g.skipped]
-    if failed:
-        lines += ["", "failed gates:"] + [f"  - {g.metric} on {g.scope}: {g.reason}" for g in failed]
+    if v.reasons:  # one line per failing metric and scope, however many gates name it
+        lines += ["", "failed gates:"] + [f"  - {reason}" for reason in v.reasons]
     return "\n".join(lines)
 
 

@@ -66,6 +66,8 @@ def compare(
         confidence=statistics.confidence,
         has_baseline=baseline is not None,
         primary=primary,
+        n_rows=len(frame.y),
+        correction=statistics.slice_correction,
     )
     positive = frame.labels[frame.pos] if frame.pos is not None and frame.labels else None
     return Comparison(

@@ -6,6 +6,8 @@ mlci.config: the statistics never import the configuration.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from mlci._internal.models import Section
@@ -24,6 +26,14 @@ class StatisticsSection(Section):
         examples=[1000],
     )
     seed: int = Field(0, description="Bootstrap seed, so the same data gives the same interval.", examples=[0])
+    slice_correction: Literal["holm", "benjamini-hochberg", "none"] = Field(
+        "holm",
+        description="Error control across the slices of one gate: a slice fails only when its interval excludes "
+        "the allowed change after this correction. `holm` (the default) bounds the chance of failing any slice "
+        "that is truly within bounds (family-wise error); `benjamini-hochberg` bounds the share of false "
+        "failures among the failing slices; `none` judges each slice's interval alone.",
+        examples=["holm"],
+    )
 
 
 class Gate(Section):

@@ -212,7 +212,7 @@ def test_gates_table_marks_each_gate_and_gives_its_reason() -> None:
     for g, mark in [(failed[0], "❌"), (passed[0], "✅")]:
         reason = g.reason.replace(" >= ", " ≥ ").replace(" <= ", " ≤ ")
         assert f"| {mark} | {g.metric} | overall | {reason} |" in gates
-    assert "below min_absolute_change -0.005" in gates
+    assert "roc_auc got worse by" in gates and "allowed: 0.005" in gates
 
 
 # --- slices -------------------------------------------------------------------------------------
@@ -239,6 +239,8 @@ def test_slices_are_open_when_a_slice_gate_failed() -> None:
     # The failed slice gate is in the main gates table, not folded away.
     gates = section(text, "Gates").split("<details>")[0]
     assert "| ❌ | roc_auc | region=south |" in gates
+    # How many slices were tested, under which error control.
+    assert "Slice gates on roc_auc: 3 slices tested, 1 shown worse than allowed after the holm correction" in gates
 
 
 # --- validation and drift -----------------------------------------------------------------------
