@@ -100,18 +100,43 @@ class Datasets:
         """Return the engine table behind `train` or `test` (the one split table for both), if any."""
         return self.engines.get(name) or self.engines.get("table")
 
-    def reference_profile(self, categorical: list[str], predictions: Any, features: list[str] | None = None) -> Profile:
-        """Return the drift profile of the training data (of `features`, default all): in its engine, else pandas."""
+    def reference_profile(
+        self,
+        categorical: list[str],
+        predictions: Any,
+        features: list[str] | None = None,
+        *,
+        text: list[str] | None = None,
+        dates: list[str] | None = None,
+        skipped: dict[str, str] | None = None,
+    ) -> Profile:
+        """Return the drift profile of the training data (of `features`, default all): in its engine, else pandas.
+
+        `text` and `dates` name the free-text and datetime columns; `skipped` the columns left
+        out and why, which the drift report lists.
+        """
         from mlci.stats.drift import build_profile, prediction_entry
 
         features = self.features if features is None else features
+        skipped = dict(skipped or {})
         engine = self.engine_for("train")
         if engine is None:
-            return build_profile(self.train, features=features, categorical=categorical, predictions=predictions)
-        profile = engine.profile(features, categorical=categorical)
-        if predictions is None:
-            return profile
-        return profile.model_copy(update={"predictions": prediction_entry(predictions)})
+            return build_profile(
+                self.train,
+                features=features,
+                categorical=categorical,
+                predictions=predictions,
+                text=text,
+                dates=dates,
+                skipped=skipped,
+            )
+        special = set(text or []) | set(dates or [])
+        skipped.update({c: "datetime and text columns are profiled for tables read into pandas only" for c in special})
+        profile = engine.profile([f for f in features if f not in special], categorical=categorical)
+        update: dict[str, Any] = {"skipped": skipped}
+        if predictions is not None:
+            update["predictions"] = prediction_entry(predictions)
+        return profile.model_copy(update=update)
 
 
 def repository_of(config: Config) -> Path:

@@ -229,10 +229,14 @@ def train(
     except Exception as e:
         raise TrainingError(f"the fitted model cannot predict the test table: {type(e).__name__}: {e}") from e
     test_scores = score_of(test_predictions)
-    # Drift is measured on features with a stable distribution: dates move on and text is unique.
-    profiled = kinds.of("numeric", "categorical", "boolean", "identifier")
+    # Every feature is profiled for drift: dates by their range and distribution, text by its
+    # length and vocabulary; what is not is listed with why (never silently left out).
+    profiled = kinds.of("numeric", "categorical", "boolean", "identifier", "datetime", "text")
     categorical = kinds.of("categorical", "boolean", "identifier")
-    profile = datasets.reference_profile(categorical, test_scores, profiled)
+    skipped = {c: "always empty in the training table" for c in kinds.of("empty")}
+    profile = datasets.reference_profile(
+        categorical, test_scores, profiled, text=kinds.of("text"), dates=kinds.of("datetime"), skipped=skipped
+    )
     # Rows kept with the version so a deploy can check the published copy predicts exactly
     # what it predicted here (the smoke test).
     n = min(config.deploy.smoke_rows, len(X_test))
