@@ -359,7 +359,8 @@ def load_datasets(config: Config) -> Datasets:
         split = d.split or _default_split()
         fingerprints = {
             "table": fingerprint,
-            "split": f"test_size={split.test_size},seed={split.seed},stratify={split.stratify}",
+            "split": f"test_size={split.test_size},seed={split.seed},stratify={split.stratify}"
+            + (f",by={split.by}" if split.by else ""),
         }
         sources = {"table": uri}
 
@@ -426,6 +427,35 @@ def _default_split() -> Any:
     return SplitSection()
 
 
+def _split_by_time(frame: pd.DataFrame, column: str, test_size: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (train, test) with the latest `test_size` of rows by `column` in test: no future row in training.
+
+    Rows sharing the cut-off time all go to the test side, so every test row is strictly later
+    than every training row.
+    """
+    import math
+
+    import pandas as pd
+
+    if column not in frame.columns:
+        raise DataError(f"data.split.by: the table has no column {column!r}", hint="name a date or time column")
+    values = frame[column]
+    if not pd.api.types.is_datetime64_any_dtype(values.dtype) and not pd.api.types.is_numeric_dtype(values.dtype):
+        values = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
+    if values.isna().any():
+        bad = int(values.isna().sum())
+        raise DataError(
+            f"data.split.by: {bad} rows of column {column!r} have no date or time", hint="fill or drop them"
+        )
+    order = values.sort_values(kind="stable")
+    n_test = max(1, math.ceil(len(frame) * test_size))
+    cut = order.iloc[len(order) - n_test]
+    later = (values >= cut).to_numpy()
+    if later.all():
+        raise DataError(f"data.split.by: every row of {column!r} has the same latest time, so none is left to train on")
+    return frame[~later].reset_index(drop=True), frame[later].reset_index(drop=True)
+
+
 def split_table(
     frame: pd.DataFrame, config: Config, split: SplitSection | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -433,6 +463,8 @@ def split_table(
     from sklearn.model_selection import train_test_split
 
     split = split or config.data.split or _default_split()
+    if split.by is not None:
+        return _split_by_time(frame, split.by, split.test_size)
     target = frame[config.data.target]
     stratify = target if split.stratify and config.model.task == "classification" else None
     try:

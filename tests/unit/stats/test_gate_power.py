@@ -61,3 +61,16 @@ def test_a_candidate_shown_worse_than_allowed_is_not_inconclusive():
         "roc_auc on overall: roc_auc got worse by 0.05 (95% CI 0.03 to 0.07); allowed: 0.01 at 95% confidence"
     ]
     assert v.gates[0].resolvable == pytest.approx(0.02)
+
+
+def test_init_warns_when_the_test_set_cannot_resolve_the_margin_it_writes():
+    from mlci.flows.scaffold import MARGIN, margin_warning
+
+    # Breast cancer's 200 test rows (37% malignant): about ±0.02, so init warns with the rows needed.
+    warning = margin_warning(200, 212 / 569, MARGIN)
+    assert warning is not None
+    found = re.search(
+        r"200 test rows likely resolve roc_auc changes of only about ±([\d.]+).*about ([\d,]+) test rows", warning
+    )
+    assert found and float(found.group(1)) > MARGIN and int(found.group(2).replace(",", "")) > 200
+    assert margin_warning(40_000, 0.4, MARGIN) is None  # a large test set resolves it: no warning
