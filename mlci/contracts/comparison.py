@@ -30,6 +30,8 @@ class GateResult:
     rows_needed: int | None = None
     # A slice gate: the one-sided p-value of "no worse than allowed" after the family's correction.
     adjusted_p: float | None = None
+    # The least change (candidate - baseline, in the metric's units and sign) the gate allows.
+    allowed_change: float | None = None
 
 
 @result

@@ -213,11 +213,16 @@ def check_overall(gate: Gate, m: MetricResult | None, confidence: float, has_bas
         else:
             passed.append(f"{change.words()}; {'; '.join(_allowed_text(a) for a, _, _ in _allowed_changes(gate, m))}")
 
+    allowed_change = None
+    if relative and has_baseline and m.baseline is not None and m.delta is not None:
+        least = max(a for a, _, _ in _allowed_changes(gate, m))
+        allowed_change = least if m.greater_is_better else -least
     if failed:
-        return GateResult(name, scope, False, "; ".join(failed), False, resolvable, inconclusive, needed)
+        reason = "; ".join(failed)
+        return GateResult(name, scope, False, reason, False, resolvable, inconclusive, needed, None, allowed_change)
     if not passed:
         return GateResult(name, scope, True, "; ".join(notes) or "no condition set", skipped=bool(notes))
-    return GateResult(name, scope, True, "; ".join(passed + notes), False, resolvable)
+    return GateResult(name, scope, True, "; ".join(passed + notes), False, resolvable, allowed_change=allowed_change)
 
 
 def inconclusive_words(n: int, name: str, resolvable: float | None, gate: Gate, needed: int | None) -> str:
