@@ -129,7 +129,7 @@ def _relative_names(gate: Gate) -> list[str]:
 
 def rows_needed(n: int, half_width: float, target: float) -> int | None:
     """Return about how many rows give an interval of half-width `target` (it shrinks as 1/sqrt(n)), to tens."""
-    if target <= 0 or not math.isfinite(half_width):
+    if target <= 0 or n <= 0 or not math.isfinite(half_width):
         return None
     need = n * (half_width / target) ** 2
     return int(math.ceil(need / 10) * 10) if need < 1e12 else None
@@ -229,7 +229,8 @@ def inconclusive_words(n: int, name: str, resolvable: float | None, gate: Gate, 
     """Return e.g. `inconclusive: 200 test rows resolve roc_auc changes of about ±0.018; the margin is 0.01; ...`."""
     assert resolvable is not None
     margin = gate.non_inferiority_margin
-    text = f"inconclusive: {n:,} test rows resolve {name} changes of about ±{short(resolvable)}"
+    rows = f"{n:,} test rows" if n > 0 else "the test rows"
+    text = f"inconclusive: {rows} resolve {name} changes of about ±{short(resolvable)}"
     if margin is not None:
         text += f"; the margin is {short(margin)}"
     if needed is not None:

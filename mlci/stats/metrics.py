@@ -203,7 +203,8 @@ class Probabilistic(Metric):
 
 
 class RocAuc(Probabilistic):
-    """Binary: the positive class's AUC, with DeLong's interval. Multiclass: one-vs-rest macro, bootstrapped."""
+    """Binary: the positive class's AUC, with DeLong's interval. Multiclass: one-vs-rest macro over the
+    classes present in the rows (all of them on a whole test set), bootstrapped."""
 
     def interval_method(self, binary: bool) -> str:
         return "delong" if binary else "bootstrap"
@@ -229,8 +230,13 @@ class RocAuc(Probabilistic):
         sums = proba.sum(axis=1)
         not_proba = np.abs(1.0 - sums) > gw.ALLCLOSE_ATOL + gw.ALLCLOSE_RTOL * np.abs(sums)
         why.bad_rows(not_proba, "probabilities do not sum to 1")  # sklearn refuses such rows
-        why.classes((counts == 0).any(axis=1), counts)  # a class absent from the group, like sklearn
-        return per_class.mean(axis=0)
+        # A slice rarely holds every class (penguins: one island, two species): its one-vs-rest
+        # AUC averages over the classes present in it, and is undefined with fewer than two.
+        # With every class present this is scikit-learn's macro average exactly.
+        why.classes((counts > 0).sum(axis=1) < 2, counts)
+        present = np.isfinite(per_class)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(present, per_class, 0.0).sum(axis=0) / present.sum(axis=0)
 
     def intervals(self, g: Groups, frame: Frame, stats: StatisticsSection, wanted: np.ndarray) -> GroupIntervals:
         if frame.pos is None:

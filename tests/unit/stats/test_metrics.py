@@ -44,7 +44,13 @@ def _binary(fn: Callable[..., float]) -> Callable[[np.ndarray, Predictions, list
 def _roc_auc(y: np.ndarray, p: Predictions, classes: list) -> float:
     if len(classes) == 2:
         return skm.roc_auc_score(y == classes[1], p.proba[:, 1])
-    return skm.roc_auc_score(y, p.proba, multi_class="ovr", average="macro", labels=classes)
+    present = [i for i, c in enumerate(classes) if (y == c).any()]
+    if len(present) == len(classes):
+        return skm.roc_auc_score(y, p.proba, multi_class="ovr", average="macro", labels=classes)
+    # Rows missing some class (a slice): one-vs-rest over the classes present, as mlci documents.
+    if not np.allclose(1, p.proba.sum(axis=1)) or len(present) < 2:
+        raise ValueError("sklearn refuses these rows")
+    return float(np.mean([skm.roc_auc_score(y == classes[i], p.proba[:, i]) for i in present]))
 
 
 def _average_precision(y: np.ndarray, p: Predictions, classes: list) -> float:
