@@ -161,6 +161,7 @@ class CategoricalEntry(_Entry):
     # Categories seen once in the reference: the Good-Turing estimate of the share of fresh rows
     # in categories the reference never saw, when nothing drifted. None: an older profile.
     singletons: NonNegativeInt | None = None
+    doubletons: NonNegativeInt | None = None  # categories seen twice: the estimate's variance needs them
 
 
 ProfileEntry = Annotated[NumericEntry | CategoricalEntry, Field(discriminator="kind")]
@@ -203,6 +204,7 @@ NEWER: dict[str, Any] = {
     "oov_rate": None,
     "words": None,
     "singletons": None,
+    "doubletons": None,
     "other_counts": None,
 }
 
