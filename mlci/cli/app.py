@@ -355,7 +355,8 @@ def drift(opts: Options, current: str | None) -> None:
     """Drift of fresh data against the production version's reference profile.
 
     Per feature: population stability index, a KS (numeric) or chi-square (categorical)
-    test, unseen categories and null rates; exit 1 when a feature crosses drift.psi_fail.
+    test, unseen categories and null rates; exit 1 when a feature's test is significant after Holm's
+    correction across features (drift.alpha) and its effect is at least drift.min_effect.
     Example: mlci drift --current data/2026-11-22.parquet
     """
     from mlci._internal.serial import to_data

@@ -260,6 +260,13 @@ class SplitSection(Section):
         True, description="Keep the target's class balance in both parts (classification).", examples=[True]
     )
     seed: int = Field(0, description="Seed of the split, so every run splits the same way.", examples=[0])
+    by: str | None = Field(
+        None,
+        description="A date or time column: the split is by time instead of at random, the latest `test_size` "
+        "of rows (by this column) are the test set, so no future row leaks into training. `mlci init` "
+        "writes it when the table has a datetime column.",
+        examples=["signup_date"],
+    )
 
 
 class SqlSource(Section):

@@ -7,6 +7,7 @@ typed result.
 
 from __future__ import annotations
 
+from dataclasses import field
 from typing import Any, Literal
 
 from pydantic.dataclasses import dataclass as result
@@ -21,6 +22,28 @@ class GateResult:
     passed: bool
     reason: str
     skipped: bool = False
+    # What these rows can resolve: the half-width of the difference's interval (None: no interval).
+    resolvable: float | None = None
+    # The gate failed because the interval is wider than what it must show, not because the
+    # candidate was shown worse: these rows cannot decide, and `rows_needed` would.
+    inconclusive: bool = False
+    rows_needed: int | None = None
+    # A slice gate: the one-sided p-value of "no worse than allowed" after the family's correction.
+    adjusted_p: float | None = None
+    # The least change (candidate - baseline, in the metric's units and sign) the gate allows.
+    allowed_change: float | None = None
+
+
+@result
+class SliceTests:
+    """How one gate judged the slices: how many were tested, under which error control, and what failed."""
+
+    metric: str
+    correction: str  # "holm", "benjamini-hochberg" or "none"
+    tested: int
+    failed: int
+    too_small: int  # below min_slice_size: shown, not gated
+    without_interval: int  # the method's assumptions do not hold there, or no information
 
 
 @result
@@ -31,6 +54,7 @@ class Verdict:
     gates: list[GateResult]
     reasons: list[str]  # one per failed gate
     summary: str
+    slice_tests: list[SliceTests] = field(default_factory=list)  # one per gate with `slices: true`
 
 
 @result
@@ -48,6 +72,9 @@ class MetricResult:
     p_value: float | None  # two-sided, H0: delta == 0
     method: str  # "delong", "mcnemar", "paired-t", "delta-method", "bootstrap", "none"
     undefined: str | None = None  # why a value (or the delta) is missing, in words
+    # Why there is no interval although both values exist: the rows hold no information on a
+    # difference (the models agree on all of them), or the method's assumptions fail there.
+    no_interval: str | None = None
 
 
 @result

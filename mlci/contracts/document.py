@@ -213,8 +213,10 @@ def _gates_stage(comparison: Comparison | None) -> Stage:
 def _drift_stage(drift: DriftReport) -> Stage:
     counts = drift.counts
     status: StageStatus = "fail" if drift.status == "fail" else "warn" if drift.status == "warn" else "pass"
-    reasons = [f"{f.feature}: psi {f.psi:.3f} ({f.status})" for f in drift.features if f.status != "ok"]
+    reasons = [f.describe(len(drift.features)) for f in drift.features if f.status != "ok"]
     summary = f"drift {drift.status}: {counts['fail']} failing, {counts['warn']} warning of {len(drift.features)}"
+    if drift.skipped:
+        summary += f" ({len(drift.skipped)} not checked)"
     return Stage(name=DRIFT, status=status, summary=summary, reasons=reasons)
 
 

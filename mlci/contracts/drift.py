@@ -27,7 +27,7 @@ from pydantic.dataclasses import dataclass
 from mlci._internal.models import Record
 from mlci.contracts.parsing import Loc, parse_record
 
-Kind = Literal["numeric", "categorical", "prediction"]
+Kind = Literal["numeric", "categorical", "prediction", "datetime", "text"]
 Status = Literal["ok", "warn", "fail"]
 
 
@@ -46,11 +46,30 @@ class FeatureDrift:
     null_rate_cur: float
     unseen: list[str] = field(default_factory=list)
     status: Status = "ok"
-    psi_warn: float = 0.1
-    psi_fail: float = 0.25
+    psi_warn: float | None = None  # PSI levels that (with a significant test) also warn/fail; None: unused
+    psi_fail: float | None = None
+    # The verdict's inputs: the test's p-value after the correction across features, and the
+    # effect size (numeric, datetime, text: the largest CDF gap; categorical: the share of rows
+    # that moved between categories, with unseen ones counted beyond their expected share).
+    p_adjusted: float = 1.0
+    effect: float = 0.0
+    unseen_share: float | None = None  # categorical: share of current rows in categories never seen
+    detail: str | None = None  # datetime: rows outside the reference range; text: out-of-vocabulary rate
+
+    def describe(self, family: int) -> str:
+        """Return one sentence: the feature, its test after the correction, its effect, PSI and status."""
+        test = "Kolmogorov-Smirnov" if self.test == "ks" else "chi-square"
+        p = "p<0.001" if self.p_adjusted < 0.001 else f"p={self.p_adjusted:.3g}"
+        text = (
+            f"{self.feature}: {test} {p} after Holm across {family} features, effect {self.effect:.3f}"
+            f" (psi {self.psi:.3f}): {self.status}"
+        )
+        if self.unseen_share:
+            text += f"; {self.unseen_share:.1%} of rows in unseen categories"
+        return text + (f"; {self.detail}" if self.detail else "")
 
     @field_validator(
-        "psi", "statistic", "p_value", "null_rate_ref", "null_rate_cur", "psi_warn", "psi_fail", mode="before"
+        "psi", "statistic", "p_value", "null_rate_ref", "null_rate_cur", "p_adjusted", "effect", mode="before"
     )
     @classmethod
     def _undefined_is_nan(cls, value: Any) -> Any:
@@ -66,6 +85,10 @@ class DriftReport:
     rows_cur: int
     features: list[FeatureDrift]
     status: Status
+    # Columns not checked, and why (identifier, empty, drift.ignore, ...): none is left out silently.
+    skipped: dict[str, str] = field(default_factory=dict)
+    alpha: float = 0.05  # the false-alarm rate the verdict holds across features
+    min_effect: float = 0.03
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -97,6 +120,12 @@ class NumericEntry(_Entry):
     std: float | None = None
     min: float | None = None
     max: float | None = None
+    # What the numbers are: the values themselves, a datetime column's seconds since the epoch,
+    # or a text column's length in words (with its vocabulary, for the out-of-vocabulary rate).
+    source: Literal["values", "datetime", "text"] = "values"
+    vocabulary: list[str] | None = None
+    oov_rate: float | None = None  # the reference's own share of words outside `vocabulary`
+    words: int | None = None  # the reference's words in all
 
     @model_validator(mode="after")
     def _bins(self) -> Self:
@@ -123,8 +152,16 @@ class CategoricalEntry(_Entry):
     kind: Literal["categorical"] = "categorical"
     counts: dict[str, NonNegativeInt]  # the top_k categories (as strings), most frequent first
     other: NonNegativeInt  # non-null rows in the other categories
-    other_names: list[str] = []  # more known categories, without counts (not unseen when they come back)
+    other_names: list[str] = []  # more known categories (not unseen when they come back)
+    # Their counts, in the same order (None: an older profile). The test compares every counted
+    # category: testing only the top_k, chosen because they were frequent in the reference,
+    # would see them "shrink" in any fresh sample and cry wolf.
+    other_counts: list[NonNegativeInt] | None = None
     complete: bool = True  # False: categories beyond `counts` and `other_names` existed (unknown ones are not unseen)
+    # Categories seen once in the reference: the Good-Turing estimate of the share of fresh rows
+    # in categories the reference never saw, when nothing drifted. None: an older profile.
+    singletons: NonNegativeInt | None = None
+    doubletons: NonNegativeInt | None = None  # categories seen twice: the estimate's variance needs them
 
 
 ProfileEntry = Annotated[NumericEntry | CategoricalEntry, Field(discriminator="kind")]
@@ -136,6 +173,7 @@ class Profile(Record):
     rows: NonNegativeInt
     features: dict[str, ProfileEntry]
     predictions: ProfileEntry | None = None
+    skipped: dict[str, str] = {}  # columns left out of the profile, and why
 
     @classmethod
     def parse(cls, raw: bytes | str, where: str) -> Profile:
@@ -144,8 +182,31 @@ class Profile(Record):
         return parse_record(cls, raw, where, remedy=remedy, path=_without_kind)
 
     def dump(self) -> bytes:
-        """Return profile.json's bytes: every field, keys sorted, compact (as mlci has always written it)."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        """Return profile.json's bytes: every field, keys sorted, compact (as mlci has always written it).
+
+        Fields added since (NEWER) are left out while they hold their default, so a profile an
+        earlier mlci wrote is written back byte for byte.
+        """
+        data = self.model_dump(mode="json")
+        entries = [*data["features"].values(), *([data["predictions"]] if data.get("predictions") else [])]
+        for d in [data, *entries]:
+            for key, default in NEWER.items():
+                if key in d and d[key] == default:
+                    del d[key]
+        return json.dumps(data, sort_keys=True).encode()
+
+
+#: Fields profile.json gained after its first release, with the default an older file implies.
+NEWER: dict[str, Any] = {
+    "skipped": {},
+    "source": "values",
+    "vocabulary": None,
+    "oov_rate": None,
+    "words": None,
+    "singletons": None,
+    "doubletons": None,
+    "other_counts": None,
+}
 
 
 def _without_kind(loc: Loc) -> Loc:

@@ -101,18 +101,43 @@ class Datasets:
         """Return the engine table behind `train` or `test` (the one split table for both), if any."""
         return self.engines.get(name) or self.engines.get("table")
 
-    def reference_profile(self, categorical: list[str], predictions: Any, features: list[str] | None = None) -> Profile:
-        """Return the drift profile of the training data (of `features`, default all): in its engine, else pandas."""
+    def reference_profile(
+        self,
+        categorical: list[str],
+        predictions: Any,
+        features: list[str] | None = None,
+        *,
+        text: list[str] | None = None,
+        dates: list[str] | None = None,
+        skipped: dict[str, str] | None = None,
+    ) -> Profile:
+        """Return the drift profile of the training data (of `features`, default all): in its engine, else pandas.
+
+        `text` and `dates` name the free-text and datetime columns; `skipped` the columns left
+        out and why, which the drift report lists.
+        """
         from mlci.stats.drift import build_profile, prediction_entry
 
         features = self.features if features is None else features
+        skipped = dict(skipped or {})
         engine = self.engine_for("train")
         if engine is None:
-            return build_profile(self.train, features=features, categorical=categorical, predictions=predictions)
-        profile = engine.profile(features, categorical=categorical)
-        if predictions is None:
-            return profile
-        return profile.model_copy(update={"predictions": prediction_entry(predictions)})
+            return build_profile(
+                self.train,
+                features=features,
+                categorical=categorical,
+                predictions=predictions,
+                text=text,
+                dates=dates,
+                skipped=skipped,
+            )
+        special = set(text or []) | set(dates or [])
+        skipped.update({c: "datetime and text columns are profiled for tables read into pandas only" for c in special})
+        profile = engine.profile([f for f in features if f not in special], categorical=categorical)
+        update: dict[str, Any] = {"skipped": skipped}
+        if predictions is not None:
+            update["predictions"] = prediction_entry(predictions)
+        return profile.model_copy(update=update)
 
 
 def repository_of(config: Config) -> Path:
@@ -341,7 +366,8 @@ def load_datasets(config: Config) -> Datasets:
         split = d.split or _default_split()
         fingerprints = {
             "table": fingerprint,
-            "split": f"test_size={split.test_size},seed={split.seed},stratify={split.stratify}",
+            "split": f"test_size={split.test_size},seed={split.seed},stratify={split.stratify}"
+            + (f",by={split.by}" if split.by else ""),
         }
         sources = {"table": uri}
 
@@ -435,6 +461,35 @@ def _default_split() -> Any:
     return SplitSection()
 
 
+def _split_by_time(frame: pd.DataFrame, column: str, test_size: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (train, test) with the latest `test_size` of rows by `column` in test: no future row in training.
+
+    Rows sharing the cut-off time all go to the test side, so every test row is strictly later
+    than every training row.
+    """
+    import math
+
+    import pandas as pd
+
+    if column not in frame.columns:
+        raise DataError(f"data.split.by: the table has no column {column!r}", hint="name a date or time column")
+    values = frame[column]
+    if not pd.api.types.is_datetime64_any_dtype(values.dtype) and not pd.api.types.is_numeric_dtype(values.dtype):
+        values = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
+    if values.isna().any():
+        bad = int(values.isna().sum())
+        raise DataError(
+            f"data.split.by: {bad} rows of column {column!r} have no date or time", hint="fill or drop them"
+        )
+    order = values.sort_values(kind="stable")
+    n_test = max(1, math.ceil(len(frame) * test_size))
+    cut = order.iloc[len(order) - n_test]
+    later = (values >= cut).to_numpy()
+    if later.all():
+        raise DataError(f"data.split.by: every row of {column!r} has the same latest time, so none is left to train on")
+    return frame[~later].reset_index(drop=True), frame[later].reset_index(drop=True)
+
+
 def split_table(
     frame: pd.DataFrame, config: Config, split: SplitSection | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -442,6 +497,8 @@ def split_table(
     from sklearn.model_selection import train_test_split
 
     split = split or config.data.split or _default_split()
+    if split.by is not None:
+        return _split_by_time(frame, split.by, split.test_size)
     target = frame[config.data.target]
     stratify = target if split.stratify and config.model.task == "classification" else None
     try:

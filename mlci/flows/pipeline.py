@@ -214,10 +214,13 @@ def _baseline_predictions(
 def feature_notes(config: Config, datasets: Datasets) -> list[str]:
     """Return what the default preprocessing did with each kind of feature, in words."""
     from mlci.data.features import config_kinds
+    from mlci.modeling.training import categorical_encoding_note
 
     if config.model.preprocessing == "none" or config.model.estimator is None:
         return []
-    return config_kinds(config, datasets.train).notes()
+    kinds = config_kinds(config, datasets.train)
+    encoding = categorical_encoding_note(config.model.estimator, kinds)
+    return kinds.notes() + ([encoding] if encoding else [])
 
 
 def judge(

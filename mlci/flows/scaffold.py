@@ -158,6 +158,23 @@ def build_suite(
             integer = pd.api.types.is_integer_dtype(values) or bool((values == values.round()).all())
             low, high = _range(values.astype("float64"), integer)
             exps.append(E.ExpectColumnValuesToBeBetween(column=col, min_value=low, max_value=high, mostly=MOSTLY))
+        elif kind == "datetime":
+            # The dates seen, with room for as much future again: fresh rows are later, but not
+            # decades later (a unit or parsing error), nor earlier than the history.
+            stamps = pd.to_datetime(
+                values, errors="coerce", utc=True, format="ISO8601" if values.dtype == object else None
+            )
+            low, high = stamps.min(), stamps.max()
+            if pd.notna(low) and pd.notna(high):
+                # GX compares dates as a column's min and max (a per-row "between" refuses strings).
+                span = max(high - low, pd.Timedelta(days=365))
+                bounds = {"min_value": (low - span / 10).strftime("%Y-%m-%d")}
+                exps.append(E.ExpectColumnMinToBeBetween(column=col, **bounds, max_value=high.strftime("%Y-%m-%d")))
+                exps.append(
+                    E.ExpectColumnMaxToBeBetween(
+                        column=col, min_value=low.strftime("%Y-%m-%d"), max_value=(high + span).strftime("%Y-%m-%d")
+                    )
+                )
         elif kind == "categorical":
             distinct = sorted(values.astype(str).unique().tolist())
             if len(distinct) <= MAX_SET:
@@ -173,6 +190,40 @@ def _sorted(values: list[Any]) -> list[Any]:
         return sorted(values)
     except TypeError:
         return sorted(values, key=str)
+
+
+#: The roc_auc non-inferiority margin `mlci init` writes.
+MARGIN = 0.01
+# What init assumes of models it has not seen, to say what a test set can resolve: an AUC of
+# 0.85 (Hanley & McNeil's variance) and a correlation of 0.5 between the two models' AUCs,
+# so the paired difference has the variance of one AUC. A rough planning figure, said as such.
+PLANNING_AUC, PLANNING_CORRELATION = 0.85, 0.5
+
+
+def resolvable_auc_change(rows: int, minority: float, confidence: float = 0.95) -> float:
+    """Return about what roc_auc change `rows` test rows resolve (the half-width of the paired interval)."""
+    from scipy import stats
+
+    a = PLANNING_AUC
+    m = max(1.0, rows * minority)
+    k = max(1.0, rows - m)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (m - 1) * (q1 - a * a) + (k - 1) * (q2 - a * a)) / (m * k)
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    return z * math.sqrt(2 * (1 - PLANNING_CORRELATION) * var)
+
+
+def margin_warning(rows: int, minority: float, margin: float) -> str | None:
+    """Return a warning when `rows` test rows likely cannot resolve `margin` (with the rows that would), else None."""
+    half = resolvable_auc_change(rows, minority)
+    if half <= margin:
+        return None
+    needed = math.ceil(rows * (half / margin) ** 2 / 10) * 10
+    return (
+        f"warning: {rows:,} test rows likely resolve roc_auc changes of only about ±{half:.3g}, wider than the "
+        f"margin {margin:g} written to mlci.yaml; about {needed:,} test rows would resolve it (until then, checks "
+        "will fail as inconclusive unless you widen non_inferiority_margin)"
+    )
 
 
 def gates_text(task: str, n_classes: int) -> tuple[str, str, str]:
@@ -194,7 +245,7 @@ def gates_text(task: str, n_classes: int) -> tuple[str, str, str]:
         f"""  # The candidate's roc_auc{averaged} may be lower than production's by at most 0.01
   # (on its 0-1 scale), with 95% confidence.
   - metric: roc_auc
-    non_inferiority_margin: 0.01
+    non_inferiority_margin: {MARGIN}
 """,
     )
 
@@ -210,6 +261,7 @@ def _config_text(
     kinds: FeatureKinds,
     read_options: dict[str, str],
     positive: Any = None,
+    split_by: str | None = None,
 ) -> str:
     estimator = f"sklearn.ensemble.HistGradientBoosting{'Classifier' if task == 'classification' else 'Regressor'}"
     primary, others, gates = gates_text(task, n_classes)
@@ -217,6 +269,13 @@ def _config_text(
         where = f"  train: {json.dumps(tables['train'])}\n  test: {json.dumps(tables['test'])}\n"
     else:
         where = f"  table: {json.dumps(tables['train'])}\n  split: {{test_size: 0.25, seed: 0}}\n"
+        if split_by is not None:
+            where = (
+                f"  table: {json.dumps(tables['train'])}\n"
+                f"  # By time: the latest 25% of rows (by {split_by}) are the test set, so no future row\n"
+                "  # leaks into training. Remove `by` for a random split.\n"
+                f"  split: {{by: {json.dumps(split_by)}, test_size: 0.25}}\n"
+            )
     if read_options:
         where += f"  read_options: {json.dumps(read_options)}\n"
     lines = [f"  target: {json.dumps(target)}"]
@@ -327,9 +386,22 @@ def init(
     kinds = feature_kinds(train.frame, [str(c) for c in train.frame.columns if c not in (target, id_column)])
     suite_rel = f"expectations/{name}.json"
     paths = {k: _relative(t.uri, directory) for k, t in tables.items()}
+    dates = kinds.of("datetime")
+    split_by = dates[0] if dates and "test" not in tables else None
+    if split_by is not None:
+        result.notes.append(
+            f"data.split.by: {split_by} — the latest 25% of rows by '{split_by}' are the test set, so no future "
+            "row leaks into training (a random split would)"
+        )
+    test_rows = len(tables["test"].frame) if "test" in tables else math.ceil(len(train.frame) * 0.25)
+    if task == "classification":
+        counts = train.frame[target].value_counts()
+        warning = margin_warning(test_rows, float(counts.min() / counts.sum()), MARGIN)
+        if warning:
+            result.notes.append(warning)
     files: dict[Path, str] = {
         directory / "mlci.yaml": _config_text(
-            name, paths, target, task, n_classes, id_column, suite_rel, kinds, options, positive
+            name, paths, target, task, n_classes, id_column, suite_rel, kinds, options, positive, split_by
         ),
         directory / suite_rel: json.dumps(
             build_suite(frames, name, kinds, target=target, task=task, id_column=id_column), indent=2

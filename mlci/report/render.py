@@ -292,6 +292,7 @@ def _view(document: ReportDocument, doc: dict[str, Any], budget: _Budget) -> tup
     view["changes"] = _changes(doc.get("changes"))
     view["examples"] = doc.get("examples")  # format: results: the changed examples (ids, slices; texts if asked)
     view["gates"] = _gates(gates, budget, cuts)
+    view["gates"]["families"] = list(verdict.get("slice_tests") or [])
     view["slices"] = _slices(comparison, gates, budget, cuts)
     view["chart"] = _chart(comparison)
     view["validation"] = _validation(validation, budget, cuts)
@@ -423,28 +424,23 @@ def _chart(comparison: dict[str, Any]) -> dict[str, Any] | None:
     if overall is None or overall.get("candidate") is None:
         return None
     with_baseline = overall.get("baseline") is not None
-    bars: list[tuple[Any, float | None, float]] = [(None, overall.get("baseline"), overall["candidate"])]
     slices = sorted(comparison.get("slices") or [], key=lambda s: -int(s.get("n") or 0))
+    if with_baseline and overall.get("delta") is not None:
+        return _forest(comparison, primary, overall, slices)
+    bars: list[tuple[Any, float | None, float]] = [(None, overall.get("baseline"), overall["candidate"])]
     for s in slices:
         if len(bars) >= CHART_BARS:
             break
         m = next((x for x in s.get("metrics") or [] if x.get("name") == primary), None)
-        if m is None or m.get("candidate") is None or (with_baseline and m.get("baseline") is None):
+        if m is None or m.get("candidate") is None:
             continue
         bars.append((s, m.get("baseline"), m["candidate"]))
-    # One series, on an axis that does not exaggerate: with a baseline, the change per group
-    # (candidate - baseline) on an axis symmetric around 0, so the sign reads at a glance;
-    # without one, the candidate's values on an axis from 0. Two bar series in mermaid's
-    # xychart are drawn over each other, and a zoomed axis turns noise into towers.
-    if with_baseline:
-        values = [float(c) - float(b) for _, b, c in bars if b is not None]
-        top = max(abs(v) for v in values) * 1.2 or 0.01
-        y_min, y_max = -top, top
-    else:
-        values = [float(c) for _, _, c in bars]
-        lo, hi = min(values), max(values)
-        y_min = min(0.0, lo * 1.1)
-        y_max = 1.0 if lo >= 0 and hi <= 1 else max(hi * 1.1, 0.0) or 1.0
+    # Without a baseline: the candidate's values on an axis from 0 (a zoomed axis turns noise
+    # into towers). With one, the forest plot of changes (`_forest`).
+    values = [float(c) for _, _, c in bars]
+    lo, hi = min(values), max(values)
+    y_min = min(0.0, lo * 1.1)
+    y_max = 1.0 if lo >= 0 and hi <= 1 else max(hi * 1.1, 0.0) or 1.0
 
     one_column = len({str(s.get("column")) for s, _, _ in bars if s is not None}) <= 1
 
@@ -462,7 +458,7 @@ def _chart(comparison: dict[str, Any]) -> dict[str, Any] | None:
     return {
         "metric": Safe(md.mermaid_label(primary, 40)),
         "labels": Safe(", ".join(f'"{label(s)}"' for s, _, _ in bars)),
-        "delta": with_baseline,
+        "delta": False,
         "better": "above" if gib else "below",
         "series": series(values),
         "y_min": Safe(f"{y_min:.4g}"),
@@ -471,6 +467,58 @@ def _chart(comparison: dict[str, Any]) -> dict[str, Any] | None:
         "slices": len(bars) - 1,
         "total_slices": len(slices),
     }
+
+
+#: Slices the forest plot shows beside overall: those with the strongest evidence of a change.
+FOREST_SLICES = 15
+
+
+def _forest(
+    comparison: dict[str, Any], primary: str, overall: dict[str, Any], slices: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The forest plot of the primary metric's change: overall, then the slices with the smallest p-values."""
+    from mlci.report.forest import Row, forest
+
+    rows = [
+        Row(
+            "overall",
+            int(comparison.get("n_rows") or 0),
+            overall["delta"],
+            overall.get("ci_low"),
+            overall.get("ci_high"),
+        )
+    ]
+    candidates = []
+    for s in slices:
+        m = next((x for x in s.get("metrics") or [] if x.get("name") == primary), None)
+        if m is None or m.get("delta") is None:
+            continue
+        p = m.get("p_value")
+        candidates.append((1.0 if p is None else float(p), -int(s.get("n") or 0), s, m))
+    candidates.sort(key=lambda c: (c[0], c[1]))
+    one_column = len({str(s.get("column")) for s in slices}) <= 1
+    for _, _, s, m in candidates[:FOREST_SLICES]:
+        label = str(s.get("category")) if one_column else f"{s.get('column')}={s.get('category')}"
+        rows.append(
+            Row(md.mermaid_label(label, 30), int(s.get("n") or 0), m["delta"], m.get("ci_low"), m.get("ci_high"))
+        )
+    gate = next(
+        (
+            g
+            for g in (comparison.get("verdict") or {}).get("gates") or []
+            if g.get("metric") == primary and g.get("scope") == "overall" and g.get("allowed_change") is not None
+        ),
+        None,
+    )
+    text = forest(
+        rows,
+        metric=primary,
+        allowed=None if gate is None else float(gate["allowed_change"]),
+        greater_is_better=bool(overall.get("greater_is_better", True)),
+        confidence=float(comparison.get("confidence") or 0.95),
+        more=max(0, len(candidates) - FOREST_SLICES),
+    )
+    return {"forest": Safe(text), "metric": Safe(md.mermaid_label(primary, 40)), "delta": True}
 
 
 def _json_text(value: Any) -> str:

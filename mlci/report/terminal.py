@@ -39,21 +39,32 @@ def render_verdict(document: ReportDocument) -> str:
         cand = "-" if m.candidate is None else f"{m.candidate:.4f}"
         delta = "-" if m.delta is None else f"{m.delta:+.4f}"
         ci = "" if m.ci_low is None else f"[{m.ci_low:+.4f}, {m.ci_high:+.4f}] p={m.p_value:.3g} ({m.method})"
+        ci = ci or (f"no interval: {m.no_interval}" if m.no_interval else "")
         lines.append(f"{m.name:<18}{base:>10}{cand:>11}{delta:>10}  {ci}")
-    failed = [g for g in v.gates if not g.passed and not g.skipped]
-    if failed:
-        lines += ["", "failed gates:"] + [f"  - {g.metric} on {g.scope}: {g.reason}" for g in failed]
+    if v.reasons:  # one line per failing metric and scope, however many gates name it
+        lines += ["", "failed gates:"] + [f"  - {reason}" for reason in v.reasons]
     return "\n".join(lines)
 
 
 def render_drift(report: DriftReport) -> str:
     """Return the drift table, worst feature first."""
-    lines = [f"{'feature':<24}{'kind':<13}{'psi':>8}  {'test':<5}{'p':>10}  {'nulls ref->cur':<16}status  unseen"]
+    lines = [
+        f"{'feature':<24}{'kind':<13}{'psi':>8}  {'test':<5}{'p (Holm)':>10}{'effect':>8}  "
+        f"{'nulls ref->cur':<16}status  unseen / detail"
+    ]
     for f in report.features:
-        p = "-" if f.p_value is None or f.p_value != f.p_value else f"{f.p_value:.3g}"
+        p = "-" if f.p_adjusted != f.p_adjusted else f"{f.p_adjusted:.3g}"
+        effect = "-" if f.effect != f.effect else f"{f.effect:.3f}"
         nulls = f"{f.null_rate_ref:.1%}->{f.null_rate_cur:.1%}"
         unseen = ", ".join(map(str, f.unseen[:3])) + (" ..." if len(f.unseen) > 3 else "")
+        extra = "; ".join(x for x in (unseen, f.detail or "") if x)
         lines.append(
-            f"{f.feature[:23]:<24}{f.kind:<13}{f.psi:>8.3f}  {f.test:<5}{p:>10}  {nulls:<16}{f.status:<8}{unseen}"
+            f"{f.feature[:23]:<24}{f.kind:<13}{f.psi:>8.3f}  {f.test:<5}{p:>10}{effect:>8}  "
+            f"{nulls:<16}{f.status:<8}{extra}"
         )
+    lines.append(
+        f"verdict: tests Holm-corrected across {len(report.features)} features at a {report.alpha:g} false-alarm "
+        f"rate; fails where the effect is at least {report.min_effect:g}"
+    )
+    lines += [f"not checked: {name} ({why})" for name, why in report.skipped.items()]
     return "\n".join(lines)

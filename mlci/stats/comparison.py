@@ -66,6 +66,8 @@ def compare(
         confidence=statistics.confidence,
         has_baseline=baseline is not None,
         primary=primary,
+        n_rows=len(frame.y),
+        correction=statistics.slice_correction,
     )
     positive = frame.labels[frame.pos] if frame.pos is not None and frame.labels else None
     return Comparison(
@@ -109,7 +111,9 @@ def group_results(metrics: list[Metric], frame: Frame, g: Groups, stats: Statist
         base_arr, base_why = metric.values(g, frame, "base")
         base = base_arr.tolist()
         wanted = np.isfinite(cand_arr) & np.isfinite(base_arr) & (g.size >= 2)
-        iv: GroupIntervals | None = metric.intervals(g, frame, stats, wanted) if wanted.any() else None
+        iv: GroupIntervals | None = None
+        if wanted.any():
+            iv = metric.intervals(g, frame, stats, wanted).agreeing(stats.confidence)
         method = "none" if iv is None else iv.method
         nan = [math.nan] * count
         low, high, p = (nan, nan, nan) if iv is None else (iv.low.tolist(), iv.high.tolist(), iv.p.tolist())
@@ -122,6 +126,7 @@ def group_results(metrics: list[Metric], frame: Frame, g: Groups, stats: Statist
                 continue
             delta = c - b
             has = bool(wanted[i])
+            no_interval = iv.why[i] if iv is not None and has else None
             out[i].append(
                 MetricResult(
                     name=name,
@@ -134,6 +139,7 @@ def group_results(metrics: list[Metric], frame: Frame, g: Groups, stats: Statist
                     ci_high=_finite(high[i]) if has else None,
                     p_value=_finite(p[i]) if has else None,
                     method=method if has else "none",
+                    no_interval=no_interval,
                 )
             )
     return out

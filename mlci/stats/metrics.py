@@ -14,10 +14,11 @@ how it is computed:
   group, by the method `interval_method` names and the report shows (MetricResult.method):
 
   - `delong`        binary roc_auc: DeLong's paired test on the midrank components.
-  - `mcnemar`       accuracy: exact McNemar p-value, Wald interval with the paired variance.
+  - `mcnemar`       accuracy: exact McNemar p-value; Newcombe's paired score interval, widened
+                    to the exact conditional one, so the two agree by construction.
   - `paired-t`      log_loss, brier, mae, mape: each is a mean of per-row losses, so the
                     t-interval of the mean per-row difference is the textbook answer.
-  - `delta-method`  rmse: a smooth function of a mean of squared errors.
+  - `delta-method`  rmse: a smooth function of a mean of squared errors (Student's t quantiles).
   - `bootstrap`     f1, precision, recall, balanced_accuracy, average_precision, r2 and multiclass
                     roc_auc: paired bootstrap over rows (`statistics.resamples`), group by group.
 
@@ -202,7 +203,8 @@ class Probabilistic(Metric):
 
 
 class RocAuc(Probabilistic):
-    """Binary: the positive class's AUC, with DeLong's interval. Multiclass: one-vs-rest macro, bootstrapped."""
+    """Binary: the positive class's AUC, with DeLong's interval. Multiclass: one-vs-rest macro over the
+    classes present in the rows (all of them on a whole test set), bootstrapped."""
 
     def interval_method(self, binary: bool) -> str:
         return "delong" if binary else "bootstrap"
@@ -228,8 +230,13 @@ class RocAuc(Probabilistic):
         sums = proba.sum(axis=1)
         not_proba = np.abs(1.0 - sums) > gw.ALLCLOSE_ATOL + gw.ALLCLOSE_RTOL * np.abs(sums)
         why.bad_rows(not_proba, "probabilities do not sum to 1")  # sklearn refuses such rows
-        why.classes((counts == 0).any(axis=1), counts)  # a class absent from the group, like sklearn
-        return per_class.mean(axis=0)
+        # A slice rarely holds every class (penguins: one island, two species): its one-vs-rest
+        # AUC averages over the classes present in it, and is undefined with fewer than two.
+        # With every class present this is scikit-learn's macro average exactly.
+        why.classes((counts > 0).sum(axis=1) < 2, counts)
+        present = np.isfinite(per_class)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(present, per_class, 0.0).sum(axis=0) / present.sum(axis=0)
 
     def intervals(self, g: Groups, frame: Frame, stats: StatisticsSection, wanted: np.ndarray) -> GroupIntervals:
         if frame.pos is None:

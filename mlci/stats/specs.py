@@ -78,6 +78,14 @@ class StatisticsSection(Section):
         examples=[1000],
     )
     seed: int = Field(0, description="Bootstrap seed, so the same data gives the same interval.", examples=[0])
+    slice_correction: Literal["holm", "benjamini-hochberg", "none"] = Field(
+        "holm",
+        description="Error control across the slices of one gate: a slice fails only when its interval excludes "
+        "the allowed change after this correction. `holm` (the default) bounds the chance of failing any slice "
+        "that is truly within bounds (family-wise error); `benjamini-hochberg` bounds the share of false "
+        "failures among the failing slices; `none` judges each slice's interval alone.",
+        examples=["holm"],
+    )
 
 
 class Gate(Section):
@@ -131,16 +139,53 @@ class Gate(Section):
 class DriftFeature(Section):
     """Thresholds for one feature."""
 
+    min_effect: float | None = Field(None, ge=0, le=1, description="Override of `drift.min_effect`.", examples=[0.1])
     psi_warn: float | None = Field(None, ge=0, description="Override of `drift.psi_warn`.", examples=[0.2])
     psi_fail: float | None = Field(None, ge=0, description="Override of `drift.psi_fail`.", examples=[0.5])
 
 
 class DriftSection(Section):
-    """When fresh data counts as drifted."""
+    """When fresh data counts as drifted.
 
-    psi_warn: float = Field(0.1, ge=0, description="Population stability index that warns.", examples=[0.1])
-    psi_fail: float = Field(0.25, ge=0, description="Population stability index that fails.", examples=[0.25])
+    A feature drifts when its two-sample test (Kolmogorov-Smirnov on numbers, dates and text
+    lengths; chi-square and the unseen-category share on categories; the out-of-vocabulary rate
+    on text) is significant after Holm's correction across all checked features, so that with
+    no drift at all the chance of any alarm is at most `alpha` at every sample size; and its
+    effect (the largest gap between the two distributions, or the share of rows that moved
+    between categories) is at least `min_effect`, so that a huge table does not fail on a
+    negligible shift. Significant but below the effect floor: warn. PSI is reported beside.
+    """
+
+    alpha: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="False-alarm rate of the drift verdict: the chance, with no drift, that any feature is "
+        "flagged (Holm's correction across features).",
+        examples=[0.05],
+    )
+    min_effect: float = Field(
+        0.03,
+        ge=0,
+        le=1,
+        description="Least effect that fails: the largest gap between the reference's and the fresh data's "
+        "cumulative shares (numbers, dates, text lengths), or the share of rows that moved between categories.",
+        examples=[0.05],
+    )
+    psi_warn: float | None = Field(
+        None,
+        ge=0,
+        description="Optional: a significant feature with at least this population stability index warns even "
+        "below `min_effect`. PSI alone never decides: its null value grows as samples shrink.",
+        examples=[0.1],
+    )
+    psi_fail: float | None = Field(
+        None,
+        ge=0,
+        description="Optional: a significant feature with at least this PSI fails even below `min_effect`.",
+        examples=[0.25],
+    )
     features: dict[str, DriftFeature] = Field(
-        default_factory=dict, description="Per-feature overrides.", examples=[{"tenure": {"psi_fail": 0.5}}]
+        default_factory=dict, description="Per-feature overrides.", examples=[{"tenure": {"min_effect": 0.1}}]
     )
     ignore: list[str] = Field(default_factory=list, description="Features not checked.", examples=[["signup_day"]])

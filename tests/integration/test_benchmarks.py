@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import bench_check, bench_engines, bench_slices
+from benchmarks import bench_check, bench_engines, bench_highcard, bench_slices
 from benchmarks.run import GROUPS, TINY_SKIPPED
 from tests.support.cli import mlci_env
 from tests.support.paths import ROOT
@@ -49,7 +49,8 @@ def test_tiny_bench_writes_every_row_with_its_ratio_target_and_verdict(tmp_path:
     assert results["machine"]["cores"]
     assert {r["group"] for r in results["rows"]} == set(groups)
     assert set(groups) == {
-        "startup", "validate", "check", "significance", "slices", "mlflow", "storage", "drift", "engines"
+        "startup", "validate", "check", "significance", "slices", "mlflow", "storage", "drift", "drift_rates",
+        "highcard", "engines",
     }  # fmt: skip
     for row in results["rows"]:
         assert {"ratio", "target", "met", "absolute", "status"} <= set(row), row
@@ -63,6 +64,7 @@ def test_tiny_bench_writes_every_row_with_its_ratio_target_and_verdict(tmp_path:
     assert skipped - {"mlflow"} == set(TINY_SKIPPED)
     ran = {r["id"] for r in results["rows"] if r["status"] == "ok"}
     assert {"cold_start", "validate_5000", "significance", "compare_slices", "storage", "drift"} <= ran
+    assert {"drift_rates_200", "drift_rates_1000"} <= ran
     assert "| # | benchmark | ratio |" in doc
     assert results["machine"]["cpu"] in doc
 
@@ -105,6 +107,7 @@ def test_rows_the_tiny_size_skips_still_compile_and_call_mlci_as_it_parses(tmp_p
 
     scripts = {
         "BARE_SCRIPT": bench_check.BARE_SCRIPT,
+        "HIGHCARD_BARE_SCRIPT": bench_highcard.BARE_SCRIPT,
         "SEQUENCE_SCRIPT": bench_check.SEQUENCE_SCRIPT,
         "GX_SQL": bench_engines.GX_SQL,
         "GX_SPARK": bench_engines.GX_SPARK,
@@ -122,7 +125,11 @@ def test_rows_the_tiny_size_skips_still_compile_and_call_mlci_as_it_parses(tmp_p
                     assert hasattr(module, alias.name), f"{name}: from {node.module} import {alias.name}"
                     imported += 1
     assert imported >= 2, "the drift scripts import mlci's profile functions"
-    lines = [line for m in (bench_check, bench_engines, bench_slices) for line in _mlci_command_lines(m, str(tmp_path))]
+    lines = [
+        line
+        for m in (bench_check, bench_engines, bench_slices, bench_highcard)
+        for line in _mlci_command_lines(m, str(tmp_path))
+    ]
     assert len(lines) >= 5, lines  # train, push, check; validate on SQL and on Parquet
     assert any("check" in line for line in lines) and any("validate" in line for line in lines)
     for line in lines:

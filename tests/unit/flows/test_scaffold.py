@@ -120,8 +120,20 @@ def test_regression_gets_a_relative_gate(mlci, tmp_path):
 def test_a_table_with_dates_and_text_checks_promotes_and_deploys(mlci, tmp_path):
     # Small enough to train three times quickly; the >10k-row tables are the init tests'.
     orders(4_000, seed=2).to_csv(tmp_path / "orders.csv", index=False)
-    assert mlci("init", "--data", "orders.csv", "--target", "returned", "-q", cwd=tmp_path).returncode == 0
+    init = mlci("init", "--data", "orders.csv", "--target", "returned", cwd=tmp_path)
+    assert init.returncode == 0, init.text
+    # A datetime column: init splits by time and says so; the suite bounds the dates.
+    assert "data.split.by: ordered_at" in init.stdout
     config = tmp_path / "mlci.yaml"
+    assert yaml.safe_load(config.read_text())["data"]["split"] == {"by": "ordered_at", "test_size": 0.25}
+    dates = [e for e in suite_of(tmp_path) if e["kwargs"].get("column") == "ordered_at"]
+    assert {"expect_column_min_to_be_between", "expect_column_max_to_be_between"} <= {e["type"] for e in dates}
+    from mlci.config.schema import load_config
+    from mlci.data.tables import load_datasets
+
+    datasets = load_datasets(load_config(config))
+    train_at, test_at = (pd.to_datetime(d["ordered_at"]) for d in (datasets.train, datasets.test))
+    assert len(test_at) == 1000 and test_at.min() > train_at.max()  # no future row in training
     config.write_text(config.read_text().replace("params: {}", "params: {max_iter: 20}"))
     first = mlci("check", cwd=tmp_path)
     assert first.returncode == 0, first.text

@@ -150,7 +150,7 @@ def assert_well_formed(text: str) -> None:
     assert "<!--" not in body, "a second HTML comment could hide content or fake the marker"
     fences = [line for line in text.splitlines() if line.startswith("```")]
     assert len(fences) % 2 == 0
-    assert fences in ([], ["```mermaid", "```"])
+    assert fences in ([], ["```mermaid", "```"], ["```text", "```"])
     assert body.count("<details") == body.count("</details>")
     for table in table_rows(text):
         # Data pipes are escaped, so every row has the header's number of `|`.
@@ -212,7 +212,7 @@ def test_gates_table_marks_each_gate_and_gives_its_reason() -> None:
     for g, mark in [(failed[0], "❌"), (passed[0], "✅")]:
         reason = g.reason.replace(" >= ", " ≥ ").replace(" <= ", " ≤ ")
         assert f"| {mark} | {g.metric} | overall | {reason} |" in gates
-    assert "below min_absolute_change -0.005" in gates
+    assert "roc_auc got worse by" in gates and "allowed: 0.005" in gates
 
 
 # --- slices -------------------------------------------------------------------------------------
@@ -239,6 +239,8 @@ def test_slices_are_open_when_a_slice_gate_failed() -> None:
     # The failed slice gate is in the main gates table, not folded away.
     gates = section(text, "Gates").split("<details>")[0]
     assert "| ❌ | roc_auc | region=south |" in gates
+    # How many slices were tested, under which error control.
+    assert "Slice gates on roc_auc: 3 slices tested, 1 shown worse than allowed after the holm correction" in gates
 
 
 # --- validation and drift -----------------------------------------------------------------------
@@ -367,26 +369,54 @@ def mermaid_block(text: str) -> list[str]:
     return lines[start + 1 : end]
 
 
-def test_chart_is_one_series_of_changes_on_an_axis_around_zero() -> None:
-    # Two bar series in mermaid's xychart are drawn over each other, and a zoomed axis turns
-    # noise into towers: the chart shows candidate - baseline per group, around 0.
-    c = comparison("pass")
-    block = mermaid_block(render(make_doc(c)))
-    assert block[0] == "xychart-beta"
-    axis = next(line.strip() for line in block if line.strip().startswith("x-axis"))
-    assert axis.startswith('x-axis ["overall", "')
-    assert all(f'"{s.category}"' in axis for s in c.slices)  # one slice column: the category alone
-    bars = [line.strip() for line in block if line.strip().startswith("bar [")]
-    assert len(bars) == 1
-    auc = c.metric("roc_auc")
-    assert auc is not None and auc.delta is not None
-    values = [float(v) for v in bars[0].removeprefix("bar [").removesuffix("]").split(",")]
-    assert len(values) == 4  # overall + 3 slices
-    assert values[0] == pytest.approx(auc.delta, rel=1e-3)
-    y_axis = next(line.strip() for line in block if line.strip().startswith("y-axis"))
-    low, high = (float(x) for x in y_axis.rsplit(" ", 3)[-3::2])
-    assert low == -high and high >= max(abs(v) for v in values)
-    assert "candidate - baseline (above 0: candidate better)" in block[1]
+def forest_block(text: str) -> list[str]:
+    lines = text.splitlines()
+    start = lines.index("```text")
+    end = lines.index("```", start + 1)
+    return lines[start + 1 : end]
+
+
+def plot_rows(block: list[str]) -> dict[str, str]:
+    """Return each plotted row's label and its plot cells (the columns under the axis line)."""
+    from mlci.report.forest import WIDTH
+
+    left = len(block[1]) - WIDTH  # the axis line is blank up to the plot
+    rows = {}
+    for line in block[3:]:
+        label = re.sub(r"\s+[\d,]+\s*$", "", line[:left])
+        if line[:left].strip() and re.search(r"[\d,]+\s*$", line[:left]):
+            rows[label.strip()] = line[left : left + WIDTH]
+    return rows
+
+
+def test_the_chart_is_a_forest_plot_with_zero_line_margin_and_true_extents() -> None:
+    from mlci.report.forest import WIDTH, scale
+
+    c = comparison("fail")  # the gate allows roc_auc to fall by 0.005
+    block = forest_block(render(make_doc(c)))
+    assert block[0] == "roc_auc: candidate − baseline, 95% interval"
+    rows = plot_rows(block)
+    assert next(iter(rows)) == "overall" and set(rows) == {"overall", *(s.category for s in c.slices)}
+    results = {"overall": c.metric("roc_auc"), **{s.category: s.metrics[0] for s in c.slices}}
+    # One linear scale for every row, holding every interval, 0 and the allowed change.
+    from mlci.report.forest import Row
+
+    lo, hi = scale([Row(k, 0, m.delta, m.ci_low, m.ci_high) for k, m in results.items()], -0.005)
+
+    def col(x: float) -> int:
+        return round((x - lo) / (hi - lo) * (WIDTH - 1))
+
+    zero, margin = col(0.0), col(-0.005)
+    assert block[1][len(block[1]) - WIDTH + zero] == "0"  # the axis marks 0 above the zero column
+    for label, cells in rows.items():
+        m = results[label]
+        assert cells[zero] in "│┼●" and cells[margin] in "┊╪●─"  # the zero line and the margin in every row
+        drawn = [i for i, ch in enumerate(cells) if ch in "─┼╪●"]
+        assert (drawn[0], drawn[-1]) == (col(m.ci_low), col(m.ci_high)), label  # the bar spans the interval
+        assert cells[col(m.delta)] == "●"
+    # The failing overall change lies entirely left of the margin: worse than allowed.
+    assert col(c.metric("roc_auc").ci_high) < margin
+    assert "┊ allowed change (-0.005)" in block[-1]
 
 
 def test_chart_without_a_baseline_has_one_series_from_zero() -> None:
@@ -433,11 +463,11 @@ def test_hostile_column_and_category_names_render_harmlessly() -> None:
     # Each hostile category is one table row of the slices table (no line break survived).
     slices = section(text, "Slices")
     assert sum(1 for line in slices.splitlines() if line.startswith("| @")) == len(HOSTILE_CATEGORIES)
-    # Inside the chart, labels are plain: no backtick, no quote but the delimiters, no @.
-    for line in mermaid_block(text):
+    # Inside the chart, labels are plain: no backtick, no @, one line each.
+    block = forest_block(text)
+    for line in block:
         assert "`" not in line and "@" not in line
-        if line.strip().startswith("x-axis"):
-            assert line.count('"') == 2 * (1 + len(HOSTILE_CATEGORIES))
+    assert len(plot_rows(block)) == 1 + len(HOSTILE_CATEGORIES)
 
 
 @pytest.mark.parametrize(
@@ -536,9 +566,9 @@ def test_5000_slices_fit_a_comment_with_the_cut_noted() -> None:
     assert "of 5,000 slices" in text
     # What matters most survives the cut: verdict, metrics, failed validation, the footer.
     assert "### Metrics" in text and "❌ churn on test" in text and "[workflow run](" in text
-    # The chart still shows at most 20 bars.
-    axis = next(line for line in mermaid_block(text) if line.strip().startswith("x-axis"))
-    assert axis.count('"') == 2 * 20
+    # The chart shows overall and 15 slices, and counts the rest.
+    block = forest_block(text)
+    assert len(plot_rows(block)) == 16 and "4,985 more slices not shown" in block[-1]
 
 
 def test_a_tiny_limit_still_gives_a_well_formed_comment() -> None:

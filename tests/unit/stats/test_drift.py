@@ -64,7 +64,7 @@ def test_fresh_sample_from_the_same_generator_does_not_warn(profile: Profile) ->
     report = compare_profile(profile, make_table(seed=2), DriftSection())
     assert report.status == "ok"
     assert [f.status for f in report.features] == ["ok"] * len(FEATURES)
-    assert max(f.psi for f in report.features) < DriftSection().psi_warn
+    assert min(f.p_adjusted for f in report.features) >= DriftSection().alpha
 
 
 def test_shifted_mean_and_changed_mix_fail_and_come_first(profile: Profile) -> None:
@@ -72,10 +72,10 @@ def test_shifted_mean_and_changed_mix_fail_and_come_first(profile: Profile) -> N
     report = compare_profile(profile, current, DriftSection())
     assert report.status == "fail"
     assert {f.feature for f in report.features[:2]} == {"age", "plan"}
-    assert all(f.status == "fail" and f.psi >= 0.25 for f in report.features[:2])
+    assert all(f.status == "fail" and f.effect >= 0.03 and f.p_adjusted < 0.05 for f in report.features[:2])
     assert all(f.status == "ok" for f in report.features[2:])
-    # Worst first: the two failures are ordered by PSI.
-    assert report.features[0].psi >= report.features[1].psi
+    # Worst first: the two failures are ordered by effect size.
+    assert report.features[0].effect >= report.features[1].effect
 
 
 def test_psi_and_ks_agree_with_their_formulas_on_the_stored_bins(reference: pd.DataFrame, profile: Profile) -> None:
@@ -207,22 +207,21 @@ def test_nan_statistics_survive_the_round_trip(profile: Profile) -> None:
     age = by_name(report)["age"]
     assert math.isnan(age.statistic) and age.status == "fail"
     data = json.loads(json.dumps(to_data(report), allow_nan=False))
-    assert math.isnan(by_name(from_data(DriftReport, data))["age"].p_value)
+    assert math.isnan(by_name(from_data(DriftReport, data))["age"].statistic)
 
 
 def test_per_feature_override_and_ignore_are_honoured(profile: Profile) -> None:
     current = make_table(seed=12, age_shift=1.0, plan_basic=0.9)
-    settings = DriftSection(features={"age": DriftFeature(psi_fail=50.0, psi_warn=40.0)}, ignore=["plan"])
+    settings = DriftSection(features={"age": DriftFeature(min_effect=0.9)}, ignore=["plan"])
     report = compare_profile(profile, current, settings)
     features = by_name(report)
-    assert "plan" not in features
-    assert features["age"].status == "ok" and features["age"].psi > 0.25
-    assert (features["age"].psi_warn, features["age"].psi_fail) == (40.0, 50.0)
-    assert features["income"].psi_fail == 0.25
-    assert report.status == "ok"
-    # Only psi_warn overridden: the global psi_fail still applies.
-    settings = DriftSection(features={"age": DriftFeature(psi_warn=0.01)})
-    assert by_name(compare_profile(profile, make_table(seed=13, age_shift=0.2), settings))["age"].status == "warn"
+    assert "plan" not in features and report.skipped == {"plan": "listed under drift.ignore"}
+    # Significant but below its own effect floor: a warning, not a failure.
+    assert features["age"].status == "warn" and features["age"].psi > 0.25
+    assert report.status == "warn"
+    # A PSI level, where set, fails a significant feature below the effect floor.
+    settings = DriftSection(features={"age": DriftFeature(min_effect=0.9, psi_fail=0.25)})
+    assert by_name(compare_profile(profile, current, settings))["age"].status == "fail"
 
 
 def test_prediction_drift_for_scores_and_for_labels(reference: pd.DataFrame) -> None:

@@ -37,6 +37,11 @@ def sklearn_value(name: str, y: np.ndarray, p: Predictions, classes: list) -> fl
             if name == "roc_auc":
                 if binary:
                     return skm.roc_auc_score(y == classes[1], p.proba[:, 1]) if len(np.unique(y)) == 2 else math.nan
+                present = [i for i, c in enumerate(classes) if (y == c).any()]
+                if len(present) < len(classes):  # a slice without some class: the classes present
+                    if len(present) < 2 or not np.allclose(1, p.proba.sum(axis=1)):
+                        return math.nan
+                    return float(np.mean([skm.roc_auc_score(y == classes[i], p.proba[:, i]) for i in present]))
                 return skm.roc_auc_score(y, p.proba, multi_class="ovr", average="macro", labels=classes)
             if name == "average_precision":
                 if binary:
@@ -268,7 +273,7 @@ def test_each_undefined_multiclass_slice_metric_says_why() -> None:
     result = sliced(y, cand, base, names, column)
     assert reasons(result, "roc_auc") == {
         "all": None,
-        "no-two": "no rows of class 2 in these 6 rows",
+        "no-two": None,  # classes 0 and 1 present: the average over them
         "unsummed": "the baseline's probabilities do not sum to 1 on 1 of these 150 rows",
         "zeros": "only one class (0) in these 5 rows",
     }
@@ -276,12 +281,17 @@ def test_each_undefined_multiclass_slice_metric_says_why() -> None:
         assert set(reasons(result, name).values()) == {None}, name
     column[5:8] = "one-of-each-but-two"  # rows 5, 6, 7: classes 0, 1, 0
     result = sliced(y, cand, base, ["roc_auc"], column)
-    assert reasons(result, "roc_auc")["one-of-each-but-two"] == "no rows of class 2 in these 3 rows"
+    assert reasons(result, "roc_auc")["one-of-each-but-two"] is None
     y4 = np.append(y, 3)  # a fourth class seen once, in its own slice
     cand4 = classifier(y4, [0, 1, 2, 3], 1.0, rng, 0)
     result = sliced(y4, cand4, None, ["roc_auc"], np.append(column, "three"))
-    assert reasons(result, "roc_auc")["no-two"] == "no rows of classes 2, 3 in these 3 rows"
+    assert reasons(result, "roc_auc")["no-two"] is None
     assert reasons(result, "roc_auc")["three"] == "only one class (3) in this 1 row"
+    column[5:11] = "one"  # rows 5-10 but 6, 8, 10 are class 0... keep one class only below
+    y1 = y.copy()
+    y1[5:11] = 1
+    result = sliced(y1, cand, None, ["roc_auc"], column)
+    assert reasons(result, "roc_auc")["one"] == "only one class (1) in these 6 rows"
 
 
 def test_each_undefined_regression_slice_metric_says_why() -> None:
