@@ -293,8 +293,9 @@ def cache_key(config: Config, fingerprints: dict[str, str]) -> str:
 
     payload = {
         "data": fingerprints,
-        # The sandbox limits change where a model is scored, not what is trained.
-        "model": config.model.model_dump(mode="json", exclude={"sandbox"}),
+        # The sandbox limits change where a model is scored, the command's timeout how long it may
+        # run: neither what is trained.
+        "model": config.model.model_dump(mode="json", exclude={"sandbox", "timeout_minutes"}),
         # Without a database password: the key is stored in manifests anyone can read.
         "data_config": without_credentials(config.data.model_dump(mode="json")),
         "code": training_code_hash(config),
@@ -356,6 +357,8 @@ def train(
     manifest, extra = describe(
         config, datasets, kinds, test_predictions, seconds, pr=pr, key=key, sha=sha, merge_sha=merge_sha
     )
+    # The estimator's own classes_ (a classifier without predict_proba returns none in its predictions).
+    manifest.classes = [plain(c) for c in getattr(estimator, "classes_", [])]
     bundle = write_bundle(output, estimator, manifest, extra)
     # Fail fast: the model must load back through the loader every later job uses, with this
     # config's trusted types, or the PR that introduced an untrusted type would only learn at

@@ -261,4 +261,6 @@ def test_the_baseline_is_labelled_by_the_alias_it_came_from_everywhere(weak):
         "reused": True,
         "seconds": None,
         "signature": None,  # no signing section
+        "format": "skops",
+        "scored_by": None,  # fitted by mlci: no contained process scored it while training
     }
