@@ -39,6 +39,22 @@ def by_name(metrics: list, name: str):
     return next(m for m in metrics if m.name == name)
 
 
+def newcombe_widened(n10: int, n01: int, both: int, neither: int) -> tuple[float, float]:
+    """Newcombe (1998) method 10 for a paired difference of proportions, widened to Clopper-Pearson's."""
+    n = n10 + n01 + both + neither
+    a_c, a_b = (both + n10) / n, (both + n01) / n
+    l1, u1 = stats.binomtest(both + n10, n).proportion_ci(0.95, method="wilson")
+    l2, u2 = stats.binomtest(both + n01, n).proportion_ci(0.95, method="wilson")
+    margins = (both + n10) * (n01 + neither) * (both + n01) * (n10 + neither)
+    phi = (both * neither - n10 * n01) / np.sqrt(margins) if margins > 0 else 0.0
+    d = (n10 - n01) / n
+    low = d - np.sqrt((a_c - l1) ** 2 - 2 * phi * (a_c - l1) * (u2 - a_b) + (u2 - a_b) ** 2)
+    high = d + np.sqrt((u1 - a_c) ** 2 - 2 * phi * (u1 - a_c) * (a_b - l2) + (a_b - l2) ** 2)
+    exact = stats.binomtest(n10, n10 + n01).proportion_ci(0.95, method="exact")
+    scale = (n10 + n01) / n
+    return min(low, scale * (2 * exact.low - 1)), max(high, scale * (2 * exact.high - 1))
+
+
 def test_each_kind_matches_scipy_overall_and_per_slice():
     cand, base, topic = results()
     statistics = StatisticsSection(resamples=1000, seed=5)
@@ -48,20 +64,21 @@ def test_each_kind_matches_scipy_overall_and_per_slice():
     scopes = [(comparison.metrics, np.ones(len(topic), bool))]
     scopes += [(s.metrics, topic == s.category) for s in comparison.slices]
     assert len(scopes) == 5
-    z = stats.norm.ppf(0.975)
     for metrics, rows in scopes:
         c = {k: v[rows] for k, v in cand.items()}
         b = {k: v[rows] for k, v in base.items()}
         n = int(rows.sum())
-        # binary: the exact McNemar p-value and the paired Wald interval of the rate difference
+        # binary: the exact McNemar p-value and Newcombe's paired score interval of the rate
+        # difference (method 10), widened to the exact conditional (Clopper-Pearson) interval,
+        # recomputed here from scipy's Wilson and exact binomial intervals
         correct = by_name(metrics, "correct")
-        n10 = int(((c["correct"] == 1) & (b["correct"] == 0)).sum())
-        n01 = int(((c["correct"] == 0) & (b["correct"] == 1)).sum())
+        right_c, right_b = c["correct"] == 1, b["correct"] == 1
+        n10, n01 = int((right_c & ~right_b).sum()), int((~right_c & right_b).sum())
+        both, neither = int((right_c & right_b).sum()), int((~right_c & ~right_b).sum())
         assert correct.method == "mcnemar"
         assert correct.p_value == pytest.approx(stats.binomtest(n10, n10 + n01, 0.5).pvalue, rel=1e-9)
-        half = z * np.sqrt(n10 + n01 - (n10 - n01) ** 2 / n) / n
         assert correct.delta == pytest.approx((n10 - n01) / n)
-        assert (correct.ci_low, correct.ci_high) == pytest.approx(((n10 - n01) / n - half, (n10 - n01) / n + half))
+        assert (correct.ci_low, correct.ci_high) == pytest.approx(newcombe_widened(n10, n01, both, neither), rel=1e-9)
         # continuous mean: the paired t-test
         judge = by_name(metrics, "judge")
         t = stats.ttest_rel(c["judge"], b["judge"])
@@ -102,7 +119,7 @@ def test_the_same_seed_gives_the_same_quantile_interval_and_gates_apply():
     ]
     assert by_name(runs[0].metrics, "latency") == by_name(runs[1].metrics, "latency")
     assert runs[0].verdict.status == "fail"
-    assert runs[0].verdict.reasons[0].startswith("latency gate on overall")
+    assert runs[0].verdict.reasons[0].startswith("latency on overall: latency got worse by")
 
 
 def test_changed_examples_name_ids_and_slices_largest_change_first():
