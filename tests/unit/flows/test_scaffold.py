@@ -170,7 +170,8 @@ def test_diabetes_equal_models_pass_the_scaffolded_gates_and_check_speaks_json_a
     quiet = mlci("check", "-q", cwd=tmp_path)
     assert quiet.returncode == 0
     assert len(quiet.stdout.splitlines()) == 1 and quiet.stdout.startswith("verdict: PASS - rmse ")
-    assert "relative_non_inferiority_margin" in (tmp_path / "report.md").read_text()
+    # The gate's relative margin (2% of production's rmse) is the allowed change drawn in the chart.
+    assert "┊ allowed change (+" in (tmp_path / "report.md").read_text()
 
 
 def test_a_semicolon_csv_is_read_and_init_and_validate_agree(mlci, tmp_path):
@@ -251,16 +252,14 @@ def test_the_report_says_what_changed_and_reads_cleanly(mlci, tmp_path):
     # Why a slice has no roc_auc, in words.
     large = int((frame["size"] == "large").sum())
     assert re.search(r"- — for size = large: no roc_auc, only one class \(0\) in these [\d,]+ rows\.", report), large
-    # Grammar, the footer's split rule whole, one number format, one bar series on an axis around 0.
+    # Grammar, the footer's split rule whole, one number format, a forest plot of the changes.
     assert "1 gate check:" in report and "1 gate checks" not in report
     assert "split rule test_size=0.25, seed=0, stratify=True" in report
     row = next(line for line in report.splitlines() if line.startswith("| **roc_auc**"))
     cells = [c.strip() for c in row.split("|")[2:5]]
     assert all(re.fullmatch(r"[+-]?\d+\.\d{4}( \([+-]\d+\.\d%\))?", c) for c in cells), cells
-    chart = report.split("```mermaid")[1].split("```")[0]
-    assert chart.count("bar [") == 1 and "candidate - baseline" in chart
-    bars = re.search(r"bar \[([^\]]*)\]", chart)
+    chart = report.split("```text")[1].split("```")[0]
+    assert "roc_auc: candidate − baseline, 95% interval" in chart and "│ no change" in chart
     # Overall and the two sizes with a value; the large tumours' slice has none to draw.
-    assert bars is not None and len([float(v) for v in bars.group(1).split(",")]) == 3
-    low, high = re.search(r'y-axis "change in roc_auc" (\S+) --> (\S+)', chart).groups()
-    assert float(low) == -float(high)
+    plotted = [line for line in chart.splitlines() if re.search(r"[+-][\d.e-]+ (\[|\(no interval)", line)]
+    assert len(plotted) == 3, chart
