@@ -225,8 +225,8 @@ def check(opts: Options, baseline: str, post: bool | None) -> None:
     project = opts.project()
     post = project.context.in_actions if post is None else post
     with project.posting_errors(post):
-        result = project.check(baseline=baseline, before_worker=_yielding_openmp)
-    shown = project.show(result.document, result.report_path, post=post)
+        result = project.check(baseline=baseline, before_worker=_yielding_openmp, post=post)
+    shown = project.show(result.document, result.report_path, post=post and result.stale is None)
     emit(opts, (result, shown), text.check, data=result.document.to_data() | {"comment_url": shown.comment_url})
     for line in [] if opts.quiet else text.validation_annotations(result.validation, project.context):
         echo(line)
