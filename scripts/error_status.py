@@ -30,10 +30,11 @@ def model_name(config: Path) -> str | None:
     block = re.search(r"(?m)^model:[ \t]*\n((?:[ \t]+.*\n?|[ \t]*\n)*)", text)
     inline = re.search(r"(?m)^model:\s*\{[^}]*\bname:\s*['\"]?([A-Za-z0-9_.-]+)", text)
     if block:
-        found = re.search(r"(?m)^([ \t]+)name:[ \t]*['\"]?([A-Za-z0-9_.-]+)['\"]?[ \t]*(?:#.*)?$", block.group(1))
         indent = re.match(r"[ \t]+", block.group(1))
-        if found and indent and found.group(1) == indent.group(0):
-            return found.group(2)
+        pattern = r"(?m)^([ \t]+)name:[ \t]*['\"]?([A-Za-z0-9_.-]+)['\"]?[ \t]*(?:#.*)?$"
+        for spaces, name in re.findall(pattern, block.group(1)):
+            if indent and spaces == indent.group(0):  # model.name itself, not a `name:` nested deeper
+                return str(name)
     return inline.group(1) if inline else None
 
 

@@ -170,7 +170,9 @@ def evaluate(opts: Options, candidate: str, baseline: str, output: str) -> None:
 
     Exit 1 when a gate fails. Example: mlci evaluate --candidate .mlci/bundles/ab12cd34ef56ab78
     """
-    document = opts.project().evaluate(candidate, baseline, output=Path(output))
+    project = opts.project()
+    document = project.evaluate(candidate, baseline, output=Path(output))
+    project.show(document)  # in Actions: the step summary and the outputs action.yml promises (verdict)
     emit(opts, (document, output), text.evaluate, data=document.to_data())
     if document.verdict == "fail":
         sys.exit(1)

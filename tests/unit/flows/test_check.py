@@ -164,6 +164,17 @@ def test_a_bundle_altered_by_one_byte_is_refused(weak, tmp_path):
     assert "Traceback" not in run.stderr
 
 
+def test_evaluate_sets_the_verdict_output_in_actions(weak, tmp_path):
+    from tests.support.actions import read_github_output
+
+    outputs = tmp_path / "output.txt"
+    env = {**weak.env, "GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(outputs)}
+    run = weak.run("evaluate", "--candidate", "production", env=env)
+    assert run.returncode == 0, run.text
+    found = read_github_output(outputs.read_text())
+    assert found["verdict"] == "pass" and found["version"] == weak.alias("production")
+
+
 def test_a_stored_version_altered_in_the_registry_is_refused(weak):
     version = weak.alias("production")
     stored = weak.registry / "versions" / str(version) / "model.skops"
