@@ -169,7 +169,8 @@ def history(result: History, quiet: bool) -> list[str]:
     for e in result.events:
         what = e.alias or e.env or ""
         extra = f" verdict={e.extra.verdict}" if isinstance(e, CheckEvent | RetrainEvent) else ""
-        lines.append(f"  {e.time}  {e.action:<8} {what:<12} {e.version or ''}{extra}  {e.actor or ''}")
+        why = f"  reason: {e.reason}" if e.reason else ""  # `promote/rollback --reason`, as --json shows it
+        lines.append(f"  {e.time}  {e.action:<8} {what:<12} {e.version or ''}{extra}  {e.actor or ''}{why}")
     return lines
 
 

@@ -107,7 +107,7 @@ def test_pull_request_posts_one_comment_a_status_stores_pr_alias_and_edits_on_sy
     # A new push to the PR changes the model: the same comment is edited, not re-posted.
     repo.set_model(*OTHER)
     new_sha = repo.commit("Tune the learning rate")
-    github_server.add_commit(new_sha, "Tune the learning rate")
+    github_server.push_to_pull(7, new_sha, "Tune the learning rate")  # GitHub records the new head
     synced = act("pr-check.yml", "pull_request", pr_event("synchronize", 7, new_sha))
     synced.assert_ok()
     assert len(github_server.requests_for("POST", "/issues/7/comments")) == 1

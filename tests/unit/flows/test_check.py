@@ -175,6 +175,26 @@ def test_evaluate_sets_the_verdict_output_in_actions(weak, tmp_path):
     assert found["verdict"] == "pass" and found["version"] == weak.alias("production")
 
 
+def test_what_a_check_leaves_names_no_absolute_path_of_the_machine(weak, tmp_path):
+    # Reports travel (PR comments, artifacts, the registry): a runner's /home/runner/... means nothing there.
+    check = weak.with_estimator(*GOOD).run("check")
+    assert check.returncode == 0, check.text
+    validate = weak.run("validate")
+    assert validate.returncode == 0, validate.text
+    version = json.loads((weak.registry / "aliases" / "candidate.json").read_text())["version"]
+    written = {
+        "report.md": (weak / "report.md").read_text(),
+        "comparison.json": (weak / "comparison.json").read_text(),
+        "manifest.json": (weak.registry / "versions" / version / "manifest.json").read_text(),
+        "validate": validate.stdout,
+    }
+    for name, text in written.items():
+        for absolute in {str(weak.path), str(weak.path.resolve()), str(tmp_path.parent)}:
+            assert absolute not in text, f"{name} names {absolute}"
+    assert "data/train.csv" in written["validate"] and "expectations/churn.json" in written["validate"]
+    assert '"test": "data/test.csv"' in written["manifest.json"]
+
+
 def test_a_stored_version_altered_in_the_registry_is_refused(weak):
     version = weak.alias("production")
     stored = weak.registry / "versions" / str(version) / "model.skops"
