@@ -261,8 +261,7 @@ def test_the_baseline_is_labelled_by_the_alias_it_came_from_everywhere(weak):
     staging = weak.alias("staging")
     run = weak.with_estimator(*GOOD).run("check", "--baseline", "staging")
     assert run.returncode == 0, run.text
-    registry = (weak / ".mlci/registry").resolve()
-    where = f"{registry}/churn/versions/{staging}/"
+    where = f".mlci/registry/churn/versions/{staging}/"  # relative to the project, as every report shows it
     assert f"baseline: staging (version {staging}, {where})" in run.stdout
     doc = json.loads((weak / "comparison.json").read_text())
     assert doc["baseline"] == {
@@ -286,7 +285,7 @@ def test_the_baseline_is_labelled_by_the_alias_it_came_from_everywhere(weak):
     assert doc["candidate"] == {
         "version": candidate,
         "alias": "candidate",
-        "uri": f"{registry}/churn/versions/{candidate}/",
+        "uri": f".mlci/registry/churn/versions/{candidate}/",
         "reused": True,
         "seconds": None,
         "signature": None,  # no signing section
