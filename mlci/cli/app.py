@@ -134,7 +134,7 @@ def validate(opts: Options, which: str | None) -> None:
     results = project.validate(which)
     success = all(r.success for r in results)
     emit(opts, results, text.validation, data={"success": success, "results": results})
-    for line in text.validation_annotations(results, project.context):
+    for line in text.validation_annotations(results, project.context, project.config.base_dir):
         echo(line)
     if not success:
         sys.exit(1)
@@ -230,7 +230,9 @@ def check(opts: Options, baseline: str, post: bool | None) -> None:
         result = project.check(baseline=baseline, before_worker=_yielding_openmp, post=post)
     shown = project.show(result.document, result.report_path, post=post and result.stale is None)
     emit(opts, (result, shown), text.check, data=result.document.to_data() | {"comment_url": shown.comment_url})
-    for line in [] if opts.quiet else text.validation_annotations(result.validation, project.context):
+    for line in (
+        [] if opts.quiet else text.validation_annotations(result.validation, project.context, project.config.base_dir)
+    ):
         echo(line)
     if result.failure is not None:
         raise result.failure
