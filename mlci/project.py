@@ -136,6 +136,7 @@ class Project:
         baseline: str | None = "production",
         output_dir: Path | None = None,
         before_worker: Callable[[], None] | None = None,
+        post: bool = False,
     ) -> CheckResult:
         """Return the PR check: validate, train (or reuse), evaluate against `baseline`, store under pr-<n>, report.
 
@@ -144,9 +145,16 @@ class Project:
         """
         from mlci.flows.check import check
 
-        registry = self.public_registry if self.context.is_fork_pr else self.registry
+        untrusted = self.context.is_fork_pr or self.context.is_dependabot_pr  # no write credentials either way
+        registry = self.public_registry if untrusted else self.registry
         return check(
-            self.config, registry, self.context, baseline=baseline, output_dir=output_dir, before_worker=before_worker
+            self.config,
+            registry,
+            self.context,
+            baseline=baseline,
+            output_dir=output_dir,
+            before_worker=before_worker,
+            post=post,
         )
 
     def evaluate(

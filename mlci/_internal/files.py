@@ -9,6 +9,23 @@ from pathlib import Path
 from mlci.errors import ModelError
 
 
+def shown_path(value: str, base: Path) -> str:
+    """Return a local path as a report shows it: relative to `base` (the project) when inside it, else as given.
+
+    Reports, comparison.json, manifests and `validate` lines travel (PR comments, artifacts,
+    registries): a runner-local absolute path (`/home/runner/work/...`) means nothing there.
+    URIs (`s3://...`) and paths outside `base` are returned unchanged.
+    """
+    if not value or "://" in value or not Path(value).is_absolute():
+        return value
+    trailing = "/" if value.endswith("/") and len(value) > 1 else ""
+    try:
+        relative = Path(value).resolve().relative_to(base.resolve())
+    except (ValueError, OSError):
+        return value
+    return (relative.as_posix() if str(relative) != "." else ".") + trailing
+
+
 def sha256_file(path: Path) -> str:
     """Return the hex sha256 of a file, read in chunks."""
     # Large chunks: hashlib releases the GIL while it hashes them, so a hash can run beside

@@ -136,7 +136,7 @@ def validate(opts: Options, which: str | None) -> None:
     results = project.validate(which)
     success = all(r.success for r in results)
     emit(opts, results, text.validation, data={"success": success, "results": results})
-    for line in text.validation_annotations(results, project.context):
+    for line in text.validation_annotations(results, project.context, project.config.base_dir):
         echo(line)
     if not success:
         sys.exit(1)
@@ -172,7 +172,9 @@ def evaluate(opts: Options, candidate: str, baseline: str, output: str) -> None:
 
     Exit 1 when a gate fails. Example: mlci evaluate --candidate .mlci/bundles/ab12cd34ef56ab78
     """
-    document = opts.project().evaluate(candidate, baseline, output=Path(output))
+    project = opts.project()
+    document = project.evaluate(candidate, baseline, output=Path(output))
+    project.show(document)  # in Actions: the step summary and the outputs action.yml promises (verdict)
     emit(opts, (document, output), text.evaluate, data=document.to_data())
     if document.verdict == "fail":
         sys.exit(1)
@@ -227,10 +229,12 @@ def check(opts: Options, baseline: str, post: bool | None) -> None:
     project = opts.project()
     post = project.context.in_actions if post is None else post
     with project.posting_errors(post):
-        result = project.check(baseline=baseline, before_worker=_yielding_openmp)
-    shown = project.show(result.document, result.report_path, post=post)
+        result = project.check(baseline=baseline, before_worker=_yielding_openmp, post=post)
+    shown = project.show(result.document, result.report_path, post=post and result.stale is None)
     emit(opts, (result, shown), text.check, data=result.document.to_data() | {"comment_url": shown.comment_url})
-    for line in [] if opts.quiet else text.validation_annotations(result.validation, project.context):
+    for line in (
+        [] if opts.quiet else text.validation_annotations(result.validation, project.context, project.config.base_dir)
+    ):
         echo(line)
     if result.failure is not None:
         raise result.failure

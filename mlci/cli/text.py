@@ -30,8 +30,13 @@ def validation(results: list[ValidationResult], quiet: bool) -> list[str]:
     return [line for r in results for line in render_validation(r)[: 1 if quiet else None]]
 
 
-def validation_annotations(results: list[ValidationResult], ctx: GitHubContext) -> list[str]:
-    """Return the Actions annotations of failed expectations, placed on the suite's lines (in Actions only)."""
+def validation_annotations(
+    results: list[ValidationResult], ctx: GitHubContext, base: str | os.PathLike[str] = "."
+) -> list[str]:
+    """Return the Actions annotations of failed expectations, placed on the suite's lines (in Actions only).
+
+    A result names its suite relative to the project (`base`, mlci.yaml's directory).
+    """
     from mlci.github.workflow import annotation
 
     if not ctx.in_actions:
@@ -40,7 +45,8 @@ def validation_annotations(results: list[ValidationResult], ctx: GitHubContext) 
     workspace = ctx.workspace
     lines = []
     for r in results:
-        suite = os.path.relpath(r.suite, workspace) if workspace and os.path.isabs(r.suite) else r.suite
+        where = r.suite if os.path.isabs(r.suite) else os.path.abspath(os.path.join(base, r.suite))
+        suite = os.path.relpath(where, workspace) if workspace else where
         for f in r.failures:
             lines.append(annotation("error", f.describe(), title=f"mlci validate: {r.table}", file=suite, line=f.line))
     return lines
@@ -169,7 +175,8 @@ def history(result: History, quiet: bool) -> list[str]:
     for e in result.events:
         what = e.alias or e.env or ""
         extra = f" verdict={e.extra.verdict}" if isinstance(e, CheckEvent | RetrainEvent) else ""
-        lines.append(f"  {e.time}  {e.action:<8} {what:<12} {e.version or ''}{extra}  {e.actor or ''}")
+        why = f"  reason: {e.reason}" if e.reason else ""  # `promote/rollback --reason`, as --json shows it
+        lines.append(f"  {e.time}  {e.action:<8} {what:<12} {e.version or ''}{extra}  {e.actor or ''}{why}")
     return lines
 
 

@@ -38,7 +38,9 @@ class ExpectationFailure:
         if self.observed is not None:
             parts.append(f"observed {_short(self.observed)}")
         if self.sample_values:
-            parts.append("e.g. " + ", ".join(_short(v) for v in self.sample_values))
+            # GX samples the first unexpected rows, often one value many times: show each value once.
+            distinct = list(dict.fromkeys(_short(v) for v in self.sample_values))
+            parts.append("e.g. " + ", ".join(distinct))
         return f"expectations[{self.index}] {self.type}{where}: " + "; ".join(parts or ["failed"])
 
 

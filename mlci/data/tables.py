@@ -348,9 +348,12 @@ def load_datasets(config: Config) -> Datasets:
     def source(name: str, src: TableSource) -> tuple[str, str, Callable[[], pd.DataFrame]]:
         """Return (fingerprint, shown source, frame loader) of one configured table."""
         if isinstance(src, str):
+            from mlci._internal.files import shown_path
+
             uri = config.locate(src)
             raw = read_bytes(uri, s3_options=opts, confined_to=confinement(config, src))
-            return hashlib.sha256(raw).hexdigest(), uri, lambda: _checked_frame(uri, raw, target, d.read_options)
+            shown = shown_path(uri, config.base_dir)  # what manifests and reports name: never a runner's path
+            return hashlib.sha256(raw).hexdigest(), shown, lambda: _checked_frame(uri, raw, target, d.read_options)
         from mlci.data.engines import frame_fingerprint, open_table
 
         table = open_table(src, field=f"data.{name}")

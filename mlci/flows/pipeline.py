@@ -252,7 +252,9 @@ def judge(
         candidate_predictions=candidate.predictions,
         baseline_scoring=baseline_scoring,
     )
-    uri = registry.version_uri(candidate.bundle.version) if registry is not None else None
+    from mlci._internal.files import shown_path
+
+    uri = shown_path(registry.version_uri(candidate.bundle.version), config.base_dir) if registry is not None else None
     return comparison, build_document(
         config,
         comparison,
@@ -410,7 +412,7 @@ def run(
     results come from the local cache. `tables` names the tables validated (default:
     expectations.tables).
     """
-    from mlci.flows.validate import data_failure, start_validation, stopped_document
+    from mlci.flows.validate import data_failure, shown, start_validation, stopped_document
     from mlci.modeling.training import cache_key
     from mlci.signing.sign import signature_messages, version_signer
 
@@ -454,7 +456,7 @@ def run(
                     except ValidationFailed:
                         stopped = True
             with clock("validation_wait"):
-                validation = pending.wait()
+                validation = shown(config, pending.wait())
         finally:
             pending.close()
         who = actor(ctx)

@@ -25,8 +25,25 @@ if TYPE_CHECKING:
     from mlci.github.context import GitHubContext
 
 
+def shown(config: Config, results: list[ValidationResult]) -> list[ValidationResult]:
+    """Return the results naming their suite and tables relative to the project (never a runner's absolute path)."""
+    from dataclasses import replace
+
+    from mlci._internal.files import shown_path
+
+    base = config.base_dir
+    # Every result is of this config's suite; one read from the local cache may have been written
+    # by a copy of the project elsewhere (same bytes, same key): it is named as this config names it.
+    suite = shown_path(config.locate(config.expectations.suite), base) if config.expectations else None
+    return [replace(r, suite=suite or shown_path(r.suite, base), table=shown_path(r.table, base)) for r in results]
+
+
 def validate_data(config: Config, which: TableSource | None = None) -> list[ValidationResult]:
     """Return the suite's result on each table: the configured ones, `train`, `test`, a path or an engine table."""
+    return shown(config, _validate_data(config, which))
+
+
+def _validate_data(config: Config, which: TableSource | None = None) -> list[ValidationResult]:
     from mlci.data.tables import confinement, load_datasets, read_table, s3_options
     from mlci.data.validation import validate
 

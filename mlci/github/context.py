@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,10 @@ def running_in_actions(env: Mapping[str, str]) -> bool:
 
 
 DEFAULT_SERVER_URL = "https://github.com"
+# A merge queue's temporary branch: gh-readonly-queue/<base branch>/pr-<number>-<head sha of the PR>.
+QUEUE_BRANCH = re.compile(r"^(?:refs/heads/)?gh-readonly-queue/.+/pr-([0-9]+)-[0-9a-f]{40}$")
+# The login GitHub gives Dependabot's pull requests (its runs get Dependabot secrets, not Actions').
+DEPENDABOT = "dependabot[bot]"
 
 
 def _as_dict(value: object) -> dict[str, Any]:
@@ -102,7 +107,21 @@ class GitHubContext:
 
     @property
     def pr_number(self) -> int | None:
-        """Return the pull request number of a pull_request(_target) event, else None."""
+        """Return the pull request a run is about: the event's, or the one a merge queue's branch names, else None."""
+        number = self._event_pr_number
+        return number if number is not None else self.queue_pr_number
+
+    @property
+    def queue_pr_number(self) -> int | None:
+        """Return the PR a merge queue's check is for, from its branch `gh-readonly-queue/<base>/pr-<n>-<sha>`."""
+        if not self.is_merge_group:
+            return None
+        ref = _as_dict(self.event.get("merge_group")).get("head_ref") or self.ref or ""
+        found = QUEUE_BRANCH.match(ref) if isinstance(ref, str) else None
+        return int(found.group(1)) if found else None
+
+    @property
+    def _event_pr_number(self) -> int | None:
         number = self._pull_request.get("number")
         if number is None:
             number = self.event.get("number")
@@ -153,6 +172,17 @@ class GitHubContext:
         """Return the PR's source branch name, or None."""
         ref = _as_dict(self._pull_request.get("head")).get("ref")
         return ref if isinstance(ref, str) and ref else self.env_head_ref
+
+    @property
+    def is_dependabot_pr(self) -> bool:
+        """Return True for a pull request Dependabot opened: its run gets no Actions secrets (a fork's treatment)."""
+        author = _as_dict(self._pull_request.get("user")).get("login")
+        return bool(self._pull_request) and DEPENDABOT in (self.actor, author)
+
+    @property
+    def is_pull_request_target(self) -> bool:
+        """Return True for a pull_request_target run: it holds write secrets and builds the base, not the PR."""
+        return self.event_name == "pull_request_target"
 
     @property
     def is_fork_pr(self) -> bool:

@@ -78,9 +78,12 @@ _ISSUE = (
     f"POST {_R}/issues/{{issue_number}}/comments",
 )
 COMMAND_CALLS: dict[str, tuple[str, ...]] = {
-    "check": ("GET /user", *_COMMENT, *_STATUS),
+    # GET pulls/{n}: is this run's head still the PR's head (a stale re-run posts nothing)?
+    "check": ("GET /user", f"GET {_R}/pulls/{{pull_number}}", *_COMMENT, *_STATUS),
     # A merge queue has no PR to comment on: only the status on the queue's head commit.
     "check@merge_group": _STATUS,
+    # The failure step of pr-check.yml (scripts/error_status.py): the status alone.
+    "error-status": _STATUS,
     "report --post": ("GET /user", *_COMMENT, *_STATUS),
     "promote --from-pr": (*_PR_OF_COMMIT, *_DEPLOYMENT),
     "deploy": _DEPLOYMENT,

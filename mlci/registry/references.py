@@ -86,14 +86,16 @@ def bundle_of(config: Config, registry: Registry, ref: str) -> Bundle:
 
 def resolve(config: Config, registry: Registry, ref: str) -> Resolved:
     """Return the verified bundle REF names, labelled by what REF is (alias, version id or bundle path)."""
+    from mlci._internal.files import shown_path
+
     bundle = bundle_of(config, registry, ref)
     git_sha = bundle.manifest.git_sha or None
     if is_path(ref):
-        return Resolved(
-            bundle, Reference(label=ref, kind="bundle", version=bundle.version, uri=str(bundle.path), git_sha=git_sha)
-        )
+        shown = shown_path(str(bundle.path.resolve()), config.base_dir)
+        return Resolved(bundle, Reference(label=ref, kind="bundle", version=bundle.version, uri=shown, git_sha=git_sha))
     kind: Literal["alias", "version"] = "version" if ref == bundle.version else "alias"
-    uri = registry.version_uri(bundle.version)
+    # Shown in reports and comparison.json: a local registry relative to the project, never a runner's path.
+    uri = shown_path(registry.version_uri(bundle.version), config.base_dir)
     return Resolved(bundle, Reference(label=ref, kind=kind, version=bundle.version, uri=uri, git_sha=git_sha))
 
 

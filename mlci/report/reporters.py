@@ -164,8 +164,8 @@ class StickyComment:
     def report(self, document: ReportDocument) -> Delivery:
         from mlci.report.render import COMMENT_LIMIT, marker, render_report
 
-        if self.ctx.pr_number is None:
-            return Delivery(action="skipped")
+        if self.ctx.pr_number is None or self.ctx.is_merge_group:
+            return Delivery(action="skipped")  # the queue's result goes on the queue's head commit, not the PR
         body = render_report(self.config, document, limit=COMMENT_LIMIT)
         try:
             comment = self.client.upsert_comment(self.ctx.pr_number, marker(self.config.model.name), body)
@@ -320,4 +320,46 @@ def error_status(config: Config, ctx: GitHubContext, message: str) -> str | None
             client.create_status(ctx.head_sha, "error", f"mlci/{config.model.name}", message, ctx.run_url)
     except ServiceError as e:  # the check's own error is what the user must see
         return f"could not set the error status: {e}"
+    return None
+
+
+def pending_status(config: Config, ctx: GitHubContext) -> str | None:
+    """Set `mlci/<model>` to pending on the reported head as the check starts; return a note if it could not."""
+    from mlci.github.client import GitHubClient
+
+    if not (ctx.token and ctx.repository and ctx.head_sha) or (ctx.pr_number is None and not ctx.is_merge_group):
+        return None
+    try:
+        with GitHubClient.from_context(ctx) as client:
+            client.create_status(
+                ctx.head_sha, "pending", f"mlci/{config.model.name}", "mlci is checking this commit", ctx.run_url
+            )
+    except ReadOnlyToken:
+        return None  # a fork's token: the final report says why nothing was posted
+    except ServiceError as e:
+        return f"could not set the pending status: {e}"
+    return None
+
+
+def stale_head(ctx: GitHubContext) -> str | None:
+    """Return why this run must not post (the PR's head moved on since its push), else None.
+
+    A re-run of an older push would otherwise put its result back over the newer one's: GitHub's
+    record of the PR's head decides. When GitHub cannot be asked, the run is taken as current.
+    """
+    from mlci.github.client import GitHubClient
+
+    number = ctx.pr_number
+    if number is None or ctx.is_merge_group or not (ctx.token and ctx.repository and ctx.head_sha):
+        return None
+    try:
+        with GitHubClient.from_context(ctx) as client:
+            head = client.pull_request(number).head.sha
+    except ServiceError:
+        return None
+    if head and head != ctx.head_sha:
+        return (
+            f"this run checked {ctx.head_sha[:12]}, but PR #{number}'s head is now {head[:12]}: a newer run reports; "
+            f"this one stored nothing and left the comment, the status and pr-{number} as they were"
+        )
     return None

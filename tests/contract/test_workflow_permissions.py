@@ -87,11 +87,11 @@ def test_each_shipped_workflow_grants_what_its_commands_call_and_nothing_more(pa
     assert data["permissions"] == derived(data), path.name
 
 
-def test_scheduled_retrain_may_deploy_to_production_behind_its_reviewers():
+def test_scheduled_retrain_promotes_to_staging_without_a_reviewer_at_night():
     data = load(ROOT / "workflows" / "scheduled-retrain.yml")
     assert data["permissions"]["deployments"] == "write"
     (job,) = data["jobs"].values()
-    assert job["environment"] == {"name": "production", "deployment": False}
+    assert job["environment"] == {"name": "staging", "deployment": False}
 
 
 @pytest.mark.parametrize("name", ["promote-on-merge.yml", "deploy-on-tag.yml", "rollback.yml"])

@@ -58,6 +58,18 @@ STAND_INS = HERE / "stand_ins"
 WORKFLOWS = HERE / "workflows"
 EVENTS = HERE / "events"
 ORIGIN = "https://github.com/octo-org/ml-repo.git"
+
+
+def _pins() -> dict[str, str]:
+    """Return the commit sha action.yml and the shipped workflows pin each remote action to (act maps name@sha)."""
+    found: dict[str, str] = {}
+    for path in [ROOT / "action.yml", *sorted((ROOT / "workflows").glob("*.yml"))]:
+        for name, ref in re.findall(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40})", path.read_text()):
+            assert found.setdefault(name, ref) == ref, f"{name} is pinned to two commits"
+    return found
+
+
+PINS = _pins()
 # The first run creates the venv and pip-installs mlci and its dependencies, then runs the job.
 ACT_TIMEOUT = 420.0
 JUNK = ("__pycache__", "*.pyc", ".mlci", "report.md", "comparison.json")
@@ -265,14 +277,14 @@ class Act:
             # No actions/cache or artifact server is needed, and none may bind a port.
             "--no-cache-server",
             # The remote actions action.yml uses, as stand-ins checked against the real ones.
-            "--local-repository", f"actions/setup-python@v5={STAND_INS / 'setup-python'}",
-            "--local-repository", f"actions/cache@v4={STAND_INS / 'cache'}",
+            "--local-repository", f"actions/setup-python@{PINS['actions/setup-python']}={STAND_INS / 'setup-python'}",
+            "--local-repository", f"actions/cache@{PINS['actions/cache']}={STAND_INS / 'cache'}",
             # And the ones only the shipped workflows use; the action is the checkout itself.
             # act would skip actions/checkout and use the -C directory; the stand-in copies `src`.
             "--no-skip-checkout",
-            "--local-repository", f"actions/checkout@v5={STAND_INS / 'checkout'}",
-            "--local-repository", f"aws-actions/configure-aws-credentials@v6={STAND_INS / 'configure-aws-credentials'}",
-            "--local-repository", f"actions/upload-artifact@v6={STAND_INS / 'upload-artifact'}",
+            "--local-repository", f"actions/checkout@{PINS['actions/checkout']}={STAND_INS / 'checkout'}",
+            "--local-repository", f"aws-actions/configure-aws-credentials@{PINS['aws-actions/configure-aws-credentials']}={STAND_INS / 'configure-aws-credentials'}",
+            "--local-repository", f"actions/upload-artifact@{PINS['actions/upload-artifact']}={STAND_INS / 'upload-artifact'}",
             "--local-repository", f"mlci-dev/mlci@v1={self.repo.root}",
             "--env", f"E2E_CACHE_STORE={self.store}",
             "--defaultbranch", "main",

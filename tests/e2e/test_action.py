@@ -91,7 +91,8 @@ def test_pull_request_posts_one_comment_a_status_stores_pr_alias_and_edits_on_sy
     (comment,) = github_server.comments(7)
     assert comment["body"].startswith("<!-- mlci:churn -->")
     assert "Better churn model" in comment["body"] and "roc_auc" in comment["body"]
-    (status,) = github_server.statuses(sha)
+    status, pending = github_server.statuses(sha)  # newest first: the check went pending as it started
+    assert pending["state"] == "pending" and pending["context"] == status["context"]
     assert status["context"] == "mlci/churn" and status["state"] == "success"
     assert status["target_url"] == "https://github.com/octo-org/ml-repo/actions/runs/1"
     first = alias(s3_server, repo.bucket, "pr-7")["version"]
@@ -106,7 +107,7 @@ def test_pull_request_posts_one_comment_a_status_stores_pr_alias_and_edits_on_sy
     # A new push to the PR changes the model: the same comment is edited, not re-posted.
     repo.set_model(*OTHER)
     new_sha = repo.commit("Tune the learning rate")
-    github_server.add_commit(new_sha, "Tune the learning rate")
+    github_server.push_to_pull(7, new_sha, "Tune the learning rate")  # GitHub records the new head
     synced = act("pr-check.yml", "pull_request", pr_event("synchronize", 7, new_sha))
     synced.assert_ok()
     assert len(github_server.requests_for("POST", "/issues/7/comments")) == 1
@@ -117,7 +118,8 @@ def test_pull_request_posts_one_comment_a_status_stores_pr_alias_and_edits_on_sy
     assert second["version"] != first and second["version"] == synced.outputs["version"]
     assert second["version"] in edited["body"] and first not in edited["body"]
     assert synced.outputs["comment-url"] == comment["html_url"]
-    (new_status,) = github_server.statuses(new_sha)
+    new_status, pending = github_server.statuses(new_sha)  # newest first: the check went pending as it started
+    assert pending["state"] == "pending" and pending["context"] == new_status["context"]
     assert new_status["context"] == "mlci/churn" and new_status["state"] == "success"
     act.assert_no_secret_in_logs()
 
@@ -211,7 +213,8 @@ def test_a_pull_request_failing_its_gates_fails_the_job_and_says_which_gate(
     # The gate against production is among them, with its numbers.
     assert any("non_inferiority_margin" in row for row in failed_rows), failed_rows
     assert production in body  # compared with the production model
-    (status,) = github_server.statuses(sha)
+    status, pending = github_server.statuses(sha)  # newest first: the check went pending as it started
+    assert pending["state"] == "pending" and pending["context"] == status["context"]
     assert status["state"] == "failure"
     assert run.outputs["outcome"] == "failure"
     assert run.outputs["exit-code"] == "1", f"exit-code output: {run.outputs}"

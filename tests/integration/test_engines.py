@@ -85,7 +85,7 @@ def test_validate_runs_in_postgres_and_names_the_broken_range(postgres: PostgreS
     broken = _run(postgres, "validate", "--data", edited, cwd=pg_project)
     assert broken.returncode == 1, broken.text
     assert "expectations[5] expect_column_values_to_be_between on column 'tenure_months': 2 unexpected" in broken.stdout
-    assert "e.g. 97, 97" in broken.stdout
+    assert "e.g. 97" in broken.stdout and "97, 97" not in broken.stdout  # two rows of 97: the value once
 
 
 def _peak_rss(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, int, str]:
@@ -535,7 +535,7 @@ def test_validate_and_drift_on_a_spark_parquet_table(
     failed = runner.invoke(cli, ["validate", "--data", source], catch_exceptions=False)
     assert failed.exit_code == 1, failed.output
     assert "expect_column_values_to_be_between on column 'tenure_months': 3 unexpected" in failed.output
-    assert "e.g. -3, -3, -3" in failed.output
+    assert "e.g. -3" in failed.output and "-3, -3" not in failed.output  # each value once
 
     # Drift: the reference profile and the current counts are both Spark aggregates.
     shifted = pd.read_csv(EXAMPLE / "data" / "test.csv")

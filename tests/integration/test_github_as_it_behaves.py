@@ -274,7 +274,8 @@ def test_push_of_a_merge_or_squash_commit_names_its_pr(message: str, number: int
 def test_merge_group_and_dispatch_and_schedule_examples_parse(tmp_path: Path):
     (group, *_) = github_spec.webhook_examples("merge_group")
     ctx = _ctx("merge_group", group, tmp_path, GITHUB_SHA=group["merge_group"]["head_sha"])
-    assert ctx.is_merge_group and ctx.pr_number is None and not ctx.is_fork_pr
+    # The PR comes from the queue branch: gh-readonly-queue/main/pr-104-<sha>.
+    assert ctx.is_merge_group and ctx.pr_number == 104 and not ctx.is_fork_pr
     assert ctx.head_sha == "2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d"
     for dispatch in github_spec.webhook_examples("workflow_dispatch"):
         ctx = _ctx("workflow_dispatch", dispatch, tmp_path, GITHUB_REF=dispatch["ref"], GITHUB_SHA="e" * 40)

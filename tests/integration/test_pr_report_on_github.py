@@ -28,7 +28,8 @@ def test_check_in_a_pull_request_posts_comment_status_and_outputs(project, tmp_p
     assert comment["body"].startswith("<!-- mlci:churn -->")
     assert "roc_auc" in comment["body"]
     head = json.loads(event.read_text())["pull_request"]["head"]["sha"]
-    (status,) = github_server.statuses(head)
+    status, pending = github_server.statuses(head)  # newest first: the check went pending as it started
+    assert pending["state"] == "pending" and pending["context"] == status["context"]
     assert status["context"] == "mlci/churn" and status["state"] == "success"
     assert status["target_url"].endswith("/actions/runs/777") and len(status["description"]) <= 140
     outputs = read_github_output((tmp_path / "output.txt").read_text())
@@ -89,7 +90,8 @@ def test_failing_data_stops_the_check_and_fails_everywhere_naming_data_validatio
     assert "## ❌ mlci · churn: failed: data validation" in (tmp_path / "summary.md").read_text()
     # The commit status and the step's outputs
     head = json.loads(event.read_text())["pull_request"]["head"]["sha"]
-    (status,) = github_server.statuses(head)
+    status, pending = github_server.statuses(head)  # newest first: the check went pending as it started
+    assert pending["state"] == "pending" and pending["context"] == status["context"]
     assert status["state"] == "failure" and status["description"].startswith("data validation failed")
     assert read_github_output((tmp_path / "output.txt").read_text())["verdict"] == "fail"
     # No version was stored; the PR's check event says it failed, and in which stage.
@@ -218,7 +220,8 @@ def test_a_check_that_cannot_finish_sets_an_error_status(project, tmp_path, gith
     assert result.returncode == 2
     assert "no column 'churned'" in result.stderr
     head = json.loads(event.read_text())["pull_request"]["head"]["sha"]
-    (status,) = github_server.statuses(head)
+    status, pending = github_server.statuses(head)  # newest first: the check went pending as it started
+    assert pending["state"] == "pending" and pending["context"] == status["context"]
     assert status["state"] == "error" and "no column 'churned'" in status["description"]
     assert github_server.comments(42) == []
 
@@ -243,7 +246,8 @@ def test_a_merge_queue_check_sets_the_status_on_the_queue_head(project, tmp_path
     env = {**actions_env(tmp_path, github_server, event), "GITHUB_EVENT_NAME": "merge_group", "GITHUB_SHA": head}
     result = project.run("check", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    (status,) = github_server.statuses(head)
+    status, pending = github_server.statuses(head)  # newest first: the check went pending as it started
+    assert pending["state"] == "pending" and pending["context"] == status["context"]
     assert status["context"] == "mlci/churn" and status["state"] == "success"
     assert not github_server.requests_for("POST", "/comments")
 

@@ -360,6 +360,13 @@ class GitHubServer:
                 issue["closed_at"] = now
             return copy.deepcopy(pull)
 
+    def push_to_pull(self, number: int, head_sha: str, message: str = "A newer push") -> None:
+        """Move PR `number`'s head to a new commit (a `synchronize`)."""
+        with self._lock:
+            if head_sha not in self._commits:
+                self.add_commit(head_sha, message)
+            self._pulls[number]["head"]["sha"] = head_sha
+
     def add_issue(self, title: str, body: str = "", user: str = "octocat", labels: list[str] | None = None) -> int:
         """Add a plain issue; return its number."""
         with self._lock:

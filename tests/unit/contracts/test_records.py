@@ -119,7 +119,17 @@ def test_history_json_lists_each_event_as_its_typed_model(recorded: ProjectCopy)
     assert text.returncode == 0, text.stderr
     lines = [line.split() for line in text.stdout.split("\nevents:\n")[1].splitlines()]
     assert lines == [
-        ["2026-12-03T10:29:07.761826Z", "alias", "pr-42", FAILED, "github:octocat"],
+        [
+            "2026-12-03T10:29:07.761826Z",
+            "alias",
+            "pr-42",
+            FAILED,
+            "github:octocat",
+            "reason:",
+            "mlci",
+            "check:",
+            "fail",
+        ],
         ["2026-12-03T10:29:07.766423Z", "check", "pr-42", FAILED, "verdict=fail", "github:octocat"],
     ]
 

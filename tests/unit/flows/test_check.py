@@ -166,6 +166,37 @@ def test_a_bundle_altered_by_one_byte_is_refused(weak, tmp_path):
     assert "Traceback" not in run.stderr
 
 
+def test_evaluate_sets_the_verdict_output_in_actions(weak, tmp_path):
+    from tests.support.actions import read_github_output
+
+    outputs = tmp_path / "output.txt"
+    env = {**weak.env, "GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(outputs)}
+    run = weak.run("evaluate", "--candidate", "production", env=env)
+    assert run.returncode == 0, run.text
+    found = read_github_output(outputs.read_text())
+    assert found["verdict"] == "pass" and found["version"] == weak.alias("production")
+
+
+def test_what_a_check_leaves_names_no_absolute_path_of_the_machine(weak, tmp_path):
+    # Reports travel (PR comments, artifacts, the registry): a runner's /home/runner/... means nothing there.
+    check = weak.with_estimator(*GOOD).run("check")
+    assert check.returncode == 0, check.text
+    validate = weak.run("validate")
+    assert validate.returncode == 0, validate.text
+    version = json.loads((weak.registry / "aliases" / "candidate.json").read_text())["version"]
+    written = {
+        "report.md": (weak / "report.md").read_text(),
+        "comparison.json": (weak / "comparison.json").read_text(),
+        "manifest.json": (weak.registry / "versions" / version / "manifest.json").read_text(),
+        "validate": validate.stdout,
+    }
+    for name, text in written.items():
+        for absolute in {str(weak.path), str(weak.path.resolve()), str(tmp_path.parent)}:
+            assert absolute not in text, f"{name} names {absolute}"
+    assert "data/train.csv" in written["validate"] and "expectations/churn.json" in written["validate"]
+    assert '"test": "data/test.csv"' in written["manifest.json"]
+
+
 def test_a_stored_version_altered_in_the_registry_is_refused(weak):
     version = weak.alias("production")
     stored = weak.registry / "versions" / str(version) / "model.skops"
@@ -232,8 +263,7 @@ def test_the_baseline_is_labelled_by_the_alias_it_came_from_everywhere(weak):
     staging = weak.alias("staging")
     run = weak.with_estimator(*GOOD).run("check", "--baseline", "staging")
     assert run.returncode == 0, run.text
-    registry = (weak / ".mlci/registry").resolve()
-    where = f"{registry}/churn/versions/{staging}/"
+    where = f".mlci/registry/churn/versions/{staging}/"  # relative to the project, as every report shows it
     assert f"baseline: staging (version {staging}, {where})" in run.stdout
     doc = json.loads((weak / "comparison.json").read_text())
     assert doc["baseline"] == {
@@ -257,7 +287,7 @@ def test_the_baseline_is_labelled_by_the_alias_it_came_from_everywhere(weak):
     assert doc["candidate"] == {
         "version": candidate,
         "alias": "candidate",
-        "uri": f"{registry}/churn/versions/{candidate}/",
+        "uri": f".mlci/registry/churn/versions/{candidate}/",
         "reused": True,
         "seconds": None,
         "signature": None,  # no signing section
