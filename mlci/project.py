@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from mlci.flows.check import CheckResult
     from mlci.flows.deploy import DeployResult
     from mlci.flows.pipeline import Candidate
-    from mlci.flows.release import History, PromoteResult, PushOutcome
+    from mlci.flows.release import CardResult, History, PromoteResult, PushOutcome
     from mlci.flows.retrain import DriftResult, RetrainResult
     from mlci.flows.scaffold import Scaffold
     from mlci.github.context import GitHubContext
@@ -285,6 +285,12 @@ class Project:
         from mlci.flows.release import history
 
         return history(self.config, self.registry, alias)
+
+    def card(self, ref: str) -> CardResult:
+        """Return the model card stored with REF (an alias, a version id or a bundle directory)."""
+        from mlci.flows.release import card
+
+        return card(self.config, self.registry, ref)
 
     # --- the scheduled jobs --------------------------------------------------------------------
 

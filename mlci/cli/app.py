@@ -297,6 +297,20 @@ def verify(opts: Options, ref: str, pr: int | None) -> None:
 
 @cli.command()
 @click.argument("ref")
+@pass_options
+@run_command
+def card(opts: Options, ref: str) -> None:
+    """Print the model card stored with a version: metrics, data, gates, what it relies on, its owners.
+
+    The card (Hugging Face's layout: a YAML header, then Markdown) is written when a check or a
+    retrain stores the version, and its signatures cover it. Example: mlci card production
+    """
+    result = opts.project().card(ref)
+    emit(opts, result, text.card)
+
+
+@cli.command()
+@click.argument("ref")
 @click.option("--env", "environment", required=True, help="Environment (e.g. production).")
 @click.option("--reason", default="", help="Why, for the event log.")
 @click.option("--allow-failed", is_flag=True, help="Deploy even if the version's last check failed (recorded).")

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from mlci.contracts.validation import ValidationResult
     from mlci.flows.check import CheckResult
     from mlci.flows.deploy import DeployResult
-    from mlci.flows.release import History, PromoteResult, PushOutcome
+    from mlci.flows.release import CardResult, History, PromoteResult, PushOutcome
     from mlci.flows.retrain import DriftResult, RetrainResult
     from mlci.flows.scaffold import Scaffold
     from mlci.github.context import GitHubContext
@@ -171,6 +171,11 @@ def history(result: History, quiet: bool) -> list[str]:
         extra = f" verdict={e.extra.verdict}" if isinstance(e, CheckEvent | RetrainEvent) else ""
         lines.append(f"  {e.time}  {e.action:<8} {what:<12} {e.version or ''}{extra}  {e.actor or ''}")
     return lines
+
+
+def card(result: CardResult, quiet: bool) -> list[str]:
+    """Return the model card as stored (with -q, where it is)."""
+    return [f"model card of {result.version}: {result.uri}"] if quiet else [result.text.rstrip("\n")]
 
 
 def drift(result: DriftResult, quiet: bool) -> list[str]:
