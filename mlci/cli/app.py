@@ -361,9 +361,10 @@ def history(opts: Options, alias: str | None) -> None:
     default=None,
     help="Fresh table: a PATH or an engine table such as '{sql: URL, table: NAME}' (default: retrain.data).",
 )
+@click.option("--openmetrics", default=None, type=click.Path(dir_okay=False), help="Write OpenMetrics text here.")
 @pass_options
 @run_command
-def drift(opts: Options, current: str | None) -> None:
+def drift(opts: Options, current: str | None, openmetrics: str | None) -> None:
     """Drift of fresh data against the production version's reference profile.
 
     Per feature: population stability index, a KS (numeric) or chi-square (categorical)
@@ -372,13 +373,50 @@ def drift(opts: Options, current: str | None) -> None:
     """
     from mlci._internal.serial import to_data
 
-    result = opts.project().drift(current)
+    result = opts.project().drift(current, openmetrics=Path(openmetrics) if openmetrics else None)
     emit(
         opts,
         result,
         text.drift,
         data={"table": result.table, "production": result.production, **to_data(result.report)},
+        notes=result.exported,
     )
+    if result.report.status == "fail":
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--predictions", default=None, help="The rows production served (features, or a 'prediction' column).")
+@click.option("--labels", default=None, help="Their labels (data.target), joined to --predictions on data.id.")
+@click.option("--table", default=None, help="One table holding both, instead of --predictions and --labels.")
+@click.option("--env", "environment", default="production", show_default=True, help="Environment whose version.")
+@click.option("--openmetrics", default=None, type=click.Path(dir_okay=False), help="Write OpenMetrics text here.")
+@pass_options
+@run_command
+def monitor(
+    opts: Options,
+    predictions: str | None,
+    labels: str | None,
+    table: str | None,
+    environment: str,
+    openmetrics: str | None,
+) -> None:
+    """Production performance once labels arrive: the live version's metrics now against those it shipped with.
+
+    Overall and per slice, with two-sample intervals; exit 1 when a metric dropped past
+    monitor.max_drop. Example: mlci monitor --predictions served.parquet --labels labels.csv
+    """
+    from mlci._internal.serial import to_data
+
+    result = opts.project().monitor(
+        predictions=predictions,
+        labels=labels,
+        table=table,
+        environment=environment,
+        openmetrics=Path(openmetrics) if openmetrics else None,
+    )
+    data = {"table": result.table, **to_data(result.report), "issue_url": result.issue_url}
+    emit(opts, result, text.monitor, data=data, notes=result.notes)
     if result.report.status == "fail":
         sys.exit(1)
 
