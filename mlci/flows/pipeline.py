@@ -249,7 +249,6 @@ def judge(
         baseline_scoring=baseline_scoring,
     )
     uri = registry.version_uri(candidate.bundle.version) if registry is not None else None
-    relied = importance_of(config, datasets, candidate.bundle, baseline.bundle if baseline else None, cached=cached)
     return comparison, build_document(
         config,
         comparison,
@@ -262,7 +261,6 @@ def judge(
         ctx,
         drift=drift,
         no_baseline=no_baseline,
-        importance=relied,
     )
 
 
@@ -543,6 +541,10 @@ def run(
                 no_baseline=no_baseline,
                 baseline_scoring=early,
             )
+        with clock("importance"):  # its own stage: the benchmark holds it to a share of the check
+            relied = importance_of(config, datasets, chosen.bundle, base.bundle if base else None, cached=reuse)
+            if relied is not None:
+                document = document.model_copy(update={"importance": relied})
     finally:
         if early is not None:  # unread when the run ended early: its child is stopped
             early.cancel()

@@ -101,3 +101,16 @@ def test_monitor_reports_a_known_drop_with_its_interval_and_fails_past_the_limit
     assert set(DRIFT_METRICS) <= set(families)
     psi = {s.labels["feature"]: s for s in families["mlci_drift_psi"]}
     assert "tenure_months" in psi and psi["tenure_months"].labels["version"] == report["version"]
+
+
+def test_a_pushgateway_that_cannot_be_reached_is_one_error_naming_it_without_its_password():
+    from prometheus_client import CollectorRegistry
+
+    from mlci.config.schema import OpenMetricsSection
+    from mlci.errors import ServiceError
+    from mlci.report.openmetrics import push
+
+    section = OpenMetricsSection(pushgateway="http://ops:hunter2@127.0.0.1:9", timeout_seconds=2)
+    with pytest.raises(ServiceError) as refused:
+        push(CollectorRegistry(), section, {"model": "churn"})
+    assert "openmetrics.pushgateway" in refused.value.message and "hunter2" not in str(refused.value)
