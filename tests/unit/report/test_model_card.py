@@ -24,7 +24,7 @@ OWNER = {
 def test_a_checked_version_carries_its_signed_card_and_the_report_names_the_feature_a_candidate_dropped(
     project, signing_keys
 ):
-    with_keys(project, signing_keys, KEY_POLICY).with_("card", OWNER)
+    with_keys(project, signing_keys, KEY_POLICY).with_("card", OWNER).with_("importance.enabled", True)
     env = project.env_with(MLCI_SIGNING_KEY="keys/team.pem")
     checked = project.run("check", env=env)
     assert checked.returncode == 0, checked.text
