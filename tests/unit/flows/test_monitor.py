@@ -12,6 +12,7 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from mlci.report.openmetrics import DRIFT_METRICS, MONITOR_METRICS
+from tests.support.cli import mlci_env
 from tests.support.project import ProjectCopy
 from tests.support.tools import http_server
 
@@ -36,7 +37,7 @@ def _families(path) -> dict[str, list]:
     return {f.name: f.samples for f in text_string_to_metric_families(path.read_text())}
 
 
-def test_monitor_reports_a_known_drop_with_its_interval_and_fails_past_the_limit(project: ProjectCopy):
+def test_monitor_reports_a_known_drop_with_its_interval_and_fails_past_the_limit(project: ProjectCopy, github_server):
     deployed = project.with_production().with_("monitor", {"max_drop": {"accuracy": 0.05}})
     deployed.with_("metrics.statistics.resamples", 300)
     # Production served the test rows; the labels that came in contradict 40 of the east region's
@@ -51,6 +52,7 @@ def test_monitor_reports_a_known_drop_with_its_interval_and_fails_past_the_limit
     labels.to_csv(deployed / "labels.csv", index=False)
 
     pushed: list[tuple[str, bytes]] = []
+    actions = mlci_env(**github_server.env(), GITHUB_ACTIONS="true", GITHUB_RUN_ID="7")
 
     class Gateway(BaseHTTPRequestHandler):
         def do_PUT(self) -> None:
@@ -64,7 +66,7 @@ def test_monitor_reports_a_known_drop_with_its_interval_and_fails_past_the_limit
     with http_server(Gateway) as url:
         deployed.with_("openmetrics", {"pushgateway": url})
         args = ("monitor", "--predictions", "served.csv", "--labels", "labels.csv", "--openmetrics", "m.txt")
-        ran = deployed.run("--json", *args)
+        ran = deployed.run("--json", *args, env=actions)
     assert ran.returncode == 1, ran.text
     report = json.loads(ran.stdout)
     overall = next(c for c in report["metrics"] if c["metric"] == "accuracy")
@@ -94,7 +96,12 @@ def test_monitor_reports_a_known_drop_with_its_interval_and_fails_past_the_limit
 
     # Within a wider limit the same drop passes; drift writes its own metrics with the feature label.
     deployed.without("openmetrics").with_("monitor", {"max_drop": {"accuracy": 0.5}})
-    assert deployed.run("-q", *args).returncode == 0
+    assert deployed.run("-q", *args, env=actions).returncode == 0
+    # The model's monitoring issue, kept as the retrain keeps its own: one issue, a comment on change.
+    (issue,) = github_server.issues()
+    assert "<!-- mlci:monitor:churn -->" in issue["body"] and "status: **ok**" in issue["body"]
+    (comment,) = github_server.comments(issue["number"])
+    assert "**ok**" in comment["body"] and "/actions/runs/7" in comment["body"]
     drift = deployed.run("drift", "--current", "served.csv", "--openmetrics", "d.txt")
     assert drift.returncode == 0, drift.text
     families = _families(deployed / "d.txt")
