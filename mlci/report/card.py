@@ -117,9 +117,9 @@ def render_card(config: Config, manifest: Manifest, document: ReportDocument) ->
         "document": document,
         "comparison": comparison,
         "gates": comparison.verdict.gates if comparison else [],
-        "slices": [s for s in (comparison.slices if comparison else [])],
+        "slices": list(comparison.slices) if comparison else [],
         "primary": comparison.primary if comparison else config.metrics.primary,
-        "importance": getattr(document, "importance", None),
+        "importance": document.importance,
         "signing": _signing(config),
     }
     body = environment().get_template("card.md.j2").render(c=view, md=md)
