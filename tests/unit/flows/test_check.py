@@ -259,4 +259,5 @@ def test_the_baseline_is_labelled_by_the_alias_it_came_from_everywhere(weak):
         "reused": True,
         "seconds": None,
         "signature": None,  # no signing section
+        "card": f"{registry}/churn/versions/{candidate}/card.md",  # stored with it by the check
     }
