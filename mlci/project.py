@@ -30,8 +30,9 @@ if TYPE_CHECKING:
     from mlci.contracts.validation import ValidationResult
     from mlci.flows.check import CheckResult
     from mlci.flows.deploy import DeployResult
+    from mlci.flows.monitor import MonitorResult
     from mlci.flows.pipeline import Candidate
-    from mlci.flows.release import History, PromoteResult, PushOutcome
+    from mlci.flows.release import CardResult, History, PromoteResult, PushOutcome
     from mlci.flows.retrain import DriftResult, RetrainResult
     from mlci.flows.scaffold import Scaffold
     from mlci.github.context import GitHubContext
@@ -306,17 +307,61 @@ class Project:
 
         return history(self.config, self.registry, alias)
 
+    def card(self, ref: str) -> CardResult:
+        """Return the model card stored with REF (an alias, a version id or a bundle directory)."""
+        from mlci.flows.release import card
+
+        return card(self.config, self.registry, ref)
+
     # --- the scheduled jobs --------------------------------------------------------------------
 
-    def drift(self, current: str | None = None) -> DriftResult:
-        """Return the drift of a fresh table (default: retrain.data) against production's reference profile."""
+    def drift(self, current: str | None = None, *, openmetrics: Path | None = None) -> DriftResult:
+        """Return the drift of a fresh table (default: retrain.data) against production's reference profile.
+
+        Its OpenMetrics go to `openmetrics` (a file) and to `openmetrics.pushgateway` when set.
+        """
         from mlci.flows.formats import require_model
+        from mlci.flows.monitor import export
+        from mlci.flows.retrain import drift
+        from mlci.report.openmetrics import drift_registry
 
         require_model(self.config, "drift")
-        from mlci.flows.retrain import drift
-
         result = drift(self.config, self.registry, self.table(current))
         self._outputs(drift=result.report.status)
+        if openmetrics is not None or self.config.openmetrics.pushgateway:
+            gauges = drift_registry(
+                result.report, model=self.config.model.name, version=result.production, environment="production"
+            )
+            result.exported = export(self.config, gauges, openmetrics, command="drift", environment="production")
+        return result
+
+    def monitor(
+        self,
+        *,
+        predictions: str | None = None,
+        labels: str | None = None,
+        table: str | None = None,
+        environment: str = "production",
+        openmetrics: Path | None = None,
+    ) -> MonitorResult:
+        """Return the version in `environment` measured on labelled production rows against what it shipped with.
+
+        In a run with a GitHub token the model's monitoring issue is kept current; the OpenMetrics
+        go to `openmetrics` (a file) and to `openmetrics.pushgateway` when set.
+        """
+        from mlci.flows.formats import require_model
+        from mlci.flows.monitor import export, monitor, track
+        from mlci.report.openmetrics import monitor_registry
+
+        require_model(self.config, "monitor")
+        result = monitor(
+            self.config, self.registry, predictions=predictions, labels=labels, table=table, environment=environment
+        )
+        self._outputs(monitor=result.report.status)
+        if openmetrics is not None or self.config.openmetrics.pushgateway:
+            gauges = monitor_registry(result.report)
+            result.notes += export(self.config, gauges, openmetrics, command="monitor", environment=environment)
+        track(self.config, result, self.context)
         return result
 
     def retrain(self, *, output_dir: Path | None = None) -> RetrainResult:

@@ -303,6 +303,20 @@ def verify(opts: Options, ref: str, pr: int | None) -> None:
 
 @cli.command()
 @click.argument("ref")
+@pass_options
+@run_command
+def card(opts: Options, ref: str) -> None:
+    """Print the model card stored with a version: metrics, data, gates, what it relies on, its owners.
+
+    The card (Hugging Face's layout: a YAML header, then Markdown) is written when a check or a
+    retrain stores the version, and its signatures cover it. Example: mlci card production
+    """
+    result = opts.project().card(ref)
+    emit(opts, result, text.card)
+
+
+@cli.command()
+@click.argument("ref")
 @click.option("--env", "environment", required=True, help="Environment (e.g. production).")
 @click.option("--reason", default="", help="Why, for the event log.")
 @click.option("--allow-failed", is_flag=True, help="Deploy even if the version's last check failed (recorded).")
@@ -353,9 +367,10 @@ def history(opts: Options, alias: str | None) -> None:
     default=None,
     help="Fresh table: a PATH or an engine table such as '{sql: URL, table: NAME}' (default: retrain.data).",
 )
+@click.option("--openmetrics", default=None, type=click.Path(dir_okay=False), help="Write OpenMetrics text here.")
 @pass_options
 @run_command
-def drift(opts: Options, current: str | None) -> None:
+def drift(opts: Options, current: str | None, openmetrics: str | None) -> None:
     """Drift of fresh data against the production version's reference profile.
 
     Per feature: population stability index, a KS (numeric) or chi-square (categorical)
@@ -365,13 +380,50 @@ def drift(opts: Options, current: str | None) -> None:
     """
     from mlci._internal.serial import to_data
 
-    result = opts.project().drift(current)
+    result = opts.project().drift(current, openmetrics=Path(openmetrics) if openmetrics else None)
     emit(
         opts,
         result,
         text.drift,
         data={"table": result.table, "production": result.production, **to_data(result.report)},
+        notes=result.exported,
     )
+    if result.report.status == "fail":
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--predictions", default=None, help="The rows production served (features, or a 'prediction' column).")
+@click.option("--labels", default=None, help="Their labels (data.target), joined to --predictions on data.id.")
+@click.option("--table", default=None, help="One table holding both, instead of --predictions and --labels.")
+@click.option("--env", "environment", default="production", show_default=True, help="Environment whose version.")
+@click.option("--openmetrics", default=None, type=click.Path(dir_okay=False), help="Write OpenMetrics text here.")
+@pass_options
+@run_command
+def monitor(
+    opts: Options,
+    predictions: str | None,
+    labels: str | None,
+    table: str | None,
+    environment: str,
+    openmetrics: str | None,
+) -> None:
+    """Production performance once labels arrive: the live version's metrics now against those it shipped with.
+
+    Overall and per slice, with two-sample intervals; exit 1 when a metric dropped past
+    monitor.max_drop. Example: mlci monitor --predictions served.parquet --labels labels.csv
+    """
+    from mlci._internal.serial import to_data
+
+    result = opts.project().monitor(
+        predictions=predictions,
+        labels=labels,
+        table=table,
+        environment=environment,
+        openmetrics=Path(openmetrics) if openmetrics else None,
+    )
+    data = {"table": result.table, **to_data(result.report), "issue_url": result.issue_url}
+    emit(opts, result, text.monitor, data=data, notes=result.notes)
     if result.report.status == "fail":
         sys.exit(1)
 

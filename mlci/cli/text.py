@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from mlci.contracts.validation import ValidationResult
     from mlci.flows.check import CheckResult
     from mlci.flows.deploy import DeployResult
-    from mlci.flows.release import History, PromoteResult, PushOutcome
+    from mlci.flows.monitor import MonitorResult
+    from mlci.flows.release import CardResult, History, PromoteResult, PushOutcome
     from mlci.flows.retrain import DriftResult, RetrainResult
     from mlci.flows.scaffold import Scaffold
     from mlci.github.context import GitHubContext
@@ -180,6 +181,11 @@ def history(result: History, quiet: bool) -> list[str]:
     return lines
 
 
+def card(result: CardResult, quiet: bool) -> list[str]:
+    """Return the model card as stored (with -q, where it is)."""
+    return [f"model card of {result.version}: {result.uri}"] if quiet else [result.text.rstrip("\n")]
+
+
 def drift(result: DriftResult, quiet: bool) -> list[str]:
     """Return the drift headline, and with detail the table, worst feature first."""
     from mlci.report.terminal import render_drift
@@ -189,7 +195,39 @@ def drift(result: DriftResult, quiet: bool) -> list[str]:
         f"drift of {result.table} ({report.rows_cur} rows) against production {result.production} "
         f"({report.rows_ref} rows): {report.status}"
     )
-    return [line] if quiet else [line, render_drift(report)]
+    return [line] if quiet else [line, render_drift(report), *result.exported]
+
+
+def monitor(result: MonitorResult, quiet: bool) -> list[str]:
+    """Return the monitor's headline, and with detail each metric's change overall and the slices past their limit."""
+    from mlci.stats.metrics import format_signed, format_value
+
+    report = result.report
+    line = (
+        f"{report.environment} version {report.version} on {report.rows} labelled rows of {result.table}: "
+        f"{report.status}"
+    )
+    if quiet:
+        return [line, *report.reasons]
+
+    def row(c: object) -> str:
+        from mlci.contracts.monitoring import PerformanceChange
+
+        assert isinstance(c, PerformanceChange)
+        shown = lambda x: "-" if x is None else format_value(x)  # noqa: E731
+        ci = "-" if c.ci_low is None or c.ci_high is None else f"{format_signed(c.ci_low)}..{format_signed(c.ci_high)}"
+        change = "-" if c.change is None else format_signed(c.change)
+        return f"  {c.metric:<10} {c.scope:<24} {shown(c.shipped):>9} {shown(c.current):>9} {change:>9} {ci:>20}  {c.status}"
+
+    head = f"  {'metric':<10} {'scope':<24} {'shipped':>9} {'now':>9} {'change':>9} {'CI':>20}  status"
+    slices = [c for c in report.slices if c.status == "fail"]
+    lines = [line, head, *map(row, report.metrics), *map(row, slices)]
+    lines += report.reasons + result.notes
+    if result.issue_url:
+        lines.append(f"tracking issue {result.issue_action}: {result.issue_url}")
+    if result.issue_error:
+        lines.append(f"warning: {result.issue_error}")
+    return lines
 
 
 def retrain(result: RetrainResult, quiet: bool) -> list[str]:

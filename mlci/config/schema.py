@@ -16,7 +16,16 @@ from mlci._internal.models import Section
 from mlci._internal.nesting import NestingError, compose_yaml, construct_yaml
 from mlci.errors import ConfigError
 from mlci.stats.metrics import METRICS
-from mlci.stats.specs import PER_EXAMPLE, DriftSection, ExampleMetricSpec, Gate, StatisticsSection, check_metric
+from mlci.stats.specs import (
+    PER_EXAMPLE,
+    DriftSection,
+    ExampleMetricSpec,
+    Gate,
+    ImportanceSection,
+    MonitorSection,
+    StatisticsSection,
+    check_metric,
+)
 
 DEFAULT_CONFIG = "mlci.yaml"
 WORK_DIR = ".mlci"  # beside mlci.yaml; `mlci init` puts it in .gitignore
@@ -581,6 +590,37 @@ class ReportSection(Section):
     )
 
 
+class CardSection(Section):
+    """The owner's words in each version's model card (the rest of the card is filled from what mlci knows)."""
+
+    intended_use: str | None = Field(
+        None,
+        description="What the model is for, and for whom.",
+        examples=["Rank customers by churn risk for outreach."],
+    )
+    limitations: str | None = Field(
+        None,
+        description="Where it must not be used or is known to be weak.",
+        examples=["Not for pricing decisions; trained on EU customers only."],
+    )
+    owners: list[str] = Field(
+        default_factory=list, description="Who is accountable for the model.", examples=[["@data-science/churn"]]
+    )
+    contact: str | None = Field(None, description="Where to report a problem.", examples=["churn-ml@example.com"])
+
+
+class OpenMetricsSection(Section):
+    """Where `mlci drift` and `mlci monitor` push their OpenMetrics (besides `--openmetrics FILE`)."""
+
+    pushgateway: str | None = Field(
+        None,
+        description="Prometheus Pushgateway URL; the metrics are pushed there after each run (null: not pushed).",
+        examples=["http://pushgateway.monitoring:9091"],
+    )
+    job: str = Field("mlci", description="The Pushgateway job the metrics are grouped under.", examples=["mlci"])
+    timeout_seconds: float = Field(10.0, gt=0, le=300, description="Timeout of the push.", examples=[10])
+
+
 GITHUB_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
 
 
@@ -690,6 +730,16 @@ class Config(Section):
     drift: DriftSection = Field(default_factory=DriftSection, description="Drift thresholds.")
     retrain: RetrainSection = Field(default_factory=RetrainSection, description="The scheduled job.")
     report: ReportSection = Field(default_factory=ReportSection, description="The Markdown report.")
+    card: CardSection = Field(default_factory=CardSection, description="The owner's words in each model card.")
+    importance: ImportanceSection = Field(
+        default_factory=ImportanceSection, description="Permutation importance of candidate and baseline."
+    )
+    monitor: MonitorSection = Field(
+        default_factory=MonitorSection, description="Production performance once labels arrive."
+    )
+    openmetrics: OpenMetricsSection = Field(
+        default_factory=OpenMetricsSection, description="Pushing drift and monitor metrics to a Pushgateway."
+    )
     signing: SigningSection | None = Field(
         None, description="Model signing and the policy versions must meet; without it nothing is signed or checked."
     )

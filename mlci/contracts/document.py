@@ -22,6 +22,7 @@ from mlci._internal.nesting import read_json_file
 from mlci.contracts.changes import Changes
 from mlci.contracts.comparison import ChangedExamples, Comparison
 from mlci.contracts.drift import DriftReport
+from mlci.contracts.importance import Importance
 from mlci.contracts.references import Reference
 from mlci.contracts.signature import Signature
 from mlci.contracts.validation import ValidationResult
@@ -92,6 +93,9 @@ class CandidateRef(Result):
     signature: Signature | None = Field(
         None, description="The signature this run stored beside the version (signing configured); null: unsigned."
     )
+    card: str | None = Field(
+        None, description="Where the candidate's model card is stored (`mlci card VERSION` prints it); null: nowhere."
+    )
 
 
 class GitRef(Result):
@@ -143,6 +147,10 @@ class ReportDocument(Result):
     )
     no_baseline: str | None = Field(
         None, description="Why no baseline could be read, when that is not simply 'no model there yet'."
+    )
+    importance: Importance | None = Field(
+        None,
+        description="Permutation importance of candidate and baseline on the same test rows; null: not measured.",
     )
     timings: dict[str, float] | None = None
     examples: ChangedExamples | None = Field(
@@ -253,6 +261,7 @@ def report_document(
     changes: Changes | None = None,
     training: str | None = None,
     no_baseline: str | None = None,
+    importance: Importance | None = None,
 ) -> ReportDocument:
     """Return the report document of a check (or a retrain, with `drift`): the only place one is built.
 
@@ -294,6 +303,7 @@ def report_document(
         run_url=ctx.run_url,
         changes=changes,
         no_baseline=no_baseline,
+        importance=importance,
     )
 
 

@@ -67,6 +67,7 @@ class DeployDetails(Record):
     """`extra` of a `deploy` or `rollback` event: whether the new version stayed or was rolled back."""
 
     result: Literal["ok", "rolled back"]
+    card: str | None = None  # sha256 of the model card that went live with the version (None: it has none)
 
 
 # --- the events ----------------------------------------------------------------------------------

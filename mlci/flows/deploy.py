@@ -51,6 +51,7 @@ class DeployResult(Result):
     rolled_back: bool = False
     reason: str = ""
     deployment_id: int | None = None
+    card: str | None = None  # sha256 of the model card that went live (None: the version has none)
     notes: list[str] = Field(default_factory=list)
 
 
@@ -352,6 +353,7 @@ def deploy(
                 "version": version,
                 "previous": previous,
                 "sha256": registry.manifest(version).sha256,
+                "card": _card_of(registry, version),
                 "uri": uri,
                 "version_uri": registry.store.url(f"{config.model.name}/versions/{version}/"),
             }
@@ -382,7 +384,8 @@ def deploy(
     with contextlib.suppress(MlciError):
         registry.prune_releases(environment, alias_etag=moved.etag)
     _drop_lease(registry, environment, release)
-    registry.log_event(_finished(action, actor, environment, version, previous, DeployDetails(result="ok")))
+    card = _card_of(registry, version)
+    registry.log_event(_finished(action, actor, environment, version, previous, DeployDetails(result="ok", card=card)))
     github.finish(environment, True, f"{config.model.name} {version} is live in {environment}")
     return DeployResult(
         environment=environment,
@@ -390,9 +393,17 @@ def deploy(
         previous=previous,
         uri=uri,
         ok=True,
+        card=card,
         deployment_id=github.id,
         notes=notes,
     )
+
+
+def _card_of(registry: Registry, version: str) -> str | None:
+    """Return the sha256 of the model card stored with `version` (as its manifest lists it), or None."""
+    from mlci.modeling.bundle import CARD
+
+    return (registry.manifest(version).files or {}).get(CARD)
 
 
 def _superseded(registry: Registry, env: str, version: str, now: AliasRecord | None) -> MlciError:

@@ -28,7 +28,7 @@ def evaluate_refs(
     """
     from mlci._internal.redaction import redact
     from mlci.data.tables import load_datasets
-    from mlci.flows.pipeline import Candidate, build_document, evaluate
+    from mlci.flows.pipeline import Candidate, build_document, evaluate, importance_of
     from mlci.modeling.sandbox import warm_up
     from mlci.registry.references import baseline_bundle, resolve
 
@@ -48,6 +48,7 @@ def evaluate_refs(
         cand.ref.uri,
         datasets,
         ctx,
+        importance=importance_of(config, datasets, cand.bundle, base.bundle if base else None),
     )
     if output is not None:
         output.write_text(redact(document.to_json()))

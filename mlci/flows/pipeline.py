@@ -9,6 +9,7 @@ comes from, whether results may come from the cache, and where (if anywhere) it 
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import tempfile
 import time
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from mlci.contracts.document import ReportDocument
     from mlci.contracts.drift import DriftReport
     from mlci.contracts.events import CheckEvent, RetrainEvent
+    from mlci.contracts.importance import Importance
     from mlci.contracts.validation import ValidationResult
     from mlci.data.tables import Datasets
     from mlci.github.context import GitHubContext
@@ -270,6 +272,54 @@ def judge(
     )
 
 
+def importance_of(
+    config: Config, datasets: Datasets, candidate: Bundle, baseline: Bundle | None, *, cached: bool = False
+) -> Importance | None:
+    """Return the permutation importance of candidate and baseline on the same sampled test rows (None: turned off).
+
+    Each model is scored through `predict`, the comparison's own scorer (the contained process),
+    once for all its permuted rows.
+    """
+    from mlci._internal.cache import ResultCache, key_of
+    from mlci._internal.serial import to_data
+    from mlci.contracts.importance import Importance
+    from mlci.stats.importance import importance
+
+    settings = config.importance
+    if not settings.enabled:
+        return None
+    cache = ResultCache(config.work_dir / "cache")
+    key = key_of(
+        "importance",
+        candidate=candidate.version,
+        baseline=baseline.version if baseline else None,
+        data=datasets.fingerprints,
+        settings=settings.model_dump(mode="json"),
+        metric=config.metrics.primary,
+        statistics=config.metrics.statistics.model_dump(mode="json"),
+        target=config.data.target,
+    )
+    if cached and (hit := cache.get_as(key, Importance)) is not None:
+        return hit
+
+    def model(bundle: Bundle) -> tuple[list[str], Callable[[pd.DataFrame], Predictions]]:
+        return list(bundle.manifest.features or []), functools.partial(predict, config, bundle)
+
+    test = datasets.test
+    found = importance(
+        test,
+        test[datasets.target].to_numpy(),
+        model(candidate),
+        model(baseline) if baseline is not None else None,
+        metric=config.metrics.primary,
+        settings=settings,
+        seed=config.metrics.statistics.seed,
+        confidence=config.metrics.statistics.confidence,
+    )
+    cache.put(key, to_data(found))
+    return found
+
+
 def build_document(
     config: Config,
     comparison: Comparison,
@@ -282,6 +332,7 @@ def build_document(
     ctx: GitHubContext,
     drift: DriftReport | None = None,
     no_baseline: str | None = None,
+    importance: Importance | None = None,
 ) -> ReportDocument:
     """Return the report document of a candidate: the references it names, handed to `report_document`."""
     from mlci.contracts.changes import model_changes
@@ -300,6 +351,7 @@ def build_document(
             version=candidate.bundle.version,
             alias=alias,
             uri=uri,
+            card=_card_uri(uri, candidate),
             reused=candidate.reused,
             seconds=None if candidate.reused else candidate.seconds,
             format=manifest.model_format or "skops",
@@ -316,6 +368,7 @@ def build_document(
         drift=drift,
         changes=model_changes(baseline.bundle.manifest, manifest) if baseline is not None else None,
         no_baseline=no_baseline,
+        importance=importance,
     )
 
 
@@ -327,11 +380,13 @@ def store_candidate(
     actor: str,
     details: CheckDetails | RetrainDetails,
     attach: VersionSigner | None = None,
+    card: Callable[[ReportDocument], str] | None = None,
 ) -> PushResult:
     """Push a candidate (its manifest carrying metrics and verdict), point its alias at it, log a check or retrain event.
 
     The event carries `details`: the document's verdict, headline and failed stages, so a
-    later promote can say what failed.
+    later promote can say what failed. `card(document)` gives the version's model card, stored
+    as one of its files (listed in the manifest, so its signatures cover it).
     """
     from mlci.contracts.events import CheckEvent, RetrainEvent
 
@@ -345,6 +400,10 @@ def store_candidate(
         metrics = document.comparison.metrics if document.comparison else []
         bundle.manifest.metrics = {m.name: m.candidate for m in metrics}
         bundle.manifest.evaluation = Evaluation(baseline=baseline, verdict=verdict)
+        if card is not None:
+            from mlci.modeling.bundle import CARD
+
+            bundle.attach(CARD, card(document).encode())
         bundle.write_manifest()
     pushed = registry.push(candidate.bundle.path, actor=actor, reason=f"mlci {action} ({alias})", attach=attach)
     registry.set_alias(alias, pushed.version, actor=actor, reason=f"mlci {action}: {verdict}")
@@ -494,6 +553,10 @@ def run(
                 no_baseline=no_baseline,
                 baseline_scoring=early,
             )
+        with clock("importance"):  # its own stage: the benchmark holds it to a share of the check
+            relied = importance_of(config, datasets, chosen.bundle, base.bundle if base else None, cached=reuse)
+            if relied is not None:
+                document = document.model_copy(update={"importance": relied})
     finally:
         if early is not None:  # unread when the run ended early: its child is stopped
             early.cancel()
@@ -503,7 +566,15 @@ def run(
             found = details(document)
             action = "check" if isinstance(found, CheckDetails) else "retrain"
             signer = version_signer(config, registry, ctx, action=action, actor=who)
-            pushed = store_candidate(registry, chosen, document, actor=who, details=found, attach=signer)
+            pushed = store_candidate(
+                registry,
+                chosen,
+                document,
+                actor=who,
+                details=found,
+                attach=signer,
+                card=functools.partial(_card, config, chosen),
+            )
             messages += signature_messages(signer)
         if signer is not None and signer.signed is not None:
             document = document.with_signature(signer.signed)
@@ -516,6 +587,22 @@ def run(
         messages=messages,
         timings=clock.timings,
     )
+
+
+def _card_uri(uri: str | None, candidate: Candidate) -> str | None:
+    """Return where the stored candidate's card is: beside its manifest (a reused version only if it was stored with one)."""
+    from mlci.modeling.bundle import CARD
+
+    if uri is None or (candidate.reused and CARD not in (candidate.bundle.manifest.files or {})):
+        return None
+    return uri.rstrip("/") + "/" + CARD
+
+
+def _card(config: Config, candidate: Candidate, document: ReportDocument) -> str:
+    """Return the candidate's model card, as the document judged it."""
+    from mlci.report.card import render_card
+
+    return render_card(config, candidate.bundle.manifest, document)
 
 
 def _event(actor: str, alias: str, details: CheckDetails | RetrainDetails) -> CheckEvent | RetrainEvent:

@@ -240,3 +240,27 @@ def pr_of_commit(ctx: GitHubContext, message: str | None = None) -> tuple[int, s
         "(GitHub lists none and its message has no '(#123)')",
         hint="pass --from-pr NUMBER",
     )
+
+
+class CardResult(Result):
+    """A version's model card, as stored beside it (its sha256 checked against the version's manifest)."""
+
+    version: str
+    uri: str
+    text: str
+
+
+def card(config: Config, registry: Registry, ref: str) -> CardResult:
+    """Return the model card of REF (an alias, a version id or a bundle directory); NotFoundError when it has none."""
+    from mlci.modeling.bundle import CARD
+    from mlci.registry.references import bundle_of, is_path
+
+    bundle = bundle_of(config, registry, ref)  # every file, the card included, checked against the manifest
+    if CARD not in (bundle.manifest.files or {}):
+        raise NotFoundError(
+            f"version {bundle.version} of model {config.model.name!r} has no model card "
+            "(stored by `mlci push` or by an mlci before cards)",
+            hint="a version stored by `mlci check` or `mlci retrain` has one",
+        )
+    where = str(bundle.path / CARD) if is_path(ref) else registry.version_uri(bundle.version) + CARD
+    return CardResult(version=bundle.version, uri=where, text=(bundle.path / CARD).read_text(encoding="utf-8"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,9 +18,11 @@ if TYPE_CHECKING:
     from mlci.contracts.drift import DriftReport
     from mlci.data.engines import EngineTable
     from mlci.flows.pipeline import Run
+    from mlci.github.client import GitHubClient
     from mlci.github.context import GitHubContext
     from mlci.modeling.bundle import Bundle
     from mlci.registry.registry import Registry
+    from mlci.report.reporters import Delivery
 
 
 def fresh_data_uri(config: Config, template: str | None = None, now: datetime | None = None) -> str:
@@ -115,6 +118,7 @@ class DriftResult:
     table: str
     production: str
     report: DriftReport
+    exported: list[str] = field(default_factory=list)  # where its OpenMetrics went
 
 
 def drift(config: Config, registry: Registry, current: TableSource | None = None) -> DriftResult:
@@ -332,30 +336,44 @@ def _split(config: Config) -> SplitSection:
 
 def _track(config: Config, result: RetrainResult, ctx: GitHubContext, date: str) -> None:
     """Keep one GitHub issue per model current (mlci.report.reporters.TrackingIssue); note why when it cannot."""
-    from mlci.github.client import GitHubClient
     from mlci.report.reporters import TrackingIssue
 
+    def deliver(client: GitHubClient) -> Delivery:
+        return TrackingIssue(
+            config,
+            ctx,
+            client,
+            data=result.data,
+            version=result.version,
+            alias=result.alias,
+            aliases=result.aliases,
+            promoted=result.promoted,
+            date=date,
+        ).report(result.document)
+
+    issue, result.issue_error = tracked(ctx, deliver, result.notes)
+    if issue is not None:
+        result.issue_url, result.issue_action = issue.where, issue.action
+        result.comment_url = issue.follow_up
+
+
+def tracked(
+    ctx: GitHubContext, deliver: Callable[[GitHubClient], Delivery], notes: list[str]
+) -> tuple[Delivery | None, str | None]:
+    """Return what `deliver` did to a tracking issue and why it could not (the run's own results stand regardless).
+
+    Without a token or a repository nothing is tried: `notes` says so.
+    """
+    from mlci.github.client import GitHubClient
+
     if not (ctx.token and ctx.repository):
-        result.notes.append("no GitHub token or repository: no tracking issue updated")
-        return
+        notes.append("no GitHub token or repository: no tracking issue updated")
+        return None, None
     try:
         with GitHubClient.from_context(ctx) as client:
-            issue = TrackingIssue(
-                config,
-                ctx,
-                client,
-                data=result.data,
-                version=result.version,
-                alias=result.alias,
-                aliases=result.aliases,
-                promoted=result.promoted,
-                date=date,
-            ).report(result.document)
+            return deliver(client), None
     except ServiceError as e:
         # The run may have promoted: its outputs, report and summary must still be written.
         lacks = getattr(e, "permission", None)
         why = f" (the token lacks `{lacks}`)" if lacks else ""
-        result.issue_error = f"could not update the tracking issue{why}: {e}"
-        return
-    result.issue_url, result.issue_action = issue.where, issue.action
-    result.comment_url = issue.follow_up
+        return None, f"could not update the tracking issue{why}: {e}"

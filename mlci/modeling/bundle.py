@@ -27,6 +27,7 @@ MODEL_FILES = {"skops": MODEL_FILE, "onnx": "model.onnx", "results": "artifacts.
 MANIFEST = "manifest.json"
 PROFILE = "profile.json"
 SMOKE = "smoke.parquet"
+CARD = "card.md"  # the version's model card (mlci.report.card), listed in the manifest so signatures cover it
 FORMAT = 1
 
 # Loading a model file runs code: every type skops builds is a constructor or a function it
@@ -87,6 +88,13 @@ class Bundle:
         from mlci._internal.redaction import redact
 
         (self.path / MANIFEST).write_text(redact(self.manifest.dump()))
+
+    def attach(self, name: str, content: bytes) -> None:
+        """Write `content` as the bundle file `name` and list its sha256 in the manifest (call write_manifest after)."""
+        (self.path / name).write_bytes(content)
+        files = dict(self.manifest.files or {})
+        files[name] = hashlib.sha256(content).hexdigest()
+        self.manifest.files = files
 
     def profile(self) -> Profile | None:
         """Return the reference profile of the training data, when the bundle has one; ModelError if malformed."""

@@ -182,6 +182,7 @@ def _mark(status: Any) -> str:
 
 FILTERS: dict[str, Callable[..., Any]] = {
     "md": _safe(md.escape),
+    "code": _safe(md.code),
     "num": _safe(md.num),
     "signed": _safe(md.signed),
     "pct": _safe(md.percent),
@@ -295,10 +296,28 @@ def _view(document: ReportDocument, doc: dict[str, Any], budget: _Budget) -> tup
     view["gates"]["families"] = list(verdict.get("slice_tests") or [])
     view["slices"] = _slices(comparison, gates, budget, cuts)
     view["chart"] = _chart(comparison)
+    view["importance"] = _importance(doc.get("importance"))
     view["validation"] = _validation(validation, budget, cuts)
     view["drift"] = _drift(doc.get("drift"), budget, cuts)
     view.update(_provenance(document, doc))
     return view, cuts
+
+
+def _importance(found: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The top features of each model and the largest changes in importance (None: not measured)."""
+    if not found:
+        return None
+    top = int(found.get("top") or 5)
+    changes = [c for c in found.get("changes") or [] if c.get("delta")][:top]
+    return {
+        "metric": found.get("metric"),
+        "rows": found.get("rows"),
+        "repeats": found.get("repeats"),
+        "confidence": Safe(f"{float(found.get('confidence') or 0.95) * 100:g}%"),
+        "candidate": list(found.get("candidate") or [])[:top],
+        "baseline": None if found.get("baseline") is None else list(found.get("baseline") or [])[:top],
+        "changes": changes,
+    }
 
 
 def _changes(changes: dict[str, Any] | None) -> list[dict[str, Any]] | None:

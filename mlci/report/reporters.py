@@ -18,6 +18,7 @@ from mlci.errors import ReadOnlyToken, ServiceError
 if TYPE_CHECKING:
     from mlci.config.schema import Config
     from mlci.contracts.document import ReportDocument
+    from mlci.contracts.monitoring import MonitorReport
     from mlci.github.client import GitHubClient
     from mlci.github.context import GitHubContext
 
@@ -245,6 +246,47 @@ class TrackingIssue:
 
 
 ISSUE_MARKER = "<!-- mlci:retrain:{model} -->"
+MONITOR_MARKER = "<!-- mlci:monitor:{model} -->"
+
+
+@dataclass
+class MonitorIssue:
+    """`mlci monitor`'s one GitHub issue per model, kept like the retrain's: the body its state, a comment on change."""
+
+    config: Config
+    ctx: GitHubContext
+    client: GitHubClient
+    table: str  # the labelled rows, named in the comment
+
+    def report(self, monitored: MonitorReport) -> Delivery:
+        from mlci._internal.redaction import redact
+        from mlci.report import markdown as md
+
+        marker = MONITOR_MARKER.format(model=self.config.model.name)
+        rows = [
+            f"| {md.escape(c.metric)} | {md.escape(c.scope, 120)} | {md.num(c.shipped)} | {md.num(c.current)} | "
+            f"{md.signed(c.change)} | {md.interval(c.ci_low, c.ci_high)} | {md.escape(c.status)} |"
+            for c in [*monitored.metrics, *[s for s in monitored.slices if s.status == "fail"]][:100]
+        ]
+        body = (
+            f"{marker}\n**Model {md.code(monitored.model)}: {md.escape(monitored.environment)} on labelled rows**\n\n"
+            f"- version: {md.code(monitored.version)}\n- status: **{md.escape(monitored.status)}**\n\n"
+            f"| Metric | Scope | Shipped | Now | Change | {monitored.confidence * 100:g}% CI | Status |\n"
+            "| --- | --- | ---: | ---: | ---: | :---: | --- |\n" + "\n".join(rows) + "\n"
+        )
+        if monitored.reasons:
+            body += "\n" + "\n".join(f"- {md.escape(r, 400)}" for r in monitored.reasons[:20]) + "\n"
+        title = f"mlci: {self.config.model.name} in {monitored.environment}"
+        issue = self.client.upsert_issue(marker, title, redact(body), labels=["mlci"])
+        delivery = Delivery(where=issue.url, action=issue.action)
+        if issue.action == "updated":
+            run = f" ({md.link('run', self.ctx.run_url)})" if self.ctx.run_url else ""
+            summary = (
+                f"Monitor{run} on {md.code(Path(self.table).name)} ({md.count(monitored.rows)} labelled rows): "
+                f"**{md.escape(monitored.status)}**."
+            )
+            delivery.follow_up = self.client.add_issue_comment(issue.number, redact(summary))
+        return delivery
 
 
 # --- showing a check on GitHub ------------------------------------------------------------------------

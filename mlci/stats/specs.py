@@ -189,3 +189,41 @@ class DriftSection(Section):
         default_factory=dict, description="Per-feature overrides.", examples=[{"tenure": {"min_effect": 0.1}}]
     )
     ignore: list[str] = Field(default_factory=list, description="Features not checked.", examples=[["signup_day"]])
+
+
+class ImportanceSection(Section):
+    """What the model relies on: permutation importance of candidate and baseline on the same test rows."""
+
+    enabled: bool = Field(True, description="Measure permutation importance in every check.", examples=[True])
+    rows: int = Field(
+        1000,
+        ge=10,
+        le=1_000_000,
+        description="Test rows sampled (the same rows for both models); the cost grows with rows x features x repeats.",
+        examples=[1000],
+    )
+    repeats: int = Field(
+        5, ge=2, le=100, description="Permutations of each feature; the interval is over the repeats.", examples=[5]
+    )
+    top: int = Field(5, ge=1, le=50, description="Features the report lists for each model and changes.", examples=[5])
+
+
+class MonitorSection(Section):
+    """Production performance once labels arrive (`mlci monitor`)."""
+
+    max_drop: dict[str, float] = Field(
+        default_factory=dict,
+        description="Largest drop allowed per metric, in metric units, from what the version shipped with to what "
+        "it scores on labelled production rows (overall and per slice); past it `mlci monitor` exits 1.",
+        examples=[{"roc_auc": 0.05}],
+    )
+    min_slice_size: int = Field(
+        30, ge=1, description="Slices with fewer labelled rows are shown but not held to `max_drop`.", examples=[50]
+    )
+
+    @field_validator("max_drop")
+    @classmethod
+    def _check_metrics(cls, v: dict[str, float]) -> dict[str, float]:
+        for name in v:
+            check_metric_name(name)
+        return v

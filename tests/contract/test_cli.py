@@ -13,7 +13,7 @@ from tests.support.paths import ROOT
 
 CONTRACT = [
     "init", "config", "validate", "train", "evaluate", "report", "check", "push",
-    "promote", "deploy", "rollback", "history", "drift", "retrain", "demo",
+    "promote", "deploy", "rollback", "history", "drift", "retrain", "demo", "card", "monitor",
 ]  # fmt: skip
 
 

@@ -108,9 +108,19 @@ class ProjectCopy:
 
     @classmethod
     def of(cls, source: Path = EXAMPLE, dest: Path | None = None, *, builds: Builds | None = None) -> ProjectCopy:
-        """Copy `source` (without its registry, caches and reports) to `dest`; return the copy."""
+        """Copy `source` (without its registry, caches and reports) to `dest`; return the copy.
+
+        The copy measures no permutation importance (`importance.enabled: false`, appended so the
+        file's text and line numbers stay as written): it scores every model of a check again on
+        rows x features x repeats permuted rows, which the suite's many checks need not pay.
+        Tests of importance turn it on (`.with_("importance.enabled", True)`).
+        """
         assert dest is not None, "where to copy the project to"
         shutil.copytree(source, dest, ignore=_NOT_COPIED)
+        config = dest / "mlci.yaml"
+        if config.is_file() and "importance" not in read_config(config):
+            with config.open("a") as f:
+                f.write("\nimportance:\n  enabled: false\n")
         return cls(dest, builds=builds)
 
     def copy(self, dest: Path, *, everything: bool = False) -> ProjectCopy:

@@ -293,4 +293,5 @@ def test_the_baseline_is_labelled_by_the_alias_it_came_from_everywhere(weak):
         "signature": None,  # no signing section
         "format": "skops",
         "scored_by": None,  # fitted by mlci: no contained process scored it while training
+        "card": f".mlci/registry/churn/versions/{candidate}/card.md",  # stored with it by the check
     }
