@@ -11,7 +11,7 @@ can be a notebook or another tool:
     result = project.check()
     print(result.document.verdict, result.document.headline)
 
-Nothing here prints, exits or reads the process variablesment: the caller passes `variables`
+Nothing here prints, exits or reads the process environment: the caller passes `variables`
 (read for ${VAR} in mlci.yaml, table arguments and the deploy webhook's secret) and the
 context (`GitHubContext.from_env`), as the CLI does.
 """
@@ -268,15 +268,15 @@ class Project:
 
         return verify_ref(self.config, self.registry, ref, ctx=self.context, pr=pr)
 
-    def deploy(self, ref: str, variablesment: str, *, reason: str = "", allow_failed: bool = False) -> DeployResult:
-        """Return the deploy of REF to `variablesment`: published, smoke-tested, then live; undone on any failure."""
+    def deploy(self, ref: str, environment: str, *, reason: str = "", allow_failed: bool = False) -> DeployResult:
+        """Return the deploy of REF to `environment`: published, smoke-tested, then live; undone on any failure."""
         from mlci.flows.deploy import deploy
 
         result = deploy(
             self.config,
             self.registry,
             ref,
-            variablesment,
+            environment,
             ctx=self.context,
             webhook_secret=self._webhook_secret(),
             reason=reason,
@@ -285,14 +285,14 @@ class Project:
         self._outputs(version=result.version)
         return result
 
-    def rollback(self, variablesment: str, to: str | None = None, *, reason: str = "") -> DeployResult:
-        """Return the rollback of `variablesment` to its previous (or the named) version, smoke-tested like a deploy."""
+    def rollback(self, environment: str, to: str | None = None, *, reason: str = "") -> DeployResult:
+        """Return the rollback of `environment` to its previous (or the named) version, smoke-tested like a deploy."""
         from mlci.flows.deploy import rollback
 
         result = rollback(
             self.config,
             self.registry,
-            variablesment,
+            environment,
             to,
             ctx=self.context,
             webhook_secret=self._webhook_secret(),

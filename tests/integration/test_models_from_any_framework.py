@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.frameworks import lightgbm_onnx, skl2onnx_pipeline, tiny_project
+from tests.support.frameworks import FEATURES, lightgbm_onnx, skl2onnx_pipeline, tiny_project
 from tests.support.project import ProjectCopy
 
 
@@ -52,6 +52,13 @@ def test_an_onnx_model_from_a_command_and_from_files_goes_check_promote_check_de
     auc = next(m for m in document["comparison"]["metrics"] if m["name"] == "roc_auc")
     assert auc["p_value"] is not None and auc["ci_low"] < auc["delta"] < auc["ci_high"]
     assert "onnx, scored by onnxruntime" in (project.path / "report.md").read_text()
+    # permutation importance runs through the same contained onnxruntime scoring, for both models:
+    # the MLP reads f1 and f3 most (the table's label is f1 + 0.5 f2 - f3 + noise)
+    importance = document["importance"]
+    assert importance is not None and importance["baseline"] is not None, document.get("importance")
+    assert {f["feature"] for f in importance["candidate"]} <= set(FEATURES)
+    assert importance["candidate"][0]["feature"] in ("f1", "f3") and importance["candidate"][0]["ci_low"] > 0
+    assert importance["changes"], importance
 
     # an unchanged PR does not retrain: the train cache covers the command's code, params and data
     again = project.run("check")
