@@ -72,16 +72,13 @@ class SkopsPredictor:
 
     def __init__(self, model: Any, bundle: Bundle) -> None:
         import sklearn
-        from sklearn.base import is_classifier, is_regressor
 
         self.model = model
         self.runtime = f"scikit-learn {sklearn.__version__}"
         manifest, where = bundle.manifest, bundle.model_path
-        task = manifest.task
-        if (task == "classification" and is_regressor(model)) or (task == "regression" and is_classifier(model)):
-            raise ModelError(
-                f"{where}: holds a {'regressor' if is_regressor(model) else 'classifier'}, but model.task is {task}"
-            )
+        task, kind = manifest.task, _kind(model)
+        if (task, kind) in (("classification", "regressor"), ("regression", "classifier")):
+            raise ModelError(f"{where}: holds a {kind}, but model.task is {task}")
         named = getattr(model, "feature_names_in_", None)
         features = list(manifest.features or [])
         if named is not None and features and sorted(map(str, named)) != sorted(features):
@@ -95,6 +92,16 @@ class SkopsPredictor:
         from mlci.modeling.training import predictions
 
         return predictions(self.model, rows, task)
+
+
+def _kind(model: Any) -> str | None:
+    """Return 'classifier' or 'regressor' as scikit-learn tags the model; None when it cannot tell."""
+    from sklearn.base import is_classifier, is_regressor
+
+    try:  # scikit-learn asks the model for its tags: a model that is no BaseEstimator may raise
+        return "classifier" if is_classifier(model) else "regressor" if is_regressor(model) else None
+    except Exception:
+        return None
 
 
 class _Onnx:
