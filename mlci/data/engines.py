@@ -215,9 +215,14 @@ class EngineTable(abc.ABC):
                 limit = top_k + MAX_NAMED + 1
                 counts = _labels(self._top_categories(name, limit))
                 rest = nonnull[name] - sum(counts.values())
-                entries[name] = categorical_entry(
-                    counts, nulls=rows - nonnull[name], rows=rows, top_k=top_k, rest=rest, complete=len(counts) < limit
+                complete = len(counts) < limit
+                entry = categorical_entry(
+                    counts, nulls=rows - nonnull[name], rows=rows, top_k=top_k, rest=rest, complete=complete
                 )
+                if complete:  # every category's count is known: the unseen-category estimate's inputs, as pandas'
+                    values = list(counts.values())
+                    entry = entry.model_copy(update={"singletons": values.count(1), "doubletons": values.count(2)})
+                entries[name] = entry
         return Profile(rows=rows, features=entries, predictions=None)
 
     def observe(self, entries: Mapping[str, NumericEntry | CategoricalEntry]) -> tuple[int, dict[str, Observed]]:

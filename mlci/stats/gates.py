@@ -187,6 +187,13 @@ def check_overall(gate: Gate, m: MetricResult | None, confidence: float, has_bas
                     bad.append(_allowed_text(allowed) + ("" if what == "min_absolute_change" else f" ({what})"))
                 continue
             if change.low is None or resolvable is None:
+                exact = m.no_interval is None or "no information" in m.no_interval
+                if exact and allowed < 0 and change.better >= allowed:
+                    # No sampling spread to judge (the same model, or the same predictions on
+                    # every row): the difference on these rows is the estimate itself, and it is
+                    # within what a tolerance allows. A required improvement is never taken from it.
+                    notes.append(f"{name}: no interval, judged on the estimate ({m.no_interval or 'no spread'})")
+                    continue
                 why = f"; {m.no_interval}" if m.no_interval else ""
                 bad.append(f"{what} needs an interval, and there is none{why}")
                 continue

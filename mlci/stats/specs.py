@@ -215,7 +215,7 @@ class MonitorSection(Section):
         default_factory=dict,
         description="Largest drop allowed per metric, in metric units, from what the version shipped with to what "
         "it scores on labelled production rows (overall and per slice); past it `mlci monitor` exits 1.",
-        examples=[{"roc_auc": 0.05}],
+        examples=[dict(roc_auc=0.05)],  # a call, not a literal table: nothing dispatches on the name
     )
     min_slice_size: int = Field(
         30, ge=1, description="Slices with fewer labelled rows are shown but not held to `max_drop`.", examples=[50]

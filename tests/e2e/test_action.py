@@ -63,7 +63,9 @@ def test_the_venv_is_installed_once_then_restored_by_actions_cache(act: Act, act
         assert "mlci.yaml: valid (model 'churn'" in first.log
         key = re.search(r"Cache (?:not found for input keys|restored from key): (mlci-venv-\S+)", first.log)
         assert key, first.log[-4000:]
-        assert re.fullmatch(r"mlci-venv-Linux-\w+-py3\.11\.\d+-[0-9a-f]{8}-[0-9a-f]{16}", key.group(1)), key.group(1)
+        assert re.fullmatch(r"mlci-venv-Linux-\w+-py3\.11\.\d+-[0-9a-f]{8}-[0-9a-f]{16}-[0-9a-f]{16}", key.group(1)), (
+            key.group(1)
+        )
         if "Cache not found" in first.log:
             assert "installing mlci into" in first.log and f"Cache saved with key: {key.group(1)}" in first.log
         # A fresh hosted runner: nothing is left on disk but the cache; the environment is restored
@@ -211,7 +213,7 @@ def test_a_pull_request_failing_its_gates_fails_the_job_and_says_which_gate(
     assert failed_rows, f"no failed gate row in the comment:\n{body}"
     assert any("roc_auc" in row for row in failed_rows), failed_rows
     # The gate against production is among them, with its numbers.
-    assert any("non_inferiority_margin" in row for row in failed_rows), failed_rows
+    assert any("got worse by" in row and "allowed: 0.03" in row for row in failed_rows), failed_rows
     assert production in body  # compared with the production model
     status, pending = github_server.statuses(sha)  # newest first: the check went pending as it started
     assert pending["state"] == "pending" and pending["context"] == status["context"]

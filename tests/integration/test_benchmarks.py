@@ -56,7 +56,8 @@ def test_tiny_bench_writes_every_row_with_its_ratio_target_and_verdict(tmp_path:
         assert {"ratio", "target", "met", "absolute", "status"} <= set(row), row
         assert row["status"] != "error", f"{row['id']}: {row['absolute']}"
         if row["status"] == "ok":
-            assert isinstance(row["ratio"], (int, float)) and row["ratio"] > 0, row
+            # a drift error rate may be 0 (no false alarm at the tiny size); every timing ratio is positive
+            assert isinstance(row["ratio"], (int, float)) and (row["ratio"] > 0 or row["group"] == "drift_rates"), row
         else:  # MLflow (its venv is absent) and what other tests run at this size (TINY_SKIPPED)
             assert row["id"] in ("mlflow", *TINY_SKIPPED) and "make bench" in row["absolute"], row
         assert row["title"] in doc
