@@ -112,7 +112,7 @@ def run_command(
         raise TrainingError(
             f"{field}: '{shown}' still ran after model.timeout_minutes = {timeout_seconds / 60:g}; "
             "it and every process it started were killed",
-            hint="raise model.timeout_minutes in mlci.yaml if the training really takes longer",
+            hint="raise model.timeout_minutes in mlci.yaml if the command really takes longer",
         )
     if proc.returncode != 0:
         how = (

@@ -8,9 +8,9 @@ mlci loads no model here. A results bundle holds
     smoke.<ext>             the first `deploy.smoke_rows` evaluation rows, for the deploy's smoke test
     manifest.json           as every bundle's, with `results`: command, code hash, data fingerprint
 
-`run_command` runs the command once (its own small runner: argv split with shlex, no shell,
-its own process group killed at the deadline, output streamed to the log line by line with
-secrets masked); `read_results` aligns what it wrote with the evaluation rows by id and
+`run_command` runs the command once, through the training command's runner
+(mlci.modeling.command: argv split with shlex, no shell, its own process group ended at the
+deadline, output logged line by line with secrets masked); `read_results` aligns what it wrote with the evaluation rows by id and
 refuses, one line per problem, anything that does not fit.
 """
 
@@ -18,15 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import os
 import shlex
 import shutil
-import signal
-import subprocess
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlci._internal.files import regular_file, sha256_file
 from mlci.contracts.manifest import Manifest, ManifestData, ResultsManifest
-from mlci.errors import ConfigError, ModelError, ResultsError, TrainingError
+from mlci.errors import ConfigError, ModelError, ResultsError
 from mlci.modeling.bundle import FORMAT, MANIFEST, MODEL_FILES, Bundle, open_bundle, version_id
 
 if TYPE_CHECKING:
@@ -49,9 +42,6 @@ RESULTS = "results.parquet"
 OUTPUTS = ("results.parquet", "results.csv", "results.jsonl")
 # Environment variable names whose values are masked in the command's output.
 _SECRET_NAMES = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
-_TAIL = 20  # output lines a failure message quotes
-
-log = logging.getLogger("mlci.results")
 
 
 @dataclass
@@ -126,78 +116,37 @@ def code_hash(config: Config) -> str:
 # --- running the command ----------------------------------------------------------------------------------
 
 
-def run_command(config: Config, *, rows: Path, artifacts: Path, output: Path, label: str, echo: Any = None) -> float:
+def run_command(config: Config, *, rows: Path, artifacts: Path, output: Path, label: str) -> float:
     """Run model.command for one version and return its wall time; TrainingError when it fails or runs too long.
 
     `rows` is the evaluation rows file (MLCI_TEST_DATA), `artifacts` the version's artifacts
     (MLCI_ARTIFACTS_DIR), `output` where it writes its results (MLCI_OUTPUT_DIR). `label` names
-    the version in messages ("the candidate", "baseline 1a2b..."). Output lines go to the
-    `mlci.results` log (and to `echo`, if given), secrets masked.
+    the version in messages ("the candidate", "baseline 1a2b..."). It runs through the same
+    runner as a training command (mlci.modeling.command: no shell, its own process group ended
+    at the deadline, lines logged as they come with secrets masked).
     """
-    from mlci._internal.redaction import redact
+    from mlci.modeling.command import command_environment
+    from mlci.modeling.command import run_command as run_argv
 
-    argv = command_argv(config)
     output.mkdir(parents=True, exist_ok=True)
-    env = dict(config.environment)
-    env.update(
-        MLCI_TEST_DATA=str(rows.resolve()),
-        MLCI_ARTIFACTS_DIR=str(artifacts.resolve()),
-        MLCI_OUTPUT_DIR=str(output.resolve()),
-        MLCI_PARAMS=json.dumps(config.model.params, sort_keys=True, default=str),
-    )
+    variables = {
+        "MLCI_TEST_DATA": str(rows.resolve()),
+        "MLCI_ARTIFACTS_DIR": str(artifacts.resolve()),
+        "MLCI_OUTPUT_DIR": str(output.resolve()),
+        "MLCI_PARAMS": json.dumps(config.model.params, sort_keys=True, default=str),
+    }
+    # Values of variables named like credentials (an API key the eval calls a provider with), and
+    # the passwords mlci.yaml's URLs were filled with.
     masked = [v for k, v in config.environment.items() if any(s in k.upper() for s in _SECRET_NAMES) and v]
-    tail: deque[str] = deque(maxlen=_TAIL)
-    deadline = config.model.timeout_minutes * 60
-    started = time.perf_counter()
-    try:
-        proc = subprocess.Popen(
-            argv,
-            cwd=config.base_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the deadline kills its children too
-        )
-    except OSError as e:
-        raise TrainingError(f"model.command: cannot start {argv[0]!r} for {label}: {e.strerror or e}") from None
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            line = redact(raw.decode("utf-8", errors="replace").rstrip("\n"), secrets=masked)
-            tail.append(line)
-            log.info("%s", line)
-            if echo is not None:
-                echo(line)
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    try:
-        code = proc.wait(timeout=deadline)
-    except subprocess.TimeoutExpired:
-        _kill(proc)
-        raise TrainingError(
-            f"model.command ran past model.timeout_minutes = {config.model.timeout_minutes:g} for {label}; "
-            "its process group was killed"
-        ) from None
-    except BaseException:  # a signal stops the check: the command's whole process group goes with it
-        _kill(proc)
-        raise
-    finally:
-        reader.join(timeout=5)
-    if code != 0:
-        said = " | ".join(list(tail)[-5:])
-        raise TrainingError(f"model.command exited with code {code} for {label}" + (f": {said}" if said else ""))
-    return time.perf_counter() - started
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
+    ran = run_argv(
+        command_argv(config),
+        cwd=config.base_dir,
+        env=command_environment(config.environment, variables),
+        timeout_seconds=config.model.timeout_minutes * 60,
+        field=f"model.command (for {label})",
+        secrets=[*masked, *sorted(config.secrets)],
+    )
+    return ran.seconds
 
 
 # --- reading what it wrote --------------------------------------------------------------------------------

@@ -39,7 +39,9 @@ def test_a_command_past_its_deadline_is_killed_with_its_children(tmp_path: Path)
     )
     config = project(tmp_path, script, 0.02, {})
     started = time.monotonic()
-    with pytest.raises(TrainingError, match=r"ran past model.timeout_minutes = 0.02 for the candidate"):
+    with pytest.raises(
+        TrainingError, match=r"model.command \(for the candidate\): .* still ran after model.timeout_minutes = 0.02"
+    ):
         run_command(config, rows=tmp_path, artifacts=tmp_path, output=tmp_path / "out", label="the candidate")
     assert time.monotonic() - started < 10
     child = int(pidfile.read_text())
@@ -54,7 +56,7 @@ def test_a_command_past_its_deadline_is_killed_with_its_children(tmp_path: Path)
 def test_argv_has_no_shell_and_secrets_are_masked_in_the_output(tmp_path: Path, caplog: pytest.LogCaptureFixture):
     script = "import os, sys\nprint(sys.argv[1:], os.environ['MLCI_PARAMS'], os.environ['OPENAI_API_KEY'])\n"
     config = project(tmp_path, script, 1, {"OPENAI_API_KEY": "sk-secret-123456", "PATH": "/usr/bin:/bin"})
-    with caplog.at_level(logging.INFO, logger="mlci.results"):
+    with caplog.at_level(logging.INFO, logger="mlci.command"):
         run_command(config, rows=tmp_path, artifacts=tmp_path, output=tmp_path / "out", label="the candidate")
     said = "\n".join(r.getMessage() for r in caplog.records)
     assert "['two words'] {}" in said
