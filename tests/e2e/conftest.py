@@ -48,6 +48,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.actions import load_event, pr_event  # noqa: F401 - the e2e tests import them from here
 from tests.support.github_server import GitHubServer
 from tests.support.paths import ROOT
 from tests.support.s3_server import SeaweedFS
@@ -56,7 +57,6 @@ from tests.support.tools import ACT_SECONDS, binary
 HERE = Path(__file__).resolve().parent
 STAND_INS = HERE / "stand_ins"
 WORKFLOWS = HERE / "workflows"
-EVENTS = HERE / "events"
 ORIGIN = "https://github.com/octo-org/ml-repo.git"
 
 
@@ -180,31 +180,6 @@ def step_summary(log: str) -> str:
                 text.append(nxt)
             return "\n".join(text)
     return ""
-
-
-def load_event(name: str, **changes: Any) -> dict[str, Any]:
-    """Return tests/e2e/events/NAME.json with top-level keys replaced by `changes`."""
-    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
-    event.update(changes)
-    return event
-
-
-def pr_event(
-    action: str,
-    number: int,
-    head_sha: str,
-    *,
-    title: str = "Better churn model",
-    head_ref: str = "feature/boost",
-    head_repo: str = "octo-org/ml-repo",
-) -> dict[str, Any]:
-    """Return a pull_request event (tests/e2e/events/pull_request.json filled in)."""
-    event = load_event("pull_request", action=action, number=number)
-    pr = event["pull_request"]
-    pr.update(number=number, title=title)
-    pr["head"].update(sha=head_sha, ref=head_ref)
-    pr["head"]["repo"].update(full_name=head_repo, fork=head_repo != "octo-org/ml-repo")
-    return event
 
 
 def workflow_token(server: GitHubServer, workflow: Path) -> str:

@@ -13,6 +13,7 @@ from mlci.errors import ReadOnlyToken, ServiceError
 from mlci.github.client import GitHubClient
 from mlci.github.context import GitHubContext
 from mlci.github.workflow import add_mask, annotation, append_summary, mask_secret, set_output
+from tests.support.actions import read_github_output
 from tests.support.github_server import GitHubServer
 
 MARKER = "<!-- mlci:churn -->"
@@ -468,30 +469,6 @@ def test_context_from_a_push_and_from_a_bad_event_file(tmp_path: Path) -> None:
 # -- workflow commands -----------------------------------------------------------------
 
 
-def parse_github_output(text: str) -> dict[str, str]:
-    """Parse a GITHUB_OUTPUT file the way the runner does (name=value and name<<DELIM)."""
-    outputs: dict[str, str] = {}
-    lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        i += 1
-        if not line:
-            continue
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delimiter = line.split("<<", 1)
-            value: list[str] = []
-            while lines[i] != delimiter:
-                value.append(lines[i])
-                i += 1
-            i += 1
-            outputs[name] = "\n".join(value)
-        else:
-            name, value_text = line.split("=", 1)
-            outputs[name] = value_text
-    return outputs
-
-
 def test_set_output_multiline_round_trips(tmp_path: Path) -> None:
     out = tmp_path / "github_output"
     out.write_text("")
@@ -500,7 +477,7 @@ def test_set_output_multiline_round_trips(tmp_path: Path) -> None:
     assert set_output("verdict", "fail", out)
     assert set_output("comment-url", "https://github.com/o/r/pull/1#issuecomment-2", out)
 
-    parsed = parse_github_output(out.read_text())
+    parsed = read_github_output(out.read_text())
     assert parsed == {
         "report": report,
         "verdict": "fail",
