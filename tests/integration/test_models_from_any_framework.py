@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.actions import write_pr_event
 from tests.support.frameworks import FEATURES, lightgbm_onnx, skl2onnx_pipeline, tiny_project
 from tests.support.project import ProjectCopy
+from tests.support.signing import KEY_POLICY, with_keys
 
 
 def _manifest(project: ProjectCopy, version: str) -> dict[str, object]:
@@ -20,10 +22,13 @@ def _manifest(project: ProjectCopy, version: str) -> dict[str, object]:
 
 @pytest.mark.slow
 def test_an_onnx_model_from_a_command_and_from_files_goes_check_promote_check_deploy_rollback_drift(
-    tmp_path: Path,
+    tmp_path: Path, signing_keys: Path
 ) -> None:
     project = tiny_project(tmp_path / "repo")
     registry = project.registry
+    # Every version is signed (a team key) and carries an ML-BOM, as with the skops format.
+    with_keys(project, signing_keys, KEY_POLICY)
+    project.env = project.env_with(MLCI_SIGNING_KEY=str(project / "keys" / "team.pem"))
 
     # check (bootstrap): the command's MLP is trained, scored by onnxruntime in the contained process
     first = project.run("--json", "check")
@@ -42,9 +47,12 @@ def test_an_onnx_model_from_a_command_and_from_files_goes_check_promote_check_de
 
     assert project.run("promote", "candidate", "--to", "production").returncode == 0
 
-    # changed params: a new candidate, compared with production on paired statistics
+    # changed params: a new candidate (PR 7's check), compared with production on paired statistics
     project.with_("model.params", {"hidden": 4, "epochs": 40})
-    second = project.run("--json", "check")
+    pr = project.env_with(
+        GITHUB_EVENT_NAME="pull_request", GITHUB_EVENT_PATH=str(write_pr_event(tmp_path, 7, "7" * 40))
+    )
+    second = project.run("--json", "check", env=pr)
     assert second.returncode == 0, second.text
     document = json.loads(second.stdout)
     v2 = document["candidate"]["version"]
@@ -61,10 +69,23 @@ def test_an_onnx_model_from_a_command_and_from_files_goes_check_promote_check_de
     assert importance["changes"], importance
 
     # an unchanged PR does not retrain: the train cache covers the command's code, params and data
-    again = project.run("check")
+    again = project.run("check", env=pr)
     assert again.returncode == 0 and "train cache hit" in again.text and "hidden units" not in again.text
 
-    deployed = project.run("deploy", "candidate", "--env", "production")
+    # the merge job's promote --from-pr re-evaluates PR 7's ONNX candidate against production in its own job
+    merged = project.run("promote", "--from-pr", "7", "--to", "production")
+    assert f"re-evaluated {v2} against production {v1} in this job: pass" in merged.stdout, merged.text
+    # outside Actions there is no GitHub record of PR 7 for the signature policy to compare with
+    assert merged.returncode == 1 and "GitHub's record of PR #7 was not available" in merged.text
+    assert project.alias("production") == v1
+    # the signature and the ML-BOM cover model.onnx; an altered model.onnx is refused before it ships
+    verified = project.run("verify", v2)
+    assert verified.returncode == 0, verified.text
+    bom = json.loads(next((registry / "versions" / v2 / "signatures").glob("*/bom.cdx.json")).read_text())
+    onnx_hash = hashlib.sha256((registry / "versions" / v2 / "model.onnx").read_bytes()).hexdigest()
+    assert onnx_hash in json.dumps(bom) and "model.onnx" in json.dumps(bom)
+
+    deployed = project.run("deploy", v2, "--env", "production")
     assert deployed.returncode == 0 and "smoke test passed" in deployed.text, deployed.text
     assert project.alias("production") == v2
     rolled = project.run("rollback", "--env", "production")
@@ -73,6 +94,11 @@ def test_an_onnx_model_from_a_command_and_from_files_goes_check_promote_check_de
     drift = project.run("--json", "drift", "--current", "test.csv")
     assert drift.returncode == 0, drift.text
     assert "prediction" in {f["feature"] for f in json.loads(drift.stdout)["features"]}
+    stored = registry / "versions" / v2 / "model.onnx"
+    stored.write_bytes(stored.read_bytes() + b"\x00")
+    tampered = project.run("deploy", v2, "--env", "production")
+    assert tampered.returncode != 0 and "model.onnx" in tampered.text, tampered.text
+    assert project.alias("production") == v1
 
     # file: a scikit-learn pipeline with a string column, converted by skl2onnx elsewhere, is checked
     # against production (the MLP) and promoted
