@@ -99,9 +99,14 @@ def make_candidate(
 
 
 def baseline_results(
-    config: Config, baseline: Bundle, datasets: Datasets, rows: Path, scratch: Path, code: str
+    config: Config, baseline: Bundle, datasets: Datasets, rows: Path, scratch: Path, code: str, *, reuse: bool
 ) -> tuple[ExampleResults, str]:
-    """Return the baseline's results and how they were had: stored ones when they answer the same question, else run."""
+    """Return the baseline's results and how they were had: stored ones when they answer the same question, else run.
+
+    Only a PR's check (`reuse`) takes stored results: they are as trustworthy as whoever could
+    write the registry's versions/ (the PR role), and the manifest that hashes them is bound to
+    no version id. A job that decides (promote --from-pr, retrain) runs the baseline again.
+    """
     from mlci.modeling.results import ARTIFACTS, stored_results
 
     record = baseline.manifest.results
@@ -112,7 +117,9 @@ def baseline_results(
             hint="bootstrap the results model under a new model.name, or roll production back to a results version",
         )
     why = None
-    if record.data_fingerprint != datasets.fingerprints["test"]:
+    if not reuse:
+        why = "a job that decides never reuses stored results"
+    elif record.data_fingerprint != datasets.fingerprints["test"]:
         why = "the evaluation rows changed"
     elif record.code_sha256 != code:
         why = "the command or its code changed"
@@ -229,7 +236,7 @@ def run_results(
             base = baseline_bundle(config, registry, baseline) if registry is not None else None
             base_results = None
             if base is not None:
-                base_results, how = baseline_results(config, base.bundle, datasets, rows, scratch, code)
+                base_results, how = baseline_results(config, base.bundle, datasets, rows, scratch, code, reuse=reuse)
                 messages.append(how)
             comparison = compare_results(config, datasets, cand, base_results)
             uri = registry.version_uri(chosen.bundle.version) if registry is not None and store else None
@@ -274,8 +281,10 @@ def smoke_results(config: Config, bundle: Bundle, label: str) -> None:
     record = bundle.manifest.results
     if record is None:
         raise CheckFailed(f"{label}: version {bundle.version} is not a `format: results` version")
-    smoke = bundle.path / str(record.smoke or "")
-    if not record.smoke or not smoke.is_file():
+    # The manifest names the smoke file: only a plain name it lists and hashes, never a path out of the bundle.
+    name = str(record.smoke or "")
+    smoke = bundle.path / name
+    if not name or Path(name).name != name or name not in (bundle.manifest.files or {}) or not smoke.is_file():
         raise CheckFailed(f"{label}: version {bundle.version} has no smoke rows to smoke-test with")
     with tempfile.TemporaryDirectory(prefix="mlci-smoke-out-") as out:
         try:

@@ -176,8 +176,11 @@ def repository_hash(root: Path, skip: tuple[str, ...] = ()) -> str:
     """Return a hash of every file a command in `root` can read as its code: git's tracked and unignored files.
 
     Outside a git checkout, every file under `root` but mlci's work directory, .git and caches.
-    `skip` names files at the top that are mlci's own outputs (report.md, comparison.json).
+    `skip` names files (mlci's own outputs: report.md, comparison.json) and folders whose files are
+    left out, as paths relative to `root`.
     """
+    skip = tuple(Path(s).as_posix() for s in skip)  # "./prompts/" -> "prompts"
+    folders = tuple(s + "/" for s in skip)
     try:
         listed = subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -197,7 +200,7 @@ def repository_hash(root: Path, skip: tuple[str, ...] = ()) -> str:
         )
     h = hashlib.sha256()
     for name in names:
-        if Path(name).parts[:1] == (".mlci",) or name in skip:
+        if Path(name).parts[:1] == (".mlci",) or name in skip or name.startswith(folders):
             continue
         path = root / name
         h.update(name.encode("utf-8", "surrogateescape") + b"\0")

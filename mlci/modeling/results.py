@@ -98,18 +98,21 @@ def command_argv(config: Config) -> list[str]:
 
 
 def code_hash(config: Config) -> str:
-    """Return the sha256 of the command: its argv and the content of every argument that is a file of the repository.
+    """Return the sha256 of the command: its argv and every file of the repository it can read as code.
 
-    `python eval.py --k 3` hashes the words and eval.py's bytes: change either and stored results
-    are no longer reused for a baseline.
+    `python eval.py --k 3` hashes the words and the repository (git's tracked and unignored files,
+    as the train cache does for a training command) but the version's own artifacts and the
+    evaluation rows, which the manifest records apart: a change to eval.py or to a module it
+    imports means stored results are no longer reused for a baseline; a new prompt does not.
     """
+    from mlci.modeling.command import repository_hash
+
     digest = hashlib.sha256()
-    base = config.base_dir.resolve()
     for word in command_argv(config):
         digest.update(b"arg\0" + word.encode() + b"\0")
-        path = (base / word).resolve()
-        if (path == base or base in path.parents) and path.is_file():
-            digest.update(b"file\0" + sha256_file(path).encode() + b"\0")
+    rows = [p for p in (config.data.train, config.data.test) if isinstance(p, str) and "://" not in p]
+    skip = ("comparison.json", Path(config.report.output).name, *config.model.artifacts, *rows)
+    digest.update(b"repository\0" + repository_hash(config.base_dir, skip).encode())
     return digest.hexdigest()
 
 

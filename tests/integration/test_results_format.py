@@ -135,7 +135,9 @@ def test_prompt_lifecycle_from_bootstrap_to_rollback(bot: ProjectCopy, signing_k
     assert "topic=" in report and "bootstrap p95" in report and "paired-t sum" in report
     merged = bot.run("promote", "--from-pr", "7", "--to", "production")
     assert f"re-evaluated {v2} against production {v1} in this job: pass" in merged.stdout
-    assert len(runs(bot)) == 3 and Path(runs(bot)[-1]).parent.name == v2
+    # The job that decides runs both: production's stored results are only as trustworthy as whoever
+    # could write versions/ (the PR role), so they are never reused here.
+    assert len(runs(bot)) == 4 and [Path(r).parent.name for r in runs(bot)[-2:]] == [v2, v1]
     # Outside Actions there is no GitHub record of PR 7 for the signature policy to compare with.
     assert merged.returncode == 1 and "GitHub's record of PR #7 was not available" in merged.text
     assert bot.run("promote", v2, "--to", "production").returncode == 0
@@ -152,7 +154,7 @@ def test_prompt_lifecycle_from_bootstrap_to_rollback(bot: ProjectCopy, signing_k
         if m["name"] == "latency_ms"
     )
     assert latency["relative_delta"] == pytest.approx(0.3, abs=0.002)
-    assert len(runs(bot)) == 4
+    assert len(runs(bot)) == 5
 
     # New evaluation rows: production's stored results no longer answer the question, so the
     # command runs again with production's artifacts (the registry's copy), after the candidate's run.
@@ -162,7 +164,7 @@ def test_prompt_lifecycle_from_bootstrap_to_rollback(bot: ProjectCopy, signing_k
     assert (
         f"baseline results recomputed with version {v2}'s artifacts (the evaluation rows changed)" in recomputed.stdout
     )
-    assert len(runs(bot)) == 6
+    assert len(runs(bot)) == 7
     assert Path(runs(bot)[-1]).parent.name == v2
     assert json.loads((bot / "comparison.json").read_text())["comparison"]["n_rows"] == 250
 

@@ -33,7 +33,7 @@ def _documented(library: str) -> list[str]:
 _SMALL = {
     "XGBoost": {"n_estimators": 5},
     "LightGBM": {"n_estimators": 5, "verbose": -1},
-    "CatBoost": {"iterations": 5, "verbose": False},
+    "CatBoost": {"iterations": 5, "verbose": False, "allow_writing_files": False},
 }
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mlci.config.schema import load_config
+from mlci.contracts.manifest import Manifest
 from mlci.errors import TrainingError
 from mlci.modeling.results import run_command
 
@@ -61,3 +62,41 @@ def test_argv_has_no_shell_and_secrets_are_masked_in_the_output(tmp_path: Path, 
     said = "\n".join(r.getMessage() for r in caplog.records)
     assert "['two words'] {}" in said
     assert "sk-secret-123456" not in said and "***" in said
+
+
+def test_the_code_hash_covers_modules_the_command_imports_but_not_the_versions_artifacts_or_rows(tmp_path: Path):
+    from mlci.modeling.results import code_hash
+
+    config = project(tmp_path, "print('scored')\n", 1, {})
+    root = config.base_dir
+    before = code_hash(config)
+    # The artifacts (what makes a version) and the evaluation rows are recorded apart from the code.
+    (root / "prompts" / "template.txt").write_text("Answer briefly.\n{question}")
+    with open(root / "data" / "eval.jsonl", "a") as rows:
+        rows.write('{"qid": "extra", "question": "?", "answer": "!", "topic": "api"}\n')
+    assert code_hash(config) == before
+    # A module the command imports is code: stored baseline results no longer answer the question.
+    (root / "judge.py").write_text("def score(answer):\n    return 1\n")
+    assert code_hash(config) != before
+
+
+def test_a_smoke_file_the_manifest_names_outside_the_bundle_is_never_read(tmp_path: Path):
+    from mlci.errors import CheckFailed
+    from mlci.flows.results import smoke_results
+    from mlci.modeling.bundle import Bundle
+
+    outside = tmp_path / "private.jsonl"
+    outside.write_text('{"qid": "q1", "question": "secret"}\n')
+    config = project(tmp_path, "raise SystemExit('the command must not run')\n", 1, {})
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    manifest = Manifest.model_validate(
+        {
+            "version": "0" * 16,
+            "model_format": "results",
+            "results": {"smoke": "../private.jsonl"},
+            "files": {"../private.jsonl": "0" * 64},
+        }
+    )
+    with pytest.raises(CheckFailed, match="has no smoke rows to smoke-test with"):
+        smoke_results(config, Bundle(path=bundle, manifest=manifest), "deploy")
