@@ -18,6 +18,7 @@ import json
 import math
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,23 +54,57 @@ def _graphs(graph: Any) -> Iterator[Any]:
                 yield from _graphs(sub)
 
 
+def _nodes(graphs: Sequence[Any], functions: Sequence[Any]) -> Iterator[Any]:
+    """Yield every node of `graphs` and of the functions' bodies, with the subgraphs of either (If, Loop, Scan)."""
+    for graph in graphs:
+        yield from graph.node
+    for function in functions:
+        for node in function.node:
+            yield node
+            for attr in node.attribute:
+                for sub in [attr.g] if attr.HasField("g") else []:
+                    yield from (n for g in _graphs(sub) for n in g.node)
+                for sub in attr.graphs:
+                    yield from (n for g in _graphs(sub) for n in g.node)
+
+
+def _sparse(graphs: Sequence[Any], functions: Sequence[Any]) -> Iterator[Any]:
+    """Yield every SparseTensorProto: sparse initializers and Constant nodes' sparse_value attributes."""
+    for graph in graphs:
+        yield from graph.sparse_initializer
+    for node in _nodes(graphs, functions):
+        for attr in node.attribute:
+            if attr.HasField("sparse_tensor"):
+                yield attr.sparse_tensor
+            yield from attr.sparse_tensors
+
+
 def _tensors(graphs: Sequence[Any], functions: Sequence[Any]) -> Iterator[Any]:
-    """Yield every tensor stored in the model: initializers, sparse ones, and Constant nodes' values."""
+    """Yield every TensorProto stored in the model, wherever the format allows one.
+
+    Initializers, Constant nodes' values, the values and indices of sparse tensors, in the main
+    graph, its subgraphs and model-local functions (theirs included): a tensor this walk missed
+    could hold external data that onnxruntime resolves from its working directory.
+    """
     for graph in graphs:
         yield from graph.initializer
-        for sparse in graph.sparse_initializer:
-            yield sparse.values
-            yield sparse.indices
-    for node in (n for g in graphs for n in g.node):
+    for sparse in _sparse(graphs, functions):
+        yield sparse.values
+        yield sparse.indices
+    for node in _nodes(graphs, functions):
         for attr in node.attribute:
             if attr.HasField("t"):
                 yield attr.t
             yield from attr.tensors
-    for function in functions:
-        for node in function.node:
-            for attr in node.attribute:
-                if attr.HasField("t"):
-                    yield attr.t
+
+
+@dataclass(frozen=True)
+class _Dense:
+    """The dense shape a sparse tensor declares, counted against model.max_model_mb like a tensor's."""
+
+    name: str
+    dims: Sequence[int]
+    data_type: int
 
 
 def _declared_bytes(tensor: Any) -> int:
@@ -102,7 +137,7 @@ def check_onnx(data: bytes, where: Path, *, bundle_dir: Path | None, max_mb: int
     foreign = sorted({o.domain for o in model.opset_import} - STANDARD_DOMAINS)
     graphs = list(_graphs(model.graph))
     foreign += [f.domain for f in model.functions if f.domain not in STANDARD_DOMAINS]
-    nodes = [n for g in graphs for n in g.node] + [n for f in model.functions for n in f.node]
+    nodes = list(_nodes(graphs, list(model.functions)))
     foreign += sorted({n.domain for n in nodes} - STANDARD_DOMAINS)
     if foreign:
         raise ModelError(
@@ -111,9 +146,14 @@ def check_onnx(data: bytes, where: Path, *, bundle_dir: Path | None, max_mb: int
             hint="export the model with standard operators only",
         )
     total = 0
-    for tensor in _tensors(graphs, list(model.functions)):
+    # A sparse tensor's dense shape is what onnxruntime allocates (a Constant densifies it).
+    dense = [
+        _Dense(s.values.name or s.indices.name, s.dims, s.values.data_type)
+        for s in _sparse(graphs, list(model.functions))
+    ]
+    for tensor in [*_tensors(graphs, list(model.functions)), *dense]:
         declared = _declared_bytes(tensor)
-        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+        if not isinstance(tensor, _Dense) and tensor.data_location == onnx.TensorProto.EXTERNAL:
             _check_external(tensor, where, bundle_dir, limit)
         total += declared
         if declared > limit or total > limit:
@@ -133,7 +173,8 @@ def check_onnx(data: bytes, where: Path, *, bundle_dir: Path | None, max_mb: int
 def _uses_external(model: Any) -> bool:
     import onnx
 
-    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in _tensors(list(_graphs(model.graph)), []))
+    graphs = list(_graphs(model.graph))
+    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in _tensors(graphs, list(model.functions)))
 
 
 def _check_external(tensor: Any, where: Path, bundle_dir: Path | None, limit: int) -> None:

@@ -18,7 +18,12 @@ from tests.support.frameworks import FEATURES, tables, tiny_project
 HOSTILE: dict[str, tuple[Callable[[], bytes], str]] = {
     "custom-op domain": (frameworks.custom_domain, "custom operator domain 'com.attacker'"),
     "external data outside the bundle": (frameworks.external_outside, "is not a file beside the model in its bundle"),
+    "external sparse values read from the checkout": (
+        frameworks.sparse_external_in_checkout,
+        "tensor 'sv': external data '.git/config' is not a file beside the model in its bundle",
+    ),
     "a declared 3 GB tensor": (frameworks.huge_tensor, "declares 2,861 MiB"),
+    "a sparse Constant that densifies to 64 GiB": (frameworks.huge_sparse_constant, "declares 65,536 MiB"),
     "a malformed protobuf": (frameworks.malformed, "not a readable ONNX file"),
     "a Loop with a huge trip count": (frameworks.endless_loop, "after model.sandbox.timeout_seconds = 1.5 s"),
 }

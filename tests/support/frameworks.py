@@ -201,6 +201,36 @@ def external_outside() -> bytes:
     return _model([*nodes, *_head("z")], [weights])
 
 
+def sparse_external_in_checkout() -> bytes:
+    """A model whose weights are a Constant's sparse_value with external values in '.git/config'.
+
+    A relative location that is no file of the bundle: built from bytes, onnxruntime would read it
+    from its working directory, the checkout (where actions/checkout may leave a token).
+    """
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    values = TensorProto(name="sv", data_type=TensorProto.FLOAT, dims=[8], data_location=TensorProto.EXTERNAL)
+    for key, value in (("location", ".git/config"), ("offset", "0"), ("length", "32")):
+        entry = values.external_data.add()
+        entry.key, entry.value = key, value
+    indices = numpy_helper.from_array(np.arange(8, dtype=np.int64), "si")
+    weights = helper.make_node("Constant", [], ["W"], sparse_value=helper.make_sparse_tensor(values, indices, [4, 2]))
+    return _model([weights, helper.make_node("MatMul", ["X", "W"], ["z"]), *_head("z")])
+
+
+def huge_sparse_constant() -> bytes:
+    """A model whose Constant is a sparse tensor of one value that densifies to 64 GiB."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    values = numpy_helper.from_array(np.ones(1, np.float32), "v")
+    indices = numpy_helper.from_array(np.zeros(1, np.int64), "i")
+    huge = helper.make_node("Constant", [], ["H"], sparse_value=helper.make_sparse_tensor(values, indices, [1 << 34]))
+    nodes, weights = _slice_two()
+    return _model([huge, *nodes, *_head("z")], weights)
+
+
 def huge_tensor() -> bytes:
     """A model that declares a 3 GB weight tensor (with no bytes behind it)."""
     from onnx import TensorProto
