@@ -66,6 +66,15 @@ def change(
             metric.name, scope, metric.greater_is_better, None, None, None, None, None, None,
             n_ship, n_cur, limit, "skipped", e.message,
         )  # fmt: skip
+    if math.isfinite(before) and not math.isfinite(now) and limit is not None and held:
+        # Defined when shipped, undefined now (a NaN or infinite prediction or label): a watched
+        # metric that cannot be computed is no evidence that it held.
+        return PerformanceChange(
+            metric.name, scope, metric.greater_is_better, before, None, None, None, None, None,
+            n_ship, n_cur, limit, "fail",
+            f"{metric.name} {scope}: undefined on the current rows (a prediction or label is NaN or infinite); "
+            f"it was {before:.4f} when shipped",
+        )  # fmt: skip
     if not (math.isfinite(before) and math.isfinite(now)):
         return PerformanceChange(
             metric.name, scope, metric.greater_is_better, _finite(before), _finite(now), None, None, None, None,
