@@ -146,9 +146,21 @@ def _forms(secret: str) -> set[str]:
     return out
 
 
+def _pieces(secret: str) -> list[str]:
+    """Return `secret` and, for a multi-line one (a PEM key), each of its lines: output is read line by line.
+
+    GitHub's runner masks a multi-line secret line by line for the same reason (`::add-mask::`
+    takes one line); a command that prints the key, or an error that quotes one line of it, must
+    not show any line.
+    """
+    lines = [line.strip() for line in secret.splitlines()]
+    return [secret, *(line for line in lines if line != secret)] if len(lines) > 1 else [secret]
+
+
 def _masks(secrets: Iterable[str | None]) -> set[str]:
     """Return the forms of `secrets` that `redact` replaces (none of a value too short to mask)."""
-    return {f for s in secrets if s and len(s) >= MIN_SECRET_LENGTH for f in _forms(s) if len(f) >= MIN_SECRET_LENGTH}
+    pieces = (p for s in secrets if s for p in _pieces(s) if len(p) >= MIN_SECRET_LENGTH)
+    return {f for p in pieces for f in _forms(p) if len(f) >= MIN_SECRET_LENGTH}
 
 
 def remember(*secrets: str | None) -> None:

@@ -182,8 +182,24 @@ def history(result: History, quiet: bool) -> list[str]:
 
 
 def card(result: CardResult, quiet: bool) -> list[str]:
-    """Return the model card as stored (with -q, where it is)."""
-    return [f"model card of {result.version}: {result.uri}"] if quiet else [result.text.rstrip("\n")]
+    """Return the model card as stored (with -q, where it is), safe to print.
+
+    card.md is text a PR could have written: its control characters (terminal escapes) are
+    dropped, and in Actions it is printed between `::stop-commands::` markers (GitHub's way to
+    print untrusted text), so a line like `::warning::` or `::add-mask::` in it is not obeyed.
+    """
+    import secrets
+    import unicodedata
+
+    from mlci.cli.output import in_actions
+
+    if quiet:
+        return [f"model card of {result.version}: {result.uri}"]
+    body = "".join(c for c in result.text.rstrip("\n") if c in "\n\t" or unicodedata.category(c) != "Cc")
+    if not in_actions():
+        return [body]
+    token = secrets.token_hex(16)
+    return [f"::stop-commands::{token}", body, f"::{token}::"]
 
 
 def drift(result: DriftResult, quiet: bool) -> list[str]:

@@ -51,9 +51,7 @@ class ResultsManifest(_Part):
     """`model.format: results`: how the version's stored per-example results were made."""
 
     command: str | None = None  # model.command as written
-    code_sha256: str | None = (
-        None  # the command's argv and the repository files it can read (modeling.results.code_hash)
-    )
+    code_sha256: str | None = None  # argv and the repository files it can read (modeling.results.code_hash)
     data_fingerprint: str | None = None  # sha256 of the evaluation rows file the results are on
     id: str | None = None  # data.id
     metrics: list[str] | None = None  # the per-example metric columns

@@ -3,8 +3,11 @@
 The command is the repository's code, run in the repository. Its stdout and stderr stream, line by
 line and masked by mlci's one redactor, to the `mlci.command` log (the CLI writes it to stderr, so
 the Actions log shows the training as it happens and --json stays clean). It runs in a session of its
-own: at its end, normal or not, every process it started is killed with it (killpg), so no stray
-trainer holds the runner's GPU or memory after mlci moved on.
+own: at its end, normal or not, every process of that group is killed with it (killpg), so no stray
+trainer holds the runner's GPU or memory after mlci moved on. A process that leaves the group on
+purpose (`setsid`, a daemon) is out of killpg's reach; catching those too needs a cgroup or a child
+subreaper around mlci's own children (the fork server, the validation worker), which mlci does not
+set up: the runner's end of the job is what ends them.
 """
 
 from __future__ import annotations
@@ -111,7 +114,7 @@ def run_command(
     if timed_out:
         raise TrainingError(
             f"{field}: '{shown}' still ran after model.timeout_minutes = {timeout_seconds / 60:g}; "
-            "it and every process it started were killed",
+            "it and its process group were killed",
             hint="raise model.timeout_minutes in mlci.yaml if the command really takes longer",
         )
     if proc.returncode != 0:

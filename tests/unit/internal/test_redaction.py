@@ -74,6 +74,17 @@ def test_a_remembered_password_is_masked_in_free_text_and_json_in_every_form(pas
         assert document["url"] == "postgresql+psycopg2://***@db.internal:5432/warehouse?sslmode=***"
 
 
+def test_each_line_of_a_multi_line_secret_is_masked_on_its_own() -> None:
+    key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n"
+    # A command printing the key line by line, and a one-line error quoting its second line.
+    printed = "loading key\n" + key.replace("\n", "\r\n")
+    error = "model.command failed: invalid key line 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASC'"
+    for text in (printed, error):
+        shown = redact(text, secrets=[key])
+        assert all(line.strip() not in shown for line in key.splitlines()), shown
+    assert redact(error, secrets=[key]) == "model.command failed: invalid key line '***'"
+
+
 def test_remembered_values_are_forgotten_when_the_command_ends() -> None:
     with remembering():
         remember("hunter2-secret", "abc")  # too short to mask in free text: it would garble every message
