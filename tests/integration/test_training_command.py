@@ -72,9 +72,7 @@ def test_a_command_past_its_timeout_is_killed_with_every_process_it_started(tmp_
             timeout_seconds=1.5,
         )
     assert time.monotonic() - started < 15
-    assert "still ran after model.timeout_minutes = 0.025; it and its process group were killed" in str(
-        stopped.value
-    )
+    assert "still ran after model.timeout_minutes = 0.025; it and its process group were killed" in str(stopped.value)
     grandchild = int(pid_file.read_text())
     deadline = time.monotonic() + 5
     while not _gone(grandchild) and time.monotonic() < deadline:
