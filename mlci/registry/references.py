@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -78,10 +79,28 @@ def bundle_of(config: Config, registry: Registry, ref: str) -> Bundle:
     version = registry.version_of(ref)
     cache = config.work_dir / "versions"
     local = cache / version
+    if (local / MANIFEST).exists() and not _same_as_stored(local, registry, version):
+        shutil.rmtree(local)
     if not (local / MANIFEST).exists():
         registry.fetch(version, cache)
     # Checked again on every use: the local cache is a directory of the checkout too.
     return open_bundle(local, expect=version)
+
+
+def _same_as_stored(local: Path, registry: Registry, version: str) -> bool:
+    """Return whether the cached bundle's manifest is the registry's.
+
+    The cache is a directory of the checkout, which a pull request can commit to: the version id
+    binds only the model file, so a cached manifest (features, classes, stored results' hashes)
+    is used only while it is the one stored with the version.
+    """
+    from mlci.errors import MlciError
+    from mlci.modeling.bundle import open_bundle
+
+    try:
+        return open_bundle(local, expect=version).manifest == registry.manifest(version)
+    except MlciError:
+        return False
 
 
 def resolve(config: Config, registry: Registry, ref: str) -> Resolved:
