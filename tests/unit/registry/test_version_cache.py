@@ -24,5 +24,8 @@ def test_a_cached_manifest_that_differs_from_the_registrys_is_fetched_again(proj
         forged["classes"] = list(reversed(forged["classes"]))
         cached.write_text(json.dumps(forged))
         used = bundle_of(config, registry, "production")
+        # A cache that is the registry's is used as it is, not fetched again.
+        kept = cached.stat().st_ino
+        assert bundle_of(config, registry, "production").manifest == stored and cached.stat().st_ino == kept
     assert used.manifest == stored and used.manifest.classes == stored.classes != forged["classes"]
     assert json.loads(cached.read_text())["classes"] == stored.classes
