@@ -19,6 +19,8 @@ workers, so mlci is pip-installed once per session: a run that finds no complete
 holds the cache's lock exclusively (the first installs, the others wait and then find it
 ready), every other run holds it shared, so the one test that deletes the environment (to
 show a fresh runner restoring it from the cache) never pulls it from under another run.
+A run whose `requirements` input gives it an environment of its own (another key and
+directory, `Act.own_environment`) holds the lock shared: it neither installs nor deletes the shared one.
 
 The job's GITHUB_TOKEN holds exactly the workflow's `permissions:` (the GitHub API server
 enforces them per token, from GitHub's published permission data), as on GitHub.
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -74,6 +77,17 @@ PINS = _pins()
 ACT_TIMEOUT = 420.0
 JUNK = ("__pycache__", "*.pyc", ".mlci", "report.md", "comparison.json")
 CHECKOUT = ("action.yml", "pyproject.toml", "README.md", "LICENSE", "mlci", "workflows", "examples")
+
+
+def requirements_hash(files: dict[str, bytes]) -> str:
+    """Return the part of mlci's environment key (and directory) that action.yml derives from
+    the `requirements` files: sha256 of one "name sha256" line per file, 16 hex digits."""
+    lines = "".join(f"{name} {hashlib.sha256(data).hexdigest()}\n" for name, data in files.items())
+    return hashlib.sha256(lines.encode()).hexdigest()[:16]
+
+
+# The session's shared environment: the one without user requirements (venv-<code>-<this>).
+NO_REQUIREMENTS = requirements_hash({})
 
 
 def act_binary() -> str:
@@ -205,6 +219,9 @@ class Act:
     tokens: list[str] = field(default_factory=list)
     record: Callable[[str, object], None] | None = None  # pytest's record_property
     exclusive_held: bool = False  # inside cache_lock(exclusive=True): runs take no lock of their own
+    # Runs whose `requirements` give them an environment of their own (its own key and directory):
+    # they never install or delete the shared one, so they hold the lock shared even before it exists.
+    own_environment: bool = False
 
     def __call__(
         self,
@@ -279,7 +296,8 @@ class Act:
         env = {**host_env(), "AWS_EC2_METADATA_DISABLED": "true", **secrets}
         if self.exclusive_held:
             return self._run(cmd, env, out, path, n, timeout)
-        ready = any(self.cache.glob("tool_cache/mlci/venv-*/.mlci-complete"))
+        shared = f"tool_cache/mlci/venv-*-{NO_REQUIREMENTS}/.mlci-complete"
+        ready = self.own_environment or any(self.cache.glob(shared))
         with self.cache_lock(exclusive=not ready):
             return self._run(cmd, env, out, path, n, timeout)
 
