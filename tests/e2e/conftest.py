@@ -19,8 +19,9 @@ workers, so mlci is pip-installed once per session: a run that finds no complete
 holds the cache's lock exclusively (the first installs, the others wait and then find it
 ready), every other run holds it shared, so the one test that deletes the environment (to
 show a fresh runner restoring it from the cache) never pulls it from under another run.
-A run whose `requirements` input gives it an environment of its own (another key and
-directory, `Act.own_environment`) holds the lock shared: it neither installs nor deletes the shared one.
+A test whose `requirements` input gives its runs an environment of their own (another key
+and directory) holds the lock shared throughout (`Act.own_environment`): it neither installs nor
+deletes the shared one.
 
 The job's GITHUB_TOKEN holds exactly the workflow's `permissions:` (the GitHub API server
 enforces them per token, from GitHub's published permission data), as on GitHub.
@@ -219,9 +220,7 @@ class Act:
     tokens: list[str] = field(default_factory=list)
     record: Callable[[str, object], None] | None = None  # pytest's record_property
     exclusive_held: bool = False  # inside cache_lock(exclusive=True): runs take no lock of their own
-    # Runs whose `requirements` give them an environment of their own (its own key and directory):
-    # they never install or delete the shared one, so they hold the lock shared even before it exists.
-    own_environment: bool = False
+    own_held: bool = False  # inside own_environment(): runs take no lock of their own
 
     def __call__(
         self,
@@ -294,10 +293,9 @@ class Act:
             cmd += ["-s", key]  # the value comes from act's environment, never its argv
         # No AWS credentials means boto3 would ask the EC2 metadata address: tests reach 127.0.0.1 only.
         env = {**host_env(), "AWS_EC2_METADATA_DISABLED": "true", **secrets}
-        if self.exclusive_held:
+        if self.exclusive_held or self.own_held:
             return self._run(cmd, env, out, path, n, timeout)
-        shared = f"tool_cache/mlci/venv-*-{NO_REQUIREMENTS}/.mlci-complete"
-        ready = self.own_environment or any(self.cache.glob(shared))
+        ready = any(self.cache.glob(f"tool_cache/mlci/venv-*-{NO_REQUIREMENTS}/.mlci-complete"))
         with self.cache_lock(exclusive=not ready):
             return self._run(cmd, env, out, path, n, timeout)
 
@@ -311,6 +309,22 @@ class Act:
                 yield
             finally:
                 self.exclusive_held = False
+
+    @contextlib.contextmanager
+    def own_environment(self) -> Iterator[None]:
+        """Hold the lock shared for runs whose `requirements` give them an environment of their own.
+
+        That environment has its own key and directory (venv-<code>-<requirements hash>): its runs
+        neither install nor delete the shared one, so they need no exclusive lock even before the
+        shared one exists; held across the runs, the lock also keeps the tool cache in place while
+        the test removes its own environment between them.
+        """
+        with self.cache_lock(exclusive=False):
+            self.own_held = True
+            try:
+                yield
+            finally:
+                self.own_held = False
 
     def _run(self, cmd: list[str], env: dict[str, str], out: Path, path: Path, n: int, timeout: float) -> ActRun:
         start = time.monotonic()
