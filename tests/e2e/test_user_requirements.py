@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import skops.io as sio
 
-from tests.e2e.conftest import NO_REQUIREMENTS, Act, Repo, git, pr_event, requirements_hash
+from tests.e2e.conftest import NO_REQUIREMENTS, Act, Repo, git, pr_event, requirements_hash, set_aside
 from tests.support.frameworks import FEATURES, tables
 from tests.support.github_server import GitHubServer
 from tests.support.paths import ROOT
@@ -130,9 +130,7 @@ def test_the_shipped_pr_check_installs_the_users_requirements_and_restores_them_
 
         # A fresh hosted runner: nothing on disk but the cache. The environment is restored from the
         # requirements' key and used as it is: no pip; the same check edits the same comment.
-        # Moved out of the tool cache rather than deleted (the runner sees the same: no environment;
-        # deleting its ~700 MB would cost seconds of the test's time); pytest removes tmp_path later.
-        venv.rename(tmp_path / "removed-environment")
+        set_aside(venv, tmp_path / "removed")  # the runner sees the same as after a delete: no environment
         second = act(
             workflow,
             "pull_request",
@@ -146,6 +144,7 @@ def test_the_shipped_pr_check_installs_the_users_requirements_and_restores_them_
         assert "not saving cache" in second.log  # an exact hit is not saved again
         (edited,) = github_server.comments(12)
         assert edited["id"] == comment["id"] and "mlci · boosted" in edited["body"]
+        set_aside(venv, tmp_path / "removed")  # the tool cache as the test found it
     act.assert_no_secret_in_logs()
 
 
