@@ -19,9 +19,8 @@ workers, so mlci is pip-installed once per session: a run that finds no complete
 holds the cache's lock exclusively (the first installs, the others wait and then find it
 ready), every other run holds it shared, so the one test that deletes the environment (to
 show a fresh runner restoring it from the cache) never pulls it from under another run.
-A test whose `requirements` input gives its runs an environment of their own (another key
-and directory) holds the lock shared throughout (`Act.own_environment`): it neither installs nor
-deletes the shared one.
+Runs whose `requirements` input gives them an environment of their own (another key and
+directory: `Act.own_environment`) take no lock; a test removes only its own environment or the shared one.
 
 The job's GITHUB_TOKEN holds exactly the workflow's `permissions:` (the GitHub API server
 enforces them per token, from GitHub's published permission data), as on GitHub.
@@ -92,7 +91,7 @@ NO_REQUIREMENTS = requirements_hash({})
 
 
 def set_aside(path: Path, into: Path) -> None:
-    """Take `path` (an environment, or all of them) out of the runner's tool cache at once.
+    """Take the environment `path` out of the runner's tool cache at once.
 
     It is moved under `into` (a test's tmp_path, on the same file system): deleting one ~700 MB
     environment (20,000 files) takes 5-20 s on this machine, a rename none; pytest deletes the
@@ -231,7 +230,10 @@ class Act:
     tokens: list[str] = field(default_factory=list)
     record: Callable[[str, object], None] | None = None  # pytest's record_property
     exclusive_held: bool = False  # inside cache_lock(exclusive=True): runs take no lock of their own
-    own_held: bool = False  # inside own_environment(): runs take no lock of their own
+    # Runs whose `requirements` give them an environment of their own (venv-<code>-<their hash>)
+    # take no lock: the lock guards the shared environment, which they neither use, install nor
+    # remove, and other tests remove only the shared one.
+    own_environment: bool = False
 
     def __call__(
         self,
@@ -306,7 +308,7 @@ class Act:
         env = {**host_env(), "AWS_EC2_METADATA_DISABLED": "true", **secrets}
         if self.exclusive_held:
             return self._run(cmd, env, out, path, n, timeout)
-        if self.own_held:  # inside own_environment(), whose shared lock is held
+        if self.own_environment:
             return self._run(cmd, env, out, path, n, timeout)
         ready = any(self.cache.glob(f"tool_cache/mlci/venv-*-{NO_REQUIREMENTS}/.mlci-complete"))
         with self.cache_lock(exclusive=not ready):
@@ -322,22 +324,6 @@ class Act:
                 yield
             finally:
                 self.exclusive_held = False
-
-    @contextlib.contextmanager
-    def own_environment(self) -> Iterator[None]:
-        """Hold the lock shared for runs whose `requirements` give them an environment of their own.
-
-        That environment has its own key and directory (venv-<code>-<requirements hash>): its runs
-        neither install nor delete the shared one, so they need no exclusive lock even before the
-        shared one exists; held across the runs, the lock also keeps the tool cache in place while
-        the test removes its own environment between them.
-        """
-        with self.cache_lock(exclusive=False):
-            self.own_held = True
-            try:
-                yield
-            finally:
-                self.own_held = False
 
     def _run(self, cmd: list[str], env: dict[str, str], out: Path, path: Path, n: int, timeout: float) -> ActRun:
         start = time.monotonic()

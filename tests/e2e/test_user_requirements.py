@@ -92,59 +92,55 @@ def test_the_shipped_pr_check_installs_the_users_requirements_and_restores_them_
     sha = git(repo.root, "rev-parse", "HEAD")
     github_server.add_pull(12, head_sha=sha, title="Try LightGBM", head_ref="lightgbm")
 
-    # Its environment is venv-<code>-<needs>, not the session's shared one: the runner-cache lock
-    # is held shared throughout, so no other test deletes the tool cache meanwhile.
-    with act.own_environment():
-        # A cold cache: mlci and lightgbm are installed into an environment of their own, which the
-        # cache's post step saves under a key that ends with the requirement file's hash.
-        first = act(
-            workflow,
-            "pull_request",
-            pr_event("opened", 12, sha, title="Try LightGBM", head_ref="lightgbm"),
-            variables=variables,
-            src=checkout,
-        )
-        first.assert_ok()
-        missed = re.search(r"Cache not found for input keys: (mlci-venv-\S+)", first.log)
-        assert missed, first.log[-4000:]
-        key = missed.group(1)
-        assert key.endswith(f"-{needs}") and "installing mlci into" in first.log
-        assert f"Cache saved with key: {key}" in first.log
-        (venv,) = (act_cache / "tool_cache" / "mlci").glob(f"venv-*-{needs}")
-        assert "include-system-site-packages = false" in (venv / "pyvenv.cfg").read_text()
-        assert list(venv.glob(f"lib/python3.*/site-packages/lightgbm-{version('lightgbm')}.dist-info"))
+    act.own_environment = True  # venv-<code>-<needs>, beside the session's shared environment
+    # A cold cache: mlci and lightgbm are installed into an environment of their own, which the
+    # cache's post step saves under a key that ends with the requirement file's hash.
+    first = act(
+        workflow,
+        "pull_request",
+        pr_event("opened", 12, sha, title="Try LightGBM", head_ref="lightgbm"),
+        variables=variables,
+        src=checkout,
+    )
+    first.assert_ok()
+    missed = re.search(r"Cache not found for input keys: (mlci-venv-\S+)", first.log)
+    assert missed, first.log[-4000:]
+    key = missed.group(1)
+    assert key.endswith(f"-{needs}") and "installing mlci into" in first.log
+    assert f"Cache saved with key: {key}" in first.log
+    (venv,) = (act_cache / "tool_cache" / "mlci").glob(f"venv-*-{needs}")
+    assert "include-system-site-packages = false" in (venv / "pyvenv.cfg").read_text()
+    assert list(venv.glob(f"lib/python3.*/site-packages/lightgbm-{version('lightgbm')}.dist-info"))
 
-        # The comment: a LightGBM model trained and stored by the job's mlci, from that environment.
-        (comment,) = github_server.comments(12)
-        assert comment["body"].startswith("<!-- mlci:boosted -->") and "mlci · boosted: first model" in comment["body"]
-        assert "roc_auc" in comment["body"] and "passes 1 of 1 gate" in comment["body"]
-        candidate = _alias(s3_server, repo.bucket, "pr-12")  # where pr-check stores the PR's candidate
-        assert candidate in comment["body"]
-        manifest = json.loads(_object(s3_server, repo.bucket, f"registry/boosted/versions/{candidate}/manifest.json"))
-        assert manifest["estimator"] == "lightgbm.LGBMClassifier"
-        # The types the stored file names, read without loading it.
-        stored = _object(s3_server, repo.bucket, f"registry/boosted/versions/{candidate}/model.skops")
-        assert {"lightgbm.sklearn.LGBMClassifier", "lightgbm.basic.Booster"} <= set(
-            sio.get_untrusted_types(data=stored)
-        )
+    # The comment: a LightGBM model trained and stored by the job's mlci, from that environment.
+    (comment,) = github_server.comments(12)
+    assert comment["body"].startswith("<!-- mlci:boosted -->") and "mlci · boosted: first model" in comment["body"]
+    assert "roc_auc" in comment["body"] and "passes 1 of 1 gate" in comment["body"]
+    candidate = _alias(s3_server, repo.bucket, "pr-12")  # where pr-check stores the PR's candidate
+    assert candidate in comment["body"]
+    manifest = json.loads(_object(s3_server, repo.bucket, f"registry/boosted/versions/{candidate}/manifest.json"))
+    assert manifest["estimator"] == "lightgbm.LGBMClassifier"
+    # The types the stored file names, read without loading it.
+    stored = _object(s3_server, repo.bucket, f"registry/boosted/versions/{candidate}/model.skops")
+    assert {"lightgbm.sklearn.LGBMClassifier", "lightgbm.basic.Booster"} <= set(sio.get_untrusted_types(data=stored))
 
-        # A fresh hosted runner: nothing on disk but the cache. The environment is restored from the
-        # requirements' key and used as it is: no pip; the same check edits the same comment.
-        set_aside(venv, tmp_path / "removed")  # the runner sees the same as after a delete: no environment
-        second = act(
-            workflow,
-            "pull_request",
-            pr_event("synchronize", 12, sha, title="Try LightGBM", head_ref="lightgbm"),
-            variables=variables,
-            src=checkout,
-        )
-        second.assert_ok()
-        assert f"Cache restored from key: {key}" in second.log, second.log[-4000:]
-        assert "mlci's environment is ready" in second.log and "installing mlci into" not in second.log
-        assert "not saving cache" in second.log  # an exact hit is not saved again
-        (edited,) = github_server.comments(12)
-        assert edited["id"] == comment["id"] and "mlci · boosted" in edited["body"]
-        set_aside(venv, tmp_path / "removed")  # the tool cache as the test found it
+    # A fresh hosted runner: nothing on disk but the cache. The environment is restored from the
+    # requirements' key and used as it is: no pip; the same check edits the same comment.
+    set_aside(venv, tmp_path / "removed")  # the runner sees the same as after a delete: no environment
+    second = act(
+        workflow,
+        "pull_request",
+        pr_event("synchronize", 12, sha, title="Try LightGBM", head_ref="lightgbm"),
+        variables=variables,
+        src=checkout,
+    )
+    second.assert_ok()
+    assert f"Cache restored from key: {key}" in second.log, second.log[-4000:]
+    assert "mlci's environment is ready" in second.log and "installing mlci into" not in second.log
+    assert "not saving cache" in second.log  # an exact hit is not saved again
+    (edited,) = github_server.comments(12)
+    assert edited["id"] == comment["id"] and "mlci · boosted" in edited["body"]
+    set_aside(venv, tmp_path / "removed")  # the tool cache as the test found it
     act.assert_no_secret_in_logs()
 
 
