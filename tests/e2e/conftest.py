@@ -19,6 +19,8 @@ workers, so mlci is pip-installed once per session: a run that finds no complete
 holds the cache's lock exclusively (the first installs, the others wait and then find it
 ready), every other run holds it shared, so the one test that deletes the environment (to
 show a fresh runner restoring it from the cache) never pulls it from under another run.
+Runs whose `requirements` input gives them an environment of their own (another key and
+directory: `Act.own_environment`) take no lock; a test removes only its own environment or the shared one.
 
 The job's GITHUB_TOKEN holds exactly the workflow's `permissions:` (the GitHub API server
 enforces them per token, from GitHub's published permission data), as on GitHub.
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -74,6 +77,28 @@ PINS = _pins()
 ACT_TIMEOUT = 420.0
 JUNK = ("__pycache__", "*.pyc", ".mlci", "report.md", "comparison.json")
 CHECKOUT = ("action.yml", "pyproject.toml", "README.md", "LICENSE", "mlci", "workflows", "examples")
+
+
+def requirements_hash(files: dict[str, bytes]) -> str:
+    """Return the part of mlci's environment key (and directory) that action.yml derives from
+    the `requirements` files: sha256 of one "name sha256" line per file, 16 hex digits."""
+    lines = "".join(f"{name} {hashlib.sha256(data).hexdigest()}\n" for name, data in files.items())
+    return hashlib.sha256(lines.encode()).hexdigest()[:16]
+
+
+# The session's shared environment: the one without user requirements (venv-<code>-<this>).
+NO_REQUIREMENTS = requirements_hash({})
+
+
+def set_aside(path: Path, into: Path) -> None:
+    """Take the environment `path` out of the runner's tool cache at once.
+
+    It is moved under `into` (a test's tmp_path, on the same file system): deleting one ~700 MB
+    environment (20,000 files) takes 5-20 s on this machine, a rename none; pytest deletes the
+    moved tree with the session's other temporary files (act's cache, the cache stand-in's store).
+    """
+    into.mkdir(parents=True, exist_ok=True)
+    path.rename(into / f"{len(list(into.iterdir()))}-{path.name}")
 
 
 def act_binary() -> str:
@@ -205,6 +230,10 @@ class Act:
     tokens: list[str] = field(default_factory=list)
     record: Callable[[str, object], None] | None = None  # pytest's record_property
     exclusive_held: bool = False  # inside cache_lock(exclusive=True): runs take no lock of their own
+    # Runs whose `requirements` give them an environment of their own (venv-<code>-<their hash>)
+    # take no lock: the lock guards the shared environment, which they neither use, install nor
+    # remove, and other tests remove only the shared one.
+    own_environment: bool = False
 
     def __call__(
         self,
@@ -279,7 +308,9 @@ class Act:
         env = {**host_env(), "AWS_EC2_METADATA_DISABLED": "true", **secrets}
         if self.exclusive_held:
             return self._run(cmd, env, out, path, n, timeout)
-        ready = any(self.cache.glob("tool_cache/mlci/venv-*/.mlci-complete"))
+        if self.own_environment:
+            return self._run(cmd, env, out, path, n, timeout)
+        ready = any(self.cache.glob(f"tool_cache/mlci/venv-*-{NO_REQUIREMENTS}/.mlci-complete"))
         with self.cache_lock(exclusive=not ready):
             return self._run(cmd, env, out, path, n, timeout)
 

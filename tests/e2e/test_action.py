@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Act, Repo, load_event, pr_event
+from tests.e2e.conftest import NO_REQUIREMENTS, Act, Repo, load_event, pr_event, set_aside
 from tests.support.github_server import GitHubServer
 from tests.support.s3_server import SeaweedFS
 
@@ -57,7 +56,9 @@ def test_the_venv_is_installed_once_then_restored_by_actions_cache(act: Act, act
         # A fresh runner: a cold cache (the first in the session) installs mlci, and the cache's
         # post step saves the environment under the key computed from the action's code; if
         # another worker's run saved it already, it is restored from there.
-        shutil.rmtree(act_cache / "tool_cache" / "mlci", ignore_errors=True)
+        shared = f"tool_cache/mlci/venv-*-{NO_REQUIREMENTS}"  # not the environments of other tests' requirements
+        for venv in act_cache.glob(shared):
+            set_aside(venv, act.tmp / "removed")
         first = act("config-check.yml", "push", load_event("push_main"))
         first.assert_ok()
         assert "mlci.yaml: valid (model 'churn'" in first.log
@@ -70,7 +71,8 @@ def test_the_venv_is_installed_once_then_restored_by_actions_cache(act: Act, act
             assert "installing mlci into" in first.log and f"Cache saved with key: {key.group(1)}" in first.log
         # A fresh hosted runner: nothing is left on disk but the cache; the environment is restored
         # and used without installing, and an exact hit is not saved again.
-        shutil.rmtree(act_cache / "tool_cache" / "mlci")
+        (venv,) = act_cache.glob(shared)
+        set_aside(venv, act.tmp / "removed")
         second = act("config-check.yml", "push", load_event("push_main"))
         second.assert_ok()
         assert f"Cache restored from key: {key.group(1)}" in second.log
