@@ -62,6 +62,13 @@ OPERATIONS: list[tuple[str, str]] = [
     ("POST", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"),
     ("POST", "/repos/{owner}/{repo}/check-runs"),
     ("PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}"),
+    # Not mlci's: the calls of this repository's release workflow (.github/workflows/release.yml),
+    # which tests/e2e/test_release.py runs against the test server.
+    ("GET", "/repos/{owner}/{repo}/git/ref/{ref}"),
+    ("POST", "/repos/{owner}/{repo}/git/refs"),
+    ("PATCH", "/repos/{owner}/{repo}/git/refs/{ref}"),
+    ("POST", "/repos/{owner}/{repo}/releases"),
+    ("POST", "/repos/{owner}/{repo}/releases/{release_id}/assets"),
 ]
 
 # The events mlci's workflows run on, and for each the actions kept (None: every example).
