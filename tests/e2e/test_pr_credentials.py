@@ -86,7 +86,7 @@ def test_dependabot_passes_without_actions_secrets_and_static_keys_write_without
 
     # Static keys: no role variable, the keys as Actions secrets of a same-repository PR whose
     # model differs from production by a parameter (so its version is new, its scores the same).
-    set_model(checkout / "mlci.yaml", ESTIMATOR, "{max_iter: 100, learning_rate: 0.05, random_state: 7}")
+    set_model(checkout / "mlci.yaml", ESTIMATOR, "{max_iter: 100, learning_rate: 0.05, max_depth: 3, random_state: 7}")
     github_server.add_pull(22, head_sha=sha, title="Tune the churn model", head_ref="tune")
     static = {k: v for k, v in s3_server.env.items() if k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
     keyed = act(
