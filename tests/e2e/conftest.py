@@ -404,7 +404,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def shipped_checkout(repo: Repo, dest: Path) -> Path:
-    """Copy the example project to `dest` as a model repository using the shipped workflows holds it.
+    """Copy the example project to `dest`, laid out as a model repository using the shipped workflows.
 
     The project sits at the checkout's root, as workflows/pr-check.yml expects, and its registry
     is read through the variables the workflow passes (MLCI_REGISTRY, MLCI_PUBLIC_REGISTRY,
