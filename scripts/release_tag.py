@@ -7,6 +7,7 @@ Read with a regular expression, not an import: the release job checks before ins
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -32,9 +33,10 @@ def major_tag(tag: str, init: Path) -> str:
 
 
 if __name__ == "__main__":
-    root = Path(__file__).resolve().parent.parent
+    # Named relative to the repository root, so the one line never shows the runner's directories.
+    os.chdir(Path(__file__).resolve().parent.parent)
     try:
-        print(major_tag(sys.argv[1] if len(sys.argv) > 1 else "", root / "mlci" / "__init__.py"))
+        print(major_tag(sys.argv[1] if len(sys.argv) > 1 else "", Path("mlci") / "__init__.py"))
     except ValueError as e:
         print(f"release: {e}", file=sys.stderr)
         sys.exit(1)

@@ -2,8 +2,10 @@
 """Regenerate tests/support/vendor/github/ from GitHub's own published packages on npm.
 
     python scripts/vendor_github.py            # needs `npm` (only this script does)
+    python scripts/vendor_github.py --latest   # move to the newest published versions
 
-It runs `npm pack` for three packages in a temporary directory and writes the subsets
+It runs `npm pack` for three packages in a temporary directory, at the versions recorded in
+VERSIONS.json unless `--latest` is given, and writes the subsets
 mlci's tests and permission table use, so no test ever needs npm or the network:
 
 - @octokit/openapi           GitHub's REST description (api.github.com, dereferenced): only
@@ -13,7 +15,9 @@ mlci's tests and permission table use, so no test ever needs npm or the network:
 - @octokit/webhooks-examples real webhook payloads GitHub sends: the events in EVENTS ->
                              webhooks/<event>.json (a list of examples, as published)
 
-The package versions are recorded in tests/support/vendor/github/VERSIONS.json. Schema `description`
+The package versions are recorded in tests/support/vendor/github/VERSIONS.json; adding an
+operation to OPERATIONS and re-running at the recorded versions changes nothing else (that is
+how the check-run calls were added: POST and PATCH /repos/{owner}/{repo}/check-runs...). Schema `description`
 texts are dropped (they are prose, several MB of it); everything that constrains a value
 (types, enums, lengths, required, patterns, oneOf) and the response examples are kept.
 """
@@ -56,6 +60,15 @@ OPERATIONS: list[tuple[str, str]] = [
     ("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}"),
     ("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"),
     ("POST", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"),
+    ("POST", "/repos/{owner}/{repo}/check-runs"),
+    ("PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}"),
+    # Not mlci's: the calls of this repository's release workflow (.github/workflows/release.yml),
+    # which tests/e2e/test_release.py runs against the test server.
+    ("GET", "/repos/{owner}/{repo}/git/ref/{ref}"),
+    ("POST", "/repos/{owner}/{repo}/git/refs"),
+    ("PATCH", "/repos/{owner}/{repo}/git/refs/{ref}"),
+    ("POST", "/repos/{owner}/{repo}/releases"),
+    ("POST", "/repos/{owner}/{repo}/releases/{release_id}/assets"),
 ]
 
 # The events mlci's workflows run on, and for each the actions kept (None: every example).
@@ -73,10 +86,10 @@ PACKAGES = {
 }
 
 
-def npm_pack(name: str, workdir: Path) -> tuple[Path, str]:
-    """Download and unpack one npm package; return its directory and version."""
+def npm_pack(name: str, workdir: Path, version: str | None = None) -> tuple[Path, str]:
+    """Download and unpack one npm package (`version`, else the newest); return its directory and version."""
     done = subprocess.run(
-        ["npm", "pack", name, "--json", "--pack-destination", str(workdir)],
+        ["npm", "pack", f"{name}@{version}" if version else name, "--json", "--pack-destination", str(workdir)],
         check=True,
         capture_output=True,
         text=True,
@@ -149,12 +162,18 @@ def _shape(path: str) -> str:
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "webhooks").mkdir(exist_ok=True)
+    recorded = OUT / "VERSIONS.json"
+    pinned: dict[str, str] = (
+        {} if "--latest" in sys.argv[1:] or not recorded.exists() else json.loads(recorded.read_text())
+    )
     versions: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        openapi, versions[PACKAGES["openapi"]] = npm_pack(PACKAGES["openapi"], work)
-        perms, versions[PACKAGES["permissions"]] = npm_pack(PACKAGES["permissions"], work)
-        hooks, versions[PACKAGES["webhooks"]] = npm_pack(PACKAGES["webhooks"], work)
+        openapi, versions[PACKAGES["openapi"]] = npm_pack(PACKAGES["openapi"], work, pinned.get(PACKAGES["openapi"]))
+        perms, versions[PACKAGES["permissions"]] = npm_pack(
+            PACKAGES["permissions"], work, pinned.get(PACKAGES["permissions"])
+        )
+        hooks, versions[PACKAGES["webhooks"]] = npm_pack(PACKAGES["webhooks"], work, pinned.get(PACKAGES["webhooks"]))
         write(OUT / "openapi.json", openapi_subset(openapi))
         write(OUT / "permissions.json", permissions_subset(perms))
         index = {event["name"]: event for event in json.loads((hooks / "api.github.com" / "index.json").read_text())}

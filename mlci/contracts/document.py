@@ -109,6 +109,10 @@ class GitRef(Result):
     fork: bool = Field(
         False, description="The pull request comes from a fork: no secrets, a read-only token, nothing stored."
     )
+    dependabot: bool = Field(
+        False,
+        description="The pull request is Dependabot's (same repository): no Actions secrets, nothing stored.",
+    )
 
 
 class DataRef(Result):
@@ -298,6 +302,7 @@ def report_document(
             pr_title=ctx.pr_title,
             head_ref=ctx.head_ref,
             fork=ctx.is_fork_pr,
+            dependabot=ctx.is_dependabot_pr and not ctx.is_fork_pr,
         ),
         libraries=library_versions(),
         run_url=ctx.run_url,

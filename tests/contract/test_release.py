@@ -54,3 +54,9 @@ def test_the_release_checks_before_it_builds_and_moves_the_major_tag_only_after_
     assert move["needs"] == ["build", "publish"] and move["permissions"] == {"contents": "write"}
     assert move["steps"][-1]["env"]["MAJOR"] == "${{ needs.build.outputs.major }}"
     assert data["permissions"] == {}  # every job asks for what it needs
+    # PyPI's trusted publishing (the e2e stand-in cannot exchange the OIDC token): only the publish job may ask for one.
+    publish = data["jobs"]["publish"]
+    assert publish["permissions"] == {"id-token": "write"} and publish["environment"] == "pypi"
+    assert all(
+        "id-token" not in (job.get("permissions") or {}) for name, job in data["jobs"].items() if name != "publish"
+    )

@@ -64,9 +64,10 @@ ORIGIN = "https://github.com/octo-org/ml-repo.git"
 
 
 def _pins() -> dict[str, str]:
-    """Return the commit sha action.yml and the shipped workflows pin each remote action to (act maps name@sha)."""
+    """Return the commit sha action.yml and the shipped workflows (and this repository's own) pin each remote action to (act maps name@sha)."""
     found: dict[str, str] = {}
-    for path in [ROOT / "action.yml", *sorted((ROOT / "workflows").glob("*.yml"))]:
+    own = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+    for path in [ROOT / "action.yml", *sorted((ROOT / "workflows").glob("*.yml")), *own]:
         for name, ref in re.findall(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40})", path.read_text()):
             assert found.setdefault(name, ref) == ref, f"{name} is pinned to two commits"
     return found
@@ -207,9 +208,11 @@ def step_summary(log: str) -> str:
     return ""
 
 
-def workflow_token(server: GitHubServer, workflow: Path) -> str:
-    """Register a GITHUB_TOKEN holding exactly the workflow's `permissions:`; return it."""
+def workflow_token(server: GitHubServer, workflow: Path, job: str | None = None) -> str:
+    """Register a GITHUB_TOKEN holding exactly the workflow's `permissions:` (or `job`'s own); return it."""
     data = yaml.safe_load(workflow.read_text())
+    if job is not None:
+        data = data["jobs"][job]
     grants = {str(k): str(v) for k, v in (data.get("permissions") or {}).items()}
     token = "ghs_" + secrets_module.token_hex(18)
     server.add_token(token, "github-actions[bot]", type="Bot", installation=True, user_id=41898282, permissions=grants)
@@ -246,13 +249,17 @@ class Act:
         secrets: dict[str, str] | None = None,
         variables: dict[str, str] | None = None,
         src: Path | None = None,
+        actor: str = "octocat",
+        path_first: Path | None = None,
     ) -> ActRun:
         """Run `workflow` for `event_name` with `event` as its payload; return what it left.
 
         `workflow` is a name in tests/e2e/workflows or the path of a shipped workflow (its
         remote actions run as the stand-ins). `secrets` replaces the job's secrets (default:
         the token and the S3 keys; GITHUB_TOKEN is always the token), `variables` are the
-        repository's `vars`, and `src` is what the checkout copies (default: the repository).
+        repository's `vars`, `src` is what the checkout copies (default: the repository), and
+        `actor` is github.actor (Dependabot's runs: `dependabot[bot]`). `path_first` goes first on
+        act's PATH, which host mode hands to the steps: a fresh runner's own Python (see runner_python).
         """
         path = workflow if isinstance(workflow, Path) else WORKFLOWS / workflow
         n = len(self.runs) + 1
@@ -289,10 +296,13 @@ class Act:
             "--local-repository", f"actions/checkout@{PINS['actions/checkout']}={STAND_INS / 'checkout'}",
             "--local-repository", f"aws-actions/configure-aws-credentials@{PINS['aws-actions/configure-aws-credentials']}={STAND_INS / 'configure-aws-credentials'}",
             "--local-repository", f"actions/upload-artifact@{PINS['actions/upload-artifact']}={STAND_INS / 'upload-artifact'}",
+            # The release workflow's (.github/workflows/release.yml): the artifact between its jobs, and PyPI.
+            "--local-repository", f"actions/download-artifact@{PINS['actions/download-artifact']}={STAND_INS / 'download-artifact'}",
+            "--local-repository", f"pypa/gh-action-pypi-publish@{PINS['pypa/gh-action-pypi-publish']}={STAND_INS / 'pypi-publish'}",
             "--local-repository", f"mlci-dev/mlci@v1={self.repo.root}",
             "--env", f"E2E_CACHE_STORE={self.store}",
             "--defaultbranch", "main",
-            "--actor", "octocat",
+            "--actor", actor,
             # act would print every secret as ***; without that, the logs show whether
             # anything but mlci's own ::add-mask:: (which act still honours) keeps them out.
             "--insecure-secrets",
@@ -306,6 +316,8 @@ class Act:
             cmd += ["-s", key]  # the value comes from act's environment, never its argv
         # No AWS credentials means boto3 would ask the EC2 metadata address: tests reach 127.0.0.1 only.
         env = {**host_env(), "AWS_EC2_METADATA_DISABLED": "true", **secrets}
+        if path_first is not None:
+            env["PATH"] = f"{path_first}{os.pathsep}{env.get('PATH', os.defpath)}"
         if self.exclusive_held:
             return self._run(cmd, env, out, path, n, timeout)
         if self.own_environment:
@@ -420,6 +432,63 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
         elif path.exists():
             shutil.copy2(path, snap / name)
     return snap
+
+
+def shipped_checkout(repo: Repo, dest: Path) -> Path:
+    """Copy the example project to `dest`, laid out as a model repository using the shipped workflows.
+
+    The project sits at the checkout's root, as workflows/pr-check.yml expects, and its registry
+    is read through the variables the workflow passes (MLCI_REGISTRY, MLCI_PUBLIC_REGISTRY,
+    S3_ENDPOINT_URL); the registry is the test's bucket once those are set.
+    """
+    shutil.copytree(repo.project, dest, ignore=shutil.ignore_patterns(".mlci", "report.md", "comparison.json"))
+    config = dest / "mlci.yaml"
+    config.write_text(
+        re.sub(
+            r"(?ms)^registry:\n.*?(?=^\S|\Z)",
+            "registry:\n  uri: ${MLCI_REGISTRY:-.mlci/registry}\n  public_uri: ${MLCI_PUBLIC_REGISTRY:-}\n"
+            "  endpoint_url: ${S3_ENDPOINT_URL:-}\n  addressing_style: path\n",
+            config.read_text(),
+        )
+    )
+    return dest
+
+
+def without_queue(workflow: Path, dest: Path) -> Path:
+    """Copy a shipped workflow into the directory `dest` without its `queue: max` line; return the copy.
+
+    GitHub's concurrency key `queue` (2026-05: more than one pending run per group) postdates
+    act 0.2.89's workflow schema, which refuses the file. It decides only how GitHub lines up
+    runs of one group, which a single act run never meets; every other line runs as shipped.
+    """
+    lines = workflow.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() != "queue: max"]
+    assert len(kept) == len(lines) - 1, f"{workflow.name}: expected exactly one `queue: max` line"
+    dest.mkdir(parents=True, exist_ok=True)
+    copy = dest / workflow.name
+    copy.write_text("".join(kept))
+    return copy
+
+
+@pytest.fixture(scope="session")
+def runner_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return the bin directory of a fresh runner's Python, for the jobs that pip-install into it.
+
+    On GitHub, actions/setup-python's interpreter belongs to a throwaway runner, so a job may
+    `pip install` into it; in host mode the setup-python stand-in finds python3 on PATH, so a job
+    would install into this machine's interpreter. This venv (the machine's Python, its pip and
+    site-packages visible, installs going into the venv) stands in for the fresh runner's.
+    """
+    venv = Path(tmp_path_factory.mktemp("runner-python")) / "venv"
+    base = shutil.which("python3") or "python3"
+    done = subprocess.run(
+        [base, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return venv / "bin"
 
 
 @pytest.fixture

@@ -8,12 +8,9 @@ shows the workflow skipped it; mlci then reads production anonymously from MLCI_
 
 from __future__ import annotations
 
-import re
-import shutil
-
 import pytest
 
-from tests.e2e.conftest import Act, HostCli, Repo, git, pr_event
+from tests.e2e.conftest import Act, HostCli, Repo, git, pr_event, shipped_checkout
 from tests.support.github_server import GitHubServer
 from tests.support.paths import ROOT
 from tests.support.s3_server import SeaweedFS
@@ -34,18 +31,8 @@ def test_the_shipped_pr_check_checks_a_fork_pr_without_secrets_and_writes_nothin
 
     # The fork's checkout: the example project at the repository root, as pr-check.yml expects,
     # its registry read through the variables the workflow passes.
-    fork = tmp_path / "fork-checkout"
-    shutil.copytree(repo.project, fork, ignore=shutil.ignore_patterns(".mlci", "report.md", "comparison.json"))
-    config = fork / "mlci.yaml"
+    fork = shipped_checkout(repo, tmp_path / "fork-checkout")
     uri = f"s3://{repo.bucket}/registry"
-    config.write_text(
-        re.sub(
-            r"(?ms)^registry:\n.*?(?=^\S|\Z)",
-            "registry:\n  uri: ${MLCI_REGISTRY:-.mlci/registry}\n  public_uri: ${MLCI_PUBLIC_REGISTRY:-}\n"
-            "  endpoint_url: ${S3_ENDPOINT_URL:-}\n  addressing_style: path\n",
-            config.read_text(),
-        )
-    )
     sha = git(repo.root, "rev-parse", "HEAD")
     github_server.add_pull(9, head_sha=sha, title="Fork contribution", head_ref="patch-1")
     event = pr_event("opened", 9, sha, title="Fork contribution", head_ref="patch-1", head_repo="mallory/ml-repo")

@@ -103,9 +103,9 @@ def test_the_permission_table_is_githubs_published_data():
         expected = {f"{g['permission'].replace('_', '-')}: {g['access']}" for g in published}
         assert set(entry.accepted) == expected, entry.key
         assert github_spec.match(entry.method, re.sub(r"\{[^}]+\}", "1", entry.path)) is not None
-    # Every operation the description subset holds is in the table, and every command's call too.
+    # Every operation the description subset holds is in the table (but the release workflow's), and every command's call too.
     described = {f"{m.upper()} {p}" for p, ms in github_spec.spec()["paths"].items() for m in ms}
-    assert described == {entry.key for entry in permissions.CALLS}
+    assert described - github_spec.RELEASE_OPERATIONS == {entry.key for entry in permissions.CALLS}
     for command, keys in permissions.COMMAND_CALLS.items():
         for key in keys:
             assert permissions.call(key), (command, key)

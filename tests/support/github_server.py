@@ -172,6 +172,9 @@ class GitHubServer:
         self._deployments: dict[int, dict[str, Any]] = {}
         self._deployment_statuses: dict[int, list[dict[str, Any]]] = {}
         self._labels: dict[str, dict[str, Any]] = {}
+        # The release workflow's state: git refs ({"refs/tags/v1": sha}) and releases with their assets.
+        self._refs: dict[str, str] = {}
+        self._releases: dict[int, dict[str, Any]] = {}
         self._faults: list[_Fault] = []
         self._limited_until = 0.0
         self._limit_status = 403
@@ -410,6 +413,23 @@ class GitHubServer:
         with self._lock:
             return [copy.deepcopy(label) for label in self._labels.values()]
 
+    def add_ref(self, ref: str, sha: str) -> None:
+        """Create or move a git ref (`refs/tags/v1`) to a commit, as a push would."""
+        with self._lock:
+            if sha not in self._commits:
+                self.add_commit(sha)
+            self._refs[ref] = sha
+
+    def ref(self, ref: str) -> str | None:
+        """Return the commit a git ref (`refs/tags/v1`) points at, or None."""
+        with self._lock:
+            return self._refs.get(ref)
+
+    def releases(self) -> list[dict[str, Any]]:
+        """Return the releases, oldest first, each with `assets` {name: bytes} of what was uploaded."""
+        with self._lock:
+            return [{**_public(r), "assets": dict(r["_assets"])} for r in self._releases.values()]
+
     def take_violations(self) -> list[str]:
         """Return the recorded violations and forget them (for tests that provoke one on purpose)."""
         with self._lock:
@@ -538,7 +558,9 @@ class GitHubServer:
             shown["Authorization"] = auth.split(" ", 1)[0] + " <redacted>"
         body: Any = None
         bad_json = False
-        if raw_body:
+        if raw_body and headers.get("Content-Type", "").startswith("application/octet-stream"):
+            body = raw_body  # a release asset: its bytes, as uploaded
+        elif raw_body:
             try:
                 body = json.loads(raw_body)
             except ValueError:
@@ -629,7 +651,7 @@ class GitHubServer:
                 raise _Error(403, "Resource not accessible by integration")
             self._authorize(account, operation)
             self._limits(operation, body if isinstance(body, dict) else {}, path)
-            response = self._dispatch(account, method, path, query, body if isinstance(body, dict) else {})
+            response = self._dispatch(account, method, path, query, body if isinstance(body, dict | bytes) else {})
         except _Error as exc:
             return _Response(exc.status, exc.payload, dict(exc.headers))
         if 200 <= response.status < 300 and response.payload is not None:
@@ -709,6 +731,12 @@ class GitHubServer:
             ("GET", r"/deployments/(\d+)", self._get_deployment),
             ("GET", r"/deployments/(\d+)/statuses", self._list_deployment_statuses),
             ("POST", r"/deployments/(\d+)/statuses", self._create_deployment_status),
+            # The release workflow's calls (.github/workflows/release.yml).
+            ("GET", r"/git/ref/(.+)", self._get_ref),
+            ("POST", r"/git/refs", self._create_ref),
+            ("PATCH", r"/git/refs/(.+)", self._update_ref),
+            ("POST", r"/releases", self._create_release),
+            ("POST", r"/releases/(\d+)/assets", self._upload_asset),
         ]
 
     # -- pagination --------------------------------------------------------------------
@@ -1062,6 +1090,107 @@ class GitHubServer:
         deployment = self._deployment(did)
         items = list(reversed(self._deployment_statuses.get(deployment["id"], [])))
         return self._page(items, query, f"/deployments/{did}/statuses")
+
+    # -- git refs and releases (the release workflow) ------------------------------------
+
+    def _ref_json(self, ref: str) -> dict[str, Any]:
+        sha = self._refs[ref]
+        return {
+            "ref": ref,
+            "node_id": f"REF_{ref}",
+            "url": f"{self._api()}/repos/{self.repository}/git/{ref}",
+            "object": {"sha": sha, "type": "commit", "url": f"{self._api()}/repos/{self.repository}/git/commits/{sha}"},
+        }
+
+    def _get_ref(self, account: Account, query: dict[str, str], body: dict[str, Any], ref: str) -> _Response:
+        if f"refs/{ref}" not in self._refs:
+            raise _not_found()
+        return _Response(200, self._ref_json(f"refs/{ref}"))
+
+    def _known_object(self, sha: Any) -> str:
+        if not isinstance(sha, str) or sha not in self._commits:
+            raise _Error(422, "Object does not exist")
+        return sha
+
+    def _create_ref(self, account: Account, query: dict[str, str], body: dict[str, Any]) -> _Response:
+        ref = str(body.get("ref", ""))
+        if not ref.startswith("refs/") or ref.count("/") < 2:
+            raise _Error(422, "Reference name must start with 'refs/' and have at least two slashes.")
+        if ref in self._refs:
+            raise _Error(422, "Reference already exists")
+        self._refs[ref] = self._known_object(body.get("sha"))
+        return _Response(201, self._ref_json(ref))
+
+    def _update_ref(self, account: Account, query: dict[str, str], body: dict[str, Any], ref: str) -> _Response:
+        if f"refs/{ref}" not in self._refs:
+            raise _Error(422, "Reference does not exist")
+        sha = self._known_object(body.get("sha"))
+        # Commits here have no ancestry, so every move but to the same commit needs `force`, like a rewind on GitHub.
+        if sha != self._refs[f"refs/{ref}"] and not body.get("force", False):
+            raise _Error(422, "Update is not a fast forward")
+        self._refs[f"refs/{ref}"] = sha
+        return _Response(200, self._ref_json(f"refs/{ref}"))
+
+    def _create_release(self, account: Account, query: dict[str, str], body: dict[str, Any]) -> _Response:
+        tag = body.get("tag_name")
+        if not tag:
+            raise _validation("Release", "missing_field", "tag_name")
+        if any(r["tag_name"] == tag for r in self._releases.values()):
+            raise _validation("Release", "already_exists", "tag_name")
+        release_id = self._next_id()
+        api = f"{self._api()}/repos/{self.repository}/releases/{release_id}"
+        now = _now()
+        release = {
+            "url": api,
+            "html_url": f"{self.html_url}/{self.repository}/releases/tag/{tag}",
+            "assets_url": f"{api}/assets",
+            # GitHub answers https://uploads.github.com/...; here the uploads are served by this server.
+            "upload_url": f"{api}/assets{{?name,label}}",
+            "id": release_id,
+            "node_id": f"RE_{release_id}",
+            "tag_name": tag,
+            "target_commitish": body.get("target_commitish") or "main",
+            "name": body.get("name"),
+            "body": "**Full Changelog**: generated" if body.get("generate_release_notes") else body.get("body"),
+            "draft": bool(body.get("draft", False)),
+            "prerelease": bool(body.get("prerelease", False)),
+            "created_at": now,
+            "published_at": now,
+            "author": account.json(),
+            "assets": [],
+            "_assets": {},
+        }
+        self._releases[release_id] = release
+        return _Response(201, _public(release))
+
+    def _upload_asset(self, account: Account, query: dict[str, str], body: Any, rid: str) -> _Response:
+        release = self._releases.get(int(rid))
+        if release is None:
+            raise _not_found()
+        name = query.get("name", "")
+        if name in release["_assets"]:
+            raise _validation("ReleaseAsset", "already_exists", "name")
+        data = body if isinstance(body, bytes) else b""
+        release["_assets"][name] = data
+        asset_id = self._next_id()
+        now = _now()
+        asset = {
+            "url": f"{self._api()}/repos/{self.repository}/releases/assets/{asset_id}",
+            "browser_download_url": f"{release['html_url'].replace('/tag/', '/download/')}/{name}",
+            "id": asset_id,
+            "node_id": f"RA_{asset_id}",
+            "name": name,
+            "label": query.get("label"),
+            "state": "uploaded",
+            "content_type": "application/octet-stream",
+            "size": len(data),
+            "download_count": 0,
+            "created_at": now,
+            "updated_at": now,
+            "uploader": account.json(),
+        }
+        release["assets"].append(asset)
+        return _Response(201, asset)
 
 
 # GitHub's limits that its REST description does not state: {operation: (resource, {field: max})}.

@@ -20,6 +20,17 @@ from pathlib import Path
 from typing import Any
 
 VENDOR = Path(__file__).resolve().parent / "vendor" / "github"
+# Operations vendored for this repository's release workflow (.github/workflows/release.yml,
+# run under act by tests/e2e/test_release.py), not calls of mlci's.
+RELEASE_OPERATIONS = frozenset(
+    {
+        "GET /repos/{owner}/{repo}/git/ref/{ref}",
+        "POST /repos/{owner}/{repo}/git/refs",
+        "PATCH /repos/{owner}/{repo}/git/refs/{ref}",
+        "POST /repos/{owner}/{repo}/releases",
+        "POST /repos/{owner}/{repo}/releases/{release_id}/assets",
+    }
+)
 
 
 @functools.cache
@@ -81,12 +92,23 @@ def _patterns() -> list[tuple[re.Pattern[str], str, list[str]]]:
     for template in spec()["paths"]:
         names = re.findall(r"\{([^}]+)\}", template)
         regex = re.escape(template)
+        multi = _multi_segment(template)
         for name in names:
-            regex = regex.replace(re.escape("{" + name + "}"), "([^/]+)")
+            # A git ref (`tags/v1`) spans segments: the description marks it `x-multi-segment`.
+            regex = regex.replace(re.escape("{" + name + "}"), "(.+)" if name in multi else "([^/]+)")
         out.append((re.compile(f"^{regex}$"), template, names))
     # Literal segments win over parameters (/issues/comments/{id} before /issues/{number}/...).
     out.sort(key=lambda item: (item[1].count("{"), -len(item[1])))
     return out
+
+
+def _multi_segment(template: str) -> set[str]:
+    return {
+        parameter["name"]
+        for operation in spec()["paths"][template].values()
+        for parameter in operation.get("parameters", [])
+        if parameter.get("x-multi-segment")
+    }
 
 
 def match(method: str, path: str) -> Operation | None:
@@ -160,6 +182,8 @@ def validate_request(operation: Operation, query: dict[str, str], body: Any, has
         if request_body.get("required"):
             problems.append(f"{operation.key} needs a JSON body")
         return problems
+    if "application/json" not in request_body["content"]:
+        return problems  # a binary upload (a release asset): its bytes have no schema
     schema = request_body["content"]["application/json"]["schema"]
     for error in _validator(schema).iter_errors(body):
         where = "/".join(str(p) for p in error.absolute_path) or "body"
