@@ -72,6 +72,8 @@ def where_shown(result: Shown) -> list[str]:
         lines.append(f"PR comment {result.comment_action}: {result.comment_url}")
     if result.status_state:
         lines.append(f"commit status: {result.status_state}")
+    if result.check_run:
+        lines.append(f"check run: {result.check_run}")
     return lines
 
 
