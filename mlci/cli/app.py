@@ -158,7 +158,12 @@ def train(opts: Options, output: str | None) -> None:
     result = project.train(Path(output) if output else None)
     b, name = result.bundle, project.config.model.name
     data = {"version": b.version, "path": str(b.path), "seconds": round(result.seconds, 3)}
-    emit(opts, result, lambda r, q: [f"trained {name} version {b.version} in {r.seconds:.1f}s -> {b.path}"], data=data)
+    emit(
+        opts,
+        result,
+        lambda r, q: [f"trained {name} version {b.version} in {r.seconds:.1f}s -> {text.shown(b.path)}"],
+        data=data,
+    )
 
 
 @cli.command()

@@ -24,6 +24,19 @@ if TYPE_CHECKING:
     from mlci.signing.verify import Verification
 
 
+def shown(value: object) -> str:
+    """Return a path or URI as a terminal line shows it: a local path relative to the working directory.
+
+    The log of a runner travels (a PR's checks page, a pasted error): `/home/runner/work/...`
+    means nothing there, and `report.md` does. URIs (`s3://...`) and paths outside stay as they are.
+    """
+    from pathlib import Path
+
+    from mlci._internal.files import shown_path
+
+    return shown_path(str(value), Path.cwd()) if value is not None else ""
+
+
 def validation(results: list[ValidationResult], quiet: bool) -> list[str]:
     """Return each table's summary line (and with detail, one line per failed expectation)."""
     from mlci.report.terminal import render_validation
@@ -72,6 +85,8 @@ def where_shown(result: Shown) -> list[str]:
         lines.append(f"PR comment {result.comment_action}: {result.comment_url}")
     if result.status_state:
         lines.append(f"commit status: {result.status_state}")
+    if result.check_run:
+        lines.append(f"check run: {result.check_run}")
     return lines
 
 
@@ -89,31 +104,31 @@ def check(outcome: tuple[CheckResult, Shown], quiet: bool) -> list[str]:
     lines += [*result.messages, *verdict(result.document, False)]
     if result.push is not None:
         stored = "already stored" if not result.push.created else "stored"
-        lines.append(f"candidate {result.push.version} {stored} as '{result.alias}' in {result.push.uri}")
-    lines.append(f"report: {result.report_path}  comparison: {result.comparison_path}")
+        lines.append(f"candidate {result.push.version} {stored} as '{result.alias}' in {shown(result.push.uri)}")
+    lines.append(f"report: {shown(result.report_path)}  comparison: {shown(result.comparison_path)}")
     return lines + where_shown(outcome[1])
 
 
 def report(outcome: tuple[ReportDocument, Shown], quiet: bool) -> list[str]:
     """Return where `mlci report` wrote and posted the report."""
     document, where = outcome
-    lines = [f"report ({document.verdict}) written to {where.report_path}"]
+    lines = [f"report ({document.verdict}) written to {shown(where.report_path)}"]
     return lines if quiet else lines + where_shown(where)
 
 
 def evaluate(outcome: tuple[ReportDocument, str], quiet: bool) -> list[str]:
     """Return the verdict of `mlci evaluate` and where the comparison went."""
     document, output = outcome
-    return verdict(document, quiet) + ([] if quiet else [f"comparison written to {output}"])
+    return verdict(document, quiet) + ([] if quiet else [f"comparison written to {shown(output)}"])
 
 
 def push(result: PushOutcome, quiet: bool) -> list[str]:
     """Return the version `mlci push` stored, its signature and the alias it moved."""
     state = "stored" if result.created else "already stored (0 bytes sent)"
-    lines = [f"version {result.version} {state} at {result.uri}"]
+    lines = [f"version {result.version} {state} at {shown(result.uri)}"]
     if result.signature is not None:
         signed = result.signature
-        lines.append(f"signed by {signed.signer.identity} (signature {signed.id}); ML-BOM at {signed.bom_uri}")
+        lines.append(f"signed by {signed.signer.identity} (signature {signed.id}); ML-BOM at {shown(signed.bom_uri)}")
     elif result.signing_note:
         lines.append(result.signing_note)
     if result.alias and not quiet:
@@ -136,7 +151,7 @@ def verification(result: Verification, quiet: bool) -> list[str]:
     s = result.signature
     return [
         f"version {result.version}: signature {s.id} by {s.signer.identity} verifies under the policy",
-        f"ML-BOM: {s.bom_uri}",
+        f"ML-BOM: {shown(s.bom_uri)}",
     ]
 
 
@@ -146,7 +161,7 @@ def deployed(verb: str) -> Any:
     def render(result: DeployResult, quiet: bool) -> list[str]:
         line = (
             f"{verb}: {result.environment} is version {result.version} (was {result.previous or 'unset'}); "
-            f"published at {result.uri}"
+            f"published at {shown(result.uri)}"
         )
         return [line] if quiet else [*result.notes, line, "smoke test passed"]
 
@@ -157,7 +172,7 @@ def history(result: History, quiet: bool) -> list[str]:
     """Return the aliases, the versions (with signatures) and the event log."""
     from mlci.contracts.events import CheckEvent, RetrainEvent
 
-    lines = [f"model {result.model} in {result.registry}", "", "aliases:"]
+    lines = [f"model {result.model} in {shown(result.registry)}", "", "aliases:"]
     for a in result.aliases:
         lines.append(f"  {a.alias:<14} {a.version}  (previous {a.previous or '-'}, {a.updated_at} by {a.actor})")
     lines += ["", "versions:"]
@@ -194,7 +209,7 @@ def card(result: CardResult, quiet: bool) -> list[str]:
     from mlci.cli.output import in_actions
 
     if quiet:
-        return [f"model card of {result.version}: {result.uri}"]
+        return [f"model card of {result.version}: {shown(result.uri)}"]
     body = "".join(c for c in result.text.rstrip("\n") if c in "\n\t" or unicodedata.category(c) != "Cc")
     if not in_actions():
         return [body]
@@ -271,7 +286,7 @@ def scaffold(result: Scaffold, quiet: bool) -> list[str]:
     """Return what `mlci init` wrote, and how the new suite did on the tables it read."""
     from mlci.report.terminal import render_validation
 
-    lines = [] if quiet else [*(f"wrote {p}" for p in result.written), *result.notes]
+    lines = [] if quiet else [*(f"wrote {shown(p)}" for p in result.written), *result.notes]
     for r in result.validation:
         outcome = "all pass" if r.success else f"{r.failed} FAILED"
         lines.append(f"suite checked on {r.table}: {r.rows} rows, {r.evaluated} expectations, {outcome}")

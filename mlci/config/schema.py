@@ -823,6 +823,20 @@ class Config(Section):
         """
         return self._secrets
 
+    def line_of(self, *loc: str | int) -> int | None:
+        """Return the 1-based line of `loc` (e.g. "gates", 0) in the mlci.yaml it was loaded from, or None.
+
+        The file is read again (it is small): annotations point at a gate's line after the check.
+        None when the config was built without a file or the file no longer reads as YAML.
+        """
+        if not self._base_dir.is_absolute():
+            return None  # built in memory, not loaded from a file
+        try:
+            root = compose_yaml((self._base_dir / self._path.name).read_text(encoding="utf-8"))
+        except (OSError, ValueError, NestingError, _yaml_error()):
+            return None
+        return _line_of(root, loc) if root is not None else None
+
     def locate(self, path: str) -> str:
         """Return where a path written in mlci.yaml points: against the config's directory (URIs unchanged)."""
         if "://" in path or os.path.isabs(path):
@@ -854,6 +868,12 @@ def interpolate(value: str, env: Mapping[str, str], filled: list[str] | None = N
         raise KeyError(name)
 
     return _VAR.sub(sub, value)
+
+
+def _yaml_error() -> type[Exception]:
+    import yaml
+
+    return yaml.YAMLError
 
 
 def _line_of(root: Any, path: tuple[str | int, ...]) -> int:

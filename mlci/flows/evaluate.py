@@ -51,5 +51,6 @@ def evaluate_refs(
         importance=importance_of(config, datasets, cand.bundle, base.bundle if base else None),
     )
     if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)  # `-o out/comparison.json` in a fresh checkout
         output.write_text(redact(document.to_json()))
     return document

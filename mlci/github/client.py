@@ -34,6 +34,7 @@ from mlci.github.responses import (
     Accepted,
     Account,
     Answer,
+    CheckRun,
     Comment,
     Commit,
     Created,
@@ -49,6 +50,10 @@ from mlci.github.workflow import mask_secret
 # GITHUB_TOKEN or an App's; a fine-grained personal token).
 READ_ONLY_MESSAGES = ("Resource not accessible by integration", "Resource not accessible by personal access token")
 STATUS_STATES = ("error", "failure", "pending", "success")
+CHECK_CONCLUSIONS = ("action_required", "cancelled", "failure", "neutral", "success", "skipped", "timed_out")
+# GitHub's limits on a check run's output: 65535 characters of summary, 50 annotations per request.
+CHECK_SUMMARY_LIMIT = 65535
+CHECK_ANNOTATIONS_PER_REQUEST = 50
 DEPLOYMENT_STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
 # How recent an identical comment must be to count as the one our failed POST created.
 _RECENT_DUPLICATE = timedelta(minutes=10)
@@ -75,6 +80,31 @@ class CommentResult:
     id: int
     url: str
     action: Literal["created", "updated"]
+
+
+@dataclass(frozen=True)
+class CheckAnnotation:
+    """One annotation of a check run: a file of the repository, its lines, a level and a message."""
+
+    path: str  # relative to the repository's root, with `/`
+    start_line: int
+    message: str
+    level: Literal["notice", "warning", "failure"] = "failure"
+    title: str | None = None
+    end_line: int | None = None
+
+    def json(self) -> dict[str, Any]:
+        """Return the annotation as the Checks API takes it."""
+        data: dict[str, Any] = {
+            "path": self.path,
+            "start_line": self.start_line,
+            "end_line": self.end_line or self.start_line,
+            "annotation_level": self.level,
+            "message": _truncate(self.message, 64 * 1024),
+        }
+        if self.title:
+            data["title"] = _truncate(self.title, 255)
+        return data
 
 
 @dataclass(frozen=True)
@@ -541,6 +571,52 @@ class GitHubClient:
         if target_url:
             body["target_url"] = target_url
         return self._call(Created, "POST", self._repo_path(f"/statuses/{sha}"), json_body=body).id
+
+    def report_check_run(
+        self,
+        sha: str,
+        name: str,
+        conclusion: str,
+        title: str,
+        summary: str,
+        annotations: list[CheckAnnotation] | None = None,
+        details_url: str | None = None,
+    ) -> CheckRun:
+        """Create the completed check run `name` on `sha` with its output and annotations; return it.
+
+        GitHub takes at most 50 annotations per request and appends each request's to the run's:
+        the first 50 go with the creation, each further 50 in a PATCH of the same output. The run
+        is created completed (never left `in_progress`: a job that dies then leaves no check that
+        waits forever; the commit status says `pending` meanwhile). A 403 (a token without
+        `checks: write`, or not a GitHub App's) is raised for the caller to fall back to statuses.
+        """
+        if conclusion not in CHECK_CONCLUSIONS:
+            raise ValueError(f"check run conclusion must be one of {', '.join(CHECK_CONCLUSIONS)}, not {conclusion!r}")
+        notes = list(annotations or [])
+        pages = [
+            notes[i : i + CHECK_ANNOTATIONS_PER_REQUEST] for i in range(0, len(notes), CHECK_ANNOTATIONS_PER_REQUEST)
+        ]
+        output: dict[str, Any] = {"title": _truncate(title, 1000), "summary": _truncate(summary, CHECK_SUMMARY_LIMIT)}
+        body: dict[str, Any] = {
+            "name": name,
+            "head_sha": sha,
+            "status": "completed",
+            "conclusion": conclusion,
+            "output": {**output, "annotations": [a.json() for a in pages[0]] if pages else []},
+        }
+        if details_url:
+            body["details_url"] = details_url
+        # A POST whose answer was lost is sent again: GitHub shows the newest run of a name, so a
+        # duplicate carries the same verdict (the Checks API has no idempotency key to look for).
+        run = self._create_once(
+            self._repo_path("/check-runs"), body, lambda: None, functools.partial(self._answer, CheckRun)
+        )
+        for page in pages[1:]:
+            path = self._repo_path(f"/check-runs/{run.id}")
+            run = self._call(
+                CheckRun, "PATCH", path, json_body={"output": {**output, "annotations": [a.json() for a in page]}}
+            )
+        return run
 
     def create_deployment(
         self,

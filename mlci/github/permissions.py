@@ -44,6 +44,9 @@ CALLS: tuple[Call, ...] = (
     Call("POST", f"{_R}/labels", ("issues: write", "pull-requests: write")),
     Call("POST", f"{_R}/statuses/{{sha}}", ("statuses: write",)),
     Call("GET", f"{_R}/commits/{{ref}}/statuses", ("statuses: read",)),
+    # Only GitHub Apps (the job's GITHUB_TOKEN is one) may create check runs; mlci falls back to the status.
+    Call("POST", f"{_R}/check-runs", ("checks: write",)),
+    Call("PATCH", f"{_R}/check-runs/{{check_run_id}}", ("checks: write",)),
     # Missing from the scraped data; GitHub's endpoint page names Pull requests (read).
     Call("GET", f"{_R}/commits/{{commit_sha}}/pulls", ("pull-requests: read",)),
     Call("GET", f"{_R}/commits/{{ref}}", ("contents: read",)),
@@ -63,6 +66,8 @@ _COMMENT = (
     f"PATCH {_R}/issues/comments/{{comment_id}}",
 )
 _STATUS = (f"POST {_R}/statuses/{{sha}}",)
+# The check run `mlci/<model>` beside the status: its summary and annotations (mlci.report.reporters.CheckRunReport).
+_CHECK_RUN = (f"POST {_R}/check-runs", f"PATCH {_R}/check-runs/{{check_run_id}}")
 _DEPLOYMENT = (
     f"GET {_R}/deployments",
     f"POST {_R}/deployments",
@@ -79,12 +84,12 @@ _ISSUE = (
 )
 COMMAND_CALLS: dict[str, tuple[str, ...]] = {
     # GET pulls/{n}: is this run's head still the PR's head (a stale re-run posts nothing)?
-    "check": ("GET /user", f"GET {_R}/pulls/{{pull_number}}", *_COMMENT, *_STATUS),
-    # A merge queue has no PR to comment on: only the status on the queue's head commit.
-    "check@merge_group": _STATUS,
+    "check": ("GET /user", f"GET {_R}/pulls/{{pull_number}}", *_COMMENT, *_STATUS, *_CHECK_RUN),
+    # A merge queue has no PR to comment on: only the status and the check run on the queue's head commit.
+    "check@merge_group": (*_STATUS, *_CHECK_RUN),
     # The failure step of pr-check.yml (scripts/error_status.py): the status alone.
     "error-status": _STATUS,
-    "report --post": ("GET /user", *_COMMENT, *_STATUS),
+    "report --post": ("GET /user", *_COMMENT, *_STATUS, *_CHECK_RUN),
     "promote --from-pr": (*_PR_OF_COMMIT, *_DEPLOYMENT),
     "deploy": _DEPLOYMENT,
     "rollback": _DEPLOYMENT,

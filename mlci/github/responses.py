@@ -55,6 +55,15 @@ class Created(Answer):
     id: int
 
 
+class CheckRun(Answer):
+    """A check run (`check-run`): its id, page and state."""
+
+    id: int
+    html_url: str | None = None
+    status: str
+    conclusion: str | None = None
+
+
 class Deployment(Answer):
     """A deployment (`deployment`); `payload` is an object or a JSON text, as it was sent."""
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlci.stats.gates import bound
+from mlci.stats.metrics import format_signed
+
 WIDTH = 41  # plot cells between the labels and the numbers
 POINT, BAR, ZERO, MARGIN = "●", "─", "│", "┊"
 ZERO_CROSSED, MARGIN_CROSSED = "┼", "╪"
@@ -54,7 +57,7 @@ def forest(
     # The axis: 0 above the zero line, the ends' values at the ends where they do not touch it.
     axis = [" "] * WIDTH
     axis[zero] = "0"
-    low_text, high_text = f"{lo:+.3g}", f"{hi:+.3g}"
+    low_text, high_text = format_signed(lo), format_signed(hi)
     if len(low_text) < zero - 1:
         axis[: len(low_text)] = list(low_text)
     if WIDTH - len(high_text) > zero + 1:
@@ -73,14 +76,15 @@ def forest(
         if r.low is not None and r.high is not None:
             for c in range(_column(r.low, lo, hi), _column(r.high, lo, hi) + 1):
                 cells[c] = ZERO_CROSSED if c == zero else MARGIN_CROSSED if c == margin else BAR
-            numbers = f"{r.delta:+.3g} [{r.low:+.3g}, {r.high:+.3g}]"
+            numbers = f"{format_signed(r.delta)} [{format_signed(r.low)}, {format_signed(r.high)}]"
         else:
-            numbers = f"{r.delta:+.3g} (no interval)"
+            numbers = f"{format_signed(r.delta)} (no interval)"
         cells[_column(r.delta, lo, hi)] = POINT
         lines.append(f"{r.label:<{width}}  {r.n:>{counts},}  {''.join(cells)}  {numbers}")
     legend = f"{POINT} change  {BAR} interval  {ZERO} no change"
     if allowed is not None:
-        legend += f"  {MARGIN} allowed change ({allowed:+.3g})"
+        # A bound the gate sets, written as the gate reasons write it (mlci.stats.gates.bound).
+        legend += f"  {MARGIN} allowed change ({'' if allowed < 0 else '+'}{bound(allowed)})"
     lines.append(legend)
     if more:
         lines.append(f"{more:,} more {'slice' if more == 1 else 'slices'} not shown (the table lists them)")

@@ -16,7 +16,7 @@ import math
 import re
 from urllib.parse import quote, urlsplit
 
-from mlci.stats.metrics import format_value
+from mlci.stats.metrics import format_p, format_value
 
 # Zero-width joiner: invisible, but it separates `@` from a name so GitHub sees no mention,
 # and `#` from a number so no issue gets a cross-reference. GitHub finds mentions in the
@@ -169,9 +169,7 @@ def percent(x: object) -> str:
 def pvalue(x: object) -> str:
     """Return a p-value as <0.001 or with three decimals, or — when missing."""
     v = _finite(x)
-    if v is None:
-        return DASH
-    return "<0.001" if v < 0.001 else f"{v:.3f}"
+    return DASH if v is None else format_p(v)
 
 
 def interval(low: object, high: object) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from mlci.errors import ReadOnlyToken, ServiceError
+from mlci.errors import GitHubError, ReadOnlyToken, ServiceError
 
 if TYPE_CHECKING:
     from mlci.config.schema import Config
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from mlci.github.context import GitHubContext
 
 STATUS_STATE = {"pass": "success", "bootstrap": "success", "fail": "failure"}
+# A bootstrap (no baseline yet) compared nothing: the check run says so with `neutral` (which a
+# required check accepts, as GitHub treats it like success); the status has no such state.
+CHECK_CONCLUSION = {"pass": "success", "bootstrap": "neutral", "fail": "failure"}
 
 
 @dataclass
@@ -197,6 +200,50 @@ class CommitStatus:
 
 
 @dataclass
+class CheckRunReport:
+    """The check run `mlci/<model>` on the reported head commit: the report as its summary, failures annotated.
+
+    Posted beside the commit status, never instead of it (required-check setups name the status
+    context). A token that may not create check runs (no `checks: write`, or a personal token:
+    only GitHub Apps may) gets a 403: the status alone carries the verdict, and one note says so.
+    """
+
+    config: Config
+    ctx: GitHubContext
+    client: GitHubClient
+
+    def report(self, document: ReportDocument) -> Delivery:
+        from mlci.github.client import CHECK_SUMMARY_LIMIT
+        from mlci.report.annotations import check_annotations
+        from mlci.report.render import render_report
+
+        if not self.ctx.head_sha:
+            return Delivery(action="skipped")
+        conclusion = CHECK_CONCLUSION.get(document.verdict, "failure")
+        summary = render_report(self.config, document, limit=CHECK_SUMMARY_LIMIT, hint="the report.md artifact")
+        annotations = check_annotations(self.config, document, self.ctx.workspace)
+        try:
+            run = self.client.report_check_run(
+                self.ctx.head_sha,
+                f"mlci/{self.config.model.name}",
+                conclusion,
+                f"{document.verdict.upper()}: {document.headline}",
+                summary,
+                annotations,
+                details_url=self.ctx.run_url,
+            )
+        except GitHubError as e:
+            if e.status != 403:
+                raise
+            why = f"the token lacks `{e.permission}`" if isinstance(e, ReadOnlyToken) else "only a GitHub App may"
+            return Delivery(
+                action="skipped",
+                notes=[f"no check run ({why}, e.g. `checks: write`): the commit status carries the verdict"],
+            )
+        return Delivery(where=run.html_url or str(run.id), action=conclusion)
+
+
+@dataclass
 class TrackingIssue:
     """The retrain's one GitHub issue per model: its body the model's state, a comment when a run changed it.
 
@@ -299,6 +346,7 @@ class Shown:
     comment_url: str | None = None
     comment_action: str | None = None
     status_state: str | None = None
+    check_run: str | None = None  # the check run's page (None: not created; `notes` says why)
     summary_written: bool = False
     report_path: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -342,6 +390,14 @@ def _post(config: Config, document: ReportDocument, ctx: GitHubContext, result: 
         result.comment_url, result.comment_action = comment.where, comment.action if comment.where else None
         status = CommitStatus(config, ctx, client).report(document)
         result.status_state = status.action if status.where else None
+        if not ctx.is_fork_pr:  # a fork's read-only token: the warning below already says what was not posted
+            try:
+                check_run = CheckRunReport(config, ctx, client).report(document)
+            except ServiceError as e:  # the comment and the status went out: the check run is extra
+                result.notes.append(f"no check run: {e.lines()[0]}")
+            else:
+                result.check_run = check_run.where
+                result.notes += check_run.notes
         refused = comment.warnings + status.warnings
     if refused:
         where = "the job's step summary" if result.summary_written else "report.md"

@@ -28,6 +28,8 @@ def render_verdict(document: ReportDocument) -> str:
     comparison = document.comparison
     if comparison is None:
         return lines[0]
+    from mlci.stats.metrics import format_p, format_signed, format_value
+
     v = comparison.verdict
     if document.baseline is not None:
         lines.append(
@@ -35,10 +37,14 @@ def render_verdict(document: ReportDocument) -> str:
         )
     lines += ["", f"{'metric':<18}{'baseline':>10}{'candidate':>11}{'delta':>10}  CI / p"]
     for m in comparison.metrics:
-        base = "-" if m.baseline is None else f"{m.baseline:.4f}"
-        cand = "-" if m.candidate is None else f"{m.candidate:.4f}"
-        delta = "-" if m.delta is None else f"{m.delta:+.4f}"
-        ci = "" if m.ci_low is None else f"[{m.ci_low:+.4f}, {m.ci_high:+.4f}] p={m.p_value:.3g} ({m.method})"
+        # The headline's, report.md's and the reasons' number format (mlci.stats.metrics.format_value).
+        base = "-" if m.baseline is None else format_value(m.baseline)
+        cand = "-" if m.candidate is None else format_value(m.candidate)
+        delta = "-" if m.delta is None else format_signed(m.delta)
+        ci = ""
+        if m.ci_low is not None and m.ci_high is not None:
+            p = "n/a" if m.p_value is None else format_p(m.p_value)
+            ci = f"[{format_signed(m.ci_low)}, {format_signed(m.ci_high)}] p{'' if p.startswith('<') else '='}{p} ({m.method})"
         ci = ci or (f"no interval: {m.no_interval}" if m.no_interval else "")
         lines.append(f"{m.name:<18}{base:>10}{cand:>11}{delta:>10}  {ci}")
     if v.reasons:  # one line per failing metric and scope, however many gates name it

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from mlci.contracts.comparison import GateResult, SliceTests, Verdict
-from mlci.stats.metrics import format_signed, format_value
+from mlci.stats.metrics import format_p, format_signed, format_value
 
 if TYPE_CHECKING:
     from mlci.contracts.comparison import MetricResult, SliceResult
@@ -34,18 +34,20 @@ Correction = Literal["holm", "benjamini-hochberg", "none"]
 
 
 def short(x: float) -> str:
-    """Return a number with three significant digits, as a reviewer reads it: 6.08, 0.0236, 1234."""
-    if x == 0:
-        return "0"
-    if abs(x) >= 1000:
-        return f"{x:.0f}"
-    return f"{x:.3g}"
+    """Return a measured number (a value, a change, an interval's end) as the tables and the headline show it."""
+    return format_value(x)
+
+
+def bound(x: float) -> str:
+    """Return a bound the gate sets (an allowed change, a margin) with three significant digits, as configured: 0.01."""
+    return "0" if x == 0 else f"{x:.0f}" if abs(x) >= 1000 else f"{x:.3g}"
 
 
 def _p_text(p: float | None) -> str:
     if p is None:
         return "p n/a"
-    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+    shown = format_p(p)
+    return f"p{shown}" if shown.startswith("<") else f"p={shown}"
 
 
 def _ci_text(m: MetricResult, confidence: float) -> str:
@@ -93,10 +95,10 @@ class Change:
 def _allowed_text(allowed: float) -> str:
     """Return what a condition allows, in the words of `Change`: allowed: 0.01; required: better by 0.01."""
     if allowed < 0:
-        return f"allowed: {short(-allowed)}"
+        return f"allowed: {bound(-allowed)}"
     if allowed == 0:
         return "required: no worse"
-    return f"required: better by {short(allowed)}"
+    return f"required: better by {bound(allowed)}"
 
 
 def _allowed_changes(gate: Gate, m: MetricResult) -> list[tuple[float, str, bool]]:
@@ -239,7 +241,7 @@ def inconclusive_words(n: int, name: str, resolvable: float | None, gate: Gate, 
     rows = f"{n:,} test rows" if n > 0 else "the test rows"
     text = f"inconclusive: {rows} resolve {name} changes of about ±{short(resolvable)}"
     if margin is not None:
-        text += f"; the margin is {short(margin)}"
+        text += f"; the margin is {bound(margin)}"
     if needed is not None:
         text += f"; about {needed:,} rows would be needed"
     else:
@@ -341,7 +343,7 @@ def check_slices(
         worse = q < alpha
         how = "shown worse than allowed" if worse else "not shown worse than allowed"
         control = "" if correction == "none" else f" after {correction} across {len(tests)} slices"
-        reason = f"{r.reason}: {how}{control} (one-sided p={q:.3g})"
+        reason = f"{r.reason}: {how}{control} (one-sided {_p_text(q)})"
         results[t.index] = GateResult(
             r.metric, r.scope, r.passed and not worse, reason, False, r.resolvable, adjusted_p=q
         )

@@ -425,6 +425,11 @@ def format_value(x: float) -> str:
     return f"{x:.1e}"
 
 
+def format_p(p: float) -> str:
+    """Return a p-value in mlci's one format: <0.001, else three decimals (0.042)."""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def format_signed(x: float) -> str:
     """Return a difference with its sign: +0.015, -0.002."""
     s = format_value(x)

@@ -128,7 +128,7 @@ def test_the_permission_of_a_request_comes_from_the_table_without_githubs_header
     assert permissions.permission_for("POST", "/repos/o/r/statuses/abc") == "statuses: write"
     assert permissions.permission_for("PATCH", "/repos/o/r/issues/comments/5") == "issues: write"
     assert permissions.permission_for("GET", "/api/v3/repos/o/r/commits/abc/pulls") == "pull-requests: read"
-    assert permissions.needed("check") == {"pull-requests": "write", "statuses": "write"}
+    assert permissions.needed("check") == {"pull-requests": "write", "statuses": "write", "checks": "write"}
     assert permissions.needed("retrain") == {"issues": "write"}
 
 

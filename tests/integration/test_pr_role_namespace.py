@@ -95,6 +95,8 @@ def test_every_pr_role_job_writes_only_what_the_documented_policy_allows(
     assert json.loads((registry / "churn/aliases/pr-42.json").read_text()) == stored  # the reviewed candidate stays
     queue_status, queue_pending = github_server.statuses(queue_head)
     assert (queue_pending["state"], queue_status["state"]) == ("pending", "success")
+    (queue_run,) = github_server.check_runs(queue_head)  # the check run lands on the queue's head too
+    assert queue_run["name"] == "mlci/churn" and queue_run["conclusion"] == "neutral"  # bootstrap: no production yet
 
     # A fork's PR and Dependabot's (same repository, but no Actions secrets): nothing written.
     fork = pr_event("opened", 43, github_server.add_pull(43, fork=True, user="mallory")["head"]["sha"])
@@ -111,11 +113,13 @@ def test_every_pr_role_job_writes_only_what_the_documented_policy_allows(
     # A re-run of the first push after the PR moved on: the comment, the status and pr-42 stay as they were.
     (comment,) = github_server.comments(42)
     statuses = github_server.statuses(head)
+    (check_run,) = github_server.check_runs(head)
     github_server.push_to_pull(42, "b" * 40)
     rerun = project.run("check", env=actions_env(tmp_path, github_server, _write(event, pull)))
     assert rerun.returncode == 0, rerun.text
     assert "PR #42's head is now bbbbbbbbbbbb" in rerun.text
     assert github_server.comments(42) == [comment] and github_server.statuses(head) == statuses
+    assert github_server.check_runs(head) == [check_run]  # no second check run for the stale head
     assert json.loads((registry / "churn/aliases/pr-42.json").read_text()) == stored
     assert "mlci · churn" in (tmp_path / "summary.md").read_text()  # it still reports in its own step summary
 

@@ -1,8 +1,8 @@
 """A GitHub REST API server for the test suite (GitHub itself cannot be reached from tests).
 
 It serves one repository on 127.0.0.1 with GitHub's real request and response shapes for
-the endpoints mlci calls: issue/PR comments, issues, labels, commit statuses, deployments
-and their statuses, commits and their pull requests, and `GET /user`. It paginates with
+the endpoints mlci calls: issue/PR comments, issues, labels, commit statuses, check runs,
+deployments and their statuses, commits and their pull requests, and `GET /user`. It paginates with
 `Link` headers, sends rate-limit headers, authenticates bearer tokens, and can inject
 faults (5xx, dropped connections, delays, rate limits) so retry behaviour is tested for real.
 
@@ -23,6 +23,9 @@ It is at least as strict as GitHub (tests/github_spec.py holds GitHub's own desc
   characters, a title over 256 and a status description over 140; 409 for a deployment whose
   required contexts are not all `success`; 202 (auto-merge, no deployment) for a ref behind
   the default branch unless `auto_merge: false`; `payload` kept as sent (an object or a string);
+  check runs only from GitHub Apps (a personal token gets 403 "You must authenticate via a GitHub
+  App."), on a known commit, `completed` only with a `conclusion`, each request's annotations
+  appended to the run's (at most 50 per request, as the description says);
 - per-token fine-grained permissions from GitHub's published permission data (403 "Resource
   not accessible by integration"), and 403 on `GET /user` for installation tokens (the
   operation is not enabled for GitHub Apps in the description).
@@ -169,6 +172,7 @@ class GitHubServer:
         self._pulls: dict[int, dict[str, Any]] = {}
         self._commits: dict[str, dict[str, Any]] = {}
         self._statuses: dict[str, list[dict[str, Any]]] = {}
+        self._check_runs: dict[int, dict[str, Any]] = {}
         self._deployments: dict[int, dict[str, Any]] = {}
         self._deployment_statuses: dict[int, list[dict[str, Any]]] = {}
         self._labels: dict[str, dict[str, Any]] = {}
@@ -392,6 +396,15 @@ class GitHubServer:
         """Return the commit statuses set on `sha`, newest first (as GitHub lists them)."""
         with self._lock:
             return [copy.deepcopy(s) for s in reversed(self._statuses.get(sha, []))]
+
+    def check_runs(self, sha: str | None = None) -> list[dict[str, Any]]:
+        """Return the check runs (of commit `sha`), oldest first, each with its `annotations` as GitHub keeps them."""
+        with self._lock:
+            return [
+                {**_public(run), "annotations": copy.deepcopy(run["_annotations"])}
+                for run in self._check_runs.values()
+                if sha is None or run["head_sha"] == sha
+            ]
 
     def deployments(self) -> list[dict[str, Any]]:
         """Return every deployment, newest first."""
@@ -723,6 +736,8 @@ class GitHubServer:
             ("POST", r"/labels", self._create_label),
             ("POST", r"/statuses/([0-9a-fA-F]+)", self._create_status),
             ("GET", r"/commits/([^/]+)/statuses", self._list_statuses),
+            ("POST", r"/check-runs", self._create_check_run),
+            ("PATCH", r"/check-runs/(\d+)", self._update_check_run),
             ("GET", r"/commits/([^/]+)/pulls", self._commit_pulls),
             ("GET", r"/commits/([^/]+)", self._get_commit),
             ("GET", r"/pulls/(\d+)", self._get_pull),
@@ -981,6 +996,69 @@ class GitHubServer:
     def _list_statuses(self, account: Account, query: dict[str, str], body: dict[str, Any], ref: str) -> _Response:
         items = list(reversed(self._statuses.get(ref, [])))
         return self._page(items, query, f"/commits/{ref}/statuses")
+
+    # -- check runs --------------------------------------------------------------------
+
+    def _create_check_run(self, account: Account, query: dict[str, str], body: dict[str, Any]) -> _Response:
+        if not account.installation:
+            # GitHub: "To create a check run, you must use a GitHub App."
+            raise _Error(403, "You must authenticate via a GitHub App.")
+        sha = self._commit(str(body.get("head_sha", "")))["sha"]
+        run_id = self._next_id()
+        api = f"{self._api()}/repos/{self.repository}/check-runs/{run_id}"
+        run: dict[str, Any] = {
+            "id": run_id,
+            "node_id": f"CR_{run_id}",
+            "head_sha": sha,
+            "external_id": body.get("external_id", ""),
+            "url": api,
+            "html_url": f"{self.html_url}/{self.repository}/runs/{run_id}",
+            "details_url": body.get("details_url"),
+            "name": body["name"],
+            "status": "queued",
+            "conclusion": None,
+            "started_at": body.get("started_at") or _now(),
+            "completed_at": None,
+            "output": {"title": None, "summary": None, "text": None, "annotations_count": 0, "annotations_url": ""},
+            "check_suite": {"id": 1},
+            "app": None,
+            "pull_requests": [],
+            "_annotations": [],
+        }
+        self._apply_check_run(run, body)
+        self._check_runs[run_id] = run
+        return _Response(201, _public(run))
+
+    def _update_check_run(self, account: Account, query: dict[str, str], body: dict[str, Any], rid: str) -> _Response:
+        run = self._check_runs.get(int(rid))
+        if run is None:
+            raise _not_found()
+        self._apply_check_run(run, body)
+        return _Response(200, _public(run))
+
+    def _apply_check_run(self, run: dict[str, Any], body: dict[str, Any]) -> None:
+        status = body.get("status")
+        conclusion = body.get("conclusion")
+        if status == "completed" and not conclusion:
+            raise _validation("CheckRun", "missing_field", "conclusion")
+        if conclusion:
+            # A conclusion completes the run, whatever `status` says.
+            run["status"], run["conclusion"], run["completed_at"] = "completed", conclusion, _now()
+        elif status:
+            run["status"] = status
+        for key in ("name", "details_url", "external_id"):
+            if key in body:
+                run[key] = body[key]
+        output = body.get("output")
+        if isinstance(output, dict):
+            for key in ("title", "summary", "text"):
+                if key in output:
+                    run["output"][key] = output[key]
+            # "Each time you update the check run, annotations are appended to the list of annotations
+            # that already exist for the check run." (GitHub's REST documentation)
+            run["_annotations"] += copy.deepcopy(output.get("annotations", []))
+            run["output"]["annotations_count"] = len(run["_annotations"])
+            run["output"]["annotations_url"] = f"{run['url']}/annotations"
 
     # -- deployments -------------------------------------------------------------------
 

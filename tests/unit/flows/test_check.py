@@ -183,18 +183,27 @@ def test_what_a_check_leaves_names_no_absolute_path_of_the_machine(weak, tmp_pat
     assert check.returncode == 0, check.text
     validate = weak.run("validate")
     assert validate.returncode == 0, validate.text
+    evaluate = weak.run("evaluate", "--candidate", "candidate", "-o", str(weak / "out" / "evaluated.json"))
+    assert evaluate.returncode == 0, evaluate.text
     version = json.loads((weak.registry / "aliases" / "candidate.json").read_text())["version"]
     written = {
         "report.md": (weak / "report.md").read_text(),
         "comparison.json": (weak / "comparison.json").read_text(),
         "manifest.json": (weak.registry / "versions" / version / "manifest.json").read_text(),
         "validate": validate.stdout,
+        # The terminal lines too: a runner's log is read on the PR's checks page, far from its disk.
+        "check's output": check.stdout + check.stderr,
+        "validate's errors": validate.stderr,
+        "evaluate's output": evaluate.stdout + evaluate.stderr,
     }
     for name, text in written.items():
         for absolute in {str(weak.path), str(weak.path.resolve()), str(tmp_path.parent)}:
             assert absolute not in text, f"{name} names {absolute}"
     assert "data/train.csv" in written["validate"] and "expectations/churn.json" in written["validate"]
     assert '"test": "data/test.csv"' in written["manifest.json"]
+    assert "report: report.md  comparison: comparison.json" in check.stdout
+    assert f"in .mlci/registry/churn/versions/{version}/" in check.stdout
+    assert "comparison written to out/evaluated.json" in evaluate.stdout
 
 
 def test_a_stored_version_altered_in_the_registry_is_refused(weak):

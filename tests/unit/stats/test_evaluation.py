@@ -66,7 +66,7 @@ def test_better_candidate_passes_and_worse_fails_naming_the_gate_and_numbers():
     worse_by, lo, hi = -auc.delta, -auc.ci_high, -auc.ci_low
     assert (
         reason
-        == f"roc_auc on overall: roc_auc got worse by {worse_by:.3g} (95% CI {lo:.3g} to {hi:.3g}); allowed: 0.005"
+        == f"roc_auc on overall: roc_auc got worse by {worse_by:.4f} (95% CI {lo:.4f} to {hi:.4f}); allowed: 0.005"
     )
     assert "fails 1 of 2 gates" in bad.verdict.summary
 
@@ -293,7 +293,7 @@ def test_no_baseline_is_bootstrap_and_checks_thresholds_only():
 
     too_high = run(y, cand, None, ["roc_auc"], [Gate(metric="roc_auc", threshold=0.99)])
     assert too_high.verdict.status == "fail"
-    assert f"roc_auc is {auc.candidate:.3g}, below the threshold 0.99" in too_high.verdict.reasons[0]
+    assert f"roc_auc is {auc.candidate:.4f}, below the threshold 0.99" in too_high.verdict.reasons[0]
 
 
 def test_lower_is_better_metrics_gate_in_the_right_direction():
@@ -339,8 +339,8 @@ def test_apply_gates_conditions_on_hand_made_results():
     v = apply_gates([metric_result(-0.004, -0.012, 0.004)], [], [ni], **kw)
     assert v.status == "fail"
     assert v.reasons[0].startswith(
-        "roc_auc on overall: roc_auc got worse by 0.004 (95% CI -0.004 to 0.012); allowed: 0.01 at 95% confidence — "
-        "inconclusive: the test rows resolve roc_auc changes of about ±0.008; the margin is 0.01"
+        "roc_auc on overall: roc_auc got worse by 0.0040 (95% CI -0.0040 to 0.0120); allowed: 0.01 at 95% confidence — "
+        "inconclusive: the test rows resolve roc_auc changes of about ±0.0080; the margin is 0.01"
     )
     # lower-is-better: the worse side is the upper bound, improvement is a decrease
     ll_sig, ll_ni = Gate(metric="log_loss", significant=True), Gate(metric="log_loss", non_inferiority_margin=0.01)
@@ -393,7 +393,7 @@ def test_relative_non_inferiority_margin_scales_with_the_baseline():
     kw = {"confidence": 0.95, "has_baseline": True}
     ok = apply_gates([m], [], [rel], **kw)
     assert ok.status == "pass"
-    assert ok.gates[0].reason == "rmse got worse by 0.1 (95% CI -0.4 to 0.6); allowed: 1.12"
+    assert ok.gates[0].reason == "rmse got worse by 0.1000 (95% CI -0.4000 to 0.6000); allowed: 1.12"
     assert apply_gates([m], [], [absolute], **kw).status == "fail"
     worse = MetricResult("rmse", False, 56.0, 57.5, 1.5, 1.5 / 56, 0.5, 2.5, 0.01, "paired-t")
     assert apply_gates([worse], [], [rel], **kw).status == "fail"

@@ -58,7 +58,7 @@ def test_a_candidate_shown_worse_than_allowed_is_not_inconclusive():
                     has_baseline=True, n_rows=1000)  # fmt: skip
     assert v.status == "fail" and not v.gates[0].inconclusive and "inconclusive" not in v.summary
     assert v.reasons == [
-        "roc_auc on overall: roc_auc got worse by 0.05 (95% CI 0.03 to 0.07); allowed: 0.01 at 95% confidence"
+        "roc_auc on overall: roc_auc got worse by 0.0500 (95% CI 0.0300 to 0.0700); allowed: 0.01 at 95% confidence"
     ]
     assert v.gates[0].resolvable == pytest.approx(0.02)
 
