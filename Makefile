@@ -74,11 +74,18 @@ test: $(STAMP)
 # other. pyarrow is left free: MLflow caps it, and pinning it made pip fall back to an MLflow
 # from 2022; `mlflow>=3` forbids that.
 BENCH_VENV  := .venv-bench
+# Evidently, the drift rows' reference, in a venv of its own: Evidently 0.7.23 (the version the
+# drift issue measured) imports a pandas internal that pandas 3 removed, so it cannot share .venv's
+# pandas. numpy and scipy are pinned to .venv's, so both sides generate the same seeded tables.
+EVIDENTLY_VENV := .venv-evidently
 
 bench: $(STAMP)
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BIN)/pip freeze --disable-pip-version-check | grep -iE '^(numpy|pandas|scipy|scikit-learn)==' > $(BENCH_VENV)/constraints.txt
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -c $(BENCH_VENV)/constraints.txt 'mlflow>=3' scikit-learn py-spy
+	test -x $(EVIDENTLY_VENV)/bin/python || $(PYTHON) -m venv $(EVIDENTLY_VENV)
+	$(BIN)/pip freeze --disable-pip-version-check | grep -iE '^(numpy|scipy)==' > $(EVIDENTLY_VENV)/constraints.txt
+	$(EVIDENTLY_VENV)/bin/pip install --quiet --disable-pip-version-check -c $(EVIDENTLY_VENV)/constraints.txt 'evidently==0.7.23' 'pandas<3'
 	$(BIN)/python -m benchmarks.run
 
 # The harness at a tiny size, written outside the repository (tests/test_bench.py runs the same
@@ -87,4 +94,4 @@ bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks.run --size tiny --output-dir $(or $(BENCH_OUT),build/bench-smoke)
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(EVIDENTLY_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -53,7 +53,7 @@ SIZES: dict[str, dict[str, dict[str, Any] | None]] = {
         "mlflow": {"rows": 1_000_000, "rounds": 2},
         "storage": {"size_mb": 500, "rounds": 3},
         "drift": {"rows": 1_000_000, "features": 20},
-        "drift_rates": {"runs": 100},
+        "drift_rates": {"runs": 100, "rounds": 2},
         "highcard": {"rows": 100_000, "rounds": 4},
         "demo": {},
         "engines": {"pg_rows": [1_000_000, 20_000_000], "spark_rows": 20_000_000},
@@ -72,7 +72,7 @@ SIZES: dict[str, dict[str, dict[str, Any] | None]] = {
         "mlflow": {"rows": 5_000, "rounds": 1},
         "storage": {"size_mb": 4, "rounds": 1},
         "drift": {"rows": 20_000, "features": 20},
-        "drift_rates": {"runs": 5, "sizes": [200, 1_000]},
+        "drift_rates": {"runs": 5, "sizes": [200, 1_000], "evidently": False},
         "highcard": None,
         "demo": {},
         "engines": None,
@@ -427,29 +427,94 @@ def drift(rows: int, features: int) -> list[dict[str, Any]]:
     ]
 
 
-def drift_rates(runs: int, sizes: list[int] | None = None) -> list[dict[str, Any]]:
-    """How often drift cries wolf with no drift, and finds real shifts, at each n (in process)."""
+def drift_rates(
+    runs: int, sizes: list[int] | None = None, rounds: int = 1, evidently: bool = True
+) -> list[dict[str, Any]]:
+    """How often drift cries wolf with no drift, and finds real shifts, at each n; beside Evidently where
+    its environment exists (`evidently`: False at the tiny size, which tests run, so their time stays flat)."""
     from benchmarks import bench_drift_rates
 
-    r = bench_drift_rates.run(runs, tuple(sizes or bench_drift_rates.SIZES))
+    r = bench_drift_rates.run(runs, tuple(sizes or bench_drift_rates.SIZES), rounds, evidently)
+    version = r["evidently"]
+    command = _mod("bench_drift_rates", runs)
     out = []
     for s in r["sizes"]:
         n = s["rows"]
+        ev = s.get("evidently")
+        found = (
+            f"failed: 0.3 sd shift {s['shift']:.0%}, new category at 5% {s['new_category']:.0%}, "
+            f"20%->30% share {s['share_change']:.0%}"
+        )
+        beside = (
+            f"; Evidently {version} (DataDriftPreset): no drift flagged in {ev['false_alarm']:.0%}, drifted: shift "
+            f"{ev['shift']:.0%}, new category {ev['new_category']:.0%}, share {ev['share_change']:.0%}"
+            if ev
+            else ""
+        )
         out.append(
             row(
                 "drift_rates",
                 f"drift_rates_{n}",
-                f"Drift error rates, {n:,} rows per table ({s['runs']} runs; Evidently not measured: "
-                "no benchmark environment with it)",
+                f"Drift error rates, {n:,} rows per table ({s['runs']} runs)",
                 ratio=round(s["false_alarm"] / r["target_false_alarm"], 3),
                 ratio_of="share of no-drift runs flagged / the stated 5% false-alarm rate",
-                absolute=f"no drift flagged in {s['false_alarm']:.0%} of runs; failed: 0.3 sd shift "
-                f"{s['shift']:.0%}, new category at 5% {s['new_category']:.0%}, 20%->30% share {s['share_change']:.0%}"
-                f" ({s['seconds']:.1f} s)",
+                absolute=f"mlci: no drift flagged in {s['false_alarm']:.0%} of runs; {found}{beside}",
                 target="<= 1x (at most 5% of no-drift runs flagged)",
                 met=s["false_alarm"] <= r["target_false_alarm"],
-                command=_mod("bench_drift_rates", runs),
+                command=command,
                 details=s,
+            )
+        )
+        if not evidently:
+            continue
+        if ev is None:
+            for kind in ("detect", "time"):
+                out.append(
+                    row(
+                        "drift_rates",
+                        f"drift_{kind}_{n}",
+                        f"Drift {kind} vs Evidently, {n:,} rows per table",
+                        ratio=None,
+                        ratio_of="-",
+                        absolute="skipped: no Evidently; run make bench (it creates .venv-evidently)",
+                        target="-",
+                        met=None,
+                        command=command,
+                        status="skipped",
+                    )
+                )
+            continue
+        cases = ("shift", "new_category", "share_change")
+        worst = min(cases, key=lambda c: s[c] - ev[c])
+        out.append(
+            row(
+                "drift_rates",
+                f"drift_detect_{n}",
+                f"Drift detection vs Evidently {version}, {n:,} rows per table ({s['runs']} runs, the same tables)",
+                ratio=round(s[worst] / ev[worst], 3) if ev[worst] else None,
+                ratio_of=f"mlci's detection share / Evidently's, the case where mlci is furthest behind ({worst})",
+                absolute=f"mlci / Evidently: 0.3 sd shift {s['shift']:.0%} / {ev['shift']:.0%}, new category at 5% "
+                f"{s['new_category']:.0%} / {ev['new_category']:.0%}, 20%->30% share {s['share_change']:.0%} / "
+                f"{ev['share_change']:.0%}",
+                target=">= 1x (at least Evidently's share in every case)",
+                met=s["detection_met"],
+                command=command,
+                details={"mlci": {c: s[c] for c in cases}, "evidently": {c: ev[c] for c in cases}},
+            )
+        )
+        out.append(
+            row(
+                "drift_rates",
+                f"drift_time_{n}",
+                f"Drift time vs Evidently {version}, {n:,} rows per table ({s['runs']} runs x 4 tables)",
+                ratio=s["time_ratio"],
+                ratio_of="mlci / Evidently, in process (each side times its own drift computations on the same "
+                "tables, imports and table generation excluded), alternating sides, best of rounds",
+                absolute=f"mlci {s['seconds']:.2f} s, Evidently {s['evidently_seconds']:.2f} s",
+                target="<= 1x",
+                met=s["time_ratio"] <= 1.0,
+                command=command,
+                details={k: s[k] for k in ("seconds", "evidently_seconds", "time_ratio", "rounds")},
             )
         )
     return out
@@ -682,6 +747,12 @@ def _mlflow_version() -> str | None:
     return p.stdout.strip() or None
 
 
+def _evidently_version() -> str | None:
+    from benchmarks.bench_drift_rates import evidently_python, evidently_version
+
+    return evidently_version(evidently_python())
+
+
 def _mark(met: bool | None, status: str) -> str:
     if status == "skipped":
         return "skipped"
@@ -710,6 +781,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"- CPU: {m['cpu']}, {m['cores']} cores; memory {m['memory_gib']} GiB; {m['os']}",
         f"- Python {m['python']}; {libs}",
         f"- MLflow (benchmark venv only): {results.get('mlflow_version') or 'not installed'}",
+        f"- Evidently (its own venv, .venv-evidently): {results.get('evidently_version') or 'not installed'}",
         "",
         "## Results",
         "",
@@ -813,6 +885,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "libraries": library_versions(LIBRARIES),
         "mlflow_version": _mlflow_version(),
+        "evidently_version": _evidently_version(),
         "rows": rows,
     }
     results_path.parent.mkdir(parents=True, exist_ok=True)

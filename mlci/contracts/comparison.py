@@ -102,6 +102,9 @@ class Comparison:
     # and whether data.positive_class named it (else it is the last label in sort order).
     positive_class: Any = None
     positive_class_configured: bool = False
+    # How many classes a classification task has (None for regression and results): the report
+    # says how multiclass precision, recall, F1 and slice roc_auc average over them.
+    n_classes: int | None = None
 
     def metric(self, name: str) -> MetricResult | None:
         """Return the overall result of metric `name`, if it was computed."""

@@ -75,6 +75,23 @@ def _worker(conn: Connection) -> None:
         conn.close()
 
 
+def _worker_process(conn: Connection) -> None:
+    """The worker process: `_worker`, then out without the interpreter's teardown.
+
+    Every result has gone through the pipe by then, and the process holds nothing else. A normal
+    exit tears down GX's modules and threads, about a quarter of its import time (measured: 7-8 s
+    after a 30 s import under load, 0.2 s with os._exit), while `wait()` joins it on the check's
+    critical path.
+    """
+    import os
+
+    _worker(conn)  # what it cannot handle (a BaseException) leaves the normal way, with its exit code
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
+
+
 class BackgroundValidation:
     """An expectation suite running on some tables in a worker process."""
 
@@ -84,7 +101,7 @@ class BackgroundValidation:
 
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._process = ctx.Process(target=_worker, args=(child,), name="mlci-validate", daemon=True)
+        self._process = ctx.Process(target=_worker_process, args=(child,), name="mlci-validate", daemon=True)
         self._process.start()
         child.close()
         self.results: dict[str, ValidationResult] = {}

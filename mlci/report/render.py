@@ -290,6 +290,12 @@ def _view(document: ReportDocument, doc: dict[str, Any], budget: _Budget) -> tup
     }
     view["positive_class"] = comparison.get("positive_class")
     view["positive_class_configured"] = bool(comparison.get("positive_class_configured"))
+    view["n_classes"] = _multiclass(comparison)
+    # Multiclass precision, recall and f1 average over the classes where each is defined: said
+    # where they are shown, as a slice metric averaged over the classes present is (`_slices`).
+    view["macro"] = [
+        m.get("name") for m in view["metrics"] if view["n_classes"] and _averages(m.get("name"), "defined")
+    ]
     view["changes"] = _changes(doc.get("changes"))
     view["examples"] = doc.get("examples")  # format: results: the changed examples (ids, slices; texts if asked)
     view["gates"] = _gates(gates, budget, cuts)
@@ -379,11 +385,30 @@ def _overall(g: dict[str, Any]) -> bool:
     return bool(g.get("scope") == "overall")
 
 
+def _averages(name: Any, how: str) -> bool:
+    """Return whether metric `name` averages a multiclass value over the classes `how` ("defined", "present")."""
+    from mlci.stats.metrics import METRICS
+
+    metric = METRICS.get(str(name))
+    return metric is not None and metric.class_average == how
+
+
+def _multiclass(comparison: dict[str, Any]) -> int | None:
+    """Return the number of classes of a multiclass comparison, None otherwise."""
+    k = comparison.get("n_classes")
+    return int(k) if comparison.get("task") == "classification" and isinstance(k, int) and k > 2 else None
+
+
 def _slices(
     comparison: dict[str, Any], gates: list[dict[str, Any]], budget: _Budget, cuts: list[str]
 ) -> dict[str, Any]:
     """Per-slice rows of the primary metric, grouped by column and largest first, with gate marks."""
     primary = comparison.get("primary")
+    k = _multiclass(comparison)
+    # Where the report shows a multiclass roc_auc of a slice (its table, or a slice gate's reason),
+    # it says that the average runs over the classes present in that slice.
+    named = dict.fromkeys([str(primary), *(str(g.get("metric")) for g in gates if g.get("scope") != "overall")])
+    present = [name for name in named if k is not None and _averages(name, "present")]
     by_scope: dict[str, list[dict[str, Any]]] = {}
     for g in gates:
         if g.get("scope") != "overall":
@@ -431,6 +456,7 @@ def _slices(
         "omitted": total - len(shown),
         # Why a dash stands where a number would: one line per shown slice without a value.
         "undefined": [r for r in shown if r["m"].get("undefined")],
+        "present": {"names": present, "classes": k} if present and total else None,
     }
 
 

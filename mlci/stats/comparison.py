@@ -80,6 +80,7 @@ def compare(
         verdict,
         positive_class=positive,
         positive_class_configured=positive is not None and positive_class is not None,
+        n_classes=frame.n_classes if task == "classification" else None,
     )
 
 

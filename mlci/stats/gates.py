@@ -152,7 +152,9 @@ def _undefined(gate: Gate, m: MetricResult | None, scope: str) -> GateResult | N
         return GateResult(name, scope, False, f"{name} was not computed")
     if m.candidate is None:
         why = f"{name} is undefined: {m.undefined}" if m.undefined else f"{name} is undefined on these rows"
-        return GateResult(name, scope, on_slice, why, skipped=on_slice)
+        # No value is no information: a slice is not gated on it; overall the gate cannot show
+        # what it must, so it fails, saying why (as a gate that needs an interval and has none).
+        return GateResult(name, scope, on_slice, ("not gated: " if on_slice else "") + why, skipped=on_slice)
     return None
 
 
@@ -311,6 +313,8 @@ def check_slices(
         m = next((r for r in s.metrics if r.name == gate.metric), None)
         early = _undefined(gate, m, scope)
         if early is not None:
+            # Undefined on these rows (one class, no predicted positives): no information, not gated.
+            without += int(early.skipped)
             results.append(early)
             continue
         assert m is not None

@@ -64,6 +64,10 @@ class Metric:
 
     needs_proba: ClassVar[bool] = False  # reads predicted probabilities, not labels
     method: ClassVar[str] = "bootstrap"  # the interval method, as the report names it
+    # How a multiclass value averages over the classes, where the report must say so: "defined"
+    # (over the classes where the metric is defined), "present" (over the classes present in the
+    # rows, so a slice's average may run over fewer classes than the whole test set's), or None.
+    class_average: ClassVar[Literal["defined", "present"] | None] = None
 
     def interval_method(self, binary: bool) -> str:
         """Return the name of the method that gives this metric's interval (MetricResult.method)."""
@@ -119,37 +123,64 @@ class Accuracy(Metric):
 class Confusion(Metric):
     """A metric of the confusion matrix: per class from its diagonal, row and column sums.
 
-    scikit-learn's conventions: zero denominators give 0 (zero_division=0); a binary task reads
-    the positive class; a multiclass one averages over the classes present in the truth or the
-    predictions (macro, sklearn's default label set).
+    A binary task reads the positive class; a multiclass one averages over the classes. Where a
+    class's denominator is zero (precision of a class never predicted, recall of a class absent
+    from the truth, F1 of a class in neither) scikit-learn's `zero_division` would invent a
+    value (0 by default): mlci leaves it undefined, as `zero_division=np.nan` does. A binary
+    value is then NaN, with the reason in words; a macro average runs over the classes where
+    the metric is defined (scikit-learn's `zero_division=np.nan` average), NaN if there are none.
     """
+
+    class_average: ClassVar[Literal["defined", "present"] | None] = "defined"
+    # What the undefined denominator is, for the reason: "predicted" (the model's column sums),
+    # "truth" (the truth's row sums) or "both".
+    denominator: ClassVar[Literal["predicted", "truth", "both"]]
 
     def per_class(self, diag: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Return the metric of each class from the diagonal, the truth's and the predictions' counts."""
         raise NotImplementedError
 
-    def from_confusion(self, cm: np.ndarray, pos: int | None, present: np.ndarray) -> np.ndarray:
-        """Return the metric of confusion matrices cm[..., true, predicted], vectorised.
+    def undefined(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Return, per class, where the metric's denominator is zero (where zero_division would decide)."""
+        if self.denominator == "predicted":
+            return cols == 0
+        if self.denominator == "truth":
+            return rows == 0
+        return (rows + cols) == 0
 
-        `present` masks the classes a macro average runs over: one mask for all matrices (the
-        bootstrap) or one per matrix (the slices).
-        """
+    def from_confusion(self, cm: np.ndarray, pos: int | None) -> np.ndarray:
+        """Return the metric of confusion matrices cm[..., true, predicted], vectorised, NaN where undefined."""
         import numpy as np
 
         diag = np.diagonal(cm, axis1=-2, axis2=-1)
-        per_class = self.per_class(diag, cm.sum(axis=-1), cm.sum(axis=-2))
+        rows, cols = cm.sum(axis=-1), cm.sum(axis=-2)
+        per_class = np.where(self.undefined(rows, cols), np.nan, self.per_class(diag, rows, cols))
         if pos is not None:
             return per_class[..., pos]
-        return gw.ratio((per_class * present).sum(axis=-1), np.broadcast_to(present, per_class.shape).sum(axis=-1))
+        defined = np.isfinite(per_class)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(defined, per_class, 0.0).sum(axis=-1) / defined.sum(axis=-1)
 
     def points(self, g: Groups, frame: Frame, which: str, why: Why) -> np.ndarray:
         cm = gw.confusion(g, frame.y, frame.model(which).labels, frame.n_classes)
-        rows, cols = cm.sum(axis=2), cm.sum(axis=1)
-        return self.from_confusion(cm, frame.pos, (rows > 0) | (cols > 0))
+        if frame.pos is not None:
+            rows, cols = cm.sum(axis=2)[:, frame.pos], cm.sum(axis=1)[:, frame.pos]
+            why.record(self.undefined(rows, cols), lambda i: self.reason(why, frame, i))
+        return self.from_confusion(cm, frame.pos)
+
+    def reason(self, why: Why, frame: Frame, i: int) -> str:
+        """Return why the positive class's metric is undefined in group `i`, in words."""
+        assert frame.pos is not None
+        label, rows = why.label(frame.pos), why.rows(i)
+        if self.denominator == "predicted":
+            return f"no predicted positives: the {why.who} predicts {label} on none of {rows}"
+        if self.denominator == "truth":
+            return f"no positives: no rows of class {label} in {rows}"
+        return f"no positives: no rows of class {label} in {rows}, and the {why.who} predicts none"
 
     def bootstrap(self, frame: Frame, stats: StatisticsSection) -> Interval | None:
-        def score(cm: np.ndarray, present: np.ndarray) -> np.ndarray:
-            return self.from_confusion(cm, frame.pos, present)
+        def score(cm: np.ndarray) -> np.ndarray:
+            return self.from_confusion(cm, frame.pos)
 
         cand, base = frame.model("cand").labels, frame.model("base").labels
         return sig.bootstrap_confusion(
@@ -158,28 +189,41 @@ class Confusion(Metric):
 
 
 class Precision(Confusion):
+    denominator = "predicted"
+
     def per_class(self, diag: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         return gw.ratio(diag, cols)
 
 
 class Recall(Confusion):
+    denominator = "truth"
+
     def per_class(self, diag: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         return gw.ratio(diag, rows)
 
 
 class F1(Confusion):
+    denominator = "both"
+
     def per_class(self, diag: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         return gw.ratio(2 * diag, rows + cols)
 
 
 class BalancedAccuracy(Confusion):
-    def from_confusion(self, cm: np.ndarray, pos: int | None, present: np.ndarray) -> np.ndarray:
+    denominator = "truth"
+    class_average = None  # scikit-learn's mean recall over the classes in the truth: no zero_division
+
+    def from_confusion(self, cm: np.ndarray, pos: int | None) -> np.ndarray:
         """Return the mean recall over the classes present in the truth, binary or not (as scikit-learn)."""
         import numpy as np
 
         diag, rows = np.diagonal(cm, axis1=-2, axis2=-1), cm.sum(axis=-1)
         has = rows > 0
         return gw.ratio(np.where(has, gw.ratio(diag, rows), 0.0).sum(axis=-1), has.sum(axis=-1).astype(float))
+
+    def points(self, g: Groups, frame: Frame, which: str, why: Why) -> np.ndarray:
+        cm = gw.confusion(g, frame.y, frame.model(which).labels, frame.n_classes)
+        return self.from_confusion(cm, frame.pos)
 
 
 # --- classification from probabilities ----------------------------------------------------------
@@ -205,6 +249,8 @@ class Probabilistic(Metric):
 class RocAuc(Probabilistic):
     """Binary: the positive class's AUC, with DeLong's interval. Multiclass: one-vs-rest macro over the
     classes present in the rows (all of them on a whole test set), bootstrapped."""
+
+    class_average: ClassVar[Literal["defined", "present"] | None] = "present"
 
     def interval_method(self, binary: bool) -> str:
         return "delong" if binary else "bootstrap"
@@ -379,10 +425,33 @@ class R2(Metric):
 _ALL: list[Metric] = [
     Accuracy("accuracy", "classification", True, "share of rows predicted right"),
     BalancedAccuracy("balanced_accuracy", "classification", True, "mean recall over classes"),
-    F1("f1", "classification", True, "F1 of the positive class (macro for multiclass)"),
-    Precision("precision", "classification", True, "precision of the positive class"),
-    Recall("recall", "classification", True, "recall of the positive class"),
-    RocAuc("roc_auc", "classification", True, "area under the ROC curve"),
+    F1(
+        "f1",
+        "classification",
+        True,
+        "F1 of the positive class, undefined where neither the truth nor the predictions hold it "
+        "(multiclass: the mean over the classes where it is defined)",
+    ),
+    Precision(
+        "precision",
+        "classification",
+        True,
+        "precision of the positive class, undefined where none is predicted "
+        "(multiclass: the mean over the classes where it is defined)",
+    ),
+    Recall(
+        "recall",
+        "classification",
+        True,
+        "recall of the positive class, undefined where the rows hold none "
+        "(multiclass: the mean over the classes where it is defined)",
+    ),
+    RocAuc(
+        "roc_auc",
+        "classification",
+        True,
+        "area under the ROC curve (multiclass: one-vs-rest, the mean over the classes present in the rows)",
+    ),
     AveragePrecision("average_precision", "classification", True, "area under the precision-recall curve"),
     LogLoss("log_loss", "classification", False, "cross-entropy of the predicted probabilities"),
     Brier("brier", "classification", False, "mean squared error of the positive-class probability"),

@@ -272,9 +272,11 @@ def bootstrap_summary(deltas: np.ndarray, confidence: float) -> Interval | None:
     d = deltas[np.isfinite(deltas)]
     if d.size == 0 or d.size < 0.5 * deltas.size:
         return None
-    if np.ptp(d) == 0:
-        # Every resample gives the same difference (the models agree on every row): that is
-        # no information, not a zero-width certainty.
+    if np.ptp(d) == 0 and d[0] == 0:
+        # Every resample gives no difference (the models agree on every row): that is no
+        # information, not a zero-width certainty. The same nonzero difference in every resample
+        # (a slice where one model finds every positive and the other none) is the strongest
+        # evidence a bootstrap can give, and is read as such below.
         return NO_INFORMATION
     lo, hi = np.quantile(d, [(1 - confidence) / 2, (1 + confidence) / 2])
     tail = min(int(np.count_nonzero(d <= 0)), int(np.count_nonzero(d >= 0)))
@@ -307,7 +309,7 @@ def resample_weights(n: int, resamples: int, seed: int, dtype: Any = float) -> I
 
 
 def bootstrap_confusion(
-    score: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    score: Callable[[np.ndarray], np.ndarray],
     y: np.ndarray,
     labels_c: np.ndarray,
     labels_b: np.ndarray,
@@ -321,8 +323,8 @@ def bootstrap_confusion(
     Such a metric depends only on how many rows fall in each (truth, candidate, baseline) cell,
     and resampling n rows with replacement draws those cell counts from a multinomial with the
     observed cell shares. So we draw the multinomial directly: O(resamples x cells), whatever n.
-    `score(cm, present)` is the metric of confusion matrices cm[..., true, predicted], `present`
-    the classes seen in the truth or the model's predictions (scikit-learn's default label set).
+    `score(cm)` is the metric of confusion matrices cm[..., true, predicted], NaN where it is
+    undefined (such resamples are dropped, see `bootstrap_summary`).
     """
     import numpy as np
 
@@ -331,8 +333,6 @@ def bootstrap_confusion(
     counts = np.bincount(codes, minlength=k**3)
     cells = np.flatnonzero(counts)
     rng = np.random.default_rng(seed)
-    present_c = np.bincount(np.r_[y, labels_c], minlength=k) > 0
-    present_b = np.bincount(np.r_[y, labels_b], minlength=k) > 0
     deltas = []
     chunk = max(1, CHUNK_ELEMENTS // max(k**3, 1))
     for start in range(0, resamples, chunk):
@@ -342,7 +342,7 @@ def bootstrap_confusion(
         joint = draw.reshape(b, k, k, k)  # [resample, truth, candidate, baseline]
         cm_c = joint.sum(axis=3)
         cm_b = joint.sum(axis=2)
-        deltas.append(score(cm_c, present_c) - score(cm_b, present_b))
+        deltas.append(score(cm_c) - score(cm_b))
     return bootstrap_summary(np.concatenate(deltas), confidence)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlci._internal.serial import to_data
 from mlci.contracts.comparison import Comparison
 from mlci.contracts.document import CandidateRef, DataRef, ReportDocument, report_document
 from mlci.contracts.drift import DriftReport
@@ -213,6 +214,62 @@ def test_gates_table_marks_each_gate_and_gives_its_reason() -> None:
         reason = g.reason.replace(" >= ", " ≥ ").replace(" <= ", " ≤ ")
         assert f"| {mark} | {g.metric} | overall | {reason} |" in gates
     assert "roc_auc got worse by" in gates and "allowed: 0.005" in gates
+
+
+def test_undefined_precision_is_a_dash_with_its_reason_and_multiclass_averages_are_said() -> None:
+    # Binary: the candidate predicts no positive in the south, so its precision there is undefined;
+    # the slice table shows a dash and says why, never scikit-learn's invented 0.
+    rng = np.random.default_rng(3)
+    n = 900
+    y = rng.integers(0, 2, n)
+    region = rng.choice(["north", "south"], n)
+    base, cand = binary_model(y, 1.0, rng), binary_model(y, 0.9, rng)
+    cand.labels[region == "south"] = 0
+    gate = Gate(metric="precision", min_absolute_change=-0.2, slices=True)
+    binary = compare(
+        y, cand, base, task="classification", metrics=["precision", "roc_auc"], primary="precision",
+        gates=[gate], statistics=STATS, slices={"region": region},
+    )  # fmt: skip
+    text = render(make_doc(binary))
+    assert_well_formed(text)
+    slices = section(text, "Slices")
+    south = next(line for line in slices.splitlines() if line.startswith("| region = south"))
+    south_n = int((region == "south").sum())
+    assert south.startswith(f"| region = south | {south_n} | ") and "| — |" in south, south
+    assert (
+        f"- — for region = south: no precision, no predicted positives: the candidate predicts 1 on none of "
+        f"these {south_n} rows." in slices
+    )
+    assert "not gated: precision is undefined" in text
+    assert "classes present" not in text and "(macro" not in text  # binary: nothing averages over classes
+    data = to_data(make_doc(binary))["comparison"]
+    south_data = next(s for s in data["slices"] if s["category"] == "south")["metrics"][0]
+    assert south_data["candidate"] is None and south_data["undefined"].startswith("no predicted positives")
+
+    # Multiclass: the slices' roc_auc averages over the classes present, and the report says so;
+    # precision and recall are means over the classes where each is defined, said beside them.
+    k = 3
+    y3 = rng.integers(0, k, n)
+    y3[region == "south"] = np.where(y3[region == "south"] == 2, 0, y3[region == "south"])  # no class 2 there
+
+    def model(noise: float) -> Predictions:
+        logits = np.eye(k)[y3] * 2.0 + rng.normal(0, noise, (n, k))
+        proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        return Predictions(proba.argmax(axis=1), proba, [0, 1, 2])
+
+    multi = compare(
+        y3, model(1.0), model(1.1), task="classification", metrics=["roc_auc", "precision", "recall"],
+        primary="roc_auc", gates=[Gate(metric="roc_auc", min_absolute_change=-0.2, slices=True)],
+        statistics=STATS, slices={"region": region},
+    )  # fmt: skip
+    assert multi.n_classes == 3
+    text = render(make_doc(multi))
+    assert_well_formed(text)
+    note = "roc_auc on a slice: the one-vs-rest mean over the classes present in that slice, not always all 3"
+    assert note in section(text, "Slices")
+    assert "precision, recall: the mean of each class's value over the classes where it is defined (macro, 3 " in (
+        section(text, "Metrics")
+    )
 
 
 # --- slices -------------------------------------------------------------------------------------

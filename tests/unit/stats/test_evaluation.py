@@ -133,7 +133,9 @@ def test_one_class_slice_and_missing_categories_give_none_instead_of_crashing():
     gold_auc = cats["gold"].metrics[0]
     assert gold_auc.candidate is None and gold_auc.delta is None and gold_auc.p_value is None
     gold_gate = next(g for g in result.verdict.gates if g.scope == "plan=gold")
-    assert gold_gate.skipped and gold_gate.reason == "roc_auc is undefined: only one class (1) in these 40 rows"
+    assert (
+        gold_gate.skipped and gold_gate.reason == "not gated: roc_auc is undefined: only one class (1) in these 40 rows"
+    )
     json.dumps(to_data(result), allow_nan=False)
 
 

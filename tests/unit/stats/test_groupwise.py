@@ -32,8 +32,8 @@ def sklearn_value(name: str, y: np.ndarray, p: Predictions, classes: list) -> fl
             if name in ("f1", "precision", "recall"):
                 fn = {"f1": skm.f1_score, "precision": skm.precision_score, "recall": skm.recall_score}[name]
                 if binary:
-                    return fn(y, p.labels, labels=classes, pos_label=classes[1], zero_division=0)
-                return fn(y, p.labels, average="macro", zero_division=0)
+                    return fn(y, p.labels, labels=classes, pos_label=classes[1], zero_division=np.nan)
+                return fn(y, p.labels, average="macro", zero_division=np.nan)
             if name == "roc_auc":
                 if binary:
                     return skm.roc_auc_score(y == classes[1], p.proba[:, 1]) if len(np.unique(y)) == 2 else math.nan
@@ -228,6 +228,10 @@ def test_each_undefined_binary_slice_metric_says_why() -> None:
     y = np.array(["no"] * 3 + ["yes"] * 4 + list(rng.choice(classes, 200)))
     cand, base = classifier(y, classes, 1.0, rng, 2), classifier(y, classes, 1.3, rng, 2)
     column = np.array(["noes"] * 3 + ["yeses"] * 4 + ["mixed"] * 100 + ["bad"] * 100, dtype=object)
+    # Labels where zero_division would decide: on "noes" the candidate predicts yes once and the
+    # baseline never; on "yeses" the candidate never predicts yes and the baseline does.
+    cand.labels[:7] = ["yes", "no", "no", "no", "no", "no", "no"]
+    base.labels[:7] = ["no", "no", "no", "yes", "no", "yes", "yes"]
     cand.proba[150] = [-0.25, 1.25]  # the candidate's log_loss and brier refuse the "bad" rows
     base.proba[151:153] = [1.5, -0.5]  # the baseline's too, for its own reason
     names = ["roc_auc", "average_precision", "log_loss", "brier", "accuracy", "f1", "precision", "recall"]
@@ -251,9 +255,32 @@ def test_each_undefined_binary_slice_metric_says_why() -> None:
     )
     for name in ("log_loss", "brier"):
         assert reasons(result, name) == {"bad": both, "mixed": None, "noes": None, "yeses": None}, name
-    # scikit-learn's zero_division=0 gives precision and recall a value (0) on one-class rows.
-    for name in ("accuracy", "f1", "precision", "recall"):
-        assert set(reasons(result, name).values()) == {None}, name
+    assert set(reasons(result, "accuracy").values()) == {None}
+    # Where scikit-learn's zero_division would invent precision, recall or F1 (0 by default),
+    # they are undefined, with the reason, and no number stands in the slice.
+    assert reasons(result, "recall") == {
+        "bad": None,
+        "mixed": None,
+        "noes": "no positives: no rows of class yes in these 3 rows",
+        "yeses": None,
+    }
+    assert reasons(result, "precision") == {
+        "bad": None,
+        "mixed": None,
+        "noes": "no predicted positives: the baseline predicts yes on none of these 3 rows",
+        "yeses": "no predicted positives: the candidate predicts yes on none of these 4 rows",
+    }
+    assert reasons(result, "f1") == {
+        "bad": None,
+        "mixed": None,
+        "noes": "no positives: no rows of class yes in these 3 rows, and the baseline predicts none",
+        "yeses": None,  # F1 = 0 where positives exist and none is predicted: that is no invention
+    }
+    for name in ("precision", "recall", "f1"):
+        for s in result.slices:
+            m = next(m for m in s.metrics if m.name == name)
+            if m.undefined is not None:  # no number, no difference, no interval
+                assert None in (m.candidate, m.baseline) and m.delta is None and m.ci_low is None, (name, s)
     # Without a baseline the candidate's reason stands alone; overall, every metric has a value.
     alone = sliced(y, cand, None, names, column)
     assert reasons(alone, "brier")["bad"] == "the candidate's probabilities lie outside [0, 1] on 1 of these 100 rows"

@@ -35,8 +35,8 @@ def _binary(fn: Callable[..., float]) -> Callable[[np.ndarray, Predictions, list
 
     def score(y: np.ndarray, p: Predictions, classes: list) -> float:
         if len(classes) == 2:
-            return fn(y, p.labels, labels=classes, pos_label=classes[1], zero_division=0)
-        return fn(y, p.labels, average="macro", zero_division=0)
+            return fn(y, p.labels, labels=classes, pos_label=classes[1], zero_division=np.nan)
+        return fn(y, p.labels, average="macro", zero_division=np.nan)
 
     return score
 

@@ -50,3 +50,55 @@ def test_400_slices_of_a_retrained_twin_pass_and_a_truly_worse_slice_still_fails
     assert [g.scope for g in failed] == ["store_id=7"]
     assert "shown worse than allowed after holm across 400 slices" in failed[0].reason
     assert broken.verdict.slice_tests[0].failed == 1
+
+
+def test_precision_and_recall_that_zero_division_would_invent_are_undefined_and_not_gated():
+    # A slice the candidate never predicts positive in, and one without positives: scikit-learn's
+    # zero_division would give both a 0 (a "worse by 0.8" that fails a slice gate); mlci has no
+    # value there, says why, and does not gate it. A candidate that never predicts a positive
+    # fails the overall gate on precision, with the reason, instead of scoring an invented 0.
+    rng = np.random.default_rng(5)
+    n = 600
+    y = (rng.random(n) < 0.4).astype(int)
+    region = np.array(["north", "south", "west"])[rng.integers(0, 3, n)]
+    y[region == "west"] = 0
+    base = model(2.0 * (y - 0.4), rng)
+    cand = model(2.0 * (y - 0.4), rng)
+    cand.labels[region == "south"] = 0
+    gates = [Gate(metric=name, min_absolute_change=-0.05, slices=True) for name in ("precision", "recall")]
+    result = compare(
+        y, cand, base, task="classification", metrics=["precision", "recall"], primary="precision",
+        gates=gates, statistics=StatisticsSection(resamples=200), slices={"region": region},
+    )  # fmt: skip
+    by = {(g.metric, g.scope): g for g in result.verdict.gates}
+    south = next(s for s in result.slices if s.category == "south").metrics[0]
+    assert south.candidate is None and south.delta is None
+    assert (
+        south.undefined
+        == f"no predicted positives: the candidate predicts 1 on none of these {(region == 'south').sum()} rows"
+    )
+    west = next(s for s in result.slices if s.category == "west").metrics[1]
+    assert west.candidate is None and west.baseline is None
+    assert west.undefined == f"no positives: no rows of class 1 in these {(region == 'west').sum()} rows"
+    for key in [("precision", "region=south"), ("recall", "region=west")]:
+        assert by[key].passed and by[key].skipped and by[key].reason.startswith("not gated: "), by[key]
+    # The candidate finds no positive in the south, where the baseline finds them all: recall there
+    # is worse by 1 in every resample, which fails (the same difference everywhere is no "no information").
+    failed = [(g.metric, g.scope) for g in result.verdict.gates if not g.passed]
+    assert failed == [("precision", "overall"), ("recall", "overall"), ("recall", "region=south")]
+    families = {f.metric: f for f in result.verdict.slice_tests}
+    # Precision in the west is 0 for both (no positives there, both predict some): no information.
+    assert (families["precision"].tested, families["precision"].without_interval) == (1, 2)
+    assert (families["recall"].tested, families["recall"].without_interval, families["recall"].failed) == (2, 1, 1)
+
+    silent = Predictions(np.zeros(n, dtype=int), cand.proba, [0, 1])
+    none = compare(
+        y, silent, base, task="classification", metrics=["precision"], primary="precision",
+        gates=gates[:1], statistics=StatisticsSection(resamples=200),
+    )  # fmt: skip
+    (gate,) = none.verdict.gates
+    assert none.metrics[0].candidate is None and not gate.passed
+    assert (
+        gate.reason
+        == f"precision is undefined: no predicted positives: the candidate predicts 1 on none of these {n} rows"
+    )
