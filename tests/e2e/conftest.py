@@ -77,7 +77,7 @@ PINS = _pins()
 # The first run creates the venv and pip-installs mlci and its dependencies, then runs the job.
 ACT_TIMEOUT = 420.0
 JUNK = ("__pycache__", "*.pyc", ".mlci", "report.md", "comparison.json")
-CHECKOUT = ("action.yml", "pyproject.toml", "README.md", "LICENSE", "mlci", "workflows", "examples")
+CHECKOUT = ("action.yml", "pyproject.toml", "README.md", "LICENSE", "mlci", "scripts", "workflows", "examples")
 
 
 def requirements_hash(files: dict[str, bytes]) -> str:

@@ -7,7 +7,8 @@
   AWS_SECRET_ACCESS_KEY as Actions secrets: the AWS step is skipped and mlci writes with the keys.
 
 The configure-aws-credentials stand-in fails whenever it runs, so a green job shows it was skipped.
-Both runs share one production model and one checkout (one test: act runs are the costly tests).
+Both runs share one production model and one checkout (one test: act runs are the costly tests);
+a third run, the role set and the AWS step failing, shows the failure step's `error` status.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def dependabot_event(number: int, sha: str, title: str, branch: str) -> dict:
     return event
 
 
-def test_dependabot_passes_without_actions_secrets_and_static_keys_write_without_the_role(
+def test_dependabot_passes_without_actions_secrets_static_keys_write_without_the_role_and_a_failed_aws_step_is_error(
     act: Act, repo: Repo, host_cli: HostCli, github_server: GitHubServer, s3_server: SeaweedFS, tmp_path
 ):
     production = host_cli.train_and_push("production")
@@ -115,4 +116,24 @@ def test_dependabot_passes_without_actions_secrets_and_static_keys_write_without
         "registry/churn/events/pr-22/",
     )
     assert all(key.startswith(prefixes) for key in written), sorted(written)
+
+    # The role set for a same-repository PR whose OIDC exchange fails (the stand-in cannot reach
+    # STS): the job dies in the AWS step, before mlci, and the failure step, which needs no AWS
+    # credentials, leaves mlci/churn at `error` with the reason instead of nothing (a required
+    # check would wait forever).
+    died_sha = repo.commit("Another change")
+    github_server.add_pull(23, head_sha=died_sha, title="Another change", head_ref="other")
+    died = act(
+        PR_CHECK,
+        "pull_request",
+        pr_event("opened", 23, died_sha, title="Another change", head_ref="other"),
+        secrets={},
+        variables={"MLCI_PR_ROLE_ARN": ROLE, "MLCI_REGISTRY": uri, **endpoint},
+        src=checkout,
+    )
+    assert died.code != 0 and AWS_STEP in died.log
+    (status,) = github_server.statuses(died_sha)
+    assert status["context"] == "mlci/churn" and status["state"] == "error"
+    assert status["description"] == "the AWS credentials step failed before mlci reported; see the run's log"
+    assert github_server.comments(23) == []
     act.assert_no_secret_in_logs()
