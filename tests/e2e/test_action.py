@@ -49,7 +49,7 @@ def open_pr(act: Act, repo: Repo, server: GitHubServer, number: int, **pr: str):
     return sha, act("pr-check.yml", "pull_request", pr_event("opened", number, sha, **pr))
 
 
-def test_the_venv_is_installed_once_then_restored_by_actions_cache(act: Act, act_cache: Path):
+def test_the_venv_is_installed_once_then_kept_by_a_self_hosted_runner(act: Act, act_cache: Path):
     # The session's runners share one tool cache; this test deletes mlci's environment in it,
     # so it holds the cache's lock exclusively, and no other worker's run uses it meanwhile.
     with act.cache_lock(exclusive=True):
@@ -69,16 +69,10 @@ def test_the_venv_is_installed_once_then_restored_by_actions_cache(act: Act, act
         )
         if "Cache not found" in first.log:
             assert "installing mlci into" in first.log and f"Cache saved with key: {key.group(1)}" in first.log
-        # A fresh hosted runner: nothing is left on disk but the cache; the environment is restored
-        # and used without installing, and an exact hit is not saved again.
-        (venv,) = act_cache.glob(shared)
-        set_aside(venv, act.tmp / "removed")
-        second = act("config-check.yml", "push", load_event("push_main"))
-        second.assert_ok()
-        assert f"Cache restored from key: {key.group(1)}" in second.log
-        assert "mlci's environment is ready" in second.log and "installing mlci into" not in second.log
-        assert "not saving cache" in second.log
-        assert "mlci.yaml: valid (model 'churn'" in second.log
+        # A fresh hosted runner restoring the environment from the cache without pip, and not
+        # saving an exact hit again, is shown for an environment with the user's requirements by
+        # tests/e2e/test_user_requirements.py (the same steps of action.yml, another key): the
+        # second run that showed it here for this key was cut to keep make test in its budget.
         # A self-hosted runner that kept its tool cache: the environment is used as it is, and
         # the cache step does not even run (it would unpack over an environment in use).
         third = act("config-check.yml", "push", load_event("push_main"))
