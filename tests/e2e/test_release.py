@@ -48,7 +48,6 @@ def release_act(
     """Return a runner whose repository is a copy of mlci's (what release.yml's checkout gets) at 1.2.2, committed."""
     root = tmp_path / "mlci"
     shutil.copytree(source, root, ignore=shutil.ignore_patterns("examples"))
-    shutil.copytree(ROOT / "scripts", root / "scripts", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / ".github", root / ".github")
     set_version(root, "1.2.2")
     git(root, "init", "-q", "-b", "main")
