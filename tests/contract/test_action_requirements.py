@@ -103,7 +103,7 @@ def test_mlci_and_the_requirements_install_in_one_pip_run_and_a_complete_environ
     first = subprocess.run(["bash", "-c", install], env=env, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
     assert log.read_text().splitlines() == [
-        f"install --quiet --disable-pip-version-check {ROOT} -r /repo/requirements.txt -r /repo/gpu.txt"
+        f"install --quiet --disable-pip-version-check --no-compile {ROOT} -r /repo/requirements.txt -r /repo/gpu.txt"
     ]
     again = subprocess.run(["bash", "-c", install], env=env, capture_output=True, text=True)
     assert again.returncode == 0 and "mlci's environment is ready" in again.stdout
