@@ -91,6 +91,12 @@ def requirements_hash(files: dict[str, bytes]) -> str:
 NO_REQUIREMENTS = requirements_hash({})
 
 
+def keys(s3: SeaweedFS, bucket: str) -> dict[str, str]:
+    """Return every object of the bucket with its ETag: what a run wrote or changed shows as a difference."""
+    listing = s3.client().list_objects_v2(Bucket=bucket).get("Contents", [])
+    return {o["Key"]: o["ETag"] for o in listing}
+
+
 def set_aside(path: Path, into: Path) -> None:
     """Take the environment `path` out of the runner's tool cache at once.
 

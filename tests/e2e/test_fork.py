@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import Act, HostCli, Repo, git, pr_event, shipped_checkout
+from tests.e2e.conftest import Act, HostCli, Repo, git, keys, pr_event, shipped_checkout
 from tests.support.github_server import GitHubServer
 from tests.support.paths import ROOT
 from tests.support.s3_server import SeaweedFS
 
 pytestmark = pytest.mark.slow
-
-
-def keys(s3: SeaweedFS, bucket: str) -> dict[str, str]:
-    listing = s3.client().list_objects_v2(Bucket=bucket).get("Contents", [])
-    return {o["Key"]: o["ETag"] for o in listing}
 
 
 def test_the_shipped_pr_check_checks_a_fork_pr_without_secrets_and_writes_nothing(

@@ -17,7 +17,7 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import Act, HostCli, Repo, git, pr_event, set_model, shipped_checkout
+from tests.e2e.conftest import Act, HostCli, Repo, git, keys, pr_event, set_model, shipped_checkout
 from tests.support.github_server import GitHubServer
 from tests.support.paths import ROOT
 from tests.support.s3_server import SeaweedFS
@@ -29,11 +29,6 @@ DEPENDABOT = {"login": "dependabot[bot]", "id": 49699333, "node_id": "MDM6Qm90ND
 ROLE = "arn:aws:iam::123456789012:role/mlci-pr"
 AWS_STEP = "Run Main aws-actions/configure-aws-credentials"
 ESTIMATOR = "sklearn.ensemble.HistGradientBoostingClassifier"  # the example project's
-
-
-def keys(s3: SeaweedFS, bucket: str) -> dict[str, str]:
-    listing = s3.client().list_objects_v2(Bucket=bucket).get("Contents", [])
-    return {o["Key"]: o["ETag"] for o in listing}
 
 
 def dependabot_event(number: int, sha: str, title: str, branch: str) -> dict:
