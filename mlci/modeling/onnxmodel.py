@@ -44,7 +44,7 @@ def require_onnx(field: str = "model.format") -> None:
 
 
 def _graphs(graph: Any) -> Iterator[Any]:
-    """Yield `graph` and every subgraph in its nodes' attributes (If, Loop, Scan bodies), depth first."""
+    """Yield `graph` (or a FunctionProto) and every subgraph in its nodes' attributes (If, Loop, Scan), depth first."""
     yield graph
     for node in graph.node:
         for attr in node.attribute:
@@ -55,17 +55,13 @@ def _graphs(graph: Any) -> Iterator[Any]:
 
 
 def _nodes(graphs: Sequence[Any], functions: Sequence[Any]) -> Iterator[Any]:
-    """Yield every node of `graphs` and of the functions' bodies, with the subgraphs of either (If, Loop, Scan)."""
-    for graph in graphs:
+    """Yield every node of `graphs` and of the functions' bodies, with the subgraphs of the latter (If, Loop, Scan).
+
+    `graphs` are already walked into their subgraphs (`_graphs`); a FunctionProto holds its nodes
+    like a graph, so `_graphs` walks it the same way.
+    """
+    for graph in [*graphs, *(sub for function in functions for sub in _graphs(function))]:
         yield from graph.node
-    for function in functions:
-        for node in function.node:
-            yield node
-            for attr in node.attribute:
-                for sub in [attr.g] if attr.HasField("g") else []:
-                    yield from (n for g in _graphs(sub) for n in g.node)
-                for sub in attr.graphs:
-                    yield from (n for g in _graphs(sub) for n in g.node)
 
 
 def _sparse(graphs: Sequence[Any], functions: Sequence[Any]) -> Iterator[Any]:
