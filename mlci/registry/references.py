@@ -71,7 +71,15 @@ def is_path(ref: str) -> bool:
 
 
 def bundle_of(config: Config, registry: Registry, ref: str) -> Bundle:
-    """Return the verified bundle named by REF: a bundle directory written as a path, a version id or an alias."""
+    """Return the verified bundle named by REF: a bundle directory written as a path, a version id or an alias.
+
+    A version is read from the checkout's cache (.mlci/versions/<id>/) only while that copy opens
+    as the version and its manifest is the registry's: the cache is a directory of the checkout,
+    which a pull request can commit to, and the version id binds only the model file, so a cached
+    manifest (features, classes, stored results' hashes) could otherwise say anything. Any other
+    copy is fetched again.
+    """
+    from mlci.errors import MlciError
     from mlci.modeling.bundle import MANIFEST, open_bundle
 
     if is_path(ref):
@@ -79,28 +87,16 @@ def bundle_of(config: Config, registry: Registry, ref: str) -> Bundle:
     version = registry.version_of(ref)
     cache = config.work_dir / "versions"
     local = cache / version
-    if (local / MANIFEST).exists() and not _same_as_stored(local, registry, version):
+    if (local / MANIFEST).exists():
+        try:
+            cached = open_bundle(local, expect=version)
+            if cached.manifest == registry.manifest(version):
+                return cached
+        except MlciError:
+            pass
         shutil.rmtree(local)
-    if not (local / MANIFEST).exists():
-        registry.fetch(version, cache)
-    # Checked again on every use: the local cache is a directory of the checkout too.
+    registry.fetch(version, cache)
     return open_bundle(local, expect=version)
-
-
-def _same_as_stored(local: Path, registry: Registry, version: str) -> bool:
-    """Return whether the cached bundle's manifest is the registry's.
-
-    The cache is a directory of the checkout, which a pull request can commit to: the version id
-    binds only the model file, so a cached manifest (features, classes, stored results' hashes)
-    is used only while it is the one stored with the version.
-    """
-    from mlci.errors import MlciError
-    from mlci.modeling.bundle import open_bundle
-
-    try:
-        return open_bundle(local, expect=version).manifest == registry.manifest(version)
-    except MlciError:
-        return False
 
 
 def resolve(config: Config, registry: Registry, ref: str) -> Resolved:
