@@ -77,3 +77,33 @@ def test_missing_config_is_one_line_exit_2(mlci_process, tmp_path: Path):
     assert "mlci.yaml: no such file" in run.stderr
     assert "mlci init" in run.stderr
     assert "Traceback" not in run.text
+
+
+def test_the_entry_point_ends_as_a_normal_exit_would_less_the_module_teardown(tmp_path: Path):
+    # main() ends through mlci.cli.app.end (os._exit after what a normal exit does), so the
+    # interpreter does not free the check's thousands of modules one by one. What a normal exit
+    # guarantees must still happen: the exit status, a non-daemon thread's last write, atexit
+    # handlers, Python's buffered output on a pipe, and what native code printed through C's
+    # stdio. Without the thread join or the atexit step in `end`, an assertion below fails (checked);
+    # the C output arrives here even without `end`'s fflush (this CPython's C stdout does not
+    # hold it back), which `end` still calls for a libc that does.
+    marker = tmp_path / "atexit-ran"
+    code = (
+        "import atexit, ctypes, sys, threading, time\n"
+        "from mlci.cli.app import end\n"
+        f"atexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))\n"
+        "threading.Thread(target=lambda: (time.sleep(0.3), print('thread done'))).start()\n"
+        "ctypes.CDLL(None).printf(b'from C stdio\\n')\n"
+        "sys.stdout.write('x' * 100000 + '\\n')\n"
+        "end(3)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 3, run.stderr
+    assert marker.read_text() == "ran"
+    assert "thread done" in run.stdout and "from C stdio" in run.stdout and "x" * 100000 in run.stdout
+    # A message exits 1 with the message on stderr, as sys.exit("...") does.
+    said = subprocess.run(
+        [sys.executable, "-c", "from mlci.cli.app import end; end('stopped: why')"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (said.returncode, said.stderr) == (1, "stopped: why\n")
