@@ -503,6 +503,8 @@ def main() -> None:
     try:
         cli(prog_name="mlci")  # click's standalone mode ends every run in SystemExit
     except SystemExit as stop:
+        if sys.gettrace() is not None or sys.getprofile() is not None:
+            raise  # a debugger, profiler or coverage tool wants the normal exit (its report is written then)
         end(stop.code)
 
 

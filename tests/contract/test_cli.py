@@ -107,3 +107,14 @@ def test_the_entry_point_ends_as_a_normal_exit_would_less_the_module_teardown(tm
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert (said.returncode, said.stderr) == (1, "stopped: why\n")
+
+
+def test_under_a_profiler_the_entry_point_exits_normally_so_the_profile_is_written(tmp_path: Path):
+    # cProfile (like coverage and debuggers) writes its report in the normal exit that `end` skips.
+    out = tmp_path / "mlci.prof"
+    run = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "mlci", "--version"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0 and run.stdout.startswith("mlci "), run.stderr
+    assert out.stat().st_size > 0
