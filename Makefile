@@ -16,12 +16,16 @@ DEMO_STAMP := $(VENV)/.installed-runtime
 # (some packages ship sources for other Python versions); -q still prints such a file.
 COMPILE = $(BIN)/python -m compileall -q -j 0 -x 'site-packages/.+/tests/' $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') || true
 
-# The tests start a real PostgreSQL 15 (Debian's package) and run PySpark in local mode (Java 17).
+# The tests start a real PostgreSQL 15 (Debian's package) and run PySpark in local mode (Java 17);
+# they take a screenshot of the PR comment in headless Chromium with Liberation Mono, GitHub's
+# code font on Linux (chromium-headless-shell and fonts-liberation: ~96 MB to download).
 
 $(STAMP): pyproject.toml
 	@missing=""; \
 	dpkg -L postgresql-15 2>/dev/null | grep -q '/bin/initdb$$' || missing="$$missing postgresql-15"; \
 	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
+	command -v chromium-headless-shell >/dev/null 2>&1 || missing="$$missing chromium-headless-shell"; \
+	dpkg -L fonts-liberation 2>/dev/null | grep -q '/LiberationMono-Regular.ttf$$' || missing="$$missing fonts-liberation"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing with apt-get"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \

@@ -3,7 +3,7 @@
 Drawn with box-drawing characters in a fenced code block, so GitHub (and any terminal) shows it
 the same everywhere, with no JavaScript and no axis that starts anywhere but where the numbers
 say: a bar spans its interval on one linear scale shared by every row, `│` marks no change and
-`┊` the allowed change of the gate. Mermaid's xychart draws bars up from the axis minimum,
+`║` the allowed change of the gate. Mermaid's xychart draws bars up from the axis minimum,
 which shows a zero change as a half-height bar; a forest plot has no bars to mislead.
 """
 
@@ -15,8 +15,13 @@ from mlci.stats.gates import bound
 from mlci.stats.metrics import format_signed
 
 WIDTH = 41  # plot cells between the labels and the numbers
-POINT, BAR, ZERO, MARGIN = "●", "─", "│", "┊"
-ZERO_CROSSED, MARGIN_CROSSED = "┼", "╪"
+# Every glyph is in WGL4, the set that every font of GitHub's code stack has (SF Mono, Menlo,
+# Consolas, Liberation Mono): a glyph the font lacks is drawn from another font with another
+# advance, which moves every column after it. `┊` was the margin until a screenshot showed it
+# drawn from DejaVu Sans beside Liberation Mono, 0.16 px narrower and dashed: the zero line bent
+# there and the margin was no line (tests/integration/test_report_screenshot.py).
+POINT, BAR, ZERO, MARGIN = "●", "─", "│", "║"
+ZERO_CROSSED, MARGIN_CROSSED = "┼", "╫"
 
 
 @dataclass

@@ -176,7 +176,7 @@ def test_diabetes_equal_models_pass_the_scaffolded_gates_and_check_speaks_json_a
     assert quiet.returncode == 0
     assert len(quiet.stdout.splitlines()) == 1 and quiet.stdout.startswith("verdict: PASS - rmse ")
     # The gate's relative margin (2% of production's rmse) is the allowed change drawn in the chart.
-    assert "┊ allowed change (+" in (tmp_path / "report.md").read_text()
+    assert "║ allowed change (+" in (tmp_path / "report.md").read_text()
 
 
 def test_a_semicolon_csv_is_read_and_init_and_validate_agree(mlci, tmp_path):

@@ -467,13 +467,13 @@ def test_the_chart_is_a_forest_plot_with_zero_line_margin_and_true_extents() -> 
     assert block[1][len(block[1]) - WIDTH + zero] == "0"  # the axis marks 0 above the zero column
     for label, cells in rows.items():
         m = results[label]
-        assert cells[zero] in "│┼●" and cells[margin] in "┊╪●─"  # the zero line and the margin in every row
-        drawn = [i for i, ch in enumerate(cells) if ch in "─┼╪●"]
+        assert cells[zero] in "│┼●" and cells[margin] in "║╫●─"  # the zero line and the margin in every row
+        drawn = [i for i, ch in enumerate(cells) if ch in "─┼╫●"]
         assert (drawn[0], drawn[-1]) == (col(m.ci_low), col(m.ci_high)), label  # the bar spans the interval
         assert cells[col(m.delta)] == "●"
     # The failing overall change lies entirely left of the margin: worse than allowed.
     assert col(c.metric("roc_auc").ci_high) < margin
-    assert "┊ allowed change (-0.005)" in block[-1]
+    assert "║ allowed change (-0.005)" in block[-1]
 
 
 def test_chart_without_a_baseline_has_one_series_from_zero() -> None:
