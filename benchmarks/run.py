@@ -53,7 +53,7 @@ SIZES: dict[str, dict[str, dict[str, Any] | None]] = {
         "mlflow": {"rows": 1_000_000, "rounds": 2},
         "storage": {"size_mb": 500, "rounds": 3},
         "drift": {"rows": 1_000_000, "features": 20},
-        "drift_rates": {"runs": 100, "rounds": 2, "evidently_runs": 20},
+        "drift_rates": {"runs": 1000, "rounds": 2, "evidently_runs": 20},
         "highcard": {"rows": 100_000, "rounds": 4},
         "demo": {},
         "engines": {"pg_rows": [1_000_000, 20_000_000], "spark_rows": 20_000_000},
