@@ -249,7 +249,11 @@ def _kill_deploys(mlci_fork: Preloaded, s3_server, project: ProjectCopy, bundles
     rng = random.Random(12)
     signals = [signal.SIGKILL, signal.SIGTERM, signal.SIGINT]
     outcomes = []
-    for i in range(20):
+    # 20 runs, and up to 10 more while fewer than 10 were interrupted mid-way: on a loaded machine
+    # a deploy can finish before a kill point measured on a quieter one (bounded either way).
+    for i in range(30):
+        if i >= 20 and len([o for o in outcomes if o[1] in (-9, -15, 130, 143)]) >= 10:
+            break
         sig = signals[i % 3]
         code, err = interrupted_deploy(
             mlci_fork, project, env, store, versions, rng.uniform(0.05, 0.95) * full, sig.value

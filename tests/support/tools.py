@@ -46,7 +46,7 @@ def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
 # The program of `Preloaded`'s process: import mlci's command modules once, then for each request
 # fork a child that runs `mlci ARGV` exactly as the console script would, and report its exit.
 _ZYGOTE = r"""
-import json, os, sys, time
+import atexit, json, os, sys, time
 import mlci.cli.app, mlci.config.schema, mlci.flows.deploy, mlci.stats.evaluation, mlci.registry.references, mlci.storage.s3  # noqa: E401
 import mlci.flows.release, mlci.modeling.sandbox, mlci.signing.verify, pyarrow.dataset, requests, yaml  # noqa: E401  (a deploy)
 import boto3, pandas, pyarrow.parquet, skops.io, sklearn.ensemble, sklearn.linear_model  # noqa: E401  (smoke tests)
@@ -67,6 +67,10 @@ def child(job):
     for fd, path in ((1, job["out"]), (2, job["err"])):
         os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), fd)
     sys.argv = ["mlci", *job["argv"]]
+    # A fresh `mlci` process has no exit handlers of its own yet; the ones inherited from this
+    # zygote (its logging, multiprocessing, thread pools) are not the child's to run when main()
+    # ends through mlci.cli.app.end.
+    atexit._clear()
     try:
         mlci.cli.app.main()
         code = 0
