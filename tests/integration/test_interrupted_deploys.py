@@ -248,11 +248,15 @@ def _kill_deploys(mlci_fork: Preloaded, s3_server, project: ProjectCopy, bundles
 
     rng = random.Random(12)
     signals = [signal.SIGKILL, signal.SIGTERM, signal.SIGINT]
-    outcomes = []
+    outcomes: list[tuple[str, int]] = []
+
+    def interrupted() -> list[tuple[str, int]]:  # the runs a signal ended mid-way (killed, or caught and rolled back)
+        return [o for o in outcomes if o[1] in (-9, -15, 130, 143)]
+
     # 20 runs, and up to 10 more while fewer than 10 were interrupted mid-way: on a loaded machine
     # a deploy can finish before a kill point measured on a quieter one (bounded either way).
     for i in range(30):
-        if i >= 20 and len([o for o in outcomes if o[1] in (-9, -15, 130, 143)]) >= 10:
+        if i >= 20 and len(interrupted()) >= 10:
             break
         sig = signals[i % 3]
         code, err = interrupted_deploy(
@@ -266,8 +270,7 @@ def _kill_deploys(mlci_fork: Preloaded, s3_server, project: ProjectCopy, bundles
             assert code in (130, 143) and alias == pointer, (err, alias, pointer)
         if alias != pointer:  # only a SIGKILL (now or in a run no deploy has reconciled since)
             assert any(code == -9 for _, code in outcomes), (outcomes, alias, pointer)
-    interrupted = [o for o in outcomes if o[1] in (-9, -15, 130, 143)]
-    assert len(interrupted) >= 10, f"too few runs were interrupted mid-way: {outcomes}"
+    assert len(interrupted()) >= 10, f"too few runs were interrupted mid-way: {outcomes}"
 
     # S3 goes down in the middle of a deploy: exit 4, and after it is back nothing is half.
     code, err = interrupted_deploy(mlci_fork, project, env, store, versions, rng.uniform(0.5, 1.0) * full, s3_server)
